@@ -1,0 +1,70 @@
+import { isInteger, LosslessNumber, parse, stringify } from 'lossless-json';
+
+/**
+ * JSON that keeps big integers exact. PolySwarm ids and bids exceed 2^53, where `JSON.parse` rounds
+ * (2^64 becomes 18446744073709552000) and `JSON.stringify` cannot write a bigint at all.
+ */
+export type JsonParseResult =
+  | {
+      ok: true;
+      /** Safe integers and non-integer literals are numbers; integer literals beyond 2^53 are bigints. */
+      value: unknown;
+      /** JSON Pointers of numbers written with a fraction or exponent (`1.0`, `1e+21`), which are not JSON integers. */
+      nonIntegerLiterals: Set<string>;
+    }
+  | { ok: false; error: string };
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Parses JSON text or UTF-8 bytes; never throws. Errors say where the problem is. */
+export function parseJson(input: string | Uint8Array): JsonParseResult {
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    try {
+      text = decoder.decode(input);
+    } catch {
+      return { ok: false, error: 'not valid UTF-8' };
+    }
+  }
+  if (text.trim() === '') return { ok: false, error: 'empty body, expected a JSON document' };
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (error) {
+    return { ok: false, error: `not valid JSON: ${(error as Error).message}` };
+  }
+  const nonIntegerLiterals = new Set<string>();
+  const convert = (value: unknown, path: string): unknown => {
+    if (value instanceof LosslessNumber) {
+      const literal = value.value;
+      if (isInteger(literal)) {
+        const asNumber = Number(literal);
+        return Number.isSafeInteger(asNumber) ? asNumber : BigInt(literal);
+      }
+      nonIntegerLiterals.add(path);
+      return Number(literal);
+    }
+    if (Array.isArray(value)) return value.map((item, i) => convert(item, `${path}/${i}`));
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) out[key] = convert(item, `${path}/${escapePointer(key)}`);
+      return out;
+    }
+    return value;
+  };
+  return { ok: true, value: convert(raw, ''), nonIntegerLiterals };
+}
+
+/** JSON.stringify that writes bigints as integer digits (never a float, never an exponent). */
+export function stringifyJson(value: unknown, indent?: number): string {
+  const out = stringify(value, undefined, indent, [
+    { test: (v: unknown) => typeof v === 'bigint', stringify: (v: unknown) => (v as bigint).toString() },
+  ]);
+  if (out === undefined) throw new TypeError('value cannot be serialised as JSON');
+  return out;
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+
+/** Reads `<dir>/.env` (dotenv syntax) into an object; a missing file is an empty object. */
+export function readDotEnv(dir: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, '.env'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw error;
+  }
+  return parseEnv(text) as Record<string, string>;
+}
+
+/**
+ * Loads `<dir>/.env` into `env` without overriding variables that are already set
+ * (the real environment wins, as with dotenv). Returns the names it set.
+ */
+export function loadDotEnv(dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const loaded: string[] = [];
+  for (const [key, value] of Object.entries(readDotEnv(dir))) {
+    if (env[key] === undefined) {
+      env[key] = value;
+      loaded.push(key);
+    }
+  }
+  return loaded;
+}
+
+export interface ResolvedSecret {
+  secret: string;
+  /** Where it came from, for messages. Never print the secret itself. */
+  source: string;
+}
+
+/**
+ * The webhook secret, by precedence: the `--secret` flag, `WEBHOOK_SECRET`, `PSENGINE_WEBHOOK_SECRET`,
+ * then the same two names in `<cwd>/.env`. Returns undefined when none is set (an empty value counts as unset).
+ */
+export function resolveSecret(
+  flag: string | undefined,
+  cwd: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedSecret | undefined {
+  if (flag !== undefined && flag !== '') return { secret: flag, source: '--secret' };
+  for (const name of ['WEBHOOK_SECRET', 'PSENGINE_WEBHOOK_SECRET']) {
+    const value = env[name];
+    if (value) return { secret: value, source: `$${name}` };
+  }
+  const dotenv = readDotEnv(cwd);
+  for (const name of ['WEBHOOK_SECRET', 'PSENGINE_WEBHOOK_SECRET']) {
+    const value = dotenv[name];
+    if (value) return { secret: value, source: `${name} in ${join(cwd, '.env')}` };
+  }
+  return undefined;
+}
