@@ -9,8 +9,11 @@ export type JsonParseResult =
       ok: true;
       /** Safe integers and non-integer literals are numbers; integer literals beyond 2^53 are bigints. */
       value: unknown;
-      /** JSON Pointers of numbers written with a fraction or exponent (`1.0`, `1e+21`), which are not JSON integers. */
-      nonIntegerLiterals: Set<string>;
+      /**
+       * Numbers written with a fraction or exponent (`1.0`, `1e+21`), by JSON Pointer, with their literal text.
+       * Their value may be integral, but PolySwarm rejects such a bid: only digits are a JSON integer.
+       */
+      nonIntegerLiterals: Map<string, string>;
     }
   | { ok: false; error: string };
 
@@ -38,7 +41,7 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
   } catch (error) {
     return { ok: false, error: `not valid JSON: ${(error as Error).message}` };
   }
-  const nonIntegerLiterals = new Set<string>();
+  const nonIntegerLiterals = new Map<string, string>();
   const convert = (value: unknown, path: string): unknown => {
     if (value instanceof LosslessNumber) {
       const literal = value.value;
@@ -46,7 +49,7 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
         const asNumber = Number(literal);
         return Number.isSafeInteger(asNumber) ? asNumber : BigInt(literal);
       }
-      nonIntegerLiterals.add(path);
+      nonIntegerLiterals.set(path, literal);
       return Number(literal);
     }
     if (Array.isArray(value)) return value.map((item, i) => convert(item, `${path}/${i}`));
