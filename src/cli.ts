@@ -231,9 +231,9 @@ function debugEnabled(): boolean {
 /** Maps anything thrown to a message and an exit code; the only place that decides them. */
 export function reportError(error: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
-      return ExitCode.OK;
-    }
+    // --help and --version exit 0; help shown because a subcommand is missing is a usage error.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.OK;
+    if (error.code === 'commander.help') return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
     // commander has already printed the message (and a suggestion) to stderr.
     return ExitCode.USAGE;
   }
@@ -264,7 +264,6 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   }
   try {
     await program.parseAsync(argv);
-    // `test` without a subcommand prints its help (commander.help) via exitOverride, handled above.
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
   } catch (error) {
     return reportError(error);

@@ -1,0 +1,47 @@
+import { validateDocument, type DocumentKind } from '../protocol/validate.js';
+import { ExitCode } from '../util/errors.js';
+import { readInput } from '../util/input.js';
+import { theme } from '../util/logger.js';
+
+interface CheckOptions {
+  as?: DocumentKind;
+  json?: boolean;
+}
+
+/**
+ * `polyswarm-engine check [file|-] [--as kind]`: validates a document against the shipped schemas.
+ * Exit 0 valid, 1 invalid, 2 unreadable or not JSON.
+ */
+export async function run(args: string[], options: CheckOptions): Promise<number> {
+  const input = await readInput(args[0]);
+  const result = validateDocument(options.as, input.bytes);
+  const code = result.unreadable ? ExitCode.USAGE : result.valid ? ExitCode.OK : ExitCode.CHECK_FAILED;
+
+  if (options.json) {
+    process.stdout.write(
+      JSON.stringify({
+        file: input.name,
+        kind: result.kind,
+        detected: result.detected,
+        valid: result.valid,
+        errors: result.errors,
+        warnings: result.warnings,
+      }) + '\n',
+    );
+    return code;
+  }
+
+  const what = result.kind ? `${result.kind === 'metadata' ? 'scan metadata document' : `${result.kind}`}${result.detected ? ' (detected)' : ''}` : 'document';
+  if (result.unreadable) {
+    process.stderr.write(`${theme.cross} ${input.name}: ${result.errors[0].message}\n`);
+    return code;
+  }
+  if (result.valid) {
+    process.stdout.write(`${theme.pass} ${input.name} is a valid ${what}\n`);
+  } else {
+    process.stdout.write(`${theme.cross} ${input.name} is not a valid ${what}: ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}\n`);
+    for (const error of result.errors) process.stdout.write(`  ${error.path || '(document)'}: ${error.message}\n`);
+  }
+  for (const warning of result.warnings) process.stdout.write(`  ${theme.warn('warning')}: ${warning}\n`);
+  return code;
+}
