@@ -1,0 +1,99 @@
+/**
+ * Answer delivery: POST the serialised Assertion/Vote to the bounty's `response_url`. The reference posted once,
+ * with no timeout and no retry; PolySwarm counts a missing answer as a failure, so network errors, 5xx and 429 are
+ * retried (exponential backoff with jitter) until the expiration, and nothing is ever posted after it.
+ */
+import { errorMessage } from '../util/errors.js';
+
+export interface DeliveryRequest {
+  url: string;
+  /** The exact bytes to post (serializeAnswer's output). */
+  body: string;
+  expiration: Date;
+  /** For logs and for wrappers that guard against posting twice (the Redis queue). */
+  bountyId: string;
+  key: string;
+}
+
+export interface DeliveryResult {
+  ok: boolean;
+  /** The last HTTP status received, or null when no attempt got one. */
+  status: number | null;
+  attempts: number;
+  /** Why it failed (the last network error, `HTTP 404`, `expired`), when !ok. */
+  error?: string;
+}
+
+export interface DeliverOptions {
+  /** Per-attempt timeout (default 5 s, never beyond the expiration). */
+  attemptTimeoutMs?: number;
+  /** First backoff delay (default 250 ms); doubles each retry, with jitter, up to `maxDelayMs` (default 5 s). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Redirects (307/308 only, which keep the POST) followed at most (default 5). */
+  maxRedirects?: number;
+}
+
+/** What the pipeline calls to post an answer; injectable so a queue can wrap it (e.g. a "posted once" guard). */
+export type DeliverFunction = (request: DeliveryRequest, options?: DeliverOptions) => Promise<DeliveryResult>;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Seconds in a numeric Retry-After header, or null (HTTP dates are ignored: the backoff applies then). */
+function retryAfterMs(value: string | null): number | null {
+  if (value === null || !/^\s*\d+\s*$/.test(value)) return null;
+  return Number(value) * 1000;
+}
+
+/**
+ * Posts an answer, retrying until it is accepted (2xx), refused (another 4xx, or a 3xx that is not 307/308) or the
+ * bounty expires. Never throws; the result says what happened.
+ */
+export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? 5000;
+  const baseDelayMs = options.baseDelayMs ?? 250;
+  const maxDelayMs = options.maxDelayMs ?? 5000;
+  const maxRedirects = options.maxRedirects ?? 5;
+  const expiresAt = request.expiration.getTime();
+  let attempts = 0;
+  let status: number | null = null;
+  let error: string | undefined;
+  for (;;) {
+    const remaining = expiresAt - Date.now();
+    if (remaining <= 0) return { ok: false, status, attempts, error: error ?? 'expired before delivery' };
+    attempts++;
+    let retryAfter: number | null = null;
+    try {
+      let url = request.url;
+      let response: Response;
+      for (let hops = 0; ; hops++) {
+        response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: request.body,
+          redirect: 'manual',
+          signal: AbortSignal.timeout(Math.max(1, Math.min(attemptTimeoutMs, remaining))),
+        });
+        const location = response.headers.get('location');
+        if ((response.status !== 307 && response.status !== 308) || location === null || hops >= maxRedirects) break;
+        await response.body?.cancel().catch(() => {});
+        url = new URL(location, url).href;
+      }
+      status = response.status;
+      await response.body?.cancel().catch(() => {});
+      if (status >= 200 && status <= 299) return { ok: true, status, attempts };
+      error = `HTTP ${status}`;
+      if (status !== 429 && status < 500) return { ok: false, status, attempts, error };
+      retryAfter = retryAfterMs(response.headers.get('retry-after'));
+    } catch (caught) {
+      const cause = (caught as { cause?: { code?: unknown } })?.cause;
+      error = typeof cause?.code === 'string' ? cause.code : errorMessage(caught);
+    }
+    const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));
+    // "Equal jitter": half fixed, half random, so retries from many bounties spread out but never collapse to 0.
+    let delay = backoff / 2 + Math.random() * (backoff / 2);
+    if (retryAfter !== null) delay = Math.max(delay, retryAfter);
+    if (Date.now() + delay >= expiresAt) return { ok: false, status, attempts, error };
+    await sleep(delay);
+  }
+};
