@@ -67,7 +67,7 @@ export function finalBid(verdict: Verdict, bid: bigint | number, rules: BidRules
     if (Number.isNaN(bid)) wei = min;
     else if (!Number.isFinite(bid)) wei = bid > 0 ? max : min;
     else wei = BigInt(Math.trunc(bid));
-    warnings.push(`bid ${bid} is not a safe integer; used ${wei} wei (return bids as a bigint)`);
+    warnings.push(`bid ${bid} is a number but not a safe integer (wei exceed 2^53: return a bigint); used ${wei}`);
   }
   const clamped = clampBid(wei, rules);
   if (clamped.clamped) {
