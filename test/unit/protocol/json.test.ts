@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseJson, stringifyJson } from '../../../src/protocol/json.js';
+
+describe('parseJson', () => {
+  it('keeps integers beyond 2^53 exact as bigints and safe ones as numbers', () => {
+    const result = parseJson('{"a":18446744073709551616,"b":9007199254740991,"c":[1000000000000000000000000000000]}');
+    expect(result).toMatchObject({ ok: true, value: { a: 2n ** 64n, b: 9007199254740991, c: [10n ** 30n] } });
+  });
+
+  it('reports non-integer literals by JSON Pointer with their text', () => {
+    const result = parseJson('{"rules":{"max":1e+21,"min":1.0},"a/b":[2.5]}');
+    if (!result.ok) throw new Error(result.error);
+    expect([...result.nonIntegerLiterals]).toEqual([
+      ['/rules/max', '1e+21'],
+      ['/rules/min', '1.0'],
+      ['/a~1b/0', '2.5'],
+    ]);
+    expect(result.value).toMatchObject({ rules: { max: 1e21, min: 1 } });
+  });
+
+  it('reads UTF-8 bytes and rejects invalid UTF-8, empty bodies and bad JSON without throwing', () => {
+    expect(parseJson(new TextEncoder().encode('{"é":1}'))).toMatchObject({ ok: true, value: { é: 1 } });
+    expect(parseJson(Uint8Array.from([0x7b, 0xff, 0x7d]))).toEqual({ ok: false, error: 'not valid UTF-8' });
+    expect(parseJson('')).toEqual({ ok: false, error: 'empty body, expected a JSON document' });
+    expect(parseJson(' \n')).toMatchObject({ ok: false });
+    const bad = parseJson('{"a":');
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error).toMatch(/^not valid JSON: /);
+  });
+
+  it('never throws on arbitrary text', () => {
+    fc.assert(
+      fc.property(fc.string(), (text) => {
+        expect(() => parseJson(text)).not.toThrow();
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('stringifyJson', () => {
+  it('writes bigints as digits, never a float or an exponent', () => {
+    expect(stringifyJson({ bid: 2n ** 64n })).toBe('{"bid":18446744073709551616}');
+    expect(stringifyJson({ bid: 10n ** 30n })).toBe('{"bid":1000000000000000000000000000000}');
+    expect(stringifyJson([1, 'x', null])).toBe('[1,"x",null]');
+    expect(stringifyJson({ a: 1 }, 2)).toBe('{\n  "a": 1\n}');
+  });
+
+  it('throws a TypeError for a value that is not JSON', () => {
+    expect(() => stringifyJson(undefined)).toThrow(TypeError);
+  });
+
+  it('round-trips big integers through parseJson', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 200n }), (n) => {
+        const result = parseJson(stringifyJson({ n }));
+        expect(result.ok && BigInt((result.value as { n: number | bigint }).n)).toBe(n);
+      }),
+    );
+  });
+});
