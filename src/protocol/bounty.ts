@@ -102,20 +102,16 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
   };
 
   const idField = pick('id', 'guid');
+  const idPath = pointer(idField.key);
   let id = '';
   if (idField.value === undefined) fail('/id', 'is required');
-  else if (typeof idField.value === 'bigint' && idField.value >= 0n) id = idField.value.toString();
-  else if (typeof idField.value === 'number' && Number.isSafeInteger(idField.value) && idField.value >= 0) {
-    id = String(idField.value);
-  } else if (typeof idField.value === 'string' && idField.value.trim() !== '') id = idField.value;
+  else if (typeof idField.value === 'string' && idField.value.trim() !== '') id = idField.value;
   else {
-    const unsafe = typeof idField.value === 'number' && Number.isInteger(idField.value) && idField.value >= 0;
-    fail(
-      pointer(idField.key),
-      unsafe
-        ? `must be an exact integer, got ${describe(idField.value)} (beyond 2^53 it must be parsed as a bigint or sent as a string)`
-        : `must be a non-negative integer or a non-empty string, got ${describe(idField.value)}`,
-    );
+    const integer = jsonInteger(idField.value, idPath, literals);
+    if (integer !== null && integer >= 0n) id = integer.toString();
+    else if (typeof idField.value === 'number' && Number.isInteger(idField.value) && idField.value >= 0 && !literals.has(idPath)) {
+      fail(idPath, `must be an exact integer, got ${describe(idField.value)} (beyond 2^53 it must be parsed as a bigint or sent as a string)`);
+    } else fail(idPath, `must be a non-negative integer or a non-empty string, got ${shown(idField.value, idPath, literals)}`);
   }
 
   let artifactType: ArtifactType | null = null;
@@ -254,7 +250,7 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
 
 /**
  * Parses and validates a raw bounty body (bytes as received, or text). Invalid JSON (or UTF-8) is one error at
- * path `` saying `body is not valid JSON: …`. A bid bound written as `1.0` or `1e+21` is rejected: only plain
+ * path `` saying `body is not valid JSON: …`. An id or bid bound written as `1.0` or `1e+21` is rejected: only plain
  * digits are a JSON integer. Never throws.
  */
 export function parseBountyBody(body: Uint8Array | string, options: ParseBountyOptions = {}): ParseResult<BountyData> {

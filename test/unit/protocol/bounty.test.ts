@@ -295,6 +295,13 @@ describe('parseBounty: errors', () => {
     expect(ok(parse({ rules: { min_allowed_bid: 10n, max_allowed_bid: 10n } })).value.rules.min_allowed_bid).toBe(10n);
   });
 
+  it('rejects an id written as a float literal in the raw body (its exact digits are unknowable)', () => {
+    const raw = (id: string) => stringifyJson(body()).replace('"id":1234567890', `"id":${id}`);
+    expect(errors(parseBountyBody(raw('1.0')))).toEqual([{ path: '/id', message: 'must be a non-negative integer or a non-empty string, got 1.0' }]);
+    expect(errors(parseBountyBody(raw('1e+21')))[0].message).toBe('must be a non-negative integer or a non-empty string, got 1e+21');
+    expect(ok(parseBountyBody(raw('18446744073709551616'), { now: NOW })).value.id).toBe('18446744073709551616');
+  });
+
   it('rejects a bid bound written as a float literal in the raw body, quoting the literal', () => {
     const raw = (rules: string) => `{"id":1,"artifact_type":"file","artifact_uri":"https://a.example/x","expiration":"${FUTURE}","response_url":"https://a.example/r","rules":${rules}}`;
     expect(errors(parseBountyBody(raw('{"max_allowed_bid":1e+21}')))).toEqual([
