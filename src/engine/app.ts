@@ -85,10 +85,10 @@ export function createWebhookApp(options: WebhookAppOptions): H3 {
   async function handle(request: Request, log: (fields: Record<string, unknown>) => void): Promise<Response> {
     const url = new URL(request.url);
     const method = request.method.toUpperCase();
-    if (options.isClosing()) {
-      return json(503, { error: 'The engine is shutting down' }, { 'retry-after': retryAfter, connection: 'close' });
-    }
+    const shuttingDown = () =>
+      json(503, { error: 'The engine is shutting down' }, { 'retry-after': retryAfter, connection: 'close' });
     if (method === 'GET') {
+      if (options.isClosing()) return shuttingDown();
       if (url.pathname !== '/') return json(404, { error: `Not found: GET ${url.pathname}` });
       const health = await options.health().catch((error: unknown) => ({ ok: false, detail: errorMessage(error) }));
       return health.ok
@@ -100,6 +100,7 @@ export function createWebhookApp(options: WebhookAppOptions): H3 {
     const deliveryId = request.headers.get(DELIVERY_HEADER);
     const fields: Record<string, unknown> = { event, delivery: deliveryId };
     log(fields);
+    if (options.isClosing()) return shuttingDown();
     const declared = request.headers.get('content-length');
     if (declared !== null && Number(declared) > options.maxBodyBytes) return tooLarge();
     let body: Uint8Array;

@@ -96,7 +96,8 @@ export class EmbeddedQueue implements BountyQueue {
     if (this.#length >= this.#capacity) return 'full';
     this.#remember(job.key, job.bounty.expiration.getTime(), now);
     this.#waiting.push(job);
-    this.#pump();
+    // Start scans on a later turn: the 202 must not wait for (or share a tick with) a scan's synchronous work.
+    setImmediate(() => this.#pump());
     return 'accepted';
   }
 
