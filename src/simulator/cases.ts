@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseJson } from '../protocol/json.js';
+import { sign } from '../protocol/signature.js';
+import type { Verdict } from '../protocol/types.js';
+import { UsageError } from '../util/errors.js';
+import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, pageArtifact, type Artifact } from './artifacts.js';
+import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
+import { checkAnswers } from './checks.js';
+import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
+import type { ArtifactChoice, BountyOptions } from './types.js';
+
+/** What a case found; the runner adds the name and the timing. */
+export interface CaseOutcome {
+  messages: string[];
+  warnings: string[];
+  answer?: unknown;
+}
+
+export interface CaseDefinition {
+  name: string;
+  run: (ctx: RunContext) => Promise<CaseOutcome>;
+}
+
+/** After its expiration, how long a bounty's answer is still awaited (to tell "late" from "never"). */
+const LATE_GRACE_MS = 2000;
+/** How long an already-expired bounty is watched for an answer that must not come. */
+const EXPIRED_GRACE_MS = 2000;
+/** An acknowledgement slower than this suggests the engine scans before answering. */
+const SLOW_ACK_MS = 2000;
+
+const outcome = (): CaseOutcome => ({ messages: [], warnings: [] });
+
+/** `ping`: a signed empty body, no Content-Type; any 2xx passes. */
+export const pingCase: CaseDefinition = {
+  name: 'ping',
+  async run(ctx) {
+    const out = outcome();
+    const body = new Uint8Array(0);
+    const res = await sendEvent(ctx, { event: 'ping', body, json: false });
+    if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
+    else if (res.status < 200 || res.status > 299) out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status}: ${bodyQuote(res)}`);
+    return out;
+  },
+};
+
+/** `analyze`: an unsupported event must get a 4xx, and the engine must still answer a ping afterwards. */
+export const analyzeCase: CaseDefinition = {
+  name: 'unsupported event (analyze) → 4xx, still serving',
+  async run(ctx) {
+    const out = outcome();
+    const body = new Uint8Array(0);
+    const res = await sendEvent(ctx, { event: 'analyze', body, json: false });
+    if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
+    else if (res.status < 400 || res.status > 499) {
+      out.messages.push(
+        `expected a 4xx answer to the unsupported event "analyze", got ${res.status}: ${bodyQuote(res)} ` +
+          '(the reference answers 400 {"X-POLYSWARM-EVENT": "Given event not supported"})',
+      );
+    } else if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
+    const ping = await sendEvent(ctx, { event: 'ping', body, json: false });
+    if (ping.status < 200 || ping.status > 299) out.messages.push(`after the unsupported event, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
+    return out;
+  },
+};
+
+interface ResolvedArtifact {
+  spec: Pick<BountySpec, 'artifactType' | 'artifactUri' | 'sha256' | 'mimetype'>;
+  expect: Verdict | 'any';
+}
+
+/** Hosts the chosen artifact (or points at the given URL) and says which verdict it calls for. */
+async function resolveArtifact(ctx: RunContext, choice: ArtifactChoice): Promise<ResolvedArtifact> {
+  const hosted = (artifact: Artifact, expect: Verdict | 'any'): ResolvedArtifact => ({
+    spec: { artifactType: 'file', artifactUri: ctx.host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype },
+    expect,
+  });
+  if (choice === 'eicar') return hosted(eicarArtifact(), 'malicious');
+  if (choice === 'benign') return hosted(benignArtifact(), 'benign');
+  if ('file' in choice) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(choice.file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new UsageError(`--file ${choice.file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`);
+    }
+    return hosted(artifactOf(bytes, guessMimetype(bytes, basename(choice.file))), 'any');
+  }
+  if ('bytes' in choice) return hosted(artifactOf(choice.bytes, choice.mimetype ?? guessMimetype(choice.bytes)), 'any');
+  if ('artifactUrl' in choice) {
+    return { spec: { artifactType: 'file', artifactUri: choice.artifactUrl, sha256: null, mimetype: null }, expect: 'any' };
+  }
+  return { spec: { artifactType: 'url', artifactUri: choice.urlArtifact, sha256: null, mimetype: null }, expect: 'any' };
+}
+
+/** A bounty case's full description (the `bounty` command's options plus what suite cases vary). */
+export interface BountyCaseOptions extends BountyOptions {
+  /** Extra top-level fields merged into the wire body (unknown-field tolerance). */
+  extra?: Record<string, unknown>;
+  rules?: BountySpec['rules'];
+  /** Expiration relative to now; negative for an already-expired bounty. */
+  expirationMs?: number;
+  /** Send the same signed body twice with the same delivery id. */
+  repeatDelivery?: boolean;
+}
+
+/**
+ * One bounty, end to end: build (or take the payload), point `response_url` at our receiver, validate, sign and
+ * send, expect a quick 2xx, then wait for the answer until the expiration and check it.
+ */
+export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions): Promise<CaseOutcome> {
+  const out = outcome();
+  const expirationMs = options.expirationMs ?? ctx.expirationMs;
+  const responseUrl = ctx.host.answerUrl();
+  let wire: Record<string, unknown>;
+  let expect: Verdict | 'any';
+  if (options.payload) {
+    const json = parseJson(options.payload);
+    if (!json.ok) throw new UsageError(`--payload: ${json.error}`);
+    if (json.value === null || typeof json.value !== 'object' || Array.isArray(json.value)) {
+      throw new UsageError('--payload: the bounty must be a JSON object');
+    }
+    wire = json.value as Record<string, unknown>;
+    wire.response_url = responseUrl;
+    expect = options.expect ?? 'any';
+  } else {
+    const artifact = await resolveArtifact(ctx, options.artifact ?? 'eicar');
+    wire = buildBountyWire({
+      ...artifact.spec,
+      responseUrl,
+      expiration: new Date(Date.now() + expirationMs),
+      phase: options.phase ?? 'assertion',
+      legacy: options.legacy,
+      rules: options.rules,
+    });
+    Object.assign(wire, options.extra);
+    expect = options.expect ?? artifact.expect;
+  }
+  for (const [path, value] of Object.entries(options.set ?? {})) applySet(wire, { path: path.split('.'), value });
+
+  const prepared = prepareBounty(wire);
+  if (!prepared.parsed.ok) {
+    const problems = prepared.parsed.errors.map((e) => `${e.path || '(document)'}: ${e.message}`);
+    if (!options.allowInvalid) {
+      throw new UsageError(`the bounty is not valid, nothing was sent:\n  ${problems.join('\n  ')}`, {
+        hint: 'Fix the --set/--payload values, or pass --allow-invalid to send it anyway (the engine must then reject it with 4xx).',
+      });
+    }
+    // A negative test: the engine must refuse it, and must not answer it.
+    const res = await sendEvent(ctx, { event: 'bounty', body: prepared.bytes, json: true });
+    if (res.status === 401) out.messages.push(explain401(ctx, prepared.bytes, res.signature));
+    else if (res.status < 400 || res.status > 499) {
+      out.messages.push(`expected a 4xx answer to an invalid bounty (${problems.join('; ')}), got ${res.status}: ${bodyQuote(res)}`);
+    } else if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
+    const posted = await ctx.host.waitForAnswers(responseUrl, Date.now() + ctx.settleMs, 0);
+    if (posted.length > 0) out.messages.push('the engine posted an answer to a bounty it should have rejected');
+    return out;
+  }
+  const bounty = prepared.parsed.value;
+
+  const deliveryId = randomUUID();
+  const sends = options.repeatDelivery ? 2 : 1;
+  for (let i = 0; i < sends; i++) {
+    const res = await sendEvent(ctx, { event: 'bounty', body: prepared.bytes, json: true, deliveryId });
+    const which = sends > 1 ? (i === 0 ? 'first delivery' : 'repeated delivery') : 'bounty';
+    if (res.status === 401) {
+      out.messages.push(explain401(ctx, prepared.bytes, res.signature));
+      return out;
+    }
+    if (res.status < 200 || res.status > 299) {
+      out.messages.push(`expected 202 Accepted for the ${which}, got ${res.status}: ${bodyQuote(res)}`);
+      return out;
+    }
+    if (res.status !== 202) out.warnings.push(`the ${which} got ${res.status}; PolySwarm expects 202 Accepted (scan after answering)`);
+    if (res.ms > SLOW_ACK_MS) {
+      out.warnings.push(`the ${which} took ${Math.round(res.ms)} ms to be acknowledged; answer 202 at once and scan afterwards`);
+    }
+  }
+
+  const expiration = bounty.expiration.getTime();
+  if (expiration <= Date.now()) {
+    const posted = await ctx.host.waitForAnswers(responseUrl, Date.now() + EXPIRED_GRACE_MS, 0);
+    if (posted.length > 0) {
+      out.messages.push(`the engine posted an answer to a bounty that had already expired (${posted.length} answer${posted.length > 1 ? 's' : ''}); it must not be scanned or answered`);
+    }
+    return out;
+  }
+  const started = Date.now();
+  const settle = options.repeatDelivery ? Math.max(ctx.settleMs, 2000) : ctx.settleMs;
+  const answers = await ctx.host.waitForAnswers(responseUrl, expiration + LATE_GRACE_MS, settle);
+  const checked = checkAnswers(answers, { kind: bounty.answer_kind, verdict: expect, rules: bounty.rules, expiration }, Math.max(0, expiration - started));
+  out.messages.push(...checked.messages);
+  out.warnings.push(...checked.warnings);
+  if (answers.length > 0 && bounty.artifact_type === 'file' && ctx.host.downloadCount(bounty.artifact_uri) === 0 && bounty.artifact_uri.startsWith('http://127.0.0.1')) {
+    out.warnings.push('the engine answered without downloading the artifact');
+  }
+  out.answer = checked.answer;
+  return out;
+}
+
+type SignatureMangler = (ctx: RunContext, body: Buffer) => { body: Buffer; signature: string | null };
+
+/** A request the engine must refuse on its signature alone: judged on the status (and a JSON body). */
+function securityCase(name: string, expected: 400 | 401, mangle: SignatureMangler, what: string): CaseDefinition {
+  return {
+    name,
+    async run(ctx) {
+      const out = outcome();
+      // A valid, unexpired bounty: an engine that skips the check would accept (and scan) it.
+      const wire = buildBountyWire({
+        ...{ artifactType: 'file', artifactUri: ctx.host.host(eicarArtifact()), sha256: eicarArtifact().sha256, mimetype: 'text/plain' },
+        responseUrl: ctx.host.answerUrl(),
+        expiration: new Date(Date.now() + ctx.expirationMs),
+        phase: 'assertion',
+      });
+      const sent = mangle(ctx, prepareBounty(wire).bytes);
+      const res = await sendEvent(ctx, { event: 'bounty', body: sent.body, signature: sent.signature, json: true });
+      if (res.status === expected) {
+        if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
+      } else if (res.status >= 200 && res.status <= 299) {
+        out.messages.push(`the engine accepted ${what} (answered ${res.status}); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer ${expected}`);
+      } else if (expected === 401 && res.status === 403) {
+        out.messages.push(`expected 401 for ${what}, got 403; the PolySwarm reference answers 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}`);
+      } else {
+        const reference = expected === 400 ? '400 {"X-POLYSWARM-SIGNATURE": "Signature not included in headers"}' : '401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
+        out.messages.push(`expected ${expected} for ${what}, got ${res.status}: ${bodyQuote(res)} (the reference answers ${reference})`);
+      }
+      return out;
+    },
+  };
+}
+
+/** A signature that is well-formed but made with another key: never the right one. */
+const wrongSignature = (ctx: RunContext, body: Buffer) => sign(`${ctx.secret}\u0000not-the-secret-${randomUUID()}`, body);
+
+/** The malformed-JSON case: a correctly signed body that is not JSON must get a 4xx (JSON body wanted, HTML tolerated). */
+const malformedJsonCase: CaseDefinition = {
+  name: 'malformed JSON → 4xx JSON',
+  async run(ctx) {
+    const out = outcome();
+    const body = Buffer.from('{"id": 1, "artifact_type": "file", "artifact_uri": ', 'utf8');
+    const res = await sendEvent(ctx, { event: 'bounty', body, json: true });
+    if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
+    else if (res.status < 400 || res.status > 499) out.messages.push(`expected a 4xx answer to a bounty body that is not JSON, got ${res.status}: ${bodyQuote(res)}`);
+    else if (!isJsonBody(res)) {
+      // The Python reference answers Flask's HTML page here: a foreign engine is not failed for it, only warned.
+      out.warnings.push(`the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}; polyswarm-engine answers {"bounty":"Invalid bounty request","errors":[…]}`);
+    }
+    return out;
+  },
+};
+
+/** 2^64 + 1 and 2^70: beyond what a double (or a 64-bit integer) holds exactly. */
+const BIG_RULES = { min_allowed_bid: (1n << 64n) + 1n, max_allowed_bid: 1n << 70n };
+
+/** The conformance suite of `test all`, in order. */
+export function conformanceSuite(): CaseDefinition[] {
+  const bounty = (name: string, options: BountyCaseOptions): CaseDefinition => ({ name, run: (ctx) => runBountyCase(ctx, options) });
+  return [
+    pingCase,
+    bounty('bounty: EICAR → malicious', { artifact: 'eicar' }),
+    bounty('bounty: benign file → benign', { artifact: 'benign' }),
+    {
+      name: 'bounty: URL artifact → valid answer',
+      run: (ctx) => runBountyCase(ctx, { artifact: { urlArtifact: ctx.host.host(pageArtifact(), '/index.html') }, expect: 'any' }),
+    },
+    bounty('bounty: arbitration → Vote', { artifact: 'eicar', phase: 'arbitration' }),
+    bounty('bounty: extra unknown fields are ignored', {
+      artifact: 'eicar',
+      extra: { x_unknown_field: 'ignore me', x_unknown_object: { nested: [1, 2, 3] }, x_unknown_number: 12345678901234567890n },
+    }),
+    bounty('bounty: v0 field names (guid, artifact_url)', { artifact: 'eicar', legacy: true }),
+    bounty('bounty: bid rules beyond 2^64', { artifact: 'eicar', rules: BIG_RULES }),
+    bounty('bounty: already expired → 2xx, no answer', { artifact: 'eicar', expirationMs: -60_000 }),
+    analyzeCase,
+    securityCase('security: missing signature → 400', 400, (_ctx, body) => ({ body, signature: null }), 'a bounty without X-POLYSWARM-SIGNATURE'),
+    securityCase('security: wrong secret → 401', 401, (ctx, body) => ({ body, signature: wrongSignature(ctx, body) }), 'a bounty signed with the wrong secret'),
+    securityCase(
+      'security: tampered body → 401',
+      401,
+      (ctx, body) => {
+        const signature = sign(ctx.secret, body);
+        // Same length, one byte changed after signing, as a proxy or an attacker might.
+        const tampered = Buffer.from(body.toString('utf8').replace('"phase":"assertion"', '"phase":"assertiom"'), 'utf8');
+        return { body: tampered, signature };
+      },
+      'a body changed after it was signed',
+    ),
+    securityCase(
+      'security: uppercase-hex nonsense signature → 401',
+      401,
+      (ctx, body) => ({ body, signature: wrongSignature(ctx, body).toUpperCase() }),
+      'an uppercase-hex signature that does not match',
+    ),
+    securityCase(
+      'security: sha256=-prefixed nonsense signature → 401',
+      401,
+      (ctx, body) => ({ body, signature: `sha256=${wrongSignature(ctx, body)}` }),
+      'a `sha256=`-prefixed signature that does not match',
+    ),
+    malformedJsonCase,
+    bounty('repeated delivery id → one answer', { artifact: 'eicar', repeatDelivery: true }),
+  ];
+}

@@ -1,0 +1,115 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/events.js';
+import { sign } from '../protocol/signature.js';
+import { UnreachableError } from '../util/errors.js';
+import type { SimulatorHost } from './host.js';
+import { NetworkError, send, type HttpResponse } from './http.js';
+
+/** What every case needs: the engine, the secret, the simulator's host, and the knobs. */
+export interface RunContext {
+  url: URL;
+  secret: string;
+  secretSource?: string;
+  timeoutMs: number;
+  expirationMs: number;
+  /** After a first answer, how long to keep listening for a second one. */
+  settleMs: number;
+  host: SimulatorHost;
+  trace?: (line: string) => void;
+  /** Whether the engine has answered anything yet (a network error before that means it is unreachable). */
+  reached: boolean;
+}
+
+export interface EngineRequest {
+  /** `X-POLYSWARM-EVENT`; null sends none. */
+  event: string | null;
+  body: Uint8Array;
+  /** The signature header value: undefined signs `body` with the secret, null sends no header. */
+  signature?: string | null;
+  /** Default: a fresh UUID. */
+  deliveryId?: string;
+  /** Send `Content-Type: application/json` (bounties do, pings don't). */
+  json: boolean;
+}
+
+/** A request that did not get an HTTP answer after the engine had already answered others. */
+export class CaseRequestError extends Error {}
+
+const TEXT_PREVIEW = 4096;
+
+function preview(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes).toString('utf8');
+  return text.length > TEXT_PREVIEW ? `${text.slice(0, TEXT_PREVIEW)}… (${bytes.byteLength} bytes)` : text;
+}
+
+/**
+ * Sends one signed event to the engine. The very first request failing at the network level means the engine is
+ * not there at all: that is an UnreachableError (exit 3), not a failed check.
+ */
+export async function sendEvent(ctx: RunContext, request: EngineRequest): Promise<HttpResponse & { signature: string | null }> {
+  const signature = request.signature === undefined ? sign(ctx.secret, request.body) : request.signature;
+  const headers: Record<string, string> = { [DELIVERY_HEADER]: request.deliveryId ?? randomUUID() };
+  if (request.event !== null) headers[EVENT_HEADER] = request.event;
+  if (signature !== null) headers[SIGNATURE_HEADER] = signature;
+  if (request.json) headers['Content-Type'] = 'application/json';
+  if (ctx.trace) {
+    const digest = createHash('sha256').update(request.body).digest('hex');
+    ctx.trace(`→ POST ${ctx.url.href}`);
+    for (const [name, value] of Object.entries(headers)) ctx.trace(`  ${name}: ${value}`);
+    ctx.trace(`  signed bytes: ${request.body.byteLength} bytes, sha256 ${digest}`);
+    if (request.body.byteLength > 0) ctx.trace(`  ${preview(request.body)}`);
+  }
+  try {
+    const response = await send(ctx.url, { method: 'POST', headers, body: request.body, timeoutMs: ctx.timeoutMs });
+    ctx.reached = true;
+    if (ctx.trace) {
+      ctx.trace(`← ${response.status} in ${Math.round(response.ms)} ms${response.headers['content-type'] ? ` (${response.headers['content-type']})` : ''}`);
+      if (response.body.byteLength > 0) ctx.trace(`  ${preview(response.body)}`);
+    }
+    return { ...response, signature };
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+    if (!ctx.reached) {
+      throw new UnreachableError(`cannot reach the engine at ${ctx.url.href}: ${error.message}`, {
+        hint:
+          error.code === 'ETIMEDOUT'
+            ? 'Something accepted the connection but did not answer; check the URL, or raise --timeout.'
+            : 'Is it running? Start it with `polyswarm-engine serve` (or pass the right --url).',
+        cause: error,
+      });
+    }
+    throw new CaseRequestError(`the engine did not answer ${request.event ?? 'the'} request: ${error.message}`);
+  }
+}
+
+/** The body as a short quote for messages. */
+export function bodyQuote(response: HttpResponse): string {
+  if (response.body.byteLength === 0) return '(empty body)';
+  const text = response.body.toString('utf8').replace(/\s+/g, ' ').trim();
+  return text.length > 160 ? `${text.slice(0, 160)}…` : text;
+}
+
+/** Whether the body of an error answer is JSON, as decisions.md wants every 4xx to be. */
+export function isJsonBody(response: HttpResponse): boolean {
+  try {
+    JSON.parse(response.body.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a correctly signed request can get 401: what was signed (length, digest), and the usual causes.
+ * The secret itself is never printed.
+ */
+export function explain401(ctx: RunContext, body: Uint8Array, signature: string | null): string {
+  const digest = createHash('sha256').update(body).digest('hex');
+  return (
+    `the engine answered 401 to a correctly signed request: it does not accept our signature. Sent ${body.byteLength} bytes ` +
+    `(sha256 ${digest}) signed ${signature ?? '(none)'} with the secret from ${ctx.secretSource ?? 'the options'}. ` +
+    'Usual causes: the engine has a different secret (check WEBHOOK_SECRET in its .env or environment); a proxy ' +
+    're-encodes the JSON body before the engine sees it (the HMAC is over the exact bytes); the engine expects a ' +
+    '`sha256=` prefix or uppercase hex (PolySwarm sends plain lowercase hex).'
+  );
+}

@@ -1,0 +1,71 @@
+import { stringifyJson } from '../protocol/json.js';
+import { formatDuration } from '../util/duration.js';
+import { theme } from '../util/logger.js';
+import type { CaseResult, TestReport } from './types.js';
+
+/** A case as people read it: `✓ name (12ms)`, then its failure messages and warnings indented under it. */
+export function formatCase(result: CaseResult): string {
+  const lines = [`${result.ok ? theme.pass : theme.cross} ${result.name} ${theme.dim(`(${formatDuration(result.ms)})`)}`];
+  for (const message of result.messages) lines.push(`    ${theme.fail(message)}`);
+  for (const warning of result.warnings) lines.push(`    ${theme.warn('warning')}: ${warning}`);
+  return lines.join('\n') + '\n';
+}
+
+/** The summary line, exactly `N passed, N failed`. */
+export function formatSummary(report: Pick<TestReport, 'passed' | 'failed'>): string {
+  return `${report.passed} passed, ${report.failed} failed\n`;
+}
+
+/** A case as one JSON line (bigints in answers as integer digits). */
+export function caseJson(result: CaseResult): string {
+  return stringifyJson({ case: result.name, ...withoutName(result) }) + '\n';
+}
+
+function withoutName(result: CaseResult): Omit<CaseResult, 'name'> {
+  const { name: _name, ...rest } = result;
+  return rest;
+}
+
+/** The final JSON line: `{"summary":{…}}`. */
+export function summaryJson(report: TestReport, extra: Record<string, unknown> = {}): string {
+  const ms = report.cases.reduce((sum, c) => sum + c.ms, 0);
+  return stringifyJson({ summary: { ok: report.ok, passed: report.passed, failed: report.failed, ms, ...extra } }) + '\n';
+}
+
+/** Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry at all. */
+export function escapeXml(text: string): string {
+  return text
+    .replace(/[^\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
+
+/** A JUnit XML report: one testsuite, one testcase per case, `<failure message=…>` for a failing one. */
+export function junitXml(report: TestReport, suiteName: string, timestamp = new Date()): string {
+  const seconds = (ms: number) => (ms / 1000).toFixed(3);
+  const total = report.cases.reduce((sum, c) => sum + c.ms, 0);
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="polyswarm-engine test" tests="${report.cases.length}" failures="${report.failed}" time="${seconds(total)}">`,
+    `  <testsuite name="${escapeXml(suiteName)}" tests="${report.cases.length}" failures="${report.failed}" errors="0" skipped="0" time="${seconds(total)}" timestamp="${timestamp.toISOString().slice(0, 19)}">`,
+  ];
+  for (const c of report.cases) {
+    const open = `    <testcase classname="${escapeXml(suiteName)}" name="${escapeXml(c.name)}" time="${seconds(c.ms)}"`;
+    const warnings = c.warnings.length > 0 ? `      <system-out>${escapeXml(c.warnings.map((w) => `warning: ${w}`).join('\n'))}</system-out>` : null;
+    if (c.ok && !warnings) {
+      lines.push(`${open}/>`);
+      continue;
+    }
+    lines.push(`${open}>`);
+    if (!c.ok) {
+      lines.push(`      <failure message="${escapeXml(c.messages[0] ?? 'failed')}" type="CheckFailed">${escapeXml(c.messages.join('\n'))}</failure>`);
+    }
+    if (warnings) lines.push(warnings);
+    lines.push('    </testcase>');
+  }
+  lines.push('  </testsuite>', '</testsuites>', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveSecret } from '../util/env.js';
+import { UnreachableError, UsageError } from '../util/errors.js';
+import { send } from './http.js';
+
+export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:3000/';
+
+/** What `serve` prints once it listens (engine-CLI contract); group 1 is the URL. */
+export const READY_LINE = /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/;
+
+const SCAN_FILES = ['scan.ts', 'scan.mts', 'scan.js', 'scan.mjs'];
+const BOOT_DEADLINE_MS = 30_000;
+const STOP_DEADLINE_MS = 10_000;
+
+/** The engine a `test` run talks to, and how to let go of it afterwards. */
+export interface Target {
+  url: string;
+  secret: string;
+  secretSource: string;
+  /** Which engine this is, for people (`--url`, a running serve, or one booted for the run). */
+  description: string;
+  /** Stops an engine booted for the run; a no-op otherwise. */
+  stop(): Promise<void>;
+}
+
+export interface TargetOptions {
+  url?: string;
+  secret?: string;
+  cwd: string;
+  /** Environment for the secret lookup and a booted engine (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The engine project folder at `cwd` (one with `src/scan.*`), or null. */
+export function findProject(cwd: string): string | null {
+  const dir = resolve(cwd);
+  return SCAN_FILES.some((file) => existsSync(join(dir, 'src', file))) ? dir : null;
+}
+
+function requireSecret(flag: string | undefined, dir: string, env: NodeJS.ProcessEnv) {
+  const found = resolveSecret(flag, dir, env);
+  if (!found) {
+    throw new UsageError('no webhook secret to sign the events with', {
+      hint: `Pass --secret, set WEBHOOK_SECRET, or put WEBHOOK_SECRET=… in ${join(dir, '.env')} (the engine must use the same one).`,
+    });
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The URL a `serve` of the project recorded, if that process is alive and its `GET /` answers. */
+async function runningServe(project: string): Promise<{ url: string; pid: number } | null> {
+  let state: { url?: unknown; pid?: unknown };
+  try {
+    state = JSON.parse(readFileSync(join(project, '.polyswarm', 'serve.json'), 'utf8')) as typeof state;
+  } catch {
+    return null;
+  }
+  if (typeof state.url !== 'string' || typeof state.pid !== 'number' || !isAlive(state.pid)) return null;
+  try {
+    const res = await send(new URL(state.url), { method: 'GET', timeoutMs: 2000 });
+    return res.status < 500 ? { url: state.url, pid: state.pid } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** This package's CLI (the same one that is running), to boot `serve` with. */
+function binPath(): string {
+  return fileURLToPath(new URL('../../bin/polyswarm-engine.js', import.meta.url));
+}
+
+/** Boots `serve --port 0 --no-watch` for the project and waits for its ready line. */
+async function bootServe(project: string, secret: string, env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [binPath(), 'serve', '--port', '0', '--no-watch', '--cwd', project], {
+    cwd: project,
+    // The secret goes through the environment, not argv (visible in `ps`).
+    env: { ...env, WEBHOOK_SECRET: secret, NO_COLOR: '1', FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new UnreachableError(`the project's engine did not report ready within ${BOOT_DEADLINE_MS / 1000} s`, { hint: tail(output) }));
+    }, BOOT_DEADLINE_MS);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      for (const line of output.split('\n')) {
+        const match = READY_LINE.exec(line);
+        if (match) {
+          clearTimeout(timer);
+          resolveUrl(match[1]);
+          return;
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new UnreachableError(`could not start the project's engine: ${error.message}`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const message = `could not start the project's engine: \`polyswarm-engine serve\` exited with code ${code} before it was ready`;
+      reject(code === 2 ? new UsageError(message, { hint: tail(output) }) : new UnreachableError(message, { hint: tail(output) }));
+    });
+  });
+  // Keep draining its output so the child never blocks on a full pipe.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return { url, child };
+}
+
+function tail(output: string): string {
+  const lines = output.trim().split('\n').filter(Boolean).slice(-5);
+  return lines.length > 0 ? `its last output:\n  ${lines.join('\n  ')}` : 'it printed nothing';
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Zero setup: an explicit `--url`; else, inside an engine project, the URL its running `serve` recorded in
+ * `.polyswarm/serve.json`, or a `serve` booted for this run on a free loopback port; else the default URL.
+ */
+export async function resolveTarget(options: TargetOptions): Promise<Target> {
+  const env = options.env ?? process.env;
+  const project = findProject(options.cwd);
+  const secretDir = project ?? resolve(options.cwd);
+  const noop = async () => undefined;
+  if (options.url !== undefined) {
+    const { secret, source } = requireSecret(options.secret, secretDir, env);
+    return { url: options.url, secret, secretSource: source, description: options.url, stop: noop };
+  }
+  if (project === null) {
+    const { secret, source } = requireSecret(options.secret, secretDir, env);
+    return { url: DEFAULT_ENGINE_URL, secret, secretSource: source, description: `${DEFAULT_ENGINE_URL} (the default; pass --url for another)`, stop: noop };
+  }
+  const { secret, source } = requireSecret(options.secret, project, env);
+  const running = await runningServe(project);
+  if (running) {
+    return { url: running.url, secret, secretSource: source, description: `${running.url} (the running \`serve\` of ${project}, pid ${running.pid})`, stop: noop };
+  }
+  const booted = await bootServe(project, secret, env);
+  return {
+    url: booted.url,
+    secret,
+    secretSource: source,
+    description: `${booted.url} (${project}'s engine, booted for this run, pid ${booted.child.pid})`,
+    stop: () => stopChild(booted.child),
+  };
+}
