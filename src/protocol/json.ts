@@ -55,7 +55,15 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
     if (Array.isArray(value)) return value.map((item, i) => convert(item, `${path}/${i}`));
     if (value !== null && typeof value === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) out[key] = convert(item, `${path}/${escapePointer(key)}`);
+      for (const [key, item] of Object.entries(value)) {
+        // defineProperty, not assignment: a "__proto__" key must stay data, never become the prototype.
+        Object.defineProperty(out, key, {
+          value: convert(item, `${path}/${escapePointer(key)}`),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
       return out;
     }
     return value;

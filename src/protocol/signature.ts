@@ -17,7 +17,8 @@ export function sign(secret: string | Uint8Array, body: string | Uint8Array): st
  */
 export function verify(secret: string | Uint8Array, body: Uint8Array, header: string | null | undefined): boolean {
   if (typeof header !== 'string') return false;
-  const candidate = header.trim().toLowerCase();
+  // Only HTTP's own optional whitespace is stripped; any other character (e.g. U+00A0) means no match.
+  const candidate = header.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase();
   if (!HEX64.test(candidate)) return false;
   const expected = Buffer.from(sign(secret, body), 'ascii');
   return timingSafeEqual(expected, Buffer.from(candidate, 'ascii'));

@@ -50,9 +50,10 @@ let validators: Record<DocumentKind, ValidateFunction> | undefined;
 function getValidators(): Record<DocumentKind, ValidateFunction> {
   if (validators) return validators;
   // ajv is CommonJS; createRequire avoids default-export interop differences between tsc and Node.
+  // strictRequired is off because the bounty schema's anyOf branches name `id`/`guid` without redefining them.
   const require = createRequire(import.meta.url);
   const Ajv2020 = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js').default;
-  const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+  const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
   ajv.addFormat('ip', (value: string) => isIP(value) !== 0);
   const schemas = Object.fromEntries(DOCUMENT_KINDS.map((k) => [k, schemaFor(k)])) as Record<DocumentKind, object>;
   ajv.addSchema(schemas.metadata);

@@ -57,6 +57,8 @@ describe('verify', () => {
     ['null', null],
     ['another body’s signature', VECTORS[0][2]],
     ['base64 of the digest', Buffer.from(good, 'hex').toString('base64')],
+    ['a trailing no-break space (non-ASCII whitespace)', `${good}\u00a0`],
+    ['a leading line feed', `\n${good}`],
   ];
   for (const [name, header] of bad) {
     it(`is false without throwing for ${name}`, () => {
@@ -64,6 +66,10 @@ describe('verify', () => {
       expect(verify('qwertyuiop', body, header)).toBe(false);
     });
   }
+
+  it("tolerates HTTP's optional whitespace (spaces, tabs) around the value", () => {
+    expect(verify('qwertyuiop', body, ` ${good}\t`)).toBe(true);
+  });
 
   it('is false for the right signature under another secret or another body', () => {
     expect(verify('qwertyuiop!', body, good)).toBe(false);

@@ -171,3 +171,15 @@ describe('shipped schemas', () => {
     }
   });
 });
+
+describe('hostile keys', () => {
+  it('keeps a "__proto__" key as data instead of the prototype', () => {
+    const parsed = parseJson('{"__proto__":{"polluted":1},"a":1}');
+    if (!parsed.ok) throw new Error(parsed.error);
+    const value = parsed.value as Record<string, unknown>;
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect((value as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(Object.keys(value)).toEqual(['__proto__', 'a']);
+    expect(validateDocument('metadata', '{"malware_family":"","__proto__":{"malware_family":1}}').valid).toBe(true);
+  });
+});
