@@ -1,0 +1,193 @@
+/**
+ * `polyswarm-engine init`'s flow: settle the answers (flags, then prompts, then defaults), scaffold, install,
+ * git, and the three commands to type next. The command file only wires options and streams to this.
+ */
+import { basename, resolve } from 'node:path';
+import { UsageError } from '../util/errors.js';
+import { missingValuesError, type MissingValue, type Prompter } from '../util/prompts.js';
+import { engineDependency, type EngineDependency } from './dependency.js';
+import { initGitRepository, type GitOutcome } from './git.js';
+import { detectPackageManager, installDependencies, PACKAGE_MANAGERS, runScriptCommand, type PackageManager } from './install.js';
+import { checkPackageName, suggestPackageName } from './package-name.js';
+import { displayPath, scaffoldProject, type ScaffoldResult } from './scaffold.js';
+import { DEFAULT_TEMPLATE, isTemplateName, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './templates.js';
+
+/** The folder `--yes` creates when none is given. */
+export const DEFAULT_DIR = 'my-engine';
+
+export interface InitFlags {
+  dir?: string;
+  template?: string;
+  name?: string;
+  yes?: boolean;
+  /** false with `--no-install`. */
+  install?: boolean;
+  /** false with `--no-git`. */
+  git?: boolean;
+  force?: boolean;
+  packageManager?: string;
+}
+
+export interface InitAnswers {
+  dir: string;
+  template: TemplateName;
+  name: string;
+}
+
+export interface AnswerContext {
+  /** Whether questions may be asked (see `isInteractive`); when true, `prompter` must be given. */
+  interactive: boolean;
+  prompter?: Prompter;
+  cwd?: string;
+}
+
+/** The package name a folder suggests: its basename, made valid (`My Engine` → `my-engine`). */
+export function defaultPackageName(dir: string, cwd: string = process.cwd()): string {
+  return suggestPackageName(basename(resolve(cwd, dir)));
+}
+
+function validTemplate(value: string): TemplateName {
+  if (!isTemplateName(value)) {
+    throw new UsageError(`unknown template "${value}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
+  }
+  return value;
+}
+
+/**
+ * Settles the folder, template and package name. Given flags win; with `--yes` the rest takes defaults;
+ * on a terminal the rest is asked; otherwise a UsageError lists the missing flags (exit 2).
+ * The package name is never "missing": it defaults to the folder's name.
+ */
+export async function resolveInitAnswers(flags: InitFlags, context: AnswerContext): Promise<InitAnswers> {
+  const cwd = context.cwd ?? process.cwd();
+  if (flags.template !== undefined) validTemplate(flags.template);
+  if (flags.name !== undefined) assertValidName(flags.name);
+  const ask = !flags.yes && context.interactive;
+  if (!flags.yes && !context.interactive) {
+    const missing: MissingValue[] = [];
+    if (flags.dir === undefined) missing.push({ flag: '[dir]', description: 'the folder to create, e.g. my-engine' });
+    if (flags.template === undefined) missing.push({ flag: `--template <${TEMPLATE_NAMES.join('|')}>`, description: 'the project template' });
+    if (missing.length > 0) throw missingValuesError('init', missing, '--yes');
+  }
+  const prompter = context.prompter;
+  if (ask && !prompter) throw new Error('resolveInitAnswers: interactive without a prompter');
+
+  const dir =
+    flags.dir ??
+    (ask
+      ? (await prompter!.text({
+          message: 'Project folder',
+          default: DEFAULT_DIR,
+          validate: (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true),
+        })).trim()
+      : DEFAULT_DIR);
+  const template =
+    flags.template !== undefined
+      ? validTemplate(flags.template)
+      : ask
+        ? await prompter!.select<TemplateName>({
+            message: 'Template',
+            choices: TEMPLATE_NAMES.map((value) => ({ value, name: value, description: TEMPLATE_DESCRIPTIONS[value] })),
+            default: DEFAULT_TEMPLATE,
+          })
+        : DEFAULT_TEMPLATE;
+  const suggested = defaultPackageName(dir, cwd);
+  const name =
+    flags.name ??
+    (ask
+      ? (await prompter!.text({
+          message: 'Package name',
+          default: suggested,
+          validate: (v) => {
+            const check = checkPackageName(v.trim());
+            return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
+          },
+        })).trim()
+      : suggested);
+  return { dir, template, name };
+}
+
+function assertValidName(name: string): void {
+  const check = checkPackageName(name);
+  if (!check.valid) {
+    throw new UsageError(`"${name}" is not a valid npm package name: it ${check.problems.join('; it ')}`, {
+      hint: `Try --name ${check.suggestion}`,
+    });
+  }
+}
+
+export interface InitIO {
+  /** Progress and diagnostics (stderr). */
+  progress: (line: string) => void;
+  /** Install output, shown dimmed. */
+  installLine?: (line: string) => void;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface InitSummary {
+  answers: InitAnswers;
+  scaffold: ScaffoldResult;
+  dependency: EngineDependency;
+  packageManager: PackageManager;
+  installed: boolean;
+  git: GitOutcome | null;
+  /** The three commands to type next. */
+  next: string[];
+}
+
+/** Scaffolds the project, then installs and commits as asked. Install failure throws (after the project is written). */
+export async function initProject(answers: InitAnswers, flags: InitFlags, io: InitIO): Promise<InitSummary> {
+  const cwd = io.cwd ?? process.cwd();
+  const env = io.env ?? process.env;
+  const pmFlag = flags.packageManager;
+  if (pmFlag !== undefined && !(PACKAGE_MANAGERS as readonly string[]).includes(pmFlag)) {
+    throw new UsageError(`unknown package manager "${pmFlag}"`, { hint: `Choose one of: ${PACKAGE_MANAGERS.join(', ')}.` });
+  }
+  const pm = (pmFlag as PackageManager | undefined) ?? detectPackageManager(env);
+  const dependency = engineDependency({ env, cwd });
+  const target = resolve(cwd, answers.dir);
+  const shown = displayPath(target, cwd);
+
+  io.progress(`Creating a ${answers.template} engine in ${shown} (package ${answers.name})…`);
+  const scaffold = await scaffoldProject({
+    template: answers.template,
+    targetDir: target,
+    packageName: answers.name,
+    dependency: dependency.spec,
+    force: flags.force,
+  });
+  const from = { env: `from $POLYSWARM_ENGINE_DEPENDENCY`, checkout: 'this checkout, unpublished', registry: 'the npm registry' }[
+    dependency.source
+  ];
+  io.progress(`  polyswarm-engine dependency: ${dependency.spec} (${from})`);
+  io.progress(
+    scaffold.wroteEnv
+      ? `  wrote ${scaffold.files.length} files, including .env with a new random WEBHOOK_SECRET (git-ignored)`
+      : `  wrote ${scaffold.files.length - 1} files; kept your existing .env`,
+  );
+
+  let installed = false;
+  if (flags.install !== false) {
+    io.progress(`Installing dependencies with ${pm}…`);
+    await installDependencies(target, pm, { onLine: io.installLine, env });
+    installed = true;
+  }
+
+  let git: GitOutcome | null = null;
+  if (flags.git !== false) {
+    git = await initGitRepository(target);
+    if (git.status === 'committed') io.progress('Created a git repository with a first commit (.env is not in it).');
+    else if (git.status === 'failed') io.progress(`Could not create the git repository: ${git.message}`);
+    else if (git.reason === 'inside-repository') io.progress('Already inside a git repository: no new one created.');
+    else io.progress('git not found: no repository created.');
+  }
+
+  const next: string[] = [];
+  if (shown !== '.') next.push(`cd ${/\s/.test(shown) ? JSON.stringify(shown) : shown}`);
+  if (!installed) next.push(`${pm} install`);
+  next.push(runScriptCommand(pm, 'dev'));
+  next.push(runScriptCommand(pm, 'test:engine'));
+  next.push(runScriptCommand(pm, 'test').replace(' run test', ' test'));
+  return { answers, scaffold, dependency, packageManager: pm, installed, git, next: next.slice(0, 3) };
+}

@@ -1,0 +1,75 @@
+/**
+ * Installing a new project's dependencies with the user's package manager, with visible progress.
+ */
+import { execa } from 'execa';
+import { CliError } from '../util/errors.js';
+
+export const PACKAGE_MANAGERS = ['npm', 'pnpm', 'yarn'] as const;
+export type PackageManager = (typeof PACKAGE_MANAGERS)[number];
+
+/** The package manager that launched us (`npm_config_user_agent`, e.g. `pnpm/9.1.0 npm/? node/v20…`), else npm. */
+export function detectPackageManager(env: NodeJS.ProcessEnv = process.env): PackageManager {
+  const agent = env.npm_config_user_agent ?? '';
+  if (agent.startsWith('pnpm/')) return 'pnpm';
+  if (agent.startsWith('yarn/')) return 'yarn';
+  return 'npm';
+}
+
+/** The install command line for a package manager (npm without the audit and funding chatter). */
+export function installCommand(pm: PackageManager): [string, string[]] {
+  if (pm === 'npm') return ['npm', ['install', '--no-audit', '--no-fund']];
+  return [pm, ['install']];
+}
+
+/** `npm run dev` / `pnpm run dev` / `yarn run dev`. */
+export function runScriptCommand(pm: PackageManager, script: string): string {
+  return `${pm} run ${script}`;
+}
+
+export interface InstallOptions {
+  /** Called with each output line as it arrives (the command prints it dimmed). */
+  onLine?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs the install in `dir`. On failure throws a CliError with the last lines of output and a hint to run
+ * it by hand; the project itself is valid and stays.
+ */
+export async function installDependencies(dir: string, pm: PackageManager, options: InstallOptions = {}): Promise<void> {
+  const [file, args] = installCommand(pm);
+  const tail: string[] = [];
+  const keep = (line: string) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    options.onLine?.(line);
+  };
+  const child = execa(file, args, {
+    cwd: dir,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    env: { ...options.env, npm_config_update_notifier: 'false' },
+    lines: false,
+  });
+  let pending = '';
+  child.all?.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const lines = pending.split(/\r?\n/);
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (line.trim() !== '') keep(line);
+  });
+  const result = await child;
+  if (pending.trim() !== '') keep(pending);
+  const hint = `Run it by hand: cd ${dir} && ${file} ${args.join(' ')}`;
+  if (result.failed && (result as { code?: string }).code === 'ENOENT') {
+    throw new CliError(`${file} is not installed (or not on PATH); the project was created without dependencies`, { hint });
+  }
+  if (result.failed) {
+    const output = tail.length ? `\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    const why = result.exitCode !== undefined ? `exited with code ${result.exitCode}` : (result.shortMessage ?? 'failed');
+    throw new CliError(`${file} ${args.join(' ')} ${why}; the project was created, its dependencies were not installed${output}`, {
+      hint,
+    });
+  }
+}

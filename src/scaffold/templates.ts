@@ -1,0 +1,56 @@
+/**
+ * The project templates: plain folders under `templates/`, copied verbatim. Dotfiles are stored with a
+ * leading underscore (npm drops or rewrites some dotfiles when it packs a package) and renamed on copy.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TEMPLATES_ROOT } from './package-root.js';
+
+export const TEMPLATE_NAMES = ['typescript', 'javascript', 'clamav'] as const;
+export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+export const DEFAULT_TEMPLATE: TemplateName = 'typescript';
+
+/** One line per template, for prompts and help. */
+export const TEMPLATE_DESCRIPTIONS: Record<TemplateName, string> = {
+  typescript: 'TypeScript EICAR scanner with vitest tests (recommended)',
+  javascript: 'the same engine in plain ESM JavaScript with JSDoc types',
+  clamav: 'a real engine that runs ClamAV (clamscan/clamdscan) on each artifact',
+};
+
+/** Stored name → name in the new project. */
+export const RENAMES: Readonly<Record<string, string>> = {
+  _gitignore: '.gitignore',
+  '_env.example': '.env.example',
+  _dockerignore: '.dockerignore',
+};
+
+export function isTemplateName(value: string): value is TemplateName {
+  return (TEMPLATE_NAMES as readonly string[]).includes(value);
+}
+
+/** The folder holding a template. */
+export function templateDir(name: TemplateName, root: string = TEMPLATES_ROOT): string {
+  return join(root, name);
+}
+
+/** A file's name once copied (`_gitignore` → `.gitignore`). */
+export function renamed(name: string): string {
+  return RENAMES[name] ?? name;
+}
+
+/**
+ * The files a template produces, as sorted relative paths with `/` separators and the renames applied.
+ * (`init` adds `.env`, generated, and whatever the package manager and git create.)
+ */
+export function templateFiles(name: TemplateName, root: string = TEMPLATES_ROOT): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const target = prefix + renamed(entry.name);
+      if (entry.isDirectory()) walk(join(dir, entry.name), `${target}/`);
+      else out.push(target);
+    }
+  };
+  walk(templateDir(name, root), '');
+  return out.sort();
+}

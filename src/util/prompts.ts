@@ -1,0 +1,90 @@
+/**
+ * Interactive questions, and what replaces them when nobody can answer. This is the only file that imports
+ * `@inquirer/prompts`: every question has a flag, and with no terminal (or `CI` set) a missing answer is a
+ * UsageError naming the flags to pass, never a prompt that waits forever on a pipe.
+ */
+import { confirm, input, select } from '@inquirer/prompts';
+import { UsageError } from './errors.js';
+
+/** Streams to ask on; tests inject their own instead of a pseudo-terminal. */
+export interface PromptStreams {
+  input?: NodeJS.ReadableStream;
+  output?: NodeJS.WritableStream;
+}
+
+export interface TextQuestion {
+  message: string;
+  default?: string;
+  /** `true` when the answer is acceptable, else the message shown under the prompt. */
+  validate?: (value: string) => true | string;
+}
+
+export interface Choice<T extends string> {
+  value: T;
+  name?: string;
+  description?: string;
+}
+
+export interface SelectQuestion<T extends string> {
+  message: string;
+  choices: readonly Choice<T>[];
+  default?: T;
+}
+
+export interface ConfirmQuestion {
+  message: string;
+  default?: boolean;
+}
+
+/** Asks questions on a terminal (or injected streams). Only create one when `isInteractive()` says so. */
+export interface Prompter {
+  text(question: TextQuestion): Promise<string>;
+  select<T extends string>(question: SelectQuestion<T>): Promise<T>;
+  confirm(question: ConfirmQuestion): Promise<boolean>;
+}
+
+/**
+ * Whether questions can be asked: standard input and output are terminals and `CI` is not set
+ * (CI runners sometimes attach a pseudo-terminal, and a prompt there would hang the job).
+ */
+export function isInteractive(
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: { isTTY?: boolean } = process.stdin,
+  stdout: { isTTY?: boolean } = process.stdout,
+): boolean {
+  const ci = env.CI;
+  if (ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false') return false;
+  return Boolean(stdin.isTTY && stdout.isTTY);
+}
+
+/** A Prompter over @inquirer/prompts; `streams` default to the process's stdin/stdout. */
+export function createPrompter(streams: PromptStreams = {}): Prompter {
+  const context = { input: streams.input, output: streams.output };
+  return {
+    text: (q) => input({ message: q.message, default: q.default, validate: q.validate }, context),
+    select: <T extends string>(q: SelectQuestion<T>) =>
+      select<T>({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context),
+    confirm: (q) => confirm({ message: q.message, default: q.default }, context),
+  };
+}
+
+export interface MissingValue {
+  /** How to give it on the command line, e.g. `--template <typescript|javascript|clamav>` or `[dir]`. */
+  flag: string;
+  /** What it is, for the message. */
+  description: string;
+}
+
+/**
+ * The error for values nobody can be asked for: lists every missing flag at once, so a script author fixes
+ * the command line in one go. `yesFlag` names the flag that accepts defaults instead, when the command has one.
+ */
+export function missingValuesError(command: string, missing: readonly MissingValue[], yesFlag?: string): UsageError {
+  const list = missing.map((m) => `  ${m.flag}  ${m.description}`).join('\n');
+  const hint = yesFlag
+    ? `Pass them, or ${yesFlag} to accept the defaults (prompts are only shown on a terminal without CI set).`
+    : 'Pass them on the command line (prompts are only shown on a terminal without CI set).';
+  return new UsageError(`${command}: missing ${missing.length === 1 ? 'a value' : 'values'} and no terminal to ask on:\n${list}`, {
+    hint,
+  });
+}
