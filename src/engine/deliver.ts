@@ -37,6 +37,9 @@ export interface DeliverOptions {
 /** What the pipeline calls to post an answer; injectable so a queue can wrap it (e.g. a "posted once" guard). */
 export type DeliverFunction = (request: DeliveryRequest, options?: DeliverOptions) => Promise<DeliveryResult>;
 
+/** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
+const LAST_ATTEMPT_MS = 100;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Seconds in a numeric Retry-After header, or null (HTTP dates are ignored: the backoff applies then). */
@@ -92,8 +95,14 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
     const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));
     // "Equal jitter": half fixed, half random, so retries from many bounties spread out but never collapse to 0.
     let delay = backoff / 2 + Math.random() * (backoff / 2);
-    if (retryAfter !== null) delay = Math.max(delay, retryAfter);
-    if (Date.now() + delay >= expiresAt) return { ok: false, status, attempts, error };
-    await sleep(delay);
+    if (retryAfter !== null) {
+      // The receiver asked us to wait: if that runs past the expiration, there is no allowed retry left.
+      if (Date.now() + retryAfter >= expiresAt) return { ok: false, status, attempts, error };
+      delay = Math.max(delay, retryAfter);
+    }
+    // Otherwise a long backoff is cut short so that one last attempt still lands before the expiration.
+    const latest = expiresAt - Date.now() - LAST_ATTEMPT_MS;
+    if (latest <= 0) return { ok: false, status, attempts, error };
+    await sleep(Math.min(delay, latest));
   }
 };
