@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { caseJson, escapeXml, formatCase, formatSummary, junitXml, summaryJson } from '../../../src/simulator/report.js';
+import type { TestReport } from '../../../src/simulator/types.js';
+import { parseXml } from './xml.js';
+
+const report: TestReport = {
+  ok: false,
+  passed: 1,
+  failed: 1,
+  cases: [
+    { name: 'ping', ok: true, ms: 12, messages: [], warnings: [] },
+    {
+      name: 'bounty: <EICAR> & "friends"',
+      ok: false,
+      ms: 1534,
+      messages: ['assertion /bid: must be a JSON integer written as digits, got 1e+21', 'second <problem> & \'quote\'\u0001'],
+      warnings: ['the 400 body is not JSON: <html>'],
+      answer: { verdict: 'malicious', bid: 10n ** 21n },
+    },
+  ],
+};
+
+describe('report formats', () => {
+  it('text: one line per case with ✓/✗ and timing, messages indented, then exactly "N passed, N failed"', () => {
+    expect(formatCase(report.cases[0])).toBe('✓ ping (12ms)\n');
+    expect(formatCase(report.cases[1])).toBe(
+      '✗ bounty: <EICAR> & "friends" (1.5s)\n' +
+        '    assertion /bid: must be a JSON integer written as digits, got 1e+21\n' +
+        "    second <problem> & 'quote'\u0001\n" +
+        '    warning: the 400 body is not JSON: <html>\n',
+    );
+    expect(formatSummary(report)).toBe('1 passed, 1 failed\n');
+  });
+
+  it('json: one document per line, bigints as digits, then the summary', () => {
+    const line = caseJson(report.cases[1]);
+    expect(line.endsWith('\n')).toBe(true);
+    expect(line.trim()).not.toContain('\n');
+    expect(line).toContain('"bid":1000000000000000000000');
+    expect(JSON.parse(line)).toMatchObject({ case: 'bounty: <EICAR> & "friends"', ok: false, ms: 1534 });
+    expect(JSON.parse(summaryJson(report, { suite: 'all' }))).toEqual({ summary: { ok: false, passed: 1, failed: 1, ms: 1546, suite: 'all' } });
+  });
+
+  it('junit: well-formed XML, one testsuite, one testcase per case, a failure with the first message', () => {
+    const xml = junitXml(report, 'polyswarm-engine test all', new Date('2030-01-01T00:00:00Z'));
+    const root = parseXml(xml);
+    expect(root.name).toBe('testsuites');
+    expect(root.children.map((c) => c.name)).toEqual(['testsuite']);
+    const suite = root.children[0];
+    expect(suite.attributes).toMatchObject({ name: 'polyswarm-engine test all', tests: '2', failures: '1', timestamp: '2030-01-01T00:00:00' });
+    expect(suite.children.map((c) => [c.name, c.attributes.name])).toEqual([
+      ['testcase', 'ping'],
+      ['testcase', 'bounty: <EICAR> & "friends"'],
+    ]);
+    const failure = suite.children[1].children.find((c) => c.name === 'failure')!;
+    expect(failure.attributes.message).toBe('assertion /bid: must be a JSON integer written as digits, got 1e+21');
+    // The control character XML cannot carry is dropped; everything else survives the round trip.
+    expect(failure.text).toBe("assertion /bid: must be a JSON integer written as digits, got 1e+21\nsecond <problem> & 'quote'");
+    expect(suite.children[1].children.find((c) => c.name === 'system-out')!.text).toBe('warning: the 400 body is not JSON: <html>');
+    expect(suite.children[0].attributes.time).toBe('0.012');
+  });
+
+  it('the XML checker itself rejects what is not well-formed', () => {
+    expect(() => parseXml('<a><b></a></b>')).toThrow('</a> closes <b>');
+    expect(() => parseXml('<a x="1 & 2"/>')).toThrow('raw &');
+    expect(() => parseXml('<a>1 < 2</a>')).toThrow('malformed markup');
+    expect(() => parseXml('<a/><b/>')).toThrow('more than one root');
+    expect(() => parseXml('<a>')).toThrow('never closed');
+    expect(escapeXml('<&>"\'')).toBe('&lt;&amp;&gt;&quot;&apos;');
+  });
+});

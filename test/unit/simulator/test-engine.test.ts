@@ -1,0 +1,206 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../../../src/engine/engine.js';
+import type { ScanModule } from '../../../src/engine/types.js';
+import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/public.js';
+import { UnreachableError, UsageError } from '../../../src/util/errors.js';
+// @ts-expect-error plain .mjs fixtures, no types
+import { startEngine } from '../../fixtures/engines/engine.mjs';
+
+const SECRET = 'qwertyuiop';
+/** Short expirations keep the whole file to seconds (each bounty case waits at most expiration + 2 s grace). */
+const EXPIRATION_MS = 2500;
+
+interface Running {
+  url: string;
+  close(): Promise<void>;
+}
+let running: Running[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((r) => r.close()));
+  running = [];
+});
+
+async function fixture(quirks: Record<string, unknown> = {}): Promise<string> {
+  const engine = (await startEngine({ secret: SECRET, quirks })) as Running;
+  running.push(engine);
+  return engine.url;
+}
+
+const EICAR = ['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS', '-TEST-FILE!$H+H*'].join('');
+/** The project's own engine, with the smallest real scan: EICAR is malicious, everything else benign. */
+const eicarScan: ScanModule = {
+  async scan(bounty) {
+    if (bounty.artifact_type === 'url') return { verdict: 'unknown', metadata: { comments: ['SKIPPED:TYPE-UNSUPPORTED'] } };
+    const bytes = await bounty.fetchArtifact();
+    return bytes.toString('latin1').includes(EICAR)
+      ? { verdict: 'malicious', metadata: { malware_family: 'EICAR-Test-File' } }
+      : { verdict: 'benign' };
+  },
+};
+
+async function ownEngine(): Promise<string> {
+  const engine: Engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 4 });
+  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+  running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
+  return listening.url;
+}
+
+const failing = (report: TestReport): CaseResult[] => report.cases.filter((c) => !c.ok);
+const names = (cases: CaseResult[]) => cases.map((c) => c.name);
+const BOUNTY_CASES = [
+  'bounty: EICAR → malicious',
+  'bounty: benign file → benign',
+  'bounty: URL artifact → valid answer',
+  'bounty: arbitration → Vote',
+  'bounty: extra unknown fields are ignored',
+  'bounty: v0 field names (guid, artifact_url)',
+  'bounty: bid rules beyond 2^64',
+  'repeated delivery id → one answer',
+];
+
+describe('testEngine against the project\'s own engine (createEngine)', () => {
+  it('passes the whole conformance suite', async () => {
+    const url = await ownEngine();
+    const seen: string[] = [];
+    const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS, onCase: (c) => seen.push(c.name) });
+    expect(failing(report), JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)).toEqual([]);
+    expect(report).toMatchObject({ ok: true, passed: 17, failed: 0 });
+    expect(seen).toEqual(names(report.cases));
+    const eicar = report.cases.find((c) => c.name === 'bounty: EICAR → malicious')!;
+    expect(eicar.answer).toMatchObject({ verdict: 'malicious', bid: 1000000000000000000n, metadata: { malware_family: 'EICAR-Test-File' } });
+    const big = report.cases.find((c) => c.name === 'bounty: bid rules beyond 2^64')!;
+    expect((big.answer as { bid: bigint }).bid).toBe(1n << 70n);
+  });
+
+  it('runs a single bounty, as an engine project\'s own test suite would', async () => {
+    const url = await ownEngine();
+    const report = await testEngine({ url, secret: SECRET, bounty: { artifact: 'benign', expirationMs: EXPIRATION_MS } });
+    expect(report).toMatchObject({ ok: true, passed: 1, failed: 0, cases: [{ name: 'bounty: benign file', ok: true, answer: { verdict: 'benign' } }] });
+    const wrong = await testEngine({ url, secret: SECRET, bounty: { artifact: { bytes: Buffer.from('hello') }, expect: 'malicious', expirationMs: EXPIRATION_MS } });
+    expect(wrong.cases[0].messages).toEqual(['expected verdict malicious, got benign']);
+  });
+});
+
+describe('testEngine against the fixture engines', () => {
+  it('the correct fixture passes everything', async () => {
+    const report = await testEngine({ url: await fixture(), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    expect(failing(report)).toEqual([]);
+    expect(report.passed).toBe(17);
+  });
+
+  it('an engine that answers late fails every answered bounty case with the delay', async () => {
+    const report = await testEngine({ url: await fixture({ lateMs: 500 }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    expect(names(failing(report))).toEqual(BOUNTY_CASES);
+    for (const c of failing(report)) expect(c.messages).toEqual([expect.stringMatching(/^the answer arrived \d+ ms after the bounty's expiration; late answers may not count/)]);
+  });
+
+  it('an engine that posts a float bid fails with the literal it sent', async () => {
+    const report = await testEngine({ url: await fixture({ floatBid: true }), secret: SECRET, bounty: { expirationMs: EXPIRATION_MS } });
+    expect(report.ok).toBe(false);
+    expect(report.cases[0].messages).toEqual([
+      'assertion /bid: must be a JSON integer written as digits, got 1000000000000000000.0 (PolySwarm rejects a float bid with 400)',
+    ]);
+  });
+
+  it('an engine that posts twice fails "exactly one answer"', async () => {
+    const report = await testEngine({ url: await fixture({ twice: true }), secret: SECRET, bounty: { expirationMs: EXPIRATION_MS } });
+    expect(report.cases[0].messages).toEqual([expect.stringMatching(/^expected exactly one answer, got 2 \(the second \d+ ms after the first\)$/)]);
+  });
+
+  it('an engine that never answers fails after the expiration', async () => {
+    const started = Date.now();
+    const report = await testEngine({ url: await fixture({ silent: true }), secret: SECRET, bounty: { expirationMs: 1500 } });
+    expect(report.cases[0].messages).toEqual([expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration/)]);
+    // Waited through the expiration and the late grace, not much longer.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+
+  it('an engine that skips the signature check fails exactly the security cases', async () => {
+    const report = await testEngine({ url: await fixture({ noSignatureCheck: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    expect(names(failing(report))).toEqual([
+      'security: missing signature → 400',
+      'security: wrong secret → 401',
+      'security: tampered body → 401',
+      'security: uppercase-hex nonsense signature → 401',
+      'security: sha256=-prefixed nonsense signature → 401',
+    ]);
+    expect(failing(report)[1].messages).toEqual([
+      'the engine accepted a bounty signed with the wrong secret (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 401',
+    ]);
+  });
+
+  it('an engine that answers 500 to an unsupported event fails analyze', async () => {
+    const report = await testEngine({ url: await fixture({ analyze500: true }), secret: SECRET, suite: 'analyze' });
+    expect(report.cases).toMatchObject([{ ok: false, name: 'unsupported event (analyze) → 4xx, still serving' }]);
+    expect(report.cases[0].messages).toEqual([
+      'expected a 4xx answer to the unsupported event "analyze", got 500: {"error":"internal error"} (the reference answers 400 {"X-POLYSWARM-EVENT": "Given event not supported"})',
+    ]);
+  });
+
+  it('explains a 401 to a correctly signed request without printing the secret', async () => {
+    const report = await testEngine({ url: await fixture(), secret: 'not-the-engine-secret', secretSource: '--secret', suite: 'ping' });
+    const message = report.cases[0].messages[0];
+    expect(message).toMatch(/^the engine answered 401 to a correctly signed request: it does not accept our signature\. Sent 0 bytes \(sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\) signed [0-9a-f]{64} with the secret from --secret\./);
+    expect(message).toContain('a proxy re-encodes the JSON body');
+    expect(message).toContain('`sha256=` prefix or uppercase hex');
+    expect(message).not.toContain('not-the-engine-secret');
+  });
+});
+
+describe('testEngine: bad targets and bad options', () => {
+  it('throws UnreachableError when nothing listens at the URL', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const error = await testEngine({ url: `http://127.0.0.1:${port}/`, secret: SECRET, suite: 'all' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnreachableError);
+    expect((error as UnreachableError).message).toBe(`cannot reach the engine at http://127.0.0.1:${port}/: connection refused`);
+    expect((error as UnreachableError).hint).toContain('polyswarm-engine serve');
+  });
+
+  it('throws UnreachableError when the engine accepts the connection but never answers', async () => {
+    const server: Server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    running.push({ url: '', close: () => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); } });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const error = await testEngine({ url, secret: SECRET, suite: 'ping', timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnreachableError);
+    expect((error as Error).message).toBe(`cannot reach the engine at ${url}: no answer within 300 ms`);
+  });
+
+  it('refuses an invalid bounty before sending anything, unless allowInvalid', async () => {
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      requests++;
+      res.writeHead(400, { 'Content-Type': 'application/json' }).end('{"bounty":"Invalid bounty request"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    running.push({ url: '', close: () => new Promise<void>((r) => server.close(() => r())) });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const error = await testEngine({ url, secret: SECRET, bounty: { set: { 'rules.max_allowed_bid': 1.5, response_url: 'nope' } } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe(
+      'the bounty is not valid, nothing was sent:\n  /response_url: must be an absolute http(s) URL, got "nope"\n  /rules/max_allowed_bid: must be a non-negative integer (wei), got 1.5',
+    );
+    expect(requests).toBe(0);
+    const report = await testEngine({ url, secret: SECRET, bounty: { set: { 'rules.max_allowed_bid': -1 }, allowInvalid: true } });
+    expect(report.ok).toBe(true);
+    expect(requests).toBe(1);
+  });
+
+  it('an engine that accepts an invalid bounty fails the --allow-invalid case', async () => {
+    const report = await testEngine({ url: await fixture(), secret: SECRET, bounty: { set: { rules: [] }, allowInvalid: true } });
+    expect(report.cases[0].messages[0]).toBe('expected a 4xx answer to an invalid bounty (/rules: must be a JSON object, got array), got 202: {"status":"ACCEPTED"}');
+  });
+
+  it('rejects a URL it cannot test and a missing file', async () => {
+    await expect(testEngine({ url: 'localhost:3000', secret: SECRET })).rejects.toThrow(UsageError);
+    await expect(testEngine({ url: 'ftp://127.0.0.1/', secret: SECRET })).rejects.toThrow('only http and https engines can be tested');
+    const url = await fixture();
+    await expect(testEngine({ url, secret: SECRET, bounty: { artifact: { file: '/no/such/file' } } })).rejects.toThrow('--file /no/such/file: no such file');
+  });
+});
