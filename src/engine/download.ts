@@ -135,6 +135,7 @@ export function createArtifactAccess(
   let bytes: Promise<Buffer> | undefined;
   let dir: Promise<string> | undefined;
   let file: Promise<string> | undefined;
+  let cleaned = false;
   const getBytes = () => {
     bytes ??=
       bounty.artifact_type === 'file'
@@ -149,6 +150,8 @@ export function createArtifactAccess(
     path: () => {
       file ??= (async () => {
         const data = await getBytes();
+        // A scan still running after its answer was sent must not leave a file behind that nobody removes.
+        if (cleaned) throw new ArtifactError('timeout', 'the scan is over; its artifact file was removed');
         dir ??= mkdtemp(join(tmpdir(), 'polyswarm-artifact-'));
         const path = join(await dir, 'artifact');
         await writeFile(path, data, { mode: 0o600 });
@@ -157,6 +160,8 @@ export function createArtifactAccess(
       return file;
     },
     cleanup: async () => {
+      cleaned = true;
+      if (file) await file.catch(() => undefined);
       if (!dir) return;
       const d = await dir.catch(() => undefined);
       if (d) await rm(d, { recursive: true, force: true }).catch(() => {});

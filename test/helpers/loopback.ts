@@ -8,6 +8,8 @@ import { sign } from '../../src/protocol/signature.js';
 
 export interface ReceivedAnswer {
   path: string;
+  /** The request target with its query string (`/answer?id=7`), to tell bounties apart. */
+  url: string;
   raw: Buffer;
   json: Record<string, unknown>;
   contentType: string | undefined;
@@ -92,6 +94,7 @@ export async function startLoopback(): Promise<Loopback> {
         if (status >= 200 && status <= 299) {
           answers.push({
             path,
+            url: req.url ?? path,
             raw: body,
             json: JSON.parse(body.toString('utf8')) as Record<string, unknown>,
             contentType: req.headers['content-type'],
@@ -167,7 +170,7 @@ export interface WebhookOptions {
 }
 
 /** The method, headers and body of a signed webhook delivery. */
-export function webhook(body: string | Buffer, options: WebhookOptions = {}): { method: string; path: string; headers: Record<string, string>; body: Buffer } {
+export function webhook(body: string | Buffer, options: WebhookOptions = {}): { method: string; path: string; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> } {
   const bytes = Buffer.from(body);
   const headers: Record<string, string> = {};
   const event = options.event === undefined ? 'bounty' : options.event;
@@ -177,7 +180,8 @@ export function webhook(body: string | Buffer, options: WebhookOptions = {}): { 
   if (options.delivery) headers['x-polyswarm-delivery'] = options.delivery;
   const contentType = options.contentType === undefined ? (event === 'bounty' ? 'application/json' : null) : options.contentType;
   if (contentType !== null) headers['content-type'] = contentType;
-  return { method: options.method ?? 'POST', path: options.path ?? '/', headers, body: bytes };
+  // A plain Uint8Array copy: fetch's BodyInit type does not take a Buffer over a shared ArrayBufferLike.
+  return { method: options.method ?? 'POST', path: options.path ?? '/', headers, body: new Uint8Array(bytes) };
 }
 
 /** Polls `condition` every 5 ms; rejects after `timeoutMs` with `what`. */

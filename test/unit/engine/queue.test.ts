@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { EmbeddedQueue, jobKey, QueueUnavailableError, type BountyJob } from '../../../src/engine/queue.js';
+import type { BountyData } from '../../../src/protocol/types.js';
+import { until } from '../../helpers/loopback.js';
+
+function job(key: string, expiresInMs = 5000): BountyJob {
+  const bounty = { id: key, phase: null, expiration: new Date(Date.now() + expiresInMs) } as unknown as BountyData;
+  return { key, deliveryId: null, bounty, receivedAt: Date.now() };
+}
+
+/** A processor whose jobs finish when the test says so. */
+function controlled() {
+  const started: string[] = [];
+  const release = new Map<string, () => void>();
+  const processor = (j: BountyJob) =>
+    new Promise<void>((resolve) => {
+      started.push(j.key);
+      release.set(j.key, resolve);
+    });
+  return { started, release: (key: string) => release.get(key)!(), processor };
+}
+
+describe('EmbeddedQueue', () => {
+  it('runs jobs FIFO with at most `concurrency` at a time', async () => {
+    const c = controlled();
+    const q = new EmbeddedQueue(c.processor, { concurrency: 2, capacity: 10 });
+    for (const k of ['a', 'b', 'c', 'd']) expect(await q.enqueue(job(k))).toBe('accepted');
+    await until(() => c.started.length === 2, 'two jobs to start');
+    expect(c.started).toEqual(['a', 'b']);
+    expect(q.counts()).toEqual({ waiting: 2, active: 2 });
+    c.release('b');
+    await until(() => c.started.length === 3, 'the third job');
+    expect(c.started).toEqual(['a', 'b', 'c']);
+    c.release('a');
+    c.release('c');
+    await until(() => c.started.length === 4, 'the fourth job');
+    c.release('d');
+    await until(() => q.counts().active === 0, 'the queue to drain');
+  });
+
+  it('refuses with "full" past its capacity, and accepts again once there is room', async () => {
+    const c = controlled();
+    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 1 });
+    expect(await q.enqueue(job('a'))).toBe('accepted');
+    await until(() => c.started.length === 1, 'a to start');
+    expect(await q.enqueue(job('b'))).toBe('accepted');
+    expect(await q.enqueue(job('c'))).toBe('full');
+    c.release('a');
+    await until(() => c.started.length === 2, 'b to start');
+    expect(await q.enqueue(job('c'))).toBe('accepted');
+    c.release('b');
+    await until(() => c.started.length === 3, 'c to start');
+    c.release('c');
+  });
+
+  it('deduplicates a key until the bounty expires, then accepts it again', async () => {
+    const q = new EmbeddedQueue(async () => {}, { concurrency: 1, capacity: 10 });
+    expect(await q.enqueue(job('k', 150))).toBe('accepted');
+    expect(await q.enqueue(job('k', 150))).toBe('duplicate');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await q.enqueue(job('k', 150))).toBe('accepted');
+  });
+
+  it('remembers at most maxKeys keys, forgetting the oldest', async () => {
+    const q = new EmbeddedQueue(async () => {}, { concurrency: 4, capacity: 100, maxKeys: 3 });
+    for (const k of ['a', 'b', 'c', 'd']) expect(await q.enqueue(job(k))).toBe('accepted');
+    expect(await q.enqueue(job('d'))).toBe('duplicate');
+    expect(await q.enqueue(job('a'))).toBe('accepted');
+  });
+
+  it('close(): hands waiting jobs to onAbandoned, waits for running ones at most graceMs, then refuses new jobs', async () => {
+    const c = controlled();
+    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 10 });
+    for (const k of ['a', 'b', 'c']) await q.enqueue(job(k));
+    await until(() => c.started.length === 1, 'a to start');
+    const abandoned: string[] = [];
+    const started = Date.now();
+    await q.close({ graceMs: 150, onAbandoned: async (j) => void abandoned.push(j.key) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(abandoned).toEqual(['b', 'c']);
+    expect(c.started).toEqual(['a']);
+    await expect(q.enqueue(job('d'))).rejects.toBeInstanceOf(QueueUnavailableError);
+    expect(await q.health()).toEqual({ ok: false, detail: 'the queue is shutting down' });
+    c.release('a');
+  });
+
+  it('close() returns as soon as the running jobs finish', async () => {
+    const c = controlled();
+    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 10 });
+    await q.enqueue(job('a'));
+    await until(() => c.started.length === 1, 'a to start');
+    setTimeout(() => c.release('a'), 50);
+    const started = Date.now();
+    await q.close({ graceMs: 5000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('survives a processor that rejects, and reports it', async () => {
+    const errors: string[] = [];
+    const q = new EmbeddedQueue(async () => { throw new Error('bad'); }, {
+      concurrency: 1,
+      capacity: 10,
+      onError: (e, j) => errors.push(`${j.key}:${(e as Error).message}`),
+    });
+    await q.enqueue(job('a'));
+    await q.enqueue(job('b'));
+    await until(() => errors.length === 2, 'both jobs to fail');
+    expect(errors).toEqual(['a:bad', 'b:bad']);
+  });
+
+  it('jobKey: the delivery id when present, else id:phase', () => {
+    expect(jobKey('d-1', { id: '5', phase: 'assertion' })).toBe('d-1');
+    expect(jobKey(null, { id: '5', phase: 'assertion' })).toBe('5:assertion');
+    expect(jobKey(null, { id: '5', phase: null })).toBe('5:');
+  });
+
+  it('rejects nonsense options', () => {
+    expect(() => new EmbeddedQueue(async () => {}, { concurrency: 0, capacity: 1 })).toThrow(/concurrency/);
+    expect(() => new EmbeddedQueue(async () => {}, { concurrency: 1, capacity: -1 })).toThrow(/capacity/);
+  });
+});
