@@ -32,7 +32,7 @@ export async function run(args: string[], options: InitOptions): Promise<number>
   const lines = summary.next.map((cmd) => {
     const key = /\brun ([\w:]+)$/.exec(cmd)?.[1] ?? (/ install$/.test(cmd) ? 'install' : / test$/.test(cmd) ? 'test' : '');
     const why = EXPLAIN[key];
-    return `  ${theme.accent(cmd.padEnd(width))}${why ? theme.dim(`  # ${why}`) : ''}`;
+    return why ? `  ${theme.accent(cmd.padEnd(width))}${theme.dim(`  # ${why}`)}` : `  ${theme.accent(cmd)}`;
   });
   process.stdout.write(`\n${theme.ok('Done.')} Your engine is in ${summary.answers.dir}. Next:\n\n${lines.join('\n')}\n\n`);
   return 0;

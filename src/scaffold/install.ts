@@ -66,7 +66,8 @@ export async function installDependencies(dir: string, pm: PackageManager, optio
     throw new CliError(`${file} is not installed (or not on PATH); the project was created without dependencies`, { hint });
   }
   if (result.failed) {
-    const output = tail.length ? `\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    // Shown already when streamed; otherwise the last lines are the only clue.
+    const output = tail.length && !options.onLine ? `\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
     const why = result.exitCode !== undefined ? `exited with code ${result.exitCode}` : (result.shortMessage ?? 'failed');
     throw new CliError(`${file} ${args.join(' ')} ${why}; the project was created, its dependencies were not installed${output}`, {
       hint,

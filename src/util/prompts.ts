@@ -3,6 +3,7 @@
  * `@inquirer/prompts`: every question has a flag, and with no terminal (or `CI` set) a missing answer is a
  * UsageError naming the flags to pass, never a prompt that waits forever on a pipe.
  */
+import { Writable } from 'node:stream';
 import { confirm, input, select } from '@inquirer/prompts';
 import { UsageError } from './errors.js';
 
@@ -59,12 +60,24 @@ export function isInteractive(
 
 /** A Prompter over @inquirer/prompts; `streams` default to the process's stdin/stdout. */
 export function createPrompter(streams: PromptStreams = {}): Prompter {
-  const context = { input: streams.input, output: streams.output };
+  // Each prompt ends its output stream when it closes; an injected stream must survive for the next
+  // question, so every prompt writes through a throwaway forwarder (process.stdout is never ended).
+  const context = () => {
+    const target = streams.output;
+    const output = target
+      ? new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            target.write(chunk, () => callback());
+          },
+        })
+      : undefined;
+    return { input: streams.input, output };
+  };
   return {
-    text: (q) => input({ message: q.message, default: q.default, validate: q.validate }, context),
+    text: (q) => input({ message: q.message, default: q.default, validate: q.validate }, context()),
     select: <T extends string>(q: SelectQuestion<T>) =>
-      select<T>({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context),
-    confirm: (q) => confirm({ message: q.message, default: q.default }, context),
+      select<T>({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context()),
+    confirm: (q) => confirm({ message: q.message, default: q.default }, context()),
   };
 }
 
