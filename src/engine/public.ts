@@ -5,7 +5,7 @@ export type { Bounty, ScanContext, ScanFunction, ComputeBidFunction, ScanModule,
 export { ArtifactError } from './types.js';
 export { createEngine } from './engine.js';
 export type { Engine, EngineOptions, EngineStats } from './engine.js';
-export { EmbeddedQueue, QueueUnavailableError } from './queue.js';
+export { EmbeddedQueue, QueueUnavailableError, jobKey } from './queue.js';
 export type { BountyJob, BountyQueue, EnqueueOutcome, JobProcessor } from './queue.js';
 export { createProcessor, createPipeline } from './pipeline.js';
 export { deliverAnswer } from './deliver.js';
