@@ -2,6 +2,7 @@ import { UsageError } from '../util/errors.js';
 import { analyzeCase, conformanceSuite, pingCase, runBountyCase, type CaseDefinition } from './cases.js';
 import { CaseRequestError, type RunContext } from './context.js';
 import { SimulatorHost } from './host.js';
+import { parseEngineUrl } from './target.js';
 import type { CaseResult, Suite, TestEngineOptions, TestReport } from './types.js';
 
 export type { ArtifactChoice, BountyOptions, CaseResult, Suite, TestEngineOptions, TestReport } from './types.js';
@@ -9,19 +10,6 @@ export type { ArtifactChoice, BountyOptions, CaseResult, Suite, TestEngineOption
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_EXPIRATION_MS = 30_000;
 const SETTLE_MS = 1000;
-
-function engineUrl(url: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new UsageError(`--url ${JSON.stringify(url)} is not a URL`, { hint: 'For example: --url http://127.0.0.1:3000/' });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new UsageError(`--url ${JSON.stringify(url)}: only http and https engines can be tested`);
-  }
-  return parsed;
-}
 
 function casesFor(suite: Suite, options: TestEngineOptions): CaseDefinition[] {
   switch (suite) {
@@ -82,7 +70,7 @@ async function runCase(ctx: RunContext, definition: CaseDefinition): Promise<Cas
  * ```
  */
 export async function testEngine(options: TestEngineOptions): Promise<TestReport> {
-  const url = engineUrl(options.url);
+  const url = parseEngineUrl(options.url);
   if (!options.secret) throw new UsageError('a webhook secret is required to sign the events');
   const cases = casesFor(options.suite ?? 'bounty', options);
   const host = new SimulatorHost();

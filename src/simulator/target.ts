@@ -34,6 +34,20 @@ export interface TargetOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** The engine's URL, checked: an absolute http(s) URL (a usage error otherwise). */
+export function parseEngineUrl(url: string): URL {
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // reported below
+  }
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') {
+    throw new UsageError(`--url ${JSON.stringify(url)} is not an http(s) URL`, { hint: 'For example: --url http://127.0.0.1:3000/' });
+  }
+  return parsed;
+}
+
 /** The engine project folder at `cwd` (one with `src/scan.*`), or null. */
 export function findProject(cwd: string): string | null {
   const dir = resolve(cwd);
@@ -150,6 +164,7 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const secretDir = project ?? resolve(options.cwd);
   const noop = async () => undefined;
   if (options.url !== undefined) {
+    parseEngineUrl(options.url);
     const { secret, source } = requireSecret(options.secret, secretDir, env);
     return { url: options.url, secret, secretSource: source, description: options.url, stop: noop };
   }

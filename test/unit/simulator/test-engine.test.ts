@@ -199,7 +199,7 @@ describe('testEngine: bad targets and bad options', () => {
 
   it('rejects a URL it cannot test and a missing file', async () => {
     await expect(testEngine({ url: 'localhost:3000', secret: SECRET })).rejects.toThrow(UsageError);
-    await expect(testEngine({ url: 'ftp://127.0.0.1/', secret: SECRET })).rejects.toThrow('only http and https engines can be tested');
+    await expect(testEngine({ url: 'ftp://127.0.0.1/', secret: SECRET })).rejects.toThrow('--url "ftp://127.0.0.1/" is not an http(s) URL');
     const url = await fixture();
     await expect(testEngine({ url, secret: SECRET, bounty: { artifact: { file: '/no/such/file' } } })).rejects.toThrow('--file /no/such/file: no such file');
   });

@@ -1,0 +1,257 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createEngine } from '../../src/engine/engine.js';
+import type { ScanModule } from '../../src/engine/types.js';
+import { runBin } from '../helpers/bin.js';
+import { parseXml } from '../unit/simulator/xml.js';
+// @ts-expect-error plain .mjs fixtures, no types
+import { startEngine } from '../fixtures/engines/engine.mjs';
+
+const SECRET = 'qwertyuiop';
+const tmp = mkdtempSync(join(tmpdir(), 'pse-test-cmd-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+interface Running {
+  url: string;
+  close(): Promise<void>;
+}
+let running: Running[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((r) => r.close()));
+  running = [];
+});
+
+async function fixture(quirks: Record<string, unknown> = {}): Promise<string> {
+  const engine = (await startEngine({ secret: SECRET, quirks })) as Running;
+  running.push(engine);
+  return engine.url;
+}
+
+const EICAR = ['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS', '-TEST-FILE!$H+H*'].join('');
+const eicarScan: ScanModule = {
+  async scan(bounty) {
+    if (bounty.artifact_type === 'url') return { verdict: 'unknown' };
+    const bytes = await bounty.fetchArtifact();
+    return bytes.toString('latin1').includes(EICAR) ? { verdict: 'malicious', metadata: { malware_family: 'EICAR-Test-File' } } : { verdict: 'benign' };
+  },
+};
+
+/** The project's own engine (createEngine), listening on loopback. */
+async function ownEngine(): Promise<string> {
+  const engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 4 });
+  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+  running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
+  return listening.url;
+}
+
+/** A port nothing listens on (bound, then released). */
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const test = (args: string[], options: Parameters<typeof runBin>[1] = {}) => runBin(['test', ...args], { cwd: tmp, ...options });
+
+describe('polyswarm-engine test (built bin) against the project\'s own engine', () => {
+  it('test all: every case green, one line each with its timing, then the summary; exit 0', async () => {
+    const url = await ownEngine();
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '3s']);
+    expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
+    const lines = r.stdout.split('\n');
+    expect(lines).toHaveLength(18);
+    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
+    expect(lines[0]).toMatch(/^✓ ping \(/);
+    expect(lines[17]).toBe('17 passed, 0 failed');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('test ping, test analyze and test bounty --eicar/--benign/--file pass', async () => {
+    const url = await ownEngine();
+    const file = join(tmp, 'sample.txt');
+    writeFileSync(file, 'just text\n');
+    for (const args of [['ping'], ['analyze'], ['bounty'], ['bounty', '--benign'], ['bounty', '--file', file, '--expect', 'benign'], ['bounty', '--eicar', '--phase', 'arbitration']]) {
+      const r = await test([...args, '--url', url, '--secret', SECRET, ...(args[0] === 'bounty' ? ['--expiration', '3s'] : [])]);
+      expect(r.exitCode, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout.split('\n').at(-1)).toBe('1 passed, 0 failed');
+    }
+  });
+
+  it('--json prints only JSON documents on stdout, one per line, the summary last', async () => {
+    const url = await ownEngine();
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '3s', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toBe('');
+    const docs = r.stdout.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(docs).toHaveLength(18);
+    for (const doc of docs.slice(0, 17)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
+    expect(docs[1]).toMatchObject({ case: 'bounty: EICAR → malicious', answer: { verdict: 'malicious', bid: 1000000000000000000 } });
+    expect(docs[17]).toEqual({ summary: { ok: true, passed: 17, failed: 0, ms: expect.any(Number), suite: 'all', url } });
+  });
+
+  it('--verbose shows the signed bytes\' length and hash, the request and the answer, never the secret', async () => {
+    const url = await ownEngine();
+    const secret = 'a-secret-that-must-not-leak';
+    const engine = createEngine({ secret, module: eicarScan });
+    const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+    running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
+    const r = await test(['bounty', '--url', listening.url, '--secret', secret, '--expiration', '3s', '--verbose']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/signed bytes: \d+ bytes, sha256 [0-9a-f]{64}/);
+    expect(r.stderr).toMatch(/X-POLYSWARM-SIGNATURE: [0-9a-f]{64}/);
+    expect(r.stderr).toContain('X-POLYSWARM-EVENT: bounty');
+    expect(r.stderr).toMatch(/← 202 in \d+ ms/);
+    expect(r.stderr).toContain('"artifact_type":"file"');
+    expect(r.stderr).not.toContain(secret);
+    expect(r.stdout).not.toContain(secret);
+    expect(url).not.toBe(listening.url);
+  });
+});
+
+describe('polyswarm-engine test (built bin) against broken engines: exit 1 with the precise message', () => {
+  it('one that answers late', async () => {
+    const r = await test(['bounty', '--url', await fixture({ lateMs: 500 }), '--secret', SECRET, '--expiration', '2s']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\)\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
+    expect(r.stdout.split('\n').at(-1)).toBe('0 passed, 1 failed');
+  });
+
+  it('one that posts a float bid', async () => {
+    const r = await test(['bounty', '--url', await fixture({ floatBid: true }), '--secret', SECRET, '--expiration', '3s']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('    assertion /bid: must be a JSON integer written as digits, got 1000000000000000000.0 (PolySwarm rejects a float bid with 400)\n');
+  });
+
+  it('one that posts twice', async () => {
+    const r = await test(['bounty', '--url', await fixture({ twice: true }), '--secret', SECRET, '--expiration', '3s']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/\n {4}expected exactly one answer, got 2 \(the second \d+ ms after the first\)\n/);
+  });
+
+  it('one that never answers', async () => {
+    const r = await test(['bounty', '--url', await fixture({ silent: true }), '--secret', SECRET, '--expiration', '1s']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain("    no answer arrived at response_url before the bounty's expiration");
+  });
+
+  it('one that skips the signature check (with a JUnit report)', async () => {
+    const junit = join(tmp, 'no-signature.xml');
+    const r = await test(['all', '--url', await fixture({ noSignatureCheck: true }), '--secret', SECRET, '--expiration', '2s', '--junit', junit]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('✗ security: missing signature → 400');
+    expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
+    expect(r.stdout).toContain('    the engine accepted a body changed after it was signed (answered 202)');
+    expect(r.stdout.split('\n').at(-1)).toBe('12 passed, 5 failed');
+    const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
+    expect(suite.attributes).toMatchObject({ tests: '17', failures: '5' });
+    const failed = suite.children.filter((c) => c.children.some((f) => f.name === 'failure'));
+    expect(failed.map((c) => c.attributes.name)).toEqual([
+      'security: missing signature → 400',
+      'security: wrong secret → 401',
+      'security: tampered body → 401',
+      'security: uppercase-hex nonsense signature → 401',
+      'security: sha256=-prefixed nonsense signature → 401',
+    ]);
+  });
+
+  it('one that answers 500 on analyze', async () => {
+    const r = await test(['analyze', '--url', await fixture({ analyze500: true }), '--secret', SECRET]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('✗ unsupported event (analyze) → 4xx, still serving');
+    expect(r.stdout).toContain('    expected a 4xx answer to the unsupported event "analyze", got 500: {"error":"internal error"}');
+  });
+
+  it('a wrong secret: the 401 is explained (length, digest, usual causes)', async () => {
+    const r = await test(['ping', '--url', await fixture(), '--secret', 'other-secret']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('the engine answered 401 to a correctly signed request');
+    expect(r.stdout).toContain('Sent 0 bytes (sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855)');
+    expect(r.stdout).toContain('different secret');
+    expect(r.stdout).not.toContain('other-secret');
+  });
+});
+
+describe('polyswarm-engine test (built bin): unreachable engines, usage errors, zero setup', () => {
+  it('an explicit --url that nothing answers exits 3 with the URL and a hint', async () => {
+    const port = await deadPort();
+    const r = await test(['all', '--url', `http://127.0.0.1:${port}/`, '--secret', SECRET]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(`Error: cannot reach the engine at http://127.0.0.1:${port}/: connection refused`);
+    expect(r.stderr).toContain('Hint: Is it running? Start it with `polyswarm-engine serve`');
+    expect(r.stdout).toBe('');
+  });
+
+  it('usage errors exit 2 before anything is sent', async () => {
+    const url = await fixture();
+    const cases: [string[], string][] = [
+      [['bounty', '--eicar', '--benign'], 'Error: choose one artifact, not --eicar and --benign'],
+      [['bounty', '--set', 'rules'], 'Error: --set "rules": expected path=value'],
+      [['bounty', '--set', 'rules.max_allowed_bid=1e+21'], '/rules/max_allowed_bid: must be a non-negative integer (wei), got 1e+21'],
+      [['bounty', '--file', join(tmp, 'missing.bin')], `Error: --file ${join(tmp, 'missing.bin')}: no such file`],
+      [['ping', '--timeout', 'soon'], 'Error: --timeout: "soon" is not a duration'],
+      [['bounty', '--url-artifact', 'not a url'], 'Error: --url-artifact "not a url": expected an http(s) URL'],
+      [['ping', '--url', 'localhost:3000'], 'Error: --url "localhost:3000" is not an http(s) URL\nHint: For example: --url http://127.0.0.1:3000/'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await test([...args, ...(args.includes('--url') ? [] : ['--url', url]), '--secret', SECRET]);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(message);
+    }
+    const noSecret = await test(['ping', '--url', url]);
+    expect(noSecret.exitCode).toBe(2);
+    expect(noSecret.stderr).toContain('Error: no webhook secret to sign the events with');
+  });
+
+  it('--allow-invalid sends an invalid bounty and passes when the engine rejects it', async () => {
+    const r = await test(['bounty', '--url', await fixture(), '--secret', SECRET, '--set', 'expiration=yesterday', '--allow-invalid']);
+    expect(r.stdout).toContain('✓ bounty: EICAR');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('--payload - sends the given bounty, with response_url pointed at the receiver', async () => {
+    const url = await fixture();
+    const payload = JSON.stringify({
+      id: 'payload-1',
+      artifact_type: 'FILE',
+      artifact_uri: url, // the engine's own liveness JSON: a harmless file
+      expiration: new Date(Date.now() + 3000).toISOString(),
+      response_url: 'https://example.invalid/never-used',
+      rules: { min_allowed_bid: 1, max_allowed_bid: 2 },
+    });
+    const r = await test(['bounty', '--url', url, '--secret', SECRET, '--payload', '-', '--expect', 'benign'], { input: payload });
+    expect(r.stdout).toMatch(/^✓ bounty: payload/);
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('the secret comes from WEBHOOK_SECRET, else from .env in --cwd', async () => {
+    const url = await fixture();
+    expect((await test(['ping', '--url', url], { env: { WEBHOOK_SECRET: SECRET } })).exitCode).toBe(0);
+    const dir = join(tmp, 'with-env');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '.env'), `WEBHOOK_SECRET=${SECRET}\n`);
+    const r = await test(['ping', '--url', url, '--cwd', dir]);
+    expect(r.stderr).toBe(`Testing ${url} (secret from WEBHOOK_SECRET in ${join(dir, '.env')})`);
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('inside an engine project, without --url, it uses the URL a running serve recorded', async () => {
+    const url = await fixture();
+    const project = join(tmp, 'project');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    mkdirSync(join(project, '.polyswarm'), { recursive: true });
+    writeFileSync(join(project, 'src', 'scan.mjs'), "export const scan = () => ({ verdict: 'unknown' });\n");
+    writeFileSync(join(project, '.env'), `WEBHOOK_SECRET=${SECRET}\n`);
+    // This test process stands in for the serve process: alive, and its recorded URL answers GET /.
+    writeFileSync(join(project, '.polyswarm', 'serve.json'), JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }));
+    const r = await test(['ping', '--cwd', project]);
+    expect(r.stderr).toBe(`Testing ${url} (the running \`serve\` of ${project}, pid ${process.pid}) (secret from WEBHOOK_SECRET in ${join(project, '.env')})`);
+    expect(r.stdout).toBe('✓ ping (' + r.stdout.slice(8));
+    expect(r.exitCode).toBe(0);
+  });
+});
