@@ -103,6 +103,12 @@ export function buildProgram(): Command {
     .action(action('init'));
 
   program
+    .command('demo')
+    .description('scaffold a throwaway engine, run it and run the conformance suite against it')
+    .addHelpText('after', examples(['npm run demo', 'npx polyswarm-engine demo']))
+    .action(action('demo'));
+
+  program
     .command('serve')
     .description('run the engine in this project for development, reloading src/ on save')
     .addOption(portOption().default(3000))

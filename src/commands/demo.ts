@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { createDemoProject } from '../scaffold/demo.js';
+import { PACKAGE_ROOT } from '../scaffold/package-root.js';
+import { ExitCode } from '../util/errors.js';
+import { formatDuration } from '../util/duration.js';
+import { theme } from '../util/logger.js';
+
+const out = (text = '') => process.stdout.write(`${text}\n`);
+
+/**
+ * `polyswarm-engine demo`: scaffolds a throwaway engine, runs `test all` against it (which boots it on a
+ * free loopback port and stops it), explains what happened, removes the folder, exits with the suite's code.
+ */
+export async function run(): Promise<number> {
+  const started = Date.now();
+  out(theme.bold('polyswarm-engine demo: a throwaway PolySwarm engine, started and checked end to end.'));
+  out();
+  const project = await createDemoProject();
+  // Ctrl-C reaches the child too (same process group); stay alive long enough to remove the folder.
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    out(`1. Created an engine project from the typescript template in ${project.dir}`);
+    out(theme.dim('   src/scan.ts flags the EICAR test file as malicious and everything else as benign;'));
+    out(theme.dim('   .env holds a freshly generated WEBHOOK_SECRET.'));
+    out('2. Starting it and running the conformance suite against it (polyswarm-engine test all):');
+    out();
+    const suite = await execa(process.execPath, [join(PACKAGE_ROOT, 'bin', 'polyswarm-engine.js'), 'test', 'all', '--cwd', project.dir], {
+      cwd: project.dir,
+      stdin: 'ignore',
+      stdout: 'inherit',
+      stderr: 'inherit',
+      reject: false,
+    });
+    if (interrupted || suite.signal === 'SIGINT') return ExitCode.INTERRUPTED;
+    const code = suite.exitCode ?? ExitCode.CHECK_FAILED;
+    out();
+    out(theme.bold('What just happened'));
+    out('  polyswarm-engine played PolySwarm against a real engine on 127.0.0.1: it started the engine, sent it');
+    out('  signed webhook events (a ping, bounties with the EICAR test file, a harmless file, a URL, bad signatures…),');
+    out('  served the artifacts itself, caught the answers the engine posted back, and checked each one: the');
+    out('  verdict, the bid (an integer in wei, within the bounty\'s rules) and the metadata. Nothing left this machine.');
+    out();
+    if (code === ExitCode.OK) out(`${theme.ok('Result: every check passed')} in ${formatDuration(Date.now() - started)}. The engine was stopped and its folder removed.`);
+    else out(`${theme.fail(`Result: the suite failed (exit code ${code})`)}: see the ✗ lines above. The engine was stopped and its folder removed.`);
+    out();
+    out(theme.bold('Next steps'));
+    out(`  ${theme.accent('npx polyswarm-engine init my-engine')}   ${theme.dim('# your own engine (from this checkout: node bin/polyswarm-engine.js init my-engine)')}`);
+    out(`  ${theme.accent('cd my-engine && npm run dev')}           ${theme.dim('# run it, reloading src/scan.ts on save')}`);
+    out(`  ${theme.accent('npm run test:engine')}                   ${theme.dim('# in a second terminal: these same checks')}`);
+    return code;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await project.cleanup();
+  }
+}
