@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runBin } from '../helpers/bin.js';
+import { execa } from 'execa';
+import { BIN, ROOT, runBin } from '../helpers/bin.js';
 import { lockedFolder, unlockFolder } from '../unit/scaffold/locked.js';
 import { templateFiles } from '../../src/scaffold/templates.js';
 
@@ -181,5 +182,39 @@ describe('init (built bin, no install)', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('Error: pnpm is not installed (or not on PATH); the project was created without dependencies');
     expect(readdirSync(join(cwd, 'e'))).toContain('package.json');
+  });
+
+  it('asks for what is missing on a real pseudo-terminal (script(1)), without CI set', async () => {
+    const cwd = workdir();
+    // script gives the CLI a terminal on stdin and stdout; we type into script's stdin as a user would.
+    const child = execa('script', ['-qfec', `node ${BIN} init --no-install --no-git`, '/dev/null'], {
+      cwd,
+      reject: false,
+      timeout: 20_000,
+      extendEnv: false,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', TERM: 'xterm' },
+    });
+    let screen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      screen += chunk.toString('utf8');
+    });
+    let seen = 0;
+    const answer = async (prompt: string, keys: string) => {
+      const deadline = Date.now() + 10_000;
+      while (screen.indexOf(prompt, seen) === -1) {
+        if (Date.now() > deadline) throw new Error(`"${prompt}" never appeared on the terminal:\n${screen}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      seen = screen.indexOf(prompt, seen) + prompt.length;
+      child.stdin?.write(keys);
+    };
+    await answer('Project folder', 'pty-engine\r');
+    await answer('Template', '\x1b[B\r');
+    await answer('Package name', '\r');
+    const r = await child;
+    expect(r.exitCode, screen).toBe(0);
+    expect(screen).toContain('Creating a javascript engine in pty-engine (package pty-engine)');
+    expect(screen).toContain('Done. Your engine is in pty-engine. Next:');
+    expect(listFiles(join(cwd, 'pty-engine'))).toEqual([...templateFiles('javascript'), '.env'].sort());
   });
 });
