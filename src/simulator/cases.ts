@@ -104,6 +104,8 @@ export interface BountyCaseOptions extends BountyOptions {
   expirationMs?: number;
   /** Send the same signed body twice with the same delivery id. */
   repeatDelivery?: boolean;
+  /** Why this case exists, appended to a failure so the reader knows what was being tested. */
+  about?: string;
 }
 
 /**
@@ -171,7 +173,7 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
     }
     if (res.status < 200 || res.status > 299) {
       out.messages.push(`expected 202 Accepted for the ${which}, got ${res.status}: ${bodyQuote(res)}`);
-      return out;
+      return withAbout(out, options.about);
     }
     if (res.status !== 202) out.warnings.push(`the ${which} got ${res.status}; PolySwarm expects 202 Accepted (scan after answering)`);
     if (res.ms > SLOW_ACK_MS) {
@@ -193,10 +195,23 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
   const checked = checkAnswers(answers, { kind: bounty.answer_kind, verdict: expect, rules: bounty.rules, expiration }, Math.max(0, expiration - started));
   out.messages.push(...checked.messages);
   out.warnings.push(...checked.warnings);
-  if (answers.length > 0 && bounty.artifact_type === 'file' && ctx.host.downloadCount(bounty.artifact_uri) === 0 && bounty.artifact_uri.startsWith('http://127.0.0.1')) {
-    out.warnings.push('the engine answered without downloading the artifact');
+  const hostedByUs = bounty.artifact_type === 'file' && ctx.host.isHosted(bounty.artifact_uri);
+  if (hostedByUs && ctx.host.downloadCount(bounty.artifact_uri) === 0) {
+    if (answers.length > 0) out.warnings.push('the engine answered without downloading the artifact');
+    else {
+      out.messages.push(
+        `the engine never downloaded the artifact from ${bounty.artifact_uri}: if it (or its worker) runs in a container or on ` +
+          "another host, it cannot reach the simulator's 127.0.0.1 address; run it on this machine (or with host networking)",
+      );
+    }
   }
   out.answer = checked.answer;
+  return withAbout(out, options.about);
+}
+
+/** Adds what the case tests to the first failure message, so a reader knows why it matters. */
+function withAbout(out: CaseOutcome, about: string | undefined): CaseOutcome {
+  if (about && out.messages.length > 0) out.messages[out.messages.length - 1] += ` (${about})`;
   return out;
 }
 
@@ -271,7 +286,11 @@ export function conformanceSuite(): CaseDefinition[] {
       artifact: 'eicar',
       extra: { x_unknown_field: 'ignore me', x_unknown_object: { nested: [1, 2, 3] }, x_unknown_number: 12345678901234567890n },
     }),
-    bounty('bounty: v0 field names (guid, artifact_url)', { artifact: 'eicar', legacy: true }),
+    bounty('bounty: v0 field names (guid, artifact_url)', {
+      artifact: 'eicar',
+      legacy: true,
+      about: 'this bounty uses the v0 names guid and artifact_url, which engines should still accept',
+    }),
     bounty('bounty: bid rules beyond 2^64', { artifact: 'eicar', rules: BIG_RULES }),
     bounty('bounty: already expired → 2xx, no answer', { artifact: 'eicar', expirationMs: -60_000 }),
     analyzeCase,
@@ -301,6 +320,10 @@ export function conformanceSuite(): CaseDefinition[] {
       'a `sha256=`-prefixed signature that does not match',
     ),
     malformedJsonCase,
-    bounty('repeated delivery id → one answer', { artifact: 'eicar', repeatDelivery: true }),
+    bounty('repeated delivery id → one answer', {
+      artifact: 'eicar',
+      repeatDelivery: true,
+      about: 'the same signed bounty was delivered twice with the same X-POLYSWARM-DELIVERY id; a redelivery must not be scanned and answered again',
+    }),
   ];
 }

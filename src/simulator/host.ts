@@ -77,6 +77,16 @@ export class SimulatorHost {
     return `${this.base}/artifacts/${token}${suffix}`;
   }
 
+  /** Whether `url` is one of the artifacts this host serves. */
+  isHosted(url: string): boolean {
+    try {
+      const parsed = new URL(url);
+      return `${parsed.protocol}//${parsed.host}` === this.base && this.files.has(parsed.pathname.split('/')[2] ?? '');
+    } catch {
+      return false;
+    }
+  }
+
   /** How many times the artifact at `url` was downloaded. */
   downloadCount(url: string): number {
     const token = new URL(url).pathname.split('/')[2] ?? '';

@@ -42,7 +42,7 @@ const eicarScan: ScanModule = {
 
 /** The project's own engine (createEngine), listening on loopback. */
 async function ownEngine(): Promise<string> {
-  const engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 4 });
+  const engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
   const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
   running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
   return listening.url;
@@ -62,9 +62,9 @@ const test = (args: string[], options: Parameters<typeof runBin>[1] = {}) => run
 describe('polyswarm-engine test (built bin) against the project\'s own engine', () => {
   it('test all: every case green, one line each with its timing, then the summary; exit 0', async () => {
     const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '3s']);
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s']);
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
-    const lines = r.stdout.split('\n');
+    const lines = String(r.stdout).split('\n');
     expect(lines).toHaveLength(18);
     for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
@@ -77,18 +77,18 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     const file = join(tmp, 'sample.txt');
     writeFileSync(file, 'just text\n');
     for (const args of [['ping'], ['analyze'], ['bounty'], ['bounty', '--benign'], ['bounty', '--file', file, '--expect', 'benign'], ['bounty', '--eicar', '--phase', 'arbitration']]) {
-      const r = await test([...args, '--url', url, '--secret', SECRET, ...(args[0] === 'bounty' ? ['--expiration', '3s'] : [])]);
+      const r = await test([...args, '--url', url, '--secret', SECRET, ...(args[0] === 'bounty' ? ['--expiration', '5s'] : [])]);
       expect(r.exitCode, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
-      expect(r.stdout.split('\n').at(-1)).toBe('1 passed, 0 failed');
+      expect(String(r.stdout).split('\n').at(-1)).toBe('1 passed, 0 failed');
     }
   });
 
   it('--json prints only JSON documents on stdout, one per line, the summary last', async () => {
     const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '3s', '--json']);
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s', '--json']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
-    const docs = r.stdout.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const docs = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);
     expect(docs).toHaveLength(18);
     for (const doc of docs.slice(0, 17)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
     expect(docs[1]).toMatchObject({ case: 'bounty: EICAR → malicious', answer: { verdict: 'malicious', bid: 1000000000000000000 } });
@@ -98,10 +98,10 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
   it('--verbose shows the signed bytes\' length and hash, the request and the answer, never the secret', async () => {
     const url = await ownEngine();
     const secret = 'a-secret-that-must-not-leak';
-    const engine = createEngine({ secret, module: eicarScan });
+    const engine = createEngine({ secret, module: eicarScan, deliveryMarginMs: 500 });
     const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
     running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
-    const r = await test(['bounty', '--url', listening.url, '--secret', secret, '--expiration', '3s', '--verbose']);
+    const r = await test(['bounty', '--url', listening.url, '--secret', secret, '--expiration', '5s', '--verbose']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/signed bytes: \d+ bytes, sha256 [0-9a-f]{64}/);
     expect(r.stderr).toMatch(/X-POLYSWARM-SIGNATURE: [0-9a-f]{64}/);
@@ -119,7 +119,7 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     const r = await test(['bounty', '--url', await fixture({ lateMs: 500 }), '--secret', SECRET, '--expiration', '2s']);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\)\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
-    expect(r.stdout.split('\n').at(-1)).toBe('0 passed, 1 failed');
+    expect(String(r.stdout).split('\n').at(-1)).toBe('0 passed, 1 failed');
   });
 
   it('one that posts a float bid', async () => {
@@ -147,7 +147,7 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     expect(r.stdout).toContain('✗ security: missing signature → 400');
     expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
     expect(r.stdout).toContain('    the engine accepted a body changed after it was signed (answered 202)');
-    expect(r.stdout.split('\n').at(-1)).toBe('12 passed, 5 failed');
+    expect(String(r.stdout).split('\n').at(-1)).toBe('12 passed, 5 failed');
     const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
     expect(suite.attributes).toMatchObject({ tests: '17', failures: '5' });
     const failed = suite.children.filter((c) => c.children.some((f) => f.name === 'failure'));
@@ -251,7 +251,7 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
     writeFileSync(join(project, '.polyswarm', 'serve.json'), JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }));
     const r = await test(['ping', '--cwd', project]);
     expect(r.stderr).toBe(`Testing ${url} (the running \`serve\` of ${project}, pid ${process.pid}) (secret from WEBHOOK_SECRET in ${join(project, '.env')})`);
-    expect(r.stdout).toBe('✓ ping (' + r.stdout.slice(8));
+    expect(r.stdout).toBe('✓ ping (' + String(r.stdout).slice(8));
     expect(r.exitCode).toBe(0);
   });
 });

@@ -41,7 +41,7 @@ const eicarScan: ScanModule = {
 };
 
 async function ownEngine(): Promise<string> {
-  const engine: Engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 4 });
+  const engine: Engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
   const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
   running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
   return listening.url;
@@ -64,7 +64,7 @@ describe('testEngine against the project\'s own engine (createEngine)', () => {
   it('passes the whole conformance suite', async () => {
     const url = await ownEngine();
     const seen: string[] = [];
-    const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS, onCase: (c) => seen.push(c.name) });
+    const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: 5000, onCase: (c) => seen.push(c.name) });
     expect(failing(report), JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)).toEqual([]);
     expect(report).toMatchObject({ ok: true, passed: 17, failed: 0 });
     expect(seen).toEqual(names(report.cases));
@@ -112,7 +112,10 @@ describe('testEngine against the fixture engines', () => {
   it('an engine that never answers fails after the expiration', async () => {
     const started = Date.now();
     const report = await testEngine({ url: await fixture({ silent: true }), secret: SECRET, bounty: { expirationMs: 1500 } });
-    expect(report.cases[0].messages).toEqual([expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration/)]);
+    expect(report.cases[0].messages).toEqual([
+      expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration/),
+      expect.stringMatching(/^the engine never downloaded the artifact from http:\/\/127\.0\.0\.1:\d+\/artifacts\/[-0-9a-f]+: if it \(or its worker\) runs in a container/),
+    ]);
     // Waited through the expiration and the late grace, not much longer.
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     expect(Date.now() - started).toBeLessThan(6000);
@@ -138,6 +141,21 @@ describe('testEngine against the fixture engines', () => {
     expect(report.cases[0].messages).toEqual([
       'expected a 4xx answer to the unsupported event "analyze", got 500: {"error":"internal error"} (the reference answers 400 {"X-POLYSWARM-EVENT": "Given event not supported"})',
     ]);
+  });
+
+  it('an engine that behaves like the Python reference gets a meaningful report: its three known departures', async () => {
+    const report = await testEngine({ url: await fixture({ reference: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    expect(names(failing(report))).toEqual(['bounty: arbitration → Vote', 'bounty: v0 field names (guid, artifact_url)', 'repeated delivery id → one answer']);
+    const [arbitration, v0, repeated] = failing(report);
+    expect(arbitration.messages).toEqual([expect.stringContaining('The Python reference engine has this known bug')]);
+    expect(v0.messages).toEqual([
+      'expected 202 Accepted for the bounty, got 400: {"bounty":"Invalid bounty request"} (this bounty uses the v0 names guid and artifact_url, which engines should still accept)',
+    ]);
+    expect(repeated.messages).toEqual([expect.stringMatching(/^expected exactly one answer, got 2 .*same X-POLYSWARM-DELIVERY id/)]);
+    // Its HTML error page is tolerated with a warning, not failed.
+    const malformed = report.cases.find((c) => c.name === 'malformed JSON → 4xx JSON')!;
+    expect(malformed.ok).toBe(true);
+    expect(malformed.warnings).toEqual([expect.stringMatching(/^the 400 body is not JSON \(text\/html; charset=utf-8\): <!doctype html>/)]);
   });
 
   it('explains a 401 to a correctly signed request without printing the secret', async () => {
