@@ -53,7 +53,7 @@ describe.each(TEMPLATE_NAMES)('init --template %s, installed and run for real', 
       env: { npm_config_prefer_offline: 'true' },
     });
     expect(r.stderr).toContain(`Installing dependencies with npm…`);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(r.stdout).toContain('npm run dev');
     expect(listFiles(dir)).toEqual([...templateFiles(template), '.env', 'package-lock.json'].sort());
     // The dependency is this checkout, linked: the project's bin is this very CLI.

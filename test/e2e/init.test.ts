@@ -60,7 +60,7 @@ describe('init (built bin, no install)', () => {
     );
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('Done. Your engine is in my-engine. Next:');
-    const commands = r.stdout
+    const commands = String(r.stdout)
       .split('\n')
       .filter((l) => l.startsWith('  '))
       .map((l) => l.trim().split(/\s+#/)[0].trim());
