@@ -192,6 +192,13 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
   const started = Date.now();
   const settle = options.repeatDelivery ? Math.max(ctx.settleMs, 2000) : ctx.settleMs;
   const answers = await ctx.host.waitForAnswers(responseUrl, expiration + LATE_GRACE_MS, settle);
+  if (ctx.trace) {
+    if (answers.length === 0) ctx.trace('⇐ no answer posted to response_url');
+    for (const [i, answer] of answers.entries()) {
+      ctx.trace(`⇐ answer ${i + 1} posted to response_url ${answer.at - started} ms after the bounty was accepted (${answer.contentType ?? 'no Content-Type'}, ${answer.bytes.byteLength} bytes)`);
+      ctx.trace(`  ${answer.bytes.toString('utf8')}`);
+    }
+  }
   const checked = checkAnswers(answers, { kind: bounty.answer_kind, verdict: expect, rules: bounty.rules, expiration }, Math.max(0, expiration - started));
   out.messages.push(...checked.messages);
   out.warnings.push(...checked.warnings);

@@ -16,8 +16,8 @@ export interface RunContext {
   settleMs: number;
   host: SimulatorHost;
   trace?: (line: string) => void;
-  /** Whether the engine has answered anything yet (a network error before that means it is unreachable). */
-  reached: boolean;
+  /** Shared by every case: whether the engine has answered anything yet (a network error before that means unreachable). */
+  engine: { reached: boolean };
 }
 
 export interface EngineRequest {
@@ -61,7 +61,7 @@ export async function sendEvent(ctx: RunContext, request: EngineRequest): Promis
   }
   try {
     const response = await send(ctx.url, { method: 'POST', headers, body: request.body, timeoutMs: ctx.timeoutMs });
-    ctx.reached = true;
+    ctx.engine.reached = true;
     if (ctx.trace) {
       ctx.trace(`← ${response.status} in ${Math.round(response.ms)} ms${response.headers['content-type'] ? ` (${response.headers['content-type']})` : ''}`);
       if (response.body.byteLength > 0) ctx.trace(`  ${preview(response.body)}`);
@@ -69,7 +69,7 @@ export async function sendEvent(ctx: RunContext, request: EngineRequest): Promis
     return { ...response, signature };
   } catch (error) {
     if (!(error instanceof NetworkError)) throw error;
-    if (!ctx.reached) {
+    if (!ctx.engine.reached) {
       throw new UnreachableError(`cannot reach the engine at ${ctx.url.href}: ${error.message}`, {
         hint:
           error.code === 'ETIMEDOUT'

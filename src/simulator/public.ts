@@ -39,8 +39,11 @@ function describeArtifact(artifact: NonNullable<TestEngineOptions['bounty']>['ar
   return `URL artifact ${artifact.urlArtifact}`;
 }
 
-async function runCase(ctx: RunContext, definition: CaseDefinition): Promise<CaseResult> {
+async function runCase(shared: RunContext, definition: CaseDefinition): Promise<CaseResult> {
   const started = performance.now();
+  // Cases run at once: each trace line says which case it belongs to.
+  const trace = shared.trace;
+  const ctx: RunContext = trace ? { ...shared, trace: (line) => trace(`[${definition.name}] ${line}`) } : shared;
   try {
     const out = await definition.run(ctx);
     const result: CaseResult = {
@@ -84,7 +87,7 @@ export async function testEngine(options: TestEngineOptions): Promise<TestReport
     settleMs: SETTLE_MS,
     host,
     trace: options.trace,
-    reached: false,
+    engine: { reached: false },
   };
   const results: CaseResult[] = [];
   const report = (result: CaseResult) => {

@@ -108,6 +108,7 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     expect(r.stderr).toContain('X-POLYSWARM-EVENT: bounty');
     expect(r.stderr).toMatch(/← 202 in \d+ ms/);
     expect(r.stderr).toContain('"artifact_type":"file"');
+    expect(r.stderr).toMatch(/\[bounty: EICAR\] ⇐ answer 1 posted to response_url \d+ ms after the bounty was accepted \(application\/json, \d+ bytes\)\n\[bounty: EICAR\]   \{"verdict":"malicious","bid":1000000000000000000,/);
     expect(r.stderr).not.toContain(secret);
     expect(r.stdout).not.toContain(secret);
     expect(url).not.toBe(listening.url);

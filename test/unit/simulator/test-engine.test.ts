@@ -104,6 +104,13 @@ describe('testEngine against the fixture engines', () => {
     ]);
   });
 
+  it('bail stops at the first failing case', async () => {
+    const seen: string[] = [];
+    const report = await testEngine({ url: await fixture({ floatBid: true }), secret: SECRET, suite: 'all', bail: true, expirationMs: EXPIRATION_MS, onCase: (c) => seen.push(c.name) });
+    expect(report).toMatchObject({ ok: false, passed: 1, failed: 1 });
+    expect(seen).toEqual(['ping', 'bounty: EICAR → malicious']);
+  });
+
   it('an engine that posts twice fails "exactly one answer"', async () => {
     const report = await testEngine({ url: await fixture({ twice: true }), secret: SECRET, bounty: { expirationMs: EXPIRATION_MS } });
     expect(report.cases[0].messages).toEqual([expect.stringMatching(/^expected exactly one answer, got 2 \(the second \d+ ms after the first\)$/)]);
