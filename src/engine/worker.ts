@@ -1,0 +1,120 @@
+/**
+ * A scan worker on the Redis queue (`polyswarm-engine worker`): takes bounties that web processes stored, runs the
+ * same scan pipeline as the embedded engine (fetch → scan → bid → answer), and posts each answer once. Run as many
+ * as you like, on as many machines; no webhook secret is needed here, the web process checked the signatures.
+ */
+import { availableParallelism } from 'node:os';
+import { UsageError } from '../util/errors.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import type { DeliverFunction } from './deliver.js';
+import { createPipeline, type JobOutcome } from './pipeline.js';
+import type { JobProcessor } from './queue.js';
+import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis-queue.js';
+import type { ScanModule } from './types.js';
+
+export interface RedisWorkerOptions {
+  /** `redis://host:port[/db]` (or a parsed target). */
+  queue: string | RedisTarget;
+  /** The scan module, or a getter called for every bounty. */
+  module: ScanModule | (() => ScanModule);
+  /** Scans at a time in this process (default os.availableParallelism()). */
+  concurrency?: number;
+  /** Default 2000: scan deadline = expiration − margin, leaving time to post the answer. */
+  deliveryMarginMs?: number;
+  /** Default 64 MiB. */
+  maxArtifactBytes?: number;
+  /** Job lock; a killed worker's jobs go to others after about 1.5× this (default 10 s). */
+  lockDurationMs?: number;
+  /** Default DEFAULT_QUEUE_NAME. */
+  queueName?: string;
+  /** Default: silent. */
+  logger?: Logger;
+  /** The underlying POST (default deliverAnswer); the post-once guard goes in front of it. */
+  deliver?: DeliverFunction;
+}
+
+export interface RedisWorkerStats {
+  running: number;
+  answered: number;
+  deliveryFailed: number;
+  expired: number;
+}
+
+export interface RedisWorker {
+  /** The queue URL with any password masked. */
+  readonly queue: string;
+  readonly concurrency: number;
+  /** Resolves once connected to Redis and taking jobs (waits for Redis to come up). */
+  ready(): Promise<void>;
+  /**
+   * Graceful stop: takes no new jobs, lets running ones finish; after `graceMs` (default 30 s) jobs still scanning
+   * are handed back to the queue for another worker. Resolves when this worker holds no job.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+  stats(): RedisWorkerStats;
+}
+
+/** Starts a worker on the Redis queue; it takes jobs as soon as it is connected. */
+export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
+  const moduleOption = options.module;
+  if (typeof moduleOption !== 'function' && typeof moduleOption?.scan !== 'function') {
+    throw new UsageError('createRedisWorker: module must be a scan module ({ scan }) or a function returning one');
+  }
+  const concurrency = options.concurrency ?? availableParallelism();
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new UsageError(`createRedisWorker: concurrency must be an integer ≥ 1, got ${concurrency}`);
+  }
+  const lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
+  if (!Number.isInteger(lockDurationMs) || lockDurationMs < 1000) {
+    throw new UsageError(`createRedisWorker: lockDurationMs must be an integer ≥ 1000, got ${lockDurationMs}`);
+  }
+  const getModule: () => ScanModule = typeof moduleOption === 'function' ? moduleOption : () => moduleOption;
+  const logger = options.logger ?? createLogger({ level: 'silent' });
+  const counters = { answered: 0, deliveryFailed: 0, expired: 0 };
+  const count = (outcome: JobOutcome) => {
+    if (outcome === 'answered') counters.answered++;
+    else if (outcome === 'delivery-failed') counters.deliveryFailed++;
+    else counters.expired++;
+  };
+
+  // The pipeline needs the consumer's guarded deliver and the consumer needs the pipeline's processor: the
+  // processor is looked up per job, by which time both exist.
+  let process: JobProcessor | undefined;
+  const consumer = createRedisConsumer({
+    url: options.queue,
+    queueName: options.queueName ?? DEFAULT_QUEUE_NAME,
+    concurrency,
+    lockDurationMs,
+    logger,
+    deliver: options.deliver,
+    processor: (job) => process!(job),
+  });
+  const pipeline = createPipeline({
+    module: getModule,
+    deliver: consumer.deliver,
+    deliveryMarginMs: options.deliveryMarginMs,
+    maxArtifactBytes: options.maxArtifactBytes,
+    logger,
+    // Scans still running when the grace period ends are aborted, and their jobs go back to the queue.
+    shutdownSignal: consumer.handBackSignal,
+    onOutcome: count,
+  });
+  process = pipeline.process;
+
+  let closing: Promise<void> | undefined;
+  return {
+    queue: consumer.display,
+    concurrency,
+    ready: () => consumer.ready(),
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        const graceMs = closeOptions.graceMs ?? 30_000;
+        logger.info('shutting down', { running: consumer.active(), grace_ms: graceMs });
+        await consumer.close({ graceMs });
+        logger.info('stopped', { answered: counters.answered, delivery_failed: counters.deliveryFailed, expired: counters.expired });
+      })();
+      return closing;
+    },
+    stats: () => ({ running: consumer.active(), ...counters }),
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * The Redis queue as a library, against a real redis-server: a web-only engine stores bounties, a worker in the same
+ * test process scans them. Duplicate deliveries, expired jobs, the post-once guard, Redis down at enqueue time, and
+ * bad queue URLs. (Process-level tests with the built bin are in redis-processes.test.ts.)
+ */
+import { Writable } from 'node:stream';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../../src/engine/engine.js';
+import { jobKey } from '../../src/engine/queue.js';
+import {
+  DEFAULT_QUEUE_NAME,
+  decodeJob,
+  encodeJob,
+  jobIdFor,
+  parseRedisUrl,
+  redisEngineQueue,
+} from '../../src/engine/redis-queue.js';
+import { createRedisWorker, type RedisWorker } from '../../src/engine/worker.js';
+import type { ScanModule } from '../../src/engine/types.js';
+import { parseBountyBody } from '../../src/protocol/bounty.js';
+import { createLogger, type Logger } from '../../src/util/logger.js';
+import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+let redis: RedisServer;
+let lb: Loopback;
+let admin: Redis;
+const cleanups: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  admin.on('error', () => {});
+});
+afterAll(async () => {
+  admin?.disconnect();
+  await redis?.close();
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  await lb?.close();
+  await admin.flushall();
+});
+
+/** A logger whose JSON lines the test can read. */
+function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ format: 'json', level: 'debug', stream }), lines };
+}
+
+const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
+
+async function web(logger?: Logger): Promise<{ engine: Engine; url: string }> {
+  const redisQueue = redisEngineQueue({ url: redis.url, consume: false, logger });
+  const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'unknown' }) }, ...redisQueue, scanInProcess: false, logger });
+  cleanups.push(() => engine.close({ graceMs: 0 }));
+  await redisQueue.instance()!.ready(5000);
+  const listener = await engine.listen({ port: 0 });
+  return { engine, url: listener.url };
+}
+
+function worker(module: ScanModule, options: { logger?: Logger; concurrency?: number } = {}): RedisWorker {
+  const w = createRedisWorker({ queue: redis.url, module, concurrency: options.concurrency ?? 4, lockDurationMs: 2000, deliveryMarginMs: 200, logger: options.logger });
+  cleanups.push(() => w.close({ graceMs: 0 }));
+  return w;
+}
+
+async function post(url: string, overrides: Record<string, unknown>, delivery?: string): Promise<Response> {
+  const w = webhook(bountyBody({ response_url: `${lb.origin}/answer`, ...overrides }), { delivery });
+  return fetch(url, { method: 'POST', headers: w.headers, body: w.body, signal: AbortSignal.timeout(5000) });
+}
+
+describe('Redis queue (library, real redis-server)', () => {
+  it('web enqueues and answers 202; a worker scans and posts the answer once', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { engine, url } = await web();
+    const scanned: string[] = [];
+    const w = worker({ scan: (bounty) => { scanned.push(bounty.id); return { verdict: 'malicious', metadata: { malware_family: 'Test' } }; } });
+    await w.ready();
+    const response = await post(url, { id: 12345678901234567890n, expiration: inMs(5000) });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toEqual({ status: 'ACCEPTED' });
+    const [answer] = await lb.waitForAnswers(1);
+    // The id beyond 2^53 survived Redis exactly, and so did the bigint bid.
+    expect(scanned).toEqual(['12345678901234567890']);
+    expect(answer!.raw.toString()).toMatch(/^\{"verdict":"malicious","bid":1000000000000000000,/);
+    await until(() => w.stats().answered === 1, 'the worker to count its answer');
+    expect(engine.stats()).toMatchObject({ accepted: 1, duplicates: 0 });
+  });
+
+  it('duplicate deliveries make one job and one answer: same delivery id, same id+phase, and after the job is done', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { engine, url } = await web();
+    let scans = 0;
+    const w = worker({ scan: async () => { scans++; await new Promise((r) => setTimeout(r, 100)); return { verdict: 'benign' }; } });
+    await w.ready();
+    const expiration = inMs(6000);
+    // Racing copies of one delivery, then a copy under another delivery id of a different bounty.
+    const first = await Promise.all([1, 2, 3].map(() => post(url, { id: 1, expiration }, 'delivery-a')));
+    expect(first.map((r) => r.status)).toEqual([202, 202, 202]);
+    // No delivery id: (id, phase) is the key; the same id in another phase is another bounty.
+    expect((await post(url, { id: 2, expiration })).status).toBe(202);
+    expect((await post(url, { id: 2, expiration })).status).toBe(202);
+    expect((await post(url, { id: 2, expiration, phase: 'arbitration' })).status).toBe(202);
+    await lb.waitForAnswers(3);
+    await until(() => w.stats().answered === 3, 'three answers');
+    // Once answered (and its job completed), a late copy is still a duplicate.
+    expect((await post(url, { id: 1, expiration }, 'delivery-a')).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(lb.answers).toHaveLength(3);
+    expect(scans).toBe(3);
+    expect(engine.stats()).toMatchObject({ accepted: 3, duplicates: 4 });
+  });
+
+  it('an expired job answers nothing and leaves the queue', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { url } = await web();
+    // Stored while no worker runs; it expires in the queue.
+    expect((await post(url, { id: 77, expiration: inMs(800) })).status).toBe(202);
+    const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+    cleanups.push(() => queue.close());
+    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    await new Promise((r) => setTimeout(r, 900));
+    const { logger, lines } = memoryLogger();
+    let scans = 0;
+    const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } }, { logger });
+    await w.ready();
+    await until(() => w.stats().expired === 1, 'the worker to drop the expired job');
+    await until(() => lines.some((l) => /expired in the queue/.test(String(l.msg))), 'the expired log line');
+    const counts = await queue.getJobCounts('waiting', 'active', 'failed');
+    expect(counts).toEqual({ waiting: 0, active: 0, failed: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(scans).toBe(0);
+    expect(lb.attempts).toHaveLength(0);
+  });
+
+  it('the post-once guard: a job re-run after a successful post neither scans nor posts again', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { url } = await web();
+    const { logger, lines } = memoryLogger();
+    let scans = 0;
+    const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } }, { logger });
+    await w.ready();
+    const body = bountyBody({ id: 9, response_url: `${lb.origin}/answer`, expiration: inMs(6000) });
+    expect((await post(url, { id: 9, expiration: JSON.parse(body).expiration })).status).toBe(202);
+    await lb.waitForAnswers(1);
+    // Re-add the same job behind the web's back (as a stalled-job recovery or a trimmed job would re-run it).
+    const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+    cleanups.push(() => queue.close());
+    const parsed = parseBountyBody(body);
+    if (!parsed.ok) throw new Error('fixture bounty invalid');
+    const key = jobKey(null, parsed.value);
+    await until(() => w.stats().answered === 1, 'the first answer counted');
+    await queue.remove(jobIdFor(key));
+    await queue.add('bounty', encodeJob({ key, deliveryId: null, bounty: parsed.value, receivedAt: Date.now() }), { jobId: jobIdFor(key) });
+    await until(() => lines.some((l) => l.msg === 'already answered; not scanning again'), 'the re-run to be skipped');
+    expect(scans).toBe(1);
+    expect(lb.attempts).toHaveLength(1);
+  });
+
+  it('Redis down: 503 with Retry-After and the reason, GET / reports it, the log says it; back up: 202 again', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { logger, lines } = memoryLogger();
+    const { url } = await web(logger);
+    expect((await fetch(url)).status).toBe(200);
+    await redis.stop({ save: true });
+    try {
+      const refused = await post(url, { id: 500, expiration: inMs(8000) });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect((await refused.json()) as object).toEqual({ error: expect.stringMatching(/^Queue unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is (unreachable|unavailable)/) });
+      const health = await fetch(url);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: expect.stringMatching(/^Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is unreachable/) });
+      expect(lines.some((l) => l.msg === 'redis unavailable' && l.role === 'web')).toBe(true);
+    } finally {
+      await redis.start();
+    }
+    await until(() => lines.some((l) => l.msg === 'redis reconnected'), 'the web to reconnect', 10_000);
+    expect((await fetch(url)).status).toBe(200);
+    expect((await post(url, { id: 500, expiration: inMs(8000) })).status).toBe(202);
+    const w = worker({ scan: () => ({ verdict: 'benign' }) });
+    await w.ready();
+    await lb.waitForAnswers(1);
+  });
+
+  it('job data round-trips exactly (bigints, naive expiration, v0 names) and junk is refused with a reason', () => {
+    const parsed = parseBountyBody(
+      '{"guid":"abc","artifact_type":"FILE","artifact_url":"http://127.0.0.1:9/a","sha256":"asdf","mimetype":"text/plain","expiration":"2031-02-19T10:13:47.036","phase":"assertion","response_url":"http://127.0.0.1:9/r","rules":{"min_allowed_bid":62500000000000000,"max_allowed_bid":99999999999999999999999}}',
+    );
+    if (!parsed.ok) throw new Error('fixture invalid');
+    const job = { key: 'k:1', deliveryId: 'k:1', bounty: parsed.value, receivedAt: 1 };
+    expect(decodeJob(JSON.parse(JSON.stringify(encodeJob(job))))).toEqual(job);
+    expect(() => decodeJob({ v: 2 })).toThrow('not a polyswarm-engine job (no v: 1)');
+    expect(() => decodeJob({ v: 1, key: 'k', receivedAt: 1, bounty: '{"id":1}' })).toThrow(/^job bounty is invalid: /);
+    expect(jobIdFor('a:b')).toMatch(/^bounty-[0-9a-f]{64}$/);
+  });
+
+  it('queue URLs: what is accepted, and a precise message for what is not', () => {
+    expect(parseRedisUrl('redis://127.0.0.1:6380/2')).toMatchObject({ display: 'redis://127.0.0.1:6380/2', options: { host: '127.0.0.1', port: 6380, db: 2 } });
+    expect(parseRedisUrl('redis://localhost')).toMatchObject({ display: 'redis://localhost/0', options: { port: 6379, db: 0 } });
+    expect(parseRedisUrl('rediss://user:p%40ss@cache.example:6390/1')).toMatchObject({
+      display: 'rediss://user:***@cache.example:6390/1',
+      options: { username: 'user', password: 'p@ss', tls: {} },
+    });
+    expect(() => parseRedisUrl('localhost:6379')).toThrow(expect.objectContaining({ message: 'Queue URL "localhost:6379" has no scheme', hint: 'Did you mean redis://localhost:6379?' }));
+    expect(() => parseRedisUrl('http://127.0.0.1:6379')).toThrow('Queue URL "http://127.0.0.1:6379": http:// is not supported, only redis:// and rediss://');
+    expect(() => parseRedisUrl('redis://127.0.0.1:6379/cache')).toThrow('Queue URL "redis://127.0.0.1:6379/cache": the database "cache" is not a number');
+    expect(() => parseRedisUrl('redis://[::1')).toThrow('Queue URL "redis://[::1" is not a URL');
+    expect(() => parseRedisUrl('not a url')).toThrow('Queue URL "not a url" has no scheme');
+    expect(() => parseRedisUrl('redis://127.0.0.1:6379/0?queue=x')).toThrow('query strings and fragments are not supported');
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * A real redis-server for tests: started on a free loopback port in a temp folder, with no automatic
+ * persistence (`--save '' --appendonly no`). `stop({ save: true })` + `start()` simulates an outage that
+ * loses nothing (SHUTDOWN SAVE writes dump.rdb, the restart on the same port and folder loads it).
+ * Never skips: without the binary the suite fails loudly and says how to install it.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisServer {
+  /** `redis://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  dir: string;
+  /** Whether the process is up (between start() and stop()). */
+  readonly running: boolean;
+  /** Starts it again on the same port and folder (after stop()). */
+  start(): Promise<void>;
+  /** Stops it; with `save`, writes a snapshot first so a restart gets every key back. */
+  stop(options?: { save?: boolean }): Promise<void>;
+  /** Stops it for good and removes its folder. */
+  close(): Promise<void>;
+}
+
+const BINARY = process.env.REDIS_SERVER ?? 'redis-server';
+
+/** Throws unless redis-server can be run; the message says how to get it. */
+export function assertRedisInstalled(): void {
+  const probe = spawnSync(BINARY, ['--version'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) {
+    throw new Error(
+      'redis-server is not installed: apt-get install redis-server ' +
+        '(the Redis queue tests run against a real server; .ci/run installs it)',
+    );
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline command and resolves with the first reply line (no client library needed here). */
+function command(port: number, line: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`redis ${line}: no reply within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('utf8');
+      if (reply.includes('\r\n')) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(reply.split('\r\n', 1)[0]!);
+      }
+    });
+    // SHUTDOWN closes the connection without a reply on success.
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(reply.split('\r\n', 1)[0] ?? '');
+    });
+    socket.connect(port, '127.0.0.1', () => socket.write(`${line}\r\n`));
+  });
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Starts a redis-server on 127.0.0.1:<free port>. Close it in afterAll. */
+export async function startRedis(): Promise<RedisServer> {
+  assertRedisInstalled();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'pse-redis-'));
+  let child: ChildProcess | undefined;
+  let stderr = '';
+
+  const start = async () => {
+    if (child) return;
+    stderr = '';
+    const proc = spawn(
+      BINARY,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child = proc;
+    let exited = false;
+    proc.once('exit', () => {
+      exited = true;
+      if (child === proc) child = undefined;
+    });
+    await waitFor(`redis-server on port ${port}`, 10_000, async () => {
+      if (exited) throw new Error(`redis-server exited: ${stderr.trim()}`);
+      return (await command(port, 'PING', 500)) === '+PONG';
+    }).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}${stderr ? `\n${stderr}` : ''}`);
+    });
+  };
+
+  const stop = async (options: { save?: boolean } = {}) => {
+    const proc = child;
+    if (!proc) return;
+    const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    await command(port, options.save ? 'SHUTDOWN SAVE' : 'SHUTDOWN NOSAVE').catch(() => proc.kill('SIGKILL'));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+  };
+
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    get running() {
+      return child !== undefined;
+    },
+    start,
+    stop,
+    async close() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
