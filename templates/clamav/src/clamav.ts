@@ -85,8 +85,13 @@ export async function scanFile(path: string, signal: AbortSignal, env: NodeJS.Pr
     }
     return { status: 'error', message: `${file} reported a detection it did not name: ${result.stdout.trim().slice(0, 200)}` };
   }
-  const why = (result.stderr || result.stdout || result.shortMessage || '').trim().split('\n').filter(Boolean).pop();
-  return { status: 'error', message: why ?? `${file} exited with code ${result.exitCode}` };
+  // ClamAV's stderr reads "LibClamAV Error: <cause>" then "ERROR: <symptom>": keep both, without the prefixes.
+  const why = (result.stderr || result.stdout || result.shortMessage || '')
+    .split('\n')
+    .map((line) => line.replace(/^(LibClamAV )?(Error|ERROR|WARNING):\s*/, '').trim())
+    .filter(Boolean)
+    .join('; ');
+  return { status: 'error', message: why || `${file} exited with code ${result.exitCode}` };
 }
 
 /** Parses `clamscan --version`: `ClamAV 1.0.7/27100/Tue Nov 28 09:25:46 2023`, or `ClamAV 1.4.6` without a daily database. */
