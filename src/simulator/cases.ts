@@ -231,8 +231,12 @@ function securityCase(name: string, expected: 400 | 401, mangle: SignatureMangle
     async run(ctx) {
       const out = outcome();
       // A valid, unexpired bounty: an engine that skips the check would accept (and scan) it.
+      const artifact = eicarArtifact();
       const wire = buildBountyWire({
-        ...{ artifactType: 'file', artifactUri: ctx.host.host(eicarArtifact()), sha256: eicarArtifact().sha256, mimetype: 'text/plain' },
+        artifactType: 'file',
+        artifactUri: ctx.host.host(artifact),
+        sha256: artifact.sha256,
+        mimetype: artifact.mimetype,
         responseUrl: ctx.host.answerUrl(),
         expiration: new Date(Date.now() + ctx.expirationMs),
         phase: 'assertion',
