@@ -37,7 +37,8 @@ describe('npm run demo', () => {
     expect(r.stdout).toContain('What just happened');
     expect(r.stdout).toMatch(/Result: every check passed in \d/);
     expect(r.stdout).toContain('npx polyswarm-engine init my-engine');
-    expect(readdirSync(tmp)).toEqual([]);
+    // Only the demo's own folder is checked: tools it runs (jiti's transpile cache) may keep theirs here.
+    expect(readdirSync(tmp).filter((name) => name.startsWith('polyswarm-engine-demo-'))).toEqual([]);
     console.log(`demo took ${elapsed} ms`);
   }, 70_000);
 });
