@@ -199,18 +199,20 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
     }
   }
 
-  // Stage beside the target (same file system, so the final step is a rename, never a copy).
+  // Stage on the same file system, so the final step is a rename, never a copy: beside a new target, or
+  // inside an existing one (whose parent may well be unwritable, as with `init .` in a home folder).
   const parent = dirname(target);
+  const stagingParent = content === null ? parent : target;
   let createdParent: string | null = null;
   let staging: string;
   try {
     if (!(await exists(parent))) {
-      createdParent = await mkdir(parent, { recursive: true }) ?? null;
+      createdParent = (await mkdir(parent, { recursive: true })) ?? null;
     }
-    staging = await mkdtemp(join(parent, `.${basename(target)}.polyswarm-init-`));
+    staging = await mkdtemp(join(stagingParent, `.${basename(target)}.polyswarm-init-`));
   } catch (error) {
     if (createdParent) await rm(createdParent, { recursive: true, force: true });
-    throw fsError(error, parent);
+    throw fsError(error, stagingParent);
   }
 
   const created: string[] = [];

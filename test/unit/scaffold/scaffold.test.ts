@@ -155,6 +155,20 @@ describe('scaffoldProject', () => {
     expect(readdirSync(tmp)).toEqual(['locked-target']);
   });
 
+  it('writes into an existing folder whose parent is read-only (init . in a home folder)', async () => {
+    const parent = join(tmp, 'home');
+    const target = join(parent, 'me');
+    mkdirSync(target, { recursive: true });
+    lockedFolder(parent);
+    try {
+      await scaffoldProject({ ...base, template: 'typescript', targetDir: target });
+    } finally {
+      unlockFolder(parent);
+    }
+    expect(listFiles(target)).toEqual([...templateFiles('typescript'), '.env'].sort());
+    expect(readdirSync(parent)).toEqual(['me']);
+  });
+
   it('removes everything it staged when the template turns out broken mid-copy', async () => {
     const templates = join(tmp, 'templates');
     cpSync(join(TEMPLATES_ROOT, 'typescript'), join(templates, 'typescript'), { recursive: true });
