@@ -384,15 +384,21 @@ class Consumer {
       this.#logger.info('already answered; not scanning again', { bounty: bountyJob.bounty.id, job: job.id, attempt: job.attemptsStarted });
       return 'already-answered';
     }
-    let handBack!: () => void;
-    const handedBack = new Promise<typeof HANDED_BACK>((resolve) => (handBack = () => resolve(HANDED_BACK)));
-    const running: RunningJob = { phase: 'scanning', handedBack: false, handBack };
+    let resolveHandBack!: (value: typeof HANDED_BACK) => void;
+    const handedBack = new Promise<typeof HANDED_BACK>((resolve) => (resolveHandBack = resolve));
+    const running: RunningJob = {
+      phase: 'scanning',
+      handedBack: false,
+      handBack: () => {
+        running.handedBack = true;
+        resolveHandBack(HANDED_BACK);
+      },
+    };
     this.#running.set(bountyJob.key, running);
     try {
-      if (this.#handBack.signal.aborted) handBack();
+      if (this.#handBack.signal.aborted) running.handBack();
       const outcome = await Promise.race([processor(bountyJob).then(() => 'done' as const), handedBack]);
       if (outcome === HANDED_BACK) {
-        running.handedBack = true;
         await job.moveToWait(token);
         this.#logger.info('job handed back to the queue', { bounty: bountyJob.bounty.id, job: job.id });
         // Tells BullMQ the job was moved on purpose: neither completed nor failed.
@@ -412,8 +418,9 @@ class Consumer {
   close(graceMs: number): Promise<void> {
     this.#closing ??= (async () => {
       const timer = setTimeout(() => {
-        this.#handBack.abort();
+        // Mark them first: aborting makes their scans answer SKIPPED:SHUTDOWN, which `deliver` must then refuse.
         for (const running of this.#running.values()) if (running.phase === 'scanning') running.handBack();
+        this.#handBack.abort();
       }, Math.max(0, graceMs));
       // If Redis is down, closing could wait for it forever: after a further bound, force it. Jobs still marked
       // active then go back to the queue when their locks expire (stalled-job recovery).

@@ -197,6 +197,55 @@ describe('Redis queue (library, real redis-server)', () => {
     await lb.waitForAnswers(1);
   });
 
+  it('a web process with its own consumer (--with-worker) scans from Redis, posting through the guard', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const redisQueue = redisEngineQueue({ url: redis.url, consume: true, concurrency: 2, lockDurationMs: 2000 });
+    const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'suspicious' }) }, ...redisQueue, scanInProcess: true, deliveryMarginMs: 200 });
+    cleanups.push(() => engine.close({ graceMs: 0 }));
+    await redisQueue.instance()!.ready(5000);
+    const w = webhook(bountyBody({ id: 31, response_url: `${lb.origin}/answer`, expiration: inMs(5000) }));
+    const response = await engine.fetch(new Request('http://engine.test/', { method: 'POST', headers: w.headers, body: w.body }));
+    expect(response.status).toBe(202);
+    const [answer] = await lb.waitForAnswers(1);
+    expect(answer!.json).toMatchObject({ verdict: 'suspicious', bid: 0 });
+    await until(() => engine.stats().answered === 1, 'the engine to count its answer');
+    // The guard recorded the post: a re-run would not post again.
+    const posted = await admin.keys(`${DEFAULT_QUEUE_NAME}:posted:*`);
+    expect(posted).toHaveLength(1);
+    expect(await admin.get(posted[0]!)).toBe('posted');
+  });
+
+  it('closing a worker: a scan past the grace period is handed back to the queue and another worker answers it once', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { url } = await web();
+    const { logger, lines } = memoryLogger();
+    const slow = createRedisWorker({
+      queue: redis.url,
+      module: { scan: (_b, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) },
+      concurrency: 1,
+      lockDurationMs: 2000,
+      logger,
+    });
+    cleanups.push(() => slow.close({ graceMs: 0 }));
+    await slow.ready();
+    expect((await post(url, { id: 55, expiration: inMs(8000) })).status).toBe(202);
+    await until(() => slow.stats().running === 1, 'the slow worker to take the job');
+    const closing = Date.now();
+    await slow.close({ graceMs: 200 });
+    expect(Date.now() - closing).toBeLessThan(2000);
+    expect(lines.some((l) => l.msg === 'job handed back to the queue' && l.bounty === '55')).toBe(true);
+    // The aborted scan's SKIPPED:SHUTDOWN answer was refused: nothing was posted by the slow worker.
+    expect(lb.attempts).toHaveLength(0);
+    const next = worker({ scan: () => ({ verdict: 'benign' }) });
+    await next.ready();
+    const [answer] = await lb.waitForAnswers(1);
+    expect(answer!.json).toMatchObject({ verdict: 'benign' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.attempts).toHaveLength(1);
+  });
+
   it('job data round-trips exactly (bigints, naive expiration, v0 names) and junk is refused with a reason', () => {
     const parsed = parseBountyBody(
       '{"guid":"abc","artifact_type":"FILE","artifact_url":"http://127.0.0.1:9/a","sha256":"asdf","mimetype":"text/plain","expiration":"2031-02-19T10:13:47.036","phase":"assertion","response_url":"http://127.0.0.1:9/r","rules":{"min_allowed_bid":62500000000000000,"max_allowed_bid":99999999999999999999999}}',
