@@ -160,6 +160,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
  */
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const env = options.env ?? process.env;
+  if (!existsSync(options.cwd)) throw new UsageError(`--cwd ${options.cwd}: no such folder`);
   const project = findProject(options.cwd);
   const secretDir = project ?? resolve(options.cwd);
   const noop = async () => undefined;

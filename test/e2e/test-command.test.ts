@@ -197,6 +197,7 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
       [['bounty', '--file', join(tmp, 'missing.bin')], `Error: --file ${join(tmp, 'missing.bin')}: no such file`],
       [['ping', '--timeout', 'soon'], 'Error: --timeout: "soon" is not a duration'],
       [['bounty', '--url-artifact', 'not a url'], 'Error: --url-artifact "not a url": expected an http(s) URL'],
+      [['ping', '--cwd', join(tmp, 'nowhere')], `Error: --cwd ${join(tmp, 'nowhere')}: no such folder`],
       [['ping', '--url', 'localhost:3000'], 'Error: --url "localhost:3000" is not an http(s) URL\nHint: For example: --url http://127.0.0.1:3000/'],
     ];
     for (const [args, message] of cases) {
