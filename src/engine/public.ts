@@ -11,3 +11,4 @@ export { createProcessor, createPipeline } from './pipeline.js';
 export { deliverAnswer } from './deliver.js';
 export type { DeliverFunction, DeliveryRequest, DeliveryResult, DeliverOptions } from './deliver.js';
 // engine-CLI colleague: add `export { loadScanModule } from './loader.js';` on the next line.
+export { loadScanModule } from './loader.js';

@@ -1,0 +1,368 @@
+/**
+ * Loading the author's scan module (`src/scan.ts`, `.mts`, `.js` or `.mjs`) without a build step, fresh on every
+ * reload, with errors a person can act on: `src/scan.ts:12:5: SyntaxError: …`, never a stack into node_modules.
+ *
+ * TypeScript goes through jiti (a new instance with its module cache off for each fresh load, so the edited file and
+ * the project files it imports are read again). Plain ES modules are imported natively, because jiti hands them
+ * to Node whose module cache cannot be cleared: a fresh load imports them under a new URL (`?pse-gen=N`), and a
+ * small resolve hook passes that query on to every project file they import, so helpers are fresh too. Packages
+ * (node_modules, and `polyswarm-engine` itself) are always the process's single copy.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Jiti } from 'jiti';
+import { UsageError } from '../util/errors.js';
+import type { ScanModule } from './types.js';
+
+export interface LoadScanModuleOptions {
+  /** Read the module and the project files it imports again, even if loaded before (hot reload). Default false. */
+  fresh?: boolean;
+  /** The project folder: paths in messages are shown relative to it. Default: the folder above `src/`. */
+  root?: string;
+  /** The file that just changed (hot reload): looked at first when a syntax error must be located. */
+  changed?: string;
+}
+
+export interface SourceLocation {
+  /** Absolute path. */
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+/** The scan module could not be loaded or does not have the right shape. A UsageError: exit 2 at startup. */
+export class ScanModuleError extends UsageError {
+  /** The scan module (absolute path). */
+  readonly file: string;
+  /** Where the problem is, as precisely as known. */
+  readonly location: SourceLocation;
+  /** `src/scan.ts:12:5` (relative to the project), for log lines. */
+  readonly where: string;
+  /** The error text without the location, e.g. `SyntaxError: Unexpected token`. */
+  readonly reason: string;
+  constructor(file: string, location: SourceLocation, where: string, reason: string, options: { hint?: string; frame?: string; cause?: unknown }) {
+    super(`${where}: ${reason}${options.frame ? `\n${options.frame}` : ''}`, { hint: options.hint, cause: options.cause });
+    this.name = 'ScanModuleError';
+    this.file = file;
+    this.location = location;
+    this.where = where;
+    this.reason = reason;
+  }
+}
+
+const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.tsx']);
+const SOURCE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'];
+const GEN_PARAM = 'pse-gen';
+const ROOT_PARAM = 'pse-root';
+
+/**
+ * Passes `?pse-gen&pse-root` from an importing project file to the project files it imports (not to packages), so
+ * a fresh native load re-evaluates the whole project graph. Stateless, so one registration serves every project.
+ */
+const FRESHNESS_HOOK = `
+export async function resolve(specifier, context, nextResolve) {
+  const result = await nextResolve(specifier, context);
+  const parent = context.parentURL;
+  if (!parent || !parent.startsWith('file:') || !result.url.startsWith('file:')) return result;
+  const from = new URL(parent);
+  const gen = from.searchParams.get(${JSON.stringify(GEN_PARAM)});
+  const root = from.searchParams.get(${JSON.stringify(ROOT_PARAM)});
+  if (gen === null || root === null) return result;
+  const url = new URL(result.url);
+  if (!url.pathname.startsWith(root) || url.pathname.includes('/node_modules/')) return result;
+  url.searchParams.set(${JSON.stringify(GEN_PARAM)}, gen);
+  url.searchParams.set(${JSON.stringify(ROOT_PARAM)}, root);
+  return { ...result, url: url.href };
+}
+`;
+
+let hookRegistered = false;
+let generation = 0;
+let sharedJiti: Jiti | undefined;
+let importer: Promise<(url: string) => Promise<Record<string, unknown>>> | undefined;
+
+/**
+ * `import()` performed by a tiny module of its own, so that it is Node's loader (and its resolve hook) that runs
+ * it even when this file was rewritten by a test runner or bundler that replaces `import()` with its own.
+ */
+function nativeImport(url: string): Promise<Record<string, unknown>> {
+  const source = 'data:text/javascript,export default (url) => import(url)';
+  importer ??= (import(source) as Promise<{ default: (url: string) => Promise<Record<string, unknown>> }>).then((m) => m.default);
+  return importer.then((load) => load(url));
+}
+
+/** jiti is imported on first use: `import 'polyswarm-engine'` in an engine project should not pay for it. */
+async function jitiFor(fresh: boolean): Promise<Jiti> {
+  const { createJiti } = await import('jiti');
+  // fsCache off: nothing is written into the user's project; transpiling a scan module takes milliseconds.
+  if (fresh) return createJiti(import.meta.url, { moduleCache: false, fsCache: false, interopDefault: true });
+  sharedJiti ??= createJiti(import.meta.url, { moduleCache: true, fsCache: false, interopDefault: true });
+  return sharedJiti;
+}
+
+/** Drops the project's CommonJS and JSON files from Node's require cache (jiti and `import` of CJS share it). */
+function forgetRequireCache(root: string): void {
+  const cache = createRequire(import.meta.url).cache;
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  for (const key of Object.keys(cache)) {
+    if (key.startsWith(prefix) && !key.includes(`${sep}node_modules${sep}`)) delete cache[key];
+  }
+}
+
+function defaultRoot(file: string): string {
+  const dir = dirname(file);
+  return basename(dir) === 'src' ? dirname(dir) : dir;
+}
+
+async function importModule(file: string, root: string, fresh: boolean): Promise<Record<string, unknown>> {
+  if (fresh) forgetRequireCache(root);
+  if (TS_EXTENSIONS.has(extname(file))) {
+    return (await (await jitiFor(fresh)).import(file)) as Record<string, unknown>;
+  }
+  const url = pathToFileURL(file);
+  if (fresh) {
+    if (!hookRegistered) {
+      register(`data:text/javascript,${encodeURIComponent(FRESHNESS_HOOK)}`);
+      hookRegistered = true;
+    }
+    url.searchParams.set(GEN_PARAM, String(++generation));
+    url.searchParams.set(ROOT_PARAM, pathToFileURL(root + sep).pathname);
+  }
+  return nativeImport(url.href);
+}
+
+/**
+ * Loads an engine project's scan module: named exports `scan` (and optionally `computeBid`), or a default export
+ * object `{ scan, computeBid }`. TypeScript needs no build step. With `fresh`, edits of the module and of the
+ * project files it imports are picked up (hot reload).
+ *
+ * Throws a {@link ScanModuleError} (a UsageError) naming the file, line and column of a syntax or import error,
+ * listing what the module exports when `scan` is missing, or saying that `computeBid` is not a function.
+ */
+export async function loadScanModule(file: string, options: LoadScanModuleOptions = {}): Promise<ScanModule> {
+  const entry = resolve(file);
+  const root = resolve(options.root ?? defaultRoot(entry));
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await importModule(entry, root, options.fresh ?? false);
+  } catch (error) {
+    throw await describeLoadError(error, { entry, root, changed: options.changed });
+  }
+  return pickScanModule(namespace, entry, root);
+}
+
+function display(root: string, file: string): string {
+  const rel = relative(root, file);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? file : rel.split(sep).join('/');
+}
+
+function describeExports(source: Record<string, unknown>): string {
+  const own = Object.keys(source).filter((key) => key !== '__esModule');
+  const names = new Set<string>(own);
+  const fallback = source.default;
+  // jiti's interop may present the namespace itself as `default`: list only what a real default export adds.
+  if (fallback && typeof fallback === 'object') {
+    for (const key of Object.keys(fallback)) if (!own.includes(key)) names.add(`default.${key}`);
+  }
+  if (names.size === 0) return 'it exports nothing';
+  const kinds = [...names].sort().map((name) => {
+    const value = name.startsWith('default.') ? (fallback as Record<string, unknown>)[name.slice(8)] : source[name];
+    return `${name} (${value === null ? 'null' : typeof value})`;
+  });
+  return `it exports: ${kinds.join(', ')}`;
+}
+
+function pickScanModule(namespace: Record<string, unknown>, entry: string, root: string): ScanModule {
+  const fallback = namespace.default as Record<string, unknown> | undefined;
+  const source =
+    typeof namespace.scan === 'function'
+      ? namespace
+      : fallback && (typeof fallback === 'object' || typeof fallback === 'function') && typeof fallback.scan === 'function'
+        ? fallback
+        : undefined;
+  const where = display(root, entry);
+  const location = { file: entry };
+  if (!source) {
+    const what = 'scan' in namespace ? `its \`scan\` export is ${typeof namespace.scan}, not a function` : 'it does not export a `scan` function';
+    throw new ScanModuleError(entry, location, where, `${what} (${describeExports(namespace)})`, {
+      hint: 'Export it: `export async function scan(bounty, ctx) { … }`, or `export default { scan }`.',
+    });
+  }
+  const computeBid = source.computeBid;
+  if (computeBid !== undefined && typeof computeBid !== 'function') {
+    throw new ScanModuleError(entry, location, where, `\`computeBid\` is exported but is ${computeBid === null ? 'null' : typeof computeBid}, not a function`, {
+      hint: 'Export `function computeBid(bounty, result)` returning the bid in wei, or remove it to use the default bid.',
+    });
+  }
+  return computeBid === undefined
+    ? { scan: source.scan as ScanModule['scan'] }
+    : { scan: source.scan as ScanModule['scan'], computeBid: computeBid as ScanModule['computeBid'] };
+}
+
+interface ErrorContext {
+  entry: string;
+  root: string;
+  changed?: string;
+}
+
+function toPath(fileOrUrl: string): string {
+  if (!fileOrUrl.startsWith('file:')) return fileOrUrl;
+  const url = new URL(fileOrUrl);
+  url.search = '';
+  return fileURLToPath(url);
+}
+
+function isProjectFile(root: string, file: string): boolean {
+  const rel = relative(root, file);
+  return !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('node_modules');
+}
+
+function readLines(file: string): string[] | undefined {
+  try {
+    return readFileSync(file, 'utf8').split(/\r?\n/);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The line and column (1-based) of the first quoted occurrence of `specifier` in `file`. */
+function findSpecifier(file: string, specifiers: string[]): { line: number; column: number } | undefined {
+  const lines = readLines(file);
+  if (!lines) return undefined;
+  for (const specifier of specifiers) {
+    for (const quote of ["'", '"', '`']) {
+      const needle = `${quote}${specifier}${quote}`;
+      const index = lines.findIndex((l) => l.includes(needle));
+      if (index >= 0) return { line: index + 1, column: lines[index]!.indexOf(needle) + 1 };
+    }
+  }
+  return undefined;
+}
+
+/** Ways the author may have written an import of `target` from `importer` (`./x.js`, `./x.ts`, `./x`). */
+function specifiersFor(importer: string, target: string): string[] {
+  let rel = relative(dirname(importer), target).split(sep).join('/');
+  if (!rel.startsWith('.')) rel = `./${rel}`;
+  const bare = rel.slice(0, rel.length - extname(rel).length);
+  return [rel, bare, ...SOURCE_EXTENSIONS.map((e) => bare + e)];
+}
+
+/** The JITI_ERROR a babel parse of `file` reports, if any. */
+async function parseErrorIn(file: string): Promise<{ line: number; column: number; message: string } | undefined> {
+  let source: string;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const out = (await jitiFor(true)).transform({ source, filename: file, ts: TS_EXTENSIONS.has(extname(file)), async: true });
+  const match = /__JITI_ERROR__ = (\{.*\})/.exec(out);
+  if (!match) return undefined;
+  const info = JSON.parse(match[1]!) as { line?: number; column?: number; message?: string };
+  return { line: info.line ?? 1, column: info.column ?? 0, message: (info.message ?? 'syntax error').trim() };
+}
+
+/** Project source files, the changed one and the entry first: where a location-less SyntaxError may come from. */
+function syntaxSuspects(ctx: ErrorContext): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 4 || found.length > 200) return;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path, depth + 1);
+      else if (SOURCE_EXTENSIONS.includes(extname(entry.name))) found.push(path);
+    }
+  };
+  walk(dirname(ctx.entry), 0);
+  return [...new Set([...(ctx.changed ? [resolve(ctx.changed)] : []), ctx.entry, ...found])];
+}
+
+function codeFrame(location: SourceLocation): string | undefined {
+  if (location.line === undefined) return undefined;
+  const text = readLines(location.file)?.[location.line - 1];
+  if (text === undefined) return undefined;
+  const gutter = String(location.line);
+  const shown = text.length > 160 ? `${text.slice(0, 157)}...` : text;
+  const lines = [`  ${gutter} | ${shown}`];
+  if (location.column !== undefined && location.column - 1 <= shown.length) {
+    const pad = shown.slice(0, Math.max(0, location.column - 1)).replace(/[^\t]/g, ' ');
+    lines.push(`  ${' '.repeat(gutter.length)} | ${pad}^`);
+  }
+  return lines.join('\n');
+}
+
+const LOCATION_HINT = 'Fix it and save (serve reloads), or run the command again.';
+
+/** Turns anything thrown while importing the module into a ScanModuleError with the best location we can find. */
+async function describeLoadError(error: unknown, ctx: ErrorContext): Promise<ScanModuleError> {
+  const e = (error ?? {}) as { name?: string; message?: string; stack?: string; code?: string };
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  const make = (location: SourceLocation, reason: string) => {
+    const where =
+      display(ctx.root, location.file) +
+      (location.line !== undefined ? `:${location.line}${location.column !== undefined ? `:${location.column}` : ''}` : '');
+    return new ScanModuleError(ctx.entry, location, where, reason, { hint: LOCATION_HINT, frame: codeFrame(location), cause: error });
+  };
+  const relativise = (text: string) => text.split(ctx.root + sep).join('');
+
+  // jiti (babel) parse error: "ParseError: <text>\n /abs/file.ts:2:24"
+  const parse = /^(?:ParseError: )?([\s\S]*?)\s*\n\s*(\S[^\n]*?):(\d+):(\d+)\s*$/.exec(message);
+  if (parse && message.includes('ParseError')) {
+    return make({ file: toPath(parse[2]!), line: Number(parse[3]), column: Number(parse[4]) + 1 }, `SyntaxError: ${parse[1]!.trim()}`);
+  }
+
+  // CommonJS-style resolution failure (jiti): "Cannot find module 'x'\nRequire stack:\n- /abs/importer.ts"
+  const cjs = /^Cannot find module '([^']+)'\s*\nRequire stack:\n- ([^\n]+)/.exec(message);
+  if (e.code === 'MODULE_NOT_FOUND' && cjs) {
+    const importer = cjs[2]!.trim();
+    const at = findSpecifier(importer, [cjs[1]!]);
+    return make({ file: importer, ...at }, `Cannot find module '${cjs[1]}'`);
+  }
+
+  // ESM resolution failure: "Cannot find module '/abs/x.js' imported from /abs/importer.js" (or "package 'x'")
+  const esm = /^Cannot find (module|package) '([^']+)' imported from (.+)$/.exec(message.split('\n')[0]!);
+  if (e.code === 'ERR_MODULE_NOT_FOUND' && esm) {
+    const importer = toPath(esm[3]!.trim());
+    const target = esm[2]!;
+    const candidates = esm[1] === 'package' || !isAbsolute(target) ? [target] : specifiersFor(importer, target);
+    for (const candidate of candidates) {
+      const at = findSpecifier(importer, [candidate]);
+      if (at) return make({ file: importer, ...at }, `Cannot find ${esm[1]} '${candidate}'`);
+    }
+    return make({ file: importer }, `Cannot find ${esm[1]} '${relativise(target)}'`);
+  }
+
+  // Native ESM link error: the stack starts with "file:///abs/x.js?…:1\n<code>\n   ^^^^\nSyntaxError: …"
+  const link = /^(file:\/\/[^\n]*?):(\d+)\n([^\n]*)\n( *)\^/.exec(e.stack ?? '');
+  if (link) {
+    return make({ file: toPath(link[1]!), line: Number(link[2]), column: link[4]!.length + 1 }, `${e.name ?? 'Error'}: ${message}`);
+  }
+
+  // A native parse error carries no location at all: parse the project's files with babel to find it.
+  if (e.name === 'SyntaxError') {
+    for (const file of syntaxSuspects(ctx)) {
+      const found = await parseErrorIn(file);
+      if (found) return make({ file, line: found.line, column: found.column + 1 }, `SyntaxError: ${found.message}`);
+    }
+  }
+
+  // Thrown while the module ran: the first stack frame in a project file (not in node_modules) is the place.
+  for (const line of (e.stack ?? '').split('\n').slice(1)) {
+    const frame = /(?:\(|\s)((?:file:\/\/)?\/[^\s()]*?):(\d+):(\d+)\)?\s*$/.exec(line);
+    if (!frame) continue;
+    const file = toPath(frame[1]!);
+    if (isProjectFile(ctx.root, file)) {
+      return make({ file, line: Number(frame[2]), column: Number(frame[3]) }, `${e.name ?? 'Error'}: ${relativise(message)}`);
+    }
+  }
+  return make({ file: ctx.entry }, `${e.name ?? 'Error'}: ${relativise(message)}`);
+}
