@@ -1,0 +1,138 @@
+/**
+ * Hot reload for `serve`: watch the project's `src/`, load the scan module fresh on save, and swap it in without
+ * restarting the server. Queued and running bounties are untouched: the engine asks for the current module once
+ * per bounty, so the next bounty uses the new code. A module that fails to load is reported and the last good
+ * one keeps answering.
+ */
+import { basename, relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { loadScanModule, ScanModuleError } from './loader.js';
+import type { EngineProject } from './project.js';
+import type { ScanModule } from './types.js';
+
+export interface ScanModuleWatcherOptions {
+  project: EngineProject;
+  /** The module loaded at startup: served until a reload succeeds. */
+  initial: ScanModule;
+  logger: Logger;
+  /** Quiet time after the last change before reloading (editors write a file in several steps). Default 50 ms. */
+  debounceMs?: number;
+  /** Called after each reload attempt (tests and the bench wait on it). */
+  onReload?: (outcome: ReloadOutcome) => void;
+}
+
+export type ReloadOutcome = { ok: true; ms: number; generation: number } | { ok: false; ms: number; error: unknown };
+
+export interface ScanModuleWatcher {
+  /** The module to scan with now: pass `() => watcher.current()` as the engine's `module`. */
+  current(): ScanModule;
+  /** How many reloads succeeded. */
+  readonly generation: number;
+  close(): Promise<void>;
+}
+
+/** Editor leftovers and other files whose changes mean nothing: dotfiles (`.#x`, `.x.swp`), backups, vim's probe. */
+function isIgnored(path: string, srcDir: string): boolean {
+  const rel = relative(srcDir, path);
+  if (rel === '') return false;
+  const parts = rel.split(sep);
+  if (parts.some((p) => p === 'node_modules' || p.startsWith('.'))) return true;
+  const name = basename(path);
+  return /~$|\.(swp|swo|swx|tmp|bak|orig)$|^#.*#$|^4913$/.test(name);
+}
+
+/**
+ * Watches `project.srcDir` and reloads the scan module (debounced) on every change. Resolves once the watcher is
+ * ready, so a save right after this resolves is seen. Logs `reloaded` with the milliseconds it took, or
+ * `reload failed` with the file and line, keeping the last good module.
+ */
+export async function watchScanModule(options: ScanModuleWatcherOptions): Promise<ScanModuleWatcher> {
+  const { project, logger } = options;
+  const debounceMs = options.debounceMs ?? 50;
+  let module = options.initial;
+  let generation = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let closed = false;
+  let firstChange = 0;
+  let changed: string | undefined;
+
+  const reload = async () => {
+    const started = performance.now();
+    const file = changed;
+    const savedAt = firstChange;
+    changed = undefined;
+    firstChange = 0;
+    try {
+      const next = await loadScanModule(project.scanFile, { fresh: true, root: project.dir, changed: file });
+      if (closed) return;
+      module = next;
+      generation++;
+      const ms = Math.round(performance.now() - started);
+      logger.info('reloaded', {
+        file: file ? relative(project.dir, file).split(sep).join('/') : undefined,
+        ms,
+        since_save_ms: Math.round(performance.now() - savedAt),
+      });
+      options.onReload?.({ ok: true, ms, generation });
+    } catch (error) {
+      if (closed) return;
+      const ms = Math.round(performance.now() - started);
+      if (error instanceof ScanModuleError) {
+        logger.error('reload failed', { at: error.where, error: error.reason, keeping: 'the last good module' });
+      } else {
+        logger.error('reload failed', { error: errorMessage(error), keeping: 'the last good module' });
+      }
+      options.onReload?.({ ok: false, ms, error });
+    }
+  };
+
+  // One reload at a time; changes during a reload cause exactly one more.
+  const trigger = () => {
+    timer = undefined;
+    if (closed) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = reload().finally(() => {
+      running = undefined;
+      if (again && !closed) {
+        again = false;
+        trigger();
+      }
+    });
+  };
+
+  const onChange = (path: string) => {
+    if (closed) return;
+    changed = path;
+    if (firstChange === 0) firstChange = performance.now();
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(trigger, debounceMs);
+  };
+
+  const watcher: FSWatcher = watch(project.srcDir, {
+    ignoreInitial: true,
+    ignored: (path: string) => isIgnored(path, project.srcDir),
+  });
+  watcher.on('add', onChange).on('change', onChange).on('unlink', onChange);
+  watcher.on('error', (error) => logger.warn('file watcher error', { error: errorMessage(error) }));
+  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+
+  return {
+    current: () => module,
+    get generation() {
+      return generation;
+    },
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await watcher.close();
+      await running;
+    },
+  };
+}

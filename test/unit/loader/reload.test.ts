@@ -1,0 +1,125 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadScanModule } from '../../../src/engine/loader.js';
+import { findProject } from '../../../src/engine/project.js';
+import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../../../src/engine/reload.js';
+import type { Bounty, ScanContext } from '../../../src/engine/types.js';
+import { createLogger } from '../../../src/util/logger.js';
+
+const base = mkdtempSync(join(tmpdir(), 'pse-reload-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+let watcher: ScanModuleWatcher | undefined;
+afterEach(async () => {
+  await watcher?.close();
+  watcher = undefined;
+});
+
+let count = 0;
+const scanSource = (verdict: string) => `import { suffix } from './suffix.js';\nexport const scan = () => ({ verdict: '${verdict}' + suffix });\n`;
+
+async function start() {
+  const dir = join(base, `p${++count}`);
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  writeFileSync(join(dir, 'src', 'scan.ts'), scanSource('benign'));
+  writeFileSync(join(dir, 'src', 'suffix.ts'), "export const suffix = '';\n");
+  const project = findProject(dir);
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).trimEnd().split('\n'));
+      done();
+    },
+  });
+  const outcomes: ReloadOutcome[] = [];
+  const initial = await loadScanModule(project.scanFile, { fresh: true });
+  watcher = await watchScanModule({
+    project,
+    initial,
+    logger: createLogger({ stream, level: 'debug' }),
+    onReload: (o) => outcomes.push(o),
+  });
+  const verdict = async () => ((await watcher!.current().scan({} as Bounty, {} as ScanContext)) as { verdict: string }).verdict;
+  return { dir, lines, outcomes, verdict, write: (name: string, text: string) => writeFileSync(join(dir, 'src', name), text) };
+}
+
+async function until<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('watchScanModule', () => {
+  it('a save of scan.ts swaps the module in, logs `reloaded` with the ms it took', async () => {
+    const t = await start();
+    expect(await t.verdict()).toBe('benign');
+    const saved = performance.now();
+    t.write('scan.ts', scanSource('malicious'));
+    await until('the reload', () => t.outcomes.length === 1);
+    const delay = performance.now() - saved;
+    console.log(`hot reload (unit): save → new module in ${delay.toFixed(0)} ms`);
+    expect(t.outcomes[0]).toMatchObject({ ok: true, generation: 1 });
+    expect(await t.verdict()).toBe('malicious');
+    expect(t.lines.find((l) => l.includes('reloaded'))).toMatch(/INFO  reloaded file=src\/scan\.ts ms=\d+ since_save_ms=\d+/);
+  });
+
+  it('a save of a file scan.ts imports reloads too', async () => {
+    const t = await start();
+    t.write('suffix.ts', "export const suffix = '!';\n");
+    await until('the reload', () => t.outcomes.length === 1);
+    expect(await t.verdict()).toBe('benign!');
+  });
+
+  it('a broken save keeps the last good module and logs file:line; the fix is picked up', async () => {
+    const t = await start();
+    t.write('scan.ts', "export const scan = () => ({ verdict: 'malicious' );\n");
+    await until('the failed reload', () => t.outcomes.length === 1);
+    expect(t.outcomes[0]!.ok).toBe(false);
+    expect(await t.verdict()).toBe('benign');
+    expect(watcher!.generation).toBe(0);
+    const failure = t.lines.find((l) => l.includes('reload failed'));
+    expect(failure).toContain('ERROR reload failed at=src/scan.ts:1:51');
+    expect(failure).toContain('SyntaxError: Unexpected token');
+    expect(failure).toContain('keeping="the last good module"');
+
+    t.write('scan.ts', scanSource('suspicious'));
+    await until('the good reload', () => t.outcomes.length === 2);
+    expect(await t.verdict()).toBe('suspicious');
+  });
+
+  it('a module that loads but lost its scan export is refused the same way', async () => {
+    const t = await start();
+    t.write('scan.ts', 'export const scna = () => 1;\n');
+    await until('the failed reload', () => t.outcomes.length === 1);
+    expect(await t.verdict()).toBe('benign');
+    expect(t.lines.join('\n')).toContain('at=src/scan.ts error="it does not export a `scan` function (it exports: scna (function))"');
+  });
+
+  it('a burst of saves ends on the last one', async () => {
+    const t = await start();
+    for (const v of ['a', 'b', 'c', 'd']) t.write('scan.ts', scanSource(v));
+    await until('the last save to be served', async () => (await t.verdict()) === 'd');
+    expect(t.outcomes.every((o) => o.ok)).toBe(true);
+  });
+
+  it('editor swap files, backups and dotfiles do not trigger a reload', async () => {
+    const t = await start();
+    t.write('.scan.ts.swp', 'x');
+    t.write('scan.ts~', 'x');
+    t.write('#scan.ts#', 'x');
+    t.write('4913', '');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(t.outcomes).toEqual([]);
+    t.write('suffix.ts', "export const suffix = '?';\n");
+    await until('the reload', () => t.outcomes.length === 1);
+    expect(await t.verdict()).toBe('benign?');
+  });
+});
