@@ -19,6 +19,7 @@ import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullm
 import { Redis, type RedisOptions } from 'ioredis';
 import { bountyToWire, parseBounty } from '../protocol/bounty.js';
 import { parseJson, stringifyJson } from '../protocol/json.js';
+import { parseDuration } from '../util/duration.js';
 import { errorMessage, UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { deliverAnswer, type DeliverFunction, type DeliveryResult } from './deliver.js';
@@ -84,6 +85,17 @@ export function parseRedisUrl(value: string): RedisTarget {
   if (url.protocol === 'rediss:') options.tls = {};
   const auth = url.username || url.password ? `${url.username}${url.password ? ':***' : ''}@` : '';
   return { display: `${url.protocol}//${auth}${url.host}/${db}`, options };
+}
+
+/**
+ * The job lock from `POLYSWARM_LOCK_DURATION` (e.g. `5s`), for `worker` and `start --with-worker`; unset or empty
+ * gives the default. Throws a UsageError naming the variable for a value that is not a duration or under 1 s.
+ */
+export function parseLockDuration(value: string | undefined, name = 'POLYSWARM_LOCK_DURATION'): number {
+  if (value === undefined || value.trim() === '') return DEFAULT_LOCK_DURATION_MS;
+  const ms = parseDuration(value, name);
+  if (ms < 1000) throw new UsageError(`${name}: ${value} is too short; the minimum is 1s`, { hint: 'A few seconds suits most engines, e.g. 5s.' });
+  return ms;
 }
 
 /**
