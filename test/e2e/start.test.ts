@@ -88,6 +88,36 @@ describe('start (built bin)', () => {
   });
 });
 
+describe('start: errors that escape the scan code', () => {
+  it('a throw in a timer and an unawaited rejection are logged; the engine keeps answering', async () => {
+    const project = makeProject({
+      'src/scan.ts': [
+        'export const scan = async () => {',
+        "  setTimeout(() => { throw new Error('late boom'); }, 0);",
+        "  void Promise.reject(new Error('nobody awaits this'));",
+        "  return { verdict: 'benign' as const };",
+        '};',
+        '',
+      ].join('\n'),
+    });
+    cleanup.push(project.remove);
+    const loopback = await startLoopback();
+    cleanup.push(loopback.close);
+    const child = track(spawnBin(['start', '--port', '0', '--cwd', project.dir]));
+    const [, url] = await child.waitFor(READY);
+    expect(await sendBounty(url!, loopback.url, 'u1')).toBe(202);
+    await loopback.waitForAnswers(1);
+    await child.waitFor(/ERROR uncaught error in scan code \(the engine keeps running\) error="late boom"/);
+    await child.waitFor(/ERROR uncaught error in scan code \(the engine keeps running\) error="nobody awaits this"/);
+    expect(await sendBounty(url!, loopback.url, 'u2')).toBe(202);
+    const answers = await loopback.waitForAnswers(2);
+    expect(answers.map((a) => a.body.verdict)).toEqual(['benign', 'benign']);
+    expect(child.proc.exitCode).toBe(null);
+    child.kill('SIGTERM');
+    expect(await child.exited()).toBe(0);
+  });
+});
+
 describe('start: what keeps it from starting (exit 2, a precise message)', () => {
   it('no webhook secret: names WEBHOOK_SECRET', async () => {
     const project = makeProject({ 'src/scan.ts': slowScan }, { env: null });
