@@ -19,6 +19,29 @@ export type JsonParseResult =
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+/**
+ * Nesting allowed in a document. The parser and the conversion below recurse once per level, so a few thousand
+ * `[` would overflow the stack (a RangeError, i.e. a 500 for a signed webhook); no PolySwarm body comes close.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** Whether arrays and objects in `text` nest deeper than `limit` (brackets inside strings do not count). */
+function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
 }
@@ -35,6 +58,9 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
     }
   }
   if (text.trim() === '') return { ok: false, error: 'empty body, expected a JSON document' };
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    return { ok: false, error: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+  }
   let raw: unknown;
   try {
     raw = parse(text);
