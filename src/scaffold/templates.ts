@@ -24,6 +24,7 @@ export const RENAMES: Readonly<Record<string, string>> = {
   _dockerignore: '.dockerignore',
 };
 
+/** Narrows a string to a template name. */
 export function isTemplateName(value: string): value is TemplateName {
   return (TEMPLATE_NAMES as readonly string[]).includes(value);
 }
