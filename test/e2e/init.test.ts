@@ -165,7 +165,8 @@ describe('init (built bin, no install)', () => {
     });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('Installing dependencies with npm…');
-    expect(r.stderr).toContain('npm error code ENOTCACHED');
+    // ENOTCACHED normally; ETARGET if this machine's cache happens to hold the package's registry metadata.
+    expect(r.stderr).toMatch(/npm error code (ENOTCACHED|ETARGET)/);
     expect(r.stderr).toContain('Error: npm install --no-audit --no-fund exited with code 1; the project was created, its dependencies were not installed');
     expect(r.stderr).toContain(`Hint: Run it by hand: cd ${join(cwd, 'e')} && npm install --no-audit --no-fund`);
     expect(JSON.parse(readFileSync(join(cwd, 'e', 'package.json'), 'utf8')).dependencies['polyswarm-engine']).toBe('0.0.0-never-published');
