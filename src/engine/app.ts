@@ -157,7 +157,9 @@ export function createWebhookApp(options: WebhookAppOptions): H3 {
     return json(202, RESPONSES.accepted);
   }
 
-  const app = new H3();
+  // allowMalformedURL: h3 would answer a path like `/%zz` with its own 400 before this handler ran, i.e. before the
+  // signature check and not in the JSON of decisions.md; here it is checked like any other path (then 404).
+  const app = new H3({ allowMalformedURL: true });
   app.use(async (event) => {
     const started = performance.now();
     let fields: Record<string, unknown> | undefined;
