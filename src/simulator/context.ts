@@ -17,7 +17,7 @@ export interface RunContext {
   host: SimulatorHost;
   trace?: (line: string) => void;
   /** Shared by every case: whether the engine has answered anything yet (a network error before that means unreachable). */
-  engine: { reached: boolean };
+  engine: { reached: boolean; explained401?: boolean };
 }
 
 export interface EngineRequest {
@@ -104,6 +104,9 @@ export function isJsonBody(response: HttpResponse): boolean {
  * The secret itself is never printed.
  */
 export function explain401(ctx: RunContext, body: Uint8Array, signature: string | null): string {
+  // Once per run: when the secret is wrong, every case says so, and the long explanation once is enough.
+  if (ctx.engine.explained401) return 'the engine answered 401 to a correctly signed request (see the explanation above)';
+  ctx.engine.explained401 = true;
   const digest = createHash('sha256').update(body).digest('hex');
   return (
     `the engine answered 401 to a correctly signed request: it does not accept our signature. Sent ${body.byteLength} bytes ` +

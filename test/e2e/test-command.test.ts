@@ -168,7 +168,11 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     expect(r.stdout).toContain('    expected a 4xx answer to the unsupported event "analyze", got 500: {"error":"internal error"}');
   });
 
-  it('a wrong secret: the 401 is explained (length, digest, usual causes)', async () => {
+  it('a wrong secret: the 401 is explained (length, digest, usual causes), in full only once per run', async () => {
+    const all = await test(['all', '--url', await fixture(), '--secret', 'other-secret', '--expiration', '2s']);
+    expect(all.exitCode).toBe(1);
+    expect(String(all.stdout).match(/Usual causes/g)).toHaveLength(1);
+    expect(String(all.stdout).match(/the engine answered 401 to a correctly signed request \(see the explanation above\)/g)).toHaveLength(11);
     const r = await test(['ping', '--url', await fixture(), '--secret', 'other-secret']);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain('the engine answered 401 to a correctly signed request');
