@@ -8,7 +8,7 @@
  * small resolve hook passes that query on to every project file they import, so helpers are fresh too. Packages
  * (node_modules, and `polyswarm-engine` itself) are always the process's single copy.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -313,6 +313,7 @@ async function describeLoadError(error: unknown, ctx: ErrorContext): Promise<Sca
     return new ScanModuleError(ctx.entry, location, where, reason, { hint: LOCATION_HINT, frame: codeFrame(location), cause: error });
   };
   const relativise = (text: string) => text.split(ctx.root + sep).join('');
+  if (!existsSync(ctx.entry)) return make({ file: ctx.entry }, 'the scan module does not exist (was it deleted or renamed?)');
 
   // jiti (babel) parse error: "ParseError: <text>\n /abs/file.ts:2:24"
   const parse = /^(?:ParseError: )?([\s\S]*?)\s*\n\s*(\S[^\n]*?):(\d+):(\d+)\s*$/.exec(message);
@@ -324,6 +325,7 @@ async function describeLoadError(error: unknown, ctx: ErrorContext): Promise<Sca
   const cjs = /^Cannot find module '([^']+)'\s*\nRequire stack:\n- ([^\n]+)/.exec(message);
   if (e.code === 'MODULE_NOT_FOUND' && cjs) {
     const importer = cjs[2]!.trim();
+    if (!isProjectFile(ctx.root, importer)) return make({ file: ctx.entry }, `Cannot find module '${relativise(cjs[1]!)}'`);
     const at = findSpecifier(importer, [cjs[1]!]);
     return make({ file: importer, ...at }, `Cannot find module '${cjs[1]}'`);
   }
@@ -331,7 +333,7 @@ async function describeLoadError(error: unknown, ctx: ErrorContext): Promise<Sca
   // ESM resolution failure: "Cannot find module '/abs/x.js' imported from /abs/importer.js" (or "package 'x'")
   const esm = /^Cannot find (module|package) '([^']+)' imported from (.+)$/.exec(message.split('\n')[0]!);
   if (e.code === 'ERR_MODULE_NOT_FOUND' && esm) {
-    const importer = toPath(esm[3]!.trim());
+    const importer = esm[3]!.startsWith('data:') ? ctx.entry : toPath(esm[3]!.trim());
     const target = esm[2]!;
     const candidates = esm[1] === 'package' || !isAbsolute(target) ? [target] : specifiersFor(importer, target);
     for (const candidate of candidates) {

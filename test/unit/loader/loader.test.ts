@@ -216,3 +216,13 @@ describe('loadScanModule: fresh loads', () => {
     expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'malicious' });
   });
 });
+
+describe('loadScanModule: a scan module that is not there', () => {
+  it('says so, for TypeScript and JavaScript alike (a save that deleted or renamed it)', async () => {
+    const dir = project({});
+    for (const name of ['src/scan.ts', 'src/scan.js']) {
+      const error = await loadError(join(dir, name), { fresh: true });
+      expect(error.message).toBe(`${name}: the scan module does not exist (was it deleted or renamed?)`);
+    }
+  });
+});
