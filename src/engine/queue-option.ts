@@ -1,10 +1,12 @@
 /**
  * Where `serve`/`start` plug in a shared queue (`--queue redis://…`, `--with-worker`). The embedded in-process
- * queue is the default; the Redis queue replaces the body of `queueFromOptions` when it lands.
+ * queue is the default; with `--queue` the engine stores bounties in Redis (BullMQ) for `polyswarm-engine worker`.
  */
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { EngineOptions } from './engine.js';
+import { parseLockDuration, parseRedisUrl, redisEngineQueue } from './redis-queue.js';
 
 export interface QueueChoice {
   command: 'serve' | 'start';
@@ -14,11 +16,15 @@ export interface QueueChoice {
   withWorker?: boolean;
   concurrency?: number;
   logger: Logger;
+  /** Where POLYSWARM_LOCK_DURATION is read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface QueueSetup {
   /** The engine's `queue` factory (undefined: the embedded queue). */
   queue?: EngineOptions['queue'];
+  /** The engine's `deliver` (the Redis queue's post-once guard; undefined: plain deliverAnswer). */
+  deliver?: EngineOptions['deliver'];
   /** The engine's `scanInProcess`. */
   scanInProcess: boolean;
   /** For the banner and the log, e.g. `embedded`; never a password. */
@@ -39,10 +45,21 @@ export async function queueFromOptions(choice: QueueChoice): Promise<QueueSetup>
       hint: 'Without --queue the engine already scans in this process; pass --queue redis://… to share a Redis queue.',
     });
   }
-  if (choice.url) {
-    throw new UsageError(`--queue ${redactQueueUrl(choice.url)}: shared Redis queues are not available yet in this build`, {
-      hint: 'Run without --queue (and unset POLYSWARM_QUEUE_URL) to use the embedded in-process queue.',
-    });
-  }
-  return { scanInProcess: true, description: 'embedded (in process)' };
+  if (!choice.url) return { scanInProcess: true, description: 'embedded (in process)' };
+  const target = parseRedisUrl(choice.url);
+  // `serve` is for development: it scans too, so one process shows answers without a separate worker.
+  const consume = choice.command === 'serve' || Boolean(choice.withWorker);
+  const redis = redisEngineQueue({
+    url: target,
+    consume,
+    concurrency: choice.concurrency ?? availableParallelism(),
+    lockDurationMs: parseLockDuration((choice.env ?? process.env).POLYSWARM_LOCK_DURATION),
+    logger: choice.logger,
+  });
+  return {
+    queue: redis.queue,
+    deliver: redis.deliver,
+    scanInProcess: consume,
+    description: `redis ${target.display} (${consume ? 'scanning in this process too' : 'web only: workers scan'})`,
+  };
 }

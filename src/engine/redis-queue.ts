@@ -52,8 +52,10 @@ const URL_HINT = 'Use --queue redis://host:port[/db] (or set POLYSWARM_QUEUE_URL
  * is wrong with the value.
  */
 export function parseRedisUrl(value: string): RedisTarget {
+  // Messages quote the value, but never a password in it.
+  const shown = JSON.stringify(value.trim().replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@'));
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim())) {
-    throw new UsageError(`Queue URL ${JSON.stringify(value)} has no scheme`, {
+    throw new UsageError(`Queue URL ${shown} has no scheme`, {
       hint: /^[\w.-]+(:\d+)?(\/\d+)?$/.test(value.trim()) ? `Did you mean redis://${value.trim()}?` : URL_HINT,
     });
   }
@@ -61,23 +63,23 @@ export function parseRedisUrl(value: string): RedisTarget {
   try {
     url = new URL(value.trim());
   } catch {
-    throw new UsageError(`Queue URL ${JSON.stringify(value)} is not a URL`, { hint: URL_HINT });
+    throw new UsageError(`Queue URL ${shown} is not a URL`, { hint: URL_HINT });
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new UsageError(`Queue URL ${JSON.stringify(value)}: ${url.protocol}// is not supported, only redis:// and rediss://`, {
+    throw new UsageError(`Queue URL ${shown}: ${url.protocol}// is not supported, only redis:// and rediss://`, {
       hint: URL_HINT,
     });
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw new UsageError(`Queue URL ${JSON.stringify(value)} has no host`, { hint: URL_HINT });
+  if (host === '') throw new UsageError(`Queue URL ${shown} has no host`, { hint: URL_HINT });
   const port = url.port === '' ? 6379 : Number(url.port);
   const path = url.pathname.replace(/^\//, '');
   if (path !== '' && !/^\d{1,5}$/.test(path)) {
-    throw new UsageError(`Queue URL ${JSON.stringify(value)}: the database ${JSON.stringify(path)} is not a number`, { hint: URL_HINT });
+    throw new UsageError(`Queue URL ${shown}: the database ${JSON.stringify(path)} is not a number`, { hint: URL_HINT });
   }
   const db = path === '' ? 0 : Number(path);
   if (url.search !== '' || url.hash !== '') {
-    throw new UsageError(`Queue URL ${JSON.stringify(value)}: query strings and fragments are not supported`, { hint: URL_HINT });
+    throw new UsageError(`Queue URL ${shown}: query strings and fragments are not supported`, { hint: URL_HINT });
   }
   const options: RedisOptions = { host, port, db };
   if (url.username) options.username = decodeURIComponent(url.username);

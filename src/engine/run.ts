@@ -141,6 +141,7 @@ export async function runEngineProcess(options: RunEngineOptions): Promise<numbe
     withWorker: options.withWorker,
     concurrency: options.concurrency,
     logger,
+    env,
   });
 
   const fresh = options.mode === 'serve';
@@ -156,6 +157,7 @@ export async function runEngineProcess(options: RunEngineOptions): Promise<numbe
     concurrency: options.concurrency,
     logger,
     queue: queue.queue,
+    deliver: queue.deliver,
     scanInProcess: queue.scanInProcess,
   });
 

@@ -56,6 +56,15 @@ function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   return { logger: createLogger({ format: 'json', level: 'debug', stream }), lines };
 }
 
+/** Polls an async condition every 20 ms; rejects after `timeoutMs` naming `what`. */
+async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 async function web(logger?: Logger): Promise<{ engine: Engine; url: string }> {
@@ -138,7 +147,12 @@ describe('Redis queue (library, real redis-server)', () => {
     await w.ready();
     await until(() => w.stats().expired === 1, 'the worker to drop the expired job');
     await until(() => lines.some((l) => /expired in the queue/.test(String(l.msg))), 'the expired log line');
-    const counts = await queue.getJobCounts('waiting', 'active', 'failed');
+    // Completed (nothing to answer), so neither waiting, nor held, nor failed.
+    let counts: Record<string, number> = {};
+    await eventually(async () => {
+      counts = await queue.getJobCounts('waiting', 'active', 'failed');
+      return counts.active === 0;
+    }, 'the expired job to leave the active list');
     expect(counts).toEqual({ waiting: 0, active: 0, failed: 0 });
     await new Promise((r) => setTimeout(r, 300));
     expect(scans).toBe(0);
@@ -271,5 +285,7 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(() => parseRedisUrl('redis://[::1')).toThrow('Queue URL "redis://[::1" is not a URL');
     expect(() => parseRedisUrl('not a url')).toThrow('Queue URL "not a url" has no scheme');
     expect(() => parseRedisUrl('redis://127.0.0.1:6379/0?queue=x')).toThrow('query strings and fragments are not supported');
+    // A password is never echoed back, even in the message about a bad URL.
+    expect(() => parseRedisUrl('redis://app:hunter2@127.0.0.1:6379/cache')).toThrow('Queue URL "redis://app:***@127.0.0.1:6379/cache": the database "cache" is not a number');
   });
 });

@@ -1,0 +1,379 @@
+/**
+ * Scale-out on Redis with real processes: the built bin as one web process (`start --queue`) and worker processes
+ * (`worker --queue`), a real redis-server, signed bounties over loopback HTTP and an answer receiver in the test.
+ * Every accepted bounty must be answered exactly once: under load, when a worker is SIGKILLed mid-scan, when
+ * Redis stops for a few seconds, and when a worker is stopped with SIGTERM.
+ */
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, ROOT, runBin } from '../helpers/bin.js';
+import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+/** The engine under test: sleeps `metadata.sleep_ms`, says when it starts, and signs its answer with its pid. */
+const SCAN_TS = `import type { ScanFunction } from 'polyswarm-engine';
+
+export const scan: ScanFunction = async (bounty, ctx) => {
+  const meta = (bounty.metadata ?? {}) as { sleep_ms?: number };
+  ctx.log.info('scan started', { pid: process.pid });
+  if (meta.sleep_ms) await new Promise((resolve) => setTimeout(resolve, meta.sleep_ms));
+  return { verdict: 'benign', metadata: { malware_family: '', scanned_by: process.pid } };
+};
+`;
+
+let redis: RedisServer;
+let project: string;
+let lb: Loopback;
+const children = new Set<Proc>();
+const receivers = new Set<string>();
+
+beforeAll(async () => {
+  redis = await startRedis();
+  project = mkdtempSync(join(tmpdir(), 'pse-redis-project-'));
+  mkdirSync(join(project, 'src'));
+  mkdirSync(join(project, 'node_modules'));
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'redis-test-engine', private: true, type: 'module' }, null, 2));
+  writeFileSync(join(project, '.env'), `WEBHOOK_SECRET=${SECRET}\n`);
+  writeFileSync(join(project, 'src', 'scan.ts'), SCAN_TS);
+  // So `import type … from 'polyswarm-engine'` resolves as in a scaffolded project.
+  symlinkSync(ROOT, join(project, 'node_modules', 'polyswarm-engine'), 'dir');
+});
+afterAll(async () => {
+  await redis?.close();
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+afterEach(async () => {
+  await Promise.all([...children].map((c) => c.kill('SIGKILL')));
+  children.clear();
+  await lb?.close();
+  receivers.clear();
+  if (!redis.running) await redis.start();
+  await flushRedis();
+});
+
+async function flushRedis(): Promise<void> {
+  const result = await execa('redis-cli', ['-p', String(redis.port), 'FLUSHALL'], { reject: false, timeout: 5000 });
+  if (result.stdout.trim() !== 'OK') throw new Error(`FLUSHALL failed: ${result.stdout} ${result.stderr}`);
+}
+
+/** A running bin with its output as lines, and a way to wait for a line. */
+interface Proc {
+  pid: number;
+  lines: string[];
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | undefined>;
+  kill(signal: NodeJS.Signals): Promise<number | undefined>;
+}
+
+function spawnBin(args: string[], env: Record<string, string> = {}): Proc {
+  const child: ResultPromise = execa('node', [BIN, ...args], {
+    reject: false,
+    all: true,
+    buffer: false,
+    env: { ...process.env, NO_COLOR: '1', CI: '1', LOG_LEVEL: 'info', POLYSWARM_LOCK_DURATION: '2s', ...env },
+  });
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  let rest = '';
+  child.all!.on('data', (chunk: Buffer) => {
+    const text = rest + chunk.toString('utf8');
+    const parts = text.split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+    for (const w of waiters) w();
+  });
+  const exited = child.then((r) => (r.exitCode ?? undefined) as number | undefined);
+  const proc: Proc = {
+    pid: child.pid!,
+    lines,
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          for (const line of lines) {
+            const m = line.match(pattern);
+            if (m) {
+              waiters.delete(check);
+              clearTimeout(timer);
+              resolve(m);
+              return;
+            }
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${lines.slice(-30).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+        void exited.then(() => {
+          if (!waiters.has(check)) return;
+          check();
+          if (waiters.has(check)) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`exited before a line matching ${pattern}; output:\n${lines.slice(-30).join('\n')}`));
+          }
+        });
+      });
+    },
+    exited,
+    async kill(signal) {
+      child.kill(signal);
+      return exited;
+    },
+  };
+  children.add(proc);
+  void exited.then(() => children.delete(proc));
+  return proc;
+}
+
+/** `start --queue` (web only) on a free port; resolves once its ready line gave the URL. */
+async function startWeb(env: Record<string, string> = {}): Promise<{ proc: Proc; url: string }> {
+  const proc = spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', project], env);
+  const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
+  return { proc, url: url! };
+}
+
+async function startWorker(concurrency: number, env: Record<string, string> = {}): Promise<Proc> {
+  const proc = spawnBin(['worker', '--queue', redis.url, '--concurrency', String(concurrency), '--cwd', project], env);
+  await proc.waitFor(/\bready\b/);
+  return proc;
+}
+
+const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
+
+/** Sends a signed bounty whose answer goes to `/answer/<id>`; resolves with the status (0 if no response). */
+async function send(url: string, id: number, fields: Record<string, unknown>, delivery?: string): Promise<number> {
+  const path = `/answer/${id}`;
+  if (!receivers.has(path)) {
+    receivers.add(path);
+    lb.receiver(path);
+  }
+  const w = webhook(bountyBody({ id, response_url: lb.origin + path, ...fields }), { delivery });
+  try {
+    const response = await fetch(url, { method: 'POST', headers: w.headers, body: w.body, signal: AbortSignal.timeout(10_000) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** How many answers each bounty id got. */
+function answerCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const a of lb.answers) {
+    const id = a.path.slice('/answer/'.length);
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The pid a scan signed its answer with. */
+const scannedBy = (a: { json: Record<string, unknown> }) => (a.json.metadata as { scanned_by?: number }).scanned_by;
+
+describe('Redis scale-out with real processes', () => {
+  it('1,000 bounties through one web process and two workers: every one answered exactly once', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { url } = await startWeb();
+    const workers = await Promise.all([startWorker(16), startWorker(16)]);
+    const total = 1000;
+    const expiration = inMs(50_000);
+    const statuses: number[] = [];
+    let next = 0;
+    const started = Date.now();
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < total) {
+          const i = next++;
+          const fields = { expiration, metadata: { sleep_ms: 20 } };
+          statuses.push(await send(url, 100_000 + i, fields, `load-${i}`));
+          // Every 20th bounty is delivered twice (a sender retry): still one job, one answer.
+          if (i % 20 === 0) statuses.push(await send(url, 100_000 + i, fields, `load-${i}`));
+        }
+      }),
+    );
+    expect(statuses).toHaveLength(total + total / 20);
+    expect(statuses.filter((s) => s !== 202)).toEqual([]);
+    await lb.waitForAnswers(total, { timeoutMs: 40_000 });
+    const elapsed = Date.now() - started;
+    // Anything posted twice would arrive right after; give it a moment to show.
+    await new Promise((r) => setTimeout(r, 500));
+    const counts = answerCounts();
+    expect(counts.size).toBe(total);
+    expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+    expect(lb.answers).toHaveLength(total);
+    // Both workers took a share.
+    for (const w of workers) expect(lb.answers.filter((a) => scannedBy(a) === w.pid).length).toBeGreaterThan(total / 10);
+    console.log(`1,000 bounties, 1 web + 2 workers (concurrency 16, 20 ms scans): all answered exactly once in ${elapsed} ms`);
+  }, 60_000);
+
+  it('a worker SIGKILLed mid-scan: another worker picks the bounty up and answers it once, before the expiration', async () => {
+    lb = await startLoopback();
+    const { url } = await startWeb();
+    const workers = await Promise.all([startWorker(2), startWorker(2)]);
+    const expiration = Date.now() + 15_000;
+    expect(await send(url, 4242, { expiration: new Date(expiration).toISOString(), metadata: { sleep_ms: 1500 } }, 'kill-me')).toBe(202);
+    // Whichever worker took it says so; kill that one in the middle of its 1.5 s scan.
+    const first = await Promise.any(workers.map((w) => w.waitFor(/scan started.*bounty=4242/).then(() => w)));
+    const survivor = workers.find((w) => w !== first)!;
+    const killedAt = Date.now();
+    await first.kill('SIGKILL');
+    const [answer] = await lb.waitForAnswers(1, { timeoutMs: 12_000 });
+    expect(answer!.at).toBeLessThan(expiration);
+    expect(scannedBy(answer!)).toBe(survivor.pid);
+    await survivor.waitFor(/scan started.*bounty=4242/);
+    // The re-run waited for the dead worker's lock (2 s here) to expire, then scanned again.
+    expect(answer!.at - killedAt).toBeGreaterThan(1500);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(lb.attempts).toHaveLength(1);
+    console.log(`worker killed mid-scan: answered by the other worker ${answer!.at - killedAt} ms after the kill (lock 2 s)`);
+  }, 30_000);
+
+  it('Redis stopped for a few seconds under load: 503 while down, nothing accepted is lost, processing resumes', async () => {
+    lb = await startLoopback();
+    const { url, proc: web } = await startWeb();
+    const workers = await Promise.all([startWorker(8), startWorker(8)]);
+    const expiration = inMs(30_000);
+    const accepted = new Set<number>();
+    const refused = new Set<number>();
+    const statusesWhileDown: number[] = [];
+    let phase: 'up' | 'down' | 'back' = 'up';
+    let healthWhileDown: { status: number; body: unknown } | undefined;
+    let id = 1;
+    let sending = true;
+    const senders = Array.from({ length: 4 }, async () => {
+      while (sending) {
+        const mine = id++;
+        const status = await send(url, mine, { expiration, metadata: { sleep_ms: 30 } }, `outage-${mine}`);
+        if (status === 202) accepted.add(mine);
+        else refused.add(mine);
+        if (phase === 'down') statusesWhileDown.push(status);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    await until(() => accepted.size >= 100, '100 bounties accepted before the outage', 15_000);
+    // SHUTDOWN SAVE: the outage loses nothing Redis had stored (as with persistence in production).
+    await redis.stop({ save: true });
+    phase = 'down';
+    await new Promise((r) => setTimeout(r, 1000));
+    const health = await fetch(url);
+    healthWhileDown = { status: health.status, body: await health.json() };
+    await new Promise((r) => setTimeout(r, 2000));
+    await redis.start();
+    phase = 'back';
+    await until(() => statusesWhileDown.length > 0 && accepted.size >= 250, 'bounties accepted again after the outage', 20_000);
+    sending = false;
+    await Promise.all(senders);
+
+    expect(statusesWhileDown.filter((s) => s === 503).length).toBeGreaterThan(10);
+    expect(healthWhileDown).toEqual({ status: 503, body: { status: 'UNAVAILABLE', detail: expect.stringMatching(/^Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is unreachable/) } });
+    expect(web.lines.some((l) => /ERROR\s+redis unavailable/.test(l))).toBe(true);
+    expect(web.lines.some((l) => /INFO\s+redis reconnected/.test(l))).toBe(true);
+    // The sender retries what was refused (as PolySwarm would): those are stored now too.
+    const retries = [...refused];
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let mine = retries.shift(); mine !== undefined; mine = retries.shift()) {
+          if ((await send(url, mine, { expiration, metadata: { sleep_ms: 30 } }, `outage-${mine}`)) === 202) accepted.add(mine);
+        }
+      }),
+    );
+    expect(accepted.size).toBe(id - 1);
+    await lb.waitForAnswers(accepted.size, { timeoutMs: 25_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const counts = answerCounts();
+    expect([...accepted].filter((mine) => counts.get(String(mine)) !== 1)).toEqual([]);
+    expect(lb.answers).toHaveLength(accepted.size);
+    for (const w of workers) expect(w.lines.some((l) => /INFO\s+redis reconnected/.test(l))).toBe(true);
+    console.log(`Redis outage: ${accepted.size} bounties, ${statusesWhileDown.filter((s) => s === 503).length} answered 503 while down, all answered exactly once`);
+  }, 60_000);
+
+  it('worker SIGTERM: finishes a running scan and exits 0; past the grace period hands it back to another worker', async () => {
+    lb = await startLoopback();
+    const { url } = await startWeb();
+    // Finish: a 700 ms scan, SIGTERM in the middle, the answer still goes out and the worker exits 0.
+    const patient = await startWorker(2);
+    expect(await send(url, 1, { expiration: inMs(15_000), metadata: { sleep_ms: 700 } })).toBe(202);
+    await patient.waitFor(/scan started.*bounty=1\b/);
+    expect(await patient.kill('SIGTERM')).toBe(0);
+    expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([['/answer/1', patient.pid]]);
+    expect(patient.lines.some((l) => /INFO\s+stopped/.test(l))).toBe(true);
+
+    // Hand back: a 2.5 s scan and a 300 ms grace; the job goes back to the queue at once, another worker answers it.
+    const hasty = await startWorker(2, { POLYSWARM_SHUTDOWN_GRACE: '300ms' });
+    expect(await send(url, 2, { expiration: inMs(20_000), metadata: { sleep_ms: 2500 } })).toBe(202);
+    await hasty.waitFor(/scan started.*bounty=2\b/);
+    // Idle until the job comes back.
+    const successor = await startWorker(2);
+    const stoppedAt = Date.now();
+    const exited = hasty.kill('SIGTERM');
+    await hasty.waitFor(/job handed back to the queue.*bounty=2\b/, 5000);
+    // Handed back right after the grace period, not when the 2.5 s scan would have ended.
+    expect(Date.now() - stoppedAt).toBeLessThan(1500);
+    expect(await exited).toBe(0);
+    await successor.waitFor(/scan started.*bounty=2\b/);
+    await lb.waitForAnswers(2, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([['/answer/1', patient.pid], ['/answer/2', successor.pid]]);
+  }, 40_000);
+
+  it('serve --queue: the development server stores bounties in Redis and scans them itself', async () => {
+    lb = await startLoopback();
+    const proc = spawnBin(['serve', '--queue', redis.url, '--port', '0', '--no-watch', '--cwd', project]);
+    const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
+    expect(proc.lines.join('\n')).toMatch(/queue\s+redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too\)/);
+    expect(await send(url!, 7, { expiration: inMs(10_000) })).toBe(202);
+    const [answer] = await lb.waitForAnswers(1, { timeoutMs: 8000 });
+    expect(scannedBy(answer!)).toBe(proc.pid);
+  });
+
+  it('start --queue with Redis unreachable: 503 to bounties and on GET /, said in the log; never a 202', async () => {
+    lb = await startLoopback();
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const proc = spawnBin(['start', '--queue', `redis://127.0.0.1:${closedPort}/3`, '--port', '0', '--cwd', project]);
+    const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
+    await proc.waitFor(new RegExp(`ERROR\\s+redis unavailable .*redis://127\\.0\\.0\\.1:${closedPort}/3`));
+    const health = await fetch(url!);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: expect.stringContaining(`Redis at redis://127.0.0.1:${closedPort}/3 is unreachable`) });
+    expect(await send(url!, 1, { expiration: inMs(10_000) })).toBe(503);
+  });
+
+  it('usage errors: exit 2 with a precise message', async () => {
+    const noQueue = await runBin(['worker', '--cwd', project], { env: { POLYSWARM_QUEUE_URL: undefined } });
+    expect(noQueue.exitCode).toBe(2);
+    expect(noQueue.stderr).toContain('Error: worker needs a Redis queue to take bounties from');
+    expect(noQueue.stderr).toContain('Hint: Pass --queue redis://host:port[/db], or set POLYSWARM_QUEUE_URL');
+
+    const badUrl = await runBin(['worker', '--queue', 'http://127.0.0.1:6379', '--cwd', project]);
+    expect(badUrl.exitCode).toBe(2);
+    expect(badUrl.stderr).toContain('Error: Queue URL "http://127.0.0.1:6379": http:// is not supported, only redis:// and rediss://');
+
+    const envUrl = await runBin(['worker', '--cwd', project], { env: { POLYSWARM_QUEUE_URL: 'localhost:6379' } });
+    expect(envUrl.exitCode).toBe(2);
+    expect(envUrl.stderr).toContain('Error: Queue URL "localhost:6379" has no scheme');
+    expect(envUrl.stderr).toContain('Hint: Did you mean redis://localhost:6379?');
+
+    const badLock = await runBin(['worker', '--queue', redis.url, '--cwd', project], { env: { POLYSWARM_LOCK_DURATION: '100ms' } });
+    expect(badLock.exitCode).toBe(2);
+    expect(badLock.stderr).toContain('Error: POLYSWARM_LOCK_DURATION: 100ms is too short; the minimum is 1s');
+
+    const withWorkerAlone = await runBin(['start', '--with-worker', '--port', '0', '--cwd', project], { env: { WEBHOOK_SECRET: SECRET } });
+    expect(withWorkerAlone.exitCode).toBe(2);
+    expect(withWorkerAlone.stderr).toContain('Error: --with-worker needs --queue');
+  });
+});
