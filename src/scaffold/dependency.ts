@@ -2,15 +2,15 @@
  * The npm spec a new project uses for its `polyswarm-engine` dependency.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { isSourceCheckout, packageInfo, PACKAGE_ROOT } from './package-root.js';
+import { installedFromLocalFile, isSourceCheckout, packageInfo, PACKAGE_ROOT } from './package-root.js';
 
 /** The environment variable that overrides the spec (any npm spec: a version, a tarball path, `file:`, a git URL). */
 export const DEPENDENCY_ENV = 'POLYSWARM_ENGINE_DEPENDENCY';
 
 export interface EngineDependency {
   spec: string;
-  /** Why this spec: the override variable, a source checkout, or the registry version. */
-  source: 'env' | 'checkout' | 'registry';
+  /** Why this spec: the override variable, a source checkout, the local tarball it was installed from, or the registry. */
+  source: 'env' | 'checkout' | 'local' | 'registry';
 }
 
 export interface DependencyOptions {
@@ -26,8 +26,10 @@ export interface DependencyOptions {
  *    read it relative to the new project instead of where the user typed it);
  * 2. `file:<package root>` when this CLI runs from a source checkout, so the project installs and runs the
  *    very code that scaffolded it, unpublished;
- * 3. `^<version>` otherwise (installed from the registry). A local tarball or an npx cache cannot be told
- *    apart from the registry reliably: use the variable for those.
+ * 3. `file:<tarball>` when npm recorded that this copy was installed from a local file that still exists
+ *    (`npx ./polyswarm-engine-x.y.z.tgz init`), so the project gets that very package;
+ * 4. `^<version>` otherwise (the registry). Where npm left no trace (e.g. some global installs), set
+ *    the variable.
  */
 export function engineDependency(options: DependencyOptions = {}): EngineDependency {
   const root = options.packageRoot ?? PACKAGE_ROOT;
@@ -39,5 +41,7 @@ export function engineDependency(options: DependencyOptions = {}): EngineDepende
     return { spec: override, source: 'env' };
   }
   if (isSourceCheckout(root)) return { spec: `file:${root}`, source: 'checkout' };
+  const local = installedFromLocalFile(root);
+  if (local) return { spec: `file:${local}`, source: 'local' };
   return { spec: `^${packageInfo(root).version}`, source: 'registry' };
 }

@@ -157,7 +157,12 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
     dependency: dependency.spec,
     force: flags.force,
   });
-  const from = { env: `from $POLYSWARM_ENGINE_DEPENDENCY`, checkout: 'this checkout, unpublished', registry: 'the npm registry' }[
+  const from = {
+    env: `from $POLYSWARM_ENGINE_DEPENDENCY`,
+    checkout: 'this checkout, unpublished',
+    local: 'the local package this CLI was installed from',
+    registry: 'the npm registry',
+  }[
     dependency.source
   ];
   io.progress(`  polyswarm-engine dependency: ${dependency.spec} (${from})`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { engineDependency } from '../../../src/scaffold/dependency.js';
-import { isSourceCheckout, PACKAGE_ROOT } from '../../../src/scaffold/package-root.js';
+import { installedFromLocalFile, isSourceCheckout, PACKAGE_ROOT } from '../../../src/scaffold/package-root.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pse-dep-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -44,5 +44,27 @@ describe('engineDependency', () => {
       source: 'env',
     });
     expect(engineDependency({ env: env('  ') })).toEqual({ spec: `file:${PACKAGE_ROOT}`, source: 'checkout' });
+  });
+
+  it('points at the local tarball npm recorded for this copy (npx ./polyswarm-engine-x.y.z.tgz), if it still exists', () => {
+    // <project>/node_modules/polyswarm-engine, installed from <tmp>/dl/polyswarm-engine-1.2.3.tgz
+    const project = join(tmp, 'npx-cache');
+    const root = join(project, 'node_modules', 'polyswarm-engine');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'polyswarm-engine', version: '1.2.3' }));
+    mkdirSync(join(tmp, 'dl'));
+    const tarball = join(tmp, 'dl', 'polyswarm-engine-1.2.3.tgz');
+    const lock = (resolved: string) =>
+      writeFileSync(
+        join(project, 'node_modules', '.package-lock.json'),
+        JSON.stringify({ packages: { 'node_modules/polyswarm-engine': { version: '1.2.3', resolved } } }),
+      );
+    lock('file:../dl/polyswarm-engine-1.2.3.tgz');
+    expect(installedFromLocalFile(root)).toBeNull();
+    expect(engineDependency({ packageRoot: root, env: {} })).toEqual({ spec: '^1.2.3', source: 'registry' });
+    writeFileSync(tarball, '');
+    expect(engineDependency({ packageRoot: root, env: {} })).toEqual({ spec: `file:${tarball}`, source: 'local' });
+    lock('https://registry.npmjs.org/polyswarm-engine/-/polyswarm-engine-1.2.3.tgz');
+    expect(engineDependency({ packageRoot: root, env: {} })).toEqual({ spec: '^1.2.3', source: 'registry' });
   });
 });
