@@ -167,13 +167,4 @@ describe('serve: what keeps it from starting (exit 2, a precise message)', () =>
     expect(r.stderr).toContain('Error: no webhook secret: `serve` needs WEBHOOK_SECRET');
     expect(r.stderr).toContain(`Hint: Add WEBHOOK_SECRET=… to ${join(project.dir, '.env')} (\`polyswarm-engine init\` writes one)`);
   });
-
-  it('--queue is not available yet', async () => {
-    const project = makeProject({ 'src/scan.ts': scanReturning('benign') });
-    cleanup.push(project.remove);
-    const r = await runBin(['serve', '--port', '0', '--queue', 'redis://user:hunter2@127.0.0.1:6379', '--cwd', project.dir]);
-    expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('Error: --queue redis://127.0.0.1:6379: shared Redis queues are not available yet');
-    expect(r.stderr).not.toContain('hunter2');
-  });
 });
