@@ -198,7 +198,10 @@ export async function runEngineProcess(options: RunEngineOptions): Promise<numbe
 
   // Errors that escape the author's code (a throw in a timer callback, a rejected promise nobody awaits) are
   // logged; they never take the engine, and the bounties it holds, down with them.
-  const onUncaught = (error: unknown) => logger.error('uncaught error in scan code (the engine keeps running)', { error: errorMessage(error) });
+  const onUncaught = (error: unknown) => {
+    const frame = error instanceof Error ? error.stack?.split('\n').find((l) => /^\s+at /.test(l) && !l.includes('node:internal')) : undefined;
+    logger.error('uncaught error (the engine keeps running)', { error: errorMessage(error), at: frame?.trim().replace(/^at /, '') });
+  };
   proc.on('uncaughtException', onUncaught);
   proc.on('unhandledRejection', onUncaught);
 
