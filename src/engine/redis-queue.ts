@@ -30,10 +30,17 @@ export const DEFAULT_QUEUE_NAME = 'polyswarm-bounties';
 /** Default job lock: a dead worker's job is handed to another one within about 1.5× this. */
 export const DEFAULT_LOCK_DURATION_MS = 10_000;
 
-/** Completed jobs carry nothing we need (the answer went out; the log has the rest): keep few, briefly. */
-const KEEP_COMPLETED = { count: 1000, age: 3600 };
+/** Completed jobs carry nothing we need (the answer went out; the log has the rest): keep few, for an hour. */
+const KEEP_COMPLETED = 1000;
+const KEEP_COMPLETED_S = 3600;
 /** Failed jobs are worth a look: keep more, for a week, still bounded. */
-const KEEP_FAILED = { count: 5000, age: 7 * 24 * 3600 };
+const KEEP_FAILED = 5000;
+const KEEP_FAILED_S = 7 * 24 * 3600;
+
+/** BullMQ's trimming options: at most `count` finished jobs, none older than `age` seconds. */
+function keep(count: number, age: number): { count: number; age: number } {
+  return { count, age };
+}
 /** Guard keys outlive the expiration a little, so a late duplicate still finds them. */
 const GUARD_SLACK_MS = 60_000;
 const POSTED = 'posted';
@@ -305,6 +312,10 @@ export interface RedisQueueOptions {
   commandTimeoutMs?: number;
   /** The underlying POST (default deliverAnswer); the queue puts the post-once guard in front of it. */
   deliver?: DeliverFunction;
+  /** Completed jobs kept in Redis (default 1000, and none older than an hour). */
+  keepCompleted?: number;
+  /** Failed jobs kept in Redis (default 5000, and none older than a week). */
+  keepFailed?: number;
 }
 
 interface RunningJob {
@@ -326,6 +337,8 @@ class Consumer {
   #closing: Promise<void> | undefined;
 
   constructor(target: RedisTarget, options: Required<Pick<RedisQueueOptions, 'queueName' | 'concurrency' | 'lockDurationMs'>> & {
+    keepCompleted?: number;
+    keepFailed?: number;
     logger: Logger;
     processor: JobProcessor;
     deliver?: DeliverFunction;
@@ -348,8 +361,8 @@ class Consumer {
       stalledInterval: Math.max(500, Math.floor(options.lockDurationMs / 2)),
       // A job whose worker died twice is probably what kills workers; give up on it rather than loop.
       maxStalledCount: 2,
-      removeOnComplete: KEEP_COMPLETED,
-      removeOnFail: KEEP_FAILED,
+      removeOnComplete: keep(options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
+      removeOnFail: keep(options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
       name: `${hostname()}:${process.pid}`,
     });
     this.#worker.on('error', (error) => {
@@ -467,12 +480,16 @@ export class RedisQueue implements BountyQueue {
   /** Created on the first successful connection: BullMQ's own start-up waits (or fails for good) otherwise. */
   #queue: Queue | undefined;
   #closed = false;
+  readonly #keepCompleted: { count: number; age: number };
+  readonly #keepFailed: { count: number; age: number };
 
   constructor(options: RedisQueueOptions & { processor?: JobProcessor }) {
     this.#target = typeof options.url === 'string' ? parseRedisUrl(options.url) : options.url;
     this.#logger = options.logger ?? createLogger({ level: 'silent' });
     this.#queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
     const lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
+    this.#keepCompleted = keep(options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S);
+    this.#keepFailed = keep(options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S);
     this.#producer = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
     this.#producerState = watchConnection(this.#producer, this.#target, this.#logger, 'web');
     this.#producer.once('ready', () => {
@@ -490,6 +507,8 @@ export class RedisQueue implements BountyQueue {
           logger: this.#logger,
           processor: options.processor,
           deliver: options.deliver,
+          keepCompleted: options.keepCompleted,
+          keepFailed: options.keepFailed,
         })
       : undefined;
   }
@@ -539,8 +558,8 @@ export class RedisQueue implements BountyQueue {
         jobId: id,
         attempts: 3,
         backoff: { type: 'fixed', delay: 1000 },
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: KEEP_FAILED,
+        removeOnComplete: this.#keepCompleted,
+        removeOnFail: this.#keepFailed,
       });
       // Recorded only once the job is stored, so "seen" never stands for a bounty Redis does not hold. Of two racing
       // deliveries, the one that sets it is 'accepted'.
@@ -640,6 +659,8 @@ export function createRedisConsumer(options: RedisConsumerOptions): RedisConsume
     logger: options.logger ?? createLogger({ level: 'silent' }),
     processor: options.processor,
     deliver: options.deliver,
+    keepCompleted: options.keepCompleted,
+    keepFailed: options.keepFailed,
   });
   return {
     display: target.display,

@@ -31,6 +31,9 @@ export interface RedisWorkerOptions {
   logger?: Logger;
   /** The underlying POST (default deliverAnswer); the post-once guard goes in front of it. */
   deliver?: DeliverFunction;
+  /** Finished jobs kept in Redis, for jobs whose web process did not set it (defaults 1000 / 5000). */
+  keepCompleted?: number;
+  keepFailed?: number;
 }
 
 export interface RedisWorkerStats {
@@ -87,6 +90,8 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     lockDurationMs,
     logger,
     deliver: options.deliver,
+    keepCompleted: options.keepCompleted,
+    keepFailed: options.keepFailed,
     processor: (job) => process!(job),
   });
   const pipeline = createPipeline({

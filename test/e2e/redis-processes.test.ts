@@ -5,8 +5,6 @@
  * Redis stops for a few seconds, and when a worker is stopped with SIGTERM.
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -335,22 +333,22 @@ describe('Redis scale-out with real processes', () => {
     expect(scannedBy(answer!)).toBe(proc.pid);
   });
 
-  it('start --queue with Redis unreachable: 503 to bounties and on GET /, said in the log; never a 202', async () => {
+  it('start --queue while Redis is down: 503 to bounties and on GET /, said in the log, never a 202; then it comes up', async () => {
     lb = await startLoopback();
-    const closedPort = await new Promise<number>((resolve) => {
-      const probe = createServer();
-      probe.listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
-    const proc = spawnBin(['start', '--queue', `redis://127.0.0.1:${closedPort}/3`, '--port', '0', '--cwd', project]);
+    await redis.stop({ save: true });
+    const proc = spawnBin(['start', '--queue', `${redis.url}/0`, '--port', '0', '--cwd', project]);
     const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
-    await proc.waitFor(new RegExp(`ERROR\\s+redis unavailable .*redis://127\\.0\\.0\\.1:${closedPort}/3`));
+    await proc.waitFor(new RegExp(`ERROR\\s+redis unavailable .*redis://127\\.0\\.0\\.1:${redis.port}/0`));
     const health = await fetch(url!);
     expect(health.status).toBe(503);
-    expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: expect.stringContaining(`Redis at redis://127.0.0.1:${closedPort}/3 is unreachable`) });
-    expect(await send(url!, 1, { expiration: inMs(10_000) })).toBe(503);
+    expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: expect.stringContaining(`Redis at redis://127.0.0.1:${redis.port}/0 is unreachable`) });
+    expect(await send(url!, 1, { expiration: inMs(15_000) })).toBe(503);
+    await redis.start();
+    await proc.waitFor(/INFO\s+redis reconnected/, 10_000);
+    expect((await fetch(url!)).status).toBe(200);
+    expect(await send(url!, 1, { expiration: inMs(15_000) })).toBe(202);
+    await startWorker(1);
+    await lb.waitForAnswers(1, { timeoutMs: 8000 });
   });
 
   it('usage errors: exit 2 with a precise message', async () => {

@@ -67,8 +67,8 @@ async function eventually(condition: () => Promise<boolean>, what: string, timeo
 
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
-async function web(logger?: Logger): Promise<{ engine: Engine; url: string }> {
-  const redisQueue = redisEngineQueue({ url: redis.url, consume: false, logger });
+async function web(logger?: Logger, keepCompleted?: number): Promise<{ engine: Engine; url: string }> {
+  const redisQueue = redisEngineQueue({ url: redis.url, consume: false, logger, keepCompleted });
   const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'unknown' }) }, ...redisQueue, scanInProcess: false, logger });
   cleanups.push(() => engine.close({ graceMs: 0 }));
   await redisQueue.instance()!.ready(5000);
@@ -157,6 +157,28 @@ describe('Redis queue (library, real redis-server)', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(scans).toBe(0);
     expect(lb.attempts).toHaveLength(0);
+  });
+
+  it('finished jobs are trimmed: Redis keeps the newest `keepCompleted` and nothing else of the others', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { url } = await web(undefined, 3);
+    const w = worker({ scan: () => ({ verdict: 'benign' }) }, { concurrency: 1 });
+    await w.ready();
+    for (let id = 1; id <= 10; id++) expect((await post(url, { id, expiration: inMs(8000) })).status).toBe(202);
+    await lb.waitForAnswers(10);
+    const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+    cleanups.push(() => queue.close());
+    await eventually(async () => (await queue.getJobCounts('completed')).completed === 3, '3 completed jobs kept');
+    const jobHashes = (await admin.keys(`bull:${DEFAULT_QUEUE_NAME}:bounty-*`)).filter((k) => /bounty-[0-9a-f]{64}$/.test(k));
+    expect(jobHashes).toHaveLength(3);
+    // The guard keys of all ten stay, but each expires with its bounty.
+    const posted = await admin.keys(`${DEFAULT_QUEUE_NAME}:posted:*`);
+    expect(posted).toHaveLength(10);
+    for (const key of posted) expect(await admin.pttl(key)).toBeGreaterThan(0);
+    const seen = await admin.keys(`${DEFAULT_QUEUE_NAME}:seen:*`);
+    expect(seen).toHaveLength(10);
+    for (const key of seen) expect(await admin.pttl(key)).toBeGreaterThan(0);
   });
 
   it('the post-once guard: a job re-run after a successful post neither scans nor posts again', async () => {
