@@ -280,6 +280,8 @@ const isEntry = process.argv[1] !== undefined && /polyswarm-engine(\.js)?$|cli\.
 if (isEntry) {
   const code = await main();
   process.exitCode = code;
+  // A second Ctrl-C means now: the user's scans may hold timers that would keep the loop alive.
+  if (code === ExitCode.INTERRUPTED) process.exit(code);
   // Safety net: if a handle keeps the loop alive after the command finished, do not hang the user's shell.
   setTimeout(() => {
     if (debugEnabled()) process.stderr.write('polyswarm-engine: open handles kept the process alive; exiting.\n');

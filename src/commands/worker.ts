@@ -4,7 +4,7 @@
  */
 import type { CommandRun } from '../cli.js';
 import { loadScanModule } from '../engine/loader.js';
-import { findProject } from '../engine/project.js';
+import { findProject } from '../util/project.js';
 import { parseLockDuration, parseRedisUrl } from '../engine/redis-queue.js';
 import { createRedisWorker } from '../engine/worker.js';
 import { parseDuration } from '../util/duration.js';

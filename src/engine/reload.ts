@@ -9,7 +9,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { loadScanModule, ScanModuleError } from './loader.js';
-import type { EngineProject } from './project.js';
+import type { EngineProject } from '../util/project.js';
 import type { ScanModule } from './types.js';
 
 export interface ScanModuleWatcherOptions {

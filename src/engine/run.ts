@@ -12,10 +12,9 @@ import { errorMessage, ExitCode, UsageError } from '../util/errors.js';
 import { createLogger, parseLogFormat, parseLogLevel, theme, type Logger } from '../util/logger.js';
 import { createEngine, type Engine } from './engine.js';
 import { loadScanModule } from './loader.js';
-import { findProject, type EngineProject } from './project.js';
+import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
 import { queueFromOptions } from './queue-option.js';
 import { watchScanModule, type ScanModuleWatcher } from './reload.js';
-import { removeServeState, writeServeState } from './runtime-state.js';
 
 export interface RunEngineOptions {
   /** `serve`: listhen, hot reload, banner, state file. `start`: strict server timeouts, no watcher. */

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveSecret } from '../util/env.js';
 import { UnreachableError, UsageError } from '../util/errors.js';
+import { detectProject, readServeState } from '../util/project.js';
 import { send } from './http.js';
 
 export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:3000/';
@@ -11,7 +12,6 @@ export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:3000/';
 /** What `serve` prints once it listens (engine-CLI contract); group 1 is the URL. */
 export const READY_LINE = /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/;
 
-const SCAN_FILES = ['scan.ts', 'scan.mts', 'scan.js', 'scan.mjs'];
 const BOOT_DEADLINE_MS = 30_000;
 const STOP_DEADLINE_MS = 10_000;
 
@@ -48,12 +48,6 @@ export function parseEngineUrl(url: string): URL {
   return parsed;
 }
 
-/** The engine project folder at `cwd` (one with `src/scan.*`), or null. */
-export function findProject(cwd: string): string | null {
-  const dir = resolve(cwd);
-  return SCAN_FILES.some((file) => existsSync(join(dir, 'src', file))) ? dir : null;
-}
-
 function requireSecret(flag: string | undefined, dir: string, env: NodeJS.ProcessEnv) {
   const found = resolveSecret(flag, dir, env);
   if (!found) {
@@ -75,13 +69,8 @@ function isAlive(pid: number): boolean {
 
 /** The URL a `serve` of the project recorded, if that process is alive and its `GET /` answers. */
 async function runningServe(project: string): Promise<{ url: string; pid: number } | null> {
-  let state: { url?: unknown; pid?: unknown };
-  try {
-    state = JSON.parse(readFileSync(join(project, '.polyswarm', 'serve.json'), 'utf8')) as typeof state;
-  } catch {
-    return null;
-  }
-  if (typeof state.url !== 'string' || typeof state.pid !== 'number' || !isAlive(state.pid)) return null;
+  const state = readServeState(project);
+  if (!state || !isAlive(state.pid)) return null;
   try {
     const res = await send(new URL(state.url), { method: 'GET', timeoutMs: 2000 });
     return res.status < 500 ? { url: state.url, pid: state.pid } : null;
@@ -161,7 +150,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const env = options.env ?? process.env;
   if (!existsSync(options.cwd)) throw new UsageError(`--cwd ${options.cwd}: no such folder`);
-  const project = findProject(options.cwd);
+  const project = detectProject(options.cwd)?.dir ?? null;
   const secretDir = project ?? resolve(options.cwd);
   const noop = async () => undefined;
   if (options.url !== undefined) {

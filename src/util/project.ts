@@ -1,9 +1,10 @@
 /**
- * Finding the engine project a command runs on: a folder whose `src/` holds the author's scan module.
+ * The engine project a command runs on (a folder whose `src/` holds the author's scan module), and the state
+ * file a running `serve` leaves in it. Shared by the engine (which writes the state) and `test` (which reads it).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UsageError } from '../util/errors.js';
+import { UsageError } from './errors.js';
 
 /** Where the scan module may live, in order of preference (TypeScript first: a built `.js` beside it is output). */
 export const SCAN_MODULE_FILES = ['scan.ts', 'scan.mts', 'scan.js', 'scan.mjs'] as const;
@@ -38,6 +39,17 @@ function looksLikeEngineProject(dir: string): boolean {
   }
 }
 
+/** The engine project in `cwd`, or null when it has no `src/scan.*` (for callers that fall back to something else). */
+export function detectProject(cwd: string): EngineProject | null {
+  const dir = resolve(cwd);
+  const srcDir = join(dir, 'src');
+  for (const name of SCAN_MODULE_FILES) {
+    const scanFile = join(srcDir, name);
+    if (existsSync(scanFile)) return { dir, srcDir, scanFile };
+  }
+  return null;
+}
+
 /**
  * The engine project in `cwd` (the `--cwd` flag). Throws a UsageError (exit 2) saying what was looked for when
  * the folder does not exist, is not an engine project, or has no `src/scan.*`.
@@ -50,11 +62,8 @@ export function findProject(cwd: string): EngineProject {
   if (!isDirectory(dir)) {
     throw new UsageError(`${dir} is not a folder`, { hint: 'Pass --cwd <your engine project folder>.' });
   }
-  const srcDir = join(dir, 'src');
-  for (const name of SCAN_MODULE_FILES) {
-    const scanFile = join(srcDir, name);
-    if (existsSync(scanFile)) return { dir, srcDir, scanFile };
-  }
+  const project = detectProject(dir);
+  if (project) return project;
   if (looksLikeEngineProject(dir)) {
     throw new UsageError(`${dir} has no scan module: looked for ${LOOKED_FOR}`, {
       hint: 'Create src/scan.ts exporting `async function scan(bounty, ctx)` (`polyswarm-engine init` shows one).',
@@ -63,4 +72,49 @@ export function findProject(cwd: string): EngineProject {
   throw new UsageError(`${dir} is not a polyswarm-engine project: looked for ${LOOKED_FOR}`, {
     hint: 'Create one with `polyswarm-engine init my-engine`, or pass --cwd <your engine project folder>.',
   });
+}
+
+// `<project>/.polyswarm/serve.json`: how `polyswarm-engine test` finds the project's running `serve` (zero setup).
+// Written once the server listens, removed when it stops; a stale file (a killed process) is recognised by its pid.
+
+export interface ServeState {
+  /** The engine's webhook URL, with a trailing slash. */
+  url: string;
+  pid: number;
+  /** ISO timestamp. */
+  startedAt: string;
+}
+
+/** The state file of the project in `dir`. */
+export function serveStatePath(dir: string): string {
+  return join(dir, '.polyswarm', 'serve.json');
+}
+
+/** Records a running `serve`; the folder ignores itself in git, whatever the project's .gitignore says. */
+export function writeServeState(dir: string, state: ServeState): string {
+  const folder = join(dir, '.polyswarm');
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, '.gitignore'), '# Written by polyswarm-engine serve while it runs.\n*\n');
+  const path = serveStatePath(dir);
+  writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`);
+  return path;
+}
+
+/** The recorded state, or null when there is none or it is unreadable. */
+export function readServeState(dir: string): ServeState | null {
+  try {
+    const state = JSON.parse(readFileSync(serveStatePath(dir), 'utf8')) as Partial<ServeState>;
+    return typeof state.url === 'string' && typeof state.pid === 'number' && typeof state.startedAt === 'string'
+      ? (state as ServeState)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the state file if it still describes process `pid` (another serve may have taken over since). Sync: runs on exit too. */
+export function removeServeState(dir: string, pid: number = process.pid): void {
+  const state = readServeState(dir);
+  if (state && state.pid !== pid) return;
+  rmSync(serveStatePath(dir), { force: true });
 }

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { execa, type Result } from 'execa';
+import { execa } from 'execa';
 
 /** The built CLI: e2e tests run exactly what users run (`npm run build` first; `npm test` does). */
 export const BIN = fileURLToPath(new URL('../../bin/polyswarm-engine.js', import.meta.url));
@@ -12,9 +12,15 @@ export interface RunOptions {
   timeout?: number;
 }
 
+export interface BinResult {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
 /** Runs the built bin with colours off and CI set; never rejects, so tests assert the exit code. */
-export function runBin(args: string[], options: RunOptions = {}): Promise<Result> {
-  return execa('node', [BIN, ...args], {
+export async function runBin(args: string[], options: RunOptions = {}): Promise<BinResult> {
+  const r = await execa('node', [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     input: options.input,
     reject: false,
@@ -28,4 +34,5 @@ export function runBin(args: string[], options: RunOptions = {}): Promise<Result
       ...options.env,
     },
   });
+  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findProject } from '../../../src/engine/project.js';
+import { findProject } from '../../../src/util/project.js';
 import { ExitCode, UsageError } from '../../../src/util/errors.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pse-project-'));

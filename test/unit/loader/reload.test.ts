@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadScanModule } from '../../../src/engine/loader.js';
-import { findProject } from '../../../src/engine/project.js';
+import { findProject } from '../../../src/util/project.js';
 import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../../../src/engine/reload.js';
 import type { Bounty, ScanContext } from '../../../src/engine/types.js';
 import { createLogger } from '../../../src/util/logger.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readServeState, removeServeState, serveStatePath, writeServeState } from '../../../src/engine/runtime-state.js';
+import { readServeState, removeServeState, serveStatePath, writeServeState } from '../../../src/util/project.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pse-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
