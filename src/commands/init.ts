@@ -2,15 +2,8 @@ import { initProject, resolveInitAnswers, type InitFlags } from '../scaffold/ini
 import { theme } from '../util/logger.js';
 import { createPrompter, isInteractive } from '../util/prompts.js';
 
-interface InitOptions {
-  template?: string;
-  name?: string;
-  yes?: boolean;
-  install?: boolean;
-  git?: boolean;
-  force?: boolean;
-  packageManager?: string;
-}
+/** The flags commander parsed; `dir` comes from the argument. */
+type InitOptions = Omit<InitFlags, 'dir'>;
 
 const EXPLAIN: Record<string, string> = {
   dev: 'run the engine, reloading src/ on save',
