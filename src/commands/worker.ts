@@ -47,9 +47,11 @@ export const run: CommandRun<WorkerFlags> = async (_args, options) => {
 
   const worker = createRedisWorker({ queue: target, module, concurrency: options.concurrency, lockDurationMs, logger });
   let signals = 0;
+  let waiting: NodeJS.Timeout | undefined;
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
+      clearTimeout(waiting);
       if (signals > 1) {
         // A second Ctrl-C: stop waiting. Jobs still held go back to the queue when their locks expire.
         logger.warn('second signal; exiting without waiting', { signal });
@@ -68,7 +70,7 @@ export const run: CommandRun<WorkerFlags> = async (_args, options) => {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  const waiting = setTimeout(() => logger.warn('waiting for Redis', { queue: worker.queue }), 2000);
+  waiting = setTimeout(() => logger.warn('waiting for Redis', { queue: worker.queue }), 2000);
   await Promise.race([worker.ready(), stopped]);
   clearTimeout(waiting);
   if (signals === 0) {

@@ -200,6 +200,8 @@ function producerConnection(target: RedisTarget, commandTimeoutMs: number): Redi
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
     connectTimeout: commandTimeoutMs,
+    // How long a socket that never connected may keep the process alive once we disconnect (ioredis: 2 s).
+    disconnectTimeout: 200,
     retryStrategy,
   });
 }
@@ -211,8 +213,18 @@ function consumerConnection(target: RedisTarget): Redis {
     connectionName: `polyswarm-engine-worker:${hostname()}:${process.pid}`,
     maxRetriesPerRequest: null,
     connectTimeout: 5000,
+    disconnectTimeout: 200,
     retryStrategy,
   });
+}
+
+/**
+ * QUIT when connected (lets pending replies arrive), else just disconnect: a command sent while down would fail at
+ * once yet leave its command-timeout timer holding the process open.
+ */
+async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
 }
 
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
@@ -449,18 +461,38 @@ class Consumer {
         for (const running of this.#running.values()) if (running.phase === 'scanning') running.handBack();
         this.#handBack.abort();
       }, Math.max(0, graceMs));
-      // If Redis is down, closing could wait for it forever: after a further bound, force it. Jobs still marked
-      // active then go back to the queue when their locks expire (stalled-job recovery).
-      const force = setTimeout(() => void this.#worker.close(true).catch(() => {}), Math.max(0, graceMs) + 10_000);
-      try {
-        await this.#worker.close();
-      } catch (error) {
-        this.#logger.warn('worker did not close cleanly', { error: errorMessage(error) });
-      } finally {
-        clearTimeout(timer);
-        clearTimeout(force);
+      const closed = this.#worker.close().then(
+        () => 'closed' as const,
+        (error: unknown) => {
+          this.#logger.warn('worker did not close cleanly', { error: errorMessage(error) });
+          return 'closed' as const;
+        },
+      );
+      // If Redis is down, BullMQ's close waits for it forever. So stop waiting 2 s after this worker holds no job
+      // (finished or handed back), or 10 s after the grace period whatever it holds. Jobs still marked active then
+      // go back to the queue when their locks expire (stalled-job recovery).
+      const deadline = Date.now() + Math.max(0, graceMs) + 10_000;
+      let idleSince: number | undefined;
+      let how: 'closed' | 'timeout' = 'timeout';
+      for (let done = false; !done; ) {
+        const tick = new Promise<'tick'>((resolve) => setTimeout(() => resolve('tick'), 50));
+        if ((await Promise.race([closed, tick])) === 'closed') {
+          how = 'closed';
+          break;
+        }
+        const now = Date.now();
+        idleSince = this.#running.size === 0 ? (idleSince ?? now) : undefined;
+        done = now >= deadline || (idleSince !== undefined && now - idleSince >= 2000);
       }
-      await this.#redis.quit().catch(() => this.#redis.disconnect());
+      clearTimeout(timer);
+      if (how === 'timeout') {
+        this.#logger.warn('gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire', {
+          held: this.#running.size,
+        });
+        this.#redis.disconnect();
+        return;
+      }
+      await closeConnection(this.#redis);
     })();
     return this.#closing;
   }
@@ -601,7 +633,7 @@ export class RedisQueue implements BountyQueue {
     this.#closed = true;
     await this.#consumer?.close(options.graceMs);
     await this.#queue?.close().catch(() => {});
-    await this.#producer.quit().catch(() => this.#producer.disconnect());
+    await closeConnection(this.#producer);
   }
 }
 
