@@ -163,6 +163,7 @@ export function buildProgram(): Command {
         'polyswarm-engine test bounty --file ./sample.exe --expect malicious',
         'polyswarm-engine test analyze',
         'polyswarm-engine test all --url http://127.0.0.1:8080/ --secret qwertyuiop --junit report.xml',
+        'polyswarm-engine test all --url http://127.0.0.1:8080/ --listen-host 0.0.0.0 --advertise-host host.docker.internal   # engine in Docker',
       ]),
     );
   const common = (cmd: Command) =>
@@ -173,6 +174,13 @@ export function buildProgram(): Command {
       .option('--json', 'print one JSON object per case and a summary, nothing else')
       .option('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)')
       .option('--junit <file>', 'also write a JUnit XML report')
+      .option('--listen-host <addr>', "interface the simulator's artifact host and answer receiver bind to, e.g. 0.0.0.0 for an engine in Docker", '127.0.0.1')
+      .option('--advertise-host <host>', 'host the engine reaches them at, put into artifact_uri and response_url, e.g. host.docker.internal or 172.17.0.1 (default: the listen host, 127.0.0.1 for 0.0.0.0/::)')
+      .addOption(
+        new Option('--callback-port <port>', 'port they bind, for a firewall rule or port mapping (default: 0, a free one)').argParser(
+          integer('--callback-port', 0, 65535),
+        ),
+      )
       .addOption(cwdOption());
   common(test.command('ping').description('send a signed ping; passes on any 2xx')).action(action('test'));
   common(

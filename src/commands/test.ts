@@ -31,6 +31,9 @@ interface TestOptions {
   expiration?: string;
   allowInvalid?: boolean;
   bail?: boolean;
+  listenHost?: string;
+  advertiseHost?: string;
+  callbackPort?: number;
 }
 
 /** The artifact flags of `test bounty`: at most one, and none together with --payload. */
@@ -94,7 +97,8 @@ export async function run(_args: string[], options: TestOptions, name: string): 
   const err = process.stderr;
   const target = await resolveTarget({ url: options.url, secret: options.secret, cwd: options.cwd });
   try {
-    if (!options.json) err.write(`${theme.dim('Testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`);
+    const header = `${theme.dim('Testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}`;
+    let callbackUrl: string | undefined;
     const report = await testEngine({
       url: target.url,
       secret: target.secret,
@@ -104,10 +108,20 @@ export async function run(_args: string[], options: TestOptions, name: string): 
       timeoutMs,
       expirationMs,
       bail: options.bail,
+      listenHost: options.listenHost,
+      advertiseHost: options.advertiseHost,
+      callbackPort: options.callbackPort,
+      // The header waits for the simulator's host: its URL (and a free port) are only known once it listens.
+      onListening: (callback) => {
+        if (!callback.isDefault) callbackUrl = callback.url;
+        if (options.json) return;
+        const bound = new URL(callback.url).host === callback.listen ? '' : theme.dim(` (listening on ${callback.listen})`);
+        err.write(callback.isDefault ? `${header}\n` : `${header}${theme.dim(', callbacks at')} ${callback.url}${bound}\n`);
+      },
       onCase: (result) => out.write(options.json ? caseJson(result) : formatCase(result)),
       trace: options.verbose ? (line) => err.write(`${theme.dim(line)}\n`) : undefined,
     });
-    out.write(options.json ? summaryJson(report, { suite, url: target.url }) : formatSummary(report));
+    out.write(options.json ? summaryJson(report, { suite, url: target.url, ...(callbackUrl ? { callback: callbackUrl } : {}) }) : formatSummary(report));
     if (options.junit) {
       const file = resolve(options.cwd, options.junit);
       try {

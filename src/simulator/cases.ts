@@ -192,7 +192,10 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
   const started = Date.now();
   const settle = options.repeatDelivery ? Math.max(ctx.settleMs, 2000) : ctx.settleMs;
   const answers = await ctx.host.waitForAnswers(responseUrl, expiration + LATE_GRACE_MS, settle);
+  const hostedByUs = bounty.artifact_type === 'file' && ctx.host.isHosted(bounty.artifact_uri);
+  const downloads = hostedByUs ? ctx.host.downloadCount(bounty.artifact_uri) : 0;
   if (ctx.trace) {
+    if (hostedByUs) ctx.trace(`⇐ artifact downloaded ${downloads} time${downloads === 1 ? '' : 's'} from ${bounty.artifact_uri}`);
     if (answers.length === 0) ctx.trace('⇐ no answer posted to response_url');
     for (const [i, answer] of answers.entries()) {
       ctx.trace(`⇐ answer ${i + 1} posted to response_url ${answer.at - started} ms after the bounty was accepted (${answer.contentType ?? 'no Content-Type'}, ${answer.bytes.byteLength} bytes)`);
@@ -202,18 +205,28 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
   const checked = checkAnswers(answers, { kind: bounty.answer_kind, verdict: expect, rules: bounty.rules, expiration }, Math.max(0, expiration - started));
   out.messages.push(...checked.messages);
   out.warnings.push(...checked.warnings);
-  const hostedByUs = bounty.artifact_type === 'file' && ctx.host.isHosted(bounty.artifact_uri);
-  if (hostedByUs && ctx.host.downloadCount(bounty.artifact_uri) === 0) {
+  if (hostedByUs && downloads === 0) {
     if (answers.length > 0) out.warnings.push('the engine answered without downloading the artifact');
-    else {
-      out.messages.push(
-        `the engine never downloaded the artifact from ${bounty.artifact_uri}: if it (or its worker) runs in a container or on ` +
-          "another host, it cannot reach the simulator's 127.0.0.1 address; run it on this machine (or with host networking)",
-      );
-    }
+    else out.messages.push(`the engine never downloaded the artifact from ${bounty.artifact_uri}: ${unreachableHint(ctx)}`);
   }
   out.answer = checked.answer;
   return withAbout(out, options.about);
+}
+
+/** Why an engine may not reach the simulator's host, and the flags that fix it. */
+function unreachableHint(ctx: RunContext): string {
+  if (ctx.host.isDefault) {
+    return (
+      "if it (or its worker) runs in a container or on another host, it cannot reach the simulator's 127.0.0.1 address; " +
+      'run it on this machine (or with host networking), or pass --listen-host 0.0.0.0 --advertise-host <an address the ' +
+      'engine can reach> (e.g. host.docker.internal, or 172.17.0.1 for the docker bridge)'
+    );
+  }
+  return (
+    `the simulator listens on ${ctx.host.listenAddress} and told the engine to use ${ctx.host.baseUrl}; check that the ` +
+    'engine (or its worker) can reach that address (--advertise-host), that --listen-host covers the interface it ' +
+    'arrives on, and that no firewall blocks the port (fix it with --callback-port)'
+  );
 }
 
 /** Adds what the case tests to the first failure message, so a reader knows why it matters. */

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import { UsageError } from '../util/errors.js';
 
 /** One POST that reached the answer receiver, exactly as received. */
 export interface ReceivedAnswer {
@@ -18,19 +19,101 @@ export interface HostedFile {
 
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
+/** Loopback: the simulator binds nothing else unless asked to. */
+export const DEFAULT_LISTEN_HOST = '127.0.0.1';
+
+/** Where the simulator's host listens, and what it tells the engine to connect to. */
+export interface CallbackAddress {
+  /** Interface to bind (`--listen-host`); default 127.0.0.1. */
+  listenHost?: string;
+  /** Host put into artifact_uri and response_url (`--advertise-host`); default the listen host, or 127.0.0.1 for 0.0.0.0/::. */
+  advertiseHost?: string;
+  /** Port to bind (`--callback-port`); default 0, a free port. */
+  port?: number;
+}
+
+/** A CallbackAddress checked and with its defaults filled in. */
+export interface ResolvedCallbackAddress {
+  listenHost: string;
+  advertiseHost: string;
+  port: number;
+}
+
+// A DNS name (docker-compose service names may carry underscores, which URLs accept).
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
+
+function isUnspecified(address: string): boolean {
+  return address === '0.0.0.0' || (isIP(address) === 6 && /^[0:]+$/.test(address));
+}
+
+/** `[::1]` → `::1`: people paste IPv6 addresses as they appear in URLs. */
+function unbracket(host: string): string {
+  const trimmed = host.trim();
+  return trimmed.startsWith('[') && trimmed.endsWith(']') ? trimmed.slice(1, -1) : trimmed;
+}
+
+/** The host part of a URL: IPv6 literals bracketed. */
+export function urlHost(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
 /**
- * The simulator's own loopback server: it plays PolySwarm's side, serving artifacts (`/artifacts/<token>`) and
- * receiving answers (`/answers/<token>`), so a test run needs nothing on the internet. Each bounty gets its own
+ * Checks the callback options and fills in their defaults: loopback, a free port, and as advertised host the listen
+ * host itself (127.0.0.1 when listening on every interface, since 0.0.0.0 is not an address to connect to).
+ * Throws UsageError naming the flag for a value that cannot work.
+ */
+export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedCallbackAddress {
+  const listenHost = unbracket(options.listenHost ?? DEFAULT_LISTEN_HOST);
+  if (isIP(listenHost) === 0 && !HOST_NAME.test(listenHost)) {
+    throw new UsageError(`--listen-host ${JSON.stringify(options.listenHost)}: expected an interface address or host name`, {
+      hint: 'For example --listen-host 0.0.0.0 (every IPv4 interface), :: (every interface) or 172.17.0.1 (the docker bridge).',
+    });
+  }
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--callback-port must be a whole number between 0 and 65535, got ${String(options.port)}`);
+  }
+  const advertiseHost = options.advertiseHost === undefined ? (isUnspecified(listenHost) ? DEFAULT_LISTEN_HOST : listenHost) : unbracket(options.advertiseHost);
+  if (options.advertiseHost !== undefined) {
+    const given = JSON.stringify(options.advertiseHost);
+    const family = isIP(advertiseHost);
+    if (family === 0 && /^[^:/]+:\d*$/.test(advertiseHost)) {
+      throw new UsageError(`--advertise-host ${given}: a host only, without a port`, { hint: 'Set the port with --callback-port.' });
+    }
+    if (family === 0 && !HOST_NAME.test(advertiseHost)) {
+      throw new UsageError(`--advertise-host ${given}: expected a host name or an IP address the engine can reach, e.g. host.docker.internal or 172.17.0.1`);
+    }
+    if (isUnspecified(advertiseHost)) {
+      throw new UsageError(`--advertise-host ${given}: that means "every interface", which nothing can connect to`, {
+        hint: 'Advertise an address of this machine that the engine can reach, e.g. host.docker.internal or 172.17.0.1.',
+      });
+    }
+    // Zone ids (fe80::1%eth0) cannot be written in a URL.
+    if (family === 6 && advertiseHost.includes('%')) {
+      throw new UsageError(`--advertise-host ${given}: an IPv6 address with a zone id cannot be put in a URL`, { hint: 'Advertise a global or unique-local address, or a host name.' });
+    }
+  }
+  return { listenHost, advertiseHost, port };
+}
+
+/**
+ * The simulator's own server, on loopback unless asked otherwise: it plays PolySwarm's side, serving artifacts
+ * (`/artifacts/<token>`) and receiving answers (`/answers/<token>`), so a test run needs nothing on the internet.
+ * An engine in a container cannot reach this machine's 127.0.0.1, hence the listen/advertise pair of CallbackAddress. Each bounty gets its own
  * answer token, so concurrent cases never see each other's answers.
  */
 export class SimulatorHost {
+  private readonly address: ResolvedCallbackAddress;
   private readonly server: Server;
   private readonly files = new Map<string, HostedFile>();
   private readonly answers = new Map<string, ReceivedAnswer[]>();
   private readonly downloads = new Map<string, number>();
   private base = '';
+  private listening = '';
 
-  constructor() {
+  /** `address` is checked here (UsageError); the defaults bind 127.0.0.1 on a free port. */
+  constructor(address: CallbackAddress = {}) {
+    this.address = resolveCallbackAddress(address);
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       const [, area, token] = path.split('/');
@@ -61,13 +144,37 @@ export class SimulatorHost {
     });
   }
 
-  /** Binds 127.0.0.1 on a free port. */
+  /** Binds the listen host and port (127.0.0.1 and a free port by default). A bind that fails is a UsageError. */
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const { listenHost, advertiseHost, port } = this.address;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(port, listenHost, () => resolve());
+      });
+    } catch (error) {
+      throw bindError(error as NodeJS.ErrnoException, listenHost, port);
+    }
+    const bound = (this.server.address() as AddressInfo).port;
+    // Through URL, so the base compares equal to a parsed artifact_uri (lower case, compressed IPv6, no :80).
+    this.base = new URL(`http://${urlHost(advertiseHost)}:${bound}`).origin;
+    this.listening = `${urlHost(listenHost)}:${bound}`;
+  }
+
+  /** The base URL the engine is told to use, e.g. `http://127.0.0.1:41234` (after start). */
+  get baseUrl(): string {
+    return this.base;
+  }
+
+  /** Where the host listens, e.g. `0.0.0.0:41234` (after start). */
+  get listenAddress(): string {
+    return this.listening;
+  }
+
+  /** Whether the callbacks use the defaults: loopback 127.0.0.1 on a free port, reachable from this machine only. */
+  get isDefault(): boolean {
+    const { listenHost, advertiseHost, port } = this.address;
+    return listenHost === DEFAULT_LISTEN_HOST && advertiseHost === DEFAULT_LISTEN_HOST && port === 0;
   }
 
   /** Serves `file` and returns its URL. */
@@ -81,7 +188,7 @@ export class SimulatorHost {
   isHosted(url: string): boolean {
     try {
       const parsed = new URL(url);
-      return `${parsed.protocol}//${parsed.host}` === this.base && this.files.has(parsed.pathname.split('/')[2] ?? '');
+      return parsed.origin === this.base && this.files.has(parsed.pathname.split('/')[2] ?? '');
     } catch {
       return false;
     }
@@ -123,6 +230,28 @@ export class SimulatorHost {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Why the host could not bind, in terms of the flags that chose the address. */
+function bindError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${urlHost(host)}:${port}`;
+  switch (error.code) {
+    case 'EADDRNOTAVAIL':
+      return new UsageError(`--listen-host ${host}: no such address on this machine, cannot listen on ${where}`, {
+        hint: 'Use an address of one of its interfaces (see `ip addr`), or 0.0.0.0 for all of them.',
+      });
+    case 'EAFNOSUPPORT':
+      return new UsageError(`--listen-host ${host}: this machine has no IPv6, cannot listen on ${where}`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UsageError(`--listen-host ${host}: cannot resolve that host name`);
+    case 'EADDRINUSE':
+      return new UsageError(`--callback-port ${port}: already in use on ${host}`, { hint: 'Pick another port, or 0 for a free one.' });
+    case 'EACCES':
+      return new UsageError(`--callback-port ${port}: permission denied on ${host}`, { hint: 'Ports below 1024 need privileges; pick a higher one.' });
+    default:
+      return error;
   }
 }
 

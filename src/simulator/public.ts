@@ -5,7 +5,7 @@ import { SimulatorHost } from './host.js';
 import { parseEngineUrl } from './target.js';
 import type { CaseResult, Suite, TestEngineOptions, TestReport } from './types.js';
 
-export type { ArtifactChoice, BountyOptions, CaseResult, Suite, TestEngineOptions, TestReport } from './types.js';
+export type { ArtifactChoice, BountyOptions, CallbackInfo, CaseResult, Suite, TestEngineOptions, TestReport } from './types.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_EXPIRATION_MS = 30_000;
@@ -63,8 +63,8 @@ async function runCase(shared: RunContext, definition: CaseDefinition): Promise<
 
 /**
  * Runs a suite of simulated PolySwarm events against an engine at `options.url`, as `polyswarm-engine test` does:
- * signs and sends each event, serves the artifacts and receives the answers on 127.0.0.1, and checks what comes
- * back. Resolves with a report (a failing check is `ok: false`, not an exception). Throws UnreachableError when
+ * signs and sends each event, serves the artifacts and receives the answers on 127.0.0.1 (or on `listenHost`,
+ * advertised to the engine as `advertiseHost`), and checks what comes back. Resolves with a report (a failing check is `ok: false`, not an exception). Throws UnreachableError when
  * the engine does not answer at all, and UsageError for options that cannot be run (e.g. an invalid bounty).
  *
  * ```ts
@@ -76,7 +76,7 @@ export async function testEngine(options: TestEngineOptions): Promise<TestReport
   const url = parseEngineUrl(options.url);
   if (!options.secret) throw new UsageError('a webhook secret is required to sign the events');
   const cases = casesFor(options.suite ?? 'bounty', options);
-  const host = new SimulatorHost();
+  const host = new SimulatorHost({ listenHost: options.listenHost, advertiseHost: options.advertiseHost, port: options.callbackPort });
   await host.start();
   const ctx: RunContext = {
     url,
@@ -95,6 +95,7 @@ export async function testEngine(options: TestEngineOptions): Promise<TestReport
     options.onCase?.(result);
   };
   try {
+    options.onListening?.({ url: host.baseUrl, listen: host.listenAddress, isDefault: host.isDefault });
     if (options.bail) {
       for (const definition of cases) {
         const result = await runCase(ctx, definition);

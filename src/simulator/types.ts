@@ -50,6 +50,31 @@ export interface TestEngineOptions {
   onCase?: (result: CaseResult) => void;
   /** Verbose trace: the signed bytes' length and hash, each request and each answer (never the secret). */
   trace?: (line: string) => void;
+  /**
+   * Interface the simulator's artifact host and answer receiver bind to; default 127.0.0.1 (loopback only).
+   * E.g. '0.0.0.0' for an engine in Docker, which cannot reach this machine's 127.0.0.1.
+   */
+  listenHost?: string;
+  /**
+   * Host name or address put into `artifact_uri` and `response_url`, as the engine must reach it (e.g.
+   * 'host.docker.internal' or the docker bridge '172.17.0.1'); IPv6 literals are bracketed in the URLs for you.
+   * Default: listenHost, or 127.0.0.1 when listening on 0.0.0.0 or ::.
+   */
+  advertiseHost?: string;
+  /** Port the simulator's host binds (for a firewall rule or a port mapping); default 0, a free port. */
+  callbackPort?: number;
+  /** Called once the simulator's host listens, before the first event is sent. */
+  onListening?: (callback: CallbackInfo) => void;
+}
+
+/** Where the simulator receives the engine's downloads and answers. */
+export interface CallbackInfo {
+  /** The base of every artifact_uri and response_url, e.g. `http://172.17.0.1:41234`. */
+  url: string;
+  /** The bound interface and port, e.g. `0.0.0.0:41234`. */
+  listen: string;
+  /** Loopback 127.0.0.1 on a free port: no --listen-host, --advertise-host or --callback-port given. */
+  isDefault: boolean;
 }
 
 export interface CaseResult {

@@ -261,3 +261,72 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
     expect(r.exitCode).toBe(0);
   });
 });
+
+describe('polyswarm-engine test (built bin): --listen-host, --advertise-host, --callback-port', () => {
+  it('--listen-host 127.0.0.2 --advertise-host 127.0.0.2: the engine fetches from and posts to 127.0.0.2, the case passes', async () => {
+    const url = await fixture();
+    const r = await test(['bounty', '--eicar', '--url', url, '--secret', SECRET, '--expiration', '3s', '--listen-host', '127.0.0.2', '--advertise-host', '127.0.0.2', '--verbose']);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const stderr = String(r.stderr);
+    // The header names the callback base, since it is not the default.
+    const header = /^Testing (\S+) \(secret from --secret\), callbacks at (http:\/\/127\.0\.0\.2:\d+)$/m.exec(stderr);
+    expect(header, stderr).not.toBeNull();
+    const [, testedUrl, base] = header!;
+    expect(testedUrl).toBe(url);
+    expect(stderr).toContain(`"artifact_uri":"${base}/artifacts/`);
+    expect(stderr).toContain(`"response_url":"${base}/answers/`);
+    expect(stderr).toContain(`[bounty: EICAR] ⇐ artifact downloaded 1 time from ${base}/artifacts/`);
+    expect(stderr).toMatch(/\[bounty: EICAR\] ⇐ answer 1 posted to response_url \d+ ms after the bounty was accepted \(application\/json, \d+ bytes\)\n\[bounty: EICAR\]   \{"verdict":"malicious"/);
+    expect(String(r.stdout)).toMatch(/^✓ bounty: EICAR \(/);
+    expect(String(r.stdout).split('\n').at(-1)).toBe('1 passed, 0 failed');
+  });
+
+  it('--listen-host ::1 --json: the advertised URLs are bracketed, the answer is the EICAR verdict', async () => {
+    // ::1 is available here (checked with `node -e` listening on it); the run would otherwise exit 2.
+    const url = await fixture();
+    const r = await test(['bounty', '--eicar', '--url', url, '--secret', SECRET, '--expiration', '3s', '--listen-host', '::1', '--json']);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stderr).toBe('');
+    const [caseDoc, summary] = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);
+    expect(caseDoc).toMatchObject({ case: 'bounty: EICAR', ok: true, messages: [], answer: { verdict: 'malicious' } });
+    expect(summary).toEqual({ summary: { ok: true, passed: 1, failed: 0, ms: expect.any(Number), suite: 'bounty', url, callback: expect.stringMatching(/^http:\/\/\[::1\]:\d+$/) } });
+  });
+
+  it('--callback-port binds the given port; the header says where it listens when that differs from the advertised host', async () => {
+    const port = await deadPort();
+    const r = await test(['ping', '--url', await fixture(), '--secret', SECRET, '--listen-host', '[::1]', '--advertise-host', 'localhost', '--callback-port', String(port)]);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(String(r.stderr)).toMatch(new RegExp(`^Testing \\S+ \\(secret from --secret\\), callbacks at http://localhost:${port} \\(listening on \\[::1\\]:${port}\\)$`));
+  });
+
+  it('an advertised address the engine cannot reach: exit 1, the message says what was advertised and where it listened', async () => {
+    const r = await test(['bounty', '--url', await fixture(), '--secret', SECRET, '--expiration', '1s', '--listen-host', '127.0.0.2', '--advertise-host', '127.0.0.3']);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stdout)).toMatch(
+      /\n {4}the engine never downloaded the artifact from http:\/\/127\.0\.0\.3:(\d+)\/artifacts\/[-0-9a-f]+: the simulator listens on 127\.0\.0\.2:\1 and told the engine to use http:\/\/127\.0\.0\.3:\1; check that the engine \(or its worker\) can reach that address \(--advertise-host\)/,
+    );
+  });
+
+  it('bad callback options are usage errors (exit 2), nothing is tested', async () => {
+    const url = await fixture();
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    running.push({ url: '', close: () => new Promise<void>((resolve) => busy.close(() => resolve())) });
+    const taken = (busy.address() as AddressInfo).port;
+    const cases: [string[], string][] = [
+      [['ping', '--callback-port', '70000'], "error: option '--callback-port <port>' argument '70000' is invalid. --callback-port must be between 0 and 65535."],
+      [['bounty', '--callback-port', 'abc'], "error: option '--callback-port <port>' argument 'abc' is invalid. --callback-port must be a whole number."],
+      [['all', '--callback-port', '-1'], "error: option '--callback-port <port>' argument '-1' is invalid. --callback-port must be a whole number."],
+      [['ping', '--callback-port', String(taken)], `Error: --callback-port ${taken}: already in use on 127.0.0.1\nHint: Pick another port, or 0 for a free one.`],
+      [['ping', '--advertise-host', 'host.docker.internal:8080'], 'Error: --advertise-host "host.docker.internal:8080": a host only, without a port\nHint: Set the port with --callback-port.'],
+      [['analyze', '--listen-host', '0.0.0.0', '--advertise-host', '0.0.0.0'], 'Error: --advertise-host "0.0.0.0": that means "every interface", which nothing can connect to'],
+      [['ping', '--listen-host', 'not a host'], 'Error: --listen-host "not a host": expected an interface address or host name'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await test([...args, '--url', url, '--secret', SECRET]);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(message);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+  });
+});

@@ -123,6 +123,8 @@ describe('testEngine against the fixture engines', () => {
       expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration/),
       expect.stringMatching(/^the engine never downloaded the artifact from http:\/\/127\.0\.0\.1:\d+\/artifacts\/[-0-9a-f]+: if it \(or its worker\) runs in a container/),
     ]);
+    // The way out names the flags.
+    expect(report.cases[0].messages[1]).toContain('or pass --listen-host 0.0.0.0 --advertise-host <an address the engine can reach>');
     // Waited through the expiration and the late grace, not much longer.
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     expect(Date.now() - started).toBeLessThan(6000);
