@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runBin } from '../helpers/bin.js';
 import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
@@ -26,7 +27,7 @@ export const scan: ScanFunction = async (bounty, ctx) => {
 
 let redis: RedisServer;
 let project: string;
-let lb: Loopback;
+let lb: Loopback | undefined;
 const children = new Set<Proc>();
 const receivers = new Set<string>();
 
@@ -49,14 +50,21 @@ afterEach(async () => {
   await Promise.all([...children].map((c) => c.kill('SIGKILL')));
   children.clear();
   await lb?.close();
+  lb = undefined;
   receivers.clear();
   if (!redis.running) await redis.start();
   await flushRedis();
 });
 
 async function flushRedis(): Promise<void> {
-  const result = await execa('redis-cli', ['-p', String(redis.port), 'FLUSHALL'], { reject: false, timeout: 5000 });
-  if (result.stdout.trim() !== 'OK') throw new Error(`FLUSHALL failed: ${result.stdout} ${result.stderr}`);
+  const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    expect(await client.flushall()).toBe('OK');
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** A running bin with its output as lines, and a way to wait for a line. */
@@ -148,12 +156,13 @@ const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 /** Sends a signed bounty whose answer goes to `/answer/<id>`; resolves with the status (0 if no response). */
 async function send(url: string, id: number, fields: Record<string, unknown>, delivery?: string): Promise<number> {
+  const host = lb!;
   const path = `/answer/${id}`;
   if (!receivers.has(path)) {
     receivers.add(path);
-    lb.receiver(path);
+    host.receiver(path);
   }
-  const w = webhook(bountyBody({ id, response_url: lb.origin + path, ...fields }), { delivery });
+  const w = webhook(bountyBody({ id, response_url: host.origin + path, ...fields }), { delivery });
   try {
     const response = await fetch(url, { method: 'POST', headers: w.headers, body: w.body, signal: AbortSignal.timeout(10_000) });
     await response.arrayBuffer();
@@ -166,7 +175,7 @@ async function send(url: string, id: number, fields: Record<string, unknown>, de
 /** How many answers each bounty id got. */
 function answerCounts(): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const a of lb.answers) {
+  for (const a of lb!.answers) {
     const id = a.path.slice('/answer/'.length);
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }

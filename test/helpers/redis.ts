@@ -91,7 +91,17 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 /** Starts a redis-server on 127.0.0.1:<free port>. Close it in afterAll. */
 export async function startRedis(): Promise<RedisServer> {
   assertRedisInstalled();
-  const port = await freePort();
+  // The free port may be taken between the probe and redis-server's bind (tests run in parallel): try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOn(await freePort());
+    } catch (error) {
+      if (attempt >= 3 || !/Address already in use/i.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+async function startRedisOn(port: number): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pse-redis-'));
   let child: ChildProcess | undefined;
   let stderr = '';
@@ -129,7 +139,12 @@ export async function startRedis(): Promise<RedisServer> {
     clearTimeout(timer);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
