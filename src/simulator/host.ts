@@ -80,7 +80,7 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
     if (family === 0 && /^[^:/]+:\d*$/.test(advertiseHost)) {
       throw new UsageError(`--advertise-host ${given}: a host only, without a port`, { hint: 'Set the port with --callback-port.' });
     }
-    if (family === 0 && !HOST_NAME.test(advertiseHost)) {
+    if (family === 0 && (!HOST_NAME.test(advertiseHost) || !URL.canParse(`http://${advertiseHost}/`))) {
       throw new UsageError(`--advertise-host ${given}: expected a host name or an IP address the engine can reach, e.g. host.docker.internal or 172.17.0.1`);
     }
     if (isUnspecified(advertiseHost)) {

@@ -83,6 +83,8 @@ describe('resolveCallbackAddress', () => {
     expect(usage(() => resolveCallbackAddress({ advertiseHost: 'http://172.17.0.1/' })).message).toBe(
       '--advertise-host "http://172.17.0.1/": expected a host name or an IP address the engine can reach, e.g. host.docker.internal or 172.17.0.1',
     );
+    // Looks like a name, but a URL reads it as an IPv4 address out of range.
+    expect(usage(() => resolveCallbackAddress({ advertiseHost: '300.1.1.1' })).message).toMatch(/^--advertise-host "300\.1\.1\.1": expected a host name or an IP address/);
     expect(usage(() => resolveCallbackAddress({ advertiseHost: '0.0.0.0' })).message).toBe('--advertise-host "0.0.0.0": that means "every interface", which nothing can connect to');
     expect(usage(() => resolveCallbackAddress({ advertiseHost: '::' })).message).toBe('--advertise-host "::": that means "every interface", which nothing can connect to');
     expect(usage(() => resolveCallbackAddress({ advertiseHost: 'fe80::1%eth0' })).message).toBe('--advertise-host "fe80::1%eth0": an IPv6 address with a zone id cannot be put in a URL');
