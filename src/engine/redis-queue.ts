@@ -345,6 +345,8 @@ class Consumer {
   readonly #logger: Logger;
   readonly #guard: PostOnceGuard;
   readonly #running = new Map<string, RunningJob>();
+  /** Keys of jobs handed back at shutdown (only filled then), so their refused answers are not counted as failures. */
+  readonly #handedBack = new Set<string>();
   readonly #handBack = new AbortController();
   #closing: Promise<void> | undefined;
 
@@ -396,6 +398,11 @@ class Consumer {
     return this.#running.size;
   }
 
+  /** Whether the job with this key was handed back to the queue at shutdown. */
+  wasHandedBack(key: string): boolean {
+    return this.#handedBack.has(key);
+  }
+
   /** Resolves once the worker is connected and taking jobs. */
   ready(): Promise<void> {
     return this.#worker.waitUntilReady().then(() => undefined);
@@ -430,6 +437,7 @@ class Consumer {
       handedBack: false,
       handBack: () => {
         running.handedBack = true;
+        this.#handedBack.add(bountyJob.key);
         resolveHandBack(HANDED_BACK);
       },
     };
@@ -675,6 +683,8 @@ export interface RedisConsumer {
   handBackSignal: AbortSignal;
   ready(): Promise<void>;
   active(): number;
+  /** Whether the job with this dedup key was handed back to the queue at shutdown (its answer was refused here). */
+  wasHandedBack(key: string): boolean;
   close(options: { graceMs: number }): Promise<void>;
 }
 
@@ -700,6 +710,7 @@ export function createRedisConsumer(options: RedisConsumerOptions): RedisConsume
     handBackSignal: consumer.handBackSignal,
     ready: () => consumer.ready(),
     active: () => consumer.active,
+    wasHandedBack: (key) => consumer.wasHandedBack(key),
     close: ({ graceMs }) => consumer.close(graceMs),
   };
 }

@@ -8,7 +8,7 @@ import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import type { DeliverFunction } from './deliver.js';
 import { createPipeline, type JobOutcome } from './pipeline.js';
-import type { JobProcessor } from './queue.js';
+import type { BountyJob, JobProcessor } from './queue.js';
 import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis-queue.js';
 import type { ScanModule } from './types.js';
 
@@ -41,6 +41,8 @@ export interface RedisWorkerStats {
   answered: number;
   deliveryFailed: number;
   expired: number;
+  /** Jobs given back to the queue at shutdown, for another worker to answer. */
+  handedBack: number;
 }
 
 export interface RedisWorker {
@@ -73,10 +75,11 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
   }
   const getModule: () => ScanModule = typeof moduleOption === 'function' ? moduleOption : () => moduleOption;
   const logger = options.logger ?? createLogger({ level: 'silent' });
-  const counters = { answered: 0, deliveryFailed: 0, expired: 0 };
-  const count = (outcome: JobOutcome) => {
+  const counters = { answered: 0, deliveryFailed: 0, expired: 0, handedBack: 0 };
+  const count = (outcome: JobOutcome, job: BountyJob) => {
     if (outcome === 'answered') counters.answered++;
-    else if (outcome === 'delivery-failed') counters.deliveryFailed++;
+    // A handed-back job's answer is refused on purpose: another worker answers it.
+    else if (outcome === 'delivery-failed') consumer.wasHandedBack(job.key) ? counters.handedBack++ : counters.deliveryFailed++;
     else counters.expired++;
   };
 
@@ -116,7 +119,12 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
         const graceMs = closeOptions.graceMs ?? 30_000;
         logger.info('shutting down', { running: consumer.active(), grace_ms: graceMs });
         await consumer.close({ graceMs });
-        logger.info('stopped', { answered: counters.answered, delivery_failed: counters.deliveryFailed, expired: counters.expired });
+        logger.info('stopped', {
+          answered: counters.answered,
+          delivery_failed: counters.deliveryFailed,
+          expired: counters.expired,
+          handed_back: counters.handedBack,
+        });
       })();
       return closing;
     },

@@ -272,6 +272,7 @@ describe('Redis queue (library, real redis-server)', () => {
     await slow.close({ graceMs: 200 });
     expect(Date.now() - closing).toBeLessThan(2000);
     expect(lines.some((l) => l.msg === 'job handed back to the queue' && l.bounty === '55')).toBe(true);
+    expect(slow.stats()).toMatchObject({ running: 0, answered: 0, deliveryFailed: 0, handedBack: 1 });
     // The aborted scan's SKIPPED:SHUTDOWN answer was refused: nothing was posted by the slow worker.
     expect(lb.attempts).toHaveLength(0);
     const next = worker({ scan: () => ({ verdict: 'benign' }) });
