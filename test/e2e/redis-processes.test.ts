@@ -342,6 +342,18 @@ describe('Redis scale-out with real processes', () => {
     expect(scannedBy(answer!)).toBe(proc.pid);
   });
 
+  it('start --queue --with-worker: the web process also takes jobs from Redis', async () => {
+    lb = await startLoopback();
+    const proc = spawnBin(['start', '--queue', redis.url, '--with-worker', '--concurrency', '2', '--port', '0', '--cwd', project]);
+    const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
+    expect(proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too\)"/);
+    expect(await send(url!, 8, { expiration: inMs(10_000) })).toBe(202);
+    const [answer] = await lb.waitForAnswers(1, { timeoutMs: 8000 });
+    expect(scannedBy(answer!)).toBe(proc.pid);
+    // SIGTERM: it finishes and exits 0 like any worker.
+    expect(await proc.kill('SIGTERM')).toBe(0);
+  });
+
   it('start --queue while Redis is down: 503 to bounties and on GET /, said in the log, never a 202; then it comes up', async () => {
     lb = await startLoopback();
     await redis.stop({ save: true });
