@@ -97,7 +97,7 @@ export function buildProgram(): Command {
       examples([
         'npx polyswarm-engine init my-engine',
         'npx polyswarm-engine init my-engine --template clamav --yes',
-        'npx polyswarm-engine init . --name acme-engine --no-install --force',
+        'npx polyswarm-engine init . --template javascript --name acme-engine --no-install --force',
       ]),
     )
     .action(action('init'));
