@@ -108,7 +108,9 @@ export function createWebhookApp(options: WebhookAppOptions): H3 {
       body = await readCapped(request, options.maxBodyBytes);
     } catch (error) {
       if (error instanceof BodyTooLarge) return tooLarge();
-      throw error;
+      // The client went away or was cut by the server's request timeout mid-body (node already answered it 408):
+      // a client problem, not an internal error, so no 500 and no error-level log line.
+      return json(408, { error: `Request body not received in full: ${errorMessage(error)}` }, { connection: 'close' });
     }
 
     const signature = request.headers.get(SIGNATURE_HEADER);
