@@ -356,6 +356,7 @@ class Consumer {
     logger: Logger;
     processor: JobProcessor;
     deliver?: DeliverFunction;
+    onGaveUp?: (job: BountyJob, reason: string) => Promise<void>;
   }) {
     this.#logger = options.logger;
     this.#redis = consumerConnection(target);
@@ -385,7 +386,25 @@ class Consumer {
       else this.#logger.error('worker error', { error: errorMessage(error) });
     });
     this.#worker.on('failed', (job, error) => {
-      if (job) this.#logger.error('job failed', { job: job.id, attempts: job.attemptsMade, error: errorMessage(error) });
+      if (!job) return;
+      // BullMQ sets finishedOn only when it gives up (no retry left, or a job that stalled too often: one whose
+      // scan keeps killing its worker). Such a bounty still gets its answer, `unknown`, while unexpired.
+      const gaveUp = typeof job.finishedOn === 'number';
+      this.#logger.error(gaveUp ? 'job failed for good' : 'job failed; it will be retried', {
+        job: job.id,
+        attempts: job.attemptsMade,
+        error: errorMessage(error),
+      });
+      if (!gaveUp || !options.onGaveUp) return;
+      let bountyJob: BountyJob;
+      try {
+        bountyJob = decodeJob(job.data);
+      } catch {
+        return;
+      }
+      options.onGaveUp(bountyJob, errorMessage(error)).catch((failure: unknown) =>
+        this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }),
+      );
     });
   }
 
@@ -672,6 +691,11 @@ export function redisEngineQueue(options: RedisQueueOptions & { consume: boolean
 
 export interface RedisConsumerOptions extends RedisQueueOptions {
   processor: JobProcessor;
+  /**
+   * Called when BullMQ gives up on a job (its retries are spent, or it stalled too often: a scan that keeps killing
+   * its worker), so the bounty can still be answered (`unknown`) before its expiration.
+   */
+  onGaveUp?: (job: BountyJob, reason: string) => Promise<void>;
 }
 
 /** A consumer only (the `worker` command): takes jobs from Redis and runs them through `processor`. */
@@ -703,6 +727,7 @@ export function createRedisConsumer(options: RedisConsumerOptions): RedisConsume
     deliver: options.deliver,
     keepCompleted: options.keepCompleted,
     keepFailed: options.keepFailed,
+    onGaveUp: options.onGaveUp,
   });
   return {
     display: target.display,

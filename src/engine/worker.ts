@@ -4,11 +4,12 @@
  * as you like, on as many machines; no webhook secret is needed here, the web process checked the signatures.
  */
 import { availableParallelism } from 'node:os';
+import { errorComment } from '../protocol/answer.js';
 import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import type { DeliverFunction } from './deliver.js';
-import { createPipeline, type JobOutcome } from './pipeline.js';
-import type { BountyJob, JobProcessor } from './queue.js';
+import { createPipeline, type JobOutcome, type Pipeline } from './pipeline.js';
+import type { BountyJob } from './queue.js';
 import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis-queue.js';
 import type { ScanModule } from './types.js';
 
@@ -83,9 +84,9 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     else counters.expired++;
   };
 
-  // The pipeline needs the consumer's guarded deliver and the consumer needs the pipeline's processor: the
-  // processor is looked up per job, by which time both exist.
-  let process: JobProcessor | undefined;
+  // The pipeline needs the consumer's guarded deliver and the consumer needs the pipeline: it is looked up per
+  // job, by which time both exist.
+  let pipeline: Pipeline | undefined;
   const consumer = createRedisConsumer({
     url: options.queue,
     queueName: options.queueName ?? DEFAULT_QUEUE_NAME,
@@ -95,9 +96,10 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     deliver: options.deliver,
     keepCompleted: options.keepCompleted,
     keepFailed: options.keepFailed,
-    processor: (job) => process!(job),
+    processor: (job) => pipeline!.process(job),
+    onGaveUp: (job, reason) => pipeline!.abandon(job, errorComment(`gave up on this bounty: ${reason}`)),
   });
-  const pipeline = createPipeline({
+  pipeline = createPipeline({
     module: getModule,
     deliver: consumer.deliver,
     deliveryMarginMs: options.deliveryMarginMs,
@@ -107,7 +109,6 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     shutdownSignal: consumer.handBackSignal,
     onOutcome: count,
   });
-  process = pipeline.process;
 
   let closing: Promise<void> | undefined;
   return {

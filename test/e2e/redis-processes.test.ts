@@ -18,8 +18,10 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 const SCAN_TS = `import type { ScanFunction } from 'polyswarm-engine';
 
 export const scan: ScanFunction = async (bounty, ctx) => {
-  const meta = (bounty.metadata ?? {}) as { sleep_ms?: number };
+  const meta = (bounty.metadata ?? {}) as { sleep_ms?: number; crash?: boolean };
   ctx.log.info('scan started', { pid: process.pid });
+  // A poison bounty: its scan takes the whole worker down, every time.
+  if (meta.crash) process.kill(process.pid, 'SIGKILL');
   if (meta.sleep_ms) await new Promise((resolve) => setTimeout(resolve, meta.sleep_ms));
   return { verdict: 'benign', metadata: { malware_family: '', scanned_by: process.pid } };
 };
@@ -242,6 +244,27 @@ describe('Redis scale-out with real processes', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(lb.attempts).toHaveLength(1);
     console.log(`worker killed mid-scan: answered by the other worker ${answer!.at - killedAt} ms after the kill (lock 2 s)`);
+  }, 30_000);
+
+  it('a bounty whose scan kills every worker that takes it: given up after three runs, still answered unknown', async () => {
+    lb = await startLoopback();
+    const { url } = await startWeb();
+    const fast = { POLYSWARM_LOCK_DURATION: '1s' };
+    const workers = await Promise.all([1, 2, 3, 4].map(() => startWorker(1, fast)));
+    const expiration = Date.now() + 20_000;
+    expect(await send(url, 666, { expiration: new Date(expiration).toISOString(), metadata: { crash: true } })).toBe(202);
+    const [answer] = await lb.waitForAnswers(1, { timeoutMs: 18_000 });
+    expect(answer!.at).toBeLessThan(expiration);
+    expect(answer!.json).toMatchObject({
+      verdict: 'unknown',
+      bid: 0,
+      metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] },
+    });
+    // Three workers died on it; the fourth gave up on it and answered.
+    const codes = await Promise.all(workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(() => r('running'), 200))])));
+    expect(codes.filter((c) => c === 'running')).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.attempts).toHaveLength(1);
   }, 30_000);
 
   it('Redis stopped for a few seconds under load: 503 while down, nothing accepted is lost, processing resumes', async () => {
