@@ -132,7 +132,8 @@ describe('slow clients', () => {
     expect(socketsOf(engine.pid)).toBeLessThanOrEqual(baselineSockets + 5);
     expect((await ping()).status).toBe(200);
     expect(engine.child.exitCode).toBeNull();
-    expect(engine.output()).not.toMatch(/uncaught|FATAL/i);
+    // A client cut mid-body is the client's problem: no 500 in the log, no error-level line.
+    expect(engine.output()).not.toMatch(/uncaught|FATAL|ERROR|status=500/);
   }, 60_000);
 });
 
