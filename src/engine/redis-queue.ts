@@ -17,6 +17,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
+import { buildAnswer, errorComment, serializeAnswer, unknownResult } from '../protocol/answer.js';
 import { bountyToWire, parseBounty } from '../protocol/bounty.js';
 import { parseJson, stringifyJson } from '../protocol/json.js';
 import { parseDuration } from '../util/duration.js';
@@ -395,18 +396,34 @@ class Consumer {
         attempts: job.attemptsMade,
         error: errorMessage(error),
       });
-      if (!gaveUp || !options.onGaveUp) return;
+      if (!gaveUp) return;
       let bountyJob: BountyJob;
       try {
         bountyJob = decodeJob(job.data);
       } catch {
         return;
       }
-      options.onGaveUp(bountyJob, errorMessage(error)).catch((failure: unknown) =>
+      (options.onGaveUp ?? this.#answerGaveUp)(bountyJob, errorMessage(error)).catch((failure: unknown) =>
         this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }),
       );
     });
   }
+
+  /** The default for a job BullMQ gave up on: answer `unknown` (bid 0) with the reason, if still unexpired. */
+  readonly #answerGaveUp = async (job: BountyJob, reason: string): Promise<void> => {
+    const { bounty } = job;
+    if (Date.now() >= bounty.expiration.getTime()) return;
+    const comment = errorComment(`gave up on this bounty: ${reason}`);
+    const body = serializeAnswer(buildAnswer(bounty, unknownResult(comment), 0n));
+    const delivery = await this.deliver({ url: bounty.response_url, body, expiration: bounty.expiration, bountyId: bounty.id, key: job.key });
+    this.#logger.info('answer', {
+      bounty: bounty.id,
+      verdict: 'unknown',
+      comment,
+      delivery: delivery.ok ? delivery.status : (delivery.error ?? delivery.status),
+      attempts: delivery.attempts,
+    });
+  };
 
   /** Fires when running scans are handed back at shutdown (pass it to the pipeline as its shutdown signal). */
   get handBackSignal(): AbortSignal {
@@ -693,7 +710,8 @@ export interface RedisConsumerOptions extends RedisQueueOptions {
   processor: JobProcessor;
   /**
    * Called when BullMQ gives up on a job (its retries are spent, or it stalled too often: a scan that keeps killing
-   * its worker), so the bounty can still be answered (`unknown`) before its expiration.
+   * its worker), so the bounty can still be answered before its expiration. Default: answer `unknown`, bid 0,
+   * `ERROR:gave up on this bounty: <reason>`, through the post-once guard.
    */
   onGaveUp?: (job: BountyJob, reason: string) => Promise<void>;
 }

@@ -252,6 +252,26 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(await admin.get(posted[0]!)).toBe('posted');
   });
 
+  it('a job BullMQ gives up on (here: marked as stalled too often) is still answered unknown with the reason', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    // Stored while nothing consumes, then marked the way BullMQ's stalled-job check marks a job that killed its
+    // workers too often (a deferred failure, applied by the next worker that takes it).
+    const { url } = await web();
+    expect((await post(url, { id: 66, expiration: inMs(8000) })).status).toBe(202);
+    const [jobKey] = (await admin.keys(`bull:${DEFAULT_QUEUE_NAME}:bounty-*`)).filter((k) => /bounty-[0-9a-f]{64}$/.test(k));
+    await admin.hset(jobKey!, 'defa', 'job stalled more than allowable limit');
+    let scans = 0;
+    const redisQueue = redisEngineQueue({ url: redis.url, consume: true, concurrency: 1, lockDurationMs: 2000 });
+    const engine = createEngine({ secret: SECRET, module: { scan: () => { scans++; return { verdict: 'benign' }; } }, ...redisQueue, scanInProcess: true });
+    cleanups.push(() => engine.close({ graceMs: 0 }));
+    const [answer] = await lb.waitForAnswers(1);
+    expect(answer!.json).toMatchObject({ verdict: 'unknown', bid: 0, metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] } });
+    expect(scans).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.attempts).toHaveLength(1);
+  });
+
   it('closing a worker: a scan past the grace period is handed back to the queue and another worker answers it once', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');
