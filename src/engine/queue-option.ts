@@ -29,9 +29,17 @@ export interface QueueSetup {
   scanInProcess: boolean;
   /** For the banner and the log, e.g. `embedded`; never a password. */
   description: string;
+  /**
+   * Resolves once the queue's backend answers, or after a few seconds if it does not (then the engine answers 503
+   * until it does, and the log says why). Never rejects.
+   */
+  ready?(): Promise<void>;
   /** Releases what the queue holds (connections), after the engine closed. */
   close?(): Promise<void>;
 }
+
+/** How long `start`/`serve` wait for Redis before printing `ready` anyway. */
+const READY_WAIT_MS = 3000;
 
 /** A queue URL without its credentials, for messages. */
 export function redactQueueUrl(url: string): string {
@@ -60,6 +68,8 @@ export async function queueFromOptions(choice: QueueChoice): Promise<QueueSetup>
     queue: redis.queue,
     deliver: redis.deliver,
     scanInProcess: consume,
+    // The connection watcher has logged why, if it fails; serving 503s meanwhile is the intended behaviour.
+    ready: () => redis.instance()?.ready(READY_WAIT_MS).catch(() => {}) ?? Promise.resolve(),
     description: `redis ${target.display} (${consume ? 'scanning in this process too' : 'web only: workers scan'})`,
   };
 }

@@ -216,6 +216,8 @@ export async function runEngineProcess(options: RunEngineOptions): Promise<numbe
   };
   for (const s of SIGNALS) proc.on(s, onSignal);
 
+  // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
+  await queue.ready?.();
   readyLog.info('ready', { url, pid: process.pid });
 
   const signal = await stopRequested;
