@@ -233,6 +233,25 @@ describe('Redis queue (library, real redis-server)', () => {
     await lb.waitForAnswers(1);
   });
 
+  it('a hung Redis (frozen, connections open) does not hold webhooks: 503 within the command timeout', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { url } = await web();
+    redis.freeze();
+    try {
+      const started = Date.now();
+      const response = await post(url, { id: 501, expiration: inMs(8000) });
+      const took = Date.now() - started;
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({ error: expect.stringMatching(/^Queue unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is unavailable: Command timed out/) });
+      // The producer's command timeout is 2 s: the sender gets its 503 then, not after its own timeout.
+      expect(took).toBeGreaterThanOrEqual(1900);
+      expect(took).toBeLessThan(4000);
+    } finally {
+      redis.thaw();
+    }
+  });
+
   it('a web process with its own consumer (--with-worker) scans from Redis, posting through the guard', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');

@@ -17,6 +17,10 @@ export interface RedisServer {
   dir: string;
   /** Whether the process is up (between start() and stop()). */
   readonly running: boolean;
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, as with a hung Redis. */
+  freeze(): void;
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void;
   /** Starts it again on the same port and folder (after stop()). */
   start(): Promise<void>;
   /** Stops it; with `save`, writes a snapshot first so a restart gets every key back. */
@@ -152,9 +156,12 @@ async function startRedisOn(port: number): Promise<RedisServer> {
     get running() {
       return child !== undefined;
     },
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
     start,
     stop,
     async close() {
+      child?.kill('SIGCONT');
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
