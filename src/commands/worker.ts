@@ -46,6 +46,12 @@ export const run: CommandRun<WorkerFlags> = async (_args, options) => {
   const module = await loadScanModule(project.scanFile);
 
   const worker = createRedisWorker({ queue: target, module, concurrency: options.concurrency, lockDurationMs, logger });
+  // Errors that escape the author's code (a throw in a timer, a promise nobody awaits) are logged: they must not
+  // take the worker down with the jobs it holds.
+  const onUncaught = (error: unknown) =>
+    logger.error('uncaught error in scan code (the worker keeps running)', { error: error instanceof Error ? error.message : String(error) });
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
   let signals = 0;
   let waiting: NodeJS.Timeout | undefined;
   const stopped = new Promise<number>((resolve) => {

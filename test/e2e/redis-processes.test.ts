@@ -18,10 +18,15 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 const SCAN_TS = `import type { ScanFunction } from 'polyswarm-engine';
 
 export const scan: ScanFunction = async (bounty, ctx) => {
-  const meta = (bounty.metadata ?? {}) as { sleep_ms?: number; crash?: boolean };
+  const meta = (bounty.metadata ?? {}) as { sleep_ms?: number; crash?: boolean; stray?: boolean };
   ctx.log.info('scan started', { pid: process.pid });
   // A poison bounty: its scan takes the whole worker down, every time.
   if (meta.crash) process.kill(process.pid, 'SIGKILL');
+  // Sloppy code: an error thrown in a timer and a rejection nobody handles.
+  if (meta.stray) {
+    setTimeout(() => { throw new Error('thrown in a timer'); }, 0);
+    void Promise.reject(new Error('nobody awaited me'));
+  }
   if (meta.sleep_ms) await new Promise((resolve) => setTimeout(resolve, meta.sleep_ms));
   return { verdict: 'benign', metadata: { malware_family: '', scanned_by: process.pid } };
 };
@@ -354,6 +359,18 @@ describe('Redis scale-out with real processes', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([['/answer/1', patient.pid], ['/answer/2', successor.pid]]);
   }, 40_000);
+
+  it('a worker survives errors that escape the scan code (a throw in a timer, an unhandled rejection)', async () => {
+    lb = await startLoopback();
+    const { url } = await startWeb();
+    const w = await startWorker(1);
+    expect(await send(url, 21, { expiration: inMs(10_000), metadata: { stray: true } })).toBe(202);
+    await w.waitFor(/uncaught error in scan code \(the worker keeps running\).*thrown in a timer/);
+    await w.waitFor(/uncaught error in scan code \(the worker keeps running\).*nobody awaited me/);
+    expect(await send(url, 22, { expiration: inMs(10_000) })).toBe(202);
+    await lb.waitForAnswers(2, { timeoutMs: 8000 });
+    expect(lb.answers.map((a) => scannedBy(a))).toEqual([w.pid, w.pid]);
+  });
 
   it('serve --queue: the development server stores bounties in Redis and scans them itself', async () => {
     lb = await startLoopback();
