@@ -43,7 +43,7 @@ export const run: CommandRun<WorkerFlags> = async (_args, options) => {
     stream: process.stdout,
     timestamps: true,
   });
-  const module = await loadScanModule(project.scanFile);
+  const module = await loadScanModule(project.scanFile, { root: project.dir });
 
   const worker = createRedisWorker({ queue: target, module, concurrency: options.concurrency, lockDurationMs, logger });
   // Errors that escape the author's code (a throw in a timer, a promise nobody awaits) are logged: they must not

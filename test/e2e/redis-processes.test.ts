@@ -431,6 +431,17 @@ describe('Redis scale-out with real processes', () => {
     expect(badLock.exitCode).toBe(2);
     expect(badLock.stderr).toContain('Error: POLYSWARM_LOCK_DURATION: 100ms is too short; the minimum is 1s');
 
+    const broken = mkdtempSync(join(tmpdir(), 'pse-redis-broken-'));
+    try {
+      mkdirSync(join(broken, 'src'));
+      writeFileSync(join(broken, 'src', 'scan.ts'), 'export const notScan = 1;\n');
+      const noScan = await runBin(['worker', '--queue', redis.url, '--cwd', broken]);
+      expect(noScan.exitCode).toBe(2);
+      expect(noScan.stderr).toContain('Error: src/scan.ts: it does not export a `scan` function (it exports: notScan (number))');
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
+
     const withWorkerAlone = await runBin(['start', '--with-worker', '--port', '0', '--cwd', project], { env: { WEBHOOK_SECRET: SECRET } });
     expect(withWorkerAlone.exitCode).toBe(2);
     expect(withWorkerAlone.stderr).toContain('Error: --with-worker needs --queue');
