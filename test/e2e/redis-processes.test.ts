@@ -11,7 +11,7 @@ import { execa, type ResultPromise } from 'execa';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, runBin } from '../helpers/bin.js';
-import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { bountyBody, EICAR, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** The engine under test: sleeps `metadata.sleep_ms`, says when it starts, and signs its answer with its pid. */
@@ -30,6 +30,16 @@ export const scan: ScanFunction = async (bounty, ctx) => {
   if (meta.sleep_ms) await new Promise((resolve) => setTimeout(resolve, meta.sleep_ms));
   return { verdict: 'benign', metadata: { malware_family: '', scanned_by: process.pid } };
 };
+`;
+
+/** An engine that really scans, for the conformance suite: EICAR is malicious, anything else benign. */
+const EICAR_SCAN = `const EICAR = ${JSON.stringify(EICAR)};
+export async function scan(bounty) {
+  const bytes = await bounty.fetchArtifact();
+  return bytes.toString('latin1') === EICAR
+    ? { verdict: 'malicious', metadata: { malware_family: 'EICAR-Test-File' } }
+    : { verdict: 'benign' };
+}
 `;
 
 let redis: RedisServer;
@@ -227,6 +237,22 @@ describe('Redis scale-out with real processes', () => {
     // Both workers took a share.
     for (const w of workers) expect(lb.answers.filter((a) => scannedBy(a) === w.pid).length).toBeGreaterThan(total / 10);
     console.log(`1,000 bounties, 1 web + 2 workers (concurrency 16, 20 ms scans): all answered exactly once in ${elapsed} ms`);
+  }, 60_000);
+
+  it('the conformance suite (`test all`) passes against one web process and one worker on Redis', async () => {
+    const eicarProject = mkdtempSync(join(tmpdir(), 'pse-redis-eicar-'));
+    try {
+      mkdirSync(join(eicarProject, 'src'));
+      writeFileSync(join(eicarProject, 'src', 'scan.mjs'), EICAR_SCAN);
+      const web = spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', eicarProject], { WEBHOOK_SECRET: SECRET });
+      const [, url] = await web.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
+      await spawnBin(['worker', '--queue', redis.url, '--concurrency', '4', '--cwd', eicarProject]).waitFor(/\bready\b/);
+      const result = await runBin(['test', 'all', '--url', url!, '--secret', SECRET, '--expiration', '10s'], { timeout: 60_000 });
+      expect(result.stdout).toMatch(/\b\d+ passed, 0 failed\b/);
+      expect(result.exitCode).toBe(0);
+    } finally {
+      rmSync(eicarProject, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('a worker SIGKILLed mid-scan: another worker picks the bounty up and answers it once, before the expiration', async () => {
