@@ -201,7 +201,7 @@ const TOO_LARGE = /\{"error":"Request body is larger than 1048576 bytes"\}/;
 
 describe('a 100 MB body', () => {
   it('with its Content-Length, from a client that waits for an early answer: 413 JSON at once, before any of the body is sent', async () => {
-    const { result, growth } = await withPeakRss(() => hugeUpload(engine.port, SIZE, { chunked: false, waitMs: 1000 }));
+    const { result, growth } = await withPeakRss(() => hugeUpload(engine.port, SIZE, { chunked: false, waitMs: 5000 }));
     expect(result.response).toMatch(/^HTTP\/1\.1 413 /);
     expect(result.response).toMatch(/content-type: application\/json/i);
     expect(result.response).toMatch(TOO_LARGE);
