@@ -164,15 +164,19 @@ function bountyObject(): fc.Arbitrary<Record<string, unknown>> {
   });
 }
 
-const serialize = (bounty: Record<string, unknown>) => {
+/**
+ * A bounty body; `changes` replace or add keys after the URLs are set (undefined removes one), so a mutation can
+ * also take the URLs away (bigints are written as digits).
+ */
+const serialize = (bounty: Record<string, unknown>, changes: Record<string, unknown> = {}) => {
   const { extra, ...rest } = bounty;
-  const fields: Record<string, unknown> = {
+  return bountyBody({
     ...(extra as Record<string, unknown> | undefined),
     ...rest,
     artifact_uri: `${lb.origin}/artifact`,
     response_url: `${lb.origin}/answer`,
-  };
-  return bountyBody(fields);
+    ...changes,
+  });
 };
 
 /** Byte-level and structural mutations of a valid bounty body. */
@@ -194,19 +198,12 @@ const mutatedBounty = fc
   )
   .map(([bounty, mutation]) => {
     if (mutation.op === 'drop') {
-      const copy = { ...bounty } as Record<string, unknown>;
-      delete copy[mutation.key];
-      const text = serialize(copy);
-      // serialize puts the URLs back; take them out again for the URL keys.
-      return { kind: `bounty without ${mutation.key}`, body: Buffer.from(URL_KEYS.has(mutation.key) ? dropKey(text, mutation.key) : text) };
+      return { kind: `bounty without ${mutation.key}`, body: Buffer.from(serialize(bounty, { [mutation.key]: undefined })) };
     }
     if (mutation.op === 'set') {
       // Never a new string URL: a valid bounty must not send the engine anywhere but the loopback host.
       const value = URL_KEYS.has(mutation.key) && typeof mutation.value === 'string' ? 42 : mutation.value;
-      const text = serialize(bounty);
-      const parsed = JSON.parse(text.replace(/:(\d{16,})/g, ':"$1"')) as Record<string, unknown>;
-      parsed[mutation.key] = value;
-      return { kind: `bounty with ${mutation.key}=${JSON.stringify(value)?.slice(0, 40)}`, body: Buffer.from(JSON.stringify(parsed)) };
+      return { kind: `bounty with ${mutation.key}=${JSON.stringify(value)?.slice(0, 40)}`, body: Buffer.from(serialize(bounty, { [mutation.key]: value })) };
     }
     const bytes = Buffer.from(serialize(bounty));
     if (mutation.op === 'truncate') return { kind: 'truncated bounty', body: bytes.subarray(0, mutation.at % bytes.length) };
@@ -221,12 +218,6 @@ const mutatedBounty = fc
     }
     return { kind: 'bounty with trailing bytes', body: Buffer.concat([bytes, Buffer.from(mutation.tail)]) };
   });
-
-function dropKey(text: string, key: string): string {
-  const parsed = JSON.parse(text.replace(/:(\d{16,})/g, ':"$1"')) as Record<string, unknown>;
-  delete parsed[key];
-  return JSON.stringify(parsed);
-}
 
 const deepBody = fc
   .tuple(fc.constantFrom(10, 511, 512, 513, 2500, 5000, 200_000), fc.constantFrom('array', 'object', 'in-metadata'))
@@ -365,6 +356,7 @@ const sampleArb: fc.Arbitrary<Sample> = fc
 describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)`, () => {
   it('never a 5xx or a crash, never an unsigned request accepted, every answer JSON with the status decisions.md gives', async () => {
     const statuses = new Map<number, number>();
+    let resets = 0;
     const started = Date.now();
     await fc.assert(
       fc.asyncProperty(sampleArb, async (sample) => {
@@ -372,6 +364,15 @@ describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)
         try {
           response = await rawRequest(engine.url, { method: sample.method, path: sample.path, headers: sample.headers, body: sample.body, chunked: sample.chunked, agent, timeoutMs: 10_000 });
         } catch (error) {
+          // A refusal that comes before the body is read (413 on the declared length, or node's parser rejecting the
+          // request line) closes the connection without reading the rest (decisions.md); a client still writing a
+          // big body may then get the kernel's reset before it reads the answer. A refusal all the same.
+          const code = (error as NodeJS.ErrnoException).code;
+          const refusedUnread = expectedStatus(sample) === 413 || !PARSER_METHODS.has(sample.method);
+          if (refusedUnread && sample.body.length > 64 * 1024 && (code === 'EPIPE' || code === 'ECONNRESET')) {
+            resets++;
+            return;
+          }
           throw new Error(`no answer (${(error as Error).message}) to ${sample.method} ${sample.path} [${sample.kind}]; engine ${engine.child.exitCode === null ? 'alive' : `exited ${engine.child.exitCode}`}`);
         }
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
@@ -383,7 +384,7 @@ describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`fuzz: ${RUNS} requests in ${seconds} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+    console.log(`fuzz: ${RUNS} requests in ${seconds} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}, ${resets} big uploads refused unread were reset before the answer was read`);
     // The generators must really reach every row of the table, or the property proves little.
     for (const status of [200, 202, 400, 401, 404, 405, 413, 415]) expect(statuses.get(status) ?? 0, `status ${status} never produced`).toBeGreaterThan(0);
 
