@@ -113,10 +113,11 @@ export const scan: ScanFunction = async () => ({ verdict: 'benign', metadata: { 
 // ---------------------------------------------------------------------------------------------------------------
 // Load generation (autocannon, loopback)
 
-function cannon(options) {
+/** autocannon as a promise; `onInstance` gets the running instance (to listen to its per-response events). */
+function cannon({ onInstance, ...options }) {
   return new Promise((resolve, reject) => {
     const instance = autocannon({ pipelining: 1, ...options }, (error, result) => (error ? reject(error) : resolve(result)));
-    options.onInstance?.(instance);
+    onInstance?.(instance);
   });
 }
 

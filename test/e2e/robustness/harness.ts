@@ -128,7 +128,7 @@ export interface RawResponse {
  */
 export function rawRequest(
   url: string,
-  options: { method: string; path?: string; headers?: OutgoingHttpHeaders | [string, string][]; body?: Buffer; chunked?: boolean; agent?: Agent; timeoutMs?: number },
+  options: { method: string; path?: string; headers?: OutgoingHttpHeaders; body?: Buffer; chunked?: boolean; agent?: Agent; timeoutMs?: number },
 ): Promise<RawResponse> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
@@ -137,7 +137,7 @@ export function rawRequest(
       port: Number(target.port),
       method: options.method,
       path: options.path ?? '/',
-      headers: options.headers as OutgoingHttpHeaders,
+      headers: options.headers,
       agent: options.agent ?? false,
       setHost: true,
     });
@@ -171,9 +171,6 @@ export function rawRequest(
   });
 }
 
-function hasHeader(headers: RawRequestHeaders | undefined, name: string): boolean {
-  if (!headers) return false;
-  const entries: [string, unknown][] = Array.isArray(headers) ? headers : Object.entries(headers);
-  return entries.some(([k]) => k.toLowerCase() === name);
+function hasHeader(headers: OutgoingHttpHeaders | undefined, name: string): boolean {
+  return Object.keys(headers ?? {}).some((k) => k.toLowerCase() === name);
 }
-type RawRequestHeaders = OutgoingHttpHeaders | [string, string][];
