@@ -4,8 +4,9 @@
  * 200; a scan that rejects, never settles, or settles after its answer was sent; and SIGTERM with work in flight.
  * For each: exactly one answer before the expiration where one is possible, nothing posted after it, no crash, and
  * no leaked timer or socket: the process exits by itself, promptly, once told to stop.
- * (The in-process unit tests in test/unit/engine already cover 404s, redirect loops, declared and chunked
- * oversize artifacts, hash mismatches, 503-then-200, Retry-After, a receiver that is down, a throwing scan.)
+ * (The in-process unit tests in test/unit/engine already cover 404s, declared and chunked oversize artifacts,
+ * hash mismatches, 503-then-200, Retry-After, a throwing scan; a redirect loop and a receiver that is down are run
+ * here again only so that the process-level checks, no crash and a prompt exit, cover them too.)
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -154,6 +155,8 @@ interface Case {
   artifact?: string;
   sha256?: string;
   receiver?: Behaviour;
+  /** Instead of this host's /answer/<name>. */
+  responseUrl?: string;
   expiration?: number;
 }
 
@@ -185,6 +188,12 @@ beforeAll(async () => {
     res.once('close', () => (host.endless.closed = true));
     pump();
   });
+  const artifactLoop = host.on('/artifact/loop', (_req, res) => res.writeHead(302, { location: '/artifact/loop' }).end());
+  // A receiver that is down: a port that was just listening and is now closed.
+  const down = createServer();
+  await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+  const downUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}/answer/receiver-down`;
+  await new Promise((resolve) => down.close(resolve));
   const longer = await rawHost((socket) => {
     // Promises 100,000 bytes, sends 10, closes.
     socket.end('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n0123456789');
@@ -202,6 +211,7 @@ beforeAll(async () => {
     { name: 'artifact-breaks-off', id: 'fetch:3', expiresInMs: 4000, artifact: artifactBreaksOff },
     { name: 'artifact-endless', id: 'fetch:4', expiresInMs: 6000, artifact: artifactEndless },
     { name: 'artifact-longer', id: 'fetch:5', expiresInMs: 4000, artifact: longer.url },
+    { name: 'artifact-redirect-loop', id: 'fetch:7', expiresInMs: 4000, artifact: artifactLoop },
     {
       name: 'artifact-shorter',
       id: 'fetch:6',
@@ -218,6 +228,7 @@ beforeAll(async () => {
       receiver: (req, res, n) => (n === 1 ? res.writeHead(500).end() : n === 2 ? res.writeHead(429, { 'retry-after': '1' }).end() : ok(req, res, n)),
     },
     { name: 'receiver-hangs-always', id: 'ok:4', expiresInMs: 3500, receiver: hang },
+    { name: 'receiver-down', id: 'ok:5', expiresInMs: 3500, responseUrl: downUrl },
     { name: 'scan-rejects', id: 'reject:1', expiresInMs: 4000 },
     { name: 'scan-never-settles', id: 'never:1', expiresInMs: 3500 },
     { name: 'scan-settles-late', id: 'late:5000', expiresInMs: 3500 },
@@ -232,7 +243,7 @@ beforeAll(async () => {
     const body = bountyBody({
       id: c.id,
       artifact_uri: c.artifact ?? `${host.origin}/artifact/none`,
-      response_url: `${host.origin}/answer/${c.name}`,
+      response_url: c.responseUrl ?? `${host.origin}/answer/${c.name}`,
       expiration: new Date(c.expiration).toISOString(),
       ...(c.sha256 ? { sha256: c.sha256 } : {}),
     });
@@ -290,6 +301,11 @@ describe('faults around the scan, in a real start process', () => {
     expect(comments(expectOneAnswerInTime('artifact-longer'))).toEqual(['SKIPPED:CANNOT-FETCH']);
   });
 
+  it('artifact host that redirects in a loop: SKIPPED:CANNOT-FETCH after at most 5 redirects', () => {
+    expect(comments(expectOneAnswerInTime('artifact-redirect-loop'))).toEqual(['SKIPPED:CANNOT-FETCH']);
+    expect(host.attempts.get('/artifact/loop')!.length).toBeLessThanOrEqual(6);
+  });
+
   it('artifact host that sends more bytes than it declares: only the declared bytes count (sha256 mismatch)', () => {
     expect(comments(expectOneAnswerInTime('artifact-shorter'))).toEqual(['SKIPPED:HASH-MISMATCH']);
   });
@@ -321,6 +337,12 @@ describe('faults around the scan, in a real start process', () => {
       expect(attempt.at).toBeLessThan(c.expiration!);
       expect(attempt.closedAt, 'every hung attempt was closed by the engine').toBeDefined();
     }
+  });
+
+  it('answer receiver that is down: retried until the expiration, then logged as not delivered (once)', () => {
+    const lines = engine.output().split('\n').filter((l) => l.includes('answer not delivered') && l.includes('ok:5'));
+    expect(lines, engine.output().slice(-3000)).toHaveLength(1);
+    expect(lines[0]).toMatch(/ECONNREFUSED/);
   });
 
   it('scan that rejects: unknown, bid 0, ERROR:<message>', () => {
