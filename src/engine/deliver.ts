@@ -1,9 +1,12 @@
 /**
  * Answer delivery: POST the serialised Assertion/Vote to the bounty's `response_url`. The reference posted once,
  * with no timeout and no retry; PolySwarm counts a missing answer as a failure, so network errors, 5xx and 429 are
- * retried (exponential backoff with jitter) until the expiration, and nothing is ever posted after it.
+ * retried (exponential backoff with jitter) until the expiration, and nothing is ever posted after it. Posts go
+ * through undici's `request()` and the shared keep-alive Agent (http-agent.ts), not the costlier global fetch.
  */
+import { request as httpRequest, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
+import { discardBody, headerValue, outboundAgent, USER_AGENT } from './http-agent.js';
 
 export interface DeliveryRequest {
   url: string;
@@ -42,10 +45,22 @@ const LAST_ATTEMPT_MS = 100;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+const POST_HEADERS = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
+
 /** Seconds in a numeric Retry-After header, or null (HTTP dates are ignored: the backoff applies then). */
-function retryAfterMs(value: string | null): number | null {
-  if (value === null || !/^\s*\d+\s*$/.test(value)) return null;
+function retryAfterMs(value: string | undefined): number | null {
+  if (value === undefined || !/^\s*\d+\s*$/.test(value)) return null;
   return Number(value) * 1000;
+}
+
+/** A redirect's Location resolved against the URL that answered it, or null unless it is http(s). */
+function redirectTarget(location: string, base: string): string | null {
+  try {
+    const url = new URL(location, base);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -67,30 +82,38 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
     attempts++;
     let retryAfter: number | null = null;
     try {
+      // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration.
+      const signal = AbortSignal.timeout(Math.max(1, Math.min(attemptTimeoutMs, remaining)));
       let url = request.url;
-      let response: Response;
+      let response: Dispatcher.ResponseData;
       for (let hops = 0; ; hops++) {
-        response = await fetch(url, {
+        response = await httpRequest(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: POST_HEADERS,
           body: request.body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(Math.max(1, Math.min(attemptTimeoutMs, remaining))),
+          signal,
+          dispatcher: outboundAgent(),
         });
-        const location = response.headers.get('location');
-        if ((response.status !== 307 && response.status !== 308) || location === null || hops >= maxRedirects) break;
-        await response.body?.cancel().catch(() => {});
-        url = new URL(location, url).href;
+        const location = headerValue(response.headers, 'location');
+        const code = response.statusCode;
+        if ((code !== 307 && code !== 308) || location === undefined || hops >= maxRedirects) break;
+        await discardBody(response.body);
+        const next = redirectTarget(location, url);
+        // A redirect nowhere postable is the receiver's answer, not a network failure: retrying cannot change it.
+        if (next === null) return { ok: false, status: code, attempts, error: `HTTP ${code} to ${location}, not an http(s) URL` };
+        url = next;
       }
-      status = response.status;
-      await response.body?.cancel().catch(() => {});
+      status = response.statusCode;
+      // Always drained (or closed), or undici would leak the socket; the reply's body itself is never needed.
+      await discardBody(response.body);
       if (status >= 200 && status <= 299) return { ok: true, status, attempts };
       error = `HTTP ${status}`;
       if (status !== 429 && status < 500) return { ok: false, status, attempts, error };
-      retryAfter = retryAfterMs(response.headers.get('retry-after'));
+      retryAfter = retryAfterMs(headerValue(response.headers, 'retry-after'));
     } catch (caught) {
-      const cause = (caught as { cause?: { code?: unknown } })?.cause;
-      error = typeof cause?.code === 'string' ? cause.code : errorMessage(caught);
+      // undici's errors carry the net code themselves (ECONNREFUSED, UND_ERR_SOCKET); fetch put it in `cause`.
+      const code = (caught as { code?: unknown })?.code ?? (caught as { cause?: { code?: unknown } })?.cause?.code;
+      error = typeof code === 'string' ? code : errorMessage(caught);
     }
     const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));
     // "Equal jitter": half fixed, half random, so retries from many bounties spread out but never collapse to 0.

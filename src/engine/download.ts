@@ -1,14 +1,18 @@
 /**
  * Artifact download. Node's fetch has no size limit, 300 s timeouts and follows 20 redirects (decisions.md), so
- * redirects are followed by hand (at most 5), bytes are counted while streaming, and the scan deadline's signal
- * is the one overall timeout.
+ * this uses undici's `request()` (through the shared keep-alive Agent, without fetch's WHATWG layers), follows
+ * redirects by hand (at most 5), counts bytes while streaming, and takes the scan deadline's signal as the one
+ * overall timeout.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { request, type Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
-import { errorMessage } from '../util/errors.js';
+import { destroyBody, discardBody, headerValue, networkMessage, outboundAgent, USER_AGENT } from './http-agent.js';
 import { ArtifactError } from './types.js';
 
 export interface DownloadOptions {
@@ -24,6 +28,9 @@ export interface DownloadOptions {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+// No Accept-Encoding: artifacts are asked for as they are (a host that compresses anyway is decoded, see decoded()).
+const REQUEST_HEADERS = { 'user-agent': USER_AGENT };
+
 function httpUrl(value: string, base?: URL): URL {
   let url: URL;
   try {
@@ -34,7 +41,32 @@ function httpUrl(value: string, base?: URL): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new ArtifactError('cannot-fetch', `artifact URI scheme ${url.protocol} is not http or https: ${url.href}`);
   }
+  // fetch refused these; undici.request would silently drop them, so keep refusing rather than change meaning.
+  if (url.username !== '' || url.password !== '') {
+    throw new ArtifactError('cannot-fetch', `artifact URI carries credentials: ${url.origin}${url.pathname}`);
+  }
   return url;
+}
+
+/**
+ * The body as the artifact's bytes: undici does not decode Content-Encoding (fetch did), so a host that compresses
+ * anyway is decoded here, and the size cap then counts decoded bytes, which stops a decompression bomb.
+ */
+function decoded(body: Readable, contentEncoding: string | undefined, url: URL): Readable {
+  const codings = (contentEncoding ?? '')
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+  if (codings.length === 0) return body;
+  const decoders = codings.reverse().map((coding) => {
+    if (coding === 'gzip' || coding === 'x-gzip') return createGunzip();
+    if (coding === 'deflate') return createInflate();
+    if (coding === 'br') return createBrotliDecompress();
+    destroyBody(body);
+    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} has an unknown Content-Encoding: ${coding}`);
+  });
+  // pipeline destroys every stage when one fails or the reader stops early, the socket included.
+  return pipeline([body, ...decoders], () => {}) as unknown as Readable;
 }
 
 /**
@@ -46,74 +78,64 @@ export async function downloadArtifact(uri: string, options: DownloadOptions): P
   const maxRedirects = options.maxRedirects ?? 5;
   let url = httpUrl(uri);
   const timeout = () => new ArtifactError('timeout', `artifact download from ${url.href} hit the scan deadline`);
-  let response: Response;
+  let response: Dispatcher.ResponseData;
   for (let hops = 0; ; hops++) {
     if (signal.aborted) throw timeout();
     try {
-      response = await fetch(url, { redirect: 'manual', signal });
+      response = await request(url, { method: 'GET', headers: REQUEST_HEADERS, signal, dispatcher: outboundAgent() });
     } catch (error) {
       if (signal.aborted) throw timeout();
-      throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} failed: ${causeMessage(error)}`, {
+      throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} failed: ${networkMessage(error)}`, {
         cause: error,
       });
     }
-    const location = response.headers.get('location');
-    if (!REDIRECTS.has(response.status) || location === null) break;
-    await response.body?.cancel().catch(() => {});
+    const location = headerValue(response.headers, 'location');
+    if (!REDIRECTS.has(response.statusCode) || location === undefined) break;
+    await discardBody(response.body);
     if (hops >= maxRedirects) {
       throw new ArtifactError('cannot-fetch', `artifact download from ${uri} followed more than ${maxRedirects} redirects`);
     }
     url = httpUrl(location, url);
   }
-  if (response.status < 200 || response.status > 299) {
-    await response.body?.cancel().catch(() => {});
-    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} answered HTTP ${response.status}`);
+  const { statusCode, headers, body } = response;
+  if (statusCode < 200 || statusCode > 299) {
+    await discardBody(body);
+    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} answered HTTP ${statusCode}`);
   }
-  const declared = Number(response.headers.get('content-length') ?? NaN);
+  const declared = Number(headerValue(headers, 'content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    await response.body?.cancel().catch(() => {});
+    destroyBody(body);
     throw new ArtifactError('too-large', `artifact is ${declared} bytes, over the ${maxBytes}-byte limit`);
   }
-  const hash = createHash('sha256');
+  const source = decoded(body, headerValue(headers, 'content-encoding'), url);
+  // Only hashed when there is something to check it against.
+  const hash = options.sha256 ? createHash('sha256') : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
-  if (response.body) {
-    const reader = response.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > maxBytes) {
-          await reader.cancel().catch(() => {});
-          throw new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`);
-        }
-        hash.update(value);
-        chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  try {
+    // Leaving this loop early (throw) destroys the stream, and with it the socket: nothing is left to leak.
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > maxBytes) {
+        throw new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`);
       }
-    } catch (error) {
-      if (error instanceof ArtifactError) throw error;
-      if (signal.aborted) throw timeout();
-      throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} broke off: ${causeMessage(error)}`, {
-        cause: error,
-      });
+      hash?.update(chunk);
+      chunks.push(chunk);
     }
+  } catch (error) {
+    if (error instanceof ArtifactError) throw error;
+    if (signal.aborted) throw timeout();
+    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} broke off: ${networkMessage(error)}`, {
+      cause: error,
+    });
   }
-  if (options.sha256) {
+  if (hash && options.sha256) {
     const actual = hash.digest('hex');
     if (actual !== options.sha256.toLowerCase()) {
       throw new ArtifactError('hash-mismatch', `artifact sha256 is ${actual}, the bounty says ${options.sha256}`);
     }
   }
   return Buffer.concat(chunks, total);
-}
-
-/** fetch wraps network failures in "fetch failed"; the cause says what happened (ECONNREFUSED, …). */
-function causeMessage(error: unknown): string {
-  const cause = (error as { cause?: unknown })?.cause;
-  const code = (cause as { code?: unknown })?.code;
-  const inner = cause === undefined ? '' : `: ${typeof code === 'string' ? code : errorMessage(cause)}`;
-  return `${errorMessage(error)}${inner}`;
 }
 
 /** Lazy, cached access to one bounty's artifact, as `Bounty.fetchArtifact` / `Bounty.artifactPath`. */
