@@ -4,12 +4,13 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
-import { toNodeHandler, type H3 } from 'h3';
+import type { H3 } from 'h3';
 import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
-import { createWebhookApp, type AppCounters } from './app.js';
+import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app.js';
 import type { DeliverFunction } from './deliver.js';
 import { createPipeline } from './pipeline.js';
+import { toNodeDeliveryHandler } from './node-handler.js';
 import { EmbeddedQueue, type BountyJob, type BountyQueue, type JobProcessor } from './queue.js';
 import { listenWithTimeouts, type Listener } from './server.js';
 import type { ScanModule } from './types.js';
@@ -53,7 +54,7 @@ export interface EngineStats {
 export interface Engine {
   /** The h3 app (mount it, or call app.fetch in tests). */
   app: H3;
-  /** toNodeHandler(app), for Express/Fastify/node:http. */
+  /** A node:http request handler (same answers as `app`, without the web Request/Response round trip), for Express/Fastify/node:http. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   fetch(request: Request): Promise<Response>;
   /** A node:http server with internet-facing timeouts (decisions.md), on 127.0.0.1:3000 unless told otherwise. */
@@ -144,7 +145,9 @@ export function createEngine(options: EngineOptions): Engine {
     : new EmbeddedQueue(processor, { concurrency, capacity, onError: onQueueError });
 
   let closing: Promise<void> | undefined;
-  const app = createWebhookApp({
+  // One request core, two adapters sharing it (and its counters): the h3 app for fetch and mounting, a plain
+  // node:http handler for listen() and Node servers (see app.ts for the measured reason).
+  const handleDelivery = createDeliveryHandler({
     secret: options.secret,
     maxBodyBytes,
     logger,
@@ -153,7 +156,8 @@ export function createEngine(options: EngineOptions): Engine {
     isClosing: () => closing !== undefined,
     counters,
   });
-  const handler = toNodeHandler(app) as (req: IncomingMessage, res: ServerResponse) => void;
+  const app = createWebhookApp(handleDelivery);
+  const handler = toNodeDeliveryHandler(handleDelivery);
   const listeners = new Set<Listener>();
 
   const waitUntil = async (done: () => boolean) => {
