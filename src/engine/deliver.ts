@@ -81,9 +81,15 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
     if (remaining <= 0) return { ok: false, status, attempts, error: error ?? 'expired before delivery' };
     attempts++;
     let retryAfter: number | null = null;
+    // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration. A plain
+    // controller and timer, cleared when the attempt ends: AbortSignal.timeout cost measurably more per answer.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      Math.max(1, Math.min(attemptTimeoutMs, remaining)),
+    );
+    const signal = controller.signal;
     try {
-      // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration.
-      const signal = AbortSignal.timeout(Math.max(1, Math.min(attemptTimeoutMs, remaining)));
       let url = request.url;
       let response: Dispatcher.ResponseData;
       for (let hops = 0; ; hops++) {
@@ -114,6 +120,8 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
       // undici's errors carry the net code themselves (ECONNREFUSED, UND_ERR_SOCKET); fetch put it in `cause`.
       const code = (caught as { code?: unknown })?.code ?? (caught as { cause?: { code?: unknown } })?.cause?.code;
       error = typeof code === 'string' ? code : errorMessage(caught);
+    } finally {
+      clearTimeout(timer);
     }
     const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempts - 1));
     // "Equal jitter": half fixed, half random, so retries from many bounties spread out but never collapse to 0.
