@@ -9,7 +9,7 @@ import { relative } from 'node:path';
 import { join } from 'node:path';
 import { resolveSecret, loadDotEnv, type ResolvedSecret } from '../util/env.js';
 import { errorMessage, ExitCode, UsageError } from '../util/errors.js';
-import { createLogger, parseLogFormat, parseLogLevel, theme, type Logger } from '../util/logger.js';
+import { createLogger, flushLogs, parseLogFormat, parseLogLevel, theme, type Logger } from '../util/logger.js';
 import { createEngine, type Engine } from './engine.js';
 import { loadScanModule } from './loader.js';
 import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
@@ -112,6 +112,7 @@ async function listenForDevelopment(engine: Engine, host: string, port: number, 
 function printBanner(out: NodeJS.WritableStream, fields: [string, string][]): void {
   const lines = [`${theme.bold('polyswarm-engine serve')} ${theme.dim(`v${version()}`)}`];
   for (const [key, value] of fields) lines.push(`  ${theme.dim(key.padEnd(8))} ${value}`);
+  flushLogs();
   out.write(`${lines.join('\n')}\n\n`);
 }
 
