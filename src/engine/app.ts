@@ -108,14 +108,23 @@ export function isJsonContentType(value: string): boolean {
   return type === 'application/json' || JSON_SUFFIX_TYPE.test(type);
 }
 
-/** The fields of the per-delivery `info` line, in the order it prints them (one object, filled in as it goes). */
+/** What the per-delivery `info` line says, filled in as the delivery is handled. */
 interface DeliveryLine {
   event: string | null;
   delivery: string | null;
   bounty: unknown;
-  duplicate: true | undefined;
-  status: number;
-  ack_ms: number;
+  duplicate: boolean;
+}
+
+/**
+ * The `info` line's fields, in the order it prints them, with only the keys that have a value (fixed object shapes,
+ * and no undefined keys for the logger to skip: it formats this line once per request).
+ */
+function lineFields(line: DeliveryLine, status: number, ackMs: number): Record<string, unknown> {
+  const { event, delivery, bounty } = line;
+  if (bounty === undefined) return { event, delivery, status, ack_ms: ackMs };
+  if (line.duplicate) return { event, delivery, bounty, duplicate: true, status, ack_ms: ackMs };
+  return { event, delivery, bounty, status, ack_ms: ackMs };
 }
 
 /**
@@ -215,7 +224,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
       if (method === 'GET') {
         reply = await liveness(request);
       } else {
-        line = { event: request.header(EVENT), delivery: request.header(DELIVERY), bounty: undefined, duplicate: undefined, status: 0, ack_ms: 0 };
+        line = { event: request.header(EVENT), delivery: request.header(DELIVERY), bounty: undefined, duplicate: false };
         counters.received++;
         reply = await delivery(request, method, line);
       }
@@ -225,11 +234,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     }
     if (line) {
       if (reply.status >= 400) counters.rejected++;
-      if (infoEnabled) {
-        line.status = reply.status;
-        line.ack_ms = Math.round((performance.now() - started) * 100) / 100;
-        logger.info('delivery', line as unknown as Record<string, unknown>);
-      }
+      if (infoEnabled) logger.info('delivery', lineFields(line, reply.status, Math.round((performance.now() - started) * 100) / 100));
     }
     return reply;
   };
