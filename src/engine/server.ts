@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { LINGER } from './node-handler.js';
 
 export interface ListenOptions {
   port?: number;
@@ -33,6 +34,30 @@ function clientErrorResponse(status: number, reason: string, message: string): s
   return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
+/**
+ * After answering a request the parser refused, reads and throws away what the client still sends (bounded, as in
+ * node-handler.ts) before closing, so a client in the middle of a body reads the answer instead of a reset. The
+ * request has no framing node still trusts, so the linger lasts its time (then a clean close) or until its byte
+ * bound is passed (then the connection is cut).
+ */
+function lingerThenClose(socket: Duplex): void {
+  let discarded = 0;
+  const stop = (cut: boolean) => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    if (cut) socket.destroy();
+    else socket.end(() => socket.destroy());
+  };
+  const onData = (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > LINGER.bytes) stop(true);
+  };
+  const timer = setTimeout(() => stop(false), LINGER.ms);
+  timer.unref();
+  socket.on('data', onData);
+  socket.once('close', () => clearTimeout(timer));
+}
+
 /** Serves `handler` on a node:http server with strict timeouts, on 127.0.0.1:3000 unless told otherwise. */
 export async function listenWithTimeouts(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -45,8 +70,11 @@ export async function listenWithTimeouts(
   server.headersTimeout = SERVER_TIMEOUTS.headersTimeout;
   server.requestTimeout = SERVER_TIMEOUTS.requestTimeout;
   server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
+  const answered = new WeakSet<Duplex>();
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // A malformed request or a client too slow to send its headers: answer if the socket still can, never crash.
+    // The parser reports its error again for each later chunk of the refused request: those are the linger's.
+    if (answered.has(socket) && error.code !== 'ECONNRESET') return;
     options.logger?.debug('client error', { code: error.code, error: errorMessage(error) });
     if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -58,7 +86,11 @@ export async function listenWithTimeouts(
         : error.code === 'HPE_HEADER_OVERFLOW'
           ? clientErrorResponse(431, 'Request Header Fields Too Large', 'Request headers too large')
           : clientErrorResponse(400, 'Bad Request', 'Malformed HTTP request');
-    socket.end(response);
+    answered.add(socket);
+    // Written, not ended: a FIN now would stop a client that is still sending its body (it ends its side too and
+    // then fails its next write). Content-Length and Connection: close tell it the answer is complete.
+    socket.write(response);
+    lingerThenClose(socket);
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);

@@ -273,3 +273,17 @@ describe('the per-delivery log line through the node adapter', () => {
     expect(engine!.stats()).toMatchObject({ received: 1, rejected: 0 });
   });
 });
+
+describe("a request node's parser refuses (engine.listen's clientError answer)", () => {
+  it('a client still sending a body after the 400 finishes and reads it, with no reset', async () => {
+    engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'benign' }) } });
+    const port = Number(new URL((await engine.listen({ port: 0 })).url).port);
+    const size = 1024 * 1024;
+    const head = `BREW / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${size}\r\n\r\n`;
+    const r = await exchange(port, head, Buffer.alloc(size, 0x20), 5000, 10);
+    expect(r.error).toBeUndefined();
+    expect(r.sent).toBe(size);
+    expect(r.text).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(r.text).toContain('{"error":"Malformed HTTP request"}');
+  });
+});
