@@ -52,11 +52,38 @@ function safeJson(value: unknown): string {
   });
 }
 
+const NEEDS_QUOTES = /[\s"=]/;
+
+/** A field value in text mode: primitives as they are (cheap: this runs for every field of every line). */
 function textValue(value: unknown): string {
-  if (typeof value === 'string') return /[\s"=]/.test(value) || value === '' ? JSON.stringify(value) : value;
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Error) return JSON.stringify(value.message);
-  return safeJson(value);
+  switch (typeof value) {
+    case 'string':
+      return value === '' || NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value;
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    default:
+      if (value === null) return 'null';
+      if (value instanceof Error) return JSON.stringify(value.message);
+      return safeJson(value);
+  }
+}
+
+/** A JSON field value: primitives without the replacer machinery of safeJson. */
+function jsonValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return String(value);
+    case 'bigint':
+      return `"${value}"`;
+    default:
+      return value === null ? 'null' : safeJson(value);
+  }
 }
 
 /**
@@ -125,19 +152,28 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = LEVELS[level];
   const sink = sinkFor(stream);
 
+  const baseKeys = Object.keys(base);
+  // Fields are appended in place, base first, then the call's own; undefined values are left out.
+  const appendFields = (fields: LogFields | undefined, pair: (key: string, value: unknown) => void) => {
+    for (const key of baseKeys) if (!(fields && key in fields) && base[key] !== undefined) pair(key, base[key]);
+    if (fields) for (const key in fields) if (fields[key] !== undefined) pair(key, fields[key]);
+  };
+
   const write = (lvl: Exclude<LogLevel, 'silent'>, message: string, fields?: LogFields) => {
     if (LEVELS[lvl] < threshold) return;
-    const all = { ...base, ...fields };
     let line: string;
     if (format === 'json') {
-      line = safeJson({ level: lvl, time: new Date().toISOString(), msg: message, ...all });
+      line = `{"level":"${lvl}","time":"${new Date().toISOString()}","msg":${JSON.stringify(message)}`;
+      appendFields(fields, (key, value) => {
+        if (key === 'level' || key === 'time' || key === 'msg') return;
+        line += `,${JSON.stringify(key)}:${jsonValue(value)}`;
+      });
+      line += '}';
     } else {
-      const pairs = Object.entries(all)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${dim(k + '=')}${textValue(v)}`)
-        .join(' ');
-      const time = options.timestamps ? dim(new Date().toISOString().slice(11, 23)) + ' ' : '';
-      line = `${time}${LEVEL_TAG[lvl]} ${message}${pairs ? ' ' + pairs : ''}`;
+      line = options.timestamps ? `${dim(new Date().toISOString().slice(11, 23))} ${LEVEL_TAG[lvl]} ${message}` : `${LEVEL_TAG[lvl]} ${message}`;
+      appendFields(fields, (key, value) => {
+        line += ` ${dim(key + '=')}${textValue(value)}`;
+      });
     }
     sink(line + '\n');
   };

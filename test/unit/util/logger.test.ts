@@ -18,6 +18,21 @@ describe('logger', () => {
     expect(JSON.parse(json)).toMatchObject({ level: 'warn', msg: 'x', bid: '1000000000000000000000000000000' });
   });
 
+  it('child fields come first, call fields override them, undefined is left out; JSON keeps its own keys', () => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const text = createLogger({ stream: out, format: 'text' }).child({ bounty: 1, phase: 'a' });
+    text.info('m', { phase: 'b', skip: undefined, ok: true, none: null, n: 1.5, obj: { a: [1] }, err: new Error('boom') });
+    const json = createLogger({ stream: out, format: 'json' }).child({ bounty: 'x' });
+    json.error('m', { level: 'spoofed', msg: 'spoofed', n: Number.NaN, big: 2n, obj: { b: 1n }, s: 'q"' });
+    const [t, j] = chunks.join('').trimEnd().split('\n');
+    expect(t).toBe('INFO  m bounty=1 phase=b ok=true none=null n=1.5 obj={"a":[1]} err="boom"');
+    const parsed = JSON.parse(j);
+    expect(parsed).toMatchObject({ level: 'error', msg: 'm', bounty: 'x', n: null, big: '2', obj: { b: '1' }, s: 'q"' });
+    expect(Object.keys(parsed)).toEqual(['level', 'time', 'msg', 'bounty', 'n', 'big', 'obj', 's']);
+  });
+
   it('drops lines below the level', () => {
     const out = new PassThrough();
     let written = '';
