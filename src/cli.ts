@@ -146,7 +146,11 @@ export function buildProgram(): Command {
   program
     .command('worker')
     .description('process bounties from a Redis queue (run as many as you need)')
-    .addOption(queueOption().makeOptionMandatory(false))
+    .addOption(
+      new Option('--queue <url>', 'Redis URL of the queue the web process fills, e.g. redis://127.0.0.1:6379/0 (required)').env(
+        'POLYSWARM_QUEUE_URL',
+      ),
+    )
     .addOption(concurrencyOption())
     .addOption(cwdOption())
     .addHelpText('after', examples(['polyswarm-engine worker --queue redis://127.0.0.1:6379 --concurrency 8']))
