@@ -4,49 +4,18 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createEngine } from '../../src/engine/engine.js';
-import type { ScanModule } from '../../src/engine/types.js';
 import { runBin } from '../helpers/bin.js';
 import { parseXml } from '../unit/simulator/xml.js';
-// @ts-expect-error plain .mjs fixtures, no types
-import { startEngine } from '../fixtures/engines/engine.mjs';
+import { createEngine } from '../../src/engine/engine.js';
+import { eicarScan, useEngines } from '../helpers/engines.js';
 
 const SECRET = 'qwertyuiop';
 const tmp = mkdtempSync(join(tmpdir(), 'pse-test-cmd-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Running {
-  url: string;
-  close(): Promise<void>;
-}
-let running: Running[] = [];
-afterEach(async () => {
-  await Promise.all(running.map((r) => r.close()));
-  running = [];
-});
-
-async function fixture(quirks: Record<string, unknown> = {}): Promise<string> {
-  const engine = (await startEngine({ secret: SECRET, quirks })) as Running;
-  running.push(engine);
-  return engine.url;
-}
-
-const EICAR = ['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS', '-TEST-FILE!$H+H*'].join('');
-const eicarScan: ScanModule = {
-  async scan(bounty) {
-    if (bounty.artifact_type === 'url') return { verdict: 'unknown' };
-    const bytes = await bounty.fetchArtifact();
-    return bytes.toString('latin1').includes(EICAR) ? { verdict: 'malicious', metadata: { malware_family: 'EICAR-Test-File' } } : { verdict: 'benign' };
-  },
-};
-
-/** The project's own engine (createEngine), listening on loopback. */
-async function ownEngine(): Promise<string> {
-  const engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
-  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-  running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
-  return listening.url;
-}
+const engines = useEngines(SECRET);
+const fixture = engines.fixture;
+const ownEngine = engines.own;
 
 /** A port nothing listens on (bound, then released). */
 async function deadPort(): Promise<number> {
@@ -100,7 +69,7 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     const secret = 'a-secret-that-must-not-leak';
     const engine = createEngine({ secret, module: eicarScan, deliveryMarginMs: 500 });
     const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-    running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
+    engines.track(async () => { await listening.close(); await engine.close({ graceMs: 100 }); });
     const r = await test(['bounty', '--url', listening.url, '--secret', secret, '--expiration', '5s', '--verbose']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/signed bytes: \d+ bytes, sha256 [0-9a-f]{64}/);
@@ -311,7 +280,7 @@ describe('polyswarm-engine test (built bin): --listen-host, --advertise-host, --
     const url = await fixture();
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    running.push({ url: '', close: () => new Promise<void>((resolve) => busy.close(() => resolve())) });
+    engines.track(() => new Promise<void>((resolve) => busy.close(() => resolve())));
     const taken = (busy.address() as AddressInfo).port;
     const cases: [string[], string][] = [
       [['ping', '--callback-port', '70000'], "error: option '--callback-port <port>' argument '70000' is invalid. --callback-port must be between 0 and 65535."],

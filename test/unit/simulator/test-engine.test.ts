@@ -1,51 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../../../src/engine/engine.js';
-import type { ScanModule } from '../../../src/engine/types.js';
 import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/public.js';
 import { UnreachableError, UsageError } from '../../../src/util/errors.js';
-// @ts-expect-error plain .mjs fixtures, no types
-import { startEngine } from '../../fixtures/engines/engine.mjs';
+import { useEngines } from '../../helpers/engines.js';
 
 const SECRET = 'qwertyuiop';
 /** Short expirations keep the whole file to seconds (each bounty case waits at most expiration + 2 s grace). */
 const EXPIRATION_MS = 2500;
 
-interface Running {
-  url: string;
-  close(): Promise<void>;
-}
-let running: Running[] = [];
-afterEach(async () => {
-  await Promise.all(running.map((r) => r.close()));
-  running = [];
-});
-
-async function fixture(quirks: Record<string, unknown> = {}): Promise<string> {
-  const engine = (await startEngine({ secret: SECRET, quirks })) as Running;
-  running.push(engine);
-  return engine.url;
-}
-
-const EICAR = ['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS', '-TEST-FILE!$H+H*'].join('');
-/** The project's own engine, with the smallest real scan: EICAR is malicious, everything else benign. */
-const eicarScan: ScanModule = {
-  async scan(bounty) {
-    if (bounty.artifact_type === 'url') return { verdict: 'unknown', metadata: { comments: ['SKIPPED:TYPE-UNSUPPORTED'] } };
-    const bytes = await bounty.fetchArtifact();
-    return bytes.toString('latin1').includes(EICAR)
-      ? { verdict: 'malicious', metadata: { malware_family: 'EICAR-Test-File' } }
-      : { verdict: 'benign' };
-  },
-};
-
-async function ownEngine(): Promise<string> {
-  const engine: Engine = createEngine({ secret: SECRET, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
-  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-  running.push({ url: listening.url, close: async () => { await listening.close(); await engine.close({ graceMs: 100 }); } });
-  return listening.url;
-}
+const engines = useEngines(SECRET);
+const fixture = engines.fixture;
+const ownEngine = engines.own;
 
 const failing = (report: TestReport): CaseResult[] => report.cases.filter((c) => !c.ok);
 const names = (cases: CaseResult[]) => cases.map((c) => c.name);
@@ -192,7 +158,7 @@ describe('testEngine: bad targets and bad options', () => {
   it('throws UnreachableError when the engine accepts the connection but never answers', async () => {
     const server: Server = createServer(() => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    running.push({ url: '', close: () => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); } });
+    engines.track(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const error = await testEngine({ url, secret: SECRET, suite: 'ping', timeoutMs: 300 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnreachableError);
@@ -206,7 +172,7 @@ describe('testEngine: bad targets and bad options', () => {
       res.writeHead(400, { 'Content-Type': 'application/json' }).end('{"bounty":"Invalid bounty request"}');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    running.push({ url: '', close: () => new Promise<void>((r) => server.close(() => r())) });
+    engines.track(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const error = await testEngine({ url, secret: SECRET, bounty: { set: { 'rules.max_allowed_bid': 1.5, response_url: 'nope' } } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UsageError);
