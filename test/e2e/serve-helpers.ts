@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { afterEach } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
 import { BIN, ROOT } from '../helpers/bin.js';
 
@@ -181,4 +182,27 @@ export async function sendBounty(engineUrl: string, loopbackUrl: string, id: str
   });
   await res.arrayBuffer();
   return res.status;
+}
+
+/**
+ * Cleanup for a test file, run after each test in reverse order: `cleanup.push(fn)` for anything, `track(child)`
+ * for a spawned bin (SIGKILLed if it is still running). Call once at the top level of the file.
+ */
+export function useCleanup(): { cleanup: (() => unknown)[]; track(child: Child): Child } {
+  const cleanup: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  return {
+    cleanup,
+    track(child) {
+      cleanup.push(async () => {
+        if (child.proc.exitCode === null) {
+          child.kill('SIGKILL');
+          await child.exited(5000).catch(() => undefined);
+        }
+      });
+      return child;
+    },
+  };
 }

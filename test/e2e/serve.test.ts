@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
-import { makeProject, READY, sendBounty, spawnBin, startLoopback, type Child } from './serve-helpers.js';
+import { makeProject, useCleanup, READY, sendBounty, spawnBin, startLoopback } from './serve-helpers.js';
 
 const scanReturning = (verdict: string) =>
   [
@@ -19,20 +19,7 @@ const scanReturning = (verdict: string) =>
     '',
   ].join('\n');
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-function track(child: Child): Child {
-  cleanup.push(async () => {
-    if (child.proc.exitCode === null) {
-      child.kill('SIGKILL');
-      await child.exited(5000).catch(() => undefined);
-    }
-  });
-  return child;
-}
+const { cleanup, track } = useCleanup();
 
 describe('serve (built bin)', () => {
   it('answers bounties, hot-reloads scan.ts on save, keeps the last good module on a syntax error, cleans up', async () => {

@@ -6,22 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
-import { makeProject, READY, SECRET, sendBounty, spawnBin, startLoopback, type Child } from './serve-helpers.js';
+import { makeProject, useCleanup, READY, SECRET, sendBounty, spawnBin, startLoopback } from './serve-helpers.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-function track(child: Child): Child {
-  cleanup.push(async () => {
-    if (child.proc.exitCode === null) {
-      child.kill('SIGKILL');
-      await child.exited(5000).catch(() => undefined);
-    }
-  });
-  return child;
-}
+const { cleanup, track } = useCleanup();
 
 const slowScan = [
   "import type { ScanFunction } from 'polyswarm-engine';",
