@@ -17,7 +17,7 @@ import { DELIVERY_HEADER, EVENT_HEADER, parseEventName, RESPONSES, SIGNATURE_HEA
 import { stringifyJson } from '../protocol/json.js';
 import { verify } from '../protocol/signature.js';
 import { errorMessage } from '../util/errors.js';
-import type { Logger } from '../util/logger.js';
+import { levelEnabled, type Logger } from '../util/logger.js';
 import { jobKey, type BountyJob, type EnqueueOutcome } from './queue.js';
 
 /** Counters the app updates (the engine's `stats()` reads them). */
@@ -140,7 +140,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
   const shuttingDown = json(503, { error: 'The engine is shutting down' }, { 'retry-after': retryAfter, connection: 'close' });
   const queueFull = json(503, { error: 'Queue full; retry later' }, { 'retry-after': retryAfter });
   // The delivery line is built only when it will be written (LOG_LEVEL=warn skips it and its timing altogether).
-  const infoEnabled = logger.level !== 'warn' && logger.level !== 'error' && logger.level !== 'silent';
+  const infoEnabled = levelEnabled(logger, 'info');
 
   async function liveness(request: DeliveryRequest): Promise<DeliveryReply> {
     if (options.isClosing()) return shuttingDown;

@@ -27,6 +27,11 @@ export interface LoggerOptions {
   timestamps?: boolean;
 }
 
+/** Whether `logger` writes lines of `level` (to skip building a line nobody will see). */
+export function levelEnabled(logger: Pick<Logger, 'level'>, level: Exclude<LogLevel, 'silent'>): boolean {
+  return LEVELS[level] >= LEVELS[logger.level];
+}
+
 export function parseLogLevel(value: string | undefined, fallback: LogLevel = 'info'): LogLevel {
   const v = (value ?? '').toLowerCase();
   if (v === 'warning') return 'warn';

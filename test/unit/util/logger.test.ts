@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/util/logger.js';
+import { createLogger, levelEnabled } from '../../../src/util/logger.js';
 
 const LOGGER = fileURLToPath(new URL('../../../dist/util/logger.js', import.meta.url));
 
@@ -31,6 +31,14 @@ describe('logger', () => {
     const parsed = JSON.parse(j);
     expect(parsed).toMatchObject({ level: 'error', msg: 'm', bounty: 'x', n: null, big: '2', obj: { b: '1' }, s: 'q"' });
     expect(Object.keys(parsed)).toEqual(['level', 'time', 'msg', 'bounty', 'n', 'big', 'obj', 's']);
+  });
+
+  it('levelEnabled says which levels a logger writes', () => {
+    expect(levelEnabled(createLogger({ level: 'info' }), 'info')).toBe(true);
+    expect(levelEnabled(createLogger({ level: 'info' }), 'debug')).toBe(false);
+    expect(levelEnabled(createLogger({ level: 'warn' }), 'info')).toBe(false);
+    expect(levelEnabled(createLogger({ level: 'silent' }), 'error')).toBe(false);
+    expect(levelEnabled(createLogger({ level: 'debug' }), 'debug')).toBe(true);
   });
 
   it('drops lines below the level', () => {
