@@ -92,6 +92,9 @@ describe('polyswarm-engine sign', () => {
     const missing = await runBin(['sign', join(tmp, 'nope.json'), '--secret', 's']);
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toContain('nope.json: no such file');
+    const folder = await runBin(['sign', tmp, '--secret', 's']);
+    expect(folder.exitCode).toBe(2);
+    expect(folder.stderr).toContain(`${tmp}: is a folder, not a file`);
   });
 });
 
