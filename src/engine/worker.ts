@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../util/logger.js';
 import type { DeliverFunction } from './deliver.js';
 import { createPipeline, type JobOutcome, type Pipeline } from './pipeline.js';
 import type { BountyJob } from './queue.js';
-import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis-queue.js';
+import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis/index.js';
 import type { ScanModule } from './types.js';
 
 export interface RedisWorkerOptions {

@@ -16,7 +16,7 @@ import {
   jobIdFor,
   parseRedisUrl,
   redisEngineQueue,
-} from '../../src/engine/redis-queue.js';
+} from '../../src/engine/redis/index.js';
 import { createRedisWorker, type RedisWorker } from '../../src/engine/worker.js';
 import type { ScanModule } from '../../src/engine/types.js';
 import { parseBountyBody } from '../../src/protocol/bounty.js';

@@ -1,0 +1,48 @@
+/**
+ * The settings shared by the Redis queue's halves (the web process's producer, the workers' consumer).
+ */
+import { DEFAULTS } from '../defaults.js';
+import type { DeliverFunction } from '../deliver.js';
+import type { Logger } from '../../util/logger.js';
+import type { RedisTarget } from './target.js';
+
+/** The BullMQ queue name; every web process and worker of one engine must use the same. */
+export const DEFAULT_QUEUE_NAME = 'polyswarm-bounties';
+/** Default job lock: a dead worker's job is handed to another one within about 1.5× this. */
+export const DEFAULT_LOCK_DURATION_MS = DEFAULTS.lockDurationMs;
+
+/** Completed jobs carry nothing we need (the answer went out; the log has the rest): keep few, for an hour. */
+export const KEEP_COMPLETED = 1000;
+export const KEEP_COMPLETED_S = 3600;
+/** Failed jobs are worth a look: keep more, for a week, still bounded. */
+export const KEEP_FAILED = 5000;
+export const KEEP_FAILED_S = 7 * 24 * 3600;
+
+/** BullMQ's trimming options: at most `count` finished jobs, none older than `age` seconds. */
+export function keep(count: number, age: number): { count: number; age: number } {
+  return { count, age };
+}
+
+export interface RedisQueueOptions {
+  /** `redis://host:port[/db]` (or a parsed target). */
+  url: string | RedisTarget;
+  logger?: Logger;
+  /** Default DEFAULT_QUEUE_NAME; web processes and workers of one engine share it. */
+  queueName?: string;
+  /** Scans at a time in this process, when it consumes (default 1). */
+  concurrency?: number;
+  /**
+   * How long a worker's hold on a job lasts without renewal (default 10 s). A killed worker's job goes back to the
+   * queue after about 1.5× this, so keep it well under the bounties' time to expiration; too short and a worker
+   * whose event loop is blocked by a CPU-bound scan loses its jobs to others (which then do not post twice).
+   */
+  lockDurationMs?: number;
+  /** The web's fail-fast budget for one Redis command (default 2000 ms). */
+  commandTimeoutMs?: number;
+  /** The underlying POST (default deliverAnswer); the queue puts the post-once guard in front of it. */
+  deliver?: DeliverFunction;
+  /** Completed jobs kept in Redis (default 1000, and none older than an hour). */
+  keepCompleted?: number;
+  /** Failed jobs kept in Redis (default 5000, and none older than a week). */
+  keepFailed?: number;
+}

@@ -1,0 +1,92 @@
+/**
+ * The post-once guard: an answer is POSTed once per job, across re-runs and workers.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { errorMessage } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { deliverAnswer, type DeliverFunction, type DeliveryResult } from '../deliver.js';
+import { jobIdFor } from './job.js';
+
+/** Guard keys outlive the expiration a little, so a late duplicate still finds them. */
+export const GUARD_SLACK_MS = 60_000;
+const POSTED = 'posted';
+const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
+/**
+ * Guards the answer POST so that it happens once per job, across re-runs and workers.
+ *
+ * The trade-off: HTTP gives no exactly-once, so we choose where the gap is. Before posting, a worker claims
+ * `posted:<job>` with a short lease (renewed while the post and its retries run); after a 2xx the key becomes
+ * `posted` until the expiration; after a definitive failure the claim is released so a re-run may try again.
+ * - A job re-run after a successful post (a stalled job whose worker did post, a duplicate re-added after trimming)
+ *   finds `posted` and does not post again.
+ * - A worker killed between claiming and finishing the post leaves only a lease, which expires in seconds: the
+ *   re-run then posts. If the killed worker's request had already reached the receiver, that receiver sees the
+ *   answer twice. We accept that (a window of one HTTP round trip) rather than the alternative, a claim held to
+ *   the expiration, which would leave such a bounty unanswered: PolySwarm counts a missing answer as a failure.
+ */
+export class PostOnceGuard {
+  readonly #redis: Redis;
+  readonly #namespace: string;
+  readonly #leaseMs: number;
+  readonly #inner: DeliverFunction;
+  readonly #logger: Logger;
+
+  constructor(redis: Redis, options: { namespace: string; leaseMs: number; deliver?: DeliverFunction; logger: Logger }) {
+    this.#redis = redis;
+    this.#namespace = options.namespace;
+    this.#leaseMs = options.leaseMs;
+    this.#inner = options.deliver ?? deliverAnswer;
+    this.#logger = options.logger;
+  }
+
+  #key(jobKey: string): string {
+    return `${this.#namespace}:posted:${jobIdFor(jobKey)}`;
+  }
+
+  /** Whether an answer for this job was already posted successfully (so a re-run need not even scan). */
+  async posted(jobKey: string): Promise<boolean> {
+    return (await this.#redis.get(this.#key(jobKey))) === POSTED;
+  }
+
+  /** deliverAnswer behind the guard; never throws for a guard problem other than Redis itself failing. */
+  readonly deliver: DeliverFunction = async (request, options) => {
+    const key = this.#key(request.key);
+    const token = `${hostname()}:${process.pid}:${randomUUID()}`;
+    const claimed = await this.#redis.set(key, token, 'PX', this.#leaseMs, 'NX');
+    if (claimed !== 'OK') {
+      const holder = await this.#redis.get(key).catch(() => null);
+      return {
+        ok: false,
+        status: null,
+        attempts: 0,
+        error: holder === POSTED ? 'already answered by an earlier run; not posted again' : 'another worker is posting this answer',
+      };
+    }
+    const renew = setInterval(() => {
+      this.#redis.eval(RENEW, 1, key, token, String(this.#leaseMs)).catch(() => {});
+    }, Math.max(100, Math.floor(this.#leaseMs / 3)));
+    renew.unref();
+    let result: DeliveryResult;
+    try {
+      result = await this.#inner(request, options);
+    } finally {
+      clearInterval(renew);
+    }
+    if (result.ok) {
+      const ttl = Math.max(1, request.expiration.getTime() - Date.now()) + GUARD_SLACK_MS;
+      await this.#redis.set(key, POSTED, 'PX', ttl).catch((error: unknown) => {
+        this.#logger.warn('could not record the answer as posted; a re-run of this job could post again', {
+          bounty: request.bountyId,
+          error: errorMessage(error),
+        });
+      });
+    } else {
+      await this.#redis.eval(RELEASE, 1, key, token).catch(() => {});
+    }
+    return result;
+  };
+}
