@@ -1,18 +1,29 @@
-import { validateDocument, type DocumentKind } from '../protocol/validate.js';
-import { ExitCode } from '../util/errors.js';
-import { readInput } from '../util/input.js';
-import { theme } from '../util/logger.js';
-
-interface CheckOptions {
-  as?: DocumentKind;
-  json?: boolean;
-}
-
 /**
  * `polyswarm-engine check [file|-] [--as kind]`: validates a document against the shipped schemas.
  * Exit 0 valid, 1 invalid, 2 unreadable or not JSON.
  */
-export async function run(args: string[], options: CheckOptions): Promise<number> {
+import { choice, defineCommand, flag } from './define.js';
+
+const KINDS = ['assertion', 'vote', 'bounty', 'metadata'] as const;
+
+export const check = defineCommand({
+  name: 'check',
+  description: 'validate a bounty, assertion, vote or scan metadata JSON document',
+  args: [{ name: '[file]', description: 'file to check, or - for stdin', defaultValue: '-' }],
+  options: {
+    as: choice('--as <kind>', 'what the document is', KINDS, { defaultLabel: 'detected' }),
+    json: flag('--json', 'print a machine-readable result'),
+  },
+  examples: ['polyswarm-engine check answer.json', 'cat bounty.json | polyswarm-engine check --as bounty'],
+  run: ({ args, options }) => runCheck(args[0], options),
+});
+
+async function runCheck(file: string | undefined, options: { as?: (typeof KINDS)[number]; json: boolean }): Promise<number> {
+  const { validateDocument } = await import('../protocol/validate.js');
+  const { ExitCode } = await import('../util/errors.js');
+  const { readInput } = await import('../util/input.js');
+  const { theme } = await import('../util/logger.js');
+  const args = [file];
   const input = await readInput(args[0]);
   const result = validateDocument(options.as, input.bytes);
   const code = result.unreadable ? ExitCode.USAGE : result.valid ? ExitCode.OK : ExitCode.CHECK_FAILED;

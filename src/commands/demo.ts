@@ -1,18 +1,27 @@
-import { join } from 'node:path';
-import { execa } from 'execa';
-import { createDemoProject } from '../scaffold/demo.js';
-import { PACKAGE_ROOT } from '../scaffold/package-root.js';
-import { ExitCode } from '../util/errors.js';
-import { formatDuration } from '../util/duration.js';
-import { theme } from '../util/logger.js';
-
-const out = (text = '') => process.stdout.write(`${text}\n`);
-
 /**
  * `polyswarm-engine demo`: scaffolds a throwaway engine, runs `test all` against it (which boots it on a
  * free loopback port and stops it), explains what happened, removes the folder, exits with the suite's code.
  */
-export async function run(): Promise<number> {
+import { defineCommand } from './define.js';
+
+export const demo = defineCommand({
+  name: 'demo',
+  description: 'scaffold a throwaway engine, run it and run the conformance suite against it',
+  options: {},
+  examples: ['npm run demo', 'npx polyswarm-engine demo'],
+  run: () => runDemo(),
+});
+
+const out = (text = '') => process.stdout.write(`${text}\n`);
+
+async function runDemo(): Promise<number> {
+  const { join } = await import('node:path');
+  const { execa } = await import('execa');
+  const { createDemoProject } = await import('../scaffold/demo.js');
+  const { PACKAGE_ROOT } = await import('../util/package.js');
+  const { ExitCode } = await import('../util/errors.js');
+  const { formatDuration } = await import('../util/duration.js');
+  const { theme } = await import('../util/logger.js');
   const started = Date.now();
   out(theme.bold('polyswarm-engine demo: a throwaway PolySwarm engine, started and checked end to end.'));
   out();

@@ -1,9 +1,8 @@
-import { initProject, resolveInitAnswers, type InitFlags } from '../scaffold/init.js';
-import { theme } from '../util/logger.js';
-import { createPrompter, isInteractive } from '../util/prompts.js';
-
-/** The flags commander parsed; `dir` comes from the argument. */
-type InitOptions = Omit<InitFlags, 'dir'>;
+/**
+ * `polyswarm-engine init [dir]`: scaffolds a project (scaffold/init.ts), then prints the next three commands.
+ */
+import { PACKAGE_MANAGERS, TEMPLATE_NAMES } from '../scaffold/names.js';
+import { choice, defineCommand, flag, negated, text } from './define.js';
 
 const EXPLAIN: Record<string, string> = {
   dev: 'run the engine, reloading src/ on save',
@@ -12,9 +11,33 @@ const EXPLAIN: Record<string, string> = {
   install: 'install the dependencies',
 };
 
-/** `polyswarm-engine init [dir]`: scaffolds a project, then prints the next three commands (stdout). */
-export async function run(args: string[], options: InitOptions): Promise<number> {
-  const flags: InitFlags = { ...options, dir: args[0] };
+export const init = defineCommand({
+  name: 'init',
+  description: 'scaffold a new engine project',
+  args: [{ name: '[dir]', description: 'folder to create' }],
+  options: {
+    template: choice('-t, --template <name>', 'project template', TEMPLATE_NAMES),
+    name: text('--name <name>', 'npm package name', { defaultLabel: 'the folder name' }),
+    yes: flag('-y, --yes', 'accept defaults for everything not given'),
+    install: negated('--no-install', 'do not install dependencies'),
+    git: negated('--no-git', 'do not create a git repository'),
+    force: flag('-f, --force', 'write into a non-empty folder'),
+    packageManager: choice('--package-manager <pm>', 'package manager to install with', PACKAGE_MANAGERS, { defaultLabel: 'the one that ran this command' }),
+  },
+  examples: [
+    'npx polyswarm-engine init my-engine',
+    'npx polyswarm-engine init my-engine --template clamav --yes',
+    'npx polyswarm-engine init . --template javascript --name acme-engine --no-install --force',
+  ],
+  run: ({ args, options }) => runInit(args[0], options),
+});
+
+/** Scaffolds, then prints the next three commands (stdout); progress goes to stderr. */
+async function runInit(dir: string | undefined, options: Omit<import('../scaffold/init.js').InitFlags, 'dir'>): Promise<number> {
+  const { initProject, resolveInitAnswers } = await import('../scaffold/init.js');
+  const { theme } = await import('../util/logger.js');
+  const { createPrompter, isInteractive } = await import('../util/prompts.js');
+  const flags = { ...options, dir };
   const interactive = isInteractive();
   const answers = await resolveInitAnswers(flags, { interactive, prompter: interactive ? createPrompter() : undefined });
   const summary = await initProject(answers, flags, {

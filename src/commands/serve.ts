@@ -1,30 +1,20 @@
 /**
  * `polyswarm-engine serve`: run the project's engine for development, reloading `src/` on save.
- * Thin: the work is in `engine/run.ts`.
+ * Thin: the process is hosted by `runtime/engine-process.ts`.
  */
-import { runEngineProcess } from '../engine/run.js';
+import { defineCommand, negated } from './define.js';
+import { webhookOptions } from './engine-options.js';
 
-interface ServeOptions {
-  port: number;
-  host: string;
-  secret?: string;
-  concurrency?: number;
-  /** commander's `--no-watch` sets this to false. */
-  watch: boolean;
-  queue?: string;
-  cwd: string;
-}
-
-/** Runs until SIGINT/SIGTERM; 0 after a graceful stop, 130 when a second signal cut it short. */
-export async function run(_args: string[], options: ServeOptions): Promise<number> {
-  return runEngineProcess({
-    mode: 'serve',
-    cwd: options.cwd,
-    port: options.port,
-    host: options.host,
-    secret: options.secret,
-    concurrency: options.concurrency,
-    watch: options.watch,
-    queue: options.queue,
-  });
-}
+export const serve = defineCommand({
+  name: 'serve',
+  description: 'run the engine in this project for development, reloading src/ on save',
+  options: {
+    ...webhookOptions('127.0.0.1'),
+    watch: negated('--no-watch', 'do not reload on file changes'),
+  },
+  examples: ['polyswarm-engine serve', 'polyswarm-engine serve --port 8080 --no-watch', 'polyswarm-engine serve --port 0'],
+  async run({ options, sources, origins }) {
+    const { runEngineProcess } = await import('../runtime/engine-process.js');
+    return runEngineProcess({ mode: 'serve', ...options, secretFlag: sources.secret === 'flag', secretSource: origins.secret });
+  },
+});

@@ -1,29 +1,23 @@
 /**
- * `polyswarm-engine start`: run the project's engine in production (strict server timeouts, LOG_FORMAT=json for
- * JSON lines, LOG_LEVEL, PORT/HOST). Thin: the work is in `engine/run.ts`.
+ * `polyswarm-engine start`: run the project's engine in production (strict server timeouts, JSON logs with
+ * LOG_FORMAT=json). Thin: the process is hosted by `runtime/engine-process.ts`.
  */
-import { runEngineProcess } from '../engine/run.js';
+import { defineCommand, flag } from './define.js';
+import { webhookOptions } from './engine-options.js';
 
-interface StartOptions {
-  port: number;
-  host: string;
-  secret?: string;
-  concurrency?: number;
-  queue?: string;
-  withWorker?: boolean;
-  cwd: string;
-}
-
-/** Runs until SIGINT/SIGTERM; 0 after a graceful stop, 130 when a second signal cut it short. */
-export async function run(_args: string[], options: StartOptions): Promise<number> {
-  return runEngineProcess({
-    mode: 'start',
-    cwd: options.cwd,
-    port: options.port,
-    host: options.host,
-    secret: options.secret,
-    concurrency: options.concurrency,
-    queue: options.queue,
-    withWorker: options.withWorker,
-  });
-}
+export const start = defineCommand({
+  name: 'start',
+  description: 'run the engine in production (strict server timeouts; LOG_FORMAT=json for JSON lines)',
+  options: {
+    ...webhookOptions('127.0.0.1'),
+    withWorker: flag('--with-worker', 'with --queue: also run scan workers in this process'),
+  },
+  examples: [
+    'WEBHOOK_SECRET=... polyswarm-engine start --host 0.0.0.0 --port 8080',
+    'polyswarm-engine start --queue redis://127.0.0.1:6379',
+  ],
+  async run({ options, sources, origins }) {
+    const { runEngineProcess } = await import('../runtime/engine-process.js');
+    return runEngineProcess({ mode: 'start', ...options, secretFlag: sources.secret === 'flag', secretSource: origins.secret });
+  },
+});

@@ -1,40 +1,102 @@
-import { writeFile } from 'node:fs/promises';
+/**
+ * `polyswarm-engine test ping|bounty|analyze|all`: sends simulated, signed PolySwarm events to an engine and
+ * checks its answers. Exit 0 all passed, 1 a check failed, 2 usage, 3 engine unreachable.
+ */
 import { resolve } from 'node:path';
-import type { Verdict } from '../protocol/types.js';
-import { parseSetArgument } from '../simulator/bounty.js';
-import { testEngine, type ArtifactChoice, type BountyOptions, type Suite } from '../simulator/public.js';
-import { caseJson, formatCase, formatSummary, junitXml, summaryJson } from '../simulator/report.js';
-import { resolveTarget } from '../simulator/target.js';
-import { parseDuration } from '../util/duration.js';
-import { ExitCode, UsageError } from '../util/errors.js';
-import { readInput } from '../util/input.js';
-import { theme } from '../util/logger.js';
+import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/public.js';
+import { UsageError } from '../util/errors.js';
+import { choice, defineCommand, duration, flag, integer, list, text, type OptionValues } from './define.js';
+import { cwdOption } from './engine-options.js';
 
-interface TestOptions {
-  url?: string;
-  secret?: string;
-  timeout: string;
-  json?: boolean;
-  verbose?: boolean;
-  junit?: string;
-  cwd: string;
-  eicar?: boolean;
-  benign?: boolean;
-  file?: string;
-  artifactUrl?: string;
-  urlArtifact?: string;
-  phase?: 'assertion' | 'arbitration';
-  expect?: Verdict | 'any';
-  set?: string[];
-  payload?: string;
-  legacy?: boolean;
-  expiration?: string;
-  allowInvalid?: boolean;
-  bail?: boolean;
-  listenHost?: string;
-  advertiseHost?: string;
-  callbackPort?: number;
+const VERDICTS = ['benign', 'malicious', 'suspicious', 'unknown', 'any'] as const;
+
+/** The options every `test` subcommand takes. */
+function commonOptions() {
+  return {
+    url: text('-u, --url <url>', 'engine webhook URL', { defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/' }),
+    // Not resolved from the environment here: the simulator looks for the secret in the *project's* .env, which may
+    // be a parent of --cwd (simulator/target.ts), and says where it found it.
+    secret: text('--secret <secret>', 'webhook secret', { defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env" }),
+    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge', { defaultValue: 10_000, defaultLabel: '10s' }),
+    json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
+    verbose: flag('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)'),
+    junit: text('--junit <file>', 'also write a JUnit XML report'),
+    listenHost: text('--listen-host <addr>', "interface the simulator's artifact host and answer receiver bind to, e.g. 0.0.0.0 for an engine in Docker", { defaultValue: '127.0.0.1' }),
+    advertiseHost: text('--advertise-host <host>', 'host the engine reaches them at, put into artifact_uri and response_url, e.g. host.docker.internal or 172.17.0.1', {
+      defaultLabel: 'the listen host, 127.0.0.1 for 0.0.0.0/::',
+    }),
+    callbackPort: integer('--callback-port <port>', 'port they bind, for a firewall rule or port mapping', { min: 0, max: 65_535 }, { defaultLabel: '0, a free one' }),
+    cwd: cwdOption(),
+  };
 }
+
+function bountyFlags() {
+  return {
+    ...commonOptions(),
+    eicar: flag('--eicar', 'the EICAR test file (expects malicious; the default)'),
+    benign: flag('--benign', 'a harmless text file (expects benign)'),
+    file: text('--file <path>', 'a file of yours, served on loopback'),
+    artifactUrl: text('--artifact-url <url>', 'a FILE artifact downloaded from this URL instead of served locally'),
+    urlArtifact: text('--url-artifact <url>', 'a URL artifact (artifact_type "url") pointing at this address'),
+    phase: choice('--phase <phase>', 'bounty phase', ['assertion', 'arbitration'] as const, { defaultValue: 'assertion' }),
+    expect: choice('--expect <verdict>', 'verdict to expect', VERDICTS),
+    set: list('--set <path=value>', 'set a field of the bounty, e.g. rules.max_allowed_bid=10 (repeatable)'),
+    payload: text('--payload <file>', 'send this JSON bounty as is ("-" for stdin); response_url is still pointed at the receiver'),
+    legacy: flag('--legacy', 'send v0 field names (guid, artifact_url)'),
+    expiration: duration('--expiration <duration>', 'time until the bounty expires', { defaultValue: 30_000, defaultLabel: '30s' }),
+    allowInvalid: flag('--allow-invalid', 'send a bounty even when it is not valid (negative tests)'),
+  };
+}
+
+function allFlags() {
+  return {
+    ...commonOptions(),
+    expiration: duration('--expiration <duration>', 'time until each bounty expires', { defaultValue: 30_000, defaultLabel: '30s' }),
+    bail: flag('--bail', 'stop at the first failing case'),
+  };
+}
+
+type TestOptions = OptionValues<ReturnType<typeof commonOptions>> & Partial<OptionValues<ReturnType<typeof bountyFlags>>> & Partial<OptionValues<ReturnType<typeof allFlags>>>;
+
+export const test = defineCommand({
+  name: 'test',
+  description: 'send signed simulated events to an engine and check what it answers',
+  options: {},
+  examples: [
+    'polyswarm-engine test ping',
+    'polyswarm-engine test bounty --eicar',
+    'polyswarm-engine test bounty --file ./sample.exe --expect malicious',
+    'polyswarm-engine test analyze',
+    'polyswarm-engine test all --url http://127.0.0.1:8080/ --secret qwertyuiop --junit report.xml',
+    'polyswarm-engine test all --url http://127.0.0.1:8080/ --listen-host 0.0.0.0 --advertise-host host.docker.internal   # engine in Docker',
+  ],
+  subcommands: [
+    defineCommand({
+      name: 'ping',
+      description: 'send a signed ping; passes on any 2xx',
+      options: commonOptions(),
+      run: ({ options }) => runTest('ping', options),
+    }),
+    defineCommand({
+      name: 'bounty',
+      description: 'send a bounty, serve its artifact, catch and check the answer',
+      options: bountyFlags(),
+      run: ({ options }) => runTest('bounty', options),
+    }),
+    defineCommand({
+      name: 'analyze',
+      description: 'send an unsupported event; passes on 4xx if the engine keeps serving',
+      options: commonOptions(),
+      run: ({ options }) => runTest('analyze', options),
+    }),
+    defineCommand({
+      name: 'all',
+      description: 'run the conformance suite',
+      options: allFlags(),
+      run: ({ options }) => runTest('all', options),
+    }),
+  ],
+});
 
 /** The artifact flags of `test bounty`: at most one, and none together with --payload. */
 function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
@@ -52,21 +114,23 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
   if (given.length === 1 && options.payload !== undefined) {
     throw new UsageError(`--payload sends its own artifact; drop ${given[0][0]}`);
   }
-  for (const [flag, choice] of given) {
-    const url = typeof choice === 'object' && 'artifactUrl' in choice ? choice.artifactUrl : typeof choice === 'object' && 'urlArtifact' in choice ? choice.urlArtifact : null;
-    if (url !== null && !/^https?:\/\/[^/]+/i.test(url)) throw new UsageError(`${flag} ${JSON.stringify(url)}: expected an http(s) URL`);
+  for (const [flagName, picked] of given) {
+    const url = typeof picked === 'object' && 'artifactUrl' in picked ? picked.artifactUrl : typeof picked === 'object' && 'urlArtifact' in picked ? picked.urlArtifact : null;
+    if (url !== null && !/^https?:\/\/[^/]+/i.test(url)) throw new UsageError(`${flagName} ${JSON.stringify(url)}: expected an http(s) URL`);
   }
   return given[0]?.[1];
 }
 
 async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
+  const { parseSetArgument } = await import('../simulator/bounty.js');
+  const { readInput } = await import('../util/input.js');
   const bounty: BountyOptions = {
     artifact: artifactChoice(options),
     phase: options.phase,
     expect: options.expect,
     legacy: options.legacy,
     allowInvalid: options.allowInvalid,
-    expirationMs: parseDuration(options.expiration ?? '30s', '--expiration'),
+    expirationMs: options.expiration,
   };
   if (options.set && options.set.length > 0) {
     bounty.set = {};
@@ -79,16 +143,17 @@ async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
   return bounty;
 }
 
-/**
- * `polyswarm-engine test ping|bounty|analyze|all`: sends simulated, signed PolySwarm events to an engine and
- * checks its answers. Exit 0 all passed, 1 a check failed, 2 usage, 3 engine unreachable.
- */
-export async function run(_args: string[], options: TestOptions, name: string): Promise<number> {
-  const suite = name as Suite;
-  const timeoutMs = parseDuration(options.timeout, '--timeout');
+async function runTest(suite: Suite, options: TestOptions): Promise<number> {
+  const { writeFile } = await import('node:fs/promises');
+  const { testEngine } = await import('../simulator/public.js');
+  const { caseJson, formatCase, formatSummary, junitXml, summaryJson } = await import('../simulator/report.js');
+  const { resolveTarget } = await import('../simulator/target.js');
+  const { ExitCode } = await import('../util/errors.js');
+  const { theme } = await import('../util/logger.js');
+  const timeoutMs = options.timeout;
   if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
   const bounty = suite === 'bounty' ? await bountyOptions(options) : undefined;
-  const expirationMs = options.expiration !== undefined ? parseDuration(options.expiration, '--expiration') : undefined;
+  const expirationMs = options.expiration;
   if (suite === 'all' && expirationMs !== undefined && expirationMs < 1000) {
     throw new UsageError('--expiration must be at least 1s: the engine needs time to scan and answer');
   }

@@ -4,8 +4,8 @@
 import { execa } from 'execa';
 import { CliError } from '../util/errors.js';
 
-export const PACKAGE_MANAGERS = ['npm', 'pnpm', 'yarn'] as const;
-export type PackageManager = (typeof PACKAGE_MANAGERS)[number];
+export { PACKAGE_MANAGERS, type PackageManager } from './names.js';
+import type { PackageManager } from './names.js';
 
 /** The package manager that launched us (`npm_config_user_agent`, e.g. `pnpm/9.1.0 npm/? node/v20…`), else npm. */
 export function detectPackageManager(env: NodeJS.ProcessEnv = process.env): PackageManager {

@@ -6,16 +6,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TEMPLATES_ROOT } from './package-root.js';
 
-export const TEMPLATE_NAMES = ['typescript', 'javascript', 'clamav'] as const;
-export type TemplateName = (typeof TEMPLATE_NAMES)[number];
-export const DEFAULT_TEMPLATE: TemplateName = 'typescript';
-
-/** One line per template, for prompts and help. */
-export const TEMPLATE_DESCRIPTIONS: Record<TemplateName, string> = {
-  typescript: 'TypeScript EICAR scanner with vitest tests (recommended)',
-  javascript: 'the same engine in plain ESM JavaScript with JSDoc types',
-  clamav: 'a real engine that runs ClamAV (clamscan/clamdscan) on each artifact',
-};
+export { DEFAULT_TEMPLATE, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './names.js';
+import { TEMPLATE_NAMES, type TemplateName } from './names.js';
 
 /** Stored name → name in the new project. */
 export const RENAMES: Readonly<Record<string, string>> = {

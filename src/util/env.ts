@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
+import { UsageError } from './errors.js';
 
 /** Reads `<dir>/.env` (dotenv syntax) into an object; a missing file is an empty object. */
 export function readDotEnv(dir: string): Record<string, string> {
@@ -8,8 +9,10 @@ export function readDotEnv(dir: string): Record<string, string> {
   try {
     text = readFileSync(join(dir, '.env'), 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    // No file, or `dir` is not a folder (the command reports that itself, with its own hint).
+    if (code === 'ENOENT' || code === 'ENOTDIR') return {};
+    throw new UsageError(`cannot read ${join(dir, '.env')}: ${(error as Error).message}`, { hint: 'Check the file and its permissions.' });
   }
   return parseEnv(text) as Record<string, string>;
 }

@@ -391,8 +391,8 @@ describe('Redis scale-out with real processes', () => {
     const { url } = await startWeb();
     const w = await startWorker(1);
     expect(await send(url, 21, { expiration: inMs(10_000), metadata: { stray: true } })).toBe(202);
-    await w.waitFor(/uncaught error in scan code \(the worker keeps running\).*thrown in a timer/);
-    await w.waitFor(/uncaught error in scan code \(the worker keeps running\).*nobody awaited me/);
+    await w.waitFor(/uncaught error in scan code; the process keeps running.*thrown in a timer/);
+    await w.waitFor(/uncaught error in scan code; the process keeps running.*nobody awaited me/);
     expect(await send(url, 22, { expiration: inMs(10_000) })).toBe(202);
     await lb.waitForAnswers(2, { timeoutMs: 8000 });
     expect(lb.answers.map((a) => scannedBy(a))).toEqual([w.pid, w.pid]);
@@ -455,7 +455,7 @@ describe('Redis scale-out with real processes', () => {
 
     const badLock = await runBin(['worker', '--queue', redis.url, '--cwd', project], { env: { POLYSWARM_LOCK_DURATION: '100ms' } });
     expect(badLock.exitCode).toBe(2);
-    expect(badLock.stderr).toContain('Error: POLYSWARM_LOCK_DURATION: 100ms is too short; the minimum is 1s');
+    expect(badLock.stderr).toContain('Error: $POLYSWARM_LOCK_DURATION (for --lock-duration): "100ms" must be at least 1s');
 
     const broken = mkdtempSync(join(tmpdir(), 'pse-redis-broken-'));
     try {

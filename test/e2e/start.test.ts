@@ -95,8 +95,8 @@ describe('start: errors that escape the scan code', () => {
     expect(await sendBounty(url!, loopback.url, 'u1')).toBe(202);
     await loopback.waitForAnswers(1);
     // The place is logged too, so an author can tell their code from ours.
-    await child.waitFor(/ERROR uncaught error \(the engine keeps running\) error="late boom" at="[^"]*src\/scan\.ts:2:\d+\)"/);
-    await child.waitFor(/ERROR uncaught error \(the engine keeps running\) error="nobody awaits this" at="[^"]*src\/scan\.ts:3:\d+\)"/);
+    await child.waitFor(/ERROR uncaught error in scan code; the process keeps running error="late boom" at="[^"]*src\/scan\.ts:2:\d+\)"/);
+    await child.waitFor(/ERROR uncaught error in scan code; the process keeps running error="nobody awaits this" at="[^"]*src\/scan\.ts:3:\d+\)"/);
     expect(await sendBounty(url!, loopback.url, 'u2')).toBe(202);
     const answers = await loopback.waitForAnswers(2);
     expect(answers.map((a) => a.body.verdict)).toEqual(['benign', 'benign']);

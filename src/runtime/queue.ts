@@ -1,11 +1,11 @@
 /**
- * Where `serve`/`start` plug in a shared queue (`--queue redis://…`, `--with-worker`). The embedded in-process
- * queue is the default; with `--queue` the engine stores bounties in Redis (BullMQ) for `polyswarm-engine worker`.
+ * Where `serve`/`start` plug in a shared queue (`--queue redis://…`, `--with-worker`). The embedded queue is the
+ * default; with `--queue` the engine stores bounties in Redis (BullMQ) for `polyswarm-engine worker`.
  */
-import { availableParallelism } from 'node:os';
+import { defaultConcurrency } from '../engine/defaults.js';
+import type { EngineOptions } from '../engine/engine.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import type { EngineOptions } from './engine.js';
 
 export interface QueueChoice {
   command: 'serve' | 'start';
@@ -14,9 +14,9 @@ export interface QueueChoice {
   /** `start --with-worker`: also scan in this process. */
   withWorker?: boolean;
   concurrency?: number;
+  /** The Redis job lock (`--lock-duration`). */
+  lockDurationMs: number;
   logger: Logger;
-  /** Where POLYSWARM_LOCK_DURATION is read (default process.env). */
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface QueueSetup {
@@ -40,13 +40,8 @@ export interface QueueSetup {
 /** How long `start`/`serve` wait for Redis before printing `ready` anyway. */
 const READY_WAIT_MS = 3000;
 
-/** A queue URL without its credentials, for messages. */
-export function redactQueueUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//');
-}
-
 /** Chooses the engine's queue from the command's flags. Throws a UsageError for flags that do not go together. */
-export async function queueFromOptions(choice: QueueChoice): Promise<QueueSetup> {
+export async function queueFromConfig(choice: QueueChoice): Promise<QueueSetup> {
   if (choice.withWorker && !choice.url) {
     throw new UsageError('--with-worker needs --queue', {
       hint: 'Without --queue the engine already scans in this process; pass --queue redis://… to share a Redis queue.',
@@ -54,15 +49,15 @@ export async function queueFromOptions(choice: QueueChoice): Promise<QueueSetup>
   }
   if (!choice.url) return { scanInProcess: true, description: 'embedded (in process)' };
   // Loaded only when asked for: BullMQ and ioredis add about a quarter of a second to every start-up.
-  const { parseLockDuration, parseRedisUrl, redisEngineQueue } = await import('./redis-queue.js');
+  const { parseRedisUrl, redisEngineQueue } = await import('../engine/redis/index.js');
   const target = parseRedisUrl(choice.url);
   // `serve` is for development: it scans too, so one process shows answers without a separate worker.
   const consume = choice.command === 'serve' || Boolean(choice.withWorker);
   const redis = redisEngineQueue({
     url: target,
     consume,
-    concurrency: choice.concurrency ?? availableParallelism(),
-    lockDurationMs: parseLockDuration((choice.env ?? process.env).POLYSWARM_LOCK_DURATION),
+    concurrency: choice.concurrency ?? defaultConcurrency(),
+    lockDurationMs: choice.lockDurationMs,
     logger: choice.logger,
   });
   return {

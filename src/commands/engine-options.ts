@@ -1,0 +1,64 @@
+/**
+ * The flags `serve`, `start` and `worker` share, declared once. Each takes its value from the command line, the
+ * environment or the project's `.env`, in that order (runtime/config.ts), so a compose file that puts
+ * `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and the workers alike.
+ */
+import { DEFAULTS } from '../engine/defaults.js';
+import { choice, duration, integer, text, type OptionSpec } from './define.js';
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+export const cwdOption = () => text('--cwd <dir>', 'engine project folder', { defaultValue: '.', defaultLabel: 'current folder' });
+
+export const secretOption = () =>
+  text('--secret <secret>', 'webhook secret; prefer the environment or .env, a flag shows in `ps`', {
+    env: ['WEBHOOK_SECRET', 'PSENGINE_WEBHOOK_SECRET'],
+  });
+
+export const concurrencyOption = () =>
+  integer('-c, --concurrency <n>', 'scans running at once', { min: 1, max: 10_000 }, { env: 'POLYSWARM_CONCURRENCY', defaultLabel: 'number of CPUs' });
+
+/** The options of every long-running command. */
+export function processOptions() {
+  return {
+    cwd: cwdOption(),
+    concurrency: concurrencyOption(),
+    logFormat: choice('--log-format <format>', 'log lines as text or JSON', ['text', 'json'] as const, { env: 'LOG_FORMAT', defaultValue: 'text' }),
+    logLevel: {
+      ...choice('--log-level <level>', 'lowest level logged', LOG_LEVELS, { env: 'LOG_LEVEL', defaultValue: 'info' }),
+      // `warning` is what Python's logging calls it; engine authors coming from the reference type it.
+      parse: (value: string) => {
+        const v = value.trim().toLowerCase() === 'warning' ? 'warn' : value.trim().toLowerCase();
+        const found = LOG_LEVELS.find((l) => l === v);
+        if (!found) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`);
+        return found;
+      },
+    } as OptionSpec<(typeof LOG_LEVELS)[number], true>,
+    grace: duration('--grace <duration>', 'on SIGTERM, how long running scans may finish before the process stops', {
+      env: 'POLYSWARM_SHUTDOWN_GRACE',
+      defaultValue: DEFAULTS.shutdownGraceMs,
+      defaultLabel: `${DEFAULTS.shutdownGraceMs / 1000}s`,
+    }),
+    lockDuration: duration('--lock-duration <duration>', 'with --queue: Redis job lock; a dead worker’s jobs move on after about 1.5× this', {
+      env: 'POLYSWARM_LOCK_DURATION',
+      // BullMQ renews a lock at half its duration; below a second, a busy event loop loses locks it still holds.
+      min: 1000,
+      defaultValue: DEFAULTS.lockDurationMs,
+      defaultLabel: `${DEFAULTS.lockDurationMs / 1000}s`,
+    }),
+  };
+}
+
+/** The options of the commands that serve the webhook (`serve`, `start`). */
+export function webhookOptions(defaultHost: string) {
+  return {
+    port: integer('-p, --port <port>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535 }, { env: 'PORT', defaultValue: 3000 }),
+    host: text('--host <host>', 'interface to bind', { env: 'HOST', defaultValue: defaultHost }),
+    secret: secretOption(),
+    queue: text('--queue <url>', 'Redis URL of a shared queue, e.g. redis://127.0.0.1:6379/0', {
+      env: 'POLYSWARM_QUEUE_URL',
+      defaultLabel: 'embedded',
+    }),
+    ...processOptions(),
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The engine's defaults, in one place: the embedded engine, the Redis consumer, the worker and the CLI's help all
+ * read them from here, so they cannot disagree. See docs/protocol.md for why each figure is what it is.
+ */
+import { availableParallelism } from 'node:os';
+
+export const DEFAULTS = {
+  /** Scan deadline = expiration − this, leaving time to post the answer (docs/protocol.md §6). */
+  deliveryMarginMs: 2000,
+  /** The webhook body cap (docs/protocol.md §12). */
+  maxBodyBytes: 1024 * 1024,
+  /** The artifact download cap (docs/protocol.md §10). */
+  maxArtifactBytes: 64 * 1024 * 1024,
+  /** Bounties allowed to wait in the queue; one more is answered 503 with Retry-After. */
+  queueCapacity: 10_000,
+  /**
+   * How long a stopping process lets running scans finish. Shorter than the stop timeout the templates give their
+   * containers (40 s), so the process ends on its own before the container runtime's SIGKILL.
+   */
+  shutdownGraceMs: 25_000,
+  /** Redis job lock: a dead worker's job goes to another one within about 1.5× this. */
+  lockDurationMs: 10_000,
+} as const;
+
+/** Scans at a time when not told: one per CPU. */
+export function defaultConcurrency(): number {
+  return availableParallelism();
+}

@@ -1,0 +1,70 @@
+/**
+ * `worker` as a process: find the project, load its scan module, take jobs from the Redis queue until SIGTERM, and
+ * hand the rest (signals, ready line, graceful stop, exit codes) to the process host, exactly as `serve` and `start`
+ * do. The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
+ */
+import { loadScanModule } from '../engine/loader.js';
+import { createRedisWorker } from '../engine/worker.js';
+import { loadDotEnv } from '../util/env.js';
+import { UsageError } from '../util/errors.js';
+import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
+import { findProject } from '../util/project.js';
+import { hostProcess } from './host.js';
+
+export interface WorkerProcessConfig {
+  cwd: string;
+  /** `--queue` / POLYSWARM_QUEUE_URL; required. */
+  queue?: string;
+  concurrency?: number;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  grace: number;
+  lockDuration: number;
+  stdout?: NodeJS.WritableStream;
+  env?: NodeJS.ProcessEnv;
+  signals?: NodeJS.Process;
+}
+
+/** How long the worker waits for Redis before saying so (it keeps waiting). */
+const WAITING_LOG_MS = 2000;
+
+/** Runs scan workers against the Redis queue until SIGINT/SIGTERM (exit codes: runtime/host.ts). */
+export async function runWorkerProcess(config: WorkerProcessConfig): Promise<number> {
+  const out = config.stdout ?? process.stdout;
+  if (!config.queue) {
+    throw new UsageError('worker needs a Redis queue to take bounties from', {
+      hint: 'Pass --queue redis://host:port[/db], or set POLYSWARM_QUEUE_URL (also read from the project’s .env).',
+    });
+  }
+  const { parseRedisUrl } = await import('../engine/redis/index.js');
+  const target = parseRedisUrl(config.queue);
+  const project = findProject(config.cwd);
+  // The scan code may read its own settings (CLAMAV_DATABASE, …) from the project's .env.
+  loadDotEnv(project.dir, config.env ?? process.env);
+  const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
+  const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
+  const module = await loadScanModule(project.scanFile, { root: project.dir });
+
+  return hostProcess(
+    async () => {
+      const worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger });
+      return {
+        async ready() {
+          const waiting = setTimeout(() => logger.warn('waiting for Redis', { queue: worker.queue }), WAITING_LOG_MS);
+          try {
+            await worker.ready();
+          } finally {
+            clearTimeout(waiting);
+          }
+        },
+        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, pid: process.pid }),
+        stop: (graceMs) => worker.close({ graceMs }),
+        abort() {
+          // Jobs this worker still holds go back to the queue when their locks expire: another worker answers them.
+          logger.warn('stopped at once: jobs still held go to another worker when their locks expire', { running: worker.stats().running });
+        },
+      };
+    },
+    { logger, readyLog, graceMs: config.grace, interactive: false, signals: config.signals },
+  );
+}
