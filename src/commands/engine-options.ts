@@ -4,7 +4,7 @@
  * `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and the workers alike.
  */
 import { DEFAULTS } from '../engine/defaults.js';
-import { choice, duration, integer, text, type OptionSpec } from './define.js';
+import { choice, duration, integer, size, text, type OptionSpec } from './define.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
@@ -55,9 +55,22 @@ export function webhookOptions(defaultHost: string) {
     port: integer('-p, --port <port>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535 }, { env: 'PORT', defaultValue: 3000 }),
     host: text('--host <host>', 'interface to bind', { env: 'HOST', defaultValue: defaultHost }),
     secret: secretOption(),
-    queue: text('--queue <url>', 'Redis URL of a shared queue, e.g. redis://127.0.0.1:6379/0', {
+    queue: text('--queue <url|memory>', 'Redis URL of a shared queue (e.g. redis://127.0.0.1:6379/0), or memory for an embedded queue without its journal', {
       env: 'POLYSWARM_QUEUE_URL',
-      defaultLabel: 'embedded',
+      defaultLabel: 'embedded, journaled in the state folder',
+    }),
+    stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
+      env: 'POLYSWARM_STATE_DIR',
+      defaultLabel: '<project>/.polyswarm',
+    }),
+    maxQueued: integer('--max-queued <n>', 'bounties allowed to wait; one more is answered 503 with Retry-After', { min: 1, max: 10_000_000 }, {
+      env: 'POLYSWARM_MAX_QUEUED',
+      defaultValue: DEFAULTS.queueCapacity,
+    }),
+    maxQueuedBytes: size('--max-queued-bytes <size>', 'signed body bytes allowed queued or scanning (bounds memory); one more is answered 503', { min: 1024 * 1024 }, {
+      env: 'POLYSWARM_MAX_QUEUED_BYTES',
+      defaultValue: DEFAULTS.maxQueuedBytes,
+      defaultLabel: `${DEFAULTS.maxQueuedBytes / 1024 ** 2}MiB`,
     }),
     ...processOptions(),
   };

@@ -12,7 +12,7 @@
  * IncomingMessage and writes precomputed bytes. The protocol logic lives here only.
  */
 import { H3 } from 'h3';
-import { parseBountyBody } from '../protocol/bounty.js';
+import { isExpired, parseBountyBody } from '../protocol/bounty.js';
 import { DELIVERY_HEADER, EVENT_HEADER, parseEventName, RESPONSES, SIGNATURE_HEADER } from '../protocol/events.js';
 import { stringifyJson } from '../protocol/json.js';
 import { verify } from '../protocol/signature.js';
@@ -189,7 +189,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     const deliveryId = line.delivery;
     line.bounty = bounty.id;
     for (const warning of parsed.warnings) logger.warn('bounty warning', { bounty: bounty.id, delivery: deliveryId, warning });
-    if (Date.now() >= bounty.expiration.getTime()) {
+    if (isExpired(bounty)) {
       counters.expired++;
       logger.warn('bounty already expired on arrival; accepted but not scanned', {
         bounty: bounty.id,
@@ -199,7 +199,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     }
     let outcome: EnqueueOutcome;
     try {
-      outcome = await options.enqueue({ key: jobKey(deliveryId, bounty), deliveryId, bounty, receivedAt: Date.now() });
+      outcome = await options.enqueue({ key: jobKey(bounty), deliveryId, bounty, receivedAt: Date.now(), bytes: body.byteLength, body });
     } catch (error) {
       logger.error('queue unavailable', { bounty: bounty.id, error: errorMessage(error) });
       return json(503, { error: `Queue unavailable: ${errorMessage(error)}` }, { 'retry-after': retryAfter });

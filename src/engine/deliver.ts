@@ -16,6 +16,8 @@ export interface DeliveryRequest {
   /** For logs and for wrappers that guard against posting twice (the Redis queue). */
   bountyId: string;
   key: string;
+  /** Stops retrying (and cuts an attempt under way) when it fires: the shutdown of a journaled engine. */
+  signal?: AbortSignal;
 }
 
 export interface DeliveryResult {
@@ -43,7 +45,17 @@ export type DeliverFunction = (request: DeliveryRequest, options?: DeliverOption
 /** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
 const LAST_ATTEMPT_MS = 100;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less if `signal` fires first. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 const POST_HEADERS = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
 
@@ -79,6 +91,7 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
   for (;;) {
     const remaining = expiresAt - Date.now();
     if (remaining <= 0) return { ok: false, status, attempts, error: error ?? 'expired before delivery' };
+    if (request.signal?.aborted) return { ok: false, status, attempts, error: 'cut by the shutdown' };
     attempts++;
     let retryAfter: number | null = null;
     // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration. A plain
@@ -88,7 +101,7 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
       () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
       Math.max(1, Math.min(attemptTimeoutMs, remaining)),
     );
-    const signal = controller.signal;
+    const signal = request.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
     try {
       let url = request.url;
       let response: Dispatcher.ResponseData;
@@ -134,6 +147,6 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
     // Otherwise a long backoff is cut short so that one last attempt still lands before the expiration.
     const latest = expiresAt - Date.now() - LAST_ATTEMPT_MS;
     if (latest <= 0) return { ok: false, status, attempts, error };
-    await sleep(Math.min(delay, latest));
+    await sleep(Math.min(delay, latest), request.signal);
   }
 };

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN } from './defaults.js';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
@@ -174,7 +175,7 @@ export function createArtifactAccess(
         const data = await getBytes();
         // A scan still running after its answer was sent must not leave a file behind that nobody removes.
         if (cleaned) throw new ArtifactError('timeout', 'the scan is over; its artifact file was removed');
-        dir ??= mkdtemp(join(tmpdir(), 'polyswarm-artifact-'));
+        dir ??= mkdtemp(join(tmpdir(), `${ARTIFACT_DIR_PREFIX}${ARTIFACT_RUN}-`));
         const path = join(await dir, 'artifact');
         await writeFile(path, data, { mode: 0o600 });
         return path;

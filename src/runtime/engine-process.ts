@@ -4,7 +4,7 @@
  * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
  */
 import type { Server } from 'node:http';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createEngine } from '../engine/engine.js';
 import { loadScanModule } from '../engine/loader.js';
 import { watchScanModule, type ScanModuleWatcher } from '../engine/reload.js';
@@ -15,6 +15,7 @@ import { packageInfo } from '../util/package.js';
 import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
 import { hostProcess } from './host.js';
 import { queueFromConfig } from './queue.js';
+import { sweepArtifacts } from './sweep.js';
 
 /** The resolved configuration of `serve` / `start`. */
 export interface EngineProcessConfig {
@@ -30,6 +31,9 @@ export interface EngineProcessConfig {
   secretSource?: string;
   concurrency?: number;
   queue?: string;
+  stateDir?: string;
+  maxQueued?: number;
+  maxQueuedBytes?: number;
   withWorker?: boolean;
   /** serve only; default true. */
   watch?: boolean;
@@ -140,7 +144,18 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
 
   return hostProcess(
     async () => {
-      const queue = await queueFromConfig({ command: config.mode, url: config.queue, withWorker: config.withWorker, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger });
+      const queue = await queueFromConfig({
+        command: config.mode,
+        url: config.queue,
+        projectDir: project.dir,
+        stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
+        withWorker: config.withWorker,
+        concurrency: config.concurrency,
+        lockDurationMs: config.lockDuration,
+        logger,
+      });
+      // Artifacts (malware samples) a killed run left in the temp folder go before anything else starts.
+      sweepArtifacts(logger);
       const initial = await loadScanModule(project.scanFile, { fresh: serve, root: project.dir });
       let watcher: ScanModuleWatcher | undefined;
       if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger });
@@ -152,8 +167,13 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         logger,
         queue: queue.queue,
         deliver: queue.deliver,
+        journal: queue.journal,
+        capacity: config.maxQueued,
+        maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
       });
+      // What a crash left in the journal is queued again before the first new bounty is taken.
+      await engine.recover();
       let listening: Listening;
       try {
         listening = serve

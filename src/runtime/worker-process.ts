@@ -10,6 +10,7 @@ import { UsageError } from '../util/errors.js';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject } from '../util/project.js';
 import { hostProcess } from './host.js';
+import { sweepArtifacts } from './sweep.js';
 
 export interface WorkerProcessConfig {
   cwd: string;
@@ -44,6 +45,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
   const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
   const module = await loadScanModule(project.scanFile, { root: project.dir });
+  sweepArtifacts(logger);
 
   return hostProcess(
     async () => {

@@ -197,7 +197,7 @@ describe('Redis queue (library, real redis-server)', () => {
     cleanups.push(() => queue.close());
     const parsed = parseBountyBody(body);
     if (!parsed.ok) throw new Error('fixture bounty invalid');
-    const key = jobKey(null, parsed.value);
+    const key = jobKey(parsed.value);
     await until(() => w.stats().answered === 1, 'the first answer counted');
     await queue.remove(jobIdFor(key));
     await queue.add('bounty', encodeJob({ key, deliveryId: null, bounty: parsed.value, receivedAt: Date.now() }), { jobId: jobIdFor(key) });
