@@ -57,7 +57,7 @@ export interface Engine {
   /** A node:http request handler (same answers as `app`, without the web Request/Response round trip), for Express/Fastify/node:http. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   fetch(request: Request): Promise<Response>;
-  /** A node:http server with internet-facing timeouts (decisions.md), on 127.0.0.1:3000 unless told otherwise. */
+  /** A node:http server with the internet-facing timeouts of docs/protocol.md §12, on 127.0.0.1:3000 by default. */
   listen(options?: { port?: number; host?: string }): Promise<{ url: string; server: Server; close(): Promise<void> }>;
   /**
    * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
