@@ -1,5 +1,5 @@
 /**
- * The webhook endpoint. decisions.md's table is the spec of every status and body. The signature is checked on the
+ * The webhook endpoint. docs/protocol.md §3 is the spec of every status and body. The signature is checked on the
  * raw body bytes, before routing and before any JSON parsing; the 202 for a bounty is sent only once the queue has
  * stored it, and nothing is downloaded or scanned on the request path.
  *
@@ -128,7 +128,7 @@ function lineFields(line: DeliveryLine, status: number, ackMs: number): Record<s
 }
 
 /**
- * The webhook's request handling, framework-free: decisions.md's table from method, path, headers and raw body to
+ * The webhook's request handling, framework-free: docs/protocol.md §3 from method, path, headers and raw body to
  * status, headers and body. Both adapters (h3 app, node:http handler) call the same instance, so they share the
  * counters and the log line.
  */
@@ -282,7 +282,7 @@ class WebDeliveryRequest implements DeliveryRequest {
  */
 export function createWebhookApp(handle: DeliveryHandler): H3 {
   // allowMalformedURL: h3 would answer a path like `/%zz` with its own 400 before this handler ran, i.e. before the
-  // signature check and not in the JSON of decisions.md; here it is checked like any other path (then 404).
+  // signature check and not in the JSON of docs/protocol.md §3; here it is checked like any other path (then 404).
   const app = new H3({ allowMalformedURL: true });
   app.use(async (event) => {
     const reply = await handle(new WebDeliveryRequest(event.req));

@@ -1,6 +1,6 @@
 /**
- * Artifact download. Node's fetch has no size limit, 300 s timeouts and follows 20 redirects (decisions.md), so
- * this uses undici's `request()` (through the shared keep-alive Agent, without fetch's WHATWG layers), follows
+ * Artifact download (docs/protocol.md §10). Node's fetch has no size limit, 300 s timeouts and follows 20 redirects,
+ * so this uses undici's `request()` (through the shared keep-alive Agent, without fetch's WHATWG layers), follows
  * redirects by hand (at most 5), counts bytes while streaming, and takes the scan deadline's signal as the one
  * overall timeout.
  */

@@ -76,11 +76,12 @@ export interface Engine {
   /** A node:http request handler (same answers as `app`, without the web Request/Response round trip), for Express/Fastify/node:http. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   fetch(request: Request): Promise<Response>;
-  /** A node:http server with internet-facing timeouts (docs/protocol.md), on 127.0.0.1:3000 unless told otherwise. */
+  /** A node:http server with the internet-facing timeouts of docs/protocol.md §12, on 127.0.0.1:3000 by default. */
   listen(options?: { port?: number; host?: string }): Promise<{ url: string; server: Server; close(): Promise<void> }>;
   /**
    * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
-   * 30 s), queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; resolves when every accepted
+   * 25 s). With a journal, what is queued, and what is still running at the end of the grace, stays in it for the
+   * next start; without, queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; resolves when every accepted
    * bounty is answered or expired. Listeners opened with `listen()` are closed at the end.
    */
   close(options?: { graceMs?: number }): Promise<void>;

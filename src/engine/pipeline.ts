@@ -1,7 +1,7 @@
 /**
  * The scan pipeline: what happens to one dequeued bounty. Whatever the author's code does (throws, hangs, ignores
  * its abort signal, returns junk), every accepted, unexpired bounty gets exactly one answer, posted before its
- * expiration (decisions.md, "Scanning and answering").
+ * expiration (docs/protocol.md §13).
  */
 import { buildAnswer, errorComment, normalizeScanResult, serializeAnswer, SKIP, unknownResult } from '../protocol/answer.js';
 import { defaultBid, finalBid } from '../protocol/bid.js';

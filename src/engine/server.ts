@@ -1,6 +1,6 @@
 /**
  * The production listener. Node's defaults are too lax for an internet-facing webhook receiver (headers 60 s,
- * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (decisions.md).
+ * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (docs/protocol.md §12).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
