@@ -37,8 +37,9 @@ export interface BountyQueue {
   health(): Promise<{ ok: boolean; detail?: string }>;
   counts(): { waiting: number; active: number };
   /**
-   * Stops taking jobs and waits for the running ones, at most `graceMs`. Waiting jobs stay in the journal for the
-   * next start; without a journal they are handed to `onAbandoned` (answered SKIPPED:SHUTDOWN).
+   * Stops taking jobs. With a journal, goes on scanning for at most `graceMs` and leaves what is not done then in
+   * the journal for the next start; without, hands the waiting jobs to `onAbandoned` (answered SKIPPED:SHUTDOWN)
+   * and waits for the running ones, at most `graceMs`.
    */
   close(options: { graceMs: number; onAbandoned?: (job: BountyJob) => Promise<unknown> }): Promise<void>;
 }
@@ -144,7 +145,10 @@ export class EmbeddedQueue implements BountyQueue {
   #bytes = 0;
   /** key → expiration (ms). Map keeps insertion order, so the first entries are the oldest. */
   readonly #seen = new Map<string, number>();
+  /** No new jobs (shutting down). */
   #closed = false;
+  /** No new scans either: the grace is over (journal) or the queue was handed to `onAbandoned` (memory). */
+  #halted = false;
   #drained: (() => void)[] = [];
   #watchdog: { at: number; timer: DeadlineTimer } | undefined;
 
@@ -221,21 +225,31 @@ export class EmbeddedQueue implements BountyQueue {
 
   async close(options: { graceMs: number; onAbandoned?: (job: BountyJob) => Promise<unknown> }): Promise<void> {
     this.#closed = true;
-    this.#watchdog?.timer.cancel();
-    this.#watchdog = undefined;
-    const waiting = this.#heap.drain();
-    // With a journal, waiting jobs stay on disk for the next start: nothing to do now, nothing lost.
-    const abandon =
-      !this.#options.journal && options.onAbandoned
-        ? mapLimit(waiting, 32, (job) => options.onAbandoned!(job).catch((error) => this.#options.onError?.(error, job)))
-        : Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, options.graceMs));
     });
-    const drained = this.#active + this.#overdue === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r));
-    await Promise.race([Promise.all([abandon, drained]), grace]);
+    const idle = () => (this.#active + this.#overdue === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r)));
+    if (this.#options.journal) {
+      // Journaled: keep scanning, earliest deadline first, for the whole grace; what is left then stays on disk.
+      await Promise.race([idle(), grace]);
+      this.#halt();
+    } else {
+      // In memory: what waits is answered now (SKIPPED:SHUTDOWN); running scans get the grace.
+      this.#halt();
+      const waiting = this.#heap.drain();
+      const abandon = options.onAbandoned
+        ? mapLimit(waiting, 32, (job) => options.onAbandoned!(job).catch((error) => this.#options.onError?.(error, job)))
+        : Promise.resolve();
+      await Promise.race([Promise.all([abandon, idle()]), grace]);
+    }
     clearTimeout(timer);
+  }
+
+  #halt(): void {
+    this.#halted = true;
+    this.#watchdog?.timer.cancel();
+    this.#watchdog = undefined;
   }
 
   #push(job: BountyJob): void {
@@ -258,7 +272,7 @@ export class EmbeddedQueue implements BountyQueue {
   }
 
   #pump(): void {
-    if (this.#closed) return;
+    if (this.#halted) return;
     this.#answerOverdue();
     while (this.#active < this.#options.concurrency && this.#heap.size > 0) {
       const { job } = this.#heap.pop()!;
@@ -306,8 +320,10 @@ export class EmbeddedQueue implements BountyQueue {
     if (outcome !== 'retained' && this.#options.journal) {
       await this.#options.journal.settle(job.key, job.bounty.expiration.getTime()).catch((error) => this.#options.onError?.(error, job));
     }
-    if (this.#active + this.#overdue === 0 && this.#drained.length > 0) for (const r of this.#drained.splice(0)) r();
     this.#pump();
+    if (this.#active + this.#overdue === 0 && (this.#halted || this.#heap.size === 0) && this.#drained.length > 0) {
+      for (const r of this.#drained.splice(0)) r();
+    }
   }
 }
 
