@@ -105,10 +105,10 @@ export function openJournal(dir: string): Journal {
       await db.put(PENDING + key, record);
     },
     async settle(key, expiresAt) {
-      await db.transaction(() => {
-        db.remove(PENDING + key);
-        if (expiresAt > Date.now()) db.put(ANSWERED + key, expiresAt);
-      });
+      // Two writes of one turn: lmdb-js commits them in the same batch.
+      const removed = db.remove(PENDING + key);
+      if (expiresAt > Date.now()) await db.put(ANSWERED + key, expiresAt);
+      await removed;
     },
     async recover(now = Date.now()) {
       const pending: [string, JournalRecord][] = [];

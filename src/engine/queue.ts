@@ -316,9 +316,11 @@ export class EmbeddedQueue implements BountyQueue {
       release();
       this.#bytes -= job.bytes ?? 0;
     }
-    // Settled: its body leaves the journal, its key stays until the expiration. Retained (shutdown): it stays.
+    // Settled: its body leaves the journal, its key stays until the expiration. Retained (shutdown): it stays. Not
+    // awaited: the slot goes to the next bounty now; LMDB commits it with the other writes of this turn, and a crash
+    // before that commit only means this bounty is answered again (docs/protocol.md §13).
     if (outcome !== 'retained' && this.#options.journal) {
-      await this.#options.journal.settle(job.key, job.bounty.expiration.getTime()).catch((error) => this.#options.onError?.(error, job));
+      this.#options.journal.settle(job.key, job.bounty.expiration.getTime()).catch((error) => this.#options.onError?.(error, job));
     }
     this.#pump();
     if (this.#active + this.#overdue === 0 && (this.#halted || this.#heap.size === 0) && this.#drained.length > 0) {
