@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
+import { until } from '../helpers/poll.js';
 import { makeProject, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
@@ -58,13 +59,7 @@ async function startHost(options: { answerDelayMs?: number } = {}) {
     answers,
     setAnswerDelay: (ms: number) => void (answerDelayMs = ms),
     unique: () => new Set(answers.map((a) => a.id)),
-    async until(done: () => boolean, what: string, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!done()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${answers.length} answers so far)`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    until: (done: () => boolean, what: string, timeoutMs = 30_000) => until(done, what, { timeoutMs, detail: () => `${answers.length} answers so far` }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const res of stalled) res.destroy();

@@ -12,6 +12,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterEach } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
 import { BIN, ROOT } from '../helpers/bin.js';
+import { until } from '../helpers/poll.js';
 
 export const SECRET = 'qwertyuiop';
 export const READY = /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/;
@@ -143,11 +144,7 @@ export async function startLoopback(): Promise<{ url: string; answers: Answer[];
     url,
     answers,
     async waitForAnswers(n, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (answers.length < n) {
-        if (Date.now() > deadline) throw new Error(`got ${answers.length} of ${n} answers within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await until(() => answers.length >= n, `${n} answers (got ${answers.length})`, timeoutMs);
       return answers;
     },
     close: () =>

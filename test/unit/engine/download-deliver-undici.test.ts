@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
+import { until } from '../../helpers/poll.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deliverAnswer } from '../../../src/engine/deliver.js';
 import { downloadArtifact } from '../../../src/engine/download.js';
@@ -88,14 +89,6 @@ async function failure(promise: Promise<unknown>): Promise<ArtifactError> {
  */
 const pause = () => new Promise((r) => setTimeout(r, 30));
 
-/** Polls `check` every 10 ms until it holds; fails after `ms`. */
-async function until(check: () => boolean, what: string, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('downloadArtifact over undici', () => {
   it('reuses keep-alive connections across downloads, 404s with a body and redirects (unwanted bodies are drained)', async () => {
