@@ -146,7 +146,8 @@ export interface ParsedAllow {
 const HOSTNAME = /^\.?(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/;
 
 /**
- * Parses one `--egress-allow` entry (HOST, .HOST, IP or CIDR). Throws an Error saying what is wrong with it.
+ * Parses one `--egress-allow` entry (HOST, .HOST, IP or CIDR). Throws an Error saying what is wrong with it (worded
+ * to follow the whole value, as runtime/config.ts prints it).
  */
 export function parseAllowEntry(entry: string, into: ParsedAllow): void {
   const value = entry.trim().toLowerCase();
@@ -157,7 +158,7 @@ export function parseAllowEntry(entry: string, into: ParsedAllow): void {
     const max = family === 4 ? 32 : 128;
     const prefix = slash === -1 ? max : Number(value.slice(slash + 1));
     if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (slash !== -1 && !/^\d+$/.test(value.slice(slash + 1)))) {
-      throw new Error(`${JSON.stringify(entry)} has a prefix length that is not 0–${max}`);
+      throw new Error(`has entry ${JSON.stringify(entry)} whose prefix length is not 0–${max}`);
     }
     const n = family === 6 && prefix === 128 ? normalise(ip) : null;
     if (n && n.family === 'ipv4') into.cidrs.addAddress(n.address, 'ipv4');
@@ -165,7 +166,7 @@ export function parseAllowEntry(entry: string, into: ParsedAllow): void {
     return;
   }
   if (slash !== -1 || !HOSTNAME.test(value)) {
-    throw new Error(`${JSON.stringify(entry)} is neither a host name nor an IP address or CIDR block (e.g. 10.0.0.0/8)`);
+    throw new Error(`has entry ${JSON.stringify(entry)}, which is neither a host name nor an IP address or CIDR block (e.g. 10.0.0.0/8)`);
   }
   const host = value.replace(/\.$/, '');
   if (host.startsWith('.')) into.suffixes.push(host);
