@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deliverAnswer } from '../../../src/engine/deliver.js';
 import { downloadArtifact } from '../../../src/engine/download.js';
+import { setEgressPolicy } from '../../../src/engine/egress.js';
 import { closeOutboundAgent } from '../../../src/engine/http-agent.js';
 import { ArtifactError } from '../../../src/engine/types.js';
 
@@ -237,12 +238,50 @@ describe('deliverAnswer over undici', () => {
     expect(first.headers['content-length']).toBe(String(Buffer.byteLength(BODY)));
   });
 
-  it('another 4xx is not retried, and a 3xx other than 307/308 is a refusal', async () => {
+  it('another 4xx is not retried, and a 3xx other than 307/308 is a refusal that names the redirect', async () => {
     host.route('/bad', (_req, res) => void res.writeHead(400).end('{"error":"bad"}'));
-    host.route('/found', (_req, res) => void res.writeHead(302, { location: '/bad' }).end());
+    host.route('/found', (_req, res) => void res.writeHead(302, { location: '/bad?token=secret' }).end());
     expect(await deliverAnswer(request(`${host.origin}/bad`))).toEqual({ ok: false, status: 400, attempts: 1, error: 'HTTP 400' });
-    expect(await deliverAnswer(request(`${host.origin}/found`))).toEqual({ ok: false, status: 302, attempts: 1, error: 'HTTP 302' });
+    expect(await deliverAnswer(request(`${host.origin}/found`))).toEqual({
+      ok: false,
+      status: 302,
+      attempts: 1,
+      error: `HTTP 302 redirect to ${host.origin}/bad?… not followed: an answer is re-posted only by a 307/308 to the same origin`,
+    });
     expect(host.requests.map((r) => r.path)).toEqual(['/bad', '/found']);
+  });
+
+  it('a 307 or 308 to another origin is not followed: the other origin receives nothing', async () => {
+    const other = await startHost();
+    try {
+      other.route('/answer', (_req, res) => void res.writeHead(200).end());
+      host.route('/moved', (_req, res) => void res.writeHead(308, { location: `${other.origin}/answer` }).end());
+      expect(await deliverAnswer(request(`${host.origin}/moved`))).toEqual({
+        ok: false,
+        status: 308,
+        attempts: 1,
+        error: `HTTP 308 redirect to ${other.origin}/answer not followed: an answer is re-posted only by a 307/308 to the same origin`,
+      });
+      expect(other.requests).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('under --egress public a loopback receiver is refused once, without a request and without retries', async () => {
+    host.route('/answer', (_req, res) => void res.writeHead(200).end());
+    setEgressPolicy({ mode: 'public', allow: [] });
+    try {
+      const result = await deliverAnswer(request(`${host.origin}/answer`));
+      expect(result).toMatchObject({ ok: false, status: null, attempts: 1 });
+      expect(result.error).toMatch(/^the egress policy \(public\) refused 127\.0\.0\.1: not a public address/);
+      expect(host.connections).toBe(0);
+      // An exception for the receiver's address lets it through.
+      setEgressPolicy({ mode: 'public', allow: ['127.0.0.1'] });
+      expect(await deliverAnswer(request(`${host.origin}/answer`))).toEqual({ ok: true, status: 200, attempts: 1 });
+    } finally {
+      setEgressPolicy({ mode: 'any', allow: [] });
+    }
   });
 
   it('follows a 308 chain to the receiver keeping method and body; stops after maxRedirects', async () => {
@@ -257,7 +296,12 @@ describe('deliverAnswer over undici', () => {
       ['POST', '/answer', BODY],
     ]);
     host.requests.length = 0;
-    expect(await deliverAnswer(request(`${host.origin}/loop`), { maxRedirects: 2 })).toEqual({ ok: false, status: 307, attempts: 1, error: 'HTTP 307' });
+    expect(await deliverAnswer(request(`${host.origin}/loop`), { maxRedirects: 2 })).toEqual({
+      ok: false,
+      status: 307,
+      attempts: 1,
+      error: `more than 2 redirects (last to ${host.origin}/loop)`,
+    });
     expect(host.requests).toHaveLength(3);
   });
 
@@ -267,7 +311,7 @@ describe('deliverAnswer over undici', () => {
       ok: false,
       status: 307,
       attempts: 1,
-      error: 'HTTP 307 to ftp://127.0.0.1/answer, not an http(s) URL',
+      error: 'HTTP 307 redirect to ftp://127.0.0.1/answer, not an http(s) URL; not followed',
     });
   });
 
