@@ -208,6 +208,36 @@ describe('downloadArtifact over undici', () => {
     expect(host.requests[0]!.headers['accept-encoding']).toBeUndefined();
   });
 
+  it('a host that stalls (no head, or no body chunk) fails at the idle timeout, long before the scan deadline', async () => {
+    host.route('/silent', () => {});
+    host.route('/trickle', (_req, res) => {
+      res.writeHead(200, { 'content-length': 100 });
+      res.write('a few bytes, then nothing');
+    });
+    const deadline = AbortSignal.timeout(30_000);
+    for (const path of ['/silent', '/trickle']) {
+      const error = await failure(downloadArtifact(`${host.origin}${path}?X-Amz-Signature=abc`, { maxBytes: 1000, signal: deadline, idleTimeoutMs: 200 }));
+      expect(error.reason, path).toBe('cannot-fetch');
+      expect(error.message).toBe(`artifact download from ${host.origin}${path}?… stalled: the host sent nothing for 200 ms`);
+    }
+    expect(deadline.aborted).toBe(false);
+  });
+
+  it('under --egress public a loopback artifact host is egress-refused and never connected to', async () => {
+    host.route('/a', (_req, res) => void res.end('bytes'));
+    setEgressPolicy({ mode: 'public', allow: [] });
+    try {
+      for (const origin of [host.origin, host.origin.replace('127.0.0.1', 'localhost'), host.origin.replace('127.0.0.1', '[::ffff:127.0.0.1]'), host.origin.replace('127.0.0.1', '2130706433')]) {
+        const error = await failure(downloadArtifact(`${origin}/a`, { maxBytes: 1000, signal: signal() }));
+        expect(error.reason, origin).toBe('egress-refused');
+        expect(error.message, origin).toMatch(/the egress policy \(public\) refused .*not a public address/);
+      }
+      expect(host.connections).toBe(0);
+    } finally {
+      setEgressPolicy({ mode: 'any', allow: [] });
+    }
+  });
+
   it('a server that closes mid-body is cannot-fetch (broke off), not a truncated artifact', async () => {
     host.route('/cut', (req, res) => {
       res.writeHead(200, { 'content-length': 100 });
