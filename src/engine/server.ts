@@ -19,9 +19,11 @@ export interface ListenOptions {
 
 /** Responses a socket still owes (pipelined requests answered in order: see the clientError handler). */
 const OWED = Symbol('responses owed');
+/** The socket's latest request: the parser's error is about it unless it arrived complete. */
+const LAST = Symbol('last request');
 /** What to do once a socket owes nothing more. */
 const THEN = Symbol('then');
-type TrackedSocket = Duplex & { [OWED]?: number; [THEN]?: () => void };
+type TrackedSocket = Duplex & { [OWED]?: number; [LAST]?: IncomingMessage; [THEN]?: () => void };
 
 export interface Listener {
   /** `http://host:port/`, with the real port when 0 was asked for. */
@@ -80,6 +82,7 @@ export async function listenWithTimeouts(
   const tracked = (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket as TrackedSocket;
     socket[OWED] = (socket[OWED] ?? 0) + 1;
+    socket[LAST] = req;
     res.once('close', () => {
       if (--socket[OWED]! === 0) socket[THEN]?.();
     });
@@ -114,9 +117,11 @@ export async function listenWithTimeouts(
       socket.write(response);
       lingerThenClose(socket);
     };
-    // Pipelined after requests still being answered: this answer goes after theirs, in the order asked.
+    // A request pipelined after complete ones still being answered: this answer goes after theirs, in the order
+    // asked. When the latest request is itself incomplete (timed out, or its body failed to parse), the error is
+    // about it, whose handler waits for a body that will never come: answered now, as before.
     const owing = socket as TrackedSocket;
-    if ((owing[OWED] ?? 0) > 0) owing[THEN] = answer;
+    if ((owing[OWED] ?? 0) > 0 && owing[LAST]?.complete) owing[THEN] = answer;
     else answer();
   });
   await new Promise<void>((resolve, reject) => {
