@@ -14,6 +14,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
+import { startRedis } from '../helpers/redis.js';
 import { makeProject, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
@@ -203,6 +204,26 @@ describe('egress policy (start, built bin)', () => {
     await until(() => allowed.answers.has('p-refused'), 'the answer');
     expect(allowed.answers.get('p-refused')).toMatchObject({ verdict: 'unknown', metadata: { comments: ['SKIPPED:EGRESS-REFUSED'] } });
     expect(tunnels).toEqual([]);
+    expect(canary.hits).toEqual([]);
+  });
+
+  it('worker defaults to public: with start --queue, the canary receives nothing from the worker that scans', async () => {
+    const redis = await startRedis();
+    cleanup.push(() => redis.close());
+    const { canary, allowed, A, spellings } = await hosts();
+    const project = makeProject({ 'src/scan.mjs': SCAN });
+    cleanup.push(project.remove);
+    // No --egress anywhere: the web process only enqueues; the worker's default is what is under test.
+    const env = { NODE_OPTIONS: `--import=${PRELOAD}`, PSE_TEST_HOSTS: HOSTS, POLYSWARM_EGRESS: '', POLYSWARM_EGRESS_ALLOW: 'allowed.example.com' };
+    const web = track(spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', project.dir], env));
+    const [, url] = await web.waitFor(READY);
+    const worker = track(spawnBin(['worker', '--queue', redis.url, '--concurrency', '2', '--cwd', project.dir], env));
+    await worker.waitFor(/\bready\b.*egress=public/);
+    expect(await sendBounty(url!, 'w-refused', `${spellings.ipv4}/artifact`, `${A}/answer/w-refused`)).toBe(202);
+    expect(await sendBounty(url!, 'w-answer', `${A}/artifact`, `${spellings.localhost}/answer/w-answer`)).toBe(202);
+    await until(() => allowed.answers.has('w-refused'), 'the worker’s answer');
+    expect(allowed.answers.get('w-refused')).toMatchObject({ verdict: 'unknown', metadata: { comments: ['SKIPPED:EGRESS-REFUSED'] } });
+    await until(() => worker.lines.some((l) => l.includes('answer not delivered') && l.includes('bounty=w-answer ')), 'the refused answer');
     expect(canary.hits).toEqual([]);
   });
 
