@@ -18,7 +18,11 @@ export const USER_AGENT = 'polyswarm-engine';
 let agent: Dispatcher | undefined;
 let proxied = false;
 
-/** HTTP_PROXY / HTTPS_PROXY (either case), as undici's EnvHttpProxyAgent reads them; NO_PROXY is honoured by it. */
+/**
+ * HTTP_PROXY / HTTPS_PROXY (either case), as undici's EnvHttpProxyAgent reads them; NO_PROXY is honoured by it.
+ * Read from the environment directly: these are the conventional variables every HTTP client honours, not settings
+ * with a flag of their own.
+ */
 function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(env.http_proxy || env.HTTP_PROXY || env.https_proxy || env.HTTPS_PROXY);
 }
