@@ -107,11 +107,14 @@ export async function spawnReady(argv, { cwd = ROOT, env = {}, ipc = false, time
   };
 }
 
-/** Runs `polyswarm-engine <command> --port 0 --cwd <project> --secret SECRET [args]` (the built bin) until ready. */
+/**
+ * Runs `polyswarm-engine <command> --port 0 --cwd <project> --secret SECRET [args]` (the built bin) until ready, with
+ * POLYSWARM_EGRESS=any: the bench's artifact host and answer receiver are on loopback, which `start` refuses by default.
+ */
 export function startEngine({ command = 'start', project, args = [], env = {}, nodeArgs = [], ipc = false, timeoutMs } = {}) {
   return spawnReady([...nodeArgs, BIN, command, '--port', '0', '--cwd', project, '--secret', SECRET, ...args], {
     cwd: project,
-    env,
+    env: { POLYSWARM_EGRESS: 'any', ...env },
     ipc,
     timeoutMs,
   });

@@ -25,6 +25,24 @@ export const DEFAULTS = {
    * containers (40 s), so the process ends on its own before the container runtime's SIGKILL.
    */
   shutdownGraceMs: 25_000,
+  /**
+   * Outbound connect timeout (artifact hosts and answer receivers): a host that does not complete the TCP (and TLS)
+   * handshake within this is given up on, well inside any scan deadline, instead of holding a socket for undici's
+   * default 10 s.
+   */
+  outboundConnectTimeoutMs: 5_000,
+  /**
+   * Artifact download idle timeout: the longest wait for the response head or between two body chunks. A host that
+   * trickles or stalls fails with `cannot-fetch` now, not at the scan deadline (which may be minutes away).
+   */
+  downloadIdleTimeoutMs: 10_000,
+  /** Connections the production server (`start`) holds at once; more are dropped at accept. */
+  maxConnections: 1024,
+  /**
+   * Webhook body bytes held in memory across every request at once. A body is admitted only if its size (its
+   * Content-Length, or the body cap when chunked) fits; otherwise it is answered 503 with Retry-After.
+   */
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
   /** Redis job lock: a dead worker's job goes to another one within about 1.5× this. */
   lockDurationMs: 10_000,
 } as const;

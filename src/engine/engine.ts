@@ -20,6 +20,8 @@ import type { ScanModule } from './types.js';
 
 export interface EngineOptions {
   secret: string;
+  /** During a secret rotation: the previous secret, still accepted; requests signed with it are logged. */
+  previousSecret?: string;
   /** The scan module, or a getter that is called for every bounty (so hot reload can swap it). */
   module: ScanModule | (() => ScanModule);
   /** Scans at a time (default os.availableParallelism()). */
@@ -186,6 +188,7 @@ export function createEngine(options: EngineOptions): Engine {
   // node:http handler for listen() and Node servers (see app.ts for the measured reason).
   const handleDelivery = createDeliveryHandler({
     secret: options.secret,
+    previousSecret: options.previousSecret,
     maxBodyBytes,
     logger,
     enqueue: (job) => queue.enqueue(job),

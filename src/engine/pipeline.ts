@@ -43,6 +43,7 @@ export interface Pipeline {
 
 const SKIP_FOR: Record<ArtifactErrorReason, string> = {
   'cannot-fetch': SKIP.CANNOT_FETCH,
+  'egress-refused': SKIP.EGRESS_REFUSED,
   'too-large': SKIP.TOO_LARGE,
   'hash-mismatch': SKIP.HASH_MISMATCH,
   timeout: SKIP.TIMEOUT,

@@ -5,6 +5,7 @@
  */
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
+import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { createEngine } from '../engine/engine.js';
 import { loadScanModule } from '../engine/loader.js';
 import { watchScanModule, type ScanModuleWatcher } from '../engine/reload.js';
@@ -29,6 +30,12 @@ export interface EngineProcessConfig {
   secretFlag?: boolean;
   /** Where the secret came from, for the banner (`WEBHOOK_SECRET in /x/.env`); never the secret. */
   secretSource?: string;
+  /** During a rotation, the previous secret, still accepted. */
+  previousSecret?: string;
+  /** Where downloads and answers may connect (default: `any` for serve, `public` for start). */
+  egress?: EgressMode;
+  /** `--egress-allow` entries. */
+  egressAllow?: string[];
   concurrency?: number;
   queue?: string;
   stateDir?: string;
@@ -139,6 +146,9 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
     });
   }
   const serve = config.mode === 'serve';
+  const egress = { mode: config.egress ?? (serve ? 'any' : 'public'), allow: config.egressAllow ?? [] } as const;
+  setEgressPolicy(egress);
+  const egressText = `${egress.mode}${egress.allow.length > 0 ? ` + ${egress.allow.join(',')}` : ''}`;
   const scanPath = relative(project.dir, project.scanFile).split('\\').join('/');
   let url = '';
 
@@ -162,6 +172,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       const current = watcher;
       const engine = createEngine({
         secret: config.secret!,
+        previousSecret: config.previousSecret,
         module: current ? () => current.current() : initial,
         concurrency: config.concurrency,
         logger,
@@ -195,13 +206,15 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
             ['scan', `${scanPath} ${theme.dim(`(in ${project.dir})`)}`],
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
             ['queue', `${queue.description}${config.concurrency ? `, ${config.concurrency} scans at a time` : ''}`],
+            ['egress', egressText],
           ]);
         } else {
-          logger.info('serving', { scan: scanPath, secret_from: config.secretSource, reload: Boolean(watcher), queue: queue.description });
+          logger.info('serving', { scan: scanPath, secret_from: config.secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
         }
       } else {
-        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: config.secretSource, queue: queue.description });
+        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: config.secretSource, queue: queue.description, egress: egressText });
       }
+      if (config.previousSecret) logger.info('a previous webhook secret is accepted too (secret rotation); requests signed with it are logged');
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),

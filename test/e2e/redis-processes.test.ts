@@ -99,7 +99,8 @@ function spawnBin(args: string[], env: Record<string, string> = {}): Proc {
     reject: false,
     all: true,
     buffer: false,
-    env: { ...process.env, NO_COLOR: '1', CI: '1', LOG_LEVEL: 'info', POLYSWARM_LOCK_DURATION: '2s', ...env },
+    // POLYSWARM_EGRESS=any: the answer receivers here are on loopback, which start and worker refuse by default.
+    env: { ...process.env, NO_COLOR: '1', CI: '1', LOG_LEVEL: 'info', POLYSWARM_LOCK_DURATION: '2s', POLYSWARM_EGRESS: 'any', ...env },
   });
   const lines: string[] = [];
   const waiters = new Set<() => void>();

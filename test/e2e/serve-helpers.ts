@@ -44,12 +44,16 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts the built bin with a clean environment (no WEBHOOK_SECRET unless given), colours off. */
+/**
+ * Starts the built bin with a clean environment (no WEBHOOK_SECRET unless given), colours off. The egress policy is
+ * opened to loopback (`POLYSWARM_EGRESS=any`): `start` and `worker` refuse it by default, and these tests' artifact
+ * hosts and answer receivers live on 127.0.0.1. Tests of the policy itself pass their own value.
+ */
 export function spawnBin(args: string[], env: Record<string, string> = {}): Child {
   const proc = execa('node', [BIN, ...args], {
     reject: false,
     extendEnv: false,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', CI: '1', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', CI: '1', POLYSWARM_EGRESS: 'any', ...env },
     stdin: 'ignore',
   });
   const lines: string[] = [];

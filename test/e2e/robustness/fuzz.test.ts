@@ -82,14 +82,29 @@ function header(sample: Sample, name: string): string | undefined {
 /** The path as the server's URL parser sees it (dot segments resolved, so `/..` and `/%2e` are `/`). */
 const pathname = (path: string) => new URL(`http://engine.test${path}`).pathname;
 
+/** A signature header that can be a signature: 64 hex digits, optional whitespace around (engine/signature-gate.ts). */
+const SIGNATURE_SHAPE = /^[ \t]*[0-9a-fA-F]{64}[ \t]*$/;
+
+/** Whether the engine refuses this request on its signature header alone, before reading the body. */
+function refusedBeforeBody(sample: Sample): boolean {
+  if (sample.method === 'GET' || !PARSER_METHODS.has(sample.method)) return false;
+  if (sample.body.length > CAP && !sample.chunked) return false; // 413 comes first
+  const signature = header(sample, 'x-polyswarm-signature');
+  return signature === undefined || !SIGNATURE_SHAPE.test(signature);
+}
+
 /** The status docs/protocol.md §3 gives for this request. */
 function expectedStatus(sample: Sample): number {
   if (!PARSER_METHODS.has(sample.method)) return 400;
   if (sample.method === 'GET') return pathname(sample.path) === '/' ? 200 : 404;
-  // A declared Content-Length over the cap is refused before anything is read; a HEAD's chunked body never is.
-  if (sample.body.length > CAP && (sample.method !== 'HEAD' || !sample.chunked)) return 413;
+  // A declared Content-Length over the cap is refused before anything is read.
+  if (sample.body.length > CAP && !sample.chunked) return 413;
+  // Then the signature header gates the body: missing (400) or malformed (401) is refused before it is read.
   const signature = header(sample, 'x-polyswarm-signature');
   if (signature === undefined) return 400;
+  if (!SIGNATURE_SHAPE.test(signature)) return 401;
+  // A chunked body is counted as it is read (a HEAD's never is).
+  if (sample.body.length > CAP && sample.method !== 'HEAD') return 413;
   if (!signatureValid(signedBody(sample), signature)) return 401;
   if (pathname(sample.path) !== '/') return 404;
   if (sample.method !== 'POST') return 405;
@@ -368,7 +383,7 @@ describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)
           // request line) closes the connection without reading the rest (docs/protocol.md §12); a client still
           // writing a big body may then get the kernel's reset before it reads the answer. A refusal all the same.
           const code = (error as NodeJS.ErrnoException).code;
-          const refusedUnread = expectedStatus(sample) === 413 || !PARSER_METHODS.has(sample.method);
+          const refusedUnread = expectedStatus(sample) === 413 || !PARSER_METHODS.has(sample.method) || refusedBeforeBody(sample);
           if (refusedUnread && sample.body.length > 64 * 1024 && (code === 'EPIPE' || code === 'ECONNRESET')) {
             resets++;
             return;

@@ -12,6 +12,7 @@ import { until } from '../../helpers/poll.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deliverAnswer } from '../../../src/engine/deliver.js';
 import { downloadArtifact } from '../../../src/engine/download.js';
+import { setEgressPolicy } from '../../../src/engine/egress.js';
 import { closeOutboundAgent } from '../../../src/engine/http-agent.js';
 import { ArtifactError } from '../../../src/engine/types.js';
 
@@ -200,6 +201,36 @@ describe('downloadArtifact over undici', () => {
     expect(host.requests[0]!.headers['accept-encoding']).toBeUndefined();
   });
 
+  it('a host that stalls (no head, or no body chunk) fails at the idle timeout, long before the scan deadline', async () => {
+    host.route('/silent', () => {});
+    host.route('/trickle', (_req, res) => {
+      res.writeHead(200, { 'content-length': 100 });
+      res.write('a few bytes, then nothing');
+    });
+    const deadline = AbortSignal.timeout(30_000);
+    for (const path of ['/silent', '/trickle']) {
+      const error = await failure(downloadArtifact(`${host.origin}${path}?X-Amz-Signature=abc`, { maxBytes: 1000, signal: deadline, idleTimeoutMs: 200 }));
+      expect(error.reason, path).toBe('cannot-fetch');
+      expect(error.message).toBe(`artifact download from ${host.origin}${path}?… stalled: the host sent nothing for 200 ms`);
+    }
+    expect(deadline.aborted).toBe(false);
+  });
+
+  it('under --egress public a loopback artifact host is egress-refused and never connected to', async () => {
+    host.route('/a', (_req, res) => void res.end('bytes'));
+    setEgressPolicy({ mode: 'public', allow: [] });
+    try {
+      for (const origin of [host.origin, host.origin.replace('127.0.0.1', 'localhost'), host.origin.replace('127.0.0.1', '[::ffff:127.0.0.1]'), host.origin.replace('127.0.0.1', '2130706433')]) {
+        const error = await failure(downloadArtifact(`${origin}/a`, { maxBytes: 1000, signal: signal() }));
+        expect(error.reason, origin).toBe('egress-refused');
+        expect(error.message, origin).toMatch(/the egress policy \(public\) refused .*not a public address/);
+      }
+      expect(host.connections).toBe(0);
+    } finally {
+      setEgressPolicy({ mode: 'any', allow: [] });
+    }
+  });
+
   it('a server that closes mid-body is cannot-fetch (broke off), not a truncated artifact', async () => {
     host.route('/cut', (req, res) => {
       res.writeHead(200, { 'content-length': 100 });
@@ -230,12 +261,50 @@ describe('deliverAnswer over undici', () => {
     expect(first.headers['content-length']).toBe(String(Buffer.byteLength(BODY)));
   });
 
-  it('another 4xx is not retried, and a 3xx other than 307/308 is a refusal', async () => {
+  it('another 4xx is not retried, and a 3xx other than 307/308 is a refusal that names the redirect', async () => {
     host.route('/bad', (_req, res) => void res.writeHead(400).end('{"error":"bad"}'));
-    host.route('/found', (_req, res) => void res.writeHead(302, { location: '/bad' }).end());
+    host.route('/found', (_req, res) => void res.writeHead(302, { location: '/bad?token=secret' }).end());
     expect(await deliverAnswer(request(`${host.origin}/bad`))).toEqual({ ok: false, status: 400, attempts: 1, error: 'HTTP 400' });
-    expect(await deliverAnswer(request(`${host.origin}/found`))).toEqual({ ok: false, status: 302, attempts: 1, error: 'HTTP 302' });
+    expect(await deliverAnswer(request(`${host.origin}/found`))).toEqual({
+      ok: false,
+      status: 302,
+      attempts: 1,
+      error: `HTTP 302 redirect to ${host.origin}/bad?… not followed: an answer is re-posted only by a 307/308 to the same origin`,
+    });
     expect(host.requests.map((r) => r.path)).toEqual(['/bad', '/found']);
+  });
+
+  it('a 307 or 308 to another origin is not followed: the other origin receives nothing', async () => {
+    const other = await startHost();
+    try {
+      other.route('/answer', (_req, res) => void res.writeHead(200).end());
+      host.route('/moved', (_req, res) => void res.writeHead(308, { location: `${other.origin}/answer` }).end());
+      expect(await deliverAnswer(request(`${host.origin}/moved`))).toEqual({
+        ok: false,
+        status: 308,
+        attempts: 1,
+        error: `HTTP 308 redirect to ${other.origin}/answer not followed: an answer is re-posted only by a 307/308 to the same origin`,
+      });
+      expect(other.requests).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('under --egress public a loopback receiver is refused once, without a request and without retries', async () => {
+    host.route('/answer', (_req, res) => void res.writeHead(200).end());
+    setEgressPolicy({ mode: 'public', allow: [] });
+    try {
+      const result = await deliverAnswer(request(`${host.origin}/answer`));
+      expect(result).toMatchObject({ ok: false, status: null, attempts: 1 });
+      expect(result.error).toMatch(/^the egress policy \(public\) refused 127\.0\.0\.1: not a public address/);
+      expect(host.connections).toBe(0);
+      // An exception for the receiver's address lets it through.
+      setEgressPolicy({ mode: 'public', allow: ['127.0.0.1'] });
+      expect(await deliverAnswer(request(`${host.origin}/answer`))).toEqual({ ok: true, status: 200, attempts: 1 });
+    } finally {
+      setEgressPolicy({ mode: 'any', allow: [] });
+    }
   });
 
   it('follows a 308 chain to the receiver keeping method and body; stops after maxRedirects', async () => {
@@ -250,7 +319,12 @@ describe('deliverAnswer over undici', () => {
       ['POST', '/answer', BODY],
     ]);
     host.requests.length = 0;
-    expect(await deliverAnswer(request(`${host.origin}/loop`), { maxRedirects: 2 })).toEqual({ ok: false, status: 307, attempts: 1, error: 'HTTP 307' });
+    expect(await deliverAnswer(request(`${host.origin}/loop`), { maxRedirects: 2 })).toEqual({
+      ok: false,
+      status: 307,
+      attempts: 1,
+      error: `more than 2 redirects (last to ${host.origin}/loop)`,
+    });
     expect(host.requests).toHaveLength(3);
   });
 
@@ -260,7 +334,7 @@ describe('deliverAnswer over undici', () => {
       ok: false,
       status: 307,
       attempts: 1,
-      error: 'HTTP 307 to ftp://127.0.0.1/answer, not an http(s) URL',
+      error: 'HTTP 307 redirect to ftp://127.0.0.1/answer, not an http(s) URL; not followed',
     });
   });
 
