@@ -92,6 +92,17 @@ function bountyBody(spec: BountySpec): string {
 }
 
 async function post(engineUrl: string, body: string, event = 'bounty', deliveryId: string = randomUUID()): Promise<number> {
+  try {
+    return await postOnce(engineUrl, body, event, deliveryId);
+  } catch (error) {
+    // A kept-alive connection the server closed as this request went out (the classic keep-alive race): sent again,
+    // as the platform would; a repeat of the same bounty is acknowledged and answered once anyway.
+    if ((error as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw error;
+    return postOnce(engineUrl, body, event, deliveryId);
+  }
+}
+
+async function postOnce(engineUrl: string, body: string, event: string, deliveryId: string): Promise<number> {
   const res = await fetch(engineUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-polyswarm-event': event, 'x-polyswarm-delivery': deliveryId, 'x-polyswarm-signature': sign(SECRET, body) },
@@ -254,7 +265,8 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const accepted = statuses.filter((s) => s === 202).length;
     expect(statuses.every((s) => s === 202 || s === 503)).toBe(true);
     expect(accepted).toBeGreaterThan(100);
-    expect(accepted).toBeLessThanOrEqual(128);
+    // The budget is bytes queued or scanning: a stalled download cut by its idle timeout frees its bytes for another.
+    expect(accepted).toBeLessThanOrEqual(128 + host.answers.length);
     expect(await post(url, '', 'ping')).toBe(200);
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.proc.pid}/status`, 'utf8'))![1]);
     console.log(`memory: ${accepted} of 300 accepted, RSS ${Math.round(rssKb / 1024)} MiB with a 128 MiB budget`);
