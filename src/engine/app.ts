@@ -17,6 +17,7 @@ import { DELIVERY_HEADER, EVENT_HEADER, parseEventName, RESPONSES, SIGNATURE_HEA
 import { stringifyJson } from '../protocol/json.js';
 import { errorMessage } from '../util/errors.js';
 import { levelEnabled, type Logger } from '../util/logger.js';
+import type { DeliveryEvent, EngineObserver } from './observer.js';
 import { jobKey, type BountyJob, type EnqueueOutcome } from './queue.js';
 import { createSignatureCheck, EARLY_REFUSAL_BODY, EARLY_REFUSAL_STATUS, signatureHeaderRefusal } from './signature-gate.js';
 
@@ -45,6 +46,8 @@ export interface WebhookAppOptions {
   /** True once the engine is shutting down: every request gets 503. */
   isClosing(): boolean;
   counters: AppCounters;
+  /** Told about every request once it is answered (metrics, the inspector, the recorder). */
+  observer?: EngineObserver;
   /** Seconds a client should wait before retrying a 503 (default 5). */
   retryAfterSeconds?: number;
 }
@@ -123,6 +126,25 @@ interface DeliveryLine {
   delivery: string | null;
   bounty: unknown;
   duplicate: boolean;
+  /** The raw body, kept only for an observer that wants bodies. */
+  body?: Uint8Array;
+}
+
+/** The request headers an observer sees: the protocol's own and the few that explain a refusal. */
+const OBSERVED_HEADERS = ['content-type', 'content-length', 'transfer-encoding', 'user-agent', 'x-polyswarm-event', 'x-polyswarm-delivery', 'x-polyswarm-signature'];
+
+/** Why a refusal was given, in the words of its JSON body (`error`, or the bounty errors), for logs and observers. */
+export function refusalReason(reply: DeliveryReply): string | undefined {
+  if (reply.status < 400) return undefined;
+  try {
+    const body = JSON.parse(reply.body) as Record<string, unknown>;
+    if (typeof body.error === 'string') return body.error;
+    if (Array.isArray(body.errors)) return (body.errors as { path?: string; message?: string }[]).map((e) => `${e.path || '/'} ${e.message}`).join('; ');
+    const first = Object.values(body).find((v) => typeof v === 'string');
+    return typeof first === 'string' ? first : reply.body;
+  } catch {
+    return reply.body;
+  }
 }
 
 /**
@@ -152,6 +174,8 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
   const signedWith = createSignatureCheck(options.secret, options.previousSecret);
   // The delivery line is built only when it will be written (LOG_LEVEL=warn skips it and its timing altogether).
   const infoEnabled = levelEnabled(logger, 'info');
+  const observer = options.observer;
+  const timed = infoEnabled || observer !== undefined;
 
   async function liveness(request: DeliveryRequest): Promise<DeliveryReply> {
     if (options.isClosing()) return shuttingDown;
@@ -173,6 +197,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
       // A HEAD has no body as far as a web Request goes (fetch, h3): its signature is checked over zero bytes, and
       // the node adapter must agree, so whatever bytes follow a HEAD are never read.
       body = method === 'HEAD' ? NO_BODY : await request.readBody(maxBodyBytes);
+      if (observer?.wantsBodies) line.body = body;
     } catch (error) {
       if (error instanceof BodyTooLarge) return tooLarge;
       if (error instanceof BodyBudgetExhausted) return busy;
@@ -231,7 +256,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
   }
 
   return async function handleDelivery(request) {
-    const started = infoEnabled ? performance.now() : 0;
+    const started = timed ? performance.now() : 0;
     const method = request.method.toUpperCase();
     let line: DeliveryLine | undefined;
     let reply: DeliveryReply;
@@ -249,10 +274,34 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     }
     if (line) {
       if (reply.status >= 400) counters.rejected++;
-      if (infoEnabled) logger.info('delivery', lineFields(line, reply.status, Math.round((performance.now() - started) * 100) / 100));
+      const ackMs = timed ? Math.round((performance.now() - started) * 100) / 100 : 0;
+      if (infoEnabled) logger.info('delivery', lineFields(line, reply.status, ackMs));
+      if (observer) observe(observer, request, line, reply, ackMs);
     }
     return reply;
   };
+}
+
+function observe(observer: EngineObserver, request: DeliveryRequest, line: DeliveryLine, reply: DeliveryReply, ackMs: number): void {
+  const event: DeliveryEvent = {
+    event: line.event,
+    delivery: line.delivery,
+    bounty: typeof line.bounty === 'string' ? line.bounty : undefined,
+    status: reply.status,
+    reason: refusalReason(reply),
+    duplicate: line.duplicate || undefined,
+    ackMs,
+  };
+  if (observer.wantsBodies) {
+    event.body = line.body;
+    const headers: Record<string, string> = {};
+    for (const name of OBSERVED_HEADERS) {
+      const value = request.header(name);
+      if (value !== null) headers[name] = value;
+    }
+    event.headers = headers;
+  }
+  observer.onDelivery?.(event);
 }
 
 /** Reads a web Request's raw body bytes, stopping as soon as they pass `max` (a chunked body has no length to trust). */

@@ -12,6 +12,7 @@ import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app
 import type { DeliverFunction } from './deliver.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
 import type { Journal } from './journal.js';
+import type { EngineObserver } from './observer.js';
 import { createPipeline } from './pipeline.js';
 import { toNodeDeliveryHandler } from './node-handler.js';
 import { EmbeddedQueue, jobKey, type BountyJob, type BountyQueue, type JobOutcome, type JobProcessor } from './queue.js';
@@ -49,6 +50,8 @@ export interface EngineOptions {
   scanInProcess?: boolean;
   /** How answers are posted (default deliverAnswer); a queue may wrap it, e.g. with a "posted once" guard. */
   deliver?: DeliverFunction;
+  /** Told about every request, answer and failed scan (engine/observer.ts); combine several with combineObservers. */
+  observer?: EngineObserver;
 }
 
 export interface EngineStats {
@@ -143,6 +146,7 @@ export function createEngine(options: EngineOptions): Engine {
     logger,
     shutdownSignal: shutdown.signal,
     retainOnShutdown: Boolean(options.journal),
+    observer: options.observer,
     onOutcome: (outcome) => {
       if (outcome === 'retained') return;
       if (outcome === 'answered') counters.answered++;
@@ -195,6 +199,7 @@ export function createEngine(options: EngineOptions): Engine {
     health: () => queue.health(),
     isClosing: () => closing !== undefined,
     counters,
+    observer: options.observer,
   });
   const app = createWebhookApp(handleDelivery);
   const handler = toNodeDeliveryHandler(handleDelivery);

@@ -13,6 +13,7 @@ import { deliverAnswer, type DeliverFunction, type DeliveryResult } from './deli
 import { createArtifactAccess } from './download.js';
 import { isExpired } from '../protocol/bounty.js';
 import { DEFAULTS } from './defaults.js';
+import type { EngineObserver } from './observer.js';
 import type { BountyJob, JobOutcome } from './queue.js';
 import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext, type ScanModule } from './types.js';
 
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   shutdownSignal?: AbortSignal;
   retainOnShutdown?: boolean;
   onOutcome?: (outcome: JobOutcome, job: BountyJob) => void;
+  /** Told about every answer and every scan that failed (metrics, the inspector, the recorder). */
+  observer?: EngineObserver;
 }
 
 export interface Pipeline {
@@ -80,7 +83,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const margin = deps.deliveryMarginMs ?? DEFAULTS.deliveryMarginMs;
   const maxBytes = deps.maxArtifactBytes ?? DEFAULTS.maxArtifactBytes;
 
-  async function answer(job: BountyJob, result: ScanResult, bid: bigint, scanMs: number | null, log: Logger): Promise<JobOutcome> {
+  async function answer(job: BountyJob, result: ScanResult, bid: bigint, scanMs: number | null, log: Logger, scanStartedAt = Date.now()): Promise<JobOutcome> {
     const { bounty } = job;
     const body = serializeAnswer(buildAnswer(bounty, result, bid));
     let delivery: DeliveryResult;
@@ -103,7 +106,27 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return outcome('retained', job);
     }
     if (!delivery.ok) log.warn('answer not delivered', { bounty: bounty.id, error: delivery.error, attempts: delivery.attempts });
+    deps.observer?.onAnswer?.({
+      bounty: bounty.id,
+      key: job.key,
+      kind: bounty.answer_kind,
+      verdict: result.verdict,
+      bid: bounty.answer_kind === 'vote' ? 0n : bid,
+      artifactType: bounty.artifact_type,
+      comments: Array.isArray(result.metadata?.comments) ? (result.metadata.comments as unknown[]).map(String) : [],
+      scanMs,
+      queueWaitMs: Math.max(0, scanStartedAt - job.receivedAt),
+      delivered: delivery.ok,
+      status: delivery.status,
+      attempts: delivery.attempts,
+      error: delivery.error,
+      body,
+    });
     return outcome(delivery.ok ? 'answered' : 'delivery-failed', job);
+  }
+
+  function scanError(job: BountyJob, kind: string, message: string): void {
+    deps.observer?.onScanError?.({ bounty: job.bounty.id, artifactType: job.bounty.artifact_type, kind, message });
   }
 
   function outcome(result: JobOutcome, job: BountyJob): JobOutcome {
@@ -184,6 +207,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         } else {
           const detail = normalized.errors.map((e) => `${e.path || 'result'} ${e.message}`).join('; ');
           log.error('scan returned an invalid result', { error: detail });
+          scanError(job, 'unprocessable', `invalid scan result: ${detail}`);
           result = unknownResult(errorComment(`invalid scan result: ${detail}`));
         }
       }
@@ -191,12 +215,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const reason = artifactReason(error);
       if (reason) {
         log.warn('artifact unavailable', { reason, error: errorMessage(error) });
+        scanError(job, reason, errorMessage(error));
         result = unknownResult(SKIP_FOR[reason]);
       } else if (controller.signal.aborted) {
         // A scan that honoured its signal rejects with an AbortError: that is the deadline, not a bug.
         result = unknownResult(abortComment());
       } else {
         log.error('scan failed', { error: errorMessage(error) });
+        scanError(job, 'unprocessable', errorMessage(error));
         result = unknownResult(errorComment(errorMessage(error)));
       }
     }
@@ -222,7 +248,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return outcome('retained', job);
     }
     if (expired(job, log, 'during the scan')) return 'expired';
-    return answer(job, result, bid, scanMs, log);
+    return answer(job, result, bid, scanMs, log, started);
   }
 
   async function abandon(job: BountyJob, comment: string = SKIP.SHUTDOWN): Promise<JobOutcome> {

@@ -5,6 +5,8 @@ export type { Bounty, ScanContext, ScanFunction, ComputeBidFunction, ScanModule,
 export { ArtifactError } from './types.js';
 export { createEngine } from './engine.js';
 export type { Engine, EngineOptions, EngineStats, RecoveryReport } from './engine.js';
+export { combineObservers } from './observer.js';
+export type { AnswerEvent, DeliveryEvent, EngineObserver, ScanErrorEvent } from './observer.js';
 export { openJournal } from './journal.js';
 export type { Journal, JournalRecord } from './journal.js';
 export { EmbeddedQueue, QueueUnavailableError, jobKey } from './queue.js';
