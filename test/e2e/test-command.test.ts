@@ -35,7 +35,7 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
     const lines = String(r.stdout).split('\n');
     expect(lines).toHaveLength(18);
-    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
+    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)( → \w+.*)?$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
     expect(lines[17]).toBe('17 passed, 0 failed');
     expect(r.exitCode).toBe(0);
