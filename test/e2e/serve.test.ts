@@ -152,6 +152,6 @@ describe('serve: what keeps it from starting (exit 2, a precise message)', () =>
     const r = await runBin(['serve', '--port', '0', '--cwd', project.dir]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('Error: no webhook secret: `serve` needs WEBHOOK_SECRET');
-    expect(r.stderr).toContain(`Hint: Add WEBHOOK_SECRET=… to ${join(project.dir, '.env')} (\`polyswarm-engine init\` writes one)`);
+    expect(r.stderr).toContain(`Hint: Run \`polyswarm-engine secret --write\` to give ${join(project.dir, '.env')} a new random one`);
   });
 });
