@@ -6,13 +6,13 @@
 import type { Server } from 'node:http';
 import { join, relative } from 'node:path';
 import { createEngine } from '../engine/engine.js';
-import { loadScanModule } from '../engine/loader.js';
-import { watchScanModule, type ScanModuleWatcher } from '../engine/reload.js';
+import { loadScanModule, ScanModuleError } from '../engine/loader.js';
+import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../engine/reload.js';
 import { loadDotEnv } from '../util/env.js';
-import { UsageError } from '../util/errors.js';
+import { errorMessage, UsageError } from '../util/errors.js';
 import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Logger } from '../util/logger.js';
 import { packageInfo } from '../util/package.js';
-import { findProject, otherLiveServe, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
+import { findProject, otherLiveServe, removeServeState, writeServeState, type EngineProject, type ServeState } from '../util/project.js';
 import { watchDotEnv } from './dotenv-watch.js';
 import { hostProcess } from './host.js';
 import { queueFromConfig } from './queue.js';
@@ -165,10 +165,24 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         initial = await loadScanModule(project.scanFile, { fresh: serve, root: project.dir });
       } catch (error) {
         await envWatcher?.close();
+        // The loader's hint says "save (serve reloads)", true of a reload; at startup this process is about to exit.
+        if (error instanceof ScanModuleError && error.hint?.includes('serve reloads')) {
+          throw new UsageError(error.message, { hint: 'Fix it, then run the command again.', cause: error });
+        }
         throw error;
       }
       let watcher: ScanModuleWatcher | undefined;
-      if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger });
+      // serve.json says when the last save did not load, so `test` can tell the user it is testing older code.
+      let state: ServeState | undefined;
+      const onReload = (outcome: ReloadOutcome) => {
+        if (!state) return;
+        const stale = outcome.ok ? undefined : outcome.error instanceof ScanModuleError ? `${outcome.error.where}: ${outcome.error.reason}` : errorMessage(outcome.error);
+        if (stale === state.stale) return;
+        state = { ...state, stale };
+        if (!stale) delete state.stale;
+        writeServeState(project.dir, state);
+      };
+      if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger, onReload });
       const current = watcher;
       const engine = createEngine({
         secret: config.secret!,
@@ -200,7 +214,8 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
             hint: `test this one with --url ${url}`,
           });
         } else {
-          writeServeState(project.dir, { url, pid: process.pid, startedAt: new Date().toISOString() });
+          state = { url, pid: process.pid, startedAt: new Date().toISOString() };
+          writeServeState(project.dir, state);
         }
         if (config.logFormat === 'text') {
           printBanner(out, [

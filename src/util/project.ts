@@ -83,6 +83,8 @@ export interface ServeState {
   pid: number;
   /** ISO timestamp. */
   startedAt: string;
+  /** Set while the last save did not load: `src/scan.ts:5:29: SyntaxError: …`; serve runs the last good code. */
+  stale?: string;
 }
 
 /** The state file of the project in `dir`. */

@@ -88,4 +88,23 @@ describe('serve and its project', () => {
     project.write('.env', 'WEBHOOK_SECRET=another\nVERDICT=malicious\n');
     await child.waitFor(/WEBHOOK_SECRET changed in \.env: serve read it at start, restart serve to use it/, 5000, from);
   });
+
+  it('while the last save does not load, `test` says it is testing the last good code', async () => {
+    const project = makeProject({ 'src/scan.mjs': ENV_VERDICT_SCAN });
+    cleanup.push(project.remove);
+    const child = track(spawnBin(['serve', '--port', '0', '--cwd', project.dir]));
+    await child.waitFor(READY);
+    const from = child.lines.length;
+    project.write('src/scan.mjs', ENV_VERDICT_SCAN.replace("?? 'unknown' }", "?? 'unknown' "));
+    await child.waitFor(/reload failed/, 5000, from);
+    const stale = await runBin(['test', 'ping'], { cwd: project.dir });
+    expect(stale.exitCode).toBe(0);
+    expect(stale.stderr).toMatch(/it runs the last good code, your last save did not load: src\/scan\.mjs:\d+(:\d+)?: SyntaxError/);
+
+    const fixed = child.lines.length;
+    project.write('src/scan.mjs', ENV_VERDICT_SCAN);
+    await child.waitFor(/INFO  reloaded/, 5000, fixed);
+    const fresh = await runBin(['test', 'ping'], { cwd: project.dir });
+    expect(fresh.stderr).not.toContain('last good code');
+  });
 });
