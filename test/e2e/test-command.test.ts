@@ -88,7 +88,7 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
   it('one that answers late', async () => {
     const r = await test(['bounty', '--url', await fixture({ lateMs: 500 }), '--secret', SECRET, '--expiration', '2s']);
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\)\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
+    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\) → malicious, bid 1 NCT \(1000000000000000000 wei\), family EICAR-Test-File\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
     expect(String(r.stdout).split('\n').at(-1)).toBe('0 passed, 1 failed');
   });
 
