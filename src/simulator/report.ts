@@ -29,7 +29,7 @@ export function describeAnswer(answer: unknown, failed = false): string | null {
   const { verdict, bid, metadata } = answer as { verdict?: unknown; bid?: unknown; metadata?: Record<string, unknown> };
   if (typeof verdict !== 'string') return null;
   const parts = [verdict];
-  if (typeof bid === 'bigint') parts.push(`bid ${weiToNct(bid)} NCT (${bid} wei)`);
+  if (typeof bid === 'bigint' || (typeof bid === 'number' && Number.isSafeInteger(bid))) parts.push(`bid ${weiToNct(BigInt(bid))} NCT (${bid} wei)`);
   else if (typeof bid === 'number') parts.push(`bid ${bid} wei`);
   const family = metadata?.malware_family;
   if (typeof family === 'string' && family !== '') parts.push(`family ${family}`);

@@ -44,6 +44,7 @@ describe('report formats', () => {
     expect(line({ verdict: 'unknown', bid: 0n, metadata }, false)).toContain('reason ERROR:No supported database files found');
     expect(line({ verdict: 'benign', metadata: { comments: ['checked twice'] } }, false)).toBe('✗ bounty: EICAR (1.6s) → benign, reason checked twice\n');
     expect(line(undefined)).toBe('✓ bounty: EICAR (1.6s)\n');
+    expect(line({ verdict: 'unknown', bid: 0, metadata: {} })).toBe('✓ bounty: EICAR (1.6s) → unknown, bid 0 NCT (0 wei)\n');
     expect(weiToNct(1n)).toBe('0.000000000000000001');
     expect(weiToNct(2n * 10n ** 18n)).toBe('2');
   });
