@@ -178,13 +178,15 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
     dependency.source
   ];
   io.progress(`  polyswarm-engine dependency: ${dependency.spec} (${from})`);
-  io.progress(
-    scaffold.wroteEnv
-      ? `  wrote ${scaffold.files.length} files, including .env with a new random WEBHOOK_SECRET (git-ignored)`
-      : `  wrote ${scaffold.files.length} files; kept your existing .env`,
-  );
+  const envNote = scaffold.wroteEnv
+    ? scaffold.completed.includes('.env')
+      ? 'added a new random WEBHOOK_SECRET to your .env'
+      : 'including .env with a new random WEBHOOK_SECRET (git-ignored)'
+    : 'kept your existing .env';
+  io.progress(`  wrote ${scaffold.files.length - (scaffold.completed.length)} files, ${envNote}`);
   const keptOthers = scaffold.kept.filter((f) => f !== '.env');
-  if (scaffold.completed.length > 0) io.progress(`  added what was missing to your ${scaffold.completed.join(', ')} (nothing removed)`);
+  const completed = scaffold.completed.filter((f) => f !== '.env');
+  if (completed.length > 0) io.progress(`  added what was missing to your ${completed.join(', ')} (nothing removed)`);
   if (keptOthers.length > 0) io.progress(`  kept your ${keptOthers.join(', ')} as they were (the template's versions were not written)`);
 
   let installed = false;

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, cp, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
 import { CliError, UsageError } from '../util/errors.js';
 import { checkPackageName } from './package-name.js';
 import { isTemplateName, renamed, TEMPLATE_NAMES, templateDir, type TemplateName } from './templates.js';
@@ -104,6 +105,17 @@ export function envFromExample(example: string, secret: string): string {
   return header + (filled ? text : `${text.replace(/\n*$/, '\n')}WEBHOOK_SECRET=${secret}\n`);
 }
 
+/**
+ * An existing `.env` text with `secret` as its WEBHOOK_SECRET when it has none (an empty `WEBHOOK_SECRET=` line is
+ * filled in place, a missing one appended), or null when it already has one: a secret is never replaced.
+ */
+export function envWithSecret(existing: string, secret: string): string | null {
+  if ((parseEnv(existing) as Record<string, string>).WEBHOOK_SECRET) return null;
+  const empty = /^[ \t]*WEBHOOK_SECRET[ \t]*=[ \t]*$/m;
+  if (empty.test(existing)) return existing.replace(empty, `WEBHOOK_SECRET=${secret}`);
+  return `${existing === '' ? '' : existing.replace(/\n*$/, '\n')}WEBHOOK_SECRET=${secret}\n`;
+}
+
 /** Copies a template folder into `dest`, applying the dotfile renames at every level. */
 async function copyTemplate(src: string, dest: string): Promise<void> {
   for (const entry of await readdir(src, { withFileTypes: true })) {
@@ -195,6 +207,15 @@ async function mergeInto(staged: string, target: string, record: MergeRecord, re
       record.created.push(to);
     } else if (entry.isDirectory() && (await stat(to)).isDirectory()) {
       await mergeInto(from, to, record, `${relPath}/`);
+    } else if (relPath === '.env') {
+      // Never replace a secret; give a .env without one the secret this run generated.
+      const secret = /^WEBHOOK_SECRET=(.+)$/m.exec(await readFile(from, 'utf8'))?.[1];
+      const filled = secret ? envWithSecret(await readFile(to, 'utf8'), secret) : null;
+      if (filled === null) record.kept.push(relPath);
+      else {
+        await writeFile(to, filled);
+        record.completed.push(relPath);
+      }
     } else if (relPath === 'package.json' || relPath === '.gitignore') {
       const before = await readFile(to, 'utf8');
       const ours = await readFile(from, 'utf8');

@@ -6,9 +6,8 @@
 import { constants } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseEnv } from 'node:util';
 import { CliError, UsageError } from '../util/errors.js';
-import { envFromExample, generateSecret } from './scaffold.js';
+import { envFromExample, envWithSecret, generateSecret } from './scaffold.js';
 
 export type WriteSecretOutcome =
   | { status: 'created'; path: string }
@@ -45,12 +44,8 @@ export async function writeSecret(dir: string, secret: string = generateSecret()
     }
     return { status: 'created', path };
   }
-  const values = parseEnv(existing) as Record<string, string>;
-  if (values.WEBHOOK_SECRET) return { status: 'kept', path };
-  // An empty `WEBHOOK_SECRET=` line is filled in place; a missing one is appended.
-  const text = /^[ \t]*WEBHOOK_SECRET[ \t]*=[ \t]*$/m.test(existing)
-    ? existing.replace(/^[ \t]*WEBHOOK_SECRET[ \t]*=[ \t]*$/m, `WEBHOOK_SECRET=${secret}`)
-    : `${existing.replace(/\n*$/, existing === '' ? '' : '\n')}WEBHOOK_SECRET=${secret}\n`;
+  const text = envWithSecret(existing, secret);
+  if (text === null) return { status: 'kept', path };
   await writeFile(path, text);
   return { status: 'added', path };
 }

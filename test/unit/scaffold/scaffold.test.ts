@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { envFromExample, scaffoldProject } from '../../../src/scaffold/scaffold.js';
+import { envFromExample, envWithSecret, scaffoldProject } from '../../../src/scaffold/scaffold.js';
 import { TEMPLATES_ROOT } from '../../../src/scaffold/package-root.js';
 import { TEMPLATE_NAMES, templateFiles } from '../../../src/scaffold/templates.js';
 import { UsageError } from '../../../src/util/errors.js';
@@ -128,6 +128,16 @@ describe('scaffoldProject', () => {
     expect(readdirSync(tmp)).toEqual(['busy']);
   });
 
+  it('with force, gives an existing .env without a secret the new one, keeping the rest of it', async () => {
+    const dir = join(tmp, 'half');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '.env'), 'PORT=3100\n');
+    const result = await scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true });
+    expect(result.wroteEnv).toBe(true);
+    expect(result.completed).toEqual(['.env']);
+    expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(`PORT=3100\nWEBHOOK_SECRET=${'f'.repeat(64)}\n`);
+  });
+
   it('creates the project folder with the mode the umask gives, not mkdtemp\'s 0700', async () => {
     const dir = join(tmp, 'modes');
     await scaffoldProject({ ...base, template: 'typescript', targetDir: dir });
@@ -215,6 +225,15 @@ describe('scaffoldProject', () => {
     expect(listFiles(dir)).toEqual(['notes.txt', 'package.json']);
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe('{ not json');
     expect(readdirSync(tmp)).toEqual(['busy']);
+  });
+});
+
+describe('envWithSecret', () => {
+  it('fills an empty WEBHOOK_SECRET= or appends one, and never replaces a secret', () => {
+    expect(envWithSecret('A=1\nWEBHOOK_SECRET=\nB=2\n', 's')).toBe('A=1\nWEBHOOK_SECRET=s\nB=2\n');
+    expect(envWithSecret('A=1', 's')).toBe('A=1\nWEBHOOK_SECRET=s\n');
+    expect(envWithSecret('', 's')).toBe('WEBHOOK_SECRET=s\n');
+    expect(envWithSecret('WEBHOOK_SECRET=mine\n', 's')).toBeNull();
   });
 });
 
