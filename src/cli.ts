@@ -10,6 +10,7 @@ import { check } from './commands/check.js';
 import { examplesText, type CommandDefinition, type OptionSpec, type OptionSpecs } from './commands/define.js';
 import { demo } from './commands/demo.js';
 import { init } from './commands/init.js';
+import { secret } from './commands/secret.js';
 import { serve } from './commands/serve.js';
 import { start } from './commands/start.js';
 import { sign } from './commands/sign.js';
@@ -20,7 +21,7 @@ import { CliError, ExitCode } from './util/errors.js';
 import { packageInfo } from './util/package.js';
 
 /** Every command, in the order `--help` lists them. Declarations only: each `run` loads its layer when it runs. */
-export const COMMANDS: readonly CommandDefinition<any>[] = [init, demo, serve, start, worker, test, sign, check];
+export const COMMANDS: readonly CommandDefinition<any>[] = [init, demo, serve, start, worker, test, sign, secret, check];
 
 function optionFor(spec: OptionSpec): Option {
   const option = new Option(spec.flags, describe(spec));

@@ -21,7 +21,7 @@ export const init = defineCommand({
     yes: flag('-y, --yes', 'accept defaults for everything not given'),
     install: negated('--no-install', 'do not install dependencies'),
     git: negated('--no-git', 'do not create a git repository'),
-    force: flag('-f, --force', 'write into a non-empty folder'),
+    force: flag('-f, --force', 'add the project to a non-empty folder (files already there are kept)'),
     packageManager: choice('--package-manager <pm>', 'package manager to install with', PACKAGE_MANAGERS, { defaultLabel: 'the one that ran this command' }),
   },
   examples: [
@@ -50,6 +50,7 @@ async function runInit(dir: string | undefined, options: Omit<import('../scaffol
     const why = EXPLAIN[key];
     return why ? `  ${theme.accent(cmd.padEnd(width))}${theme.dim(`  # ${why}`)}` : `  ${theme.accent(cmd)}`;
   });
-  process.stdout.write(`\n${theme.ok('Done.')} Your engine is in ${summary.answers.dir}. Next:\n\n${lines.join('\n')}\n\n`);
+  const notes = summary.notes.length ? `${summary.notes.map((n) => `  ${n}`).join('\n')}\n\n` : '';
+  process.stdout.write(`\n${theme.ok('Done.')} Your engine is in ${summary.answers.dir}. Next:\n\n${lines.join('\n')}\n\n${notes}`);
   return 0;
 }

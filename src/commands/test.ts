@@ -75,24 +75,37 @@ export const test = defineCommand({
       name: 'ping',
       description: 'send a signed ping; passes on any 2xx',
       options: commonOptions(),
+      examples: ['polyswarm-engine test ping', 'polyswarm-engine test ping --url http://127.0.0.1:8080/ --secret qwertyuiop'],
       run: ({ options }) => runTest('ping', options),
     }),
     defineCommand({
       name: 'bounty',
       description: 'send a bounty, serve its artifact, catch and check the answer',
       options: bountyFlags(),
+      examples: [
+        'polyswarm-engine test bounty --eicar',
+        'polyswarm-engine test bounty --file ./sample.exe --expect malicious',
+        'polyswarm-engine test bounty --url-artifact https://example.com/ --expect unknown',
+        'polyswarm-engine test bounty --phase arbitration --set rules.max_allowed_bid=10',
+      ],
       run: ({ options }) => runTest('bounty', options),
     }),
     defineCommand({
       name: 'analyze',
       description: 'send an unsupported event; passes on 4xx if the engine keeps serving',
       options: commonOptions(),
+      examples: ['polyswarm-engine test analyze', 'polyswarm-engine test analyze --url http://127.0.0.1:8080/ --json'],
       run: ({ options }) => runTest('analyze', options),
     }),
     defineCommand({
       name: 'all',
       description: 'run the conformance suite',
       options: allFlags(),
+      examples: [
+        'polyswarm-engine test all',
+        'polyswarm-engine test all --url http://127.0.0.1:8080/ --secret qwertyuiop --junit report.xml',
+        'polyswarm-engine test all --url http://127.0.0.1:8080/ --listen-host 0.0.0.0 --advertise-host host.docker.internal   # engine in Docker',
+      ],
       run: ({ options }) => runTest('all', options),
     }),
   ],
@@ -124,8 +137,11 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
 async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
   const { parseSetArgument } = await import('../simulator/bounty.js');
   const { readInput } = await import('../util/input.js');
+  const artifact = artifactChoice(options);
+  // Before any engine is booted: a file that cannot be read is a usage error now, not after a cold start.
+  if (typeof artifact === 'object' && 'file' in artifact) await (await import('../simulator/cases.js')).readArtifactFile(artifact.file);
   const bounty: BountyOptions = {
-    artifact: artifactChoice(options),
+    artifact,
     phase: options.phase,
     expect: options.expect,
     legacy: options.legacy,

@@ -7,13 +7,14 @@ import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { createEngine } from '../engine/engine.js';
-import { loadScanModule } from '../engine/loader.js';
-import { watchScanModule, type ScanModuleWatcher } from '../engine/reload.js';
+import { loadScanModule, ScanModuleError } from '../engine/loader.js';
+import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../engine/reload.js';
 import { loadDotEnv } from '../util/env.js';
-import { UsageError } from '../util/errors.js';
+import { errorMessage, UsageError } from '../util/errors.js';
 import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Logger } from '../util/logger.js';
 import { packageInfo } from '../util/package.js';
-import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
+import { findProject, otherLiveServe, removeServeState, writeServeState, type EngineProject, type ServeState } from '../util/project.js';
+import { watchDotEnv } from './dotenv-watch.js';
 import { hostProcess } from './host.js';
 import { queueFromConfig } from './queue.js';
 import { sweepArtifacts } from './sweep.js';
@@ -24,6 +25,8 @@ export interface EngineProcessConfig {
   mode: 'serve' | 'start';
   cwd: string;
   port: number;
+  /** Where the port came from when the user named it (`--port`, `$PORT`, `PORT in …/.env`); unset for the default. */
+  portOrigin?: string;
   host: string;
   secret?: string;
   /** True when the secret came from the command line (where `ps` shows it). */
@@ -78,14 +81,16 @@ function missingSecret(mode: EngineProcessConfig['mode'], project: EngineProject
         hint: `Set WEBHOOK_SECRET (or PSENGINE_WEBHOOK_SECRET) in the environment or in ${envFile}.`,
       })
     : new UsageError('no webhook secret: `serve` needs WEBHOOK_SECRET to check the signatures of incoming events', {
-        hint: `Add WEBHOOK_SECRET=… to ${envFile} (\`polyswarm-engine init\` writes one), or set it in the environment.`,
+        hint: `Run \`polyswarm-engine secret --write\` to give ${envFile} a new random one (a fresh clone has no .env: it is git-ignored), or set WEBHOOK_SECRET in the environment.`,
       });
 }
 
-function listenError(error: unknown, host: string, port: number): unknown {
+function listenError(error: unknown, host: string, port: number, origin?: string, project?: EngineProject): unknown {
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code === 'EADDRINUSE') {
-    return new UsageError(`port ${port} on ${host} is already in use`, {
+    const other = project ? otherLiveServe(project.dir) : null;
+    const by = other && new URL(other.url).port === String(port) ? ` by this project's other \`serve\` (pid ${other.pid})` : '';
+    return new UsageError(`port ${port} on ${host}${origin ? ` (from ${origin})` : ''} is already in use${by}`, {
       hint: 'Stop the process using it, or pick another port with --port (or PORT); 0 picks a free one.',
     });
   }
@@ -98,8 +103,11 @@ function listenError(error: unknown, host: string, port: number): unknown {
   return error;
 }
 
-/** serve: listhen (friendly port fallback), wrapped around the engine's node handler. */
-async function listenForDevelopment(handler: Parameters<typeof import('listhen').listen>[0], host: string, port: number, logger: Logger): Promise<Listening> {
+/**
+ * serve: listhen, wrapped around the engine's node handler. When the default port is taken listhen moves to a free
+ * one (said in a warning and in the banner); a port the user named (`explicit`) is that port or an error.
+ */
+async function listenForDevelopment(handler: Parameters<typeof import('listhen').listen>[0], host: string, port: number, logger: Logger, explicit: boolean): Promise<Listening> {
   const { listen } = await import('listhen');
   const listener = await listen(handler, {
     // verbose off: a port taken is reported below, through the logger, like everything else.
@@ -115,7 +123,13 @@ async function listenForDevelopment(handler: Parameters<typeof import('listhen')
     isProd: false,
   });
   const bound = listener.address.port;
-  if (port !== 0 && bound !== port) logger.warn(`port ${port} is in use`, { using: bound });
+  if (port !== 0 && bound !== port) {
+    if (explicit) {
+      await listener.close();
+      throw Object.assign(new Error(`port ${port} is in use`), { code: 'EADDRINUSE' });
+    }
+    logger.warn(`port ${port} is in use: listening on ${bound} instead`, { hint: 'pick a port with --port (or PORT); a port you name is never swapped' });
+  }
   return { url: listener.url, server: listener.server as Server, close: () => listener.close() };
 }
 
@@ -135,8 +149,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
   const out = config.stdout ?? process.stdout;
   const project = findProject(config.cwd);
   if (!config.secret) throw missingSecret(config.mode, project);
-  // The scan code may read its own settings (CLAMAV_DATABASE, …) from the project's .env.
-  loadDotEnv(project.dir, config.env ?? process.env);
+  // The scan code may read its own settings (CLAMAV_DATABASE, …) from the project's .env; serve keeps them in step
+  // with the file (runtime/dotenv-watch.ts), start reads them once.
+  const env = config.env ?? process.env;
+  const followEnv = config.mode === 'serve' && config.watch !== false;
+  if (!followEnv) loadDotEnv(project.dir, env);
 
   const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
   const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
@@ -154,21 +171,43 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
 
   return hostProcess(
     async () => {
-      const queue = await queueFromConfig({
-        command: config.mode,
-        url: config.queue,
-        projectDir: project.dir,
-        stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
-        withWorker: config.withWorker,
-        concurrency: config.concurrency,
-        lockDurationMs: config.lockDuration,
-        logger,
-      });
-      // Artifacts (malware samples) a killed run left in the temp folder go before anything else starts.
-      sweepArtifacts(logger);
-      const initial = await loadScanModule(project.scanFile, { fresh: serve, root: project.dir });
+      const envWatcher = followEnv ? await watchDotEnv(project.dir, env, logger) : undefined;
+      let queue: Awaited<ReturnType<typeof queueFromConfig>>;
+      let initial: Awaited<ReturnType<typeof loadScanModule>>;
+      try {
+        queue = await queueFromConfig({
+          command: config.mode,
+          url: config.queue,
+          projectDir: project.dir,
+          stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
+          withWorker: config.withWorker,
+          concurrency: config.concurrency,
+          lockDurationMs: config.lockDuration,
+          logger,
+        });
+        // Artifacts (malware samples) a killed run left in the temp folder go before anything else starts.
+        sweepArtifacts(logger);
+        initial = await loadScanModule(project.scanFile, { fresh: serve, root: project.dir });
+      } catch (error) {
+        await envWatcher?.close();
+        // The loader's hint says "save (serve reloads)", true of a reload; at startup this process is about to exit.
+        if (error instanceof ScanModuleError && error.hint?.includes('serve reloads')) {
+          throw new UsageError(error.message, { hint: 'Fix it, then run the command again.', cause: error });
+        }
+        throw error;
+      }
       let watcher: ScanModuleWatcher | undefined;
-      if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger });
+      // serve.json says when the last save did not load, so `test` can tell the user it is testing older code.
+      let state: ServeState | undefined;
+      const onReload = (outcome: ReloadOutcome) => {
+        if (!state) return;
+        const stale = outcome.ok ? undefined : outcome.error instanceof ScanModuleError ? `${outcome.error.where}: ${outcome.error.reason}` : errorMessage(outcome.error);
+        if (stale === state.stale) return;
+        state = { ...state, stale };
+        if (!stale) delete state.stale;
+        writeServeState(project.dir, state);
+      };
+      if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger, onReload });
       const current = watcher;
       const engine = createEngine({
         secret: config.secret!,
@@ -188,20 +227,30 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       let listening: Listening;
       try {
         listening = serve
-          ? await listenForDevelopment(engine.handler, config.host, config.port, logger)
+          ? await listenForDevelopment(engine.handler, config.host, config.port, logger, config.portOrigin !== undefined)
           : await engine.listen({ port: config.port, host: config.host });
       } catch (error) {
         await watcher?.close();
+        await envWatcher?.close();
         await engine.close({ graceMs: 0 });
         await queue.close?.();
-        throw listenError(error, config.host, config.port);
+        throw listenError(error, config.host, config.port, config.portOrigin, project);
       }
       url = connectableUrl(listening.url);
       if (serve) {
-        writeServeState(project.dir, { url, pid: process.pid, startedAt: new Date().toISOString() });
+        // A second serve of the same project leaves the first one's record alone: `test` keeps using that one.
+        const other = otherLiveServe(project.dir);
+        if (other) {
+          logger.warn(`another serve of this project is running (pid ${other.pid}, ${other.url}): \`polyswarm-engine test\` uses that one`, {
+            hint: `test this one with --url ${url}`,
+          });
+        } else {
+          state = { url, pid: process.pid, startedAt: new Date().toISOString() };
+          writeServeState(project.dir, state);
+        }
         if (config.logFormat === 'text') {
           printBanner(out, [
-            ['url', theme.accent(url)],
+            ['url', theme.accent(url) + (config.port !== 0 && new URL(url).port !== String(config.port) ? theme.warn(` (port ${config.port} was in use)`) : '')],
             ['secret', `from ${config.secretSource ?? 'the caller'}`],
             ['scan', `${scanPath} ${theme.dim(`(in ${project.dir})`)}`],
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
@@ -221,6 +270,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         readyFields: () => ({ url, pid: process.pid }),
         async stop(graceMs) {
           await watcher?.close();
+          await envWatcher?.close();
           await engine.close({ graceMs });
           await listening.close();
           await queue.close?.();

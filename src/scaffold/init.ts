@@ -123,6 +123,8 @@ export interface InitIO {
   installLine?: (line: string) => void;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** How often to say the install is still running (default 5 s). */
+  heartbeatMs?: number;
 }
 
 export interface InitSummary {
@@ -134,7 +136,17 @@ export interface InitSummary {
   git: GitOutcome | null;
   /** The three commands to type next. */
   next: string[];
+  /** What the template needs besides (e.g. ClamAV's signatures), said after the commands. */
+  notes: string[];
 }
+
+/** What a template needs outside npm before its engine can answer (shown after the next commands). */
+export const TEMPLATE_NOTES: Partial<Record<TemplateName, string[]>> = {
+  clamav: [
+    'ClamAV needs signatures before it can judge anything (until then every file bounty is answered unknown):',
+    '  sudo freshclam   # or run clamd (Debian/Ubuntu: apt-get install clamav-daemon); README.md, "ClamAV"',
+  ],
+};
 
 /** Scaffolds the project, then installs and commits as asked. Install failure throws (after the project is written). */
 export async function initProject(answers: InitAnswers, flags: InitFlags, io: InitIO): Promise<InitSummary> {
@@ -166,16 +178,29 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
     dependency.source
   ];
   io.progress(`  polyswarm-engine dependency: ${dependency.spec} (${from})`);
-  io.progress(
-    scaffold.wroteEnv
-      ? `  wrote ${scaffold.files.length} files, including .env with a new random WEBHOOK_SECRET (git-ignored)`
-      : `  wrote ${scaffold.files.length - 1} files; kept your existing .env`,
-  );
+  const envNote = scaffold.wroteEnv
+    ? scaffold.completed.includes('.env')
+      ? 'added a new random WEBHOOK_SECRET to your .env'
+      : 'including .env with a new random WEBHOOK_SECRET (git-ignored)'
+    : 'kept your existing .env';
+  io.progress(`  wrote ${scaffold.files.length - (scaffold.completed.length)} files, ${envNote}`);
+  const keptOthers = scaffold.kept.filter((f) => f !== '.env');
+  const completed = scaffold.completed.filter((f) => f !== '.env');
+  if (completed.length > 0) io.progress(`  added what was missing to your ${completed.join(', ')} (nothing removed)`);
+  if (keptOthers.length > 0) io.progress(`  kept your ${keptOthers.join(', ')} as they were (the template's versions were not written)`);
 
   let installed = false;
   if (flags.install !== false) {
     io.progress(`Installing dependencies with ${pm}…`);
-    await installDependencies(target, pm, { onLine: io.installLine, env });
+    // npm prints nothing until it is done (often 15–30 s): say that it is still working.
+    const started = Date.now();
+    const heartbeat = setInterval(() => io.progress(`  still installing… (${Math.round((Date.now() - started) / 1000)} s)`), io.heartbeatMs ?? 5000);
+    try {
+      await installDependencies(target, pm, { onLine: io.installLine, env });
+    } finally {
+      clearInterval(heartbeat);
+    }
+    io.progress(`  installed in ${Math.round((Date.now() - started) / 1000)} s`);
     installed = true;
   }
 
@@ -194,5 +219,5 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
   next.push(runScriptCommand(pm, 'dev'));
   next.push(runScriptCommand(pm, 'test:engine'));
   next.push(runScriptCommand(pm, 'test').replace(' run test', ' test'));
-  return { answers, scaffold, dependency, packageManager: pm, installed, git, next: next.slice(0, 3) };
+  return { answers, scaffold, dependency, packageManager: pm, installed, git, next: next.slice(0, 3), notes: TEMPLATE_NOTES[answers.template] ?? [] };
 }

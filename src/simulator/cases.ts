@@ -70,6 +70,16 @@ interface ResolvedArtifact {
   expect: Verdict | 'any';
 }
 
+/** The bytes of `--file <path>`; a UsageError (exit 2) that names the problem when it cannot be read. */
+export async function readArtifactFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`--file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`);
+  }
+}
+
 /** Hosts the chosen artifact (or points at the given URL) and says which verdict it calls for. */
 async function resolveArtifact(ctx: RunContext, choice: ArtifactChoice): Promise<ResolvedArtifact> {
   const hosted = (artifact: Artifact, expect: Verdict | 'any'): ResolvedArtifact => ({
@@ -79,13 +89,7 @@ async function resolveArtifact(ctx: RunContext, choice: ArtifactChoice): Promise
   if (choice === 'eicar') return hosted(eicarArtifact(), 'malicious');
   if (choice === 'benign') return hosted(benignArtifact(), 'benign');
   if ('file' in choice) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(choice.file);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(`--file ${choice.file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`);
-    }
+    const bytes = await readArtifactFile(choice.file);
     return hosted(artifactOf(bytes, guessMimetype(bytes, basename(choice.file))), 'any');
   }
   if ('bytes' in choice) return hosted(artifactOf(choice.bytes, choice.mimetype ?? guessMimetype(choice.bytes)), 'any');

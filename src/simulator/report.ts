@@ -3,9 +3,48 @@ import { formatDuration } from '../util/duration.js';
 import { theme } from '../util/logger.js';
 import type { CaseResult, TestReport } from './types.js';
 
-/** A case as people read it: `✓ name (12ms)`, then its failure messages and warnings indented under it. */
+const WEI_PER_NCT = 10n ** 18n;
+
+/** Wei as NCT, exactly (`531250000000000000` → `0.53125`). */
+export function weiToNct(wei: bigint): string {
+  const sign = wei < 0n ? '-' : '';
+  const abs = wei < 0n ? -wei : wei;
+  const fraction = (abs % WEI_PER_NCT).toString().padStart(18, '0').replace(/0+$/, '');
+  return `${sign}${abs / WEI_PER_NCT}${fraction ? `.${fraction}` : ''}`;
+}
+
+/** The reason an answer gives (`metadata.comments`, e.g. `ERROR:…`, `SKIPPED:TIMEOUT`), or null. */
+function answerReason(metadata: Record<string, unknown> | undefined): string | null {
+  const comments = metadata?.comments;
+  const list = Array.isArray(comments) ? comments.filter((c): c is string => typeof c === 'string') : typeof comments === 'string' ? [comments] : [];
+  return list.length > 0 ? list.join('; ') : null;
+}
+
+/**
+ * What the engine answered, for the case's line: `malicious, bid 0.53125 NCT (531250000000000000 wei), family X`;
+ * the reason (`metadata.comments`) too on an `unknown` or a failing case. Null when there was no answer.
+ */
+export function describeAnswer(answer: unknown, failed = false): string | null {
+  if (answer === null || typeof answer !== 'object') return null;
+  const { verdict, bid, metadata } = answer as { verdict?: unknown; bid?: unknown; metadata?: Record<string, unknown> };
+  if (typeof verdict !== 'string') return null;
+  const parts = [verdict];
+  if (typeof bid === 'bigint' || (typeof bid === 'number' && Number.isSafeInteger(bid))) parts.push(`bid ${weiToNct(BigInt(bid))} NCT (${bid} wei)`);
+  else if (typeof bid === 'number') parts.push(`bid ${bid} wei`);
+  const family = metadata?.malware_family;
+  if (typeof family === 'string' && family !== '') parts.push(`family ${family}`);
+  const reason = answerReason(metadata);
+  if (reason && (verdict === 'unknown' || failed)) parts.push(`reason ${reason}`);
+  return parts.join(', ');
+}
+
+/**
+ * A case as people read it: `✓ name (12ms)`, followed by what the engine answered when it posted an answer,
+ * then its failure messages and warnings indented under it.
+ */
 export function formatCase(result: CaseResult): string {
-  const lines = [`${result.ok ? theme.pass : theme.cross} ${result.name} ${theme.dim(`(${formatDuration(result.ms)})`)}`];
+  const said = describeAnswer(result.answer, !result.ok);
+  const lines = [`${result.ok ? theme.pass : theme.cross} ${result.name} ${theme.dim(`(${formatDuration(result.ms)})`)}${said ? ` ${theme.dim('→')} ${said}` : ''}`];
   for (const message of result.messages) lines.push(`    ${theme.fail(message)}`);
   for (const warning of result.warnings) lines.push(`    ${theme.warn('warning')}: ${warning}`);
   return lines.join('\n') + '\n';

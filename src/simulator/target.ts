@@ -68,12 +68,12 @@ function isAlive(pid: number): boolean {
 }
 
 /** The URL a `serve` of the project recorded, if that process is alive and its `GET /` answers. */
-async function runningServe(project: string): Promise<{ url: string; pid: number } | null> {
+async function runningServe(project: string): Promise<{ url: string; pid: number; stale?: string } | null> {
   const state = readServeState(project);
   if (!state || !isAlive(state.pid)) return null;
   try {
     const res = await send(new URL(state.url), { method: 'GET', timeoutMs: 2000 });
-    return res.status < 500 ? { url: state.url, pid: state.pid } : null;
+    return res.status < 500 ? { url: state.url, pid: state.pid, stale: typeof state.stale === 'string' ? state.stale : undefined } : null;
   } catch {
     return null;
   }
@@ -166,7 +166,9 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const { secret, source } = requireSecret(options.secret, project, env);
   const running = await runningServe(project);
   if (running) {
-    return { url: running.url, secret, secretSource: source, description: `${running.url} (the running \`serve\` of ${project}, pid ${running.pid})`, stop: noop };
+    // The last save did not load: the engine answers with older code than the file shows, and the reader must know.
+    const stale = running.stale ? `; it runs the last good code, your last save did not load: ${running.stale}` : '';
+    return { url: running.url, secret, secretSource: source, description: `${running.url} (the running \`serve\` of ${project}, pid ${running.pid}${stale})`, stop: noop };
   }
   const booted = await bootServe(project, secret, env);
   return {

@@ -32,6 +32,36 @@ export function loadDotEnv(dir: string, env: NodeJS.ProcessEnv = process.env): s
   return loaded;
 }
 
+/**
+ * `.env` loaded into `env` and kept in step with the file: `reload()` reads it again, sets what changed and removes
+ * what is gone, never touching a variable the real environment set. Returns the names that changed.
+ */
+export function trackDotEnv(dir: string, env: NodeJS.ProcessEnv = process.env): { loaded: string[]; reload(): string[] } {
+  const fromFile = new Map<string, string>();
+  for (const name of loadDotEnv(dir, env)) fromFile.set(name, env[name]!);
+  const real = new Set(Object.keys(env).filter((name) => !fromFile.has(name)));
+  return {
+    loaded: [...fromFile.keys()],
+    reload() {
+      const now = readDotEnv(dir);
+      const changed: string[] = [];
+      for (const [name, value] of Object.entries(now)) {
+        if (real.has(name) || fromFile.get(name) === value) continue;
+        env[name] = value;
+        fromFile.set(name, value);
+        changed.push(name);
+      }
+      for (const name of [...fromFile.keys()]) {
+        if (name in now) continue;
+        delete env[name];
+        fromFile.delete(name);
+        changed.push(name);
+      }
+      return changed.sort();
+    },
+  };
+}
+
 export interface ResolvedSecret {
   secret: string;
   /** Where it came from, for messages. Never print the secret itself. */

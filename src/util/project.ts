@@ -83,6 +83,8 @@ export interface ServeState {
   pid: number;
   /** ISO timestamp. */
   startedAt: string;
+  /** Set while the last save did not load: `src/scan.ts:5:29: SyntaxError: …`; serve runs the last good code. */
+  stale?: string;
 }
 
 /** The state file of the project in `dir`. */
@@ -110,6 +112,22 @@ export function readServeState(dir: string): ServeState | null {
   } catch {
     return null;
   }
+}
+
+/** Whether process `pid` is alive (EPERM: alive, someone else's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The state of another `serve` of this project that is still running (not process `pid`), or null. */
+export function otherLiveServe(dir: string, pid: number = process.pid): ServeState | null {
+  const state = readServeState(dir);
+  return state && state.pid !== pid && processAlive(state.pid) ? state : null;
 }
 
 /** Removes the state file if it still describes process `pid` (another serve may have taken over since). Sync: runs on exit too. */

@@ -4,7 +4,7 @@
  * these runs use --no-install, or npm in offline mode.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,7 +95,7 @@ describe('init (built bin, no install)', () => {
     const r = await runBin(['init', 'busy', '--yes', '--no-install', '--no-git'], { cwd });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(`Error: ${join(cwd, 'busy')} is not empty (mine.txt); refusing to overwrite it`);
-    expect(r.stderr).toContain('Hint: Pick another folder, or pass --force to write into it');
+    expect(r.stderr).toContain('Hint: Pick another folder, or pass --force to add the project to it (files already there are kept');
     expect(listFiles(join(cwd, 'busy'))).toEqual(['mine.txt']);
     expect(readdirSync(cwd)).toEqual(['busy']);
   });
@@ -107,6 +107,53 @@ describe('init (built bin, no install)', () => {
     const r = await runBin(['init', 'busy', '--yes', '--no-install', '--no-git', '--force'], { cwd });
     expect(r.exitCode).toBe(0);
     expect(listFiles(join(cwd, 'busy'))).toEqual([...templateFiles('typescript'), '.env', 'mine.txt'].sort());
+  });
+
+  it('--force never replaces a file it did not create, and says which it kept', async () => {
+    const cwd = workdir();
+    mkdirSync(join(cwd, 'busy', 'src'), { recursive: true });
+    writeFileSync(join(cwd, 'busy', 'src', 'scan.ts'), '// mine\n');
+    writeFileSync(join(cwd, 'busy', 'README.md'), 'mine');
+    writeFileSync(join(cwd, 'busy', 'package.json'), JSON.stringify({ name: 'busy', dependencies: { lodash: '^4.0.0' } }));
+    const r = await runBin(['init', 'busy', '--yes', '--no-install', '--no-git', '--force'], { cwd });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain('added what was missing to your package.json (nothing removed)');
+    expect(r.stderr).toContain('kept your README.md, src/scan.ts as they were');
+    expect(readFileSync(join(cwd, 'busy', 'src', 'scan.ts'), 'utf8')).toBe('// mine\n');
+    expect(readFileSync(join(cwd, 'busy', 'README.md'), 'utf8')).toBe('mine');
+    const pkg = JSON.parse(readFileSync(join(cwd, 'busy', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['lodash', 'polyswarm-engine']);
+  });
+
+  it("a teammate's clone has no .env: `secret --write` makes one from .env.example, and never replaces a secret", async () => {
+    const cwd = workdir();
+    const made = await runBin(['init', 'team', '--yes', '--no-install', '--no-git'], { cwd });
+    expect(made.exitCode).toBe(0);
+    const dir = join(cwd, 'team');
+    rmSync(join(dir, '.env'));
+    const serve = await runBin(['serve', '--port', '0', '--cwd', dir]);
+    expect(serve.exitCode).toBe(2);
+    expect(serve.stderr).toContain('Hint: Run `polyswarm-engine secret --write`');
+
+    const first = await runBin(['secret', '--write', '--cwd', dir]);
+    expect(first.exitCode).toBe(0);
+    expect(first.stderr).toBe(`wrote ${join(dir, '.env')} with a new random WEBHOOK_SECRET`);
+    const env = readFileSync(join(dir, '.env'), 'utf8');
+    expect(env).toMatch(/^WEBHOOK_SECRET=[0-9a-f]{64}$/m);
+    expect(env).not.toContain('Copy to .env');
+    expect(statSync(join(dir, '.env')).mode & 0o777).toBe(0o600);
+
+    const again = await runBin(['secret', '--write', '--cwd', dir]);
+    expect(again.stderr).toContain('already has a WEBHOOK_SECRET: left as it is');
+    expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(env);
+
+    writeFileSync(join(dir, '.env'), 'PORT=3100\nWEBHOOK_SECRET=\n');
+    const filled = await runBin(['secret', '--write', '--cwd', dir]);
+    expect(filled.stderr).toContain('added a new random WEBHOOK_SECRET');
+    expect(readFileSync(join(dir, '.env'), 'utf8')).toMatch(/^PORT=3100\nWEBHOOK_SECRET=[0-9a-f]{64}\n$/);
+
+    const printed = await runBin(['secret']);
+    expect(printed.stdout).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('rejects an invalid package name with a suggestion (exit 2), creating nothing', async () => {

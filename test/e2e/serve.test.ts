@@ -142,6 +142,9 @@ describe('serve: what keeps it from starting (exit 2, a precise message)', () =>
     const r = await runBin(['serve', '--port', '0', '--cwd', project.dir]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('Error: src/scan.ts:2:30: SyntaxError: Unexpected token, expected ","\n  2 |   return { verdict: "benign" ;\n');
+    // serve has exited: no "save (serve reloads)".
+    expect(r.stderr).toContain('Hint: Fix it, then run the command again.');
+    expect(r.stderr).not.toContain('serve reloads');
     expect(r.stderr).not.toContain('node_modules');
     expect(existsSync(join(project.dir, '.polyswarm', 'serve.json'))).toBe(false);
   });
@@ -152,6 +155,6 @@ describe('serve: what keeps it from starting (exit 2, a precise message)', () =>
     const r = await runBin(['serve', '--port', '0', '--cwd', project.dir]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('Error: no webhook secret: `serve` needs WEBHOOK_SECRET');
-    expect(r.stderr).toContain(`Hint: Add WEBHOOK_SECRET=… to ${join(project.dir, '.env')} (\`polyswarm-engine init\` writes one)`);
+    expect(r.stderr).toContain(`Hint: Run \`polyswarm-engine secret --write\` to give ${join(project.dir, '.env')} a new random one`);
   });
 });

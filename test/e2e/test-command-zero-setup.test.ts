@@ -88,4 +88,13 @@ describe('polyswarm-engine test: zero setup inside an engine project', () => {
     expect(r.stderr).toContain("Error: could not start the project's engine: `polyswarm-engine serve` exited with code 2 before it was ready");
     expect(r.stderr).toContain('Hint: its last output:');
   });
+
+  it('test bounty --file that cannot be read is a usage error before any engine is booted', async () => {
+    // This project's engine cannot start: had the engine been booted first, the error would be about that.
+    const dir = project('file-check', 'export const notScan = 1;\n');
+    const r = await runBin(['test', 'bounty', '--file', '/nope/sample.exe'], { cwd: dir, timeout: 60_000 });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe('Error: --file /nope/sample.exe: no such file');
+    expect(r.stdout).toBe('');
+  });
 });

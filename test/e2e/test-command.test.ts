@@ -35,7 +35,7 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
     const lines = String(r.stdout).split('\n');
     expect(lines).toHaveLength(18);
-    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
+    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)( → \w+.*)?$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
     expect(lines[17]).toBe('17 passed, 0 failed');
     expect(r.exitCode).toBe(0);
@@ -88,7 +88,7 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
   it('one that answers late', async () => {
     const r = await test(['bounty', '--url', await fixture({ lateMs: 500 }), '--secret', SECRET, '--expiration', '2s']);
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\)\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
+    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\) → malicious, bid 1 NCT \(1000000000000000000 wei\), family EICAR-Test-File\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
     expect(String(r.stdout).split('\n').at(-1)).toBe('0 passed, 1 failed');
   });
 

@@ -7,7 +7,17 @@
  * Run `npm run dev` and edit this file: the engine reloads it on save.
  */
 import { defaultBid, scanMetadata, type Bounty, type ScanContext, type ScanResult } from 'polyswarm-engine';
-import { clamVersion, scanFile } from './clamav.js';
+import { clamavProblem, clamVersion, scanFile } from './clamav.js';
+
+// Say at start when ClamAV cannot scan, e.g. no signatures yet: otherwise the first sign is every bounty answered
+// `unknown`. Once per process (not on every reload), and not in this project's tests, which set up their own ClamAV.
+const probed = Symbol.for('clamav-engine.probed');
+if (!process.env.VITEST && !(globalThis as Record<symbol, unknown>)[probed]) {
+  (globalThis as Record<symbol, unknown>)[probed] = true;
+  void clamavProblem().then((problem) => {
+    if (problem) console.warn(`ClamAV cannot scan yet: every file bounty will be answered unknown. ${problem}`);
+  });
+}
 
 export async function scan(bounty: Bounty, ctx: ScanContext): Promise<ScanResult> {
   // ClamAV scans files; a URL artifact is not something it can judge.
@@ -15,7 +25,8 @@ export async function scan(bounty: Bounty, ctx: ScanContext): Promise<ScanResult
     return { verdict: 'unknown', metadata: scanMetadata().comment('SKIPPED:TYPE-UNSUPPORTED').build() };
   }
 
-  // Downloaded once (size-capped, sha256-checked) into a temporary file that is removed after the scan.
+  // Downloaded once (size-capped, sha256-checked) into a temporary file that is removed after the scan;
+  // streamed to clamd when one is configured, else scanned with clamscan (see ./clamav.ts).
   const path = await bounty.artifactPath();
   const [outcome, version] = await Promise.all([scanFile(path, ctx.signal), clamVersion()]);
   const metadata = scanMetadata().scanner({
@@ -33,7 +44,7 @@ export async function scan(bounty: Bounty, ctx: ScanContext): Promise<ScanResult
       return { verdict: 'unknown', metadata: metadata.comment('SKIPPED:TIMEOUT').build() };
     case 'error':
       ctx.log.warn('clamav failed', { error: outcome.message });
-      return { verdict: 'unknown', metadata: metadata.comment(`ERROR:${outcome.message}`.slice(0, 200)).build() };
+      return { verdict: 'unknown', metadata: metadata.comment(`ERROR:${outcome.message}`.slice(0, 300)).build() };
   }
 }
 

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { envFromExample, scaffoldProject } from '../../../src/scaffold/scaffold.js';
+import { envFromExample, envWithSecret, scaffoldProject } from '../../../src/scaffold/scaffold.js';
 import { TEMPLATES_ROOT } from '../../../src/scaffold/package-root.js';
 import { TEMPLATE_NAMES, templateFiles } from '../../../src/scaffold/templates.js';
 import { UsageError } from '../../../src/util/errors.js';
@@ -96,21 +96,55 @@ describe('scaffoldProject', () => {
     expect(readdirSync(tmp)).toEqual(['busy']);
   });
 
-  it('with force, writes into a non-empty folder, replacing same-named files, keeping others and an existing .env', async () => {
+  it('with force, adds the project to a non-empty folder and replaces none of its files', async () => {
     const dir = join(tmp, 'busy');
     mkdirSync(join(dir, 'src'), { recursive: true });
     writeFileSync(join(dir, 'notes.txt'), 'mine');
     writeFileSync(join(dir, 'src', 'helper.ts'), 'export {}');
+    writeFileSync(join(dir, 'src', 'scan.ts'), '// my scan\n');
     writeFileSync(join(dir, 'README.md'), 'old');
+    writeFileSync(join(dir, '.gitignore'), 'dist/\n');
+    const pkg = { name: 'mine', version: '3.0.0', scripts: { test: 'node --test' }, dependencies: { lodash: '^4.17.21' } };
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg));
     writeFileSync(join(dir, '.env'), 'WEBHOOK_SECRET=keep-me\n');
     const result = await scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true });
     expect(result.wroteEnv).toBe(false);
+    expect(result.kept).toEqual(['.env', 'README.md', 'src/scan.ts']);
+    expect(result.completed).toEqual(['.gitignore', 'package.json']);
     expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine');
     expect(readFileSync(join(dir, 'src', 'helper.ts'), 'utf8')).toBe('export {}');
-    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('# acme-engine');
+    expect(readFileSync(join(dir, 'src', 'scan.ts'), 'utf8')).toBe('// my scan\n');
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toBe('old');
     expect(readFileSync(join(dir, '.env'), 'utf8')).toBe('WEBHOOK_SECRET=keep-me\n');
-    expect(existsSync(join(dir, 'src', 'scan.ts'))).toBe(true);
+    // package.json: everything it had, plus the dependency and the scripts it lacked.
+    const merged = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, Record<string, string> | string>;
+    expect(merged).toMatchObject({ ...pkg, scripts: { test: 'node --test', dev: 'polyswarm-engine serve' }, dependencies: { lodash: '^4.17.21', 'polyswarm-engine': base.dependency } });
+    // .gitignore: its own lines first, then the template's it lacked (.env above all).
+    const ignore = readFileSync(join(dir, '.gitignore'), 'utf8');
+    expect(ignore.startsWith('dist/\n')).toBe(true);
+    expect(ignore).toMatch(/^\.env$/m);
+    expect(ignore.match(/^dist\/$/gm)).toHaveLength(1);
+    expect(existsSync(join(dir, 'tsconfig.json'))).toBe(true);
     expect(readdirSync(tmp)).toEqual(['busy']);
+  });
+
+  it('with force, gives an existing .env without a secret the new one, keeping the rest of it', async () => {
+    const dir = join(tmp, 'half');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '.env'), 'PORT=3100\n');
+    const result = await scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true });
+    expect(result.wroteEnv).toBe(true);
+    expect(result.completed).toEqual(['.env']);
+    expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(`PORT=3100\nWEBHOOK_SECRET=${'f'.repeat(64)}\n`);
+  });
+
+  it('creates the project folder with the mode the umask gives, not mkdtemp\'s 0700', async () => {
+    const dir = join(tmp, 'modes');
+    await scaffoldProject({ ...base, template: 'typescript', targetDir: dir });
+    const umask = process.umask();
+    expect(statSync(dir).mode & 0o777).toBe(0o777 & ~umask);
+    expect(statSync(join(dir, 'src')).mode & 0o777).toBe(0o777 & ~umask);
+    expect(statSync(join(dir, '.env')).mode & 0o777).toBe(0o600);
   });
 
   it('rejects an unknown template and an invalid package name before writing anything', async () => {
@@ -185,16 +219,32 @@ describe('scaffoldProject', () => {
     const dir = join(tmp, 'busy');
     mkdirSync(dir);
     writeFileSync(join(dir, 'notes.txt'), 'mine');
-    // A folder where the template has a file: the merge fails on it, after moving earlier entries in.
-    mkdirSync(join(dir, 'tsconfig.json'));
-    writeFileSync(join(dir, 'tsconfig.json', 'keep'), 'x');
-    await expect(scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true })).rejects.toThrow(/cannot write the project/);
-    expect(listFiles(dir)).toEqual(['notes.txt', 'tsconfig.json/keep']);
+    // A package.json it cannot read: the merge stops there, possibly after moving other entries in.
+    writeFileSync(join(dir, 'package.json'), '{ not json');
+    await expect(scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true })).rejects.toThrow(/package\.json is not valid JSON/);
+    expect(listFiles(dir)).toEqual(['notes.txt', 'package.json']);
+    expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe('{ not json');
     expect(readdirSync(tmp)).toEqual(['busy']);
   });
 });
 
+describe('envWithSecret', () => {
+  it('fills an empty WEBHOOK_SECRET= or appends one, and never replaces a secret', () => {
+    expect(envWithSecret('A=1\nWEBHOOK_SECRET=\nB=2\n', 's')).toBe('A=1\nWEBHOOK_SECRET=s\nB=2\n');
+    expect(envWithSecret('A=1', 's')).toBe('A=1\nWEBHOOK_SECRET=s\n');
+    expect(envWithSecret('', 's')).toBe('WEBHOOK_SECRET=s\n');
+    expect(envWithSecret('WEBHOOK_SECRET=mine\n', 's')).toBeNull();
+  });
+});
+
 describe('envFromExample', () => {
+  it("starts with its own header, not the example's \"Copy to .env\" paragraph", () => {
+    const env = envFromExample('# Copy to .env and fill in. Read by serve;\n# the environment wins.\n\n# The secret.\nWEBHOOK_SECRET=\n', 's');
+    expect(env).not.toContain('Copy to .env');
+    expect(env).toMatch(/^# Written by polyswarm-engine\. Keep this file out of git/);
+    expect(env).toMatch(/\n\n# The secret\.\nWEBHOOK_SECRET=s\n$/);
+  });
+
   it('fills the WEBHOOK_SECRET line, or appends one', () => {
     expect(envFromExample('# c\nWEBHOOK_SECRET=\nPORT=1\n', 's')).toMatch(/\n# c\nWEBHOOK_SECRET=s\nPORT=1\n$/);
     expect(envFromExample('', 's')).toMatch(/\nWEBHOOK_SECRET=s\n$/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caseJson, escapeXml, formatCase, formatSummary, junitXml, summaryJson } from '../../../src/simulator/report.js';
+import { caseJson, escapeXml, formatCase, formatSummary, junitXml, summaryJson, weiToNct } from '../../../src/simulator/report.js';
 import type { TestReport } from '../../../src/simulator/types.js';
 import { parseXml } from './xml.js';
 
@@ -24,12 +24,29 @@ describe('report formats', () => {
   it('text: one line per case with ✓/✗ and timing, messages indented, then exactly "N passed, N failed"', () => {
     expect(formatCase(report.cases[0])).toBe('✓ ping (12ms)\n');
     expect(formatCase(report.cases[1])).toBe(
-      '✗ bounty: <EICAR> & "friends" (1.5s)\n' +
+      '✗ bounty: <EICAR> & "friends" (1.5s) → malicious, bid 1000 NCT (1000000000000000000000 wei)\n' +
         '    assertion /bid: must be a JSON integer written as digits, got 1e+21\n' +
         "    second <problem> & 'quote'\u0001\n" +
         '    warning: the 400 body is not JSON: <html>\n',
     );
     expect(formatSummary(report)).toBe('1 passed, 1 failed\n');
+  });
+
+  it('text: the verdict, bid in NCT and wei, and family on the line; the reason on every unknown and failure', () => {
+    const metadata = { malware_family: 'Eicar-Test-Signature', comments: ['ERROR:No supported database files found'] };
+    const line = (answer: unknown, ok = true) => formatCase({ name: 'bounty: EICAR', ok, ms: 1600, messages: [], warnings: [], answer });
+    expect(line({ verdict: 'malicious', bid: 531_250_000_000_000_000n, metadata })).toBe(
+      '✓ bounty: EICAR (1.6s) → malicious, bid 0.53125 NCT (531250000000000000 wei), family Eicar-Test-Signature\n',
+    );
+    expect(line({ verdict: 'unknown', bid: 0n, metadata: { malware_family: '', comments: ['SKIPPED:TIMEOUT'] } })).toBe(
+      '✓ bounty: EICAR (1.6s) → unknown, bid 0 NCT (0 wei), reason SKIPPED:TIMEOUT\n',
+    );
+    expect(line({ verdict: 'unknown', bid: 0n, metadata }, false)).toContain('reason ERROR:No supported database files found');
+    expect(line({ verdict: 'benign', metadata: { comments: ['checked twice'] } }, false)).toBe('✗ bounty: EICAR (1.6s) → benign, reason checked twice\n');
+    expect(line(undefined)).toBe('✓ bounty: EICAR (1.6s)\n');
+    expect(line({ verdict: 'unknown', bid: 0, metadata: {} })).toBe('✓ bounty: EICAR (1.6s) → unknown, bid 0 NCT (0 wei)\n');
+    expect(weiToNct(1n)).toBe('0.000000000000000001');
+    expect(weiToNct(2n * 10n ** 18n)).toBe('2');
   });
 
   it('json: one document per line, bigints as digits, then the summary', () => {
