@@ -55,6 +55,15 @@ describe.each(TEMPLATE_NAMES)('the %s template deploys', (template) => {
     expect(all.get('redis')).toContain('test: ["CMD", "redis-cli", "ping"]');
   });
 
+  it('the journal of accepted bounties lives in a volume the non-root user can write', () => {
+    expect(dockerfile).toMatch(/^ENV POLYSWARM_STATE_DIR=\/var\/lib\/polyswarm-engine$/m);
+    expect(dockerfile).toMatch(/^RUN mkdir -p \/var\/lib\/polyswarm-engine && chown node:node \/var\/lib\/polyswarm-engine$/m);
+    // Created (and chowned) before the image switches to that user.
+    expect(dockerfile.indexOf('chown node:node /var/lib/polyswarm-engine')).toBeLessThan(dockerfile.indexOf('USER node'));
+    expect(all.get('engine')).toMatch(/volumes:\n\s+- engine-state:\/var\/lib\/polyswarm-engine/);
+    expect(compose).toMatch(/^volumes:\n(?:\s+[\w-]+:\n)*\s+engine-state:/m);
+  });
+
   it('no two services publish the same host port', () => {
     const published = [...compose.matchAll(/^\s+- "(\d+):\d+"$/gm)].map((m) => m[1]);
     expect(published.length).toBeGreaterThan(1);
