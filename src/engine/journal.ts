@@ -37,6 +37,19 @@ export interface Journal {
   close(): Promise<void>;
 }
 
+/** Another live engine holds the journal in this folder. */
+export class JournalLockedError extends UsageError {
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(`another engine (pid ${pid}) is using the journal in ${dir}`, {
+      hint: 'Stop it, or give this one its own folder with --state-dir (POLYSWARM_STATE_DIR), or pass --queue memory.',
+    });
+    this.name = 'JournalLockedError';
+  }
+}
+
 const PENDING = 'p:';
 const ANSWERED = 'a:';
 
@@ -52,11 +65,7 @@ function takeLock(dir: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new UsageError(`another engine (pid ${pid}) is using the journal in ${dir}`, {
-          hint: 'Stop it, or give this one its own folder with --state-dir (POLYSWARM_STATE_DIR), or pass --queue memory.',
-        });
-      }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw new JournalLockedError(dir, pid);
       // Left by a process that died (kill -9): take it over.
       rmSync(file, { force: true });
     }

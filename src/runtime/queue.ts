@@ -7,7 +7,7 @@
 import { join, relative } from 'node:path';
 import { defaultConcurrency } from '../engine/defaults.js';
 import type { EngineOptions } from '../engine/engine.js';
-import { openJournal } from '../engine/journal.js';
+import { JournalLockedError, openJournal } from '../engine/journal.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
@@ -60,7 +60,17 @@ export async function queueFromConfig(choice: QueueChoice): Promise<QueueSetup> 
     if (choice.withWorker) throw new UsageError('--with-worker needs --queue redis://…');
     if (choice.url) return { scanInProcess: true, description: 'embedded, in memory (a crash loses queued bounties)' };
     const dir = choice.stateDir ?? join(choice.projectDir, '.polyswarm');
-    const journal = openJournal(dir);
+    let journal: ReturnType<typeof openJournal>;
+    try {
+      journal = openJournal(dir);
+    } catch (error) {
+      // A second `serve` of one project (development): it runs, in memory, and says so. `start` never falls back.
+      if (choice.command === 'serve' && choice.stateDir === undefined && error instanceof JournalLockedError) {
+        choice.logger.warn('another engine of this project holds its journal; this serve keeps its queue in memory', { pid: error.pid });
+        return { scanInProcess: true, description: `embedded, in memory (pid ${error.pid} holds the journal)` };
+      }
+      throw error;
+    }
     const shown = relative(choice.projectDir, journal.path) || journal.path;
     return {
       scanInProcess: true,

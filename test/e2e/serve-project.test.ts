@@ -60,6 +60,8 @@ describe('serve and its project', () => {
     const second = track(spawnBin(['serve', '--port', '0', '--no-watch', '--cwd', project.dir]));
     await second.waitFor(READY);
     expect(second.output()).toContain(`another serve of this project is running (pid ${first.proc.pid}, ${firstUrl})`);
+    // The first holds the project's journal; the second says it keeps its queue in memory (start would refuse).
+    expect(second.output()).toMatch(new RegExp(`holds its journal; this serve keeps its queue in memory pid=${first.proc.pid}`));
     expect(readFileSync(statePath, 'utf8')).toBe(state);
     second.kill('SIGTERM');
     expect(await second.exited()).toBe(0);
