@@ -6,38 +6,24 @@
  * This module is loaded for every invocation (`--help` included), so it and the declarations import nothing heavy:
  * a command's `run` imports the layer it calls when it runs.
  */
+import type { OptionSpecs, OptionValues, ValueSource } from '../runtime/options.js';
 
-/** Where a resolved value came from, for messages (`secret from WEBHOOK_SECRET in /x/.env`). */
-export type ValueSource = 'flag' | 'env' | 'dotenv' | 'default';
+export {
+  choice,
+  duration,
+  flag,
+  integer,
+  list,
+  negated,
+  parseBoolean,
+  size,
+  text,
+  type OptionSpec,
+  type OptionSpecs,
+  type OptionValues,
+  type ValueSource,
+} from '../runtime/options.js';
 
-/**
- * One flag. `T` is the value's type once parsed; `Required` is true when the value is always present (it has a
- * default, or it is a boolean).
- */
-export interface OptionSpec<T = unknown, Required extends boolean = boolean> {
-  /** commander's flags, e.g. `-p, --port <port>`; the key in `options` must be the flag's camelCase name. */
-  readonly flags: string;
-  readonly description: string;
-  /** Environment variables that set it when the flag is absent, first found wins; also read from the project's `.env`. */
-  readonly env?: readonly string[];
-  /** Turns the text from the command line or the environment into the value; throws an Error saying what is wrong. */
-  readonly parse: (text: string) => T;
-  readonly defaultValue?: T;
-  /** How the default is shown in `--help` when it is not the value itself (`number of CPUs`). */
-  readonly defaultLabel?: string;
-  readonly choices?: readonly string[];
-  /** A flag without a value (`--json`), or a `--no-…` flag whose absence means true. */
-  readonly kind: 'value' | 'boolean' | 'negated' | 'list';
-  /** Phantom: lets `OptionValues` tell required values from optional ones. */
-  readonly required?: Required;
-}
-
-export type OptionSpecs = Record<string, OptionSpec>;
-
-/** The values a command's `run` receives, typed from its declaration. */
-export type OptionValues<O extends OptionSpecs> = {
-  [K in keyof O]: O[K] extends OptionSpec<infer T, true> ? T : O[K] extends OptionSpec<infer T, boolean> ? T | undefined : never;
-};
 
 export interface CommandContext<O extends OptionSpecs> {
   /** Positional arguments, as given. */
@@ -68,108 +54,6 @@ export interface CommandDefinition<O extends OptionSpecs = OptionSpecs> {
 /** Declares a command; the identity function that makes `run`'s options typed from `options`. */
 export function defineCommand<O extends OptionSpecs>(definition: CommandDefinition<O>): CommandDefinition<O> {
   return definition;
-}
-
-interface Extra<T> {
-  env?: string | readonly string[];
-  defaultLabel?: string;
-  defaultValue?: T;
-}
-
-function envList(env: string | readonly string[] | undefined): readonly string[] | undefined {
-  return env === undefined ? undefined : typeof env === 'string' ? [env] : env;
-}
-
-function spec<T, R extends boolean>(flags: string, description: string, parse: (text: string) => T, extra: Extra<T>, kind: OptionSpec['kind'] = 'value', choices?: readonly string[]): OptionSpec<T, R> {
-  return { flags, description, parse, kind, choices, env: envList(extra.env), defaultValue: extra.defaultValue, defaultLabel: extra.defaultLabel };
-}
-
-/** A text value. */
-export function text(flags: string, description: string, extra?: Extra<string> & { defaultValue?: undefined }): OptionSpec<string, false>;
-export function text(flags: string, description: string, extra: Extra<string> & { defaultValue: string }): OptionSpec<string, true>;
-export function text(flags: string, description: string, extra: Extra<string> = {}): OptionSpec<string> {
-  return spec(flags, description, (value) => value, extra);
-}
-
-/** A whole number between `min` and `max`. */
-export function integer(flags: string, description: string, range: { min: number; max?: number }, extra?: Extra<number> & { defaultValue?: undefined }): OptionSpec<number, false>;
-export function integer(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> & { defaultValue: number }): OptionSpec<number, true>;
-export function integer(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> = {}): OptionSpec<number> {
-  const max = range.max ?? Number.MAX_SAFE_INTEGER;
-  return spec(flags, description, (value) => {
-    if (!/^\d+$/.test(value.trim())) throw new Error('must be a whole number');
-    const n = Number(value);
-    if (n < range.min || n > max) throw new Error(`must be between ${range.min} and ${max}`);
-    return n;
-  }, extra);
-}
-
-/** A duration (`500ms`, `30s`, `2m`, a bare number of seconds), in milliseconds, at least `min` (default 0). */
-export function duration(flags: string, description: string, extra?: DurationExtra & { defaultValue?: undefined }): OptionSpec<number, false>;
-export function duration(flags: string, description: string, extra: DurationExtra & { defaultValue: number }): OptionSpec<number, true>;
-export function duration(flags: string, description: string, extra: DurationExtra = {}): OptionSpec<number> {
-  const min = extra.min ?? 0;
-  return spec(flags, description, (value) => {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-    if (!match) throw new Error('is not a duration (use e.g. 500ms, 30s, 2m; a bare number is seconds)');
-    const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']);
-    if (!Number.isSafeInteger(ms)) throw new Error('is too large');
-    if (ms < min) throw new Error(`must be at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`}`);
-    return ms;
-  }, extra);
-}
-
-interface DurationExtra extends Extra<number> {
-  min?: number;
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A size in bytes (`256MiB`, `512mb`, `1g`, `4096`), between `min` and `max`. */
-export function size(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> & { defaultValue: number }): OptionSpec<number, true> {
-  const max = range.max ?? Number.MAX_SAFE_INTEGER;
-  return spec(flags, description, (value) => {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
-    if (!match) throw new Error('is not a size (use e.g. 512MiB, 1GiB or a number of bytes)');
-    const unit = (match[2] ?? 'b').toLowerCase()[0]!;
-    const bytes = Math.round(Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit]!);
-    if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
-    return bytes;
-  }, extra);
-}
-
-/** One of a fixed list of words. */
-export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra?: Extra<C> & { defaultValue?: undefined }): OptionSpec<C, false>;
-export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra: Extra<C> & { defaultValue: C }): OptionSpec<C, true>;
-export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra: Extra<C> = {}): OptionSpec<C> {
-  return spec(flags, description, (value) => {
-    const found = choices.find((c) => c === value.trim().toLowerCase());
-    if (found === undefined) throw new Error(`must be one of ${choices.join(', ')}`);
-    return found;
-  }, extra, 'value', choices);
-}
-
-/** A switch: true when given (or set to 1/true/yes in the environment), else false. */
-export function flag(flags: string, description: string, extra: { env?: string | readonly string[] } = {}): OptionSpec<boolean, true> {
-  return spec(flags, description, parseBoolean, { ...extra, defaultValue: false }, 'boolean');
-}
-
-/** A `--no-…` switch: true unless given. */
-export function negated(flags: string, description: string): OptionSpec<boolean, true> {
-  return spec(flags, description, parseBoolean, { defaultValue: true }, 'negated');
-}
-
-/** A repeatable value (`--set a=1 --set b=2`). */
-export function list(flags: string, description: string): OptionSpec<string[], true> {
-  return spec(flags, description, (value) => [value], { defaultValue: [] }, 'list');
-}
-
-/** Environment spellings of a switch. */
-export function parseBoolean(value: string): boolean {
-  const v = value.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
-  throw new Error('must be true or false');
 }
 
 /** The `--help` epilog listing examples. */

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { readDotEnv } from '../util/env.js';
 import { UsageError } from '../util/errors.js';
-import type { OptionSpec, OptionSpecs, OptionValues, ValueSource } from '../commands/define.js';
+import type { OptionSpec, OptionSpecs, OptionValues, ValueSource } from './options.js';
 
 export interface ConfigLayers {
   /** Values commander parsed from the command line (only the flags actually given). */
