@@ -4,7 +4,7 @@
  * SIGTERM. Real processes, real HTTP on 127.0.0.1, the default (journaled) embedded queue.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
 import { until } from '../helpers/poll.js';
+import { runBin } from '../helpers/bin.js';
 import { makeProject, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
@@ -287,6 +288,21 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const second = track(spawnBin(['start', '--port', '0', '--cwd', dir], { WEBHOOK_SECRET: SECRET, TMPDIR: tmp }));
     expect(await second.exited()).toBe(2);
     expect(second.output()).toContain(`Error: another engine (pid ${child.proc.pid}) is using the journal in ${dir}/.polyswarm`);
+    child.kill('SIGTERM');
+    expect(await child.exited()).toBe(0);
+  });
+
+  it('a journal that cannot be opened is a usage error at start, never a silent fall-back to memory', async () => {
+    const { dir, tmp } = engineProject();
+    const notAFolder = join(tmp, 'state-file');
+    writeFileSync(notAFolder, 'not a folder');
+    const r = await runBin(['start', '--port', '0', '--cwd', dir, '--state-dir', notAFolder], { env: { WEBHOOK_SECRET: SECRET } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`Error: cannot open the journal in ${notAFolder}:`);
+    expect(r.stderr).toContain('Hint: Make the folder writable, or choose another with --state-dir (POLYSWARM_STATE_DIR).');
+    // --queue memory is the explicit way out, and the banner says what it costs.
+    const { child } = await startEngine(dir, tmp, ['--queue', 'memory']);
+    expect(child.output()).toContain('embedded, in memory (a crash loses queued bounties)');
     child.kill('SIGTERM');
     expect(await child.exited()).toBe(0);
   });
