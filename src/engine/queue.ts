@@ -67,6 +67,11 @@ export interface EmbeddedQueueOptions {
   deadlineMarginMs?: number;
   /** Answers a job that reached its scan deadline while waiting (`unknown`, SKIPPED:TIMEOUT). */
   onOverdue?: (job: BountyJob) => Promise<unknown>;
+  /**
+   * The scan order: `deadline` (earliest first, the default) or `arrival` (first in, first out). `arrival` exists to
+   * measure the choice (bench figure 9) and runs without the watchdog, which needs the earliest deadline on top.
+   */
+  order?: 'deadline' | 'arrival';
   /** Crash-safety: jobs are stored here before `enqueue` resolves and settled when processed. */
   journal?: Journal;
   /** How many dedup keys to remember at most (default 100 000); the oldest are forgotten first. */
@@ -78,11 +83,13 @@ export interface EmbeddedQueueOptions {
 interface Entry {
   job: BountyJob;
   deadline: number;
+  /** What the heap orders by: the deadline (the default), or the arrival order (`order: 'arrival'`). */
+  rank: number;
   seq: number;
 }
 
 /** Earlier deadline first; equal deadlines in arrival order. */
-const before = (a: Entry, b: Entry) => a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
+const before = (a: Entry, b: Entry) => a.rank < b.rank || (a.rank === b.rank && a.seq < b.seq);
 
 /** A binary min-heap of entries by deadline. */
 class DeadlineHeap {
@@ -254,7 +261,8 @@ export class EmbeddedQueue implements BountyQueue {
 
   #push(job: BountyJob): void {
     const deadline = job.bounty.expiration.getTime() - (this.#options.deadlineMarginMs ?? 0);
-    this.#heap.push({ job, deadline, seq: this.#seq++ });
+    const seq = this.#seq++;
+    this.#heap.push({ job, deadline, rank: this.#options.order === 'arrival' ? seq : deadline, seq });
     // Start scans on a later turn: the 202 must not wait for (or share a tick with) a scan's synchronous work.
     setImmediate(() => this.#pump());
   }
@@ -285,7 +293,7 @@ export class EmbeddedQueue implements BountyQueue {
   /** Every waiting job whose scan deadline has come is answered now, without a scan slot. */
   #answerOverdue(): void {
     const onOverdue = this.#options.onOverdue;
-    if (!onOverdue) return;
+    if (!onOverdue || this.#options.order === 'arrival') return;
     const now = Date.now();
     while (this.#heap.size > 0 && this.#heap.peek()!.deadline <= now) {
       const { job } = this.#heap.pop()!;
@@ -296,7 +304,7 @@ export class EmbeddedQueue implements BountyQueue {
 
   #armWatchdog(): void {
     const next = this.#heap.peek();
-    if (!next || !this.#options.onOverdue) {
+    if (!next || !this.#options.onOverdue || this.#options.order === 'arrival') {
       this.#watchdog?.timer.cancel();
       this.#watchdog = undefined;
       return;
