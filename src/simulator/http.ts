@@ -21,7 +21,8 @@ export class NetworkError extends Error {
 
 export interface SendOptions {
   method?: string;
-  headers?: Record<string, string>;
+  /** An array value sends the header once per value (two signature headers, for a case). */
+  headers?: Record<string, string | string[]>;
   body?: Uint8Array;
   timeoutMs: number;
   /** Bytes of response body kept; an engine answering megabytes is not our concern beyond that. */

@@ -34,10 +34,10 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s']);
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
     const lines = String(r.stdout).split('\n');
-    expect(lines).toHaveLength(18);
-    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
+    expect(lines).toHaveLength(29);
+    for (const line of lines.slice(0, 28)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
-    expect(lines[17]).toBe('17 passed, 0 failed');
+    expect(lines[28]).toBe('28 passed, 0 failed');
     expect(r.exitCode).toBe(0);
   });
 
@@ -58,10 +58,10 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
     const docs = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);
-    expect(docs).toHaveLength(18);
-    for (const doc of docs.slice(0, 17)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
+    expect(docs).toHaveLength(29);
+    for (const doc of docs.slice(0, 28)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
     expect(docs[1]).toMatchObject({ case: 'bounty: EICAR → malicious', answer: { verdict: 'malicious', bid: 1000000000000000000 } });
-    expect(docs[17]).toEqual({ summary: { ok: true, passed: 17, failed: 0, ms: expect.any(Number), suite: 'all', url } });
+    expect(docs[28]).toEqual({ summary: { ok: true, passed: 28, failed: 0, ms: expect.any(Number), suite: 'all', url } });
   });
 
   it('--verbose shows the signed bytes\' length and hash, the request and the answer, never the secret', async () => {
@@ -117,9 +117,9 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     expect(r.stdout).toContain('✗ security: missing signature → 400');
     expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
     expect(r.stdout).toContain('    the engine accepted a body changed after it was signed (answered 202)');
-    expect(String(r.stdout).split('\n').at(-1)).toBe('12 passed, 5 failed');
+    expect(String(r.stdout).split('\n').at(-1)).toBe('20 passed, 8 failed');
     const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
-    expect(suite.attributes).toMatchObject({ tests: '17', failures: '5' });
+    expect(suite.attributes).toMatchObject({ tests: '28', failures: '8' });
     const failed = suite.children.filter((c) => c.children.some((f) => f.name === 'failure'));
     expect(failed.map((c) => c.attributes.name)).toEqual([
       'security: missing signature → 400',
@@ -127,6 +127,9 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
       'security: tampered body → 401',
       'security: uppercase-hex nonsense signature → 401',
       'security: sha256=-prefixed nonsense signature → 401',
+      'security: non-ASCII signature header → 4xx, still serving',
+      'security: 8 KiB signature header → 4xx, still serving',
+      'security: two signature headers → 4xx, still serving',
     ]);
   });
 

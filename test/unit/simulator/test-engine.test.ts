@@ -32,7 +32,7 @@ describe('testEngine against the project\'s own engine (createEngine)', () => {
     const seen: string[] = [];
     const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: 5000, onCase: (c) => seen.push(c.name) });
     expect(failing(report), JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)).toEqual([]);
-    expect(report).toMatchObject({ ok: true, passed: 17, failed: 0 });
+    expect(report).toMatchObject({ ok: true, passed: 28, failed: 0 });
     expect(seen).toEqual(names(report.cases));
     const eicar = report.cases.find((c) => c.name === 'bounty: EICAR → malicious')!;
     expect(eicar.answer).toMatchObject({ verdict: 'malicious', bid: 1000000000000000000n, metadata: { malware_family: 'EICAR-Test-File' } });
@@ -53,7 +53,7 @@ describe('testEngine against the fixture engines', () => {
   it('the correct fixture passes everything', async () => {
     const report = await testEngine({ url: await fixture(), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
     expect(failing(report)).toEqual([]);
-    expect(report.passed).toBe(17);
+    expect(report.passed).toBe(28);
   });
 
   it('an engine that answers late fails every answered bounty case with the delay', async () => {
@@ -118,10 +118,19 @@ describe('testEngine against the fixture engines', () => {
     ]);
   });
 
-  it('an engine that behaves like the Python reference gets a meaningful report: its three known departures', async () => {
+  it('an engine that behaves like the Python reference gets a meaningful report: its known departures', async () => {
     const report = await testEngine({ url: await fixture({ reference: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
-    expect(names(failing(report))).toEqual(['bounty: arbitration → Vote', 'bounty: v0 field names (guid, artifact_url)', 'repeated delivery id → one answer']);
-    const [arbitration, v0, repeated] = failing(report);
+    expect(names(failing(report))).toEqual([
+      'bounty: arbitration → Vote',
+      'bounty: v0 field names (guid, artifact_url)',
+      'repeated delivery id → one answer',
+      'artifact host answers 404 → one unknown answer, bid 0',
+      'artifact host answers 500 → one unknown answer, bid 0',
+      'artifact host resets the connection → one unknown answer, bid 0',
+      'security: non-ASCII signature header → 4xx, still serving',
+    ]);
+    const [arbitration, v0, repeated, notFound] = failing(report);
+    expect(notFound.messages).toEqual([expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration .*\(the artifact host answers 404; an engine that cannot fetch the file must still answer/)]);
     expect(arbitration.messages).toEqual([expect.stringContaining('The Python reference engine has this known bug')]);
     expect(v0.messages).toEqual([
       'expected 202 Accepted for the bounty, got 400: {"bounty":"Invalid bounty request"} (this bounty uses the v0 names guid and artifact_url, which engines should still accept)',
