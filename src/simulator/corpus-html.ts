@@ -93,6 +93,7 @@ ${stat('latency-p95', 'p95', formatMs(r.latency.p95), r.latency.p95)}
 ${stat('latency-p99', 'p99', formatMs(r.latency.p99), r.latency.p99)}
 ${stat('latency-max', 'max', formatMs(r.latency.max), r.latency.max)}
 </dl>
+<p class="meta">Files per scan-latency range (202 → answer), ranges on a log scale.</p>
 ${latencyChart(r.latencyBins)}
 <h2>Slowest files</h2>
 ${list('slowest', r.slowest.map((s) => `<li data-ms="${s.latencyMs}">${esc(s.name)} <span>${esc(formatMs(s.latencyMs))}</span></li>`), 'None answered.')}

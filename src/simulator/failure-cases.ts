@@ -58,7 +58,7 @@ export const hashMismatchCase: CaseDefinition = {
 const wireBytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
 /**
- * A signature header that cannot be a signature (decisions: not 64 hex digits means "does not match"): a 4xx,
+ * A signature header that cannot be a signature (docs/protocol.md: not 64 hex digits means "does not match"): a 4xx,
  * JSON wanted, never a 2xx or a 5xx, and the engine still answers a ping afterwards.
  */
 function malformedSignatureCase(name: string, what: string, header: (signature: string) => string | string[]): CaseDefinition {
@@ -157,7 +157,7 @@ export const concurrentCase: CaseDefinition = {
   },
 };
 
-/** decisions.md's default body cap, used when a 413 does not say the engine's own. */
+/** docs/protocol.md's default body cap, used when a 413 does not say the engine's own. */
 const DEFAULT_LIMIT = 1024 * 1024;
 const OVERSIZED = 2 * 1024 * 1024;
 
@@ -184,7 +184,7 @@ function paddedBounty(ctx: RunContext, size: number) {
 
 /**
  * A body over the limit must get 413 (JSON wanted), not a 5xx or a reset; a body just under the limit the 413
- * states (decisions.md's 1 MiB if it states none) must be accepted and answered. An engine that takes 2 MiB is
+ * states (docs/protocol.md's 1 MiB if it states none) must be accepted and answered. An engine that takes 2 MiB is
  * checked on that bounty's answer instead.
  */
 export const bodySizeCase: CaseDefinition = {
@@ -224,7 +224,7 @@ export const bodySizeCase: CaseDefinition = {
     const size = near.bytes.byteLength;
     if (accepted.status < 200 || accepted.status > 299) {
       out.messages.push(
-        `a ${size}-byte bounty, under the ${limit}-byte limit ${stated ? 'the engine states in its 413' : 'of docs/protocol.md (1 MiB)'}, got ${accepted.status}: ${bodyQuote(accepted)}; ` +
+        `a ${size}-byte bounty, under the ${limit}-byte limit ${stated ? 'the engine states in its 413' : 'of 1 MiB (the usual default; the 413 stated none)'}, got ${accepted.status}: ${bodyQuote(accepted)}; ` +
           'count the limit in raw body bytes and accept everything up to it',
       );
       return out;
