@@ -112,7 +112,7 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
 
   it('one that skips the signature check (with a JUnit report)', async () => {
     const junit = join(tmp, 'no-signature.xml');
-    const r = await test(['all', '--url', await fixture({ noSignatureCheck: true }), '--secret', SECRET, '--expiration', '2s', '--junit', junit]);
+    const r = await test(['all', '--url', await fixture({ noSignatureCheck: true }), '--secret', SECRET, '--expiration', '4s', '--junit', junit]);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain('✗ security: missing signature → 400');
     expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
