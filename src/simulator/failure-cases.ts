@@ -237,6 +237,10 @@ export const bodySizeCase: CaseDefinition = {
 async function judgeAnswer(ctx: RunContext, out: CaseOutcome, sent: ReturnType<typeof paddedBounty>, what: string): Promise<void> {
   const started = Date.now();
   const expiration = sent.bounty.expiration.getTime();
+  if (expiration <= started) {
+    out.messages.push(`${what}: acknowledged only after its expiration; answer 202 at once and scan afterwards (on a busy test machine, raise --expiration)`);
+    return;
+  }
   const answers = await ctx.host.waitForAnswers(sent.responseUrl, expiration + 2000, ctx.settleMs);
   const checked = checkAnswers(answers, { kind: 'assertion', verdict: 'malicious', rules: sent.bounty.rules, expiration }, expiration - started);
   out.messages.push(...checked.messages.map((m) => `${what}: ${m}`));
