@@ -20,6 +20,8 @@ const FAULTS: Record<string, { fault: ArtifactFault; what: string; reason: strin
   hang: { fault: 'hang', what: 'never answers', reason: 'SKIPPED:TIMEOUT' },
 };
 
+const HANG_EXPIRATION_MS = 10_000;
+
 /** The artifact host fails: exactly one answer, `unknown` with bid 0, before the expiration. */
 export function artifactFaultCase(key: keyof typeof FAULTS): CaseDefinition {
   const { fault, what, reason } = FAULTS[key];
@@ -29,6 +31,8 @@ export function artifactFaultCase(key: keyof typeof FAULTS): CaseDefinition {
       runBountyCase(ctx, {
         // A hash an engine may check; the host never serves the bytes anyway.
         set: { artifact_uri: ctx.host.hostFault(fault), sha256: eicarArtifact().sha256 },
+        // The hang lasts until the engine's scan deadline: at most 10 s of the run, whatever --expiration says.
+        expirationMs: fault === 'hang' ? Math.min(ctx.expirationMs, HANG_EXPIRATION_MS) : undefined,
         expect: 'unknown',
         about:
           `the artifact host ${what}${fault === 'hang' ? ' past the scan deadline' : ''}; an engine that cannot fetch the file must still answer ` +
