@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: six figures, each a ratio against a baseline measured in the same run (the machine is shared
+ * `npm run bench`: eight figures, each a ratio against a baseline measured in the same run (the machine is shared
  * and noisy, so absolute numbers from another run mean little), plus the raw numbers. Loopback only; bounded to
  * under five minutes. See the README's "Benchmarks" section for what each figure means.
  *
@@ -567,6 +567,130 @@ async function figureReload() {
   }
 }
 
+/**
+ * 7. the journal's cost: end-to-end bounties/s and bounty ack p99 of the default (journaled) embedded queue ÷ the
+ * same with `--queue memory`, in alternating rounds so both see the same machine.
+ */
+async function figureJournal() {
+  const BOUNTIES = 1000;
+  const ROUNDS = 3;
+  const project = writeProject(SCAN);
+  const host = await startHost();
+  const journaled = await startEngine({ project });
+  const memory = await startEngine({ project, args: ['--queue', 'memory'] });
+  try {
+    progress('7 journal: warming up');
+    for (const engine of [journaled, memory]) {
+      await sendBounties(engine.url, host, `warm-${engine === memory ? 'm' : 'j'}`, 300, 10);
+    }
+    await host.waitForTotal(600, 30_000);
+    const rates = { journaled: [], memory: [] };
+    const acks = { journaled: [], memory: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [name, engine] of [['journaled', journaled], ['memory', memory]]) {
+        const before = host.total;
+        const t0 = performance.now();
+        let answeredAt = 0;
+        const answered = host.waitForTotal(before + BOUNTIES, 120_000).then(() => (answeredAt = performance.now()));
+        const sent = await sendBounties(engine.url, host, `j${r}${name[0]}`, BOUNTIES, 10);
+        expectAll202(sent.statuses, `journal figure (${name})`);
+        await answered;
+        rates[name].push(BOUNTIES / ((answeredAt - t0) / 1000));
+        acks[name].push(...sent.latencies);
+      }
+      progress(`7 journal: round ${r + 1}: ${rates.journaled.at(-1).toFixed(0)}/s journaled, ${rates.memory.at(-1).toFixed(0)}/s in memory`);
+    }
+    if (host.duplicates > 0) throw new Error(`journal: ${host.duplicates} bounties were answered twice`);
+    const value = median(rates.journaled);
+    const baseline = median(rates.memory);
+    const p99j = quantile(acks.journaled, 0.99);
+    const p99m = quantile(acks.memory, 0.99);
+    return [
+      {
+        id: 7,
+        name: 'end-to-end bounties/s: journaled ÷ --queue memory',
+        value: round(value, 0),
+        baseline: round(baseline, 0),
+        unit: '/s',
+        ratio: round(value / baseline, 3),
+        target: '≥ 0.8',
+        met: value / baseline >= 0.8,
+        raw: { bounties_per_round: BOUNTIES, journaled_rounds: rates.journaled.map((v) => round(v, 0)), memory_rounds: rates.memory.map((v) => round(v, 0)) },
+      },
+      {
+        id: '7b',
+        name: 'bounty ack p99: journaled ÷ --queue memory',
+        value: round(p99j, 2),
+        baseline: round(p99m, 2),
+        unit: 'ms',
+        ratio: round(p99j / p99m, 3),
+        target: '≤ 2',
+        met: p99j / p99m <= 2,
+        raw: { journaled_p50_ms: round(median(acks.journaled), 2), memory_p50_ms: round(median(acks.memory), 2) },
+      },
+    ];
+  } finally {
+    await journaled.stop();
+    await memory.stop();
+    await host.close();
+    removeDir(project);
+  }
+}
+
+/** 8. memory per queued 1 MiB bounty: RSS growth with 100 of them queued behind a held artifact ÷ their body bytes. */
+async function figureBigBodies() {
+  const QUEUED = 100;
+  const PAD = 1024 * 1024 - 600;
+  const project = writeProject(SCAN);
+  const host = await startHost();
+  const engine = await startEngine({
+    project,
+    args: ['--concurrency', '2', '--queue', 'memory'],
+    nodeArgs: ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-hook.mjs')],
+    ipc: true,
+  });
+  try {
+    progress('8 big bodies: warming up');
+    await sendBounties(engine.url, host, 'warm', 20, 4);
+    await host.waitForTotal(20, 30_000);
+    await sleep(300);
+    const idle = await gcAndMeasure(engine.child);
+    host.closeGate();
+    const t0 = performance.now();
+    const sent = await sendBounties(engine.url, host, 'big', QUEUED + 2, 4, { pad: PAD });
+    const seconds = (performance.now() - t0) / 1000;
+    expectAll202(sent.statuses, 'big bodies');
+    const queued = await gcAndMeasure(engine.child);
+    const bytes = (QUEUED + 2) * (PAD + 600);
+    const perBounty = (queued.rss - idle.rss) / QUEUED;
+    progress(`8 big bodies: ${(perBounty / MB).toFixed(2)} MB of RSS per queued 1 MiB bounty; acks p99 ${quantile(sent.latencies, 0.99).toFixed(1)} ms`);
+    return {
+      id: 8,
+      name: 'RSS per queued 1 MiB bounty ÷ its body size',
+      value: round(perBounty / MB, 2),
+      baseline: 1,
+      unit: 'MB',
+      ratio: round(perBounty / MB, 3),
+      target: '≤ 3',
+      met: perBounty / MB <= 3,
+      raw: {
+        queued: QUEUED,
+        body_bytes: PAD + 600,
+        rss_mb: { idle: round(idle.rss / MB, 1), queued: round(queued.rss / MB, 1) },
+        heap_used_per_bounty_mb: round((queued.heapUsed - idle.heapUsed) / QUEUED / MB, 2),
+        ack_p50_ms: round(median(sent.latencies), 1),
+        ack_p99_ms: round(quantile(sent.latencies, 0.99), 1),
+        mib_per_s_acknowledged: round(bytes / MB / seconds, 0),
+      },
+    };
+  } finally {
+    host.openGate();
+    await engine.stop(2000);
+    await host.close();
+    removeDir(project);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Run and report
 
@@ -577,6 +701,8 @@ const FIGURES = [
   [4, figureColdStart],
   [5, figureMemory],
   [6, figureReload],
+  [7, figureJournal],
+  [8, figureBigBodies],
 ];
 
 const rows = [];

@@ -107,11 +107,14 @@ export async function spawnReady(argv, { cwd = ROOT, env = {}, ipc = false, time
   };
 }
 
-/** Runs `polyswarm-engine <command> --port 0 --cwd <project> --secret SECRET [args]` (the built bin) until ready. */
+/**
+ * Runs `polyswarm-engine <command> --port 0 --cwd <project> --secret SECRET [args]` (the built bin) until ready, with
+ * POLYSWARM_EGRESS=any: the bench's artifact host and answer receiver are on loopback, which `start` refuses by default.
+ */
 export function startEngine({ command = 'start', project, args = [], env = {}, nodeArgs = [], ipc = false, timeoutMs } = {}) {
   return spawnReady([...nodeArgs, BIN, command, '--port', '0', '--cwd', project, '--secret', SECRET, ...args], {
     cwd: project,
-    env,
+    env: { POLYSWARM_EGRESS: 'any', ...env },
     ipc,
     timeoutMs,
   });
@@ -264,15 +267,15 @@ export async function startHost({ artifact = EICAR } = {}) {
 
 /**
  * A bounty body as the platform writes it (bids as JSON integer digits). `id` is a string so keys stay unique and
- * readable; `expiresInMs` sets the expiration.
+ * readable; `expiresInMs` sets the expiration; `pad` adds that many bytes of metadata (a large body).
  */
-export function bountyBody({ id, artifactUri, responseUrl, expiresInMs = 300_000, sha256 = EICAR_SHA256, phase = 'assertion' }) {
+export function bountyBody({ id, artifactUri, responseUrl, expiresInMs = 300_000, sha256 = EICAR_SHA256, phase = 'assertion', pad = 0 }) {
   const expiration = new Date(Date.now() + expiresInMs).toISOString();
   return (
     `{"id":${JSON.stringify(String(id))},"artifact_type":"file","artifact_uri":${JSON.stringify(artifactUri)},` +
     `"expiration":"${expiration}","response_url":${JSON.stringify(responseUrl)},` +
     `"rules":{"min_allowed_bid":62500000000000000,"max_allowed_bid":1000000000000000000},` +
-    `"phase":"${phase}"${sha256 ? `,"sha256":"${sha256}"` : ''}}`
+    `"phase":"${phase}"${sha256 ? `,"sha256":"${sha256}"` : ''}${pad > 0 ? `,"metadata":{"pad":"${'x'.repeat(pad)}"}` : ''}}`
   );
 }
 

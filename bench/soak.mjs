@@ -75,7 +75,7 @@ const count = (map, key) => map.set(key, (map.get(key) ?? 0) + 1);
 let sequence = 0;
 let lastDelivery = null;
 
-/** One request of the mix; `expect` is the status decisions.md gives for it. */
+/** One request of the mix; `expect` is the status docs/protocol.md §3 gives for it. */
 function nextRequest() {
   const r = random();
   const id = `${r < 0.1 ? 'slow' : 'b'}-${sequence++}`;

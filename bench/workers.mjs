@@ -130,7 +130,8 @@ async function main() {
   const answerUrl = `http://127.0.0.1:${receiver.address().port}/answer`;
 
   // Workers log at info, as in production (an `answer` line per bounty): part of what is measured.
-  const env = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info' };
+  // Loopback artifact host and receiver: `start` and `worker` refuse loopback unless told otherwise.
+  const env = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info', POLYSWARM_EGRESS: 'any' };
   const web = spawnUntil(process.execPath, [BIN, 'start', '--queue', queueUrl, '--port', '0', '--cwd', project], /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/, { env });
   const [, webUrl] = await web.ready;
   cleanups.push(() => stop(web));

@@ -23,8 +23,7 @@ async function runCheck(file: string | undefined, options: { as?: (typeof KINDS)
   const { ExitCode } = await import('../util/errors.js');
   const { readInput } = await import('../util/input.js');
   const { theme } = await import('../util/logger.js');
-  const args = [file];
-  const input = await readInput(args[0]);
+  const input = await readInput(file);
   const result = validateDocument(options.as, input.bytes);
   const code = result.unreadable ? ExitCode.USAGE : result.valid ? ExitCode.OK : ExitCode.CHECK_FAILED;
 
@@ -52,6 +51,7 @@ async function runCheck(file: string | undefined, options: { as?: (typeof KINDS)
   } else {
     process.stdout.write(`${theme.cross} ${input.name} is not a valid ${what}: ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}\n`);
     for (const error of result.errors) process.stdout.write(`  ${error.path || '(document)'}: ${error.message}\n`);
+    if (result.kind === null) process.stdout.write(`  ${theme.dim(`say which with --as ${KINDS.join('|')}`)}\n`);
   }
   for (const warning of result.warnings) process.stdout.write(`  ${theme.warn('warning')}: ${warning}\n`);
   return code;

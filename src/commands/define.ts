@@ -125,6 +125,19 @@ interface DurationExtra extends Extra<number> {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
+/** A size in bytes (`256MiB`, `512mb`, `1g`, `4096`), between `min` and `max`. */
+export function size(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> & { defaultValue: number }): OptionSpec<number, true> {
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  return spec(flags, description, (value) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
+    if (!match) throw new Error('is not a size (use e.g. 512MiB, 1GiB or a number of bytes)');
+    const unit = (match[2] ?? 'b').toLowerCase()[0]!;
+    const bytes = Math.round(Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit]!);
+    if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
+    return bytes;
+  }, extra);
+}
+
 /** One of a fixed list of words. */
 export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra?: Extra<C> & { defaultValue?: undefined }): OptionSpec<C, false>;
 export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra: Extra<C> & { defaultValue: C }): OptionSpec<C, true>;

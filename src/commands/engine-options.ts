@@ -4,7 +4,8 @@
  * `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and the workers alike.
  */
 import { DEFAULTS } from '../engine/defaults.js';
-import { choice, duration, integer, text, type OptionSpec } from './define.js';
+import { EGRESS_MODES, parseAllowList, type EgressMode } from '../engine/egress.js';
+import { choice, duration, integer, size, text, type OptionSpec } from './define.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
@@ -17,6 +18,34 @@ export const secretOption = () =>
 
 export const concurrencyOption = () =>
   integer('-c, --concurrency <n>', 'scans running at once', { min: 1, max: 10_000 }, { env: 'POLYSWARM_CONCURRENCY', defaultLabel: 'number of CPUs' });
+
+export const previousSecretOption = () =>
+  text('--previous-secret <secret>', 'during a secret rotation: the old webhook secret, still accepted (and logged when used)', {
+    env: ['WEBHOOK_SECRET_PREVIOUS', 'PSENGINE_WEBHOOK_SECRET_PREVIOUS'],
+  });
+
+/**
+ * Where artifact downloads and answer posts may connect (engine/egress.ts). `start` and `worker` default to
+ * `public`: in production artifacts and answers travel between the engine and PolySwarm's public endpoints.
+ * `serve` defaults to `any`, so a local artifact host and answer receiver (`polyswarm-engine test`) just work.
+ */
+export function egressOptions(defaultMode: EgressMode) {
+  return {
+    egress: choice(
+      '--egress <policy>',
+      'where downloads and answers may connect: `public` addresses only, or `any` but link-local and cloud-metadata ones',
+      EGRESS_MODES,
+      { env: 'POLYSWARM_EGRESS', defaultValue: defaultMode },
+    ),
+    egressAllow: {
+      ...text('--egress-allow <list>', 'comma-separated hosts (.example.com for subdomains too) and CIDR blocks allowed whatever --egress says', {
+        env: 'POLYSWARM_EGRESS_ALLOW',
+        defaultLabel: 'none',
+      }),
+      parse: parseAllowList,
+    } as OptionSpec<string[], false>,
+  };
+}
 
 /** The options of every long-running command. */
 export function processOptions() {
@@ -55,9 +84,23 @@ export function webhookOptions(defaultHost: string) {
     port: integer('-p, --port <port>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535 }, { env: 'PORT', defaultValue: 3000 }),
     host: text('--host <host>', 'interface to bind', { env: 'HOST', defaultValue: defaultHost }),
     secret: secretOption(),
-    queue: text('--queue <url>', 'Redis URL of a shared queue, e.g. redis://127.0.0.1:6379/0', {
+    previousSecret: previousSecretOption(),
+    queue: text('--queue <url|memory>', 'Redis URL of a shared queue (e.g. redis://127.0.0.1:6379/0), or memory for an embedded queue without its journal', {
       env: 'POLYSWARM_QUEUE_URL',
-      defaultLabel: 'embedded',
+      defaultLabel: 'embedded, journaled in the state folder',
+    }),
+    stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
+      env: 'POLYSWARM_STATE_DIR',
+      defaultLabel: '<project>/.polyswarm',
+    }),
+    maxQueued: integer('--max-queued <n>', 'bounties allowed to wait; one more is answered 503 with Retry-After', { min: 1, max: 10_000_000 }, {
+      env: 'POLYSWARM_MAX_QUEUED',
+      defaultValue: DEFAULTS.queueCapacity,
+    }),
+    maxQueuedBytes: size('--max-queued-bytes <size>', 'signed body bytes allowed queued or scanning (bounds memory); one more is answered 503', { min: 1024 * 1024 }, {
+      env: 'POLYSWARM_MAX_QUEUED_BYTES',
+      defaultValue: DEFAULTS.maxQueuedBytes,
+      defaultLabel: `${DEFAULTS.maxQueuedBytes / 1024 ** 2}MiB`,
     }),
     ...processOptions(),
   };

@@ -3,13 +3,14 @@
  * LOG_FORMAT=json). Thin: the process is hosted by `runtime/engine-process.ts`.
  */
 import { defineCommand, flag } from './define.js';
-import { webhookOptions } from './engine-options.js';
+import { egressOptions, webhookOptions } from './engine-options.js';
 
 export const start = defineCommand({
   name: 'start',
   description: 'run the engine in production (strict server timeouts; LOG_FORMAT=json for JSON lines)',
   options: {
     ...webhookOptions('127.0.0.1'),
+    ...egressOptions('public'),
     withWorker: flag('--with-worker', 'with --queue: also run scan workers in this process'),
   },
   examples: [

@@ -3,7 +3,7 @@
  * Thin: the process is hosted by `runtime/worker-process.ts`.
  */
 import { defineCommand, text } from './define.js';
-import { processOptions } from './engine-options.js';
+import { egressOptions, processOptions } from './engine-options.js';
 
 export const worker = defineCommand({
   name: 'worker',
@@ -13,6 +13,7 @@ export const worker = defineCommand({
       env: 'POLYSWARM_QUEUE_URL',
     }),
     ...processOptions(),
+    ...egressOptions('public'),
   },
   examples: ['polyswarm-engine worker --queue redis://127.0.0.1:6379 --concurrency 8', 'POLYSWARM_QUEUE_URL=redis://redis:6379 polyswarm-engine worker'],
   async run({ options }) {

@@ -1,5 +1,5 @@
 /**
- * The webhook endpoint. decisions.md's table is the spec of every status and body. The signature is checked on the
+ * The webhook endpoint. docs/protocol.md §3 is the spec of every status and body. The signature is checked on the
  * raw body bytes, before routing and before any JSON parsing; the 202 for a bounty is sent only once the queue has
  * stored it, and nothing is downloaded or scanned on the request path.
  *
@@ -12,13 +12,13 @@
  * IncomingMessage and writes precomputed bytes. The protocol logic lives here only.
  */
 import { H3 } from 'h3';
-import { parseBountyBody } from '../protocol/bounty.js';
+import { isExpired, parseBountyBody } from '../protocol/bounty.js';
 import { DELIVERY_HEADER, EVENT_HEADER, parseEventName, RESPONSES, SIGNATURE_HEADER } from '../protocol/events.js';
 import { stringifyJson } from '../protocol/json.js';
-import { verify } from '../protocol/signature.js';
 import { errorMessage } from '../util/errors.js';
 import { levelEnabled, type Logger } from '../util/logger.js';
 import { jobKey, type BountyJob, type EnqueueOutcome } from './queue.js';
+import { createSignatureCheck, EARLY_REFUSAL_BODY, EARLY_REFUSAL_STATUS, signatureHeaderRefusal } from './signature-gate.js';
 
 /** Counters the app updates (the engine's `stats()` reads them). */
 export interface AppCounters {
@@ -36,6 +36,8 @@ export interface AppCounters {
 
 export interface WebhookAppOptions {
   secret: string;
+  /** During a rotation: the previous secret, still accepted (signature-gate.ts); its use is logged. */
+  previousSecret?: string;
   maxBodyBytes: number;
   logger: Logger;
   enqueue(job: BountyJob): Promise<EnqueueOutcome>;
@@ -78,6 +80,9 @@ export type DeliveryHandler = (request: DeliveryRequest) => Promise<DeliveryRepl
 /** Thrown by `DeliveryRequest.readBody` when the body passes the cap. */
 export class BodyTooLarge extends Error {}
 
+/** Thrown by `DeliveryRequest.readBody` when the bytes held across all requests are at their limit (answered 503). */
+export class BodyBudgetExhausted extends Error {}
+
 const NO_BODY = new Uint8Array(0);
 const EVENT = EVENT_HEADER.toLowerCase();
 const DELIVERY = DELIVERY_HEADER.toLowerCase();
@@ -95,8 +100,12 @@ function json(status: number, body: unknown, extra?: Record<string, string>): De
 // The answers that never vary, built once: most deliveries are answered with one of these.
 const OK = json(200, RESPONSES.ok);
 const ACCEPTED = json(202, RESPONSES.accepted);
-const MISSING_SIGNATURE = json(400, RESPONSES.missingSignature);
 const BAD_SIGNATURE = json(401, RESPONSES.badSignature);
+// Refused before the body is read: the connection is closed rather than the unread body drained.
+const EARLY_REFUSAL = {
+  missing: json(EARLY_REFUSAL_STATUS.missing, EARLY_REFUSAL_BODY.missing, { connection: 'close' }),
+  malformed: json(EARLY_REFUSAL_STATUS.malformed, EARLY_REFUSAL_BODY.malformed, { connection: 'close' }),
+};
 const UNSUPPORTED_EVENT = json(400, RESPONSES.unsupportedEvent);
 const INTERNAL_ERROR = json(500, { error: 'Internal error; see the engine log' });
 
@@ -128,7 +137,7 @@ function lineFields(line: DeliveryLine, status: number, ackMs: number): Record<s
 }
 
 /**
- * The webhook's request handling, framework-free: decisions.md's table from method, path, headers and raw body to
+ * The webhook's request handling, framework-free: docs/protocol.md §3 from method, path, headers and raw body to
  * status, headers and body. Both adapters (h3 app, node:http handler) call the same instance, so they share the
  * counters and the log line.
  */
@@ -139,6 +148,8 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
   const tooLarge = json(413, { error: `Request body is larger than ${maxBodyBytes} bytes` }, { connection: 'close' });
   const shuttingDown = json(503, { error: 'The engine is shutting down' }, { 'retry-after': retryAfter, connection: 'close' });
   const queueFull = json(503, { error: 'Queue full; retry later' }, { 'retry-after': retryAfter });
+  const busy = json(503, { error: 'Too many request bodies in flight; retry later' }, { 'retry-after': retryAfter, connection: 'close' });
+  const signedWith = createSignatureCheck(options.secret, options.previousSecret);
   // The delivery line is built only when it will be written (LOG_LEVEL=warn skips it and its timing altogether).
   const infoEnabled = levelEnabled(logger, 'info');
 
@@ -154,6 +165,9 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     if (options.isClosing()) return shuttingDown;
     const declared = request.header('content-length');
     if (declared !== null && Number(declared) > maxBodyBytes) return tooLarge;
+    const signature = request.header(SIGNATURE);
+    const refusal = signatureHeaderRefusal(signature);
+    if (refusal !== null) return EARLY_REFUSAL[refusal];
     let body: Uint8Array;
     try {
       // A HEAD has no body as far as a web Request goes (fetch, h3): its signature is checked over zero bytes, and
@@ -161,14 +175,15 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
       body = method === 'HEAD' ? NO_BODY : await request.readBody(maxBodyBytes);
     } catch (error) {
       if (error instanceof BodyTooLarge) return tooLarge;
+      if (error instanceof BodyBudgetExhausted) return busy;
       // The client went away or was cut by the server's request timeout mid-body (node already answered it 408):
       // a client problem, not an internal error, so no 500 and no error-level log line.
       return json(408, { error: `Request body not received in full: ${errorMessage(error)}` }, { connection: 'close' });
     }
 
-    const signature = request.header(SIGNATURE);
-    if (signature === null) return MISSING_SIGNATURE;
-    if (!verify(options.secret, body, signature)) return BAD_SIGNATURE;
+    const signer = signedWith(body, signature!);
+    if (signer === null) return BAD_SIGNATURE;
+    if (signer === 'previous') logger.info('request signed with the previous secret (rotation in progress)', { event: line.event, delivery: line.delivery });
     const pathname = request.pathname();
     if (pathname !== '/') return json(404, { error: `Not found: ${method} ${pathname}` });
     if (method !== 'POST') return json(405, { error: `Method ${method} not allowed on /` }, { allow: 'GET, POST' });
@@ -189,7 +204,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     const deliveryId = line.delivery;
     line.bounty = bounty.id;
     for (const warning of parsed.warnings) logger.warn('bounty warning', { bounty: bounty.id, delivery: deliveryId, warning });
-    if (Date.now() >= bounty.expiration.getTime()) {
+    if (isExpired(bounty)) {
       counters.expired++;
       logger.warn('bounty already expired on arrival; accepted but not scanned', {
         bounty: bounty.id,
@@ -199,7 +214,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     }
     let outcome: EnqueueOutcome;
     try {
-      outcome = await options.enqueue({ key: jobKey(deliveryId, bounty), deliveryId, bounty, receivedAt: Date.now() });
+      outcome = await options.enqueue({ key: jobKey(bounty), deliveryId, bounty, receivedAt: Date.now(), bytes: body.byteLength, body });
     } catch (error) {
       logger.error('queue unavailable', { bounty: bounty.id, error: errorMessage(error) });
       return json(503, { error: `Queue unavailable: ${errorMessage(error)}` }, { 'retry-after': retryAfter });
@@ -282,7 +297,7 @@ class WebDeliveryRequest implements DeliveryRequest {
  */
 export function createWebhookApp(handle: DeliveryHandler): H3 {
   // allowMalformedURL: h3 would answer a path like `/%zz` with its own 400 before this handler ran, i.e. before the
-  // signature check and not in the JSON of decisions.md; here it is checked like any other path (then 404).
+  // signature check and not in the JSON of docs/protocol.md §3; here it is checked like any other path (then 404).
   const app = new H3({ allowMalformedURL: true });
   app.use(async (event) => {
     const reply = await handle(new WebDeliveryRequest(event.req));

@@ -2,6 +2,7 @@
  * The engine's defaults, in one place: the embedded engine, the Redis consumer, the worker and the CLI's help all
  * read them from here, so they cannot disagree. See docs/protocol.md for why each figure is what it is.
  */
+import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 
 export const DEFAULTS = {
@@ -14,10 +15,34 @@ export const DEFAULTS = {
   /** Bounties allowed to wait in the queue; one more is answered 503 with Retry-After. */
   queueCapacity: 10_000,
   /**
+   * Signed body bytes allowed queued or scanning (the embedded queue); one more is answered 503 with Retry-After.
+   * Parsed bodies take about their own size in heap, so this bounds the queue's memory: 256 MiB fits the default
+   * heap of a 512 MiB container with room for scans.
+   */
+  maxQueuedBytes: 256 * 1024 * 1024,
+  /**
    * How long a stopping process lets running scans finish. Shorter than the stop timeout the templates give their
    * containers (40 s), so the process ends on its own before the container runtime's SIGKILL.
    */
   shutdownGraceMs: 25_000,
+  /**
+   * Outbound connect timeout (artifact hosts and answer receivers): a host that does not complete the TCP (and TLS)
+   * handshake within this is given up on, well inside any scan deadline, instead of holding a socket for undici's
+   * default 10 s.
+   */
+  outboundConnectTimeoutMs: 5_000,
+  /**
+   * Artifact download idle timeout: the longest wait for the response head or between two body chunks. A host that
+   * trickles or stalls fails with `cannot-fetch` now, not at the scan deadline (which may be minutes away).
+   */
+  downloadIdleTimeoutMs: 10_000,
+  /** Connections the production server (`start`) holds at once; more are dropped at accept. */
+  maxConnections: 1024,
+  /**
+   * Webhook body bytes held in memory across every request at once. A body is admitted only if its size (its
+   * Content-Length, or the body cap when chunked) fits; otherwise it is answered 503 with Retry-After.
+   */
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
   /** Redis job lock: a dead worker's job goes to another one within about 1.5× this. */
   lockDurationMs: 10_000,
 } as const;
@@ -26,3 +51,11 @@ export const DEFAULTS = {
 export function defaultConcurrency(): number {
   return availableParallelism();
 }
+
+/**
+ * Temp folders holding downloaded artifacts are named `<prefix><pid>.<run>-<random>`, so a start can remove the
+ * ones a killed process left (runtime/sweep.ts). The run part tells this process from an earlier one with the same
+ * pid (in a container every run is pid 1).
+ */
+export const ARTIFACT_DIR_PREFIX = 'polyswarm-artifact-';
+export const ARTIFACT_RUN = `${process.pid}.${randomBytes(4).toString('hex')}`;

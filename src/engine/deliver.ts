@@ -3,10 +3,19 @@
  * with no timeout and no retry; PolySwarm counts a missing answer as a failure, so network errors, 5xx and 429 are
  * retried (exponential backoff with jitter) until the expiration, and nothing is ever posted after it. Posts go
  * through undici's `request()` and the shared keep-alive Agent (http-agent.ts), not the costlier global fetch.
+ *
+ * Every connection is checked against the egress policy (egress.ts); a refused receiver is not retried (the policy
+ * will not change before the expiration). Redirect policy (docs/protocol.md): an answer is re-posted only by a 307
+ * or 308 to the same origin (scheme, host and port), which keeps the method and body and the receiver's identity.
+ * Any other redirect (301/302/303, which would turn the POST into a GET, or any redirect to another origin, which
+ * would hand the answer to someone else) is not followed and not retried: the delivery fails with the redirect,
+ * its target included, as the reason, which the pipeline logs with the bounty id. Nothing is lost silently.
  */
 import { request as httpRequest, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
-import { discardBody, headerValue, outboundAgent, USER_AGENT } from './http-agent.js';
+import { redactUrl } from '../util/logger.js';
+import { isEgressRefused } from './egress.js';
+import { checkDestination, discardBody, headerValue, outboundAgent, USER_AGENT } from './http-agent.js';
 
 export interface DeliveryRequest {
   url: string;
@@ -16,6 +25,8 @@ export interface DeliveryRequest {
   /** For logs and for wrappers that guard against posting twice (the Redis queue). */
   bountyId: string;
   key: string;
+  /** Stops retrying (and cuts an attempt under way) when it fires: the shutdown of a journaled engine. */
+  signal?: AbortSignal;
 }
 
 export interface DeliveryResult {
@@ -33,7 +44,7 @@ export interface DeliverOptions {
   /** First backoff delay (default 250 ms); doubles each retry, with jitter, up to `maxDelayMs` (default 5 s). */
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** Redirects (307/308 only, which keep the POST) followed at most (default 5). */
+  /** Same-origin 307/308 redirects (the only ones followed) followed at most (default 5). */
   maxRedirects?: number;
 }
 
@@ -43,7 +54,17 @@ export type DeliverFunction = (request: DeliveryRequest, options?: DeliverOption
 /** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
 const LAST_ATTEMPT_MS = 100;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less if `signal` fires first. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 const POST_HEADERS = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
 
@@ -53,19 +74,20 @@ function retryAfterMs(value: string | undefined): number | null {
   return Number(value) * 1000;
 }
 
-/** A redirect's Location resolved against the URL that answered it, or null unless it is http(s). */
-function redirectTarget(location: string, base: string): string | null {
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** A redirect's Location resolved against the URL that answered it, or null when it is not a URL. */
+function redirectTarget(location: string, base: string): URL | null {
   try {
-    const url = new URL(location, base);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    return new URL(location, base);
   } catch {
     return null;
   }
 }
 
 /**
- * Posts an answer, retrying until it is accepted (2xx), refused (another 4xx, or a 3xx that is not 307/308) or the
- * bounty expires. Never throws; the result says what happened.
+ * Posts an answer, retrying until it is accepted (2xx), refused (another 4xx, a redirect not followed, a destination
+ * the egress policy refuses) or the bounty expires. Never throws; the result says what happened.
  */
 export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
   const attemptTimeoutMs = options.attemptTimeoutMs ?? 5000;
@@ -79,6 +101,7 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
   for (;;) {
     const remaining = expiresAt - Date.now();
     if (remaining <= 0) return { ok: false, status, attempts, error: error ?? 'expired before delivery' };
+    if (request.signal?.aborted) return { ok: false, status, attempts, error: 'cut by the shutdown' };
     attempts++;
     let retryAfter: number | null = null;
     // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration. A plain
@@ -88,11 +111,12 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
       () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
       Math.max(1, Math.min(attemptTimeoutMs, remaining)),
     );
-    const signal = controller.signal;
+    const signal = request.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
     try {
       let url = request.url;
       let response: Dispatcher.ResponseData;
       for (let hops = 0; ; hops++) {
+        await checkDestination(new URL(url));
         response = await httpRequest(url, {
           method: 'POST',
           headers: POST_HEADERS,
@@ -102,12 +126,24 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
         });
         const location = headerValue(response.headers, 'location');
         const code = response.statusCode;
-        if ((code !== 307 && code !== 308) || location === undefined || hops >= maxRedirects) break;
+        if (!REDIRECTS.has(code) || location === undefined) break;
         await discardBody(response.body);
+        // A redirect is the receiver's answer, not a network failure: retrying cannot change it.
         const next = redirectTarget(location, url);
-        // A redirect nowhere postable is the receiver's answer, not a network failure: retrying cannot change it.
-        if (next === null) return { ok: false, status: code, attempts, error: `HTTP ${code} to ${location}, not an http(s) URL` };
-        url = next;
+        const to = redactUrl(next?.href ?? location);
+        if (next === null || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
+          return { ok: false, status: code, attempts, error: `HTTP ${code} redirect to ${to}, not an http(s) URL; not followed` };
+        }
+        if ((code !== 307 && code !== 308) || next.origin !== new URL(url).origin) {
+          return {
+            ok: false,
+            status: code,
+            attempts,
+            error: `HTTP ${code} redirect to ${to} not followed: an answer is re-posted only by a 307/308 to the same origin`,
+          };
+        }
+        if (hops >= maxRedirects) return { ok: false, status: code, attempts, error: `more than ${maxRedirects} redirects (last to ${to})` };
+        url = next.href;
       }
       status = response.statusCode;
       // Always drained (or closed), or undici would leak the socket; the reply's body itself is never needed.
@@ -117,6 +153,8 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
       if (status !== 429 && status < 500) return { ok: false, status, attempts, error };
       retryAfter = retryAfterMs(headerValue(response.headers, 'retry-after'));
     } catch (caught) {
+      // The policy will not change before the expiration: refused once is refused for good.
+      if (isEgressRefused(caught)) return { ok: false, status, attempts, error: redactUrl(errorMessage(caught)) };
       // undici's errors carry the net code themselves (ECONNREFUSED, UND_ERR_SOCKET); fetch put it in `cause`.
       const code = (caught as { code?: unknown })?.code ?? (caught as { cause?: { code?: unknown } })?.cause?.code;
       error = typeof code === 'string' ? code : errorMessage(caught);
@@ -134,6 +172,6 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
     // Otherwise a long backoff is cut short so that one last attempt still lands before the expiration.
     const latest = expiresAt - Date.now() - LAST_ATTEMPT_MS;
     if (latest <= 0) return { ok: false, status, attempts, error };
-    await sleep(Math.min(delay, latest));
+    await sleep(Math.min(delay, latest), request.signal);
   }
 };

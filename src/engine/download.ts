@@ -1,18 +1,25 @@
 /**
- * Artifact download. Node's fetch has no size limit, 300 s timeouts and follows 20 redirects (decisions.md), so
+ * Artifact download. Node's fetch has no size limit, 300 s timeouts and follows 20 redirects (docs/protocol.md §10), so
  * this uses undici's `request()` (through the shared keep-alive Agent, without fetch's WHATWG layers), follows
- * redirects by hand (at most 5), counts bytes while streaming, and takes the scan deadline's signal as the one
- * overall timeout.
+ * redirects by hand (at most 5), counts bytes while streaming, and takes the scan deadline's signal as the
+ * overall timeout, inside which a connect timeout and an idle timeout (defaults.ts) cut a host that stalls. Every
+ * hop, redirects included, is a connection the egress policy checks (egress.ts, http-agent.ts): a refused one is
+ * `egress-refused`, answered `SKIPPED:EGRESS-REFUSED`. URLs in messages lose their query string (pre-signed URLs
+ * carry credentials there).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN } from './defaults.js';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
-import { destroyBody, discardBody, headerValue, networkMessage, outboundAgent, USER_AGENT } from './http-agent.js';
+import { redactUrl } from '../util/logger.js';
+import { DEFAULTS } from './defaults.js';
+import { isEgressRefused } from './egress.js';
+import { checkDestination, destroyBody, discardBody, headerValue, networkMessage, outboundAgent, USER_AGENT } from './http-agent.js';
 import { ArtifactError } from './types.js';
 
 export interface DownloadOptions {
@@ -24,6 +31,25 @@ export interface DownloadOptions {
   sha256?: string | null;
   /** Redirect hops allowed (default 5). */
   maxRedirects?: number;
+  /** Longest wait for the response head or between body chunks (default DEFAULTS.downloadIdleTimeoutMs). */
+  idleTimeoutMs?: number;
+}
+
+/** Undici's own timeouts: the idle timeout (head or body) and the connect timeout. */
+const STALLED = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** A download failure as an ArtifactError: refused by the egress policy, stalled, or a network error. */
+function failure(error: unknown, url: URL, what: string, idleMs: number): ArtifactError {
+  const where = redactUrl(url.href);
+  if (isEgressRefused(error)) {
+    return new ArtifactError('egress-refused', `artifact download from ${where}: ${networkMessage(error)}`, { cause: error });
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && STALLED.has(code)) {
+    const why = code === 'UND_ERR_CONNECT_TIMEOUT' ? `could not connect within ${DEFAULTS.outboundConnectTimeoutMs} ms` : `sent nothing for ${idleMs} ms`;
+    return new ArtifactError('cannot-fetch', `artifact download from ${where} stalled: the host ${why}`, { cause: error });
+  }
+  return new ArtifactError('cannot-fetch', `artifact download from ${where} ${what}: ${networkMessage(error)}`, { cause: error });
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -39,7 +65,7 @@ function httpUrl(value: string, base?: URL): URL {
     throw new ArtifactError('cannot-fetch', `artifact URI is not a URL: ${JSON.stringify(value)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ArtifactError('cannot-fetch', `artifact URI scheme ${url.protocol} is not http or https: ${url.href}`);
+    throw new ArtifactError('cannot-fetch', `artifact URI scheme ${url.protocol} is not http or https: ${redactUrl(url.href)}`);
   }
   // fetch refused these; undici.request would silently drop them, so keep refusing rather than change meaning.
   if (url.username !== '' || url.password !== '') {
@@ -63,7 +89,7 @@ function decoded(body: Readable, contentEncoding: string | undefined, url: URL):
     if (coding === 'deflate') return createInflate();
     if (coding === 'br') return createBrotliDecompress();
     destroyBody(body);
-    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} has an unknown Content-Encoding: ${coding}`);
+    throw new ArtifactError('cannot-fetch', `artifact download from ${redactUrl(url.href)} has an unknown Content-Encoding: ${coding}`);
   });
   // pipeline destroys every stage when one fails or the reader stops early, the socket included.
   return pipeline([body, ...decoders], () => {}) as unknown as Readable;
@@ -76,31 +102,38 @@ function decoded(body: Readable, contentEncoding: string | undefined, url: URL):
 export async function downloadArtifact(uri: string, options: DownloadOptions): Promise<Buffer> {
   const { maxBytes, signal } = options;
   const maxRedirects = options.maxRedirects ?? 5;
+  const idleMs = options.idleTimeoutMs ?? DEFAULTS.downloadIdleTimeoutMs;
   let url = httpUrl(uri);
-  const timeout = () => new ArtifactError('timeout', `artifact download from ${url.href} hit the scan deadline`);
+  const timeout = () => new ArtifactError('timeout', `artifact download from ${redactUrl(url.href)} hit the scan deadline`);
   let response: Dispatcher.ResponseData;
   for (let hops = 0; ; hops++) {
     if (signal.aborted) throw timeout();
     try {
-      response = await request(url, { method: 'GET', headers: REQUEST_HEADERS, signal, dispatcher: outboundAgent() });
+      await checkDestination(url);
+      response = await request(url, {
+        method: 'GET',
+        headers: REQUEST_HEADERS,
+        signal,
+        dispatcher: outboundAgent(),
+        headersTimeout: idleMs,
+        bodyTimeout: idleMs,
+      });
     } catch (error) {
       if (signal.aborted) throw timeout();
-      throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} failed: ${networkMessage(error)}`, {
-        cause: error,
-      });
+      throw failure(error, url, 'failed', idleMs);
     }
     const location = headerValue(response.headers, 'location');
     if (!REDIRECTS.has(response.statusCode) || location === undefined) break;
     await discardBody(response.body);
     if (hops >= maxRedirects) {
-      throw new ArtifactError('cannot-fetch', `artifact download from ${uri} followed more than ${maxRedirects} redirects`);
+      throw new ArtifactError('cannot-fetch', `artifact download from ${redactUrl(uri)} followed more than ${maxRedirects} redirects`);
     }
     url = httpUrl(location, url);
   }
   const { statusCode, headers, body } = response;
   if (statusCode < 200 || statusCode > 299) {
     await discardBody(body);
-    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} answered HTTP ${statusCode}`);
+    throw new ArtifactError('cannot-fetch', `artifact download from ${redactUrl(url.href)} answered HTTP ${statusCode}`);
   }
   const declared = Number(headerValue(headers, 'content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -125,9 +158,7 @@ export async function downloadArtifact(uri: string, options: DownloadOptions): P
   } catch (error) {
     if (error instanceof ArtifactError) throw error;
     if (signal.aborted) throw timeout();
-    throw new ArtifactError('cannot-fetch', `artifact download from ${url.href} broke off: ${networkMessage(error)}`, {
-      cause: error,
-    });
+    throw failure(error, url, 'broke off', idleMs);
   }
   if (hash && options.sha256) {
     const actual = hash.digest('hex');
@@ -174,7 +205,7 @@ export function createArtifactAccess(
         const data = await getBytes();
         // A scan still running after its answer was sent must not leave a file behind that nobody removes.
         if (cleaned) throw new ArtifactError('timeout', 'the scan is over; its artifact file was removed');
-        dir ??= mkdtemp(join(tmpdir(), 'polyswarm-artifact-'));
+        dir ??= mkdtemp(join(tmpdir(), `${ARTIFACT_DIR_PREFIX}${ARTIFACT_RUN}-`));
         const path = join(await dir, 'artifact');
         await writeFile(path, data, { mode: 0o600 });
         return path;

@@ -6,34 +6,82 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { isIP } from 'node:net';
+import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
+import { DEFAULTS } from './defaults.js';
+import { checkedLookup, checkUrlNow, egressGuard, onEgressPolicyChange } from './egress.js';
 
 /** Sent as User-Agent (fetch sent `node`; undici.request sends none, and some hosts refuse requests without one). */
 export const USER_AGENT = 'polyswarm-engine';
 
-let agent: Agent | undefined;
+let agent: Dispatcher | undefined;
+let proxied = false;
+
+/**
+ * HTTP_PROXY / HTTPS_PROXY (either case), as undici's EnvHttpProxyAgent reads them; NO_PROXY is honoured by it.
+ * Read from the environment directly: these are the conventional variables every HTTP client honours, not settings
+ * with a flag of their own.
+ */
+function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(env.http_proxy || env.HTTP_PROXY || env.https_proxy || env.HTTPS_PROXY);
+}
+
+/**
+ * undici's own connector with the egress policy in front of it (egress.ts): an IP literal is checked here (net
+ * skips `lookup` for those), a name by the checking `lookup` after it resolves, right before the socket connects.
+ */
+function checkedConnector(): buildConnector.connector {
+  const connect = buildConnector({ timeout: DEFAULTS.outboundConnectTimeoutMs, lookup: checkedLookup } as buildConnector.BuildOptions);
+  return (options, callback) => {
+    const host = options.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) {
+      const refused = egressGuard().check(host, host);
+      if (refused) {
+        callback(refused, null);
+        return;
+      }
+    }
+    connect(options, callback);
+  };
+}
 
 /**
  * The shared outbound Agent, created on first use. Keep-alive per origin (the bounty's artifact host and answer
  * receiver are usually one or two origins, hit once per bounty); no pipelining, so a receiver that hangs on one
- * request never holds up the answers queued behind it. undici's own header/body timeouts are off: the callers'
- * AbortSignals (the scan deadline, the per-attempt timeout) are the one timeout. Idle sockets are unref'd by
- * undici, so the Agent never keeps the process alive.
+ * request never holds up the answers queued behind it. undici's own header/body timeouts are off here: downloads
+ * set their idle timeout per request (download.ts), and the callers' AbortSignals (the scan deadline, the
+ * per-attempt timeout) bound the whole. Idle sockets are unref'd by undici, so the Agent never keeps the process
+ * alive. Every connection goes through the egress policy (egress.ts). With HTTP_PROXY/HTTPS_PROXY set, requests
+ * go through the proxy (NO_PROXY honoured) and `checkDestination` checks each URL before it is sent.
  */
-export function outboundAgent(): Agent {
-  agent ??= new Agent({
+export function outboundAgent(): Dispatcher {
+  if (agent) return agent;
+  const options = {
     // Enough parallel sockets per origin for a busy engine, but a bound, so a hung host cannot eat every fd.
     connections: 256,
     pipelining: 1,
     keepAliveTimeout: 4_000,
     keepAliveMaxTimeout: 60_000,
-    connectTimeout: 10_000,
     headersTimeout: 0,
     bodyTimeout: 0,
-  });
+  };
+  proxied = proxyConfigured();
+  agent = proxied ? new EnvHttpProxyAgent({ ...options, connect: checkedConnector() }) : new Agent({ ...options, connect: checkedConnector() });
   return agent;
 }
+
+/**
+ * Checks a URL against the egress policy before it is requested, when a proxy will connect in our place (the
+ * connect-time check covers direct connections and costs nothing here).
+ */
+export async function checkDestination(url: URL): Promise<void> {
+  outboundAgent();
+  if (proxied) await checkUrlNow(url);
+}
+
+// A new policy must not reuse sockets the old one allowed.
+onEgressPolicyChange(() => void closeOutboundAgent());
 
 /**
  * Closes the shared Agent's sockets (waiting for requests in flight) for a clean shutdown. The next download or

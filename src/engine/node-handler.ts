@@ -4,7 +4,26 @@
  * core's precomputed bytes with an explicit Content-Length. See app.ts for why there are two adapters.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLarge, type DeliveryHandler, type DeliveryReply, type DeliveryRequest } from './app.js';
+import { BodyBudgetExhausted, BodyTooLarge, type DeliveryHandler, type DeliveryReply, type DeliveryRequest } from './app.js';
+import { DEFAULTS } from './defaults.js';
+
+/**
+ * Body bytes held across every request of one handler. A body is admitted when its size (Content-Length, or the
+ * cap when chunked) still fits, and its share is released when it is read or abandoned; a body that does not fit
+ * is refused (503) before a byte of it is read. One body is always admitted, so a cap above the budget still works.
+ */
+class BodyBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
+  take(bytes: number): boolean {
+    if (this.used > 0 && this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+}
 
 /**
  * After a refusal sent before the body was read in full (413, 503 while shutting down), how long and how much of
@@ -30,7 +49,10 @@ export function targetPathname(target: string | undefined): string {
 
 /** An IncomingMessage seen through the core's interface; methods on the prototype, so nothing is built per call. */
 class NodeDeliveryRequest implements DeliveryRequest {
-  constructor(readonly req: IncomingMessage) {}
+  constructor(
+    readonly req: IncomingMessage,
+    private readonly budget: BodyBudget,
+  ) {}
 
   get method(): string {
     return this.req.method ?? 'GET';
@@ -55,10 +77,15 @@ class NodeDeliveryRequest implements DeliveryRequest {
       req.resume();
       return Promise.resolve(EMPTY);
     }
+    const declared = Number(req.headers['content-length']);
+    const share = Number.isSafeInteger(declared) && declared >= 0 && declared <= max ? declared : max;
+    if (!this.budget.take(share)) return Promise.reject(new BodyBudgetExhausted());
+    const budget = this.budget;
     return new Promise<Uint8Array>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let total = 0;
       const cleanup = () => {
+        budget.give(share);
         req.off('data', onData);
         req.off('end', onEnd);
         req.off('error', onError);
@@ -138,9 +165,13 @@ function send(req: IncomingMessage, res: ServerResponse, reply: DeliveryReply): 
  * A node:http request handler over the webhook core: what `engine.handler` is and `engine.listen()` serves. Same
  * statuses, bodies and headers as the h3 app, without the web-standard Request/Response round trip.
  */
-export function toNodeDeliveryHandler(handle: DeliveryHandler): (req: IncomingMessage, res: ServerResponse) => void {
+export function toNodeDeliveryHandler(
+  handle: DeliveryHandler,
+  options: { maxBodyBytesInFlight?: number } = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const budget = new BodyBudget(options.maxBodyBytesInFlight ?? DEFAULTS.maxBodyBytesInFlight);
   return (req, res) => {
-    handle(new NodeDeliveryRequest(req)).then(
+    handle(new NodeDeliveryRequest(req, budget)).then(
       (reply) => send(req, res, reply),
       // The core answers its own errors (500); this only guards against a broken socket while writing.
       () => res.destroy(),

@@ -1,42 +1,49 @@
 /**
  * The scan pipeline: what happens to one dequeued bounty. Whatever the author's code does (throws, hangs, ignores
  * its abort signal, returns junk), every accepted, unexpired bounty gets exactly one answer, posted before its
- * expiration (decisions.md, "Scanning and answering").
+ * expiration (docs/protocol.md §13).
  */
 import { buildAnswer, errorComment, normalizeScanResult, serializeAnswer, SKIP, unknownResult } from '../protocol/answer.js';
 import { defaultBid, finalBid } from '../protocol/bid.js';
 import type { ScanResult } from '../protocol/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { setDeadline } from '../util/timers.js';
 import { deliverAnswer, type DeliverFunction, type DeliveryResult } from './deliver.js';
 import { createArtifactAccess } from './download.js';
-import type { BountyJob, JobProcessor } from './queue.js';
+import { isExpired } from '../protocol/bounty.js';
+import { DEFAULTS } from './defaults.js';
+import type { BountyJob, JobOutcome } from './queue.js';
 import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext, type ScanModule } from './types.js';
 
-/** What happened to a job, for the engine's counters. */
-export type JobOutcome = 'answered' | 'delivery-failed' | 'expired';
 
 export interface PipelineDeps {
   /** Called once per bounty, so a hot reload takes effect from the next bounty on. */
   module: () => ScanModule;
   deliver?: DeliverFunction;
-  /** Scan deadline = expiration − this (default 2000 ms), leaving time to post the answer. */
+  /** Scan deadline = expiration − this (default DEFAULTS.deliveryMarginMs), leaving time to post the answer. */
   deliveryMarginMs?: number;
   maxArtifactBytes?: number;
   logger: Logger;
-  /** Fires when the engine gives up waiting for running scans at shutdown: they are answered SKIPPED:SHUTDOWN. */
+  /**
+   * Fires when the engine gives up waiting for running scans at shutdown. With `retainOnShutdown` (a journaled
+   * queue) their jobs are left unanswered for the next start; without, they are answered SKIPPED:SHUTDOWN.
+   */
   shutdownSignal?: AbortSignal;
+  retainOnShutdown?: boolean;
   onOutcome?: (outcome: JobOutcome, job: BountyJob) => void;
 }
 
 export interface Pipeline {
-  process: JobProcessor;
-  /** Answers a job that will never be scanned (queued at shutdown) with `unknown`, `comment` (SKIPPED:SHUTDOWN). */
-  abandon(job: BountyJob, comment?: string): Promise<void>;
+  /** Scans one job and answers it (or says why not). */
+  process(job: BountyJob): Promise<JobOutcome>;
+  /** Answers a job that will not be scanned with `unknown` and `comment` (default SKIPPED:SHUTDOWN). */
+  abandon(job: BountyJob, comment?: string): Promise<JobOutcome>;
 }
 
 const SKIP_FOR: Record<ArtifactErrorReason, string> = {
   'cannot-fetch': SKIP.CANNOT_FETCH,
+  'egress-refused': SKIP.EGRESS_REFUSED,
   'too-large': SKIP.TOO_LARGE,
   'hash-mismatch': SKIP.HASH_MISMATCH,
   timeout: SKIP.TIMEOUT,
@@ -67,23 +74,18 @@ function whenAborted(signal: AbortSignal): { promise: Promise<typeof ABORTED>; d
   return { promise, dispose: () => dispose() };
 }
 
-/** Builds the processor the queue calls for each job. */
-export function createProcessor(deps: PipelineDeps): JobProcessor {
-  return createPipeline(deps).process;
-}
-
 /** Builds the processor plus the shutdown path that answers never-scanned jobs. */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const deliver = deps.deliver ?? deliverAnswer;
-  const margin = deps.deliveryMarginMs ?? 2000;
-  const maxBytes = deps.maxArtifactBytes ?? 64 * 1024 * 1024;
+  const margin = deps.deliveryMarginMs ?? DEFAULTS.deliveryMarginMs;
+  const maxBytes = deps.maxArtifactBytes ?? DEFAULTS.maxArtifactBytes;
 
-  async function answer(job: BountyJob, result: ScanResult, bid: bigint, scanMs: number | null, log: Logger) {
+  async function answer(job: BountyJob, result: ScanResult, bid: bigint, scanMs: number | null, log: Logger): Promise<JobOutcome> {
     const { bounty } = job;
     const body = serializeAnswer(buildAnswer(bounty, result, bid));
     let delivery: DeliveryResult;
     try {
-      delivery = await deliver({ url: bounty.response_url, body, expiration: bounty.expiration, bountyId: bounty.id, key: job.key });
+      delivery = await deliver({ url: bounty.response_url, body, expiration: bounty.expiration, bountyId: bounty.id, key: job.key, signal: deps.retainOnShutdown ? deps.shutdownSignal : undefined });
     } catch (error) {
       delivery = { ok: false, status: null, attempts: 0, error: errorMessage(error) };
     }
@@ -95,12 +97,27 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       delivery: delivery.ok ? delivery.status : (delivery.error ?? delivery.status),
       attempts: delivery.attempts,
     });
+    if (!delivery.ok && retained()) {
+      // Cut by the shutdown: the journal keeps the job, the next start posts the answer (maybe twice, see §9).
+      log.warn('answer cut by the shutdown; the next start answers this bounty', { bounty: bounty.id });
+      return outcome('retained', job);
+    }
     if (!delivery.ok) log.warn('answer not delivered', { bounty: bounty.id, error: delivery.error, attempts: delivery.attempts });
-    deps.onOutcome?.(delivery.ok ? 'answered' : 'delivery-failed', job);
+    return outcome(delivery.ok ? 'answered' : 'delivery-failed', job);
+  }
+
+  function outcome(result: JobOutcome, job: BountyJob): JobOutcome {
+    deps.onOutcome?.(result, job);
+    return result;
+  }
+
+  /** Whether the shutdown cut this job and the journal keeps it for the next start. */
+  function retained(): boolean {
+    return Boolean(deps.retainOnShutdown && deps.shutdownSignal?.aborted);
   }
 
   function expired(job: BountyJob, log: Logger, when: string): boolean {
-    if (Date.now() < job.bounty.expiration.getTime()) return false;
+    if (!isExpired(job.bounty)) return false;
     log.warn(`bounty expired ${when}; no answer is due`, { bounty: job.bounty.id, expiration: job.bounty.expiration.toISOString() });
     deps.onOutcome?.('expired', job);
     return true;
@@ -127,10 +144,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return fallback();
   }
 
-  async function process(job: BountyJob): Promise<void> {
+  async function process(job: BountyJob): Promise<JobOutcome> {
     const { bounty } = job;
     const log = deps.logger.child({ bounty: bounty.id });
-    if (expired(job, log, 'in the queue')) return;
+    if (expired(job, log, 'in the queue')) return 'expired';
+    if (retained()) return outcome('retained', job);
     const deadline = bounty.expiration.getTime() - margin;
     const started = Date.now();
     if (started >= deadline) {
@@ -139,7 +157,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
 
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error('scan deadline reached')), deadline - started);
+    const timer = setDeadline(deadline, () => controller.abort(new Error('scan deadline reached')));
     const onShutdown = () => controller.abort(new Error('engine shutting down'));
     if (deps.shutdownSignal?.aborted) onShutdown();
     deps.shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
@@ -193,20 +211,25 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         bid = finalBid(result.verdict, defaultBid(bounty.rules, result.confidence ?? 1), bounty.rules).bid;
       }
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       aborted.dispose();
       deps.shutdownSignal?.removeEventListener('abort', onShutdown);
       // The scan is over for us (even one still running past its deadline): its temp file goes now.
       void artifact.cleanup();
     }
-    if (expired(job, log, 'during the scan')) return;
-    await answer(job, result, bid, scanMs, log);
+    if (retained()) {
+      log.warn('scan cut by the shutdown; the next start scans this bounty again', { comment: SKIP.SHUTDOWN });
+      return outcome('retained', job);
+    }
+    if (expired(job, log, 'during the scan')) return 'expired';
+    return answer(job, result, bid, scanMs, log);
   }
 
-  async function abandon(job: BountyJob, comment: string = SKIP.SHUTDOWN): Promise<void> {
+  async function abandon(job: BountyJob, comment: string = SKIP.SHUTDOWN): Promise<JobOutcome> {
     const log = deps.logger.child({ bounty: job.bounty.id });
-    if (expired(job, log, 'in the queue at shutdown')) return;
-    await answer(job, unknownResult(comment), 0n, null, log);
+    if (expired(job, log, 'before it could be scanned')) return 'expired';
+    if (comment === SKIP.TIMEOUT) log.warn('bounty reached its scan deadline in the queue', { waited_ms: Date.now() - job.receivedAt });
+    return answer(job, unknownResult(comment), 0n, null, log);
   }
 
   return { process, abandon };

@@ -4,11 +4,12 @@
 export type { Bounty, ScanContext, ScanFunction, ComputeBidFunction, ScanModule, ArtifactErrorReason } from './types.js';
 export { ArtifactError } from './types.js';
 export { createEngine } from './engine.js';
-export type { Engine, EngineOptions, EngineStats } from './engine.js';
+export type { Engine, EngineOptions, EngineStats, RecoveryReport } from './engine.js';
+export { openJournal } from './journal.js';
+export type { Journal, JournalRecord } from './journal.js';
 export { EmbeddedQueue, QueueUnavailableError, jobKey } from './queue.js';
-export type { BountyJob, BountyQueue, EnqueueOutcome, JobProcessor } from './queue.js';
-export { createProcessor, createPipeline } from './pipeline.js';
+export type { BountyJob, BountyQueue, EnqueueOutcome, JobOutcome, JobProcessor } from './queue.js';
+export { createPipeline } from './pipeline.js';
 export { deliverAnswer } from './deliver.js';
 export type { DeliverFunction, DeliveryRequest, DeliveryResult, DeliverOptions } from './deliver.js';
-// engine-CLI colleague: add `export { loadScanModule } from './loader.js';` on the next line.
 export { loadScanModule } from './loader.js';

@@ -1,10 +1,11 @@
 /**
  * The production listener. Node's defaults are too lax for an internet-facing webhook receiver (headers 60 s,
- * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (decisions.md).
+ * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (docs/protocol.md §12).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../util/errors.js';
+import { DEFAULTS } from './defaults.js';
 import type { Logger } from '../util/logger.js';
 import { LINGER } from './node-handler.js';
 
@@ -12,7 +13,17 @@ export interface ListenOptions {
   port?: number;
   host?: string;
   logger?: Logger;
+  /** Connections held at once; more are dropped at accept (default DEFAULTS.maxConnections). */
+  maxConnections?: number;
 }
+
+/** Responses a socket still owes (pipelined requests answered in order: see the clientError handler). */
+const OWED = Symbol('responses owed');
+/** The socket's latest request: the parser's error is about it unless it arrived complete. */
+const LAST = Symbol('last request');
+/** What to do once a socket owes nothing more. */
+const THEN = Symbol('then');
+type TrackedSocket = Duplex & { [OWED]?: number; [LAST]?: IncomingMessage; [THEN]?: () => void };
 
 export interface Listener {
   /** `http://host:port/`, with the real port when 0 was asked for. */
@@ -66,7 +77,19 @@ export async function listenWithTimeouts(
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 3000;
   // connectionsCheckingInterval only works as a constructor option: it is read once, before listen().
-  const server = createServer({ ...SERVER_TIMEOUTS }, handler);
+  // Each socket counts the responses it still owes, so that the parser's own refusal of a later pipelined request
+  // is written after them, in order, and not ahead of a 202 still being computed.
+  const tracked = (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as TrackedSocket;
+    socket[OWED] = (socket[OWED] ?? 0) + 1;
+    socket[LAST] = req;
+    res.once('close', () => {
+      if (--socket[OWED]! === 0) socket[THEN]?.();
+    });
+    handler(req, res);
+  };
+  const server = createServer({ ...SERVER_TIMEOUTS }, tracked);
+  server.maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
   server.headersTimeout = SERVER_TIMEOUTS.headersTimeout;
   server.requestTimeout = SERVER_TIMEOUTS.requestTimeout;
   server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
@@ -89,8 +112,17 @@ export async function listenWithTimeouts(
     answered.add(socket);
     // Written, not ended: a FIN now would stop a client that is still sending its body (it ends its side too and
     // then fails its next write). Content-Length and Connection: close tell it the answer is complete.
-    socket.write(response);
-    lingerThenClose(socket);
+    const answer = () => {
+      if (!socket.writable) return void socket.destroy();
+      socket.write(response);
+      lingerThenClose(socket);
+    };
+    // A request pipelined after complete ones still being answered: this answer goes after theirs, in the order
+    // asked. When the latest request is itself incomplete (timed out, or its body failed to parse), the error is
+    // about it, whose handler waits for a body that will never come: answered now, as before.
+    const owing = socket as TrackedSocket;
+    if ((owing[OWED] ?? 0) > 0 && owing[LAST]?.complete) owing[THEN] = answer;
+    else answer();
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);

@@ -31,7 +31,7 @@ export interface ScanModule {
   computeBid?: ComputeBidFunction;
 }
 
-export type ArtifactErrorReason = 'cannot-fetch' | 'too-large' | 'hash-mismatch' | 'timeout' | 'unsupported';
+export type ArtifactErrorReason = 'cannot-fetch' | 'egress-refused' | 'too-large' | 'hash-mismatch' | 'timeout' | 'unsupported';
 
 /** Thrown by fetchArtifact/artifactPath; the pipeline answers unknown with the matching SKIP comment. */
 export class ArtifactError extends Error {

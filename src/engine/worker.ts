@@ -3,13 +3,13 @@
  * same scan pipeline as the embedded engine (fetch → scan → bid → answer), and posts each answer once. Run as many
  * as you like, on as many machines; no webhook secret is needed here, the web process checked the signatures.
  */
-import { availableParallelism } from 'node:os';
 import { errorComment } from '../protocol/answer.js';
 import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
+import { DEFAULTS, defaultConcurrency } from './defaults.js';
 import type { DeliverFunction } from './deliver.js';
-import { createPipeline, type JobOutcome, type Pipeline } from './pipeline.js';
-import type { BountyJob } from './queue.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import type { BountyJob, JobOutcome } from './queue.js';
 import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis/index.js';
 import type { ScanModule } from './types.js';
 
@@ -66,7 +66,7 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
   if (typeof moduleOption !== 'function' && typeof moduleOption?.scan !== 'function') {
     throw new UsageError('createRedisWorker: module must be a scan module ({ scan }) or a function returning one');
   }
-  const concurrency = options.concurrency ?? availableParallelism();
+  const concurrency = options.concurrency ?? defaultConcurrency();
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new UsageError(`createRedisWorker: concurrency must be an integer ≥ 1, got ${concurrency}`);
   }
@@ -81,7 +81,7 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     if (outcome === 'answered') counters.answered++;
     // A handed-back job's answer is refused on purpose: another worker answers it.
     else if (outcome === 'delivery-failed') consumer.wasHandedBack(job.key) ? counters.handedBack++ : counters.deliveryFailed++;
-    else counters.expired++;
+    else if (outcome === 'expired') counters.expired++;
   };
 
   // The pipeline needs the consumer's guarded deliver and the consumer needs the pipeline: it is looked up per
@@ -117,7 +117,7 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     ready: () => consumer.ready(),
     close(closeOptions = {}) {
       closing ??= (async () => {
-        const graceMs = closeOptions.graceMs ?? 30_000;
+        const graceMs = closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs;
         logger.info('shutting down', { running: consumer.active(), grace_ms: graceMs });
         await consumer.close({ graceMs });
         logger.info('stopped', {

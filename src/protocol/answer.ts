@@ -15,6 +15,8 @@ import {
 /** The `metadata.comments` reasons of an `unknown` answer the engine gives on the author's behalf. */
 export const SKIP = {
   CANNOT_FETCH: 'SKIPPED:CANNOT-FETCH',
+  /** The artifact host is a destination the engine's egress policy does not allow (docs/protocol.md). */
+  EGRESS_REFUSED: 'SKIPPED:EGRESS-REFUSED',
   TIMEOUT: 'SKIPPED:TIMEOUT',
   HASH_MISMATCH: 'SKIPPED:HASH-MISMATCH',
   TOO_LARGE: 'SKIPPED:TOO-LARGE',

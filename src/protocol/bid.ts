@@ -24,7 +24,7 @@ export function bidRange(rules: BidRules): { min: bigint; max: bigint } {
 }
 
 /**
- * The reference bid (`compute_bid`, protocol-reference §4.2), reproduced bit for bit as Python computes it:
+ * The reference bid (`compute_bid`, docs/protocol.md §8), reproduced bit for bit as Python computes it:
  * `min + max(confidence * (max - min), 0)` in IEEE doubles, then Python's exact `min(float, int)` against the
  * integer max (so a double that rounded above max yields max exactly), then `int()` truncation.
  * A NaN or ±Infinity confidence is treated as 0 (the minimum bid): Python would raise or bid nonsense.

@@ -12,7 +12,7 @@ export function parseEventName(value: string | null | undefined): EventName | nu
   return (EVENTS as readonly string[]).includes(v) ? (v as EventName) : null;
 }
 
-/** The JSON bodies of the engine's answers (decisions.md's table), shared by the engine and `test`. */
+/** The JSON bodies of the engine's answers (docs/protocol.md §3), shared by the engine and `test`. */
 export const RESPONSES = {
   ok: { status: 'OK' },
   accepted: { status: 'ACCEPTED' },

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { parseBounty } from './bounty.js';
 import { parseJson } from './json.js';
+import { SCHEMAS } from './schemas.js';
 import type { FieldError } from './types.js';
 
 /** The documents polyswarm-engine ships a JSON Schema for (`schemas/<kind>.schema.json` in the package). */
@@ -23,12 +23,6 @@ export interface ValidationResult {
   warnings: string[];
 }
 
-const SCHEMA_FILES: Record<DocumentKind, string> = {
-  assertion: 'assertion.schema.json',
-  vote: 'vote.schema.json',
-  bounty: 'bounty.schema.json',
-  metadata: 'scan-metadata.schema.json',
-};
 
 /** Paths that the schemas type as integers, where a literal like `1e+21` or `1.0` must be caught. */
 const INTEGER_PATHS: Record<DocumentKind, RegExp> = {
@@ -38,10 +32,9 @@ const INTEGER_PATHS: Record<DocumentKind, RegExp> = {
   metadata: /^$^/,
 };
 
-/** The JSON Schema of a document kind, as shipped in the package. */
+/** The JSON Schema of a document kind, as shipped in the package (a fresh copy: ajv may annotate what it gets). */
 export function schemaFor(kind: DocumentKind): Record<string, unknown> {
-  const url = new URL(`./schemas/${SCHEMA_FILES[kind]}`, import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
+  return structuredClone(SCHEMAS[kind]);
 }
 
 let validators: Record<DocumentKind, ValidateFunction> | undefined;
@@ -206,7 +199,7 @@ export function validateDocument(kind: DocumentKind | undefined, input: string |
       kind: null,
       detected: true,
       unreadable: false,
-      errors: [{ path: '', message: 'cannot tell whether this is an assertion, vote, bounty or metadata; say which with --as' }],
+      errors: [{ path: '', message: 'cannot tell whether this is an assertion, vote, bounty or metadata document' }],
       warnings: [],
     };
   }

@@ -4,7 +4,8 @@
  * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
  */
 import type { Server } from 'node:http';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { createEngine } from '../engine/engine.js';
 import { loadScanModule } from '../engine/loader.js';
 import { watchScanModule, type ScanModuleWatcher } from '../engine/reload.js';
@@ -15,6 +16,7 @@ import { packageInfo } from '../util/package.js';
 import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
 import { hostProcess } from './host.js';
 import { queueFromConfig } from './queue.js';
+import { sweepArtifacts } from './sweep.js';
 
 /** The resolved configuration of `serve` / `start`. */
 export interface EngineProcessConfig {
@@ -28,8 +30,17 @@ export interface EngineProcessConfig {
   secretFlag?: boolean;
   /** Where the secret came from, for the banner (`WEBHOOK_SECRET in /x/.env`); never the secret. */
   secretSource?: string;
+  /** During a rotation, the previous secret, still accepted. */
+  previousSecret?: string;
+  /** Where downloads and answers may connect (default: `any` for serve, `public` for start). */
+  egress?: EgressMode;
+  /** `--egress-allow` entries. */
+  egressAllow?: string[];
   concurrency?: number;
   queue?: string;
+  stateDir?: string;
+  maxQueued?: number;
+  maxQueuedBytes?: number;
   withWorker?: boolean;
   /** serve only; default true. */
   watch?: boolean;
@@ -135,25 +146,45 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
     });
   }
   const serve = config.mode === 'serve';
+  const egress = { mode: config.egress ?? (serve ? 'any' : 'public'), allow: config.egressAllow ?? [] } as const;
+  setEgressPolicy(egress);
+  const egressText = `${egress.mode}${egress.allow.length > 0 ? ` + ${egress.allow.join(',')}` : ''}`;
   const scanPath = relative(project.dir, project.scanFile).split('\\').join('/');
   let url = '';
 
   return hostProcess(
     async () => {
-      const queue = await queueFromConfig({ command: config.mode, url: config.queue, withWorker: config.withWorker, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger });
+      const queue = await queueFromConfig({
+        command: config.mode,
+        url: config.queue,
+        projectDir: project.dir,
+        stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
+        withWorker: config.withWorker,
+        concurrency: config.concurrency,
+        lockDurationMs: config.lockDuration,
+        logger,
+      });
+      // Artifacts (malware samples) a killed run left in the temp folder go before anything else starts.
+      sweepArtifacts(logger);
       const initial = await loadScanModule(project.scanFile, { fresh: serve, root: project.dir });
       let watcher: ScanModuleWatcher | undefined;
       if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger });
       const current = watcher;
       const engine = createEngine({
         secret: config.secret!,
+        previousSecret: config.previousSecret,
         module: current ? () => current.current() : initial,
         concurrency: config.concurrency,
         logger,
         queue: queue.queue,
         deliver: queue.deliver,
+        journal: queue.journal,
+        capacity: config.maxQueued,
+        maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
       });
+      // What a crash left in the journal is queued again before the first new bounty is taken.
+      await engine.recover();
       let listening: Listening;
       try {
         listening = serve
@@ -175,13 +206,15 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
             ['scan', `${scanPath} ${theme.dim(`(in ${project.dir})`)}`],
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
             ['queue', `${queue.description}${config.concurrency ? `, ${config.concurrency} scans at a time` : ''}`],
+            ['egress', egressText],
           ]);
         } else {
-          logger.info('serving', { scan: scanPath, secret_from: config.secretSource, reload: Boolean(watcher), queue: queue.description });
+          logger.info('serving', { scan: scanPath, secret_from: config.secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
         }
       } else {
-        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: config.secretSource, queue: queue.description });
+        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: config.secretSource, queue: queue.description, egress: egressText });
       }
+      if (config.previousSecret) logger.info('a previous webhook secret is accepted too (secret rotation); requests signed with it are logged');
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),

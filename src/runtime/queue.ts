@@ -1,16 +1,23 @@
 /**
- * Where `serve`/`start` plug in a shared queue (`--queue redis://…`, `--with-worker`). The embedded queue is the
- * default; with `--queue` the engine stores bounties in Redis (BullMQ) for `polyswarm-engine worker`.
+ * Which queue `serve`/`start` use, from `--queue`:
+ * - absent: the embedded queue with its journal in the state folder (crash-safe, the default);
+ * - `memory`: the embedded queue without a journal (a crash loses what is queued; the user chose it);
+ * - `redis://…`: Redis (BullMQ), shared with `polyswarm-engine worker` processes.
  */
+import { join, relative } from 'node:path';
 import { defaultConcurrency } from '../engine/defaults.js';
 import type { EngineOptions } from '../engine/engine.js';
+import { openJournal } from '../engine/journal.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 export interface QueueChoice {
   command: 'serve' | 'start';
-  /** `--queue` / `POLYSWARM_QUEUE_URL`. */
+  /** `--queue` / `POLYSWARM_QUEUE_URL`: a Redis URL, `memory`, or absent (journaled). */
   url?: string;
+  /** The project folder, and the state folder the journal lives in (`--state-dir`, default <project>/.polyswarm). */
+  projectDir: string;
+  stateDir?: string;
   /** `start --with-worker`: also scan in this process. */
   withWorker?: boolean;
   concurrency?: number;
@@ -24,6 +31,8 @@ export interface QueueSetup {
   queue?: EngineOptions['queue'];
   /** The engine's `deliver` (the Redis queue's post-once guard; undefined: plain deliverAnswer). */
   deliver?: EngineOptions['deliver'];
+  /** The embedded queue's journal (undefined: memory or Redis). */
+  journal?: EngineOptions['journal'];
   /** The engine's `scanInProcess`. */
   scanInProcess: boolean;
   /** For the banner and the log, e.g. `embedded`; never a password. */
@@ -47,7 +56,19 @@ export async function queueFromConfig(choice: QueueChoice): Promise<QueueSetup> 
       hint: 'Without --queue the engine already scans in this process; pass --queue redis://… to share a Redis queue.',
     });
   }
-  if (!choice.url) return { scanInProcess: true, description: 'embedded (in process)' };
+  if (!choice.url || choice.url.trim().toLowerCase() === 'memory') {
+    if (choice.withWorker) throw new UsageError('--with-worker needs --queue redis://…');
+    if (choice.url) return { scanInProcess: true, description: 'embedded, in memory (a crash loses queued bounties)' };
+    const dir = choice.stateDir ?? join(choice.projectDir, '.polyswarm');
+    const journal = openJournal(dir);
+    const shown = relative(choice.projectDir, journal.path) || journal.path;
+    return {
+      scanInProcess: true,
+      journal,
+      description: `embedded, journaled in ${shown.startsWith('..') ? journal.path : shown}`,
+      close: () => journal.close(),
+    };
+  }
   // Loaded only when asked for: BullMQ and ioredis add about a quarter of a second to every start-up.
   const { parseRedisUrl, redisEngineQueue } = await import('../engine/redis/index.js');
   const target = parseRedisUrl(choice.url);

@@ -3,6 +3,7 @@
  * hand the rest (signals, ready line, graceful stop, exit codes) to the process host, exactly as `serve` and `start`
  * do. The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
  */
+import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { loadScanModule } from '../engine/loader.js';
 import { createRedisWorker } from '../engine/worker.js';
 import { loadDotEnv } from '../util/env.js';
@@ -10,6 +11,7 @@ import { UsageError } from '../util/errors.js';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject } from '../util/project.js';
 import { hostProcess } from './host.js';
+import { sweepArtifacts } from './sweep.js';
 
 export interface WorkerProcessConfig {
   cwd: string;
@@ -20,6 +22,10 @@ export interface WorkerProcessConfig {
   logLevel: LogLevel;
   grace: number;
   lockDuration: number;
+  /** Where downloads and answers may connect (default `public`). */
+  egress?: EgressMode;
+  /** `--egress-allow` entries. */
+  egressAllow?: string[];
   stdout?: NodeJS.WritableStream;
   env?: NodeJS.ProcessEnv;
   signals?: NodeJS.Process;
@@ -44,6 +50,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
   const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
   const module = await loadScanModule(project.scanFile, { root: project.dir });
+  sweepArtifacts(logger);
+  setEgressPolicy({ mode: config.egress ?? 'public', allow: config.egressAllow ?? [] });
 
   return hostProcess(
     async () => {
@@ -57,7 +65,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
             clearTimeout(waiting);
           }
         },
-        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, pid: process.pid }),
+        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid }),
         stop: (graceMs) => worker.close({ graceMs }),
         abort() {
           // Jobs this worker still holds go back to the queue when their locks expire: another worker answers them.

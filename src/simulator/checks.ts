@@ -21,6 +21,14 @@ export interface CheckOutcome {
   answer?: unknown;
 }
 
+/** The comment an engine built on this package answers when its egress policy refused the artifact host. */
+const EGRESS_REFUSED = 'SKIPPED:EGRESS-REFUSED';
+
+/** Why a production engine may not reach this simulator, and what to do about it. */
+const EGRESS_HINT =
+  '`polyswarm-engine start` and `worker` default to --egress public, which refuses loopback and private addresses ' +
+  'such as this simulator\'s; to test a production engine locally, run `start --egress any` (or --egress-allow 127.0.0.1)';
+
 function short(bytes: Buffer): string {
   const text = bytes.toString('utf8');
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
@@ -37,7 +45,8 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
   if (answers.length === 0) {
     messages.push(
       `no answer arrived at response_url before the bounty's expiration (${formatDuration(waitedMs)} after it was sent), nor shortly after; ` +
-        'an engine must answer every unexpired bounty, with unknown and bid 0 if it cannot scan it',
+        'an engine must answer every unexpired bounty, with unknown and bid 0 if it cannot scan it. ' +
+        `If the engine logged that its egress policy refused the answer URL: ${EGRESS_HINT}`,
     );
     return { messages, warnings };
   }
@@ -77,6 +86,10 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
 
   const record = answer as Record<string, unknown>;
   const verdict = record.verdict;
+  const comments = (record.metadata as { comments?: unknown } | undefined)?.comments;
+  if (Array.isArray(comments) && comments.includes(EGRESS_REFUSED)) {
+    messages.push(`the engine's egress policy refused to download the artifact (${EGRESS_REFUSED}): ${EGRESS_HINT}`);
+  }
   if (expect.verdict !== 'any' && typeof verdict === 'string' && verdict !== expect.verdict) {
     // The engine's own reason (SKIPPED:TIMEOUT, SKIPPED:CANNOT-FETCH, …) says why, when it gave one.
     const comments = (record.metadata as { comments?: unknown } | null | undefined)?.comments;

@@ -92,7 +92,7 @@ export function bodyQuote(response: HttpResponse): string {
   return text.length > 160 ? `${text.slice(0, 160)}…` : text;
 }
 
-/** Whether the body of an error answer is JSON, as docs/protocol.md wants every 4xx to be. */
+/** Whether the body of an error answer is JSON, as docs/protocol.md §3 wants every 4xx to be. */
 export function isJsonBody(response: HttpResponse): boolean {
   try {
     JSON.parse(response.body.toString('utf8'));

@@ -57,21 +57,55 @@ function safeJson(value: unknown): string {
   });
 }
 
-const NEEDS_QUOTES = /[\s"=]/;
+/**
+ * Query strings of http(s) URLs: pre-signed artifact URLs carry their credentials there (`X-Amz-Signature=…`), so
+ * no log line shows one. The query is replaced, its presence kept (`?…`).
+ */
+const URL_QUERY = /(\bhttps?:\/\/[^\s?#"'<>\\]*)\?[^\s#"'<>\\]*/gi;
+
+/** `text` with the query string of every http(s) URL in it replaced by `…`. */
+export function redactUrl(text: string): string {
+  return text.includes('?') ? text.replace(URL_QUERY, '$1?…') : text;
+}
+
+/**
+ * Characters that must not reach a log raw: C0 and C1 controls and DEL (terminal escape sequences, forged line
+ * breaks), and the Unicode format characters that reorder or hide text (bidi overrides and isolates, U+2028/2029).
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex
+const HAS_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** JSON.stringify, then the characters JSON leaves raw (DEL, C1, bidi) escaped too, and URL queries redacted. */
+function quote(value: string): string {
+  const text = JSON.stringify(redactUrl(value));
+  return HAS_UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text;
+}
+
+/** A message in text mode: unsafe characters escaped as `\uXXXX`, URL queries redacted, no quotes added. */
+function safeText(value: string): string {
+  const text = redactUrl(value);
+  return HAS_UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text;
+}
+
+const NEEDS_QUOTES = /[\s"=\\]/;
 
 /** A field value in text mode: primitives as they are (cheap: this runs for every field of every line). */
 function textValue(value: unknown): string {
   switch (typeof value) {
     case 'string':
-      return value === '' || NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value;
+      return value === '' || NEEDS_QUOTES.test(value) || HAS_UNSAFE.test(value) ? quote(value) : redactUrl(value);
     case 'number':
     case 'boolean':
     case 'bigint':
       return String(value);
     default:
       if (value === null) return 'null';
-      if (value instanceof Error) return JSON.stringify(value.message);
-      return safeJson(value);
+      if (value instanceof Error) return quote(value.message);
+      return safeText(safeJson(value));
   }
 }
 
@@ -79,7 +113,7 @@ function textValue(value: unknown): string {
 function jsonValue(value: unknown): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(value);
     case 'number':
       return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
@@ -87,7 +121,7 @@ function jsonValue(value: unknown): string {
     case 'bigint':
       return `"${value}"`;
     default:
-      return value === null ? 'null' : safeJson(value);
+      return value === null ? 'null' : safeText(safeJson(value));
   }
 }
 
@@ -168,16 +202,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     if (LEVELS[lvl] < threshold) return;
     let line: string;
     if (format === 'json') {
-      line = `{"level":"${lvl}","time":"${new Date().toISOString()}","msg":${JSON.stringify(message)}`;
+      line = `{"level":"${lvl}","time":"${new Date().toISOString()}","msg":${quote(message)}`;
       appendFields(fields, (key, value) => {
         if (key === 'level' || key === 'time' || key === 'msg') return;
-        line += `,${JSON.stringify(key)}:${jsonValue(value)}`;
+        line += `,${quote(key)}:${jsonValue(value)}`;
       });
       line += '}';
     } else {
-      line = options.timestamps ? `${dim(new Date().toISOString().slice(11, 23))} ${LEVEL_TAG[lvl]} ${message}` : `${LEVEL_TAG[lvl]} ${message}`;
+      const text = safeText(message);
+      line = options.timestamps ? `${dim(new Date().toISOString().slice(11, 23))} ${LEVEL_TAG[lvl]} ${text}` : `${LEVEL_TAG[lvl]} ${text}`;
       appendFields(fields, (key, value) => {
-        line += ` ${dim(key + '=')}${textValue(value)}`;
+        line += ` ${dim(safeText(key) + '=')}${textValue(value)}`;
       });
     }
     sink(line + '\n');

@@ -107,6 +107,13 @@ describe('polyswarm-engine check', () => {
     expect(r.stdout).toContain('is a valid assertion (detected)');
   });
 
+  it('a document of no known kind: exit 1, and the CLI (not the protocol layer) says to use --as', async () => {
+    const r = await runBin(['check', file('what.json', '{"hello":1}')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain('(document): cannot tell whether this is an assertion, vote, bounty or metadata document');
+    expect(r.stdout).toContain('say which with --as assertion|vote|bounty|metadata');
+  });
+
   it('exits 1 and prints each problem with its JSON path', async () => {
     const r = await runBin(['check', file('bad.json', '{"verdict":"MALICIOUS","bid":1e+21,"metadata":{}}')]);
     expect(r.exitCode).toBe(1);

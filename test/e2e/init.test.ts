@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { BIN, ROOT, runBin } from '../helpers/bin.js';
 import { lockedFolder, unlockFolder } from '../unit/scaffold/locked.js';
 import { templateFiles } from '../../src/scaffold/templates.js';
+import { until } from '../helpers/poll.js';
 
 let tmp: string;
 let n = 0;
@@ -201,11 +202,7 @@ describe('init (built bin, no install)', () => {
     });
     let seen = 0;
     const answer = async (prompt: string, keys: string) => {
-      const deadline = Date.now() + 10_000;
-      while (screen.indexOf(prompt, seen) === -1) {
-        if (Date.now() > deadline) throw new Error(`"${prompt}" never appeared on the terminal:\n${screen}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await until(() => screen.indexOf(prompt, seen) !== -1, `"${prompt}" on the terminal`, { timeoutMs: 10_000, detail: () => screen });
       seen = screen.indexOf(prompt, seen) + prompt.length;
       child.stdin?.write(keys);
     };

@@ -56,14 +56,8 @@ function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   return { logger: createLogger({ format: 'json', level: 'debug', stream }), lines };
 }
 
-/** Polls an async condition every 20 ms; rejects after `timeoutMs` naming `what`. */
-async function eventually(condition: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** An async condition, polled by the suite's one helper. */
+const eventually = (condition: () => Promise<boolean>, what: string, timeoutMs = 5000) => until(condition, what, timeoutMs);
 
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
@@ -197,7 +191,7 @@ describe('Redis queue (library, real redis-server)', () => {
     cleanups.push(() => queue.close());
     const parsed = parseBountyBody(body);
     if (!parsed.ok) throw new Error('fixture bounty invalid');
-    const key = jobKey(null, parsed.value);
+    const key = jobKey(parsed.value);
     await until(() => w.stats().answered === 1, 'the first answer counted');
     await queue.remove(jobIdFor(key));
     await queue.add('bounty', encodeJob({ key, deliveryId: null, bounty: parsed.value, receivedAt: Date.now() }), { jobId: jobIdFor(key) });

@@ -12,6 +12,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterEach } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
 import { BIN, ROOT } from '../helpers/bin.js';
+import { until } from '../helpers/poll.js';
 
 export const SECRET = 'qwertyuiop';
 export const READY = /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/;
@@ -43,12 +44,16 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts the built bin with a clean environment (no WEBHOOK_SECRET unless given), colours off. */
+/**
+ * Starts the built bin with a clean environment (no WEBHOOK_SECRET unless given), colours off. The egress policy is
+ * opened to loopback (`POLYSWARM_EGRESS=any`): `start` and `worker` refuse it by default, and these tests' artifact
+ * hosts and answer receivers live on 127.0.0.1. Tests of the policy itself pass their own value.
+ */
 export function spawnBin(args: string[], env: Record<string, string> = {}): Child {
   const proc = execa('node', [BIN, ...args], {
     reject: false,
     extendEnv: false,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', CI: '1', ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', CI: '1', POLYSWARM_EGRESS: 'any', ...env },
     stdin: 'ignore',
   });
   const lines: string[] = [];
@@ -143,11 +148,7 @@ export async function startLoopback(): Promise<{ url: string; answers: Answer[];
     url,
     answers,
     async waitForAnswers(n, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (answers.length < n) {
-        if (Date.now() > deadline) throw new Error(`got ${answers.length} of ${n} answers within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await until(() => answers.length >= n, `${n} answers (got ${answers.length})`, timeoutMs);
       return answers;
     },
     close: () =>

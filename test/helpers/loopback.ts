@@ -184,11 +184,5 @@ export function webhook(body: string | Buffer, options: WebhookOptions = {}): { 
   return { method: options.method ?? 'POST', path: options.path ?? '/', headers, body: new Uint8Array(bytes) };
 }
 
-/** Polls `condition` every 5 ms; rejects after `timeoutMs` with `what`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Re-exported for the tests that import it from here: test/helpers/poll.ts is the one polling helper. */
+export { until } from './poll.js';

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { buildAnswer, errorComment, serializeAnswer, unknownResult } from '../../protocol/answer.js';
+import { isExpired } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import type { DeliverFunction } from '../deliver.js';
@@ -42,7 +43,7 @@ export class Consumer {
     logger: Logger;
     processor: JobProcessor;
     deliver?: DeliverFunction;
-    onGaveUp?: (job: BountyJob, reason: string) => Promise<void>;
+    onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
   }) {
     this.#logger = options.logger;
     this.#redis = consumerConnection(target);
@@ -97,7 +98,7 @@ export class Consumer {
   /** The default for a job BullMQ gave up on: answer `unknown` (bid 0) with the reason, if still unexpired. */
   readonly #answerGaveUp = async (job: BountyJob, reason: string): Promise<void> => {
     const { bounty } = job;
-    if (Date.now() >= bounty.expiration.getTime()) return;
+    if (isExpired(bounty)) return;
     const comment = errorComment(`gave up on this bounty: ${reason}`);
     const body = serializeAnswer(buildAnswer(bounty, unknownResult(comment), 0n));
     const delivery = await this.deliver({ url: bounty.response_url, body, expiration: bounty.expiration, bountyId: bounty.id, key: job.key });
@@ -234,7 +235,7 @@ export interface RedisConsumerOptions extends RedisQueueOptions {
    * its worker), so the bounty can still be answered before its expiration. Default: answer `unknown`, bid 0,
    * `ERROR:gave up on this bounty: <reason>`, through the post-once guard.
    */
-  onGaveUp?: (job: BountyJob, reason: string) => Promise<void>;
+  onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
 }
 
 /** A consumer only (the `worker` command): takes jobs from Redis and runs them through `processor`. */

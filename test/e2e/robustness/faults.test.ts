@@ -378,9 +378,10 @@ describe('faults around the scan, in a real start process', () => {
 });
 
 describe('SIGTERM with work in flight', () => {
-  it('scans running, bounties queued, a delivery retrying: each answered exactly once, before the process exits 0', async () => {
+  it('--queue memory: scans running, bounties queued, a delivery retrying: each answered exactly once, before the process exits 0', async () => {
     const dir = writeProject(SCAN);
-    const target = await startEngine(dir, ['--concurrency', '2']);
+    // The in-memory queue answers what waits at SIGTERM; the default journaled queue keeps it (answer-guarantee.test.ts).
+    const target = await startEngine(dir, ['--concurrency', '2', '--queue', 'memory']);
     try {
       const now = Date.now();
       const submitted: { name: string; expiration: number }[] = [];

@@ -2,7 +2,7 @@
  * Property-based fuzzing of the webhook endpoint of a real `polyswarm-engine start` process: thousands of generated
  * and mutated requests (methods, header sets and casings, signatures, bodies of every JSON type, truncated and
  * huge bodies, invalid UTF-8, deep nesting, big numbers). Each answer is checked against an oracle written from
- * decisions.md's table; whether a signed bounty body is valid is the protocol parser's call (unit-tested on its
+ * docs/protocol.md §3; whether a signed bounty body is valid is the protocol parser's call (unit-tested on its
  * own), so here the app must agree with it. Fixed seed (FUZZ_SEED overrides it); on failure fast-check prints the
  * seed and the shrunk counterexample.
  */
@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// The oracle (decisions.md, "The engine's webhook endpoint")
+// The oracle (docs/protocol.md §3)
 
 function hmac(body: Buffer): string {
   return createHmac('sha256', SECRET).update(body).digest('hex');
@@ -82,14 +82,29 @@ function header(sample: Sample, name: string): string | undefined {
 /** The path as the server's URL parser sees it (dot segments resolved, so `/..` and `/%2e` are `/`). */
 const pathname = (path: string) => new URL(`http://engine.test${path}`).pathname;
 
-/** The status decisions.md gives for this request. */
+/** A signature header that can be a signature: 64 hex digits, optional whitespace around (engine/signature-gate.ts). */
+const SIGNATURE_SHAPE = /^[ \t]*[0-9a-fA-F]{64}[ \t]*$/;
+
+/** Whether the engine refuses this request on its signature header alone, before reading the body. */
+function refusedBeforeBody(sample: Sample): boolean {
+  if (sample.method === 'GET' || !PARSER_METHODS.has(sample.method)) return false;
+  if (sample.body.length > CAP && !sample.chunked) return false; // 413 comes first
+  const signature = header(sample, 'x-polyswarm-signature');
+  return signature === undefined || !SIGNATURE_SHAPE.test(signature);
+}
+
+/** The status docs/protocol.md §3 gives for this request. */
 function expectedStatus(sample: Sample): number {
   if (!PARSER_METHODS.has(sample.method)) return 400;
   if (sample.method === 'GET') return pathname(sample.path) === '/' ? 200 : 404;
-  // A declared Content-Length over the cap is refused before anything is read; a HEAD's chunked body never is.
-  if (sample.body.length > CAP && (sample.method !== 'HEAD' || !sample.chunked)) return 413;
+  // A declared Content-Length over the cap is refused before anything is read.
+  if (sample.body.length > CAP && !sample.chunked) return 413;
+  // Then the signature header gates the body: missing (400) or malformed (401) is refused before it is read.
   const signature = header(sample, 'x-polyswarm-signature');
   if (signature === undefined) return 400;
+  if (!SIGNATURE_SHAPE.test(signature)) return 401;
+  // A chunked body is counted as it is read (a HEAD's never is).
+  if (sample.body.length > CAP && sample.method !== 'HEAD') return 413;
   if (!signatureValid(signedBody(sample), signature)) return 401;
   if (pathname(sample.path) !== '/') return 404;
   if (sample.method !== 'POST') return 405;
@@ -354,7 +369,7 @@ const sampleArb: fc.Arbitrary<Sample> = fc
 // ---------------------------------------------------------------------------------------------------------------
 
 describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)`, () => {
-  it('never a 5xx or a crash, never an unsigned request accepted, every answer JSON with the status decisions.md gives', async () => {
+  it('never a 5xx or a crash, never an unsigned request accepted, every answer JSON with the status docs/protocol.md §3 gives', async () => {
     const statuses = new Map<number, number>();
     let resets = 0;
     const started = Date.now();
@@ -365,10 +380,10 @@ describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)
           response = await rawRequest(engine.url, { method: sample.method, path: sample.path, headers: sample.headers, body: sample.body, chunked: sample.chunked, agent, timeoutMs: 10_000 });
         } catch (error) {
           // A refusal that comes before the body is read (413 on the declared length, or node's parser rejecting the
-          // request line) closes the connection without reading the rest (decisions.md); a client still writing a
-          // big body may then get the kernel's reset before it reads the answer. A refusal all the same.
+          // request line) closes the connection without reading the rest (docs/protocol.md §12); a client still
+          // writing a big body may then get the kernel's reset before it reads the answer. A refusal all the same.
           const code = (error as NodeJS.ErrnoException).code;
-          const refusedUnread = expectedStatus(sample) === 413 || !PARSER_METHODS.has(sample.method);
+          const refusedUnread = expectedStatus(sample) === 413 || !PARSER_METHODS.has(sample.method) || refusedBeforeBody(sample);
           if (refusedUnread && sample.body.length > 64 * 1024 && (code === 'EPIPE' || code === 'ECONNRESET')) {
             resets++;
             return;

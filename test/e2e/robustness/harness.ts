@@ -41,9 +41,13 @@ export interface EngineProcess {
 
 const READY = /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/;
 
-/** Runs `polyswarm-engine start --port 0 --cwd <project> --secret SECRET [args]` and waits for its ready line. */
+/**
+ * Runs `polyswarm-engine start --port 0 --cwd <project> --secret SECRET --egress any [args]` and waits for its ready
+ * line. `--egress any`: the artifact hosts and answer receivers of these tests are on loopback, which `start` refuses
+ * by default.
+ */
 export async function startEngine(project: string, args: string[] = [], env: Record<string, string> = {}): Promise<EngineProcess> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--cwd', project, '--secret', SECRET, ...args], {
+  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--cwd', project, '--secret', SECRET, '--egress', 'any', ...args], {
     cwd: project,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', CI: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

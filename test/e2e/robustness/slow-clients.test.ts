@@ -1,9 +1,9 @@
 /**
- * Slow and oversized clients against a real `polyswarm-engine start` process (its listener has decisions.md's
- * timeouts: headers 10 s, whole request 15 s, checked every second). Hundreds of connections trickling headers or
- * bodies must be cut by the server while normal pings keep being answered; a 100 MB body must be refused with 413
- * without the engine's memory growing anywhere near 100 MB. Timings are printed, never asserted (shared machines):
- * what is asserted is that each outcome happens before a generous deadline.
+ * Slow and oversized clients against a real `polyswarm-engine start` process (its listener has the timeouts of
+ * docs/protocol.md §12: headers 10 s, whole request 15 s, checked every second). Hundreds of connections trickling
+ * headers or bodies must be cut by the server while normal pings keep being answered; a 100 MB body must be refused
+ * with 413 without the engine's memory growing anywhere near 100 MB. Timings are printed, never asserted (shared
+ * machines): what is asserted is that each outcome happens before a generous deadline.
  */
 import { createHmac } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -212,9 +212,9 @@ describe('a 100 MB body', () => {
 
   it('with its Content-Length, from a client that sends it all at once: the engine stops reading long before 100 MB, without growing by 100 MB', async () => {
     const { result, growth } = await withPeakRss(() => hugeUpload(engine.port, SIZE, { chunked: false }));
-    // The 413 is written at once and the connection closed without reading the rest (decisions.md). A client still
-    // pushing bytes may then see a reset before it reads the 413 (the kernel's RST on unread data): either outcome
-    // is a refusal; what must not happen is the engine swallowing the 100 MB.
+    // The 413 is written at once and the connection closed without reading the rest (docs/protocol.md §12). A
+    // client still pushing bytes may then see a reset before it reads the 413 (the kernel's RST on unread data):
+    // either outcome is a refusal; what must not happen is the engine swallowing the 100 MB.
     if (result.response !== '') expect(result.response).toMatch(/^HTTP\/1\.1 413 /);
     else expect(result.error).toMatch(/EPIPE|ECONNRESET/);
     console.log(`100 MB body (Content-Length, no wait): ${result.response ? '413' : result.error} after ${(result.sent / MB).toFixed(1)} MB sent; engine RSS grew ${(growth / MB).toFixed(1)} MB at most`);

@@ -1,5 +1,6 @@
 /**
- * decisions.md's endpoint table, row by row, through `app.fetch(new Request(...))` and again over a real listener.
+ * The status table of docs/protocol.md §3, row by row, through `app.fetch(new Request(...))` and again over a real
+ * listener.
  */
 import { request as httpRequest } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -407,7 +408,7 @@ describe('webhook endpoint over a real socket only', () => {
     expect(ping.status).toBe(200);
   });
 
-  it('the listener has the strict timeouts of decisions.md', async () => {
+  it('the listener has the strict timeouts of docs/protocol.md §12', async () => {
     const listener = await engine.listen({ port: 0 });
     expect(listener.server.headersTimeout).toBe(10_000);
     expect(listener.server.requestTimeout).toBe(15_000);

@@ -302,25 +302,30 @@ describe('scan pipeline', () => {
       { concurrency: 1, deliveryMarginMs: 600 },
     );
     await submit({ id: 1, expiration: inMs(3000) });
+    await until(() => scanned.length === 1, 'the first scan to start');
+    // Behind a busy slot, its scan deadline (expiration − 600 ms) comes while it waits: the watchdog answers it.
     await submit({ id: 2, expiration: inMs(1300) });
     const answers = await lb.waitForAnswers(2, { timeoutMs: 4000 });
     const second = answers.find((a) => comments(a.json)?.[0] === 'SKIPPED:TIMEOUT');
     expect(second).toBeDefined();
+    expect(second!.at).toBeLessThan(answers.find((a) => a !== second)!.at);
     expect(scanned).toEqual(['1']);
   });
 
-  it('expired in the queue: no answer at all, counted as expired', async () => {
+  it('a bounty inside its delivery margin on arrival is answered SKIPPED:TIMEOUT at once, before its expiration', async () => {
     lb.receiver('/answer');
     boot(
       { scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 900)) },
       { concurrency: 1 },
     );
     await submit({ id: 1, expiration: inMs(3000) });
+    const sent = Date.now();
     await submit({ id: 2, expiration: inMs(700) });
-    await lb.waitForAnswers(1);
+    const answers = await lb.waitForAnswers(2);
     await engine!.idle();
-    expect(lb.attempts).toHaveLength(1);
-    expect(engine!.stats()).toMatchObject({ answered: 1, expired: 1 });
+    const quick = answers.find((a) => comments(a.json)?.[0] === 'SKIPPED:TIMEOUT')!;
+    expect(quick.at).toBeLessThan(sent + 700);
+    expect(engine!.stats()).toMatchObject({ answered: 2, expired: 0 });
   });
 });
 

@@ -108,10 +108,60 @@ describe('EmbeddedQueue', () => {
     expect(errors).toEqual(['a:bad', 'b:bad']);
   });
 
-  it('jobKey: the delivery id when present, else id:phase', () => {
-    expect(jobKey('d-1', { id: '5', phase: 'assertion' })).toBe('d-1');
-    expect(jobKey(null, { id: '5', phase: 'assertion' })).toBe('5:assertion');
-    expect(jobKey(null, { id: '5', phase: null })).toBe('5:');
+  it('jobKey: the signed bounty id and phase, never the unsigned delivery id', () => {
+    expect(jobKey({ id: '5', phase: 'assertion' })).toBe('5:assertion');
+    expect(jobKey({ id: '5', phase: null })).toBe('5:');
+  });
+
+  it('schedules the earliest deadline first, arrival order among equals', async () => {
+    const c = controlled();
+    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 10 });
+    await q.enqueue(job('blocker', 60_000));
+    await until(() => c.started.length === 1, 'the blocker to start');
+    await q.enqueue(job('late', 50_000));
+    await q.enqueue(job('soon', 10_000));
+    await q.enqueue(job('sooner', 5_000));
+    const same = job('same-a', 20_000);
+    await q.enqueue(same);
+    await q.enqueue({ ...job('same-b'), bounty: { ...same.bounty, id: 'same-b' } });
+    for (const k of ['blocker', 'sooner', 'soon', 'same-a', 'same-b']) {
+      c.release(k);
+      await until(() => c.started.length > ['blocker', 'sooner', 'soon', 'same-a', 'same-b'].indexOf(k) + 1, `the job after ${k}`);
+    }
+    expect(c.started).toEqual(['blocker', 'sooner', 'soon', 'same-a', 'same-b', 'late']);
+  });
+
+  it('the watchdog answers a job still waiting at its scan deadline, without a scan slot', async () => {
+    const c = controlled();
+    const overdue: string[] = [];
+    const q = new EmbeddedQueue(c.processor, {
+      concurrency: 1,
+      capacity: 10,
+      deadlineMarginMs: 1000,
+      onOverdue: async (j) => void overdue.push(j.key),
+    });
+    await q.enqueue(job('stuck', 60_000));
+    await until(() => c.started.length === 1, 'the stuck job to start');
+    await q.enqueue(job('short', 1200)); // scan deadline 200 ms from now, behind a scan that never ends
+    await q.enqueue(job('long', 60_000));
+    await until(() => overdue.length === 1, 'the short job to be answered by the watchdog', 3000);
+    expect(overdue).toEqual(['short']);
+    expect(c.started).toEqual(['stuck']);
+    expect(q.counts()).toEqual({ waiting: 1, active: 1 });
+  });
+
+  it('refuses by bytes as well as by count, and frees the bytes when a job ends', async () => {
+    const c = controlled();
+    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 100, maxBytes: 3000 });
+    const sized = (key: string, bytes: number) => ({ ...job(key), bytes });
+    expect(await q.enqueue(sized('a', 1000))).toBe('accepted');
+    expect(await q.enqueue(sized('b', 1500))).toBe('accepted');
+    expect(await q.enqueue(sized('c', 1000))).toBe('full');
+    expect(q.bytes()).toBe(2500);
+    await until(() => c.started.length === 1, 'a to start');
+    c.release('a');
+    await until(() => q.bytes() === 1500, 'a’s bytes to be freed');
+    expect(await q.enqueue(sized('c', 1000))).toBe('accepted');
   });
 
   it('rejects nonsense options', () => {

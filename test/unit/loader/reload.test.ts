@@ -8,6 +8,7 @@ import { findProject } from '../../../src/util/project.js';
 import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../../../src/engine/reload.js';
 import type { Bounty, ScanContext } from '../../../src/engine/types.js';
 import { createLogger } from '../../../src/util/logger.js';
+import { until } from '../../helpers/poll.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pse-reload-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -47,15 +48,8 @@ async function start() {
   return { dir, lines, outcomes, verdict, write: (name: string, text: string) => writeFileSync(join(dir, 'src', name), text) };
 }
 
-async function until<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** The suite's polling helper, with the what-first argument order these tests were written with. */
+const waitFor = <T>(what: string, probe: () => T | Promise<T>, timeoutMs = 3000) => until(probe, what, timeoutMs);
 
 describe('watchScanModule', () => {
   it('a save of scan.ts swaps the module in, logs `reloaded` with the ms it took', async () => {
@@ -63,7 +57,7 @@ describe('watchScanModule', () => {
     expect(await t.verdict()).toBe('benign');
     const saved = performance.now();
     t.write('scan.ts', scanSource('malicious'));
-    await until('the reload', () => t.outcomes.length === 1);
+    await waitFor('the reload', () => t.outcomes.length === 1);
     const delay = performance.now() - saved;
     console.log(`hot reload (unit): save → new module in ${delay.toFixed(0)} ms`);
     expect(t.outcomes[0]).toMatchObject({ ok: true, generation: 1 });
@@ -74,14 +68,14 @@ describe('watchScanModule', () => {
   it('a save of a file scan.ts imports reloads too', async () => {
     const t = await start();
     t.write('suffix.ts', "export const suffix = '!';\n");
-    await until('the reload', () => t.outcomes.length === 1);
+    await waitFor('the reload', () => t.outcomes.length === 1);
     expect(await t.verdict()).toBe('benign!');
   });
 
   it('a broken save keeps the last good module and logs file:line; the fix is picked up', async () => {
     const t = await start();
     t.write('scan.ts', "export const scan = () => ({ verdict: 'malicious' );\n");
-    await until('the failed reload', () => t.outcomes.length === 1);
+    await waitFor('the failed reload', () => t.outcomes.length === 1);
     expect(t.outcomes[0]!.ok).toBe(false);
     expect(await t.verdict()).toBe('benign');
     expect(watcher!.generation).toBe(0);
@@ -91,14 +85,14 @@ describe('watchScanModule', () => {
     expect(failure).toContain('keeping="the last good module"');
 
     t.write('scan.ts', scanSource('suspicious'));
-    await until('the good reload', () => t.outcomes.length === 2);
+    await waitFor('the good reload', () => t.outcomes.length === 2);
     expect(await t.verdict()).toBe('suspicious');
   });
 
   it('a module that loads but lost its scan export is refused the same way', async () => {
     const t = await start();
     t.write('scan.ts', 'export const scna = () => 1;\n');
-    await until('the failed reload', () => t.outcomes.length === 1);
+    await waitFor('the failed reload', () => t.outcomes.length === 1);
     expect(await t.verdict()).toBe('benign');
     expect(t.lines.join('\n')).toContain('at=src/scan.ts error="it does not export a `scan` function (it exports: scna (function))"');
   });
@@ -106,7 +100,7 @@ describe('watchScanModule', () => {
   it('a burst of saves ends on the last one', async () => {
     const t = await start();
     for (const v of ['a', 'b', 'c', 'd']) t.write('scan.ts', scanSource(v));
-    await until('the last save to be served', async () => (await t.verdict()) === 'd');
+    await waitFor('the last save to be served', async () => (await t.verdict()) === 'd');
     expect(t.outcomes.every((o) => o.ok)).toBe(true);
   });
 
@@ -119,7 +113,7 @@ describe('watchScanModule', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(t.outcomes).toEqual([]);
     t.write('suffix.ts', "export const suffix = '?';\n");
-    await until('the reload', () => t.outcomes.length === 1);
+    await waitFor('the reload', () => t.outcomes.length === 1);
     expect(await t.verdict()).toBe('benign?');
   });
 });

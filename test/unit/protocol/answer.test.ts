@@ -138,6 +138,7 @@ describe('unknownResult, SKIP, errorComment', () => {
   it('names the skip reasons like psengine', () => {
     expect(SKIP).toEqual({
       CANNOT_FETCH: 'SKIPPED:CANNOT-FETCH',
+      EGRESS_REFUSED: 'SKIPPED:EGRESS-REFUSED',
       TIMEOUT: 'SKIPPED:TIMEOUT',
       HASH_MISMATCH: 'SKIPPED:HASH-MISMATCH',
       TOO_LARGE: 'SKIPPED:TOO-LARGE',

@@ -25,7 +25,7 @@ describe('bid constants and bidRange', () => {
 });
 
 describe('defaultBid', () => {
-  // protocol-reference §4.2, observed from the reference with min=6.25e16, max=1e18.
+  // docs/protocol.md §15, observed from the Python reference with min=6.25e16, max=1e18.
   const reference: Array<[number, bigint]> = [
     [1.0, 1_000_000_000_000_000_000n],
     [0.5, 531_250_000_000_000_000n],

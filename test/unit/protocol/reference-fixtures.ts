@@ -1,6 +1,6 @@
 /**
  * The reference engine's integration bodies (microengine-webhooks-py master, tests/integration/test-*.json, trailing
- * newline stripped as its harness does). Byte-exact: their HMACs are the test vectors of protocol-reference.md §1.
+ * newline stripped as its harness does). Byte-exact: their HMACs are the test vectors of docs/protocol.md §15.
  */
 export const BENIGN_BODY =
   '{"id": "a7f8818a-95fc-4487-ad9a-522f6cd88cb2", "artifact_type": "file", "artifact_uri": "https://example.com", "sha256": "asdf", "mimetype": "text/plain", "expiration": "2121-06-24T10:03:28.006071", "phase": "assertion", "response_url": "http://integration:5000", "rules": {"min_allowed_bid": 62500000000000000 , "max_allowed_bid":  1000000000000000000}}';

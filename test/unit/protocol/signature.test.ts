@@ -4,7 +4,7 @@ import { BENIGN_BODY, MALICIOUS_BODY } from './reference-fixtures.js';
 
 const enc = (text: string): Uint8Array => new TextEncoder().encode(text);
 
-// protocol-reference.md §1, cross-checked there with openssl.
+// docs/protocol.md §15 (the Python reference's vectors, cross-checked with openssl).
 const VECTORS: Array<[string, string, string]> = [
   ['qwertyuiop', '', '069633ab8e053d4fd8a7480fa7489890f4fdb3fbaac3d69a3b20ab7193be984c'],
   ['qwertyuiop', '{}', '19fb4b920450909175ffc138528c95a39d278020a673e7314f03475719414bc6'],

@@ -115,7 +115,8 @@ describe('validateDocument: detection and unreadable input', () => {
     expect(r).toMatchObject({ valid: true, kind: 'assertion', detected: true });
     const unknown = validateDocument(undefined, '{"hello":1}');
     expect(unknown).toMatchObject({ valid: false, kind: null, unreadable: false });
-    expect(unknown.errors[0].message).toContain('--as');
+    expect(unknown.errors[0].message).toBe('cannot tell whether this is an assertion, vote, bounty or metadata document');
+    expect(unknown.errors[0].message).not.toMatch(/--\w/); // no CLI vocabulary in src/protocol
   });
 
   it('marks non-JSON, empty and invalid UTF-8 input unreadable', () => {

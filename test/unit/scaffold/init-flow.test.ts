@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveInitAnswers } from '../../../src/scaffold/init.js';
 import { UsageError } from '../../../src/util/errors.js';
 import { createPrompter, isInteractive } from '../../../src/util/prompts.js';
+import { until } from '../../helpers/poll.js';
 
 const cwd = '/home/me/work';
 
@@ -82,11 +83,7 @@ function terminal() {
   /** Waits (with a deadline) until `text` has been drawn since the last call, then types `keys`. */
   let seen = 0;
   async function answer(text: string, keys: string[]): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (screen.indexOf(text, seen) === -1) {
-      if (Date.now() > deadline) throw new Error(`prompt "${text}" never appeared; screen so far:\n${screen}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until(() => screen.indexOf(text, seen) !== -1, `prompt "${text}"`, { detail: () => `screen so far:\n${screen}` });
     seen = screen.indexOf(text, seen) + text.length;
     for (const key of keys) {
       input.write(key);

@@ -59,6 +59,13 @@ describe('checkAnswers', () => {
     expect(out.messages[0]).toMatch(/^expected a Vote \(verdict and metadata, no bid\) for an arbitration bounty, got an Assertion with a bid\. The Python reference engine has this known bug/);
   });
 
+  it('explains an egress refusal: SKIPPED:EGRESS-REFUSED, and a missing answer, point at start --egress any', () => {
+    const refused = `{"verdict":"unknown","bid":0,"metadata":{"malware_family":"","domains":[],"ip_addresses":[],"stix":[],"scanner":{},"heuristic":false,"comments":["SKIPPED:EGRESS-REFUSED"]}}`;
+    const out = check([refused], { verdict: 'any' });
+    expect(out.messages).toContainEqual(expect.stringMatching(/^the engine's egress policy refused to download the artifact \(SKIPPED:EGRESS-REFUSED\): .*run `start --egress any`/));
+    expect(checkAnswers([], expectation, 3000).messages[0]).toMatch(/If the engine logged that its egress policy refused the answer URL: .*--egress public.*`start --egress any`/);
+  });
+
   it('wants exactly one answer, on time, as JSON', () => {
     const ok = `{"verdict":"malicious","bid":1000000000000000000,"metadata":${META}}`;
     expect(checkAnswers([received(ok), received(ok, now + 40)], expectation, 10_000).messages).toEqual(['expected exactly one answer, got 2 (the second 40 ms after the first)']);

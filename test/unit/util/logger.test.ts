@@ -33,6 +33,32 @@ describe('logger', () => {
     expect(Object.keys(parsed)).toEqual(['level', 'time', 'msg', 'bounty', 'n', 'big', 'obj', 's']);
   });
 
+  it('escapes control and bidi characters in text and JSON lines, and redacts URL query strings everywhere', () => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const hostile = 'id\u001b[2J\u202e\u0085\u2028x';
+    const url = 'https://bucket.s3.amazonaws.com/a.bin?X-Amz-Signature=deadbeef&X-Amz-Credential=AKIA#frag';
+    for (const format of ['text', 'json'] as const) {
+      const logger = createLogger({ stream: out, format }).child({ bounty: hostile });
+      logger.warn(`failed ${url}`, { error: `download from ${url} answered HTTP 403`, plain: 'noquote', obj: { uri: url }, [hostile]: 1 });
+    }
+    const [text, json] = chunks.join('').trimEnd().split('\n');
+    for (const line of [text!, json!]) {
+      expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u202e]/);
+      expect(line).not.toContain('deadbeef');
+      expect(line).not.toContain('AKIA');
+      expect(line).toContain('https://bucket.s3.amazonaws.com/a.bin?…');
+    }
+    expect(text).toContain('bounty="id\\u001b[2J\\u202e\\u0085\\u2028x"');
+    expect(text).toContain('WARN  failed https://bucket.s3.amazonaws.com/a.bin?…#frag');
+    expect(text).toContain('plain=noquote');
+    // Still one valid JSON object, the hostile text intact once parsed (only the query is gone).
+    const parsed = JSON.parse(json!);
+    expect(parsed.bounty).toBe(hostile);
+    expect(parsed.obj).toEqual({ uri: 'https://bucket.s3.amazonaws.com/a.bin?…#frag' });
+  });
+
   it('levelEnabled says which levels a logger writes', () => {
     expect(levelEnabled(createLogger({ level: 'info' }), 'info')).toBe(true);
     expect(levelEnabled(createLogger({ level: 'info' }), 'debug')).toBe(false);

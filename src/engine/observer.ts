@@ -1,0 +1,88 @@
+/**
+ * What an engine reports as it works, for whoever watches: the metrics exporters, the `serve` inspector and the
+ * production recorder subscribe here instead of each reaching into the webhook app and the scan pipeline. Every
+ * hook is optional, called synchronously, and must not throw (a throw is caught and ignored: watching never changes
+ * what the engine answers).
+ */
+import type { ArtifactType, Verdict } from '../protocol/types.js';
+
+/** One webhook request, once it was answered. */
+export interface DeliveryEvent {
+  /** `X-POLYSWARM-EVENT` as received (null when absent); `GET` for a liveness check. */
+  event: string | null;
+  /** `X-POLYSWARM-DELIVERY` as received. */
+  delivery: string | null;
+  /** The bounty's id when the body was a valid bounty. */
+  bounty?: string;
+  status: number;
+  /** Why a 4xx/5xx was given, in words (the JSON error's text), when it was. */
+  reason?: string;
+  duplicate?: boolean;
+  /** From the first byte read to the answer, in ms. */
+  ackMs: number;
+  /** The raw body (capped by the body limit); only for observers that asked for it (`wantsBodies`). */
+  body?: Uint8Array;
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** One answer the pipeline produced and tried to post. */
+export interface AnswerEvent {
+  bounty: string;
+  key: string;
+  kind: 'assertion' | 'vote';
+  verdict: Verdict;
+  /** Wei; 0 for an unknown verdict and for a vote. */
+  bid: bigint;
+  artifactType: ArtifactType;
+  /** The answer's `metadata.comments` (`SKIPPED:TIMEOUT`, `ERROR:…`), empty for a plain verdict. */
+  comments: readonly string[];
+  /** The scan's own time, null when the bounty was not scanned (deadline, shutdown). */
+  scanMs: number | null;
+  /** From the webhook's arrival to the scan's start (or to the answer, when not scanned). */
+  queueWaitMs: number;
+  delivered: boolean;
+  /** Last HTTP status from the receiver, or null. */
+  status: number | null;
+  attempts: number;
+  /** Why it was not delivered, when it was not. */
+  error?: string;
+  /** The exact answer body posted. */
+  body: string;
+}
+
+/** A scan that did not produce a verdict: it threw, returned junk, or its artifact could not be had. */
+export interface ScanErrorEvent {
+  bounty: string;
+  artifactType: ArtifactType;
+  /** The kind: an ArtifactError reason (`cannot-fetch`, `too-large`…), a typed scan error's kind, or `unprocessable`. */
+  kind: string;
+  message: string;
+}
+
+export interface EngineObserver {
+  /** Set to receive raw bodies and headers in `onDelivery` (the inspector and the recorder do; metrics do not). */
+  readonly wantsBodies?: boolean;
+  onDelivery?(event: DeliveryEvent): void;
+  onAnswer?(event: AnswerEvent): void;
+  onScanError?(event: ScanErrorEvent): void;
+}
+
+/** Several observers as one; a throwing observer is ignored, never the engine's problem. */
+export function combineObservers(observers: readonly (EngineObserver | undefined)[]): EngineObserver {
+  const list = observers.filter((o): o is EngineObserver => o !== undefined);
+  const call = <K extends 'onDelivery' | 'onAnswer' | 'onScanError'>(name: K, event: Parameters<NonNullable<EngineObserver[K]>>[0]) => {
+    for (const o of list) {
+      try {
+        (o[name] as ((e: typeof event) => void) | undefined)?.(event);
+      } catch {
+        // Watching never changes what the engine answers.
+      }
+    }
+  };
+  return {
+    wantsBodies: list.some((o) => o.wantsBodies),
+    onDelivery: (e) => call('onDelivery', e),
+    onAnswer: (e) => call('onAnswer', e),
+    onScanError: (e) => call('onScanError', e),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Timers that hold for any deadline. `setTimeout` takes at most 2^31−1 ms (24.8 days): a longer delay fires at
+ * once (Node warns and uses 1 ms). PolySwarm bounties can expire decades ahead (the reference's own fixture uses
+ * 2121), so every deadline timer goes through here.
+ */
+
+/** The longest delay `setTimeout` honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface DeadlineTimer {
+  cancel(): void;
+}
+
+/**
+ * Calls `fn` at `at` (ms since the epoch), or on the next turn if that is past; re-arms in steps of at most
+ * MAX_TIMER_MS. `unref`: does not keep the process alive on its own.
+ */
+export function setDeadline(at: number, fn: () => void, options: { unref?: boolean } = {}): DeadlineTimer {
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const arm = () => {
+    if (cancelled) return;
+    const delay = at - Date.now();
+    if (delay > MAX_TIMER_MS) timer = setTimeout(arm, MAX_TIMER_MS);
+    else timer = setTimeout(fn, Math.max(0, delay));
+    if (options.unref) timer.unref();
+  };
+  arm();
+  return {
+    cancel() {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
+}
