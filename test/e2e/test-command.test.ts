@@ -33,8 +33,9 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     const url = await ownEngine();
     const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s']);
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
-    const lines = String(r.stdout).split('\n');
-    expect(lines).toHaveLength(29);
+    // Warnings (a slow acknowledgement on a busy machine) are not failures; every case line must be green.
+    const lines = String(r.stdout).split('\n').filter((line) => !line.startsWith('    warning: '));
+    expect(lines, String(r.stdout)).toHaveLength(29);
     for (const line of lines.slice(0, 28)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
     expect(lines[28]).toBe('28 passed, 0 failed');
@@ -117,7 +118,7 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     expect(r.stdout).toContain('✗ security: missing signature → 400');
     expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
     expect(r.stdout).toContain('    the engine accepted a body changed after it was signed (answered 202)');
-    expect(String(r.stdout).split('\n').at(-1)).toBe('20 passed, 8 failed');
+    expect(String(r.stdout).split('\n').at(-1), String(r.stdout)).toBe('20 passed, 8 failed');
     const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
     expect(suite.attributes).toMatchObject({ tests: '28', failures: '8' });
     const failed = suite.children.filter((c) => c.children.some((f) => f.name === 'failure'));

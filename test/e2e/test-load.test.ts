@@ -54,7 +54,7 @@ describe('test load (built bin)', () => {
   });
 
   it('against an engine that drops one answer in fifty: counts them, exit 1 (--json)', async () => {
-    const r = await load(['--url', await engines.fixture({ dropEvery: 50 }), '--rate', '40', '--duration', '3s', '--expiration', '2s', '--json']);
+    const r = await load(['--url', await engines.fixture({ dropEvery: 50 }), '--rate', '40', '--duration', '3s', '--expiration', '5s', '--json']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe('');
     const doc = JSON.parse(r.stdout) as LoadDoc;
@@ -64,7 +64,7 @@ describe('test load (built bin)', () => {
   });
 
   it('the text report says what was lost', async () => {
-    const r = await load(['--url', await engines.fixture({ dropEvery: 50 }), '--concurrency', '4', '--duration', '2s', '--expiration', '2s']);
+    const r = await load(['--url', await engines.fixture({ dropEvery: 50 }), '--concurrency', '4', '--duration', '2s', '--expiration', '5s']);
     expect(r.exitCode).toBe(1);
     const lost = Number(/^answers lost +(\d+)$/m.exec(r.stdout)![1]);
     const acknowledged = Number(/acknowledged (\d+), answered/.exec(r.stdout)![1]);
