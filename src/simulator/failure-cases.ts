@@ -2,7 +2,7 @@
  * The failure paths of `test all`: what an engine must do when PolySwarm's side misbehaves (the artifact host
  * fails, the file is not the one `sha256` names), when a request is malformed below the JSON (signature headers
  * that cannot be signatures), and at the edges (an expiration decades away, twenty bounties at once, a body at
- * the size limit). docs/protocol.md: every accepted, unexpired bounty gets exactly one answer before its
+ * the size limit). docs/protocol.md §13: every accepted, unexpired bounty gets exactly one answer before its
  * expiration, `unknown` with bid 0 when the engine cannot decide.
  */
 import { stringifyJson } from '../protocol/json.js';
@@ -63,7 +63,7 @@ export const hashMismatchCase: CaseDefinition = {
 const wireBytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
 
 /**
- * A signature header that cannot be a signature (docs/protocol.md: not 64 hex digits means "does not match"): a 4xx,
+ * A signature header that cannot be a signature (docs/protocol.md §4: not 64 hex digits means "does not match"): a 4xx,
  * JSON wanted, never a 2xx or a 5xx, and the engine still answers a ping afterwards.
  */
 function malformedSignatureCase(name: string, what: string, header: (signature: string) => string | string[]): CaseDefinition {
@@ -162,7 +162,7 @@ export const concurrentCase: CaseDefinition = {
   },
 };
 
-/** docs/protocol.md's default body cap, used when a 413 does not say the engine's own. */
+/** docs/protocol.md §12's default body cap, used when a 413 does not say the engine's own. */
 const DEFAULT_LIMIT = 1024 * 1024;
 const OVERSIZED = 2 * 1024 * 1024;
 
@@ -189,7 +189,7 @@ function paddedBounty(ctx: RunContext, size: number) {
 
 /**
  * A body over the limit must get 413 (JSON wanted), not a 5xx or a reset; a body just under the limit the 413
- * states (docs/protocol.md's 1 MiB if it states none) must be accepted and answered. An engine that takes 2 MiB is
+ * states (docs/protocol.md §12's 1 MiB if it states none) must be accepted and answered. An engine that takes 2 MiB is
  * checked on that bounty's answer instead.
  */
 export const bodySizeCase: CaseDefinition = {
