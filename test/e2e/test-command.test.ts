@@ -31,7 +31,7 @@ const test = (args: string[], options: Parameters<typeof runBin>[1] = {}) => run
 describe('polyswarm-engine test (built bin) against the project\'s own engine', () => {
   it('test all: every case green, one line each with its timing, then the summary; exit 0', async () => {
     const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s']);
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s']);
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
     // Warnings (a slow acknowledgement on a busy machine) are not failures; every case line must be green.
     const lines = String(r.stdout).split('\n').filter((line) => !line.startsWith('    warning: '));
@@ -55,7 +55,7 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
 
   it('--json prints only JSON documents on stdout, one per line, the summary last', async () => {
     const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s', '--json']);
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s', '--json']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
     const docs = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);

@@ -13,7 +13,7 @@ const engines = useEngines(SECRET);
 
 /** `test all` against a URL: the exit code, the failing cases' names, and their indented messages by name. */
 async function all(url: string) {
-  const r = await runBin(['test', 'all', '--url', url, '--secret', SECRET, '--expiration', '6s'], { cwd: tmp, timeout: 90_000 });
+  const r = await runBin(['test', 'all', '--url', url, '--secret', SECRET, '--expiration', '8s'], { cwd: tmp, timeout: 90_000 });
   const failed = new Map<string, string[]>();
   let current: string[] | null = null;
   for (const line of String(r.stdout).split('\n')) {
