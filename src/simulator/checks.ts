@@ -91,7 +91,10 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
     messages.push(`the engine's egress policy refused to download the artifact (${EGRESS_REFUSED}): ${EGRESS_HINT}`);
   }
   if (expect.verdict !== 'any' && typeof verdict === 'string' && verdict !== expect.verdict) {
-    messages.push(`expected verdict ${expect.verdict}, got ${verdict}`);
+    // The engine's own reason (SKIPPED:TIMEOUT, SKIPPED:CANNOT-FETCH, …) says why, when it gave one.
+    const comments = (record.metadata as { comments?: unknown } | null | undefined)?.comments;
+    const why = Array.isArray(comments) && comments.length > 0 ? ` (its metadata.comments: ${JSON.stringify(comments.slice(0, 3))})` : '';
+    messages.push(`expected verdict ${expect.verdict}, got ${verdict}${why}`);
   }
   const bid = record.bid;
   // A float bid was reported by the schema check (from its literal); the range is checked on exact integers.

@@ -24,8 +24,11 @@ export interface EngineRequest {
   /** `X-POLYSWARM-EVENT`; null sends none. */
   event: string | null;
   body: Uint8Array;
-  /** The signature header value: undefined signs `body` with the secret, null sends no header. */
-  signature?: string | null;
+  /**
+   * The signature header value: undefined signs `body` with the secret, null sends no header, an array sends the
+   * header once per value. Characters above U+007F go out as single bytes (latin1), as on the wire.
+   */
+  signature?: string | string[] | null;
   /** Default: a fresh UUID. */
   deliveryId?: string;
   /** Send `Content-Type: application/json` (bounties do, pings don't). */
@@ -46,16 +49,16 @@ function preview(bytes: Uint8Array): string {
  * Sends one signed event to the engine. The very first request failing at the network level means the engine is
  * not there at all: that is an UnreachableError (exit 3), not a failed check.
  */
-export async function sendEvent(ctx: RunContext, request: EngineRequest): Promise<HttpResponse & { signature: string | null }> {
+export async function sendEvent(ctx: RunContext, request: EngineRequest): Promise<HttpResponse & { signature: string | string[] | null }> {
   const signature = request.signature === undefined ? sign(ctx.secret, request.body) : request.signature;
-  const headers: Record<string, string> = { [DELIVERY_HEADER]: request.deliveryId ?? randomUUID() };
+  const headers: Record<string, string | string[]> = { [DELIVERY_HEADER]: request.deliveryId ?? randomUUID() };
   if (request.event !== null) headers[EVENT_HEADER] = request.event;
   if (signature !== null) headers[SIGNATURE_HEADER] = signature;
   if (request.json) headers['Content-Type'] = 'application/json';
   if (ctx.trace) {
     const digest = createHash('sha256').update(request.body).digest('hex');
     ctx.trace(`→ POST ${ctx.url.href}`);
-    for (const [name, value] of Object.entries(headers)) ctx.trace(`  ${name}: ${value}`);
+    for (const [name, values] of Object.entries(headers)) for (const value of [values].flat()) ctx.trace(`  ${name}: ${value.length > 200 ? `${value.slice(0, 200)}… (${value.length} characters)` : value}`);
     ctx.trace(`  signed bytes: ${request.body.byteLength} bytes, sha256 ${digest}`);
     if (request.body.byteLength > 0) ctx.trace(`  ${preview(request.body)}`);
   }
@@ -103,14 +106,14 @@ export function isJsonBody(response: HttpResponse): boolean {
  * Why a correctly signed request can get 401: what was signed (length, digest), and the usual causes.
  * The secret itself is never printed.
  */
-export function explain401(ctx: RunContext, body: Uint8Array, signature: string | null): string {
+export function explain401(ctx: RunContext, body: Uint8Array, signature: string | string[] | null): string {
   // Once per run: when the secret is wrong, every case says so, and the long explanation once is enough.
   if (ctx.engine.explained401) return 'the engine answered 401 to a correctly signed request (see the explanation above)';
   ctx.engine.explained401 = true;
   const digest = createHash('sha256').update(body).digest('hex');
   return (
     `the engine answered 401 to a correctly signed request: it does not accept our signature. Sent ${body.byteLength} bytes ` +
-    `(sha256 ${digest}) signed ${signature ?? '(none)'} with the secret from ${ctx.secretSource ?? 'the options'}. ` +
+    `(sha256 ${digest}) signed ${[signature ?? '(none)'].flat().join(', ')} with the secret from ${ctx.secretSource ?? 'the options'}. ` +
     'Usual causes: the engine has a different secret (check WEBHOOK_SECRET in its .env or environment); a proxy ' +
     're-encodes the JSON body before the engine sees it (the HMAC is over the exact bytes); the engine expects a ' +
     '`sha256=` prefix or uppercase hex (PolySwarm sends plain lowercase hex).'

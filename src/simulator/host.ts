@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { UsageError } from '../util/errors.js';
 
 /** One POST that reached the answer receiver, exactly as received. */
@@ -11,11 +12,17 @@ export interface ReceivedAnswer {
   contentType: string | undefined;
 }
 
-/** A file the host serves to the engine under test. */
-export interface HostedFile {
-  bytes: Uint8Array;
-  mimetype: string;
-}
+/** A file the host serves to the engine under test: its bytes, or a file on disk read when it is fetched. */
+export type HostedFile = { bytes: Uint8Array; mimetype: string } | { path: string; size: number; mimetype: string };
+
+/**
+ * An artifact host that fails on purpose: answers 404 or 500, resets the connection (TCP RST), or accepts the
+ * request and never answers (until the run ends).
+ */
+export type ArtifactFault = 404 | 500 | 'reset' | 'hang';
+
+/** Called with each answer posted to a response_url made by `answerUrl(listener)`, which keeps no bodies. */
+export type AnswerListener = (answer: ReceivedAnswer) => void;
 
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
@@ -105,8 +112,8 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
 export class SimulatorHost {
   private readonly address: ResolvedCallbackAddress;
   private readonly server: Server;
-  private readonly files = new Map<string, HostedFile>();
-  private readonly answers = new Map<string, ReceivedAnswer[]>();
+  private readonly files = new Map<string, HostedFile | { fault: ArtifactFault }>();
+  private readonly answers = new Map<string, ReceivedAnswer[] | AnswerListener>();
   private readonly downloads = new Map<string, number>();
   private base = '';
   private listening = '';
@@ -118,10 +125,8 @@ export class SimulatorHost {
       const path = (req.url ?? '/').split('?')[0];
       const [, area, token] = path.split('/');
       if (req.method === 'GET' && area === 'artifacts' && token && this.files.has(token)) {
-        const file = this.files.get(token)!;
         this.downloads.set(token, (this.downloads.get(token) ?? 0) + 1);
-        res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.bytes.byteLength) });
-        res.end(file.bytes);
+        serveArtifact(this.files.get(token)!, req.socket, res);
         return;
       }
       if (req.method === 'POST' && area === 'answers' && token && this.answers.has(token)) {
@@ -132,7 +137,10 @@ export class SimulatorHost {
           if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
         });
         req.on('end', () => {
-          this.answers.get(token)!.push({ at: Date.now(), bytes: Buffer.concat(chunks), contentType: req.headers['content-type'] });
+          const answer = { at: Date.now(), bytes: Buffer.concat(chunks), contentType: req.headers['content-type'] };
+          const sink = this.answers.get(token);
+          if (typeof sink === 'function') sink(answer);
+          else sink?.push(answer);
           // What PolySwarm's integration receiver answers.
           res.writeHead(200, { 'Content-Type': 'application/json' });
           res.end('"OK"');
@@ -184,6 +192,20 @@ export class SimulatorHost {
     return `${this.base}/artifacts/${token}${suffix}`;
   }
 
+  /** An artifact URL that fails the way `fault` says (downloads are still counted). */
+  hostFault(fault: ArtifactFault): string {
+    const token = randomUUID();
+    this.files.set(token, { fault });
+    return `${this.base}/artifacts/${token}`;
+  }
+
+  /** Stops serving the artifact at `url` and forgets its download count (long runs keep memory flat). */
+  unhost(url: string): void {
+    const token = tokenOf(url);
+    this.files.delete(token);
+    this.downloads.delete(token);
+  }
+
   /** Whether `url` is one of the artifacts this host serves. */
   isHosted(url: string): boolean {
     try {
@@ -196,21 +218,28 @@ export class SimulatorHost {
 
   /** How many times the artifact at `url` was downloaded. */
   downloadCount(url: string): number {
-    const token = new URL(url).pathname.split('/')[2] ?? '';
-    return this.downloads.get(token) ?? 0;
+    return this.downloads.get(tokenOf(url)) ?? 0;
   }
 
-  /** A fresh response_url whose answers are collected apart from every other one. */
-  answerUrl(): string {
+  /**
+   * A fresh response_url whose answers are collected apart from every other one; with a `listener`, each answer is
+   * handed to it and not kept (load and corpus runs).
+   */
+  answerUrl(listener?: AnswerListener): string {
     const token = randomUUID();
-    this.answers.set(token, []);
+    this.answers.set(token, listener ?? []);
     return `${this.base}/answers/${token}`;
   }
 
-  /** Answers received so far at `url` (a live array). */
+  /** Stops receiving at `url`: a later answer gets 404. */
+  releaseAnswerUrl(url: string): void {
+    this.answers.delete(tokenOf(url));
+  }
+
+  /** Answers received so far at `url` (a live array; empty for a listener's URL). */
   answersAt(url: string): ReceivedAnswer[] {
-    const token = new URL(url).pathname.split('/')[2] ?? '';
-    return this.answers.get(token) ?? [];
+    const sink = this.answers.get(tokenOf(url));
+    return Array.isArray(sink) ? sink : [];
   }
 
   /**
@@ -231,6 +260,30 @@ export class SimulatorHost {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function tokenOf(url: string): string {
+  return new URL(url).pathname.split('/')[2] ?? '';
+}
+
+/** Answers one artifact download: the bytes, the file's content, or the fault asked for. */
+function serveArtifact(file: HostedFile | { fault: ArtifactFault }, socket: Socket, res: ServerResponse): void {
+  if ('fault' in file) {
+    if (file.fault === 'reset') socket.resetAndDestroy();
+    else if (file.fault !== 'hang') {
+      res.writeHead(file.fault, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: file.fault === 404 ? 'no such artifact' : 'artifact store failure' }));
+    }
+    // 'hang': never answered; close() drops the connection.
+    return;
+  }
+  if ('bytes' in file) {
+    res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.bytes.byteLength) });
+    res.end(file.bytes);
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.size) });
+  createReadStream(file.path).on('error', () => res.destroy()).pipe(res);
 }
 
 /** Why the host could not bind, in terms of the flags that chose the address. */

@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 /** What came back from the engine: status, headers and the raw body bytes (capped), with the round-trip time. */
@@ -21,11 +21,14 @@ export class NetworkError extends Error {
 
 export interface SendOptions {
   method?: string;
-  headers?: Record<string, string>;
+  /** An array value sends the header once per value (two signature headers, for a case). */
+  headers?: Record<string, string | string[]>;
   body?: Uint8Array;
   timeoutMs: number;
   /** Bytes of response body kept; an engine answering megabytes is not our concern beyond that. */
   maxBodyBytes?: number;
+  /** A keep-alive agent (load runs, which measure the engine rather than connection setup); default one connection per request. */
+  agent?: Agent;
 }
 
 const NETWORK_HINTS: Record<string, string> = {
@@ -58,8 +61,8 @@ export function send(url: URL, options: SendOptions): Promise<HttpResponse> {
     };
     const req = request(url, {
       method: options.method ?? 'POST',
-      agent: false,
-      headers: { ...options.headers, 'Content-Length': String(body.byteLength), Connection: 'close' },
+      agent: options.agent ?? false,
+      headers: { ...options.headers, 'Content-Length': String(body.byteLength), ...(options.agent ? {} : { Connection: 'close' }) },
     });
     const timer = setTimeout(() => {
       finish(new NetworkError(`no answer within ${options.timeoutMs} ms`, 'ETIMEDOUT'));

@@ -1,5 +1,6 @@
 import { UsageError } from '../util/errors.js';
-import { analyzeCase, conformanceSuite, pingCase, runBountyCase, type CaseDefinition } from './cases.js';
+import { analyzeCase, pingCase, runBountyCase, type CaseDefinition } from './cases.js';
+import { conformanceSuite } from './suite.js';
 import { CaseRequestError, type RunContext } from './context.js';
 import { SimulatorHost } from './host.js';
 import { parseEngineUrl } from './target.js';

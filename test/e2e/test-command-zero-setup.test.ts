@@ -53,7 +53,7 @@ describe('polyswarm-engine test: zero setup inside an engine project', () => {
     const booted = /^Testing (http:\/\/127\.0\.0\.1:\d+\/) \((.+)'s engine, booted for this run, pid (\d+)\) \(secret from WEBHOOK_SECRET in (.+)\)$/m.exec(String(r.stderr));
     expect(booted, String(r.stderr)).not.toBeNull();
     expect(booted![2]).toBe(dir);
-    expect(String(r.stdout).split('\n').at(-1), String(r.stdout)).toBe('17 passed, 0 failed');
+    expect(String(r.stdout).split('\n').at(-1), String(r.stdout)).toBe('28 passed, 0 failed');
     expect(r.exitCode).toBe(0);
     // Stopped afterwards, and its state file removed.
     expect(pidAlive(Number(booted![3]))).toBe(false);

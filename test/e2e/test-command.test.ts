@@ -31,13 +31,14 @@ const test = (args: string[], options: Parameters<typeof runBin>[1] = {}) => run
 describe('polyswarm-engine test (built bin) against the project\'s own engine', () => {
   it('test all: every case green, one line each with its timing, then the summary; exit 0', async () => {
     const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s']);
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s']);
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
-    const lines = String(r.stdout).split('\n');
-    expect(lines).toHaveLength(18);
-    for (const line of lines.slice(0, 17)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)( → \w+.*)?$/);
+    // Warnings (a slow acknowledgement on a busy machine) are not failures; every case line must be green.
+    const lines = String(r.stdout).split('\n').filter((line) => !line.startsWith('    warning: '));
+    expect(lines, String(r.stdout)).toHaveLength(29);
+    for (const line of lines.slice(0, 28)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)( → \w+.*)?$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
-    expect(lines[17]).toBe('17 passed, 0 failed');
+    expect(lines[28]).toBe('28 passed, 0 failed');
     expect(r.exitCode).toBe(0);
   });
 
@@ -54,14 +55,14 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
 
   it('--json prints only JSON documents on stdout, one per line, the summary last', async () => {
     const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '5s', '--json']);
+    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s', '--json']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
     const docs = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);
-    expect(docs).toHaveLength(18);
-    for (const doc of docs.slice(0, 17)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
+    expect(docs).toHaveLength(29);
+    for (const doc of docs.slice(0, 28)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
     expect(docs[1]).toMatchObject({ case: 'bounty: EICAR → malicious', answer: { verdict: 'malicious', bid: 1000000000000000000 } });
-    expect(docs[17]).toEqual({ summary: { ok: true, passed: 17, failed: 0, ms: expect.any(Number), suite: 'all', url } });
+    expect(docs[28]).toEqual({ summary: { ok: true, passed: 28, failed: 0, ms: expect.any(Number), suite: 'all', url } });
   });
 
   it('--verbose shows the signed bytes\' length and hash, the request and the answer, never the secret', async () => {
@@ -112,14 +113,14 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
 
   it('one that skips the signature check (with a JUnit report)', async () => {
     const junit = join(tmp, 'no-signature.xml');
-    const r = await test(['all', '--url', await fixture({ noSignatureCheck: true }), '--secret', SECRET, '--expiration', '2s', '--junit', junit]);
+    const r = await test(['all', '--url', await fixture({ noSignatureCheck: true }), '--secret', SECRET, '--expiration', '4s', '--junit', junit]);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain('✗ security: missing signature → 400');
     expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
     expect(r.stdout).toContain('    the engine accepted a body changed after it was signed (answered 202)');
-    expect(String(r.stdout).split('\n').at(-1)).toBe('12 passed, 5 failed');
+    expect(String(r.stdout).split('\n').at(-1), String(r.stdout)).toBe('20 passed, 8 failed');
     const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
-    expect(suite.attributes).toMatchObject({ tests: '17', failures: '5' });
+    expect(suite.attributes).toMatchObject({ tests: '28', failures: '8' });
     const failed = suite.children.filter((c) => c.children.some((f) => f.name === 'failure'));
     expect(failed.map((c) => c.attributes.name)).toEqual([
       'security: missing signature → 400',
@@ -127,6 +128,9 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
       'security: tampered body → 401',
       'security: uppercase-hex nonsense signature → 401',
       'security: sha256=-prefixed nonsense signature → 401',
+      'security: non-ASCII signature header → 4xx, still serving',
+      'security: 8 KiB signature header → 4xx, still serving',
+      'security: two signature headers → 4xx, still serving',
     ]);
   });
 
@@ -141,7 +145,9 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     const all = await test(['all', '--url', await fixture(), '--secret', 'other-secret', '--expiration', '2s']);
     expect(all.exitCode).toBe(1);
     expect(String(all.stdout).match(/Usual causes/g)).toHaveLength(1);
-    expect(String(all.stdout).match(/the engine answered 401 to a correctly signed request \(see the explanation above\)/g)).toHaveLength(11);
+    // The ping (first, alone) gets the explanation; every other correctly signed request refers to it (the twenty
+    // bounties sent at once show their first five).
+    expect(String(all.stdout).match(/the engine answered 401 to a correctly signed request \(see the explanation above\)/g)).toHaveLength(25);
     const r = await test(['ping', '--url', await fixture(), '--secret', 'other-secret']);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain('the engine answered 401 to a correctly signed request');

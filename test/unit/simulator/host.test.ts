@@ -198,3 +198,33 @@ describe('testEngine with listenHost / advertiseHost / callbackPort', () => {
     await expect(testEngine({ url, secret: SECRET, suite: 'ping', advertiseHost: '0.0.0.0' })).rejects.toBeInstanceOf(UsageError);
   });
 });
+
+describe('SimulatorHost: artifact faults and answer listeners', () => {
+  it('hostFault answers 404 or 500 with JSON, resets, or hangs; every attempt is counted', async () => {
+    const host = await started({});
+    const port = Number(new URL(host.baseUrl).port);
+    const path = (url: string) => new URL(url).pathname;
+    const notFound = host.hostFault(404);
+    expect(await probe('127.0.0.1', port, path(notFound))).toBe(404);
+    expect(await probe('127.0.0.1', port, path(host.hostFault(500)))).toBe(500);
+    expect(await probe('127.0.0.1', port, path(host.hostFault('reset')))).toBe('ECONNRESET');
+    expect(await probe('127.0.0.1', port, path(host.hostFault('hang')))).toBe('ETIMEDOUT');
+    expect(host.downloadCount(notFound)).toBe(1);
+    expect(host.isHosted(notFound)).toBe(true);
+    host.unhost(notFound);
+    expect(host.isHosted(notFound)).toBe(false);
+  });
+
+  it('answerUrl(listener) hands each answer over and keeps none; a released URL answers 404', async () => {
+    const host = await started({});
+    const got: string[] = [];
+    const url = host.answerUrl((answer) => got.push(answer.bytes.toString()));
+    const post = (body: string) => fetch(url, { method: 'POST', body }).then((r) => r.status);
+    expect(await post('{"verdict":"unknown"}')).toBe(200);
+    expect(await post('again')).toBe(200);
+    expect(got).toEqual(['{"verdict":"unknown"}', 'again']);
+    expect(host.answersAt(url)).toEqual([]);
+    host.releaseAnswerUrl(url);
+    expect(await post('late')).toBe(404);
+  });
+});

@@ -6,8 +6,9 @@ import { UnreachableError, UsageError } from '../../../src/util/errors.js';
 import { useEngines } from '../../helpers/engines.js';
 
 const SECRET = 'qwertyuiop';
-/** Short expirations keep the whole file to seconds (each bounty case waits at most expiration + 2 s grace). */
-const EXPIRATION_MS = 2500;
+/** Short expirations keep the whole file to seconds (each bounty case waits at most expiration + 2 s grace); 4 s leaves
+ * room for the suite's 1 MiB body and twenty concurrent bounties on a busy machine. */
+const EXPIRATION_MS = 4000;
 
 const engines = useEngines(SECRET);
 const fixture = engines.fixture;
@@ -25,6 +26,12 @@ const BOUNTY_CASES = [
   'bounty: bid rules beyond 2^64',
   'repeated delivery id → one answer',
 ];
+const FAULT_CASES = [
+  'artifact host answers 404 → one unknown answer, bid 0',
+  'artifact host answers 500 → one unknown answer, bid 0',
+  'artifact host resets the connection → one unknown answer, bid 0',
+  'artifact host never answers → one unknown answer, bid 0',
+];
 
 describe('testEngine against the project\'s own engine (createEngine)', () => {
   it('passes the whole conformance suite', async () => {
@@ -32,7 +39,7 @@ describe('testEngine against the project\'s own engine (createEngine)', () => {
     const seen: string[] = [];
     const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: 5000, onCase: (c) => seen.push(c.name) });
     expect(failing(report), JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)).toEqual([]);
-    expect(report).toMatchObject({ ok: true, passed: 17, failed: 0 });
+    expect(report).toMatchObject({ ok: true, passed: 28, failed: 0 });
     expect(seen).toEqual(names(report.cases));
     const eicar = report.cases.find((c) => c.name === 'bounty: EICAR → malicious')!;
     expect(eicar.answer).toMatchObject({ verdict: 'malicious', bid: 1000000000000000000n, metadata: { malware_family: 'EICAR-Test-File' } });
@@ -53,13 +60,19 @@ describe('testEngine against the fixture engines', () => {
   it('the correct fixture passes everything', async () => {
     const report = await testEngine({ url: await fixture(), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
     expect(failing(report)).toEqual([]);
-    expect(report.passed).toBe(17);
+    expect(report.passed).toBe(28);
   });
 
   it('an engine that answers late fails every answered bounty case with the delay', async () => {
     const report = await testEngine({ url: await fixture({ lateMs: 500 }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
-    expect(names(failing(report))).toEqual(BOUNTY_CASES);
-    for (const c of failing(report)) expect(c.messages).toEqual([expect.stringMatching(/^the answer arrived \d+ ms after the bounty's expiration; late answers may not count/)]);
+    const answeredCases = [...BOUNTY_CASES, ...FAULT_CASES, 'artifact bytes do not match sha256 → unknown (warning otherwise)'];
+    // (The 2121 bounty passes: its late timer overflows and fires at once.)
+    expect(names(failing(report))).toEqual([...answeredCases, 'bounty: 20 at once → each answered exactly once', 'bounty: body at the size limit → accepted; over it → 413']);
+    for (const c of failing(report).slice(0, answeredCases.length)) expect(c.messages).toEqual([expect.stringMatching(/^the answer arrived \d+ ms after the bounty's expiration; late answers may not count/)]);
+    const [concurrent, size] = failing(report).slice(answeredCases.length);
+    expect(concurrent.messages[0]).toMatch(/^20 of 20 bounties sent at once were not answered exactly once and correctly/);
+    expect(concurrent.messages[1]).toMatch(/^bounty 1 \(EICAR\): the answer arrived \d+ ms after the bounty's expiration/);
+    expect(size.messages).toEqual([expect.stringMatching(/^the 1047552-byte bounty: the answer arrived \d+ ms after the bounty's expiration/)]);
   });
 
   it('an engine that posts a float bid fails with the literal it sent', async () => {
@@ -104,6 +117,9 @@ describe('testEngine against the fixture engines', () => {
       'security: tampered body → 401',
       'security: uppercase-hex nonsense signature → 401',
       'security: sha256=-prefixed nonsense signature → 401',
+      'security: non-ASCII signature header → 4xx, still serving',
+      'security: 8 KiB signature header → 4xx, still serving',
+      'security: two signature headers → 4xx, still serving',
     ]);
     expect(failing(report)[1].messages).toEqual([
       'the engine accepted a bounty signed with the wrong secret (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 401',
@@ -118,10 +134,17 @@ describe('testEngine against the fixture engines', () => {
     ]);
   });
 
-  it('an engine that behaves like the Python reference gets a meaningful report: its three known departures', async () => {
+  it('an engine that behaves like the Python reference gets a meaningful report: its known departures', async () => {
     const report = await testEngine({ url: await fixture({ reference: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
-    expect(names(failing(report))).toEqual(['bounty: arbitration → Vote', 'bounty: v0 field names (guid, artifact_url)', 'repeated delivery id → one answer']);
-    const [arbitration, v0, repeated] = failing(report);
+    expect(names(failing(report))).toEqual([
+      'bounty: arbitration → Vote',
+      'bounty: v0 field names (guid, artifact_url)',
+      'repeated delivery id → one answer',
+      ...FAULT_CASES.slice(0, 3),
+      'security: non-ASCII signature header → 4xx, still serving',
+    ]);
+    const [arbitration, v0, repeated, notFound] = failing(report);
+    expect(notFound.messages).toEqual([expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration .*\(the artifact host answers 404; an engine that cannot fetch the file must still answer/)]);
     expect(arbitration.messages).toEqual([expect.stringContaining('The Python reference engine has this known bug')]);
     expect(v0.messages).toEqual([
       'expected 202 Accepted for the bounty, got 400: {"bounty":"Invalid bounty request"} (this bounty uses the v0 names guid and artifact_url, which engines should still accept)',

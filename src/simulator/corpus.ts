@@ -1,0 +1,289 @@
+/**
+ * `test corpus DIR`: how accurate an engine is. Every file under `DIR/malicious/` and `DIR/benign/` (or listed in a
+ * labels CSV) is served on loopback and sent as a bounty, N at once; the answers are tallied into a confusion
+ * matrix with rates, latencies and the bids staked. Only a small record per file is kept, never an answer's body.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { Agent } from 'node:http';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { parseJson } from '../protocol/json.js';
+import { UsageError } from '../util/errors.js';
+import { guessMimetype } from './artifacts.js';
+import { accepted, dispatchBounty, WATCH_GRACE_MS, type Dispatcher, type TrackedBounty } from './dispatch.js';
+import { SimulatorHost, type CallbackAddress, type ReceivedAnswer } from './host.js';
+import { LatencyHistogram, type LatencySummary } from './stats.js';
+import { parseEngineUrl } from './target.js';
+import type { CallbackInfo } from './types.js';
+
+export type Truth = 'malicious' | 'benign';
+/** What the engine said about a file; `missing` when it never answered (or refused the bounty). */
+export type Outcome = 'malicious' | 'benign' | 'suspicious' | 'unknown' | 'missing';
+export const OUTCOMES: readonly Outcome[] = ['malicious', 'benign', 'suspicious', 'unknown', 'missing'];
+
+export interface CorpusEntry {
+  /** Path relative to the corpus folder, with `/`. */
+  name: string;
+  path: string;
+  truth: Truth;
+}
+
+export interface FileResult {
+  name: string;
+  truth: Truth;
+  outcome: Outcome;
+  /** Wei, as digits; null without an Assertion bid. */
+  bid: string | null;
+  /** 202 → first answer, ms; null when unanswered. */
+  latencyMs: number | null;
+  /** Answered after its expiration, or answered unknown for a timeout. */
+  timedOut: boolean;
+  answeredTwice: boolean;
+  /** Why it is missing: the HTTP status or network error, when the bounty was not accepted. */
+  refused?: string;
+}
+
+export interface CorpusReport {
+  files: number;
+  matrix: Record<Truth, Record<Outcome, number>>;
+  /** Fractions 0..1 (null when there is nothing to divide by). */
+  detectionRate: number | null;
+  falsePositiveRate: number | null;
+  unknownRate: number | null;
+  timeouts: number;
+  missing: number;
+  answeredTwice: number;
+  latency: LatencySummary;
+  latencyBins: { from: number; to: number; count: number }[];
+  /** Sum of the bids on assertions that were right / wrong, in NCT (decimal string, exact). */
+  bidsRightNct: string;
+  bidsWrongNct: string;
+  slowest: { name: string; latencyMs: number }[];
+  misjudged: { name: string; truth: Truth; outcome: Outcome }[];
+}
+
+export interface CorpusOptions extends CallbackAddress {
+  url: string;
+  secret: string;
+  dir: string;
+  /** A CSV of `path or sha256,label`. */
+  labels?: string;
+  concurrency?: number;
+  expirationMs?: number;
+  timeoutMs?: number;
+  onListening?: (callback: CallbackInfo) => void;
+  /** Called after each file with how many are done. */
+  onProgress?: (done: number, total: number) => void;
+  /** Called with each file's result as soon as it is known (streamed, e.g. to a JUnit file). */
+  onFile?: (result: FileResult) => void;
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await walk(path)));
+    else if (entry.isFile()) out.push(path);
+  }
+  return out.sort();
+}
+
+const posix = (path: string) => path.split(sep).join('/');
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The labelled files: `dir/malicious/**` and `dir/benign/**`, or the rows of a labels CSV. */
+export async function collectCorpus(dir: string, labels?: string): Promise<CorpusEntry[]> {
+  const root = resolve(dir);
+  const info = await stat(root).catch(() => null);
+  if (!info?.isDirectory()) throw new UsageError(`${dir}: no such folder`);
+  if (labels === undefined) {
+    const entries: CorpusEntry[] = [];
+    for (const truth of ['malicious', 'benign'] as const) {
+      const sub = join(root, truth);
+      if (!(await stat(sub).catch(() => null))?.isDirectory()) continue;
+      for (const path of await walk(sub)) entries.push({ name: posix(relative(root, path)), path, truth });
+    }
+    if (entries.length === 0) {
+      throw new UsageError(`${dir}: no files under ${join(dir, 'malicious')}/ or ${join(dir, 'benign')}/`, {
+        hint: 'Put the files in those two subfolders, or label them with --labels FILE.csv (rows of: path or sha256,malicious|benign).',
+      });
+    }
+    return entries;
+  }
+  let text: string;
+  try {
+    text = await readFile(labels, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--labels ${labels}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  const rows = text.split(/\r?\n/).map((line, i) => ({ line: i + 1, cells: line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1')) }));
+  let byHash: Map<string, string> | null = null;
+  const entries: CorpusEntry[] = [];
+  for (const { line, cells } of rows) {
+    if (cells.length === 1 && cells[0] === '') continue;
+    const [key, rawLabel] = cells;
+    const label = (rawLabel ?? '').toLowerCase();
+    if (label !== 'malicious' && label !== 'benign') {
+      if (line === 1 && entries.length === 0) continue; // a header row
+      throw new UsageError(`--labels ${labels}:${line}: expected "path or sha256,malicious|benign", got ${JSON.stringify(cells.join(','))}`);
+    }
+    let path: string | undefined;
+    if (/^[0-9a-f]{64}$/i.test(key)) {
+      byHash ??= new Map(await Promise.all((await walk(root)).map(async (p) => [await sha256File(p), p] as [string, string])));
+      path = byHash.get(key.toLowerCase());
+      if (path === undefined) throw new UsageError(`--labels ${labels}:${line}: no file under ${dir} has sha256 ${key}`);
+    } else {
+      path = resolve(root, key);
+      if (!(await stat(path).catch(() => null))?.isFile()) throw new UsageError(`--labels ${labels}:${line}: no such file ${key} under ${dir}`);
+    }
+    entries.push({ name: posix(relative(root, path)), path, truth: label });
+  }
+  if (entries.length === 0) throw new UsageError(`--labels ${labels}: no labelled rows`);
+  return entries;
+}
+
+/** The first 4 KiB of a file: enough for guessMimetype's magic bytes and text check. */
+async function headOf(path: string): Promise<Buffer> {
+  const file = await open(path);
+  try {
+    const buffer = Buffer.alloc(4096);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+const WEI_PER_NCT = 10n ** 18n;
+
+/** Wei as NCT, exact: `1.5`, `0.0625`, `12`. */
+export function weiToNct(wei: bigint): string {
+  const whole = wei / WEI_PER_NCT;
+  const fraction = (wei % WEI_PER_NCT).toString().padStart(18, '0').replace(/0+$/, '');
+  return fraction ? `${whole}.${fraction}` : `${whole}`;
+}
+
+/** The first answer's verdict and bid, from its raw bytes (bids exact); anything unreadable counts as missing. */
+function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | null; timeout: boolean } {
+  const json = parseJson(answer.bytes);
+  if (!json.ok || json.value === null || typeof json.value !== 'object') return { outcome: 'missing', bid: null, timeout: false };
+  const record = json.value as { verdict?: unknown; bid?: unknown; metadata?: { comments?: unknown } };
+  const verdict = typeof record.verdict === 'string' ? record.verdict.toLowerCase() : '';
+  const outcome = (['malicious', 'benign', 'suspicious', 'unknown'] as const).find((v) => v === verdict) ?? 'missing';
+  const bid = typeof record.bid === 'bigint' ? record.bid : typeof record.bid === 'number' && Number.isSafeInteger(record.bid) ? BigInt(record.bid) : null;
+  const comments = Array.isArray(record.metadata?.comments) ? record.metadata.comments.map(String) : [];
+  return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)) };
+}
+
+/** Runs the corpus and resolves with its report. */
+export async function runCorpus(options: CorpusOptions): Promise<{ report: CorpusReport; results: FileResult[] }> {
+  const url = parseEngineUrl(options.url);
+  const entries = await collectCorpus(options.dir, options.labels);
+  const expirationMs = options.expirationMs ?? 30_000;
+  const host = new SimulatorHost(options);
+  await host.start();
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const d: Dispatcher = { url, secret: options.secret, host, timeoutMs: options.timeoutMs ?? 10_000, agent };
+  const results: FileResult[] = new Array(entries.length);
+  let next = 0;
+  let done = 0;
+  try {
+    options.onListening?.({ url: host.baseUrl, listen: host.listenAddress, isDefault: host.isDefault });
+    const one = async (entry: CorpusEntry): Promise<FileResult> => {
+      const size = (await stat(entry.path)).size;
+      const sha256 = await sha256File(entry.path);
+      const mimetype = guessMimetype(await headOf(entry.path), basename(entry.path));
+      const uri = host.host({ path: entry.path, size, mimetype });
+      let first: ReturnType<typeof readAnswer> | null = null;
+      let answered: () => void = () => undefined;
+      const gotFirst = new Promise<void>((resolveFirst) => (answered = resolveFirst));
+      const tracked: TrackedBounty = await dispatchBounty(d, { uri, sha256, mimetype }, expirationMs, (_t, answer) => {
+        if (first === null) {
+          first = readAnswer(answer);
+          answered();
+        }
+      });
+      const result: FileResult = { name: entry.name, truth: entry.truth, outcome: 'missing', bid: null, latencyMs: null, timedOut: false, answeredTwice: false };
+      if (!accepted(tracked)) {
+        result.refused = tracked.status === undefined ? `no HTTP answer (${tracked.error})` : `HTTP ${tracked.status}`;
+      } else {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([gotFirst, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, tracked.expiration + WATCH_GRACE_MS - Date.now()))))]);
+        clearTimeout(timer);
+        // A moment for a second answer, so "answered twice" is seen.
+        if (first !== null) await new Promise((r) => setTimeout(r, 200));
+        const got = first as ReturnType<typeof readAnswer> | null;
+        if (got !== null) {
+          result.outcome = got.outcome;
+          result.bid = got.bid === null ? null : got.bid.toString();
+          result.latencyMs = Math.max(0, tracked.firstAnswerTick! - tracked.sentTick - (tracked.ackMs ?? 0));
+          result.timedOut = got.timeout || tracked.late;
+          result.answeredTwice = tracked.answers > 1;
+        }
+      }
+      host.releaseAnswerUrl(tracked.responseUrl);
+      host.unhost(uri);
+      return result;
+    };
+    const worker = async () => {
+      while (next < entries.length) {
+        const index = next++;
+        results[index] = await one(entries[index]);
+        options.onFile?.(results[index]);
+        options.onProgress?.(++done, entries.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, entries.length) }, worker));
+  } finally {
+    agent.destroy();
+    await host.close();
+  }
+  return { report: summarize(results), results };
+}
+
+const ratio = (n: number, of: number) => (of === 0 ? null : n / of);
+
+/** The tallies of a corpus run. */
+export function summarize(results: FileResult[]): CorpusReport {
+  const row = () => Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  const matrix: Record<Truth, Record<Outcome, number>> = { malicious: row(), benign: row() };
+  const latency = new LatencyHistogram();
+  let right = 0n;
+  let wrong = 0n;
+  for (const r of results) {
+    matrix[r.truth][r.outcome]++;
+    if (r.latencyMs !== null) latency.record(r.latencyMs);
+    if (r.bid !== null && (r.outcome === 'malicious' || r.outcome === 'benign')) {
+      if (r.outcome === r.truth) right += BigInt(r.bid);
+      else wrong += BigInt(r.bid);
+    }
+  }
+  const malicious = results.filter((r) => r.truth === 'malicious').length;
+  const benign = results.length - malicious;
+  return {
+    files: results.length,
+    matrix,
+    detectionRate: ratio(matrix.malicious.malicious, malicious),
+    falsePositiveRate: ratio(matrix.benign.malicious, benign),
+    unknownRate: ratio(matrix.malicious.unknown + matrix.benign.unknown, results.length),
+    timeouts: results.filter((r) => r.timedOut).length,
+    missing: matrix.malicious.missing + matrix.benign.missing,
+    answeredTwice: results.filter((r) => r.answeredTwice).length,
+    latency: latency.summary(),
+    latencyBins: latency.bins(10),
+    bidsRightNct: weiToNct(right),
+    bidsWrongNct: weiToNct(wrong),
+    slowest: results
+      .filter((r) => r.latencyMs !== null)
+      .sort((a, b) => b.latencyMs! - a.latencyMs!)
+      .slice(0, 5)
+      .map((r) => ({ name: r.name, latencyMs: r.latencyMs! })),
+    misjudged: results.filter((r) => (r.outcome === 'malicious' || r.outcome === 'benign') && r.outcome !== r.truth).map((r) => ({ name: r.name, truth: r.truth, outcome: r.outcome })),
+  };
+}

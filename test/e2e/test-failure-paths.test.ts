@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBin } from '../helpers/bin.js';
+import { useEngines } from '../helpers/engines.js';
+
+const SECRET = 'qwertyuiop';
+const tmp = mkdtempSync(join(tmpdir(), 'pse-test-failures-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const engines = useEngines(SECRET);
+
+/** `test all` against a URL: the exit code, the failing cases' names, and their indented messages by name. */
+async function all(url: string) {
+  const r = await runBin(['test', 'all', '--url', url, '--secret', SECRET, '--expiration', '8s'], { cwd: tmp, timeout: 90_000 });
+  const failed = new Map<string, string[]>();
+  let current: string[] | null = null;
+  for (const line of String(r.stdout).split('\n')) {
+    const head = /^([✓✗]) (.+) \(\d+(?:ms|\.\d+s)\)$/.exec(line);
+    if (head) {
+      current = head[1] === '✗' ? [] : null;
+      if (current) failed.set(head[2], current);
+    } else if (current && line.startsWith('    ') && !line.startsWith('    warning')) current.push(line.trim());
+  }
+  return { ...r, failed };
+}
+
+const CANNOT_FETCH = ['artifact host answers 404 → one unknown answer, bid 0', 'artifact host answers 500 → one unknown answer, bid 0', 'artifact host resets the connection → one unknown answer, bid 0'];
+
+describe('test all: the failure paths, each failed by a fixture engine with its message (exit 1)', () => {
+  it('the project\'s own engine passes every failure-path case', async () => {
+    const r = await all(await engines.own());
+    expect([...r.failed.keys()], r.stdout).toEqual([]);
+    expect(r.stdout).toMatch(/\n✓ artifact host never answers → one unknown answer, bid 0 \(/);
+    expect(r.stdout).toMatch(/\n✓ bounty: 20 at once → each answered exactly once \(/);
+    expect(r.stdout).toMatch(/\n✓ bounty: body at the size limit → accepted; over it → 413 \(/);
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('an engine that never answers when the download fails', async () => {
+    const r = await all(await engines.fixture({ silentOnFetchError: true }));
+    expect(r.exitCode).toBe(1);
+    expect([...r.failed.keys()]).toEqual(CANNOT_FETCH);
+    expect(r.failed.get(CANNOT_FETCH[0])).toEqual([
+      expect.stringMatching(
+        /^no answer arrived at response_url before the bounty's expiration \(.+\), nor shortly after; an engine must answer every unexpired bounty, with unknown and bid 0 if it cannot scan it.*? \(the artifact host answers 404; an engine that cannot fetch the file must still answer before the expiration, exactly once, with verdict unknown and bid 0 \(e\.g\. metadata\.comments \["SKIPPED:CANNOT-FETCH"\]\): catch the download error instead of dropping the bounty or guessing a verdict\)$/,
+      ),
+    ]);
+    expect(r.failed.get(CANNOT_FETCH[2])![0]).toContain('(the artifact host resets the connection;');
+  });
+
+  it('an engine that answers malicious to a file it could not fetch', async () => {
+    const r = await all(await engines.fixture({ maliciousOnFetchError: true }));
+    expect(r.exitCode).toBe(1);
+    expect([...r.failed.keys()]).toEqual(CANNOT_FETCH);
+    for (const name of CANNOT_FETCH) expect(r.failed.get(name)![0]).toMatch(/^expected verdict unknown, got malicious \(the artifact host (answers 404|answers 500|resets the connection);/);
+  });
+
+  it('an engine that answers 500 to a non-ASCII signature header', async () => {
+    const r = await all(await engines.fixture({ nonAscii500: true }));
+    expect(r.exitCode).toBe(1);
+    expect([...r.failed.keys()]).toEqual(['security: non-ASCII signature header → 4xx, still serving']);
+    expect(r.failed.get('security: non-ASCII signature header → 4xx, still serving')).toEqual([
+      'the engine answered 500 to a signature header with non-ASCII bytes: {"error":"internal error"}; a signature header that is not 64 hex digits is the sender\'s error: answer 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"} (the Python reference answers a non-ASCII signature with a 500: hmac.compare_digest raises TypeError on a non-ASCII str; compare bytes, or check the header is hex first)',
+    ]);
+  });
+
+  it('an engine whose scan deadline overflows for a 2121 expiration', async () => {
+    const r = await all(await engines.fixture({ timerOverflow: true }));
+    expect(r.exitCode).toBe(1);
+    expect([...r.failed.keys()]).toEqual(['bounty: expiration in 2121 → a real verdict']);
+    expect(r.failed.get('bounty: expiration in 2121 → a real verdict')![0]).toMatch(
+      /^expected verdict malicious, got unknown \(its metadata.comments: \["SKIPPED:TIMEOUT"\]\) \(the bounty expires in 2121, as in the Python reference's own test fixture; a deadline armed with setTimeout\(expiration − now\) overflows past 2\^31−1 ms \(24\.8 days\) and fires at once/,
+    );
+  });
+
+  it('the hash-mismatch case warns, with the reason, when an engine scans bytes that are not the ones sha256 names', async () => {
+    const r = await all(await engines.fixture({ hashBlind: true }));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(
+      "    warning: the engine answered malicious for a file whose bytes do not match the bounty's sha256: it scanned another file than the one PolySwarm asked about",
+    );
+  });
+});
