@@ -17,7 +17,7 @@ async function all(url: string) {
   const failed = new Map<string, string[]>();
   let current: string[] | null = null;
   for (const line of String(r.stdout).split('\n')) {
-    const head = /^([✓✗]) (.+) \(\d+(?:ms|\.\d+s)\)$/.exec(line);
+    const head = /^([✓✗]) (.+?) \(\d+(?:ms|\.\d+s)\)(?: → .*)?$/.exec(line);
     if (head) {
       current = head[1] === '✗' ? [] : null;
       if (current) failed.set(head[2], current);
