@@ -15,11 +15,12 @@ import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Log
 import { packageInfo } from '../util/package.js';
 import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
 import { hostProcess } from './host.js';
+import { startMetrics, type MetricsConfig } from './metrics.js';
 import { queueFromConfig } from './queue.js';
 import { sweepArtifacts } from './sweep.js';
 
 /** The resolved configuration of `serve` / `start`. */
-export interface EngineProcessConfig {
+export interface EngineProcessConfig extends MetricsConfig {
   /** `serve`: listhen, hot reload, banner, state file. `start`: strict server timeouts, no watcher. */
   mode: 'serve' | 'start';
   cwd: string;
@@ -170,6 +171,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       let watcher: ScanModuleWatcher | undefined;
       if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger });
       const current = watcher;
+      const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir, webhook: config }).catch(async (error: unknown) => {
+        await watcher?.close();
+        await queue.close?.();
+        throw error;
+      });
       const engine = createEngine({
         secret: config.secret!,
         previousSecret: config.previousSecret,
@@ -182,7 +188,9 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         capacity: config.maxQueued,
         maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
+        observer: metrics.observer,
       });
+      metrics.setGauges({ queued: () => engine.stats().queued, running: () => engine.stats().running });
       // What a crash left in the journal is queued again before the first new bounty is taken.
       await engine.recover();
       let listening: Listening;
@@ -194,6 +202,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         await watcher?.close();
         await engine.close({ graceMs: 0 });
         await queue.close?.();
+        await metrics.close();
         throw listenError(error, config.host, config.port);
       }
       url = connectableUrl(listening.url);
@@ -218,12 +227,13 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),
-        readyFields: () => ({ url, pid: process.pid }),
+        readyFields: () => ({ url, pid: process.pid, metrics: metrics.url }),
         async stop(graceMs) {
           await watcher?.close();
           await engine.close({ graceMs });
           await listening.close();
           await queue.close?.();
+          await metrics.close();
         },
         abort() {
           logger.warn('stopped at once: bounties still queued or running get no answer from this process');
