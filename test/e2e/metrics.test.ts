@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
 import { until } from '../helpers/poll.js';
-import { makeProject, READY, SECRET, spawnBin, useCleanup } from './serve-helpers.js';
+import { startRedis } from '../helpers/redis.js';
+import { makeProject, READY, SECRET, sendBounty, spawnBin, startLoopback, useCleanup } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 
@@ -139,5 +140,37 @@ describe('metrics (built bin)', () => {
     const tcp = await runBin(['worker', '--queue', 'redis://127.0.0.1:1', '--cwd', project.dir], { env: { POLYSWARM_STATSD: 'tcp://127.0.0.1:8125' } });
     expect(tcp.exitCode).toBe(2);
     expect(tcp.stderr).toContain('$POLYSWARM_STATSD (for --statsd): "tcp://127.0.0.1:8125" must be a udp:// URL');
+  });
+
+  it('Redis mode: the web process counts the deliveries, the worker (its own --metrics-port) the answers it posted', async () => {
+    const redis = await startRedis();
+    cleanup.push(() => redis.close());
+    const project = makeProject({ 'src/scan.mjs': EICAR_SCAN });
+    cleanup.push(project.remove);
+    const loopback = await startLoopback();
+    cleanup.push(loopback.close);
+    const web = track(spawnBin(['start', '--port', '0', '--metrics-port', '0', '--queue', redis.url, '--cwd', project.dir], { WEBHOOK_SECRET: SECRET }));
+    const worker = track(spawnBin(['worker', '--metrics-port', '0', '--queue', redis.url, '--cwd', project.dir]));
+    const [, url] = await web.waitFor(READY);
+    const [, workerMetrics] = await worker.waitFor(/\bready\b.*metrics=(\S+)/);
+    const webMetrics = /metrics=(\S+)/.exec(web.lines.find((l) => READY.test(l))!)![1]!;
+
+    for (const id of ['r1', 'r2', 'r3']) expect(await sendBounty(url!, loopback.url, id)).toBe(202);
+    await loopback.waitForAnswers(3);
+    const scrape = async (at: string) => (await fetch(at)).text();
+    await until(async () => samples(await scrape(workerMetrics!), 'polyswarm_engine_answers_total').size > 0, 'the worker counted its answers');
+
+    const fromWeb = await scrape(webMetrics);
+    const fromWorker = await scrape(workerMetrics!);
+    expect(samples(fromWeb, 'polyswarm_engine_deliveries_total').get('{event="bounty",status="202"}')).toBe(3);
+    expect(total(samples(fromWeb, 'polyswarm_engine_answers_total'))).toBe(0);
+    expect(samples(fromWorker, 'polyswarm_engine_answers_total').get('{kind="assertion",verdict="benign",artifact_type="file"}')).toBe(3);
+    expect(total(samples(fromWorker, 'polyswarm_engine_deliveries_total'))).toBe(0);
+    expect(total(samples(fromWorker, 'polyswarm_engine_scan_duration_seconds_count'))).toBe(3);
+
+    web.kill('SIGTERM');
+    worker.kill('SIGTERM');
+    expect(await web.exited()).toBe(0);
+    expect(await worker.exited()).toBe(0);
   });
 });
