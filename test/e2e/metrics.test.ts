@@ -114,7 +114,8 @@ describe('metrics (built bin)', () => {
     expect(verdict).toBeDefined();
     const tags = verdict!.split('|#')[1]!.split(',');
     expect(tags).toEqual(expect.arrayContaining(['type:file', 'verdict:malicious', 'engine_name:e2e-eicar', 'poly_work:ci']));
-    expect(verdict).toMatch(/^polyswarm\.microengine\.scan\.verdict:1\|c\|#/);
+    // Counters are summed per flush: `name:N|c` is N increments to DogStatsD.
+    expect(verdict).toMatch(/^polyswarm\.microengine\.scan\.verdict:\d+\|c\|#/);
     await until(() => udp.lines.some((l) => l.includes('scan_error:encryptedfile')), 'a scan.fail line', 5000);
     expect(udp.lines.find((l) => l.includes('scan_error:encryptedfile'))).toMatch(/^polyswarm\.microengine\.scan\.fail:1\|c\|#/);
     expect(udp.lines.some((l) => /^polyswarm\.microengine\.scan\.time:\d+(\.\d+)?\|ms\|#/.test(l))).toBe(true);

@@ -105,9 +105,15 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     },
   });
 
+  // The per-request counter's children, looked up by a short key: labels as an object cost ~0.5 µs a request.
+  const deliveryChildren = new Map<string, { inc(): void }>();
   const observer: EngineObserver = {
     onDelivery(event) {
-      deliveries.inc({ event: eventLabel(event), status: statusLabel(event.status) });
+      const labels = [eventLabel(event), statusLabel(event.status)] as const;
+      const key = `${labels[0]} ${labels[1]}`;
+      let child = deliveryChildren.get(key);
+      if (!child) deliveryChildren.set(key, (child = deliveries.labels(...labels)));
+      child.inc();
     },
     onAnswer(event) {
       if (event.delivered) answers.inc({ kind: event.kind, verdict: event.verdict, artifact_type: event.artifactType });

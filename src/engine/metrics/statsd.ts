@@ -57,14 +57,34 @@ export function createStatsdMetrics(options: StatsdMetricsOptions): StatsdMetric
   });
   const failed = new Map<string, string>();
 
+  // Counters are added up here and sent once per flush (`name:N|c`), which DogStatsD and StatsD read as N
+  // increments: a line per webhook cost the server about 10 µs of CPU a request, a map lookup costs 0.1 µs.
+  const counts = new Map<string, { name: string; tags: Record<string, string>; n: number }>();
+  const count = (name: string, tags: Record<string, string>) => {
+    let key = name;
+    for (const k in tags) key += `|${tags[k]}`;
+    const entry = counts.get(key);
+    if (entry) entry.n++;
+    else counts.set(key, { name, tags, n: 1 });
+  };
+  const flush = () => {
+    for (const entry of counts.values()) {
+      if (entry.n === 0) continue;
+      client.increment(entry.name, entry.n, entry.tags);
+      entry.n = 0;
+    }
+  };
+  const timer = setInterval(flush, options.flushIntervalMs ?? 1000);
+  timer.unref();
+
   const observer: EngineObserver = {
     onDelivery(event) {
-      client.increment('microengine.webhook.delivery', 1, { event: eventLabel(event), status: statusLabel(event.status) });
+      count('microengine.webhook.delivery', { event: eventLabel(event), status: statusLabel(event.status) });
     },
     onScanError(event) {
       if (failed.size >= MAX_PENDING) failed.delete(failed.keys().next().value!);
       failed.set(event.bounty, event.kind);
-      client.increment('microengine.scan.fail', 1, { type: event.artifactType, scan_error: event.kind });
+      count('microengine.scan.fail', { type: event.artifactType, scan_error: event.kind });
     },
     onAnswer(event) {
       const type = event.artifactType;
@@ -72,17 +92,21 @@ export function createStatsdMetrics(options: StatsdMetricsOptions): StatsdMetric
       failed.delete(event.bounty);
       if (event.scanMs !== null) client.timing('microengine.scan.time', event.scanMs, { type, verdict: event.verdict });
       const skipped = NOT_SCANNED[event.comments[0] ?? ''];
-      if (skipped) client.increment('microengine.scan.fail', 1, { type, scan_error: skipped });
+      if (skipped) count('microengine.scan.fail', { type, scan_error: skipped });
       else if (scanError === undefined && event.scanMs !== null) {
-        client.increment('microengine.scan.success', 1, { type });
-        client.increment('microengine.scan.verdict', 1, { type, verdict: event.verdict });
+        count('microengine.scan.success', { type });
+        count('microengine.scan.verdict', { type, verdict: event.verdict });
       }
-      if (event.delivered) client.increment('microengine.answer.sent', 1, { kind: event.kind, verdict: event.verdict, type });
-      else client.increment('microengine.answer.fail', 1, { reason: failureReason(event), type });
+      if (event.delivered) count('microengine.answer.sent', { kind: event.kind, verdict: event.verdict, type });
+      else count('microengine.answer.fail', { reason: failureReason(event), type });
     },
   };
   return {
     observer,
-    close: () => new Promise<void>((resolve) => client.close(() => resolve())),
+    close: () => {
+      clearInterval(timer);
+      flush();
+      return new Promise<void>((resolve) => client.close(() => resolve()));
+    },
   };
 }
