@@ -15,7 +15,9 @@ import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Log
 import { packageInfo } from '../util/package.js';
 import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
 import { hostProcess } from './host.js';
+import { codeFrameObserver } from './code-frame.js';
 import { startMetrics, type MetricsConfig } from './metrics.js';
+import { combineObservers } from '../engine/observer.js';
 import { queueFromConfig } from './queue.js';
 import { sweepArtifacts } from './sweep.js';
 
@@ -188,7 +190,8 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         capacity: config.maxQueued,
         maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
-        observer: metrics.observer,
+        // serve, in text: the line of scan code that threw, as a code frame under its log line.
+        observer: serve && config.logFormat === 'text' ? combineObservers([metrics.observer, codeFrameObserver(out, project.dir)]) : metrics.observer,
       });
       metrics.setGauges({ queued: () => engine.stats().queued, running: () => engine.stats().running });
       // What a crash left in the journal is queued again before the first new bounty is taken.

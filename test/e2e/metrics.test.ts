@@ -124,7 +124,7 @@ describe('metrics (built bin)', () => {
     const out = child.output();
     expect(out).toMatch(/delivery event=bounty .*status=401 reason="Signature does not match body"/);
     expect(out).toMatch(/delivery event=bounty .*status=400 reason="Signature not included in headers"/);
-    expect(out).toMatch(/answer bounty=\S+ verdict=unknown comments=\["SKIPPED:ENCRYPTED","password-protected zip"\]/);
+    await child.waitFor(/answer bounty=\S+ verdict=unknown comments=\["SKIPPED:ENCRYPTED","password-protected zip"\]/);
     expect(out).toMatch(/WARN  scan error .*scan_error=encryptedfile error="password-protected zip" at=\S+scan\.mjs:6:\d+/);
     expect(out).toMatch(/ERROR scan failed .*error="scanner crashed" at=\S+scan\.mjs:7:\d+ stack=/);
 
