@@ -22,7 +22,7 @@ describe('templates/*/monitoring', () => {
     const exported = new Set<string>();
     for (const m of await metrics.registry.getMetricsAsJSON()) {
       exported.add(m.name);
-      if (m.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(m.name + suffix);
+      if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(m.name + suffix);
     }
     for (const name of queried) expect(exported, `${name} is queried by the dashboard`).toContain(name);
     const ours = [...exported].filter((n) => n.startsWith('polyswarm_engine_') && !/_(sum|count)$/.test(n));
