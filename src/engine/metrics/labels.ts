@@ -9,15 +9,20 @@ const EVENTS = new Set(['bounty', 'ping', 'assertion', 'vote']);
 
 /** `bounty`, `ping`, `liveness` (a GET), `none` (no header) or `other`. */
 export function eventLabel(event: DeliveryEvent): string {
+  // The header as PolySwarm sends it first: this runs for every request.
+  if (event.event === 'bounty' || event.event === 'ping') return event.event;
   if (event.event === null) return 'none';
   if (event.event === 'GET' || event.event === 'HEAD') return 'liveness';
   const name = event.event.trim().toLowerCase();
   return EVENTS.has(name) ? name : 'other';
 }
 
+const STATUS_TEXT: string[] = [];
+
 /** An HTTP status as its digits; anything outside 100–599 as `other`. */
 export function statusLabel(status: number): string {
-  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'other';
+  if (!Number.isInteger(status) || status < 100 || status > 599) return 'other';
+  return (STATUS_TEXT[status] ??= String(status));
 }
 
 /**

@@ -67,6 +67,7 @@ export function createStatsdMetrics(options: StatsdMetricsOptions): StatsdMetric
     if (entry) entry.n++;
     else counts.set(key, { name, tags, n: 1 });
   };
+  const deliveries = new Map<string, { name: string; tags: Record<string, string>; n: number }>();
   const flush = () => {
     for (const entry of counts.values()) {
       if (entry.n === 0) continue;
@@ -79,7 +80,17 @@ export function createStatsdMetrics(options: StatsdMetricsOptions): StatsdMetric
 
   const observer: EngineObserver = {
     onDelivery(event) {
-      count('microengine.webhook.delivery', { event: eventLabel(event), status: statusLabel(event.status) });
+      // The hot path: keyed by the two labels without building the tags object each time.
+      const e = eventLabel(event);
+      const s = statusLabel(event.status);
+      const key = `${e} ${s}`;
+      let entry = deliveries.get(key);
+      if (!entry) {
+        entry = { name: 'microengine.webhook.delivery', tags: { event: e, status: s }, n: 0 };
+        deliveries.set(key, entry);
+        counts.set(`delivery|${key}`, entry);
+      }
+      entry.n++;
     },
     onScanError(event) {
       if (failed.size >= MAX_PENDING) failed.delete(failed.keys().next().value!);
