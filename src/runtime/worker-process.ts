@@ -57,7 +57,13 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   return hostProcess(
     async () => {
       const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir });
-      const worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger, observer: metrics.observer });
+      let worker: ReturnType<typeof createRedisWorker>;
+      try {
+        worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger, observer: metrics.observer });
+      } catch (error) {
+        await metrics.close();
+        throw error;
+      }
       metrics.setGauges({ running: () => worker.stats().running });
       return {
         async ready() {
