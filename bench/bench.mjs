@@ -13,6 +13,7 @@
  * The engine always runs as a child process of the built bin (`polyswarm-engine start|serve`), as users run it.
  */
 import { spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,6 +144,37 @@ function bountyRequests(host, prefix, options = {}) {
 }
 
 /** Requests/s of a ping run against `url`, failing loudly on any non-2xx or socket error. */
+/** ns per webhook request that the metrics observer (Prometheus + DogStatsD) costs, median of 5 runs of 200,000. */
+async function observerCost(statsdUrl) {
+  const dist = (path) => new URL(`dist/${path}`, `file://${ROOT}/`).href;
+  const { createPrometheusMetrics } = await import(dist('engine/metrics/prometheus.js'));
+  const { createStatsdMetrics } = await import(dist('engine/metrics/statsd.js'));
+  const { parseStatsdUrl } = await import(dist('engine/metrics/statsd-url.js'));
+  const { combineObservers } = await import(dist('engine/observer.js'));
+  const statsd = createStatsdMetrics({ ...parseStatsdUrl(statsdUrl), tags: { engine_name: 'bench', poly_work: 'local' } });
+  const observer = combineObservers([createPrometheusMetrics({ defaultMetrics: false }).observer, statsd.observer]);
+  const event = { event: 'ping', delivery: 'bench', status: 200, ackMs: 0.1 };
+  const runs = [];
+  for (let r = 0; r < 6; r++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < 200_000; i++) observer.onDelivery(event);
+    if (r > 0) runs.push(Number(process.hrtime.bigint() - t) / 200_000);
+  }
+  await statsd.close();
+  return round(median(runs), 0);
+}
+
+/** A process's CPU time (user + system) in seconds, from /proc (null where there is none). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 a second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 async function pingRate(url, seconds, connections = 10) {
   const result = await cannon({ url, duration: seconds, connections, requests: [pingRequest()] });
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
@@ -197,29 +229,66 @@ function profiler() {
 /**
  * 1. ping requests/s of `start` ÷ a bare node:http server doing the same HMAC check and JSON. A bare h3 app doing
  * the same (bench/h3-server.mjs) is measured too, as the floor the framework alone sets (raw numbers only).
+ * 1m. the same engine with metrics on (`--metrics-port` and `--statsd` to a UDP socket here, scraped after each
+ * round as Prometheus would) ÷ with metrics off: what watching an engine costs.
  */
 async function figurePing() {
   const project = writeProject(SCAN);
   const prof = profiler();
+  // A DogStatsD agent stand-in: it takes the datagrams (so none bounce) and counts them.
+  const sink = createSocket('udp4');
+  let datagrams = 0;
+  sink.on('message', () => datagrams++);
+  await new Promise((resolve) => sink.bind(0, '127.0.0.1', resolve));
+  const statsd = `udp://127.0.0.1:${sink.address().port}`;
   const servers = {
     bare: await spawnReady([join(ROOT, 'bench', 'bare-server.mjs'), SECRET]),
     h3: await spawnReady([join(ROOT, 'bench', 'h3-server.mjs'), SECRET]),
     engine: await startEngine({ project, nodeArgs: prof.nodeArgs }),
+    metrics: await startEngine({ project, args: ['--metrics-port', '0', '--statsd', statsd, '--state-dir', join(project, '.polyswarm-metrics')] }),
+  };
+  const metricsUrl = /metrics=(\S+)/.exec(servers.metrics.output())?.[1];
+  const scrape = async () => {
+    const text = await (await fetch(metricsUrl)).text();
+    return Number(/^polyswarm_engine_deliveries_total\{event="ping",status="200"\} (\d+)/m.exec(text)?.[1] ?? 0);
   };
   const result = {};
   try {
-    progress('1 ping: warming up the three servers');
+    progress('1 ping: warming up the four servers');
     for (const server of Object.values(servers)) await pingRate(server.url, 1);
-    const rounds = { bare: [], h3: [], engine: [] };
+    const rounds = { bare: [], h3: [], engine: [], metrics: [] };
+    // Metrics on vs off, paired: each round measures the two engines back to back (in alternating order) and keeps
+    // their ratio, and the CPU time each engine process spent per ping (from /proc), which load from others on the
+    // machine disturbs far less than throughput.
+    const paired = [];
+    const cpuPerPing = { engine: [], metrics: [] };
+    const measure = async (name) => {
+      const server = servers[name];
+      const cpu0 = cpuSeconds(server.pid);
+      const rate = await pingRate(server.url, 2);
+      if (cpu0 !== null && cpuPerPing[name]) cpuPerPing[name].push(((cpuSeconds(server.pid) - cpu0) / (rate * 2)) * 1e6);
+      rounds[name].push(rate);
+    };
+    let counted = 0;
     // Alternate, so that a burst of load from someone else on the machine hits every side alike.
-    for (let r = 0; r < 3; r++) {
-      for (const [name, server] of Object.entries(servers)) rounds[name].push(await pingRate(server.url, 2));
-      progress(`1 ping: round ${r + 1}: bare ${rounds.bare.at(-1).toFixed(0)}/s, h3 ${rounds.h3.at(-1).toFixed(0)}/s, engine ${rounds.engine.at(-1).toFixed(0)}/s`);
+    for (let r = 0; r < 5; r++) {
+      await measure('bare');
+      await measure('h3');
+      for (const name of r % 2 === 0 ? ['engine', 'metrics'] : ['metrics', 'engine']) await measure(name);
+      paired.push(rounds.metrics.at(-1) / rounds.engine.at(-1));
+      counted = await scrape();
+      progress(
+        `1 ping: round ${r + 1}: bare ${rounds.bare.at(-1).toFixed(0)}/s, h3 ${rounds.h3.at(-1).toFixed(0)}/s, engine ${rounds.engine.at(-1).toFixed(0)}/s, with metrics ${rounds.metrics.at(-1).toFixed(0)}/s`,
+      );
     }
     const value = median(rounds.engine);
     const baseline = median(rounds.bare);
     const h3 = median(rounds.h3);
-    return Object.assign(result, {
+    const withMetrics = median(rounds.metrics);
+    const pairedRatio = median(paired);
+    const observerNs = await observerCost(statsd);
+    if (counted === 0) throw new Error('the engine with metrics on counted no ping: the metrics figure would measure nothing');
+    return [Object.assign(result, {
       id: 1,
       name: 'ping req/s: start ÷ bare node:http',
       value: round(value, 0),
@@ -238,9 +307,37 @@ async function figurePing() {
         seconds_per_round: 2,
         engine_log_level: process.env.LOG_LEVEL ?? 'info (default: one line per delivery)',
       },
-    });
+    }), {
+      id: '1m',
+      name: 'ping req/s: start, metrics on ÷ off',
+      value: round(withMetrics, 0),
+      baseline: round(value, 0),
+      unit: 'req/s',
+      // The median of the per-round ratios: each pair ran back to back, so a burst of load hits both alike.
+      ratio: round(pairedRatio, 3),
+      target: '≥ 0.95',
+      met: pairedRatio >= 0.95,
+      raw: {
+        metrics_rounds: rounds.metrics.map((v) => round(v, 0)),
+        engine_rounds: rounds.engine.map((v) => round(v, 0)),
+        paired_ratios: paired.map((v) => round(v, 3)),
+        ratio_of_medians: round(withMetrics / value, 3),
+        cpu_us_per_ping_metrics_on: cpuPerPing.metrics.map((v) => round(v, 1)),
+        cpu_us_per_ping_metrics_off: cpuPerPing.engine.map((v) => round(v, 1)),
+        // What metrics add to a request, measured in-process (both exporters, as the engine calls them): set
+        // against cpu_us_per_ping it is the share that throughput can lose, whatever the machine's load.
+        observer_ns_per_ping: observerNs,
+        observer_share_of_cpu_per_ping: cpuPerPing.engine.length ? round(observerNs / 1000 / median(cpuPerPing.engine), 4) : null,
+        cpu_per_ping_on_over_off: cpuPerPing.engine.length ? round(median(cpuPerPing.metrics) / median(cpuPerPing.engine), 3) : null,
+        metrics_over_bare: round(withMetrics / baseline, 3),
+        pings_counted_by_prometheus: counted,
+        statsd_datagrams: datagrams,
+        exporters: 'prometheus (--metrics-port, scraped after each round) + dogstatsd (--statsd udp)',
+      },
+    }];
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
+    sink.close();
     removeDir(project);
     if (result.raw) result.profile = prof.read();
   }

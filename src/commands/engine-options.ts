@@ -5,6 +5,7 @@
  */
 import { DEFAULTS } from '../engine/defaults.js';
 import { EGRESS_MODES, parseAllowList, type EgressMode } from '../engine/egress.js';
+import { parseStatsdUrl, type StatsdTarget } from '../engine/metrics/statsd-url.js';
 import { choice, duration, integer, size, text, type OptionSpec } from './define.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -47,6 +48,27 @@ export function egressOptions(defaultMode: EgressMode) {
   };
 }
 
+/**
+ * Metrics (runtime/metrics.ts): Prometheus on a listener of its own, loopback unless said otherwise, and DogStatsD
+ * with the reference engine's metric names. Both off by default.
+ */
+export function metricsOptions() {
+  return {
+    metricsPort: integer('--metrics-port <port>', 'serve Prometheus metrics at /metrics on this port (its own listener, never the webhook port; 0 picks one)', { min: 0, max: 65_535 }, {
+      env: 'POLYSWARM_METRICS_PORT',
+      defaultLabel: 'off',
+    }),
+    metricsHost: text('--metrics-host <host>', 'interface the metrics listener binds', { env: 'POLYSWARM_METRICS_HOST', defaultValue: '127.0.0.1' }),
+    statsd: {
+      ...text('--statsd <url>', 'send DogStatsD metrics (the reference engine\'s names) to udp://HOST:PORT; tags engine_name and poly_work from ENGINE_NAME and POLY_WORK', {
+        env: 'POLYSWARM_STATSD',
+        defaultLabel: 'off',
+      }),
+      parse: parseStatsdUrl,
+    } as OptionSpec<StatsdTarget, false>,
+  };
+}
+
 /** The options of every long-running command. */
 export function processOptions() {
   return {
@@ -75,6 +97,7 @@ export function processOptions() {
       defaultValue: DEFAULTS.lockDurationMs,
       defaultLabel: `${DEFAULTS.lockDurationMs / 1000}s`,
     }),
+    ...metricsOptions(),
   };
 }
 

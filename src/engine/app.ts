@@ -151,8 +151,11 @@ export function refusalReason(reply: DeliveryReply): string | undefined {
  * The `info` line's fields, in the order it prints them, with only the keys that have a value (fixed object shapes,
  * and no undefined keys for the logger to skip: it formats this line once per request).
  */
-function lineFields(line: DeliveryLine, status: number, ackMs: number): Record<string, unknown> {
+function lineFields(line: DeliveryLine, reply: DeliveryReply, ackMs: number): Record<string, unknown> {
   const { event, delivery, bounty } = line;
+  const status = reply.status;
+  // A refusal says why: a wrong secret, a missing signature and an invalid bounty must not look the same.
+  if (status >= 400) return { event, delivery, bounty, status, reason: refusalReason(reply), ack_ms: ackMs };
   if (bounty === undefined) return { event, delivery, status, ack_ms: ackMs };
   if (line.duplicate) return { event, delivery, bounty, duplicate: true, status, ack_ms: ackMs };
   return { event, delivery, bounty, status, ack_ms: ackMs };
@@ -228,8 +231,13 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     const bounty = parsed.value;
     const deliveryId = line.delivery;
     line.bounty = bounty.id;
-    for (const warning of parsed.warnings) logger.warn('bounty warning', { bounty: bounty.id, delivery: deliveryId, warning });
-    if (isExpired(bounty)) {
+    const expired = isExpired(bounty);
+    for (const warning of parsed.warnings) {
+      // One line per event: an expired bounty's own warning below says it, with what the engine does about it.
+      if (expired && warning.startsWith('expired on arrival')) continue;
+      logger.warn('bounty warning', { bounty: bounty.id, delivery: deliveryId, warning });
+    }
+    if (expired) {
       counters.expired++;
       logger.warn('bounty already expired on arrival; accepted but not scanned', {
         bounty: bounty.id,
@@ -275,7 +283,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     if (line) {
       if (reply.status >= 400) counters.rejected++;
       const ackMs = timed ? Math.round((performance.now() - started) * 100) / 100 : 0;
-      if (infoEnabled) logger.info('delivery', lineFields(line, reply.status, ackMs));
+      if (infoEnabled) logger.info('delivery', lineFields(line, reply, ackMs));
       if (observer) observe(observer, request, line, reply, ackMs);
     }
     return reply;

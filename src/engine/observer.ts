@@ -57,6 +57,9 @@ export interface ScanErrorEvent {
   /** The kind: an ArtifactError reason (`cannot-fetch`, `too-large`…), a typed scan error's kind, or `unprocessable`. */
   kind: string;
   message: string;
+  /** Where the author's code threw (`/x/src/scan.ts:12:9`), when it threw an Error with a stack. */
+  at?: string;
+  stack?: string;
 }
 
 export interface EngineObserver {

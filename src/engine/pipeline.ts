@@ -15,6 +15,8 @@ import { isExpired } from '../protocol/bounty.js';
 import { DEFAULTS } from './defaults.js';
 import type { EngineObserver } from './observer.js';
 import type { BountyJob, JobOutcome } from './queue.js';
+import { scanErrorComments, scanErrorKind } from './scan-errors.js';
+import { authorFrame } from '../util/stack.js';
 import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext, type ScanModule } from './types.js';
 
 
@@ -92,9 +94,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     } catch (error) {
       delivery = { ok: false, status: null, attempts: 0, error: errorMessage(error) };
     }
+    const comments = Array.isArray(result.metadata?.comments) ? (result.metadata.comments as unknown[]).map(String) : [];
     log.info('answer', {
       bounty: bounty.id,
       verdict: result.verdict,
+      // An unknown answer says why (SKIPPED:TIMEOUT, ERROR:…); a verdict's own comments stay in the answer body.
+      comments: result.verdict === 'unknown' && comments.length > 0 ? comments : undefined,
       bid: bounty.answer_kind === 'vote' ? undefined : bid,
       scan_ms: scanMs,
       delivery: delivery.ok ? delivery.status : (delivery.error ?? delivery.status),
@@ -113,7 +118,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       verdict: result.verdict,
       bid: bounty.answer_kind === 'vote' ? 0n : bid,
       artifactType: bounty.artifact_type,
-      comments: Array.isArray(result.metadata?.comments) ? (result.metadata.comments as unknown[]).map(String) : [],
+      comments,
       scanMs,
       queueWaitMs: Math.max(0, scanStartedAt - job.receivedAt),
       delivered: delivery.ok,
@@ -125,8 +130,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return outcome(delivery.ok ? 'answered' : 'delivery-failed', job);
   }
 
-  function scanError(job: BountyJob, kind: string, message: string): void {
-    deps.observer?.onScanError?.({ bounty: job.bounty.id, artifactType: job.bounty.artifact_type, kind, message });
+  function scanError(job: BountyJob, kind: string, message: string, error?: unknown): void {
+    const thrown = error instanceof Error ? { at: authorFrame(error), stack: error.stack } : {};
+    deps.observer?.onScanError?.({ bounty: job.bounty.id, artifactType: job.bounty.artifact_type, kind, message, ...thrown });
   }
 
   function outcome(result: JobOutcome, job: BountyJob): JobOutcome {
@@ -213,16 +219,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     } catch (error) {
       const reason = artifactReason(error);
+      const kind = reason ? null : scanErrorKind(error);
       if (reason) {
         log.warn('artifact unavailable', { reason, error: errorMessage(error) });
         scanError(job, reason, errorMessage(error));
         result = unknownResult(SKIP_FOR[reason]);
+      } else if (kind) {
+        // A typed scan error (engine/scan-errors.ts): the scan knew why it could not give a verdict.
+        log.warn('scan error', { scan_error: kind, error: errorMessage(error), at: authorFrame(error) });
+        scanError(job, kind, errorMessage(error), error);
+        result = { verdict: 'unknown', confidence: 0, metadata: { comments: scanErrorComments(kind, errorMessage(error)) } };
       } else if (controller.signal.aborted) {
         // A scan that honoured its signal rejects with an AbortError: that is the deadline, not a bug.
         result = unknownResult(abortComment());
       } else {
-        log.error('scan failed', { error: errorMessage(error) });
-        scanError(job, 'unprocessable', errorMessage(error));
+        log.error('scan failed', { error: errorMessage(error), at: authorFrame(error), stack: error instanceof Error ? error.stack : undefined });
+        scanError(job, 'unprocessable', errorMessage(error), error);
         result = unknownResult(errorComment(errorMessage(error)));
       }
     }

@@ -15,3 +15,16 @@ export { createPipeline } from './pipeline.js';
 export { deliverAnswer } from './deliver.js';
 export type { DeliverFunction, DeliveryRequest, DeliveryResult, DeliverOptions } from './deliver.js';
 export { loadScanModule } from './loader.js';
+export {
+  ScanError,
+  UnprocessableScanError,
+  CalledProcessScanError,
+  FileSkippedScanError,
+  IllegalFileTypeScanError,
+  EncryptedFileScanError,
+  CorruptFileScanError,
+  HighCompressionScanError,
+  ServerNotReadyScanError,
+  SCAN_ERROR_KINDS,
+} from './scan-errors.js';
+export type { ScanErrorKind } from './scan-errors.js';

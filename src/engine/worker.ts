@@ -8,6 +8,7 @@ import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
 import type { DeliverFunction } from './deliver.js';
+import type { EngineObserver } from './observer.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import type { BountyJob, JobOutcome } from './queue.js';
 import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis/index.js';
@@ -35,6 +36,8 @@ export interface RedisWorkerOptions {
   /** Finished jobs kept in Redis, for jobs whose web process did not set it (defaults 1000 / 5000). */
   keepCompleted?: number;
   keepFailed?: number;
+  /** Told about every answer and failed scan of this worker (metrics); engine/observer.ts. */
+  observer?: EngineObserver;
 }
 
 export interface RedisWorkerStats {
@@ -108,6 +111,7 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     // Scans still running when the grace period ends are aborted, and their jobs go back to the queue.
     shutdownSignal: consumer.handBackSignal,
     onOutcome: count,
+    observer: options.observer,
   });
 
   let closing: Promise<void> | undefined;

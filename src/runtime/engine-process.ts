@@ -16,11 +16,14 @@ import { packageInfo } from '../util/package.js';
 import { findProject, otherLiveServe, removeServeState, writeServeState, type EngineProject, type ServeState } from '../util/project.js';
 import { watchDotEnv } from './dotenv-watch.js';
 import { hostProcess } from './host.js';
+import { codeFrameObserver } from './code-frame.js';
+import { startMetrics, type MetricsConfig } from './metrics.js';
+import { combineObservers } from '../engine/observer.js';
 import { queueFromConfig } from './queue.js';
 import { sweepArtifacts } from './sweep.js';
 
 /** The resolved configuration of `serve` / `start`. */
-export interface EngineProcessConfig {
+export interface EngineProcessConfig extends MetricsConfig {
   /** `serve`: listhen, hot reload, banner, state file. `start`: strict server timeouts, no watcher. */
   mode: 'serve' | 'start';
   cwd: string;
@@ -209,6 +212,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       };
       if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger, onReload });
       const current = watcher;
+      const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir, webhook: config }).catch(async (error: unknown) => {
+        await watcher?.close();
+        await queue.close?.();
+        throw error;
+      });
       const engine = createEngine({
         secret: config.secret!,
         previousSecret: config.previousSecret,
@@ -221,7 +229,10 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         capacity: config.maxQueued,
         maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
+        // serve, in text: the line of scan code that threw, as a code frame under its log line.
+        observer: serve && config.logFormat === 'text' ? combineObservers([metrics.observer, codeFrameObserver(out, project.dir)]) : metrics.observer,
       });
+      metrics.setGauges({ queued: () => engine.stats().queued, running: () => engine.stats().running });
       // What a crash left in the journal is queued again before the first new bounty is taken.
       await engine.recover();
       let listening: Listening;
@@ -234,6 +245,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         await envWatcher?.close();
         await engine.close({ graceMs: 0 });
         await queue.close?.();
+        await metrics.close();
         throw listenError(error, config.host, config.port, config.portOrigin, project);
       }
       url = connectableUrl(listening.url);
@@ -267,13 +279,14 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),
-        readyFields: () => ({ url, pid: process.pid }),
+        readyFields: () => ({ url, pid: process.pid, metrics: metrics.url }),
         async stop(graceMs) {
           await watcher?.close();
           await envWatcher?.close();
           await engine.close({ graceMs });
           await listening.close();
           await queue.close?.();
+          await metrics.close();
         },
         abort() {
           logger.warn('stopped at once: bounties still queued or running get no answer from this process');

@@ -11,9 +11,10 @@ import { UsageError } from '../util/errors.js';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject } from '../util/project.js';
 import { hostProcess } from './host.js';
+import { startMetrics, type MetricsConfig } from './metrics.js';
 import { sweepArtifacts } from './sweep.js';
 
-export interface WorkerProcessConfig {
+export interface WorkerProcessConfig extends MetricsConfig {
   cwd: string;
   /** `--queue` / POLYSWARM_QUEUE_URL; required. */
   queue?: string;
@@ -55,7 +56,15 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
 
   return hostProcess(
     async () => {
-      const worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger });
+      const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir });
+      let worker: ReturnType<typeof createRedisWorker>;
+      try {
+        worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger, observer: metrics.observer });
+      } catch (error) {
+        await metrics.close();
+        throw error;
+      }
+      metrics.setGauges({ running: () => worker.stats().running });
       return {
         async ready() {
           const waiting = setTimeout(() => logger.warn('waiting for Redis', { queue: worker.queue }), WAITING_LOG_MS);
@@ -65,8 +74,11 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
             clearTimeout(waiting);
           }
         },
-        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid }),
-        stop: (graceMs) => worker.close({ graceMs }),
+        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid, metrics: metrics.url }),
+        async stop(graceMs) {
+          await worker.close({ graceMs });
+          await metrics.close();
+        },
         abort() {
           // Jobs this worker still holds go back to the queue when their locks expire: another worker answers them.
           logger.warn('stopped at once: jobs still held go to another worker when their locks expire', { running: worker.stats().running });

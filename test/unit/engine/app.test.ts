@@ -242,10 +242,14 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
     expect(JSON.parse(r.text)).toEqual({ error: 'Queue unavailable: redis: connection refused' });
   });
 
-  it('a bounty already expired on arrival: 202, not queued, never answered', async () => {
-    await boot();
+  it('a bounty already expired on arrival: 202, not queued, never answered, one warning', async () => {
+    const lines: string[] = [];
+    const stream = { write: (line: string) => lines.push(line) } as unknown as NodeJS.WritableStream;
+    await boot({ logger: createLogger({ level: 'info', format: 'json', stream }) });
     const r = await send(bounty({ expiration: new Date(Date.now() - 1000).toISOString() }));
     expect(r.status).toBe(202);
+    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
+    expect(warnings.map((w) => w.msg)).toEqual(['bounty already expired on arrival; accepted but not scanned']);
     expect(engine.stats()).toMatchObject({ accepted: 0, expired: 1, queued: 0 });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(scans).toEqual([]);
@@ -273,7 +277,8 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
     const deliveries = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'delivery');
     expect(deliveries).toHaveLength(2);
     expect(deliveries[0]).toMatchObject({ event: 'bounty', delivery: 'd-1', status: 202, bounty: '1234567890' });
-    expect(deliveries[1]).toMatchObject({ event: 'ping', delivery: null, status: 401 });
+    expect(deliveries[1]).toMatchObject({ event: 'ping', delivery: null, status: 401, reason: 'Signature does not match body' });
+    expect(deliveries[0]).not.toHaveProperty('reason');
     for (const d of deliveries) expect(typeof d.ack_ms).toBe('number');
     await lb.waitForAnswers(1);
     await engine.idle();

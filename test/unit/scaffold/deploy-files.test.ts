@@ -65,7 +65,7 @@ describe.each(TEMPLATE_NAMES)('the %s template deploys', (template) => {
   });
 
   it('no two services publish the same host port', () => {
-    const published = [...compose.matchAll(/^\s+- "(\d+):\d+"$/gm)].map((m) => m[1]);
+    const published = [...compose.matchAll(/^\s+- "(?:[\d.]+:)?(\d+):\d+"$/gm)].map((m) => m[1]);
     expect(published.length).toBeGreaterThan(1);
     expect(new Set(published).size).toBe(published.length);
   });
