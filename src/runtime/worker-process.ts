@@ -11,12 +11,15 @@ import { UsageError } from '../util/errors.js';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject } from '../util/project.js';
 import { hostProcess } from './host.js';
+import { sharedQueueName } from './queue-name.js';
 import { sweepArtifacts } from './sweep.js';
 
 export interface WorkerProcessConfig {
   cwd: string;
   /** `--queue` / POLYSWARM_QUEUE_URL; required. */
   queue?: string;
+  /** `--queue-name` / POLYSWARM_QUEUE_NAME (default: the project's package name, as for `start`). */
+  queueName?: string;
   concurrency?: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -42,20 +45,24 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       hint: 'Pass --queue redis://host:port[/db], or set POLYSWARM_QUEUE_URL (also read from the project’s .env).',
     });
   }
-  const { parseRedisUrl } = await import('../engine/redis/index.js');
+  const { parseRedisUrl, preflight } = await import('../engine/redis/index.js');
   const target = parseRedisUrl(config.queue);
   const project = findProject(config.cwd);
+  const { queueName, engine } = sharedQueueName(project.dir, config.queueName);
   // The scan code may read its own settings (CLAMAV_DATABASE, …) from the project's .env.
   loadDotEnv(project.dir, config.env ?? process.env);
   const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
   const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
   const module = await loadScanModule(project.scanFile, { root: project.dir });
+  // Exit 2 for a Redis that would evict bounties, or a queue another engine's web process fills (this code would
+  // answer its bounties). A Redis still down is checked by the web process when it connects.
+  await preflight(target, { queueName, engine, role: 'worker', logger, timeoutMs: WAITING_LOG_MS });
   sweepArtifacts(logger);
   setEgressPolicy({ mode: config.egress ?? 'public', allow: config.egressAllow ?? [] });
 
   return hostProcess(
     async () => {
-      const worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger });
+      const worker = createRedisWorker({ queue: target, queueName, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger });
       return {
         async ready() {
           const waiting = setTimeout(() => logger.warn('waiting for Redis', { queue: worker.queue }), WAITING_LOG_MS);
@@ -65,7 +72,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
             clearTimeout(waiting);
           }
         },
-        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid }),
+        readyFields: () => ({ queue: worker.queue, queue_name: queueName, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid }),
         stop: (graceMs) => worker.close({ graceMs }),
         abort() {
           // Jobs this worker still holds go back to the queue when their locks expire: another worker answers them.
