@@ -16,6 +16,6 @@ export const serve = defineCommand({
   examples: ['polyswarm-engine serve', 'polyswarm-engine serve --port 8080 --no-watch', 'polyswarm-engine serve --port 0'],
   async run({ options, sources, origins }) {
     const { runEngineProcess } = await import('../runtime/engine-process.js');
-    return runEngineProcess({ mode: 'serve', ...options, secretFlag: sources.secret === 'flag', secretFileFlag: sources.secretFile === 'flag', previousSecretFlag: sources.previousSecret === 'flag', secretSource: origins.secret });
+    return runEngineProcess({ mode: 'serve', ...options, secretFlag: sources.secret === 'flag', secretFrom: sources.secret, secretFileFrom: sources.secretFile, previousSecretFlag: sources.previousSecret === 'flag', secretSource: origins.secret });
   },
 });

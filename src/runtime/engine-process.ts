@@ -15,6 +15,7 @@ import { errorMessage, UsageError } from '../util/errors.js';
 import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Logger } from '../util/logger.js';
 import { packageInfo } from '../util/package.js';
 import { findProject, removeServeState, writeServeState, type EngineProject } from '../util/project.js';
+import type { ValueSource } from '../commands/define.js';
 import { hostProcess } from './host.js';
 import { queueFromConfig } from './queue.js';
 import { sweepArtifacts } from './sweep.js';
@@ -29,10 +30,12 @@ export interface EngineProcessConfig {
   secret?: string;
   /** True when the secret came from the command line (where `ps` shows it). */
   secretFlag?: boolean;
+  /** Where the secret came from: the command line, the environment or the project's .env. */
+  secretFrom?: ValueSource;
   /** `--secret-file` / WEBHOOK_SECRET_FILE: a file holding the secret. */
   secretFile?: string;
-  /** True when the secret file came from the command line (it then wins over WEBHOOK_SECRET). */
-  secretFileFlag?: boolean;
+  /** Where the secret file's path came from (a flag beats a variable, the environment beats .env). */
+  secretFileFrom?: ValueSource;
   /** True when the previous secret came from the command line. */
   previousSecretFlag?: boolean;
   /** Where the secret came from, for the banner (`WEBHOOK_SECRET in /x/.env`); never the secret. */
@@ -135,25 +138,32 @@ function printBanner(out: NodeJS.WritableStream, fields: [string, string][]): vo
   out.write(`${lines.join('\n')}\n\n`);
 }
 
+const RANK: Record<ValueSource, number> = { flag: 3, env: 2, dotenv: 1, default: 0 };
+
 /**
- * The webhook secret: `--secret` on the command line, else `--secret-file`, else WEBHOOK_SECRET (environment, .env),
- * else WEBHOOK_SECRET_FILE. A flag beats a variable; two sources of the same rank are ambiguous, so refused.
+ * The webhook secret, from `--secret`/WEBHOOK_SECRET or from the file `--secret-file`/WEBHOOK_SECRET_FILE names:
+ * whichever comes from the higher layer (the command line, then the environment, then the project's .env); both
+ * from the same layer are ambiguous, so refused.
  */
-export function resolveSecret(config: Pick<EngineProcessConfig, 'cwd' | 'secret' | 'secretFlag' | 'secretFile' | 'secretFileFlag' | 'secretSource'>): {
+export function resolveSecret(config: Pick<EngineProcessConfig, 'cwd' | 'secret' | 'secretFrom' | 'secretFile' | 'secretFileFrom' | 'secretSource'>): {
   secret?: string;
   source?: string;
 } {
   const { secret, secretFile } = config;
   if (secretFile === undefined) return { secret, source: config.secretSource };
-  if (secret !== undefined && Boolean(config.secretFlag) === Boolean(config.secretFileFlag)) {
+  const secretRank = secret === undefined ? -1 : RANK[config.secretFrom ?? 'flag'];
+  const fileRank = RANK[config.secretFileFrom ?? 'flag'];
+  if (secretRank === fileRank) {
     throw new UsageError(
-      config.secretFlag ? 'both --secret and --secret-file are given' : 'both WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are set',
+      config.secretFrom === 'flag' || config.secretFrom === undefined
+        ? 'both --secret and --secret-file are given'
+        : `both WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are set${config.secretFrom === 'dotenv' ? ' in .env' : ''}`,
       { hint: 'Keep one: --secret-file (or WEBHOOK_SECRET_FILE) keeps the secret out of `ps` and the environment.' },
     );
   }
-  if (secret !== undefined && config.secretFlag) return { secret, source: config.secretSource };
+  if (secretRank > fileRank) return { secret, source: config.secretSource };
   // A flag's path is relative to where the command runs; a variable's (possibly from .env) to the project.
-  const path = config.secretFileFlag ? resolve(secretFile) : resolve(config.cwd, secretFile);
+  const path = config.secretFileFrom === 'flag' || config.secretFileFrom === undefined ? resolve(secretFile) : resolve(config.cwd, secretFile);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

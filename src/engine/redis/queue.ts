@@ -38,6 +38,9 @@ import { encodeJob, jobIdFor } from './job.js';
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S, type RedisQueueOptions } from './options.js';
 import { parseRedisUrl, type RedisTarget } from './target.js';
 
+/** How long `GET /` reports out-of-memory after a bounty was refused for it (the 503's Retry-After is 5 s). */
+const OOM_REPORTED_MS = 10_000;
+
 /**
  * A BountyQueue on Redis. With a consumer (`consume: true`) it also scans, as the embedded queue does; without
  * one, it only stores jobs for workers (`start --queue` without `--with-worker`).
@@ -63,6 +66,11 @@ export class RedisQueue implements BountyQueue {
   #refusal: string | null = null;
   /** The last internal error logged, so an outage is logged once, not once per refused bounty. */
   #lastLogged: string | null = null;
+  /**
+   * When a write last failed with OOM. Redis is then at its limit, yet INFO may show it just under (the refused
+   * command's own buffer is freed), so `GET /` reports it for a while after.
+   */
+  #oomAt = 0;
 
   constructor(options: RedisQueueOptions & { processor?: JobProcessor }) {
     this.#target = typeof options.url === 'string' ? parseRedisUrl(options.url) : options.url;
@@ -137,6 +145,7 @@ export class RedisQueue implements BountyQueue {
   #unavailable(error: unknown): QueueUnavailableError {
     const message = errorMessage(error);
     const oom = /\bOOM\b/.test(message);
+    if (oom) this.#oomAt = Date.now();
     if (message !== this.#lastLogged) {
       this.#lastLogged = message;
       this.#logger.error(oom ? 'Redis is out of memory; bounties are refused with 503' : 'could not store a bounty in Redis', { queue: this.#target.display, error: message });
@@ -196,6 +205,7 @@ export class RedisQueue implements BountyQueue {
       const ttl = Math.max(1, expiresAt - Date.now()) + GUARD_SLACK_MS;
       const first = await this.#producer.set(seen, job.deliveryId ?? '1', 'PX', ttl, 'NX');
       this.#lastLogged = null;
+      this.#oomAt = 0;
       return first === 'OK' ? 'accepted' : 'duplicate';
     } catch (error) {
       if (reserved) await this.#budget.finish(id).catch(() => {});
@@ -208,7 +218,8 @@ export class RedisQueue implements BountyQueue {
     if (this.#refusal !== null) return { ok: false, detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)' };
     try {
       if (this.#producer.status !== 'ready') throw new Error(this.#producerState.lastError() ?? `connection ${this.#producer.status}`);
-      if (outOfMemory(await readMemory(this.#producer))) return { ok: false, detail: 'the shared queue is out of memory' };
+      const memory = await readMemory(this.#producer);
+      if (outOfMemory(memory) || Date.now() - this.#oomAt < OOM_REPORTED_MS) return { ok: false, detail: 'the shared queue is out of memory' };
       return { ok: true };
     } catch (error) {
       // The connection watcher logged why; an unauthenticated caller learns only that it is down.
