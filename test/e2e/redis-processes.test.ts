@@ -331,7 +331,7 @@ describe('Redis scale-out with real processes', () => {
     lb = await startLoopback();
     const proc = spawnBin(['serve', '--queue', redis.url, '--port', '0', '--no-watch', '--cwd', project]);
     const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
-    expect(proc.lines.join('\n')).toMatch(/queue\s+redis redis:\/\/127\.0\.0\.1:\d+\/0 queue redis-test-engine \(scanning in this process too\)/);
+    expect(proc.lines.join('\n')).toMatch(/queue\s+redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too; queue redis-test-engine\)/);
     expect(await send(url!, 7, { expiration: inMs(10_000) })).toBe(202);
     const [answer] = await lb.waitForAnswers(1, { timeoutMs: 8000 });
     expect(scannedBy(answer!)).toBe(proc.pid);
@@ -341,7 +341,7 @@ describe('Redis scale-out with real processes', () => {
     lb = await startLoopback();
     const proc = spawnBin(['start', '--queue', redis.url, '--with-worker', '--concurrency', '2', '--port', '0', '--cwd', project]);
     const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
-    expect(proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 queue redis-test-engine \(scanning in this process too\)"/);
+    expect(proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too; queue redis-test-engine\)"/);
     expect(await send(url!, 8, { expiration: inMs(10_000) })).toBe(202);
     const [answer] = await lb.waitForAnswers(1, { timeoutMs: 8000 });
     expect(scannedBy(answer!)).toBe(proc.pid);

@@ -186,8 +186,8 @@ describe('Redis mode keeps the promise', () => {
       const id = Number(answer.path.slice('/answer/'.length));
       expect((answer.json.metadata as { engine: string }).engine).toBe(id > 100 ? '@acme/engine-b' : 'engine-a');
     }
-    expect(a.proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 queue engine-a /);
-    expect(b.proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 queue @acme\/engine-b /);
+    expect(a.proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(web only: workers scan; queue engine-a\)"/);
+    expect(b.proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(web only: workers scan; queue @acme\/engine-b\)"/);
 
     // A worker of engine B pointed at engine A's queue would answer A's bounties with B's code: refused.
     const wrong = await runBin(['worker', '--queue', redis.url, '--queue-name', 'engine-a', '--cwd', engineB]);
