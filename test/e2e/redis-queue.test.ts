@@ -148,6 +148,25 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(lb.attempts).toHaveLength(1);
   });
 
+  it('a job a worker holds past the web’s deadline is the worker’s to answer: the watchdog leaves a locked job alone', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { logger, lines } = memoryLogger();
+    // The web's scan deadline is 2 s before the expiration; the worker's (margin 200 ms) later, so its scan runs on.
+    const { url } = await web(logger);
+    const w = worker({ scan: async () => { await new Promise((r) => setTimeout(r, 1500)); return { verdict: 'benign' }; } });
+    await w.ready();
+    const expiration = Date.now() + 3000;
+    expect((await post(url, { id: 79, expiration: new Date(expiration).toISOString() })).status).toBe(202);
+    const [answer] = await lb.waitForAnswers(1);
+    expect(answer!.json).toMatchObject({ verdict: 'benign' });
+    expect(answer!.at).toBeLessThan(expiration);
+    await until(() => w.stats().answered === 1, 'the worker to count its answer');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.attempts).toHaveLength(1);
+    expect(lines.some((l) => l.msg === 'bounty reached its scan deadline in the queue')).toBe(false);
+  });
+
   it('an expired job (stored behind the web process’s back) answers nothing and leaves the queue', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');

@@ -14,7 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 
-/** How BullMQ names its keys (its default prefix), so a script can check a job's lock. */
+/** How BullMQ names its keys (its default prefix): a job is the hash `bull:<queue>:<id>`, its lock `…:<id>:lock`. */
 const BULL_PREFIX = 'bull';
 
 export interface BudgetKeys {
@@ -23,7 +23,8 @@ export interface BudgetKeys {
   bytes: string;
   total: string;
   overduePrefix: string;
-  lockPrefix: string;
+  /** BullMQ's job hash is `<jobPrefix><id>` and its lock `<jobPrefix><id>:lock`. */
+  jobPrefix: string;
 }
 
 export function budgetKeys(queueName: string): BudgetKeys {
@@ -33,7 +34,7 @@ export function budgetKeys(queueName: string): BudgetKeys {
     bytes: `${queueName}:budget:bytes`,
     total: `${queueName}:budget:total`,
     overduePrefix: `${queueName}:overdue:`,
-    lockPrefix: `${BULL_PREFIX}:${queueName}:`,
+    jobPrefix: `${BULL_PREFIX}:${queueName}:`,
   };
 }
 
@@ -148,7 +149,7 @@ export class Budget {
 
   /** Claims the overdue answer of a job no worker holds; true when this process must answer it. */
   async claimOverdue(id: string, ttlMs: number): Promise<boolean> {
-    const keys = [this.keys.overduePrefix + id, `${this.keys.lockPrefix}${id}:lock`, this.keys.waiting];
+    const keys = [this.keys.overduePrefix + id, `${this.keys.jobPrefix}${id}:lock`, this.keys.waiting];
     return (await this.#redis.eval(CLAIM_OVERDUE, 3, ...keys, id, String(Math.max(1, Math.ceil(ttlMs))))) === 1;
   }
 

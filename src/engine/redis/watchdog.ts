@@ -71,7 +71,7 @@ export class OverdueWatchdog {
     const { redis, budget, logger } = this.#options;
     const expiresAt = Number(await redis.zscore(budget.keys.held, id));
     if (!(await budget.claimOverdue(id, Math.max(0, expiresAt - Date.now()) + GUARD_SLACK_MS))) return;
-    const data = await redis.hget(`${budget.keys.lockPrefix}${id}`, 'data');
+    const data = await redis.hget(`${budget.keys.jobPrefix}${id}`, 'data');
     let job: BountyJob | undefined;
     try {
       job = data === null ? undefined : decodeJob(JSON.parse(data));
