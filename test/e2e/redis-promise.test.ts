@@ -223,12 +223,17 @@ describe('Redis mode keeps the promise', () => {
     expect(web.lines.filter((l) => /delivery .*duplicate=true/.test(l))).toHaveLength(10);
   }, 60_000);
 
-  it('a Redis without persistence: the web process and the worker each warn once, clearly', async () => {
+  it('a Redis without persistence, and bounties left in the old shared queue: web process and worker each warn once, clearly', async () => {
     const redis = await redisWith();
+    // Two jobs an earlier version left in the queue name every engine used to share.
+    const client = await admin(redis);
+    await client.rpush('bull:polyswarm-bounties:wait', 'bounty-1', 'bounty-2');
+    client.disconnect();
     const { proc: web } = await startWeb(redis, engineA);
     const worker = await startWorker(redis, engineA);
     for (const proc of [web, worker]) {
       expect(proc.lines.filter((l) => /WARN\s+Redis does not persist \(no AOF, no RDB snapshots\): a Redis restart loses every queued bounty/.test(l))).toHaveLength(1);
+      expect(proc.lines.filter((l) => /WARN\s+2 bounties wait in the queue polyswarm-bounties, which engines no longer share by default; this process uses engine-a/.test(l))).toHaveLength(1);
     }
   });
 

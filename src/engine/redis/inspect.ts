@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { errorMessage, UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
+import { DEFAULT_QUEUE_NAME } from './options.js';
 import type { RedisTarget } from './target.js';
 
 /** The registry of queue names and the engine (package name) each belongs to. */
@@ -105,6 +106,19 @@ export async function claimQueue(redis: Redis, queueName: string, engine: string
   );
 }
 
+/**
+ * Versions before per-engine queue names all used `polyswarm-bounties`. Bounties still waiting there after an
+ * upgrade would go unanswered by processes on the new name: say so, and how to drain them.
+ */
+async function warnIfLegacyBacklog(redis: Redis, queueName: string, logger: Logger): Promise<void> {
+  if (queueName === DEFAULT_QUEUE_NAME) return;
+  const waiting = await redis.llen(`bull:${DEFAULT_QUEUE_NAME}:wait`);
+  if (waiting === 0) return;
+  logger.warn(`${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`, {
+    hint: `if they are this engine's, drain them: a worker with --queue-name ${DEFAULT_QUEUE_NAME} (or run web and workers with it until you switch)`,
+  });
+}
+
 export interface PreflightOptions {
   queueName: string;
   /** The engine project's package name; null skips the ownership check. */
@@ -145,6 +159,7 @@ export async function preflight(target: RedisTarget, options: PreflightOptions):
       if (refusal) throw refusal;
       warnIfVolatile(facts, target.display, options.logger);
       if (options.engine !== null) await claimQueue(redis, options.queueName, options.engine, target.display, options.role);
+      await warnIfLegacyBacklog(redis, options.queueName, options.logger);
       return true;
     } catch (error) {
       if (error instanceof UsageError) throw error;
