@@ -52,9 +52,13 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 `;
 
-/** KEYS waiting held bytes total; ARGV now id size expiresAt maxCount maxBytes → 'ok' | 'held' | 'full-count' | 'full-bytes'. */
+/**
+ * KEYS waiting held bytes total seen; ARGV pruneBefore id size expiresAt maxCount maxBytes →
+ * 'seen' | 'held' | 'full-count' | 'full-bytes' | 'ok'.
+ */
 const RESERVE = `${PRUNE}
 local id = ARGV[2]
+if redis.call('EXISTS', KEYS[5]) == 1 then return 'seen' end
 if redis.call('ZSCORE', KEYS[2], id) then return 'held' end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then return 'full-count' end
 local total = tonumber(redis.call('GET', KEYS[4]) or '0')
@@ -104,7 +108,8 @@ end
 return 0
 `;
 
-export type Reservation = 'ok' | 'held' | 'full-count' | 'full-bytes';
+/** 'seen': a duplicate of a stored bounty; 'held': a racing copy reserved it; 'full-…': no room; 'ok': reserved. */
+export type Reservation = 'seen' | 'held' | 'full-count' | 'full-bytes' | 'ok';
 
 /** The budget's scripts on one connection. */
 export class Budget {
@@ -120,11 +125,14 @@ export class Budget {
     return [this.keys.waiting, this.keys.held, this.keys.bytes, this.keys.total];
   }
 
-  /** Reserves room for a job before it is stored; 'held' means the job is stored (or being stored) already. */
-  async reserve(id: string, size: number, expiresAt: number, maxCount: number, maxBytes: number): Promise<Reservation> {
-    // Entries are pruned a minute after their expiration: until then a watchdog removes their jobs (queue.ts).
+  /**
+   * Reserves room for a job before it is stored, in one round trip with the duplicate check: `seen` is the key
+   * that marks a bounty already stored (queue.ts).
+   */
+  async reserve(id: string, seen: string, size: number, expiresAt: number, maxCount: number, maxBytes: number): Promise<Reservation> {
+    // Entries are pruned a minute after their expiration: until then a watchdog removes their jobs (watchdog.ts).
     const args = [Date.now() - PRUNE_AFTER_MS, id, size, expiresAt, maxCount, maxBytes].map(String);
-    return (await this.#redis.eval(RESERVE, 4, ...this.#all(), ...args)) as Reservation;
+    return (await this.#redis.eval(RESERVE, 5, ...this.#all(), seen, ...args)) as Reservation;
   }
 
   /** The job finished (answered, expired, given up) or was never stored: its room is free again. */

@@ -183,10 +183,10 @@ export class RedisQueue implements BountyQueue {
     const expiresAt = job.bounty.expiration.getTime();
     let reserved = false;
     try {
-      // Seen before (possibly already done and trimmed): a duplicate, and nothing to add again.
-      if ((await this.#producer.exists(seen)) === 1) return 'duplicate';
-      // Room first, atomically across web processes; 'held': a racing copy reserved it, and adding again is a no-op.
-      const room = await this.#budget.reserve(id, job.bytes ?? 0, expiresAt, this.#maxQueued, this.#maxQueuedBytes);
+      // Room first, atomically across web processes. 'seen': stored before (possibly done and trimmed), a duplicate
+      // with nothing to add again; 'held': a racing copy reserved it, and adding again is a no-op.
+      const room = await this.#budget.reserve(id, seen, job.bytes ?? 0, expiresAt, this.#maxQueued, this.#maxQueuedBytes);
+      if (room === 'seen') return 'duplicate';
       if (room === 'full-count' || room === 'full-bytes') {
         this.#logger.debug('shared queue full', { limit: room === 'full-count' ? `--max-queued ${this.#maxQueued}` : `--max-queued-bytes ${this.#maxQueuedBytes}` });
         return 'full';
