@@ -111,14 +111,27 @@ return 0
 /** 'seen': a duplicate of a stored bounty; 'held': a racing copy reserved it; 'full-…': no room; 'ok': reserved. */
 export type Reservation = 'seen' | 'held' | 'full-count' | 'full-bytes' | 'ok';
 
-/** The budget's scripts on one connection. */
+const SCRIPTS = {
+  pseBudgetReserve: { numberOfKeys: 5, lua: RESERVE },
+  pseBudgetFinish: { numberOfKeys: 4, lua: FINISH },
+  pseBudgetStart: { numberOfKeys: 2, lua: START },
+  pseBudgetRequeue: { numberOfKeys: 2, lua: REQUEUE },
+  pseBudgetClaimOverdue: { numberOfKeys: 3, lua: CLAIM_OVERDUE },
+} as const;
+
+type Scripted = { [K in keyof typeof SCRIPTS]: (...keysAndArgs: string[]) => Promise<unknown> };
+
+/** The budget's scripts on one connection (sent once, then called by their SHA1: EVALSHA). */
 export class Budget {
   readonly #redis: Redis;
+  readonly #scripts: Scripted;
   readonly keys: BudgetKeys;
 
   constructor(redis: Redis, queueName: string) {
     this.#redis = redis;
     this.keys = budgetKeys(queueName);
+    for (const [name, definition] of Object.entries(SCRIPTS)) if (!(name in redis)) redis.defineCommand(name, definition);
+    this.#scripts = redis as unknown as Scripted;
   }
 
   #all(): string[] {
@@ -132,22 +145,22 @@ export class Budget {
   async reserve(id: string, seen: string, size: number, expiresAt: number, maxCount: number, maxBytes: number): Promise<Reservation> {
     // Entries are pruned a minute after their expiration: until then a watchdog removes their jobs (watchdog.ts).
     const args = [Date.now() - PRUNE_AFTER_MS, id, size, expiresAt, maxCount, maxBytes].map(String);
-    return (await this.#redis.eval(RESERVE, 5, ...this.#all(), seen, ...args)) as Reservation;
+    return (await this.#scripts.pseBudgetReserve(...this.#all(), seen, ...args)) as Reservation;
   }
 
   /** The job finished (answered, expired, given up) or was never stored: its room is free again. */
   async finish(id: string): Promise<void> {
-    await this.#redis.eval(FINISH, 4, ...this.#all(), id);
+    await this.#scripts.pseBudgetFinish(...this.#all(), id);
   }
 
   /** A worker starts the job: it no longer waits. 'overdue': another process answered it; do not scan it. */
   async start(id: string): Promise<'ok' | 'overdue'> {
-    return (await this.#redis.eval(START, 2, this.keys.waiting, this.keys.overduePrefix + id, id)) as 'ok' | 'overdue';
+    return (await this.#scripts.pseBudgetStart(this.keys.waiting, this.keys.overduePrefix + id, id)) as 'ok' | 'overdue';
   }
 
   /** A job handed back to the queue at shutdown waits again. */
   async requeue(id: string): Promise<void> {
-    await this.#redis.eval(REQUEUE, 2, this.keys.waiting, this.keys.held, id);
+    await this.#scripts.pseBudgetRequeue(this.keys.waiting, this.keys.held, id);
   }
 
   /** Jobs stored and unfinished whose expiration is before `until` (ms), at most `limit`. */
@@ -158,12 +171,6 @@ export class Budget {
   /** Claims the overdue answer of a job no worker holds; true when this process must answer it. */
   async claimOverdue(id: string, ttlMs: number): Promise<boolean> {
     const keys = [this.keys.overduePrefix + id, `${this.keys.jobPrefix}${id}:lock`, this.keys.waiting];
-    return (await this.#redis.eval(CLAIM_OVERDUE, 3, ...keys, id, String(Math.max(1, Math.ceil(ttlMs))))) === 1;
-  }
-
-  /** How many jobs wait and how many body bytes are stored, for the log and health. */
-  async usage(): Promise<{ waiting: number; bytes: number }> {
-    const [waiting, total] = await Promise.all([this.#redis.zcard(this.keys.waiting), this.#redis.get(this.keys.total)]);
-    return { waiting, bytes: Number(total ?? 0) };
+    return (await this.#scripts.pseBudgetClaimOverdue(...keys, id, String(Math.max(1, Math.ceil(ttlMs))))) === 1;
   }
 }

@@ -21,10 +21,10 @@
  *   URL or Redis's own error text; the log has those.
  */
 import { Queue } from 'bullmq';
-import { DEFAULTS } from '../defaults.js';
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
+import { DEFAULTS } from '../defaults.js';
 import { deliverAnswer, type DeliverFunction } from '../deliver.js';
 import { QueueUnavailableError, type BountyJob, type BountyQueue, type EnqueueOutcome, type JobProcessor } from '../queue.js';
 import type { QueueContext } from '../engine.js';
