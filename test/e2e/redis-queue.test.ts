@@ -270,6 +270,38 @@ describe('Redis queue (library, real redis-server)', () => {
     await lb.waitForAnswers(1);
   });
 
+  it('Redis reconfigured to evict while the web runs: found at the reconnection, bounties refused with 503 until it is fixed', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { logger, lines } = memoryLogger();
+    const { url } = await web(logger);
+    // Drops the web's connections, as a Redis failover or restart would; it reconnects and reads the policy again.
+    const reconnect = async () => {
+      const clients = (await admin.client('LIST')) as string;
+      for (const line of clients.split('\n').filter((l) => /name=polyswarm-engine-web:/.test(l))) {
+        await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line)![1]!);
+      }
+      const before = lines.filter((l) => l.msg === 'redis reconnected').length;
+      await until(() => lines.filter((l) => l.msg === 'redis reconnected').length > before, 'the web to reconnect');
+    };
+    await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      await reconnect();
+      await until(() => lines.some((l) => l.msg === 'refusing bounties: Redis would evict them'), 'the refusal in the log');
+      const refused = await post(url, { id: 600, expiration: inMs(8000) });
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toEqual({ error: 'Queue unavailable: the shared queue’s Redis would evict bounties (maxmemory-policy)' });
+      const health = await fetch(url);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)' });
+    } finally {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+    await reconnect();
+    await until(() => lines.some((l) => l.msg === 'Redis no longer evicts keys; taking bounties again'), 'the recovery in the log');
+    expect((await post(url, { id: 600, expiration: inMs(8000) })).status).toBe(202);
+  });
+
   it('a hung Redis (frozen, connections open) does not hold webhooks: 503 within the command timeout', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');
