@@ -6,6 +6,7 @@
 import { DEFAULTS } from '../engine/defaults.js';
 import { EGRESS_MODES, parseAllowList, type EgressMode } from '../engine/egress.js';
 import { parseStatsdUrl, type StatsdTarget } from '../engine/metrics/statsd-url.js';
+import { queueNameProblem } from '../engine/redis/options.js';
 import { choice, duration, integer, size, text, type OptionSpec } from './define.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -16,6 +17,24 @@ export const secretOption = () =>
   text('--secret <secret>', 'webhook secret; prefer the environment or .env, a flag shows in `ps`', {
     env: ['WEBHOOK_SECRET', 'PSENGINE_WEBHOOK_SECRET'],
   });
+
+export const secretFileOption = () =>
+  text('--secret-file <path>', 'file holding the webhook secret (a Docker or Kubernetes secret); keeps it out of `ps` and the environment', {
+    env: 'WEBHOOK_SECRET_FILE',
+  });
+
+/** The Redis queue's name: web processes and workers of one engine share it; two engines never should. */
+export const queueNameOption = () => ({
+  ...text('--queue-name <name>', 'with --queue: the queue’s name in Redis, shared by the engine’s web processes and workers', {
+    env: 'POLYSWARM_QUEUE_NAME',
+    defaultLabel: 'the project’s package name',
+  }),
+  parse: (value: string) => {
+    const problem = queueNameProblem(value);
+    if (problem) throw new Error(problem);
+    return value.trim();
+  },
+}) as OptionSpec<string, false>;
 
 export const concurrencyOption = () =>
   integer('-c, --concurrency <n>', 'scans running at once', { min: 1, max: 10_000 }, { env: 'POLYSWARM_CONCURRENCY', defaultLabel: 'number of CPUs' });
@@ -107,11 +126,13 @@ export function webhookOptions(defaultHost: string) {
     port: integer('-p, --port <port>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535 }, { env: 'PORT', defaultValue: 3000 }),
     host: text('--host <host>', 'interface to bind', { env: 'HOST', defaultValue: defaultHost }),
     secret: secretOption(),
+    secretFile: secretFileOption(),
     previousSecret: previousSecretOption(),
     queue: text('--queue <url|memory>', 'Redis URL of a shared queue (e.g. redis://127.0.0.1:6379/0), or memory for an embedded queue without its journal', {
       env: 'POLYSWARM_QUEUE_URL',
       defaultLabel: 'embedded, journaled in the state folder',
     }),
+    queueName: queueNameOption(),
     stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
       env: 'POLYSWARM_STATE_DIR',
       defaultLabel: '<project>/.polyswarm',

@@ -21,6 +21,9 @@ export const serve = defineCommand({
       ...options,
       portOrigin: sources.port === 'default' ? undefined : origins.port,
       secretFlag: sources.secret === 'flag',
+      secretFrom: sources.secret,
+      secretFileFrom: sources.secretFile,
+      previousSecretFlag: sources.previousSecret === 'flag',
       secretSource: origins.secret,
     });
   },

@@ -3,7 +3,7 @@
  * Thin: the process is hosted by `runtime/worker-process.ts`.
  */
 import { defineCommand, text } from './define.js';
-import { egressOptions, processOptions } from './engine-options.js';
+import { egressOptions, processOptions, queueNameOption } from './engine-options.js';
 
 export const worker = defineCommand({
   name: 'worker',
@@ -12,6 +12,7 @@ export const worker = defineCommand({
     queue: text('--queue <url>', 'Redis URL of the queue the web process fills, e.g. redis://127.0.0.1:6379/0 (required)', {
       env: 'POLYSWARM_QUEUE_URL',
     }),
+    queueName: queueNameOption(),
     ...processOptions(),
     ...egressOptions('public'),
   },

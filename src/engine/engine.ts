@@ -44,14 +44,23 @@ export interface EngineOptions {
   maxArtifactBytes?: number;
   /** Default: silent. */
   logger?: Logger;
-  /** Default: the embedded queue. The Redis queue plugs in here; it is handed the job processor. */
-  queue?: (processor: JobProcessor) => BountyQueue;
+  /** Default: the embedded queue. The Redis queue plugs in here; it is handed the job processor and the engine's limits. */
+  queue?: (processor: JobProcessor, context: QueueContext) => BountyQueue;
   /** Default true; false = web only (enqueue, never scan; for Redis web processes). */
   scanInProcess?: boolean;
   /** How answers are posted (default deliverAnswer); a queue may wrap it, e.g. with a "posted once" guard. */
   deliver?: DeliverFunction;
   /** Told about every request, answer and failed scan (engine/observer.ts); combine several with combineObservers. */
   observer?: EngineObserver;
+}
+
+/** What a shared queue gets from the engine besides the processor: the same limits and deadline as the embedded queue. */
+export interface QueueContext {
+  capacity: number;
+  maxQueuedBytes: number;
+  deadlineMarginMs: number;
+  /** Answers a job no worker started by its scan deadline: `unknown`, SKIPPED:TIMEOUT. */
+  onOverdue: (job: BountyJob) => Promise<unknown>;
 }
 
 export interface EngineStats {
@@ -184,7 +193,9 @@ export function createEngine(options: EngineOptions): Engine {
         onOverdue: (job) => track(pipeline.abandon(job, SKIP.TIMEOUT)),
         onError: onQueueError,
       });
-  const queue: BountyQueue = embedded ?? options.queue!(processor);
+  const queue: BountyQueue =
+    embedded ??
+    options.queue!(processor, { capacity, maxQueuedBytes, deadlineMarginMs: deliveryMarginMs, onOverdue: (job) => track(pipeline.abandon(job, SKIP.TIMEOUT)) });
   let recovered = false;
 
   let closing: Promise<void> | undefined;

@@ -3,7 +3,7 @@
  * same scan pipeline as the embedded engine (fetch → scan → bid → answer), and posts each answer once. Run as many
  * as you like, on as many machines; no webhook secret is needed here, the web process checked the signatures.
  */
-import { errorComment } from '../protocol/answer.js';
+import { errorComment, SKIP } from '../protocol/answer.js';
 import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
@@ -27,7 +27,7 @@ export interface RedisWorkerOptions {
   maxArtifactBytes?: number;
   /** Job lock; a killed worker's jobs go to others after about 1.5× this (default 10 s). */
   lockDurationMs?: number;
-  /** Default DEFAULT_QUEUE_NAME. */
+  /** Default DEFAULT_QUEUE_NAME; the CLI names it after the engine project's package (redis/options.ts). */
   queueName?: string;
   /** Default: silent. */
   logger?: Logger;
@@ -101,6 +101,10 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     keepFailed: options.keepFailed,
     processor: (job) => pipeline!.process(job),
     onGaveUp: (job, reason) => pipeline!.abandon(job, errorComment(`gave up on this bounty: ${reason}`)),
+    // Jobs no worker can start by their scan deadline are answered `unknown` (SKIPPED:TIMEOUT) by whichever process
+    // on the queue sees the deadline first (redis/watchdog.ts).
+    onOverdue: (job) => pipeline!.abandon(job, SKIP.TIMEOUT),
+    deadlineMarginMs: options.deliveryMarginMs,
   });
   pipeline = createPipeline({
     module: getModule,

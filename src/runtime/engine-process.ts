@@ -3,6 +3,7 @@
  * configuration names, listen, and hand the rest (signals, ready line, graceful stop) to the process host.
  * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
  */
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
@@ -15,6 +16,7 @@ import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Log
 import { packageInfo } from '../util/package.js';
 import { findProject, otherLiveServe, removeServeState, writeServeState, type EngineProject, type ServeState } from '../util/project.js';
 import { watchDotEnv } from './dotenv-watch.js';
+import type { ValueSource } from './options.js';
 import { hostProcess } from './host.js';
 import { codeFrameObserver } from './code-frame.js';
 import { startMetrics, type MetricsConfig } from './metrics.js';
@@ -34,6 +36,14 @@ export interface EngineProcessConfig extends MetricsConfig {
   secret?: string;
   /** True when the secret came from the command line (where `ps` shows it). */
   secretFlag?: boolean;
+  /** Where the secret came from: the command line, the environment or the project's .env. */
+  secretFrom?: ValueSource;
+  /** `--secret-file` / WEBHOOK_SECRET_FILE: a file holding the secret. */
+  secretFile?: string;
+  /** Where the secret file's path came from (a flag beats a variable, the environment beats .env). */
+  secretFileFrom?: ValueSource;
+  /** True when the previous secret came from the command line. */
+  previousSecretFlag?: boolean;
   /** Where the secret came from, for the banner (`WEBHOOK_SECRET in /x/.env`); never the secret. */
   secretSource?: string;
   /** During a rotation, the previous secret, still accepted. */
@@ -44,6 +54,8 @@ export interface EngineProcessConfig extends MetricsConfig {
   egressAllow?: string[];
   concurrency?: number;
   queue?: string;
+  /** `--queue-name`: the Redis queue's name (default: the project's package name). */
+  queueName?: string;
   stateDir?: string;
   maxQueued?: number;
   maxQueuedBytes?: number;
@@ -143,6 +155,50 @@ function printBanner(out: NodeJS.WritableStream, fields: [string, string][]): vo
   out.write(`${lines.join('\n')}\n\n`);
 }
 
+const RANK: Record<ValueSource, number> = { flag: 3, env: 2, dotenv: 1, default: 0 };
+
+/**
+ * The webhook secret, from `--secret`/WEBHOOK_SECRET or from the file `--secret-file`/WEBHOOK_SECRET_FILE names:
+ * whichever comes from the higher layer (the command line, then the environment, then the project's .env); both
+ * from the same layer are ambiguous, so refused.
+ */
+export function resolveSecret(config: Pick<EngineProcessConfig, 'cwd' | 'secret' | 'secretFrom' | 'secretFile' | 'secretFileFrom' | 'secretSource'>): {
+  secret?: string;
+  source?: string;
+} {
+  const { secret, secretFile } = config;
+  if (secretFile === undefined) return { secret, source: config.secretSource };
+  const secretRank = secret === undefined ? -1 : RANK[config.secretFrom ?? 'flag'];
+  const fileRank = RANK[config.secretFileFrom ?? 'flag'];
+  if (secretRank === fileRank) {
+    throw new UsageError(
+      config.secretFrom === 'flag' || config.secretFrom === undefined
+        ? 'both --secret and --secret-file are given'
+        : `both WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are set${config.secretFrom === 'dotenv' ? ' in .env' : ''}`,
+      { hint: 'Keep one: --secret-file (or WEBHOOK_SECRET_FILE) keeps the secret out of `ps` and the environment.' },
+    );
+  }
+  if (secretRank > fileRank) return { secret, source: config.secretSource };
+  // A flag's path is relative to where the command runs; a variable's (possibly from .env) to the project.
+  const path = config.secretFileFrom === 'flag' || config.secretFileFrom === undefined ? resolve(secretFile) : resolve(config.cwd, secretFile);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read the webhook secret file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(error)}`, {
+      hint: 'Pass --secret-file <path> (or WEBHOOK_SECRET_FILE) naming a readable file that holds the secret.',
+    });
+  }
+  // A trailing newline (echo, most editors) is not part of the secret.
+  const value = text.replace(/\r?\n$/, '');
+  if (value.trim() === '') throw new UsageError(`the webhook secret file ${path} is empty`, { hint: 'Write the secret in it (one line).' });
+  if (/[\r\n]/.test(value)) {
+    throw new UsageError(`the webhook secret file ${path} holds more than one line`, { hint: 'Keep only the secret in it, on one line.' });
+  }
+  return { secret: value, source: path };
+}
+
 /**
  * Runs the engine project in `config.cwd` until SIGINT/SIGTERM (see runtime/host.ts for the exit codes). Throws
  * UsageError (exit 2) for a missing project, secret or scan export, a module that does not load, or a port that
@@ -151,7 +207,8 @@ function printBanner(out: NodeJS.WritableStream, fields: [string, string][]): vo
 export async function runEngineProcess(config: EngineProcessConfig): Promise<number> {
   const out = config.stdout ?? process.stdout;
   const project = findProject(config.cwd);
-  if (!config.secret) throw missingSecret(config.mode, project);
+  const { secret, source: secretSource } = resolveSecret(config);
+  if (!secret) throw missingSecret(config.mode, project);
   // The scan code may read its own settings (CLAMAV_DATABASE, …) from the project's .env; serve keeps them in step
   // with the file (runtime/dotenv-watch.ts), start reads them once.
   const env = config.env ?? process.env;
@@ -160,9 +217,14 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
 
   const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
   const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
-  if (config.secretFlag && config.mode === 'start') {
-    logger.warn('the webhook secret was given with --secret, where `ps` shows it to every user of this machine', {
-      hint: 'set WEBHOOK_SECRET in the environment or the project’s .env instead',
+  // Every long-running process says so: its command line stays visible in `ps` for as long as it runs.
+  for (const [given, flag] of [
+    [config.secretFlag && secretSource === config.secretSource, '--secret'],
+    [config.previousSecretFlag, '--previous-secret'],
+  ] as const) {
+    if (!given) continue;
+    logger.warn(`a webhook secret was given with ${flag}, where \`ps\` shows it to every user of this machine`, {
+      hint: 'use --secret-file (WEBHOOK_SECRET_FILE), or set WEBHOOK_SECRET in the environment or the project’s .env',
     });
   }
   const serve = config.mode === 'serve';
@@ -181,6 +243,9 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         queue = await queueFromConfig({
           command: config.mode,
           url: config.queue,
+          queueName: config.queueName,
+          maxQueued: config.maxQueued,
+          maxQueuedBytes: config.maxQueuedBytes,
           projectDir: project.dir,
           stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
           withWorker: config.withWorker,
@@ -218,7 +283,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         throw error;
       });
       const engine = createEngine({
-        secret: config.secret!,
+        secret,
         previousSecret: config.previousSecret,
         module: current ? () => current.current() : initial,
         concurrency: config.concurrency,
@@ -263,17 +328,17 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         if (config.logFormat === 'text') {
           printBanner(out, [
             ['url', theme.accent(url) + (config.port !== 0 && new URL(url).port !== String(config.port) ? theme.warn(` (port ${config.port} was in use)`) : '')],
-            ['secret', `from ${config.secretSource ?? 'the caller'}`],
+            ['secret', `from ${secretSource ?? 'the caller'}`],
             ['scan', `${scanPath} ${theme.dim(`(in ${project.dir})`)}`],
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
             ['queue', `${queue.description}${config.concurrency ? `, ${config.concurrency} scans at a time` : ''}`],
             ['egress', egressText],
           ]);
         } else {
-          logger.info('serving', { scan: scanPath, secret_from: config.secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
+          logger.info('serving', { scan: scanPath, secret_from: secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
         }
       } else {
-        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: config.secretSource, queue: queue.description, egress: egressText });
+        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: secretSource, queue: queue.description, egress: egressText });
       }
       if (config.previousSecret) logger.info('a previous webhook secret is accepted too (secret rotation); requests signed with it are logged');
       return {

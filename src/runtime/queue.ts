@@ -10,11 +10,17 @@ import type { EngineOptions } from '../engine/engine.js';
 import { JournalLockedError, openJournal } from '../engine/journal.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { sharedQueueName } from './queue-name.js';
 
 export interface QueueChoice {
   command: 'serve' | 'start';
   /** `--queue` / `POLYSWARM_QUEUE_URL`: a Redis URL, `memory`, or absent (journaled). */
   url?: string;
+  /** `--queue-name`: the Redis queue's name (default: the project's package name). */
+  queueName?: string;
+  /** `--max-queued`, `--max-queued-bytes`: the shared queue's limits (createEngine passes them to the embedded queue). */
+  maxQueued?: number;
+  maxQueuedBytes?: number;
   /** The project folder, and the state folder the journal lives in (`--state-dir`, default <project>/.polyswarm). */
   projectDir: string;
   stateDir?: string;
@@ -80,15 +86,22 @@ export async function queueFromConfig(choice: QueueChoice): Promise<QueueSetup> 
     };
   }
   // Loaded only when asked for: BullMQ and ioredis add about a quarter of a second to every start-up.
-  const { parseRedisUrl, redisEngineQueue } = await import('../engine/redis/index.js');
+  const { parseRedisUrl, preflight, redisEngineQueue } = await import('../engine/redis/index.js');
   const target = parseRedisUrl(choice.url);
+  const { queueName, engine } = sharedQueueName(choice.projectDir, choice.queueName);
+  // Exit 2 now for a Redis that would evict bounties or a queue that belongs to another engine; if Redis is down,
+  // the queue checks the policy when it connects (and refuses bounties meanwhile).
+  await preflight(target, { queueName, engine, role: 'web', logger: choice.logger, timeoutMs: READY_WAIT_MS });
   // `serve` is for development: it scans too, so one process shows answers without a separate worker.
   const consume = choice.command === 'serve' || Boolean(choice.withWorker);
   const redis = redisEngineQueue({
     url: target,
+    queueName,
     consume,
     concurrency: choice.concurrency ?? defaultConcurrency(),
     lockDurationMs: choice.lockDurationMs,
+    maxQueued: choice.maxQueued,
+    maxQueuedBytes: choice.maxQueuedBytes,
     logger: choice.logger,
   });
   return {
@@ -97,6 +110,7 @@ export async function queueFromConfig(choice: QueueChoice): Promise<QueueSetup> 
     scanInProcess: consume,
     // The connection watcher has logged why, if it fails; serving 503s meanwhile is the intended behaviour.
     ready: () => redis.instance()?.ready(READY_WAIT_MS).catch(() => {}) ?? Promise.resolve(),
-    description: `redis ${target.display} (${consume ? 'scanning in this process too' : 'web only: workers scan'})`,
+    description: `redis ${target.display} (${consume ? 'scanning in this process too' : 'web only: workers scan'}; queue ${queueName})`,
   };
 }
+

@@ -12,12 +12,15 @@ import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject } from '../util/project.js';
 import { hostProcess } from './host.js';
 import { startMetrics, type MetricsConfig } from './metrics.js';
+import { sharedQueueName } from './queue-name.js';
 import { sweepArtifacts } from './sweep.js';
 
 export interface WorkerProcessConfig extends MetricsConfig {
   cwd: string;
   /** `--queue` / POLYSWARM_QUEUE_URL; required. */
   queue?: string;
+  /** `--queue-name` / POLYSWARM_QUEUE_NAME (default: the project's package name, as for `start`). */
+  queueName?: string;
   concurrency?: number;
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -43,14 +46,18 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       hint: 'Pass --queue redis://host:port[/db], or set POLYSWARM_QUEUE_URL (also read from the project’s .env).',
     });
   }
-  const { parseRedisUrl } = await import('../engine/redis/index.js');
+  const { parseRedisUrl, preflight } = await import('../engine/redis/index.js');
   const target = parseRedisUrl(config.queue);
   const project = findProject(config.cwd);
+  const { queueName, engine } = sharedQueueName(project.dir, config.queueName);
   // The scan code may read its own settings (CLAMAV_DATABASE, …) from the project's .env.
   loadDotEnv(project.dir, config.env ?? process.env);
   const logger = createLogger({ stream: out, format: config.logFormat, level: config.logLevel, timestamps: true });
   const readyLog = createLogger({ stream: out, format: config.logFormat, level: 'info', timestamps: true });
   const module = await loadScanModule(project.scanFile, { root: project.dir });
+  // Exit 2 for a Redis that would evict bounties, or a queue another engine's web process fills (this code would
+  // answer its bounties). A Redis still down is checked by the web process when it connects.
+  await preflight(target, { queueName, engine, role: 'worker', logger, timeoutMs: WAITING_LOG_MS });
   sweepArtifacts(logger);
   setEgressPolicy({ mode: config.egress ?? 'public', allow: config.egressAllow ?? [] });
 
@@ -59,7 +66,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir });
       let worker: ReturnType<typeof createRedisWorker>;
       try {
-        worker = createRedisWorker({ queue: target, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger, observer: metrics.observer });
+        worker = createRedisWorker({ queue: target, queueName, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger, observer: metrics.observer });
       } catch (error) {
         await metrics.close();
         throw error;
@@ -74,7 +81,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
             clearTimeout(waiting);
           }
         },
-        readyFields: () => ({ queue: worker.queue, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid, metrics: metrics.url }),
+        readyFields: () => ({ queue: worker.queue, queue_name: queueName, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid, metrics: metrics.url }),
         async stop(graceMs) {
           await worker.close({ graceMs });
           await metrics.close();

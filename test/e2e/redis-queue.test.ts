@@ -125,16 +125,57 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(engine.stats()).toMatchObject({ accepted: 3, duplicates: 4 });
   });
 
-  it('an expired job answers nothing and leaves the queue', async () => {
+  it('a job no worker starts by its scan deadline: the web process answers it unknown once, before the expiration; a later worker does not scan it', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');
     const { url } = await web();
-    // Stored while no worker runs; it expires in the queue.
-    expect((await post(url, { id: 77, expiration: inMs(800) })).status).toBe(202);
+    // No worker runs; the scan deadline is the expiration minus the default 2 s margin, so in about 1 s.
+    const expiration = Date.now() + 3000;
+    expect((await post(url, { id: 77, expiration: new Date(expiration).toISOString() })).status).toBe(202);
+    const [answer] = await lb.waitForAnswers(1);
+    expect(answer!.at).toBeLessThan(expiration);
+    expect(answer!.json).toMatchObject({ verdict: 'unknown', bid: 0, metadata: { comments: ['SKIPPED:TIMEOUT'] } });
     const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
     cleanups.push(() => queue.close());
-    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
-    await new Promise((r) => setTimeout(r, 900));
+    // Answered and removed: nothing waits for a worker, and the budget is free again.
+    await eventually(async () => (await queue.getJobCounts('waiting')).waiting === 0, 'the answered job to leave the queue');
+    expect(await admin.zcard(`${DEFAULT_QUEUE_NAME}:budget:held`)).toBe(0);
+    let scans = 0;
+    const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } });
+    await w.ready();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(scans).toBe(0);
+    expect(lb.attempts).toHaveLength(1);
+  });
+
+  it('a job a worker holds past the web’s deadline is the worker’s to answer: the watchdog leaves a locked job alone', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { logger, lines } = memoryLogger();
+    // The web's scan deadline is 2 s before the expiration; the worker's (margin 200 ms) later, so its scan runs on.
+    const { url } = await web(logger);
+    const w = worker({ scan: async () => { await new Promise((r) => setTimeout(r, 1500)); return { verdict: 'benign' }; } });
+    await w.ready();
+    const expiration = Date.now() + 3000;
+    expect((await post(url, { id: 79, expiration: new Date(expiration).toISOString() })).status).toBe(202);
+    const [answer] = await lb.waitForAnswers(1);
+    expect(answer!.json).toMatchObject({ verdict: 'benign' });
+    expect(answer!.at).toBeLessThan(expiration);
+    await until(() => w.stats().answered === 1, 'the worker to count its answer');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.attempts).toHaveLength(1);
+    expect(lines.some((l) => l.msg === 'bounty reached its scan deadline in the queue')).toBe(false);
+  });
+
+  it('an expired job (stored behind the web process’s back) answers nothing and leaves the queue', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const parsed = parseBountyBody(bountyBody({ id: 78, response_url: `${lb.origin}/answer`, expiration: inMs(-1000) }));
+    if (!parsed.ok) throw new Error('fixture bounty invalid');
+    const queue = new Queue(DEFAULT_QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+    cleanups.push(() => queue.close());
+    const key = jobKey(parsed.value);
+    await queue.add('bounty', encodeJob({ key, deliveryId: null, bounty: parsed.value, receivedAt: Date.now() }), { jobId: jobIdFor(key) });
     const { logger, lines } = memoryLogger();
     let scans = 0;
     const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } }, { logger });
@@ -211,11 +252,13 @@ describe('Redis queue (library, real redis-server)', () => {
       const refused = await post(url, { id: 500, expiration: inMs(8000) });
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('5');
-      expect((await refused.json()) as object).toEqual({ error: expect.stringMatching(/^Queue unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is (unreachable|unavailable)/) });
+      // Neither the 503 nor GET / (which anyone may call) tells the URL or Redis's own words; the log does.
+      expect((await refused.json()) as object).toEqual({ error: 'Queue unavailable: the shared queue is unreachable' });
       const health = await fetch(url);
       expect(health.status).toBe(503);
-      expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: expect.stringMatching(/^Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is unreachable/) });
+      expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: 'the shared queue is unreachable' });
       expect(lines.some((l) => l.msg === 'redis unavailable' && l.role === 'web')).toBe(true);
+      expect(lines.some((l) => l.msg === 'could not store a bounty in Redis' && /^redis:\/\/127\.0\.0\.1:\d+\/0$/.test(String(l.queue)))).toBe(true);
     } finally {
       await redis.start();
     }
@@ -225,6 +268,38 @@ describe('Redis queue (library, real redis-server)', () => {
     const w = worker({ scan: () => ({ verdict: 'benign' }) });
     await w.ready();
     await lb.waitForAnswers(1);
+  });
+
+  it('Redis reconfigured to evict while the web runs: found at the reconnection, bounties refused with 503 until it is fixed', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const { logger, lines } = memoryLogger();
+    const { url } = await web(logger);
+    // Drops the web's connections, as a Redis failover or restart would; it reconnects and reads the policy again.
+    const reconnect = async () => {
+      const clients = (await admin.client('LIST')) as string;
+      for (const line of clients.split('\n').filter((l) => /name=polyswarm-engine-web:/.test(l))) {
+        await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line)![1]!);
+      }
+      const before = lines.filter((l) => l.msg === 'redis reconnected').length;
+      await until(() => lines.filter((l) => l.msg === 'redis reconnected').length > before, 'the web to reconnect');
+    };
+    await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      await reconnect();
+      await until(() => lines.some((l) => l.msg === 'refusing bounties: Redis would evict them'), 'the refusal in the log');
+      const refused = await post(url, { id: 600, expiration: inMs(8000) });
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toEqual({ error: 'Queue unavailable: the shared queue’s Redis would evict bounties (maxmemory-policy)' });
+      const health = await fetch(url);
+      expect(health.status).toBe(503);
+      expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)' });
+    } finally {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+    await reconnect();
+    await until(() => lines.some((l) => l.msg === 'Redis no longer evicts keys; taking bounties again'), 'the recovery in the log');
+    expect((await post(url, { id: 600, expiration: inMs(8000) })).status).toBe(202);
   });
 
   it('a hung Redis (frozen, connections open) does not hold webhooks: 503 within the command timeout', async () => {
@@ -237,7 +312,7 @@ describe('Redis queue (library, real redis-server)', () => {
       const response = await post(url, { id: 501, expiration: inMs(8000) });
       const took = Date.now() - started;
       expect(response.status).toBe(503);
-      expect(await response.json()).toEqual({ error: expect.stringMatching(/^Queue unavailable: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is unavailable: Command timed out/) });
+      expect(await response.json()).toEqual({ error: 'Queue unavailable: the shared queue is unreachable' });
       // The producer's command timeout is 2 s: the sender gets its 503 then, not after its own timeout.
       expect(took).toBeGreaterThanOrEqual(1900);
       expect(took).toBeLessThan(4000);

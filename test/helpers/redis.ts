@@ -1,6 +1,6 @@
 /**
  * A real redis-server for tests: started on a free loopback port in a temp folder, with no automatic
- * persistence (`--save '' --appendonly no`). `stop({ save: true })` + `start()` simulates an outage that
+ * persistence (`--save '' --appendonly no`) unless `args` say otherwise. `stop({ save: true })` + `start()` simulates an outage that
  * loses nothing (SHUTDOWN SAVE writes dump.rdb, the restart on the same port and folder loads it).
  * Never skips: without the binary the suite fails loudly and says how to install it.
  */
@@ -25,8 +25,15 @@ export interface RedisServer {
   start(): Promise<void>;
   /** Stops it; with `save`, writes a snapshot first so a restart gets every key back. */
   stop(options?: { save?: boolean }): Promise<void>;
+  /** Kills it (SIGKILL), as a crash or an OOM killer would: only what it persisted survives a start(). */
+  kill(): Promise<void>;
   /** Stops it for good and removes its folder. */
   close(): Promise<void>;
+}
+
+export interface RedisOptions {
+  /** More redis-server arguments, after the defaults (so they win), e.g. `['--appendonly', 'yes']`. */
+  args?: string[];
 }
 
 const BINARY = process.env.REDIS_SERVER ?? 'redis-server';
@@ -93,19 +100,19 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 }
 
 /** Starts a redis-server on 127.0.0.1:<free port>. Close it in afterAll. */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   assertRedisInstalled();
   // The free port may be taken between the probe and redis-server's bind (tests run in parallel): try another.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startRedisOn(await freePort());
+      return await startRedisOn(await freePort(), options.args ?? []);
     } catch (error) {
       if (attempt >= 3 || !/Address already in use/i.test((error as Error).message)) throw error;
     }
   }
 }
 
-async function startRedisOn(port: number): Promise<RedisServer> {
+async function startRedisOn(port: number, extra: string[]): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pse-redis-'));
   let child: ChildProcess | undefined;
   let stderr = '';
@@ -115,7 +122,7 @@ async function startRedisOn(port: number): Promise<RedisServer> {
     stderr = '';
     const proc = spawn(
       BINARY,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning', ...extra],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
@@ -160,6 +167,13 @@ async function startRedisOn(port: number): Promise<RedisServer> {
     thaw: () => void child?.kill('SIGCONT'),
     start,
     stop,
+    async kill() {
+      const proc = child;
+      if (!proc) return;
+      const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      proc.kill('SIGKILL');
+      await gone;
+    },
     async close() {
       child?.kill('SIGCONT');
       await stop();

@@ -3,18 +3,21 @@
  * shutdown and an answer for every job BullMQ gives up on. Used by `worker` and by web processes that also scan.
  */
 import { hostname } from 'node:os';
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { buildAnswer, errorComment, serializeAnswer, unknownResult } from '../../protocol/answer.js';
 import { isExpired } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
+import { DEFAULTS } from '../defaults.js';
 import type { DeliverFunction } from '../deliver.js';
 import type { BountyJob, JobProcessor } from '../queue.js';
+import { Budget } from './budget.js';
 import { closeConnection, consumerConnection, isConnectionError, watchConnection } from './connection.js';
-import { decodeJob } from './job.js';
+import { decodeJob, jobIdFor } from './job.js';
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S, type RedisQueueOptions } from './options.js';
 import { PostOnceGuard } from './post-once.js';
+import { OverdueWatchdog } from './watchdog.js';
 import { parseRedisUrl, type RedisTarget } from './target.js';
 
 interface RunningJob {
@@ -35,6 +38,9 @@ export class Consumer {
   /** Keys of jobs handed back at shutdown (only filled then), so their refused answers are not counted as failures. */
   readonly #handedBack = new Set<string>();
   readonly #handBack = new AbortController();
+  readonly #budget: Budget;
+  readonly #watchdog: OverdueWatchdog | undefined;
+  #queue: Queue | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(target: RedisTarget, options: Required<Pick<RedisQueueOptions, 'queueName' | 'concurrency' | 'lockDurationMs'>> & {
@@ -44,10 +50,26 @@ export class Consumer {
     processor: JobProcessor;
     deliver?: DeliverFunction;
     onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
+    /** With it, this consumer also runs the deadline watchdog (a `worker`; a web process runs its own). */
+    onOverdue?: (job: BountyJob) => Promise<unknown>;
+    deadlineMarginMs?: number;
   }) {
     this.#logger = options.logger;
     this.#redis = consumerConnection(target);
     watchConnection(this.#redis, target, this.#logger, 'worker');
+    this.#budget = new Budget(this.#redis, options.queueName);
+    if (options.onOverdue) {
+      this.#watchdog = new OverdueWatchdog({
+        redis: this.#redis,
+        queueName: options.queueName,
+        budget: this.#budget,
+        marginMs: options.deadlineMarginMs ?? DEFAULTS.deliveryMarginMs,
+        onOverdue: options.onOverdue,
+        queue: () => (this.#queue ??= new Queue(options.queueName, { connection: this.#redis })),
+        logger: this.#logger,
+      });
+      this.#watchdog.start();
+    }
     this.#guard = new PostOnceGuard(this.#redis, {
       namespace: options.queueName,
       leaseMs: options.lockDurationMs,
@@ -89,9 +111,9 @@ export class Consumer {
       } catch {
         return;
       }
-      (options.onGaveUp ?? this.#answerGaveUp)(bountyJob, errorMessage(error)).catch((failure: unknown) =>
-        this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }),
-      );
+      (options.onGaveUp ?? this.#answerGaveUp)(bountyJob, errorMessage(error))
+        .catch((failure: unknown) => this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }))
+        .finally(() => this.#finish(bountyJob.key));
     });
   }
 
@@ -140,16 +162,27 @@ export class Consumer {
     return this.#guard.deliver(request, options);
   };
 
+  /** The job is done with (answered, expired, given up): its room in the budget is free. */
+  #finish(key: string): Promise<void> {
+    return this.#budget.finish(jobIdFor(key)).catch((error: unknown) => this.#logger.debug('could not free the job’s budget', { error: errorMessage(error) }));
+  }
+
   async #process(job: Job, token: string | undefined, processor: JobProcessor): Promise<string> {
     let bountyJob: BountyJob;
     try {
       bountyJob = decodeJob(job.data);
     } catch (error) {
       this.#logger.error('dropping an unreadable job', { job: job.id, error: errorMessage(error) });
+      if (job.id) await this.#budget.finish(job.id).catch(() => {});
       throw new UnrecoverableError(`unreadable job: ${errorMessage(error)}`);
+    }
+    if ((await this.#budget.start(jobIdFor(bountyJob.key))) === 'overdue') {
+      this.#logger.info('answered by the deadline watchdog; not scanning', { bounty: bountyJob.bounty.id, job: job.id });
+      return 'overdue';
     }
     if (await this.#guard.posted(bountyJob.key)) {
       this.#logger.info('already answered; not scanning again', { bounty: bountyJob.bounty.id, job: job.id, attempt: job.attemptsStarted });
+      await this.#finish(bountyJob.key);
       return 'already-answered';
     }
     let resolveHandBack!: (value: typeof HANDED_BACK) => void;
@@ -169,10 +202,12 @@ export class Consumer {
       const outcome = await Promise.race([processor(bountyJob).then(() => 'done' as const), handedBack]);
       if (outcome === HANDED_BACK) {
         await job.moveToWait(token);
+        await this.#budget.requeue(jobIdFor(bountyJob.key)).catch(() => {});
         this.#logger.info('job handed back to the queue', { bounty: bountyJob.bounty.id, job: job.id });
         // Tells BullMQ the job was moved on purpose: neither completed nor failed.
         throw new WaitingError();
       }
+      await this.#finish(bountyJob.key);
       return 'done';
     } finally {
       this.#running.delete(bountyJob.key);
@@ -186,6 +221,7 @@ export class Consumer {
    */
   close(graceMs: number): Promise<void> {
     this.#closing ??= (async () => {
+      await this.#watchdog?.stop();
       const timer = setTimeout(() => {
         // Mark them first: aborting makes their scans answer SKIPPED:SHUTDOWN, which `deliver` must then refuse.
         for (const running of this.#running.values()) if (running.phase === 'scanning') running.handBack();
@@ -215,6 +251,7 @@ export class Consumer {
         done = now >= deadline || (idleSince !== undefined && now - idleSince >= 2000);
       }
       clearTimeout(timer);
+      await this.#queue?.close().catch(() => {});
       if (how === 'timeout') {
         this.#logger.warn('gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire', {
           held: this.#running.size,
@@ -236,6 +273,11 @@ export interface RedisConsumerOptions extends RedisQueueOptions {
    * `ERROR:gave up on this bounty: <reason>`, through the post-once guard.
    */
   onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
+  /**
+   * Answers a job that no worker started by its scan deadline (`pipeline.abandon(job, SKIP.TIMEOUT)`); with it, this
+   * consumer runs the deadline watchdog (watchdog.ts).
+   */
+  onOverdue?: (job: BountyJob) => Promise<unknown>;
 }
 
 /** A consumer only (the `worker` command): takes jobs from Redis and runs them through `processor`. */
@@ -268,6 +310,8 @@ export function createRedisConsumer(options: RedisConsumerOptions): RedisConsume
     keepCompleted: options.keepCompleted,
     keepFailed: options.keepFailed,
     onGaveUp: options.onGaveUp,
+    onOverdue: options.onOverdue,
+    deadlineMarginMs: options.deadlineMarginMs,
   });
   return {
     display: target.display,

@@ -3,11 +3,31 @@
  */
 import { DEFAULTS } from '../defaults.js';
 import type { DeliverFunction } from '../deliver.js';
+import type { BountyJob } from '../queue.js';
 import type { Logger } from '../../util/logger.js';
 import type { RedisTarget } from './target.js';
 
-/** The BullMQ queue name; every web process and worker of one engine must use the same. */
+/**
+ * The BullMQ queue name when none is given; every web process and worker of one engine must use the same. The CLI
+ * names the queue after the engine project's package name instead (`queueNameFor`), so two engines on one Redis
+ * database never share one.
+ */
 export const DEFAULT_QUEUE_NAME = 'polyswarm-bounties';
+
+/** A valid queue name for an engine's package name (BullMQ forbids `:` in queue names). */
+export function queueNameFor(packageName: string | null | undefined): string {
+  const name = (packageName ?? '').trim().replace(/:/g, '-');
+  return name === '' ? DEFAULT_QUEUE_NAME : name;
+}
+
+/** Why a queue name given by the user cannot be used, or null. */
+export function queueNameProblem(name: string): string | null {
+  if (name.trim() === '') return 'is empty';
+  if (name.includes(':')) return 'contains `:` (Redis keys use it as a separator)';
+  if (name.length > 200) return 'is longer than 200 characters';
+  if (/\s/.test(name)) return 'contains white space';
+  return null;
+}
 /** Default job lock: a dead worker's job is handed to another one within about 1.5× this. */
 export const DEFAULT_LOCK_DURATION_MS = DEFAULTS.lockDurationMs;
 
@@ -45,4 +65,12 @@ export interface RedisQueueOptions {
   keepCompleted?: number;
   /** Failed jobs kept in Redis (default 5000, and none older than a week). */
   keepFailed?: number;
+  /** Jobs allowed to wait in the shared queue, across every web process (default 10 000); one more is 'full' (503). */
+  maxQueued?: number;
+  /** Signed body bytes allowed stored and unfinished (default 256 MiB); one more is 'full' (503). */
+  maxQueuedBytes?: number;
+  /** Scan deadline = expiration − this (default 2000 ms): the deadline watchdog answers jobs not started by then. */
+  deadlineMarginMs?: number;
+  /** Answers a job no worker started by its scan deadline (`pipeline.abandon(job, SKIP.TIMEOUT)`). */
+  onOverdue?: (job: BountyJob) => Promise<unknown>;
 }

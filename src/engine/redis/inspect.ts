@@ -1,0 +1,172 @@
+/**
+ * What a Redis server will do with the bounties it is given, read before the engine relies on it:
+ * - `maxmemory-policy`: anything but `noeviction` lets Redis delete keys when it is full, and with them jobs already
+ *   acknowledged (202) and the keys that keep an answer from being posted twice. The engine refuses to run on it.
+ * - persistence (AOF, RDB snapshots): without either, a Redis restart loses every queued bounty and the dedup keys.
+ *   The engine runs (a cache-only Redis may be a choice) but says so once.
+ * - which engine a queue belongs to: a registry hash records the package name of the engine that uses each queue
+ *   name, so a second engine (or a worker from another project) pointed at the same queue is refused, not fed
+ *   the first engine's bounties.
+ */
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { errorMessage, UsageError } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { DEFAULT_QUEUE_NAME } from './options.js';
+import type { RedisTarget } from './target.js';
+
+/** The registry of queue names and the engine (package name) each belongs to. */
+export const QUEUE_REGISTRY = 'polyswarm-engine:queues';
+
+export interface RedisFacts {
+  /** `maxmemory-policy`, e.g. `noeviction` (null if Redis did not say). */
+  policy: string | null;
+  /** 0: no limit. */
+  maxmemory: number;
+  usedMemory: number;
+  aof: boolean | null;
+  /** Whether RDB snapshots are configured (`save` not empty); null when CONFIG is not allowed. */
+  rdb: boolean | null;
+}
+
+function field(info: string, name: string): string | null {
+  const match = new RegExp(`^${name}:(.*)$`, 'm').exec(info);
+  return match ? match[1]!.trim() : null;
+}
+
+/** Reads the facts from INFO (always allowed) and CONFIG GET save (managed services may forbid it). */
+export async function readFacts(redis: Redis): Promise<RedisFacts> {
+  const [memory, persistence] = await Promise.all([redis.info('memory'), redis.info('persistence')]);
+  let rdb: boolean | null = null;
+  try {
+    const save = (await redis.config('GET', 'save')) as string[];
+    rdb = typeof save[1] === 'string' ? save[1].trim() !== '' : null;
+  } catch {
+    rdb = null;
+  }
+  const aof = field(persistence, 'aof_enabled');
+  return {
+    policy: field(memory, 'maxmemory_policy'),
+    maxmemory: Number(field(memory, 'maxmemory') ?? 0),
+    usedMemory: Number(field(memory, 'used_memory') ?? 0),
+    aof: aof === null ? null : aof === '1',
+    rdb,
+  };
+}
+
+/** Memory use and limit only (one INFO section), for frequent checks such as `GET /`. */
+export async function readMemory(redis: Redis): Promise<Pick<RedisFacts, 'maxmemory' | 'usedMemory'>> {
+  const memory = await redis.info('memory');
+  return { maxmemory: Number(field(memory, 'maxmemory') ?? 0), usedMemory: Number(field(memory, 'used_memory') ?? 0) };
+}
+
+/** Why this eviction policy is refused, or null when it keeps every key. */
+export function evictionRefusal(facts: RedisFacts, display: string): UsageError | null {
+  if (facts.policy === null || facts.policy === 'noeviction') return null;
+  return new UsageError(
+    `Redis at ${display} has maxmemory-policy ${facts.policy}: when it is full it deletes keys, and with them bounties already acknowledged`,
+    {
+      hint: 'Set `maxmemory-policy noeviction` (redis.conf, or CONFIG SET maxmemory-policy noeviction): a full Redis then makes the engine answer 503, and PolySwarm sends the bounty again later.',
+    },
+  );
+}
+
+/** Whether Redis is at its memory limit (writes fail with OOM under noeviction). */
+export function outOfMemory(facts: Pick<RedisFacts, 'maxmemory' | 'usedMemory'>): boolean {
+  return facts.maxmemory > 0 && facts.usedMemory >= facts.maxmemory;
+}
+
+/** Logs once that Redis keeps nothing across a restart, and what to do about it. */
+export function warnIfVolatile(facts: RedisFacts, display: string, logger: Logger): void {
+  if (facts.aof === true || facts.rdb === true) return;
+  if (facts.aof === false && facts.rdb === null) {
+    logger.warn('Redis has AOF off and would not say whether it takes snapshots: a restart may lose queued bounties', { queue: display });
+    return;
+  }
+  logger.warn('Redis does not persist (no AOF, no RDB snapshots): a Redis restart loses every queued bounty, and redeliveries are scanned again', {
+    queue: display,
+    hint: 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)',
+  });
+}
+
+/**
+ * Records that `queueName` belongs to the engine `engine` (its package name), or refuses when another engine
+ * registered it. Each web process and worker calls this at start.
+ */
+export async function claimQueue(redis: Redis, queueName: string, engine: string, display: string, role: 'web' | 'worker'): Promise<void> {
+  await redis.hsetnx(QUEUE_REGISTRY, queueName, engine);
+  const owner = await redis.hget(QUEUE_REGISTRY, queueName);
+  if (owner === null || owner === engine) return;
+  const what = role === 'worker' ? 'this worker' : 'this web process';
+  throw new UsageError(
+    `the queue ${JSON.stringify(queueName)} on ${display} belongs to the engine ${JSON.stringify(owner)}, but ${what} runs ${JSON.stringify(engine)}: it would ${role === 'worker' ? 'scan the other engine’s bounties with this code' : 'mix its bounties with the other engine’s'}`,
+    {
+      hint: `Run ${role === 'worker' ? 'the worker' : 'it'} from the ${JSON.stringify(owner)} project, or give each engine its own queue with --queue-name (POLYSWARM_QUEUE_NAME). If ${JSON.stringify(owner)} no longer uses this queue: redis-cli HDEL ${QUEUE_REGISTRY} ${queueName}`,
+    },
+  );
+}
+
+/**
+ * Versions before per-engine queue names all used `polyswarm-bounties`. Bounties still waiting there after an
+ * upgrade would go unanswered by processes on the new name: say so, and how to drain them.
+ */
+async function warnIfLegacyBacklog(redis: Redis, queueName: string, logger: Logger): Promise<void> {
+  if (queueName === DEFAULT_QUEUE_NAME) return;
+  const waiting = await redis.llen(`bull:${DEFAULT_QUEUE_NAME}:wait`);
+  if (waiting === 0) return;
+  logger.warn(`${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`, {
+    hint: `if they are this engine's, drain them: a worker with --queue-name ${DEFAULT_QUEUE_NAME} (or run web and workers with it until you switch)`,
+  });
+}
+
+export interface PreflightOptions {
+  queueName: string;
+  /** The engine project's package name; null skips the ownership check. */
+  engine: string | null;
+  role: 'web' | 'worker';
+  logger: Logger;
+  /** How long to wait for Redis; an unreachable Redis is not an error here (the process waits for it). */
+  timeoutMs: number;
+}
+
+/**
+ * Checks a Redis before a process starts on it: throws a UsageError (exit 2) for an evicting policy or a queue of
+ * another engine, warns once when nothing persists. Resolves false (and checks nothing) when Redis cannot be
+ * reached within `timeoutMs`: the process then starts and answers 503 until Redis is there.
+ */
+export async function preflight(target: RedisTarget, options: PreflightOptions): Promise<boolean> {
+  const redis = new Redis({
+    ...target.options,
+    connectionName: `polyswarm-engine-check:${hostname()}:${process.pid}`,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: options.timeoutMs,
+    commandTimeout: options.timeoutMs,
+  });
+  redis.on('error', () => {});
+  try {
+    try {
+      await redis.connect();
+    } catch (error) {
+      options.logger.debug('could not check Redis at start', { queue: target.display, error: errorMessage(error) });
+      return false;
+    }
+    try {
+      const facts = await readFacts(redis);
+      const refusal = evictionRefusal(facts, target.display);
+      if (refusal) throw refusal;
+      warnIfVolatile(facts, target.display, options.logger);
+      if (options.engine !== null) await claimQueue(redis, options.queueName, options.engine, target.display, options.role);
+      await warnIfLegacyBacklog(redis, options.queueName, options.logger);
+      return true;
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      options.logger.debug('could not check Redis at start', { queue: target.display, error: errorMessage(error) });
+      return false;
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Which Redis queue an engine project uses (`start --queue`, `serve --queue`, `worker`): its own, named after its
+ * package, unless `--queue-name` says otherwise.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { queueNameFor } from '../engine/redis/options.js';
+
+/**
+ * The Redis queue's name and the engine it belongs to: `--queue-name` if given, else the project's package name
+ * (so two engines on one Redis database never share a queue), else the historical default. `engine` (the package
+ * name, or null without one) is what the queue registry checks web processes and workers against.
+ */
+export function sharedQueueName(projectDir: string, given: string | undefined): { queueName: string; engine: string | null } {
+  let engine: string | null = null;
+  try {
+    const pkg = JSON.parse(readFileSync(join(projectDir, 'package.json'), 'utf8')) as { name?: unknown };
+    if (typeof pkg.name === 'string' && pkg.name.trim() !== '') engine = pkg.name.trim();
+  } catch {
+    engine = null;
+  }
+  return { queueName: given ?? queueNameFor(engine), engine };
+}
