@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { createEngine } from '../engine/engine.js';
+import { createWatchers } from '../inspector/attach.js';
 import { loadScanModule } from '../engine/loader.js';
 import { watchScanModule, type ScanModuleWatcher } from '../engine/reload.js';
 import { loadDotEnv } from '../util/env.js';
@@ -44,6 +45,14 @@ export interface EngineProcessConfig {
   withWorker?: boolean;
   /** serve only; default true. */
   watch?: boolean;
+  /** serve only: the inspector page (default on), its port and history bound (inspector/attach.ts). */
+  inspector?: boolean;
+  inspectorPort?: number;
+  inspectorHistory?: number;
+  /** start only: the recording (`--record`), its rotation size and the artifacts folder. */
+  record?: string;
+  recordMaxBytes?: number;
+  recordArtifacts?: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
   grace: number;
@@ -170,7 +179,9 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       let watcher: ScanModuleWatcher | undefined;
       if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger });
       const current = watcher;
+      const watchers = createWatchers({ ...config, secret: config.secret! }, logger);
       const engine = createEngine({
+        observer: watchers.observer,
         secret: config.secret!,
         previousSecret: config.previousSecret,
         module: current ? () => current.current() : initial,
@@ -194,9 +205,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         await watcher?.close();
         await engine.close({ graceMs: 0 });
         await queue.close?.();
+        await watchers.close();
         throw listenError(error, config.host, config.port);
       }
       url = connectableUrl(listening.url);
+      const inspectorUrl = await watchers.listen(url);
       if (serve) {
         writeServeState(project.dir, { url, pid: process.pid, startedAt: new Date().toISOString() });
         if (config.logFormat === 'text') {
@@ -207,6 +220,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
             ['queue', `${queue.description}${config.concurrency ? `, ${config.concurrency} scans at a time` : ''}`],
             ['egress', egressText],
+            ['inspect', inspectorUrl ? theme.accent(inspectorUrl) : 'off (--no-inspector)'],
           ]);
         } else {
           logger.info('serving', { scan: scanPath, secret_from: config.secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
@@ -224,6 +238,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
           await engine.close({ graceMs });
           await listening.close();
           await queue.close?.();
+          await watchers.close();
         },
         abort() {
           logger.warn('stopped at once: bounties still queued or running get no answer from this process');
