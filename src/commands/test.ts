@@ -7,6 +7,7 @@ import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/public.j
 import { UsageError } from '../util/errors.js';
 import { choice, defineCommand, duration, flag, integer, list, text, type OptionValues } from './define.js';
 import { cwdOption } from './engine-options.js';
+import { testReplay } from './test-replay.js';
 
 const VERDICTS = ['benign', 'malicious', 'suspicious', 'unknown', 'any'] as const;
 
@@ -95,6 +96,7 @@ export const test = defineCommand({
       options: allFlags(),
       run: ({ options }) => runTest('all', options),
     }),
+    testReplay,
   ],
 });
 
