@@ -136,9 +136,12 @@ export async function startInspectorServer(inspector: Inspector, port: number): 
   /** Server-sent events: every transaction as it is created or changes; resumes after `Last-Event-ID` (or `?since=`). */
   function stream(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    const write = (tx: Transaction) => res.write(`id: ${tx.rev}\nevent: transaction\ndata: ${JSON.stringify(tx)}\n\n`);
+    // Event ids are `<process>:<rev>`: after a restart of serve, a resuming page gets the whole new history.
+    const instance = inspector.tracker.instance;
+    const write = (tx: Transaction) => res.write(`id: ${instance}:${tx.rev}\nevent: transaction\ndata: ${JSON.stringify(tx)}\n\n`);
     res.write('retry: 1000\n\n');
-    const since = Number(req.headers['last-event-id'] ?? query.get('since') ?? NaN);
+    const [from, rev] = String(req.headers['last-event-id'] ?? `${instance}:${query.get('since') ?? ''}`).split(':');
+    const since = from === instance ? Number(rev || NaN) : 0;
     if (Number.isFinite(since)) for (const tx of inspector.history.since(since)) write(tx);
     const unsubscribe = inspector.subscribe(write);
     const ping = setInterval(() => res.write(': keep-alive\n\n'), 15_000);

@@ -12,7 +12,7 @@ import type { AnswerEvent, DeliveryEvent, DownloadEvent, EngineObserver, ScanErr
 export type TransactionSource = 'engine' | 'replay-exact' | 'replay-resigned' | 'replay-edited' | 'send' | 'import';
 
 export interface Transaction {
-  /** `tx-<n>`, unique within a process (or `<file>-<n>` once imported). */
+  /** `<process>-<n>`: unique across restarts of the process (or `import-…-<n>` once imported). */
   id: string;
   /** When the request arrived (ISO 8601). */
   at: string;
@@ -111,6 +111,8 @@ export class TransactionTracker implements EngineObserver {
   readonly wantsBodies = true;
   #seq = 0;
   #rev = 0;
+  /** Tells this process's transactions from those of an earlier run (ids, and the live stream's resume). */
+  readonly instance = Date.now().toString(36);
   /** Open bounty transactions by queue key, and the latest by bounty id (downloads and scan errors carry only the id). */
   readonly #byKey = new Map<string, { tx: Transaction; until: number }>();
   readonly #byBounty = new Map<string, Transaction>();
@@ -126,7 +128,7 @@ export class TransactionTracker implements EngineObserver {
     const request = encodeBody(event.body ?? new Uint8Array(0), this.options.maxBodyBytes);
     request.headers = { ...event.headers };
     const tx: Transaction = {
-      id: `tx-${++this.#seq}`,
+      id: `${this.instance}-${++this.#seq}`,
       at: new Date(Date.now() - event.ackMs).toISOString(),
       rev: this.nextRev(),
       source: this.options.sourceOf?.(event.delivery) ?? 'engine',
