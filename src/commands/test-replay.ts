@@ -28,10 +28,12 @@ export const testReplay = defineCommand({
   ],
   async run({ args, options }) {
     const { UsageError, ExitCode } = await import('../util/errors.js');
-    const { replayRecording, formatEntry, formatCounts } = await import('../inspector/replay-run.js');
+    const { readRecording, replayRecording, formatEntry, formatCounts } = await import('../inspector/replay-run.js');
     const { resolveTarget } = await import('../simulator/target.js');
     const file = args[0];
     if (!file) throw new UsageError('which recording? `polyswarm-engine test replay FILE`');
+    // A file that is not a recording is a usage error before any engine is booted or reached.
+    readRecording(resolve(options.cwd, file));
     const target = await resolveTarget({ url: options.url, secret: options.secret, cwd: options.cwd });
     try {
       const out = process.stdout;

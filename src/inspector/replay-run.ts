@@ -2,7 +2,7 @@
  * `polyswarm-engine test replay FILE`: sends the bounties of a recording (`start --record`) or an inspector export
  * to an engine and compares its verdicts with the recorded ones. By default each bounty is made local and current —
  * artifact served by the simulator from `--artifacts DIR` (by sha256), answer caught by its receiver, expiration
- * moved forward by the bounty's original lifetime — and signed with the target's secret. A bounty whose artifact was
+ * moved forward by the bounty's original lifetime, a new id so the engine does not take it for a duplicate — and signed with the target's secret. A bounty whose artifact was
  * not recorded, or whose artifact is a URL, is skipped: nothing is ever fetched from production. `--exact` sends
  * the recorded bytes and signature unchanged (no answer can be caught then: it goes where the recording says).
  */
@@ -14,6 +14,7 @@ import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/eve
 import { parseJson, stringifyJson } from '../protocol/json.js';
 import { sign } from '../protocol/signature.js';
 import { guessMimetype } from '../simulator/artifacts.js';
+import { randomBountyId } from '../simulator/bounty.js';
 import { SimulatorHost } from '../simulator/host.js';
 import { send } from '../simulator/http.js';
 import { UsageError } from '../util/errors.js';
@@ -139,6 +140,9 @@ async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOp
   if ('artifact_url' in wire && !('artifact_uri' in wire)) wire.artifact_url = artifactUrl;
   else wire.artifact_uri = artifactUrl;
   wire.response_url = answerUrl;
+  // A new id: an engine that saw the recorded bounty (or an earlier replay) would answer it as a duplicate.
+  if ('guid' in wire && !('id' in wire)) wire.guid = randomUUID();
+  else wire.id = typeof wire.id === 'string' ? randomBountyId().toString() : randomBountyId();
   const expiration = Date.now() + lifetime;
   wire.expiration = new Date(expiration).toISOString();
   if ('tasked_at' in wire) wire.tasked_at = new Date().toISOString();
