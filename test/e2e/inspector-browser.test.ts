@@ -52,7 +52,7 @@ async function rows(page: Page) {
   return page.locator('[data-testid=tx]').evaluateAll((trs) =>
     trs.map((tr) => ({
       id: tr.getAttribute('data-id'),
-      cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+      cells: Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? ''),
       status: tr.querySelector('[data-testid=status]')?.textContent,
       verdict: tr.querySelector('[data-testid=verdict]')?.textContent,
       answer: tr.querySelector('[data-testid=answer]')?.textContent,
