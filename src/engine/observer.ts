@@ -57,6 +57,8 @@ export interface ScanErrorEvent {
   /** The kind: an ArtifactError reason (`cannot-fetch`, `too-large`…), a typed scan error's kind, or `unprocessable`. */
   kind: string;
   message: string;
+  /** Where it was thrown, when the scan threw an Error. */
+  stack?: string;
 }
 
 /** One artifact download a scan asked for (`fetchArtifact` / `artifactPath`), once it ended. */

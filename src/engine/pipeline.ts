@@ -125,8 +125,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return outcome(delivery.ok ? 'answered' : 'delivery-failed', job);
   }
 
-  function scanError(job: BountyJob, kind: string, message: string): void {
-    deps.observer?.onScanError?.({ bounty: job.bounty.id, artifactType: job.bounty.artifact_type, kind, message });
+  function scanError(job: BountyJob, kind: string, message: string, stack?: string): void {
+    deps.observer?.onScanError?.({ bounty: job.bounty.id, artifactType: job.bounty.artifact_type, kind, message, stack });
   }
 
   function outcome(result: JobOutcome, job: BountyJob): JobOutcome {
@@ -222,7 +222,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         result = unknownResult(abortComment());
       } else {
         log.error('scan failed', { error: errorMessage(error) });
-        scanError(job, 'unprocessable', errorMessage(error));
+        scanError(job, 'unprocessable', errorMessage(error), error instanceof Error ? error.stack : undefined);
         result = unknownResult(errorComment(errorMessage(error)));
       }
     }

@@ -10,6 +10,7 @@ import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { DEFAULT_HISTORY_BYTES, DEFAULT_INSPECTOR_PORT, DEFAULT_RECORD_MAX_BYTES } from './defaults.js';
 import { Inspector } from './inspector.js';
+import { tapLogger } from './log-tap.js';
 import { createRecorder, type Recorder } from './recorder.js';
 import { startInspectorServer, type InspectorServer } from './server.js';
 
@@ -29,6 +30,8 @@ export interface WatchConfig {
 export interface Watchers {
   /** The observer to give createEngine (undefined when nothing watches). */
   observer?: EngineObserver;
+  /** The logger to give createEngine: `logger` itself, or with the inspector, one that also hands it each bounty's lines. */
+  logger(logger: Logger): Logger;
   /** Starts the inspector's server once the engine listens at `engineUrl`; resolves to its URL (or undefined). */
   listen(engineUrl: string): Promise<string | undefined>;
   close(): Promise<void>;
@@ -59,6 +62,7 @@ export function createWatchers(config: WatchConfig, logger: Logger): Watchers {
   let server: InspectorServer | undefined;
   return {
     observer: list.length === 0 ? undefined : list.length === 1 ? list[0] : combineObservers(list),
+    logger: (base) => (inspector ? tapLogger(base, (bounty, level, message, fields) => inspector.tracker.onLog(bounty, level, message, fields)) : base),
     async listen(engineUrl) {
       if (!inspector) return undefined;
       const port = config.inspectorPort ?? DEFAULT_INSPECTOR_PORT;

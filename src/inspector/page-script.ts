@@ -94,7 +94,12 @@ function renderDetail(tx) {
     const d = tx.download;
     parts.push(section('artifact download', 'download', dl([['url', d.url], ['result', d.ok ? 'ok' : (d.reason || 'failed')], ['bytes', d.bytes], ['time', d.ms + ' ms'], ['sha256 check', d.sha256Ok === null ? 'nothing to check' : d.sha256Ok ? 'matches' : 'MISMATCH'], ['error', d.error]])));
   }
-  if (tx.scan) parts.push(section('scan', 'scan', dl([['scan time', tx.scan.ms === null ? 'not scanned' : tx.scan.ms + ' ms'], ['queue wait', tx.scan.queueWaitMs + ' ms'], ['error', tx.scan.error ? tx.scan.error.kind + ': ' + tx.scan.error.message : '']])));
+  if (tx.scan || tx.log) {
+    const scan = tx.scan || { ms: null, queueWaitMs: 0 };
+    const lines = (tx.log || []).map((l) => l.at.slice(11, 23) + ' ' + l.level.toUpperCase().padEnd(5) + ' ' + l.message + (l.fields ? ' ' + JSON.stringify(l.fields) : '')).join('\n');
+    parts.push(section('scan', 'scan', dl([['scan time', scan.ms === null ? 'not scanned (yet)' : scan.ms + ' ms'], ['queue wait', scan.queueWaitMs + ' ms'], ['error', scan.error ? scan.error.kind + ': ' + scan.error.message : '']]),
+      scan.error && scan.error.stack ? el('pre', { 'data-testid': 'stack' }, scan.error.stack) : null, lines ? el('pre', { 'data-testid': 'log' }, lines) : null));
+  }
   if (tx.answer) {
     const a = tx.answer;
     parts.push(section('answer', 'answer-detail', dl([['verdict', el('span', { class: 'v-' + a.verdict }, a.verdict)], ['kind', a.kind], ['bid', a.kind === 'vote' ? '—' : nct(a.bid) + ' NCT (' + a.bid + ' wei)'], ['comments', a.comments.join(', ')],

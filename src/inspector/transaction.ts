@@ -36,7 +36,9 @@ export interface Transaction {
   /** What the bounty said, for lists and filters. */
   summary?: { artifactType: string; artifactUri: string; sha256: string | null; expiration: string; phase: string | null; responseUrl: string };
   download?: Omit<DownloadEvent, 'data' | 'bounty'>;
-  scan?: { ms: number | null; queueWaitMs: number; error?: { kind: string; message: string } };
+  scan?: { ms: number | null; queueWaitMs: number; error?: { kind: string; message: string; stack?: string } };
+  /** Log lines written for this bounty (the scan's `ctx.log` and the engine's), first LOG_LINES only. */
+  log?: { at: string; level: string; message: string; fields?: Record<string, unknown> }[];
   answer?: {
     kind: 'assertion' | 'vote';
     verdict: string;
@@ -71,6 +73,7 @@ export interface TrackerOptions {
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const ANSWER_WAIT_MS = 60_000;
+const LOG_LINES = 50;
 
 /** The body as text when it is UTF-8, else base64. */
 export function encodeBody(body: Uint8Array, max: number): Transaction['request'] {
@@ -100,7 +103,8 @@ export function weiToNct(wei: string): string {
 
 /** Approximate bytes a transaction holds in memory (strings are UTF-16 in V8, hence ×2), for the byte-bounded history. */
 export function transactionBytes(tx: Transaction): number {
-  return 512 + 2 * (tx.request.body.length + (tx.answer?.body.length ?? 0) + (tx.response.reason?.length ?? 0) + (tx.download?.error?.length ?? 0) + (tx.scan?.error?.message.length ?? 0));
+  const log = tx.log ? tx.log.reduce((n, l) => n + 64 + l.message.length + (l.fields ? JSON.stringify(l.fields).length : 0), 0) : 0;
+  return 512 + log + 2 * ((tx.scan?.error?.stack?.length ?? 0) + tx.request.body.length + (tx.answer?.body.length ?? 0) + (tx.response.reason?.length ?? 0) + (tx.download?.error?.length ?? 0) + (tx.scan?.error?.message.length ?? 0));
 }
 
 /**
@@ -168,7 +172,19 @@ export class TransactionTracker implements EngineObserver {
   onScanError(event: ScanErrorEvent): void {
     const tx = this.#byBounty.get(event.bounty);
     if (!tx) return;
-    tx.scan = { ms: null, queueWaitMs: 0, ...tx.scan, error: { kind: event.kind, message: event.message } };
+    tx.scan = { ms: null, queueWaitMs: 0, ...tx.scan, error: { kind: event.kind, message: event.message, ...(event.stack ? { stack: event.stack } : {}) } };
+    this.#changed(tx);
+  }
+
+  /** A log line written by a logger bound to `bounty` (inspector/log-tap.ts). */
+  onLog(bounty: string, level: string, message: string, fields?: Record<string, unknown>): void {
+    const tx = this.#byBounty.get(bounty);
+    if (!tx) return;
+    tx.log ??= [];
+    if (tx.log.length >= LOG_LINES) return;
+    const { bounty: _bounty, ...rest } = fields ?? {};
+    const kept = Object.keys(rest).length > 0 ? (JSON.parse(JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>) : undefined;
+    tx.log.push({ at: new Date().toISOString(), level, message: message.slice(0, 2000), ...(kept ? { fields: kept } : {}) });
     this.#changed(tx);
   }
 

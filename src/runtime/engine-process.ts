@@ -186,7 +186,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         previousSecret: config.previousSecret,
         module: current ? () => current.current() : initial,
         concurrency: config.concurrency,
-        logger,
+        logger: watchers.logger(logger),
         queue: queue.queue,
         deliver: queue.deliver,
         journal: queue.journal,

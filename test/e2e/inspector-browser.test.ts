@@ -18,8 +18,10 @@ const INSPECT = /inspect\s+(http:\/\/127\.0\.0\.1:\d+\/)/;
 const SCAN = [
   "import type { ScanFunction } from 'polyswarm-engine';",
   `const EICAR = ${JSON.stringify(EICAR)};`,
-  'export const scan: ScanFunction = async (bounty) => {',
+  'export const scan: ScanFunction = async (bounty, ctx) => {',
   '  const bytes = await bounty.fetchArtifact();',
+  "  ctx.log.info('looked at the artifact', { bytes: bytes.length });",
+  "  if (bytes.toString('latin1') === 'BOOM') throw new Error('boom: this file breaks the scan');",
   "  return { verdict: bytes.toString('latin1').includes(EICAR) ? 'malicious' : 'benign' };",
   '};',
   '',
@@ -81,6 +83,7 @@ describe('inspector in a browser', () => {
     await page.click('[data-testid=tx]');
     await expect.poll(() => page.textContent('[data-testid=answer-detail]')).toMatch(/malicious[\s\S]*1 NCT \(1000000000000000000 wei\)[\s\S]*HTTP 200[\s\S]*valid/);
     await expect.poll(() => page.textContent('[data-testid=download]')).toMatch(/sha256 checkmatches/);
+    await expect.poll(() => page.textContent('[data-testid=log]')).toMatch(/INFO  looked at the artifact \{"bytes":68\}/);
 
     // Re-signed: a second transaction, scanned again and answered malicious.
     await page.click('[data-testid=replay-resigned]');
@@ -100,10 +103,21 @@ describe('inspector in a browser', () => {
     await page.click('[data-testid=tx] >> nth=0');
     await expect.poll(() => page.textContent('[data-testid=download]')).toMatch(/hash-mismatch[\s\S]*MISMATCH/);
 
+    // A new bounty from the page, with an uploaded file that makes the scan throw: the error and its stack.
+    await page.click('#send-box summary');
+    await page.setInputFiles('#send-file', { name: 'boom.txt', mimeType: 'text/plain', buffer: Buffer.from('BOOM') });
+    await page.check('input[name=artifact][value=file]');
+    await page.click('[data-testid=send]');
+    await expect.poll(async () => (await rows(page))[0]?.cells[7], { timeout: 10_000 }).toBe('send');
+    await expect.poll(async () => (await rows(page))[0]?.verdict, { timeout: 10_000 }).toBe('unknown');
+    await page.click('[data-testid=tx] >> nth=0');
+    await expect.poll(() => page.textContent('[data-testid=scan]')).toMatch(/unprocessable: boom: this file breaks the scan/);
+    await expect.poll(() => page.textContent('[data-testid=stack]')).toMatch(/scan\.ts/);
+
     // Export, restart serve with another secret on the same inspector port: the page's stream drops and resumes;
     // the export is imported into the new process.
     const exported = await (await fetch(`${inspector}api/export.jsonl`)).text();
-    expect(exported.trim().split('\n')).toHaveLength(3);
+    expect(exported.trim().split('\n')).toHaveLength(4);
     child.kill('SIGTERM');
     expect(await child.exited()).toBe(0);
     await expect.poll(() => page.textContent('[data-testid=live]')).toBe('reconnecting…');
@@ -113,7 +127,7 @@ describe('inspector in a browser', () => {
     const file = join(project.dir, 'history.jsonl');
     writeFileSync(file, exported);
     await page.setInputFiles('#import', file);
-    await expect.poll(async () => (await rows(page)).filter((r) => r.cells[7] === 'import').length, { timeout: 10_000 }).toBe(3);
+    await expect.poll(async () => (await rows(page)).filter((r) => r.cells[7] === 'import').length, { timeout: 10_000 }).toBe(4);
 
     // Byte for byte, after the secret changed: the 401 and its reason.
     const before = (await rows(page)).length;
