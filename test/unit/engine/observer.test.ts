@@ -61,7 +61,7 @@ describe('engine observer', () => {
     expect(first!.bid).toBeGreaterThan(0n);
     expect(JSON.parse(first!.body)).toMatchObject({ verdict: 'malicious' });
     expect(second).toMatchObject({ bounty: '2', verdict: 'unknown', bid: 0n, comments: ['ERROR:boom'] });
-    expect(rec.scanErrors).toEqual([{ bounty: '2', artifactType: 'file', kind: 'unprocessable', message: 'boom' }]);
+    expect(rec.scanErrors).toEqual([{ bounty: '2', artifactType: 'file', kind: 'unprocessable', message: 'boom', stack: expect.stringContaining('Error: boom') }]);
   });
 
   it('without wantsBodies no body or headers are kept; a throwing observer changes nothing', async () => {
