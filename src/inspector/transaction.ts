@@ -77,6 +77,8 @@ const LOG_LINES = 50;
 
 /** The body as text when it is UTF-8, else base64. */
 export function encodeBody(body: Uint8Array, max: number): Transaction['request'] {
+  // Pings and most refusals have no body: no decoder call, one small object.
+  if (body.byteLength === 0) return { headers: {}, body: '', encoding: 'utf8', bytes: 0 };
   const kept = body.byteLength > max ? body.subarray(0, max) : body;
   let text: string;
   let encoding: 'utf8' | 'base64' = 'utf8';
@@ -130,7 +132,8 @@ export class TransactionTracker implements EngineObserver {
 
   onDelivery(event: DeliveryEvent): void {
     const request = encodeBody(event.body ?? new Uint8Array(0), this.options.maxBodyBytes);
-    request.headers = { ...event.headers };
+    // The app built this object for observers alone: kept as it is, not copied.
+    request.headers = (event.headers ?? {}) as Record<string, string>;
     const tx: Transaction = {
       id: `${this.instance}-${++this.#seq}`,
       at: new Date(Date.now() - event.ackMs).toISOString(),
