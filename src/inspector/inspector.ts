@@ -37,7 +37,7 @@ export class Inspector {
   readonly history: History;
   readonly artifacts: ArtifactStore;
   readonly tracker: TransactionTracker;
-  readonly #subscribers = new Set<(tx: Transaction) => void>();
+  readonly #subscribers = new Set<(tx: Transaction, json: string) => void>();
   /** Sources of the deliveries the inspector itself sent, by delivery id, until the engine reports them. */
   readonly #sources = new Map<string, TransactionSource>();
   #engineUrl = '';
@@ -69,14 +69,15 @@ export class Inspector {
     return this.#engineUrl;
   }
 
-  subscribe(listener: (tx: Transaction) => void): () => void {
+  /** `listener` gets each transaction created or changed, with its JSON text. */
+  subscribe(listener: (tx: Transaction, json: string) => void): () => void {
     this.#subscribers.add(listener);
     return () => this.#subscribers.delete(listener);
   }
 
   #publish(tx: Transaction): void {
-    this.history.put(tx);
-    for (const listener of this.#subscribers) listener(tx);
+    const json = this.history.put(tx);
+    for (const listener of this.#subscribers) listener(tx, json);
   }
 
   /**

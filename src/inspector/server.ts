@@ -138,12 +138,12 @@ export async function startInspectorServer(inspector: Inspector, port: number): 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     // Event ids are `<process>:<rev>`: after a restart of serve, a resuming page gets the whole new history.
     const instance = inspector.tracker.instance;
-    const write = (tx: Transaction) => res.write(`id: ${instance}:${tx.rev}\nevent: transaction\ndata: ${JSON.stringify(tx)}\n\n`);
+    const write = (rev: number, json: string) => res.write(`id: ${instance}:${rev}\nevent: transaction\ndata: ${json}\n\n`);
     res.write('retry: 1000\n\n');
     const [from, rev] = String(req.headers['last-event-id'] ?? `${instance}:${query.get('since') ?? ''}`).split(':');
     const since = from === instance ? Number(rev || NaN) : 0;
-    if (Number.isFinite(since)) for (const tx of inspector.history.since(since)) write(tx);
-    const unsubscribe = inspector.subscribe(write);
+    if (Number.isFinite(since)) for (const json of inspector.history.since(since)) write((JSON.parse(json) as Transaction).rev, json);
+    const unsubscribe = inspector.subscribe((tx, json) => write(tx.rev, json));
     const ping = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     streams.add(res);
     res.on('close', () => {

@@ -103,12 +103,6 @@ export function weiToNct(wei: string): string {
   return `${wei.startsWith('-') ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
 }
 
-/** Approximate bytes a transaction holds in memory (strings are UTF-16 in V8, hence ×2), for the byte-bounded history. */
-export function transactionBytes(tx: Transaction): number {
-  const log = tx.log ? tx.log.reduce((n, l) => n + 64 + l.message.length + (l.fields ? JSON.stringify(l.fields).length : 0), 0) : 0;
-  return 512 + log + 2 * ((tx.scan?.error?.stack?.length ?? 0) + tx.request.body.length + (tx.answer?.body.length ?? 0) + (tx.response.reason?.length ?? 0) + (tx.download?.error?.length ?? 0) + (tx.scan?.error?.message.length ?? 0));
-}
-
 /**
  * An EngineObserver that assembles transactions. A bounty's transaction stays open until its answer arrives (or a
  * minute past its expiration, or `flush()`); everything else is complete when it is acknowledged.
@@ -142,8 +136,11 @@ export class TransactionTracker implements EngineObserver {
       event: event.event,
       delivery: event.delivery,
       request,
-      response: { status: event.status, ackMs: event.ackMs, ...(event.reason ? { reason: event.reason } : {}), ...(event.duplicate ? { duplicate: true } : {}) },
+      response: { status: event.status, ackMs: event.ackMs },
     };
+    // Plain assignments, not spreads: a spread object can land in V8's slow dictionary mode, and thousands are kept.
+    if (event.reason) tx.response.reason = event.reason;
+    if (event.duplicate) tx.response.duplicate = true;
     if (event.bounty !== undefined && event.body) {
       const parsed = parseBountyBody(event.body);
       if (parsed.ok) {

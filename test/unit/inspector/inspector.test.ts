@@ -61,7 +61,7 @@ describe('inspector history', () => {
     expect(history.size).toBeGreaterThan(0);
     expect(history.list().at(-1)!.id).toBe('t-99');
     expect(history.get('t-0')).toBeUndefined();
-    expect(history.since(98).map((t) => t.id)).toEqual(['t-98', 't-99']);
+    expect(history.since(98).map((json) => (JSON.parse(json) as Transaction).id)).toEqual(['t-98', 't-99']);
   });
 
   it('shows bids in NCT', () => {
