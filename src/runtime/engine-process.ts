@@ -232,7 +232,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),
-        readyFields: () => ({ url, pid: process.pid }),
+        readyFields: () => ({ url, pid: process.pid, ...(inspectorUrl ? { inspector: inspectorUrl } : {}) }),
         async stop(graceMs) {
           await watcher?.close();
           await engine.close({ graceMs });
