@@ -83,7 +83,7 @@ export async function startInspectorServer(inspector: Inspector, port: number): 
     const parts = path.split('/').filter(Boolean);
 
     if (parts[0] === 'receiver') return receiver(req, res, method, parts);
-    if (method === 'GET' && path === '/') return reply(res, 200, inspectorPage(), 'text/html; charset=utf-8', { 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:" });
+    if (method === 'GET' && path === '/') return reply(res, 200, inspectorPage(), 'text/html; charset=utf-8', { 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'" });
     if (parts[0] !== 'api') return reply(res, 404, { error: `Not found: ${method} ${path}` });
 
     if (method === 'GET' && path === '/api/events') return stream(req, res, query);
