@@ -159,4 +159,13 @@ describe('inspector in a browser', () => {
     const listed = (await (await fetch(`${inspector}api/transactions`)).json()) as { transactions: unknown[] };
     expect(listed.transactions).toHaveLength(count);
   }, 120_000);
+
+  it('--no-inspector: no page, and the banner says so', async () => {
+    const project = makeProject({ 'src/scan.ts': SCAN });
+    cleanup.push(project.remove);
+    const child = track(spawnBin(['serve', '--cwd', project.dir, '--port', '0', '--no-watch', '--no-inspector']));
+    await child.waitFor(/inspect\s+off \(--no-inspector\)/, 20_000);
+    const ready = await child.waitFor(READY, 20_000);
+    expect(ready[0]).not.toContain('inspector=');
+  });
 });
