@@ -8,6 +8,7 @@ import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/public.j
 import { UsageError } from '../util/errors.js';
 import { choice, defineCommand, duration, flag, integer, list, text, type OptionValues } from './define.js';
 import { cwdOption } from './engine-options.js';
+import { testReplay } from './test-replay.js';
 
 const VERDICTS = ['benign', 'malicious', 'suspicious', 'unknown', 'any'] as const;
 
@@ -162,6 +163,7 @@ export const test = defineCommand({
       epilog: '\nExit 1 when a gate (--min-detection, --max-false-positives) fails, or a file went unanswered or was answered twice.\n',
       run: ({ args, options }) => runCorpusCommand(args[0], options),
     }),
+    testReplay,
   ],
 });
 

@@ -20,6 +20,7 @@ import { redactUrl } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
 import { checkDestination, destroyBody, discardBody, headerValue, networkMessage, outboundAgent, USER_AGENT } from './http-agent.js';
+import type { EngineObserver } from './observer.js';
 import { ArtifactError } from './types.js';
 
 export interface DownloadOptions {
@@ -183,8 +184,9 @@ export interface ArtifactAccess {
  */
 export function createArtifactAccess(
   bounty: Pick<BountyData, 'artifact_type' | 'artifact_uri' | 'sha256' | 'id'>,
-  options: Omit<DownloadOptions, 'sha256'>,
+  options: Omit<DownloadOptions, 'sha256'> & { observer?: EngineObserver },
 ): ArtifactAccess {
+  const { observer, ...download } = options;
   let bytes: Promise<Buffer> | undefined;
   let dir: Promise<string> | undefined;
   let file: Promise<string> | undefined;
@@ -192,7 +194,7 @@ export function createArtifactAccess(
   const getBytes = () => {
     bytes ??=
       bounty.artifact_type === 'file'
-        ? downloadArtifact(bounty.artifact_uri, { ...options, sha256: bounty.sha256 })
+        ? observed(downloadArtifact(bounty.artifact_uri, { ...download, sha256: bounty.sha256 }), bounty, observer)
         : Promise.reject(
             new ArtifactError('unsupported', 'a URL artifact has no file to download; scan bounty.artifact_uri instead'),
           );
@@ -220,4 +222,30 @@ export function createArtifactAccess(
       if (d) await rm(d, { recursive: true, force: true }).catch(() => {});
     },
   };
+}
+
+/** Tells `observer` (the inspector, the recorder) how a download ended; the promise itself is returned unchanged. */
+function observed(download: Promise<Buffer>, bounty: Pick<BountyData, 'artifact_uri' | 'sha256' | 'id'>, observer: EngineObserver | undefined): Promise<Buffer> {
+  if (!observer?.onDownload) return download;
+  const started = performance.now();
+  const base = { bounty: bounty.id, url: redactUrl(bounty.artifact_uri), sha256: bounty.sha256 ?? null };
+  const ms = () => Math.round(performance.now() - started);
+  download.then(
+    (data) => {
+      try {
+        observer.onDownload!({ ...base, ok: true, bytes: data.byteLength, ms: ms(), sha256Ok: bounty.sha256 ? true : null, ...(observer.wantsBodies ? { data } : {}) });
+      } catch {
+        // Watching never changes what the engine does.
+      }
+    },
+    (error: unknown) => {
+      const reason = error instanceof ArtifactError ? error.reason : undefined;
+      try {
+        observer.onDownload!({ ...base, ok: false, bytes: 0, ms: ms(), sha256Ok: reason === 'hash-mismatch' ? false : null, reason, error: (error as Error)?.message ?? String(error) });
+      } catch {
+        // Watching never changes what the engine does.
+      }
+    },
+  );
+  return download;
 }

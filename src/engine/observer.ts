@@ -62,18 +62,38 @@ export interface ScanErrorEvent {
   stack?: string;
 }
 
+/** One artifact download a scan asked for (`fetchArtifact` / `artifactPath`), once it ended. */
+export interface DownloadEvent {
+  bounty: string;
+  /** The artifact URL, its query redacted (pre-signed URLs carry credentials there). */
+  url: string;
+  ok: boolean;
+  /** Bytes received (0 when it failed). */
+  bytes: number;
+  ms: number;
+  /** The sha256 the bounty announced, and whether the bytes matched it (null when there was nothing to check). */
+  sha256: string | null;
+  sha256Ok: boolean | null;
+  /** The ArtifactError reason and message when it failed. */
+  reason?: string;
+  error?: string;
+  /** The bytes; only for observers that asked for bodies (`wantsBodies`). */
+  data?: Uint8Array;
+}
+
 export interface EngineObserver {
   /** Set to receive raw bodies and headers in `onDelivery` (the inspector and the recorder do; metrics do not). */
   readonly wantsBodies?: boolean;
   onDelivery?(event: DeliveryEvent): void;
   onAnswer?(event: AnswerEvent): void;
   onScanError?(event: ScanErrorEvent): void;
+  onDownload?(event: DownloadEvent): void;
 }
 
 /** Several observers as one; a throwing observer is ignored, never the engine's problem. */
 export function combineObservers(observers: readonly (EngineObserver | undefined)[]): EngineObserver {
   const list = observers.filter((o): o is EngineObserver => o !== undefined);
-  const call = <K extends 'onDelivery' | 'onAnswer' | 'onScanError'>(name: K, event: Parameters<NonNullable<EngineObserver[K]>>[0]) => {
+  const call = <K extends 'onDelivery' | 'onAnswer' | 'onScanError' | 'onDownload'>(name: K, event: Parameters<NonNullable<EngineObserver[K]>>[0]) => {
     for (const o of list) {
       try {
         (o[name] as ((e: typeof event) => void) | undefined)?.(event);
@@ -87,5 +107,6 @@ export function combineObservers(observers: readonly (EngineObserver | undefined
     onDelivery: (e) => call('onDelivery', e),
     onAnswer: (e) => call('onAnswer', e),
     onScanError: (e) => call('onScanError', e),
+    onDownload: (e) => call('onDownload', e),
   };
 }

@@ -190,7 +190,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const onShutdown = () => controller.abort(new Error('engine shutting down'));
     if (deps.shutdownSignal?.aborted) onShutdown();
     deps.shutdownSignal?.addEventListener('abort', onShutdown, { once: true });
-    const artifact = createArtifactAccess(bounty, { maxBytes: maxBytes, signal: controller.signal });
+    const artifact = createArtifactAccess(bounty, { maxBytes: maxBytes, signal: controller.signal, observer: deps.observer });
     const view: Bounty = { ...bounty, fetchArtifact: artifact.bytes, artifactPath: artifact.path };
     const ctx: ScanContext = { signal: controller.signal, deadline: new Date(deadline), log };
     const aborted = whenAborted(controller.signal);

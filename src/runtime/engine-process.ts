@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { createEngine } from '../engine/engine.js';
+import { createWatchers } from '../inspector/attach.js';
 import { loadScanModule, ScanModuleError } from '../engine/loader.js';
 import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../engine/reload.js';
 import { loadDotEnv } from '../util/env.js';
@@ -62,6 +63,14 @@ export interface EngineProcessConfig extends MetricsConfig {
   withWorker?: boolean;
   /** serve only; default true. */
   watch?: boolean;
+  /** serve only: the inspector page (default on), its port and history bound (inspector/attach.ts). */
+  inspector?: boolean;
+  inspectorPort?: number;
+  inspectorHistory?: number;
+  /** start only: the recording (`--record`), its rotation size and the artifacts folder. */
+  record?: string;
+  recordMaxBytes?: number;
+  recordArtifacts?: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
   grace: number;
@@ -282,20 +291,21 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         await queue.close?.();
         throw error;
       });
+      const watchers = createWatchers({ ...config, secret }, logger);
       const engine = createEngine({
         secret,
         previousSecret: config.previousSecret,
         module: current ? () => current.current() : initial,
         concurrency: config.concurrency,
-        logger,
+        logger: watchers.logger(logger),
         queue: queue.queue,
         deliver: queue.deliver,
         journal: queue.journal,
         capacity: config.maxQueued,
         maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
-        // serve, in text: the line of scan code that threw, as a code frame under its log line.
-        observer: serve && config.logFormat === 'text' ? combineObservers([metrics.observer, codeFrameObserver(out, project.dir)]) : metrics.observer,
+        // Metrics, the inspector and the recorder; under serve in text, the line of scan code that threw, as a code frame.
+        observer: combineObservers([metrics.observer, watchers.observer, serve && config.logFormat === 'text' ? codeFrameObserver(out, project.dir) : undefined]),
       });
       metrics.setGauges({ queued: () => engine.stats().queued, running: () => engine.stats().running });
       // What a crash left in the journal is queued again before the first new bounty is taken.
@@ -311,9 +321,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         await engine.close({ graceMs: 0 });
         await queue.close?.();
         await metrics.close();
+        await watchers.close();
         throw listenError(error, config.host, config.port, config.portOrigin, project);
       }
       url = connectableUrl(listening.url);
+      const inspectorUrl = await watchers.listen(url);
       if (serve) {
         // A second serve of the same project leaves the first one's record alone: `test` keeps using that one.
         const other = otherLiveServe(project.dir);
@@ -333,6 +345,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
             ['queue', `${queue.description}${config.concurrency ? `, ${config.concurrency} scans at a time` : ''}`],
             ['egress', egressText],
+            ['inspect', inspectorUrl ? theme.accent(inspectorUrl) : 'off (--no-inspector)'],
           ]);
         } else {
           logger.info('serving', { scan: scanPath, secret_from: secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
@@ -344,7 +357,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),
-        readyFields: () => ({ url, pid: process.pid, metrics: metrics.url }),
+        readyFields: () => ({ url, pid: process.pid, metrics: metrics.url, ...(inspectorUrl ? { inspector: inspectorUrl } : {}) }),
         async stop(graceMs) {
           await watcher?.close();
           await envWatcher?.close();
@@ -352,6 +365,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
           await listening.close();
           await queue.close?.();
           await metrics.close();
+          await watchers.close();
         },
         abort() {
           logger.warn('stopped at once: bounties still queued or running get no answer from this process');

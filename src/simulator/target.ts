@@ -87,7 +87,7 @@ function binPath(): string {
 /** Boots `serve --port 0 --no-watch` for the project and waits for its ready line. */
 async function bootServe(project: string, secret: string, env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   // --egress any: this run's artifact host and answer receiver are on loopback, whatever POLYSWARM_EGRESS says.
-  const child = spawn(process.execPath, [binPath(), 'serve', '--port', '0', '--no-watch', '--egress', 'any', '--cwd', project], {
+  const child = spawn(process.execPath, [binPath(), 'serve', '--port', '0', '--no-watch', '--no-inspector', '--egress', 'any', '--cwd', project], {
     cwd: project,
     // The secret goes through the environment, not argv (visible in `ps`).
     env: { ...env, WEBHOOK_SECRET: secret, NO_COLOR: '1', FORCE_COLOR: '0' },

@@ -1,0 +1,58 @@
+/**
+ * `polyswarm-engine test replay FILE`: sends a recording (`start --record`) or an inspector export to an engine and
+ * prints a verdict diff against what was recorded. The work is in inspector/replay-run.ts.
+ */
+import { resolve } from 'node:path';
+import { defineCommand, duration, flag, integer, text } from './define.js';
+import { cwdOption } from './engine-options.js';
+
+export const testReplay = defineCommand({
+  name: 'replay',
+  description: 'send recorded bounties to an engine and diff its verdicts against the recorded ones',
+  args: [{ name: '[file]', description: 'a recording (start --record) or an inspector JSONL export' }],
+  options: {
+    url: text('-u, --url <url>', 'engine webhook URL', { defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/' }),
+    secret: text('--secret <secret>', 'webhook secret of the target engine (bounties are re-signed with it)', { defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env" }),
+    exact: flag('--exact', 'send the recorded bytes and signature unchanged (no rewriting; the answer goes to the recorded response_url)'),
+    artifacts: text('--artifacts <dir>', 'folder of recorded artifacts (start --record-artifacts); bounties without theirs are skipped'),
+    concurrency: integer('-c, --concurrency <n>', 'bounties in flight at once', { min: 1, max: 1000 }, { defaultValue: 8 }),
+    rate: integer('--rate <n>', 'bounties started per second', { min: 1, max: 100_000 }),
+    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge each bounty', { defaultValue: 10_000, defaultLabel: '10s' }),
+    json: flag('--json', 'print the diff as one JSON object'),
+    failOnChange: flag('--fail-on-change', 'exit 1 when a verdict changed'),
+    cwd: cwdOption(),
+  },
+  examples: [
+    'polyswarm-engine test replay deliveries.jsonl --artifacts ./artifacts',
+    'polyswarm-engine test replay deliveries.jsonl --artifacts ./artifacts --url http://127.0.0.1:8080/ --secret … --fail-on-change',
+  ],
+  async run({ args, options }) {
+    const { UsageError, ExitCode } = await import('../util/errors.js');
+    const { readRecording, replayRecording, formatEntry, formatCounts } = await import('../inspector/replay-run.js');
+    const { resolveTarget } = await import('../simulator/target.js');
+    const file = args[0];
+    if (!file) throw new UsageError('which recording? `polyswarm-engine test replay FILE`');
+    // A file that is not a recording is a usage error before any engine is booted or reached.
+    readRecording(resolve(options.cwd, file));
+    const target = await resolveTarget({ url: options.url, secret: options.secret, cwd: options.cwd });
+    try {
+      const out = process.stdout;
+      if (!options.json) process.stderr.write(`Replaying ${file} to ${target.description} (secret from ${target.secretSource})\n`);
+      const report = await replayRecording({
+        file: resolve(options.cwd, file),
+        url: target.url,
+        secret: target.secret,
+        exact: options.exact,
+        artifactsDir: options.artifacts === undefined ? undefined : resolve(options.cwd, options.artifacts),
+        concurrency: options.concurrency,
+        rate: options.rate,
+        timeoutMs: options.timeout,
+        onEntry: options.json ? undefined : (entry) => out.write(formatEntry(entry)),
+      });
+      out.write(options.json ? `${JSON.stringify({ file, url: target.url, counts: report.counts, bounties: report.entries })}\n` : formatCounts(report));
+      return options.failOnChange && report.counts.changed > 0 ? ExitCode.CHECK_FAILED : ExitCode.OK;
+    } finally {
+      await target.stop();
+    }
+  },
+});

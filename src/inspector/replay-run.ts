@@ -1,0 +1,188 @@
+/**
+ * `polyswarm-engine test replay FILE`: sends the bounties of a recording (`start --record`) or an inspector export
+ * to an engine and compares its verdicts with the recorded ones. By default each bounty is made local and current —
+ * artifact served by the simulator from `--artifacts DIR` (by sha256), answer caught by its receiver, expiration
+ * moved forward by the bounty's original lifetime, a new id so the engine does not take it for a duplicate — and signed with the target's secret. A bounty whose artifact was
+ * not recorded, or whose artifact is a URL, is skipped: nothing is ever fetched from production. `--exact` sends
+ * the recorded bytes and signature unchanged (no answer can be caught then: it goes where the recording says).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { parseBountyBody } from '../protocol/bounty.js';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/events.js';
+import { parseJson, stringifyJson } from '../protocol/json.js';
+import { sign } from '../protocol/signature.js';
+import { guessMimetype } from '../simulator/artifacts.js';
+import { randomBountyId } from '../simulator/bounty.js';
+import { SimulatorHost } from '../simulator/host.js';
+import { send } from '../simulator/http.js';
+import { UsageError } from '../util/errors.js';
+import { decodeBody, weiToNct, type Transaction } from './transaction.js';
+
+export type DiffClass = 'changed' | 'same' | 'unknown' | 'missing' | 'skipped';
+
+export interface DiffEntry {
+  bounty: string;
+  class: DiffClass;
+  recorded: { verdict: string; bid: string } | null;
+  now: { verdict: string; bid: string } | null;
+  /** The engine's acknowledgement status (null when not sent). */
+  status: number | null;
+  note?: string;
+}
+
+export interface ReplayOptions {
+  file: string;
+  url: string;
+  secret: string;
+  exact: boolean;
+  artifactsDir?: string;
+  concurrency: number;
+  /** Bounties started per second (undefined: as fast as the concurrency allows). */
+  rate?: number;
+  timeoutMs: number;
+  onEntry?(entry: DiffEntry): void;
+}
+
+export interface ReplayReport {
+  entries: DiffEntry[];
+  counts: Record<DiffClass, number>;
+}
+
+/** The accepted bounties of a recording, in order; other lines (pings, refusals, duplicates) are not replayed. */
+export function readRecording(file: string): Transaction[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  const list: Transaction[] = [];
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
+    const parsed = parseJson(line);
+    const tx = parsed.ok ? (parsed.value as Transaction) : null;
+    if (!tx || typeof tx !== 'object' || typeof tx.request?.body !== 'string') {
+      throw new UsageError(`${file} line ${index + 1}: not a recorded delivery (expected a JSON line from start --record or the inspector's export)`);
+    }
+    if (tx.event === 'bounty' && tx.response?.status === 202 && !tx.response.duplicate) list.push(tx);
+  });
+  return list;
+}
+
+function verdictOf(body: Buffer): { verdict: string; bid: string } | null {
+  const parsed = parseJson(body);
+  if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) return null;
+  const value = parsed.value as Record<string, unknown>;
+  return typeof value.verdict === 'string' ? { verdict: value.verdict, bid: String(value.bid ?? 0) } : null;
+}
+
+function classify(recorded: DiffEntry['recorded'], now: DiffEntry['now']): DiffClass {
+  if (now === null) return 'missing';
+  if (recorded === null || recorded.verdict === 'unknown' || now.verdict === 'unknown') return recorded?.verdict === now.verdict ? 'same' : 'unknown';
+  return recorded.verdict === now.verdict ? 'same' : 'changed';
+}
+
+export async function replayRecording(options: ReplayOptions): Promise<ReplayReport> {
+  const list = readRecording(options.file);
+  const host = new SimulatorHost();
+  await host.start();
+  const entries: DiffEntry[] = new Array(list.length);
+  let next = 0;
+  let lastStart = 0;
+  const gap = options.rate ? 1000 / options.rate : 0;
+  try {
+    const worker = async () => {
+      for (;;) {
+        const index = next++;
+        if (index >= list.length) return;
+        if (gap > 0) {
+          const wait = lastStart + gap - Date.now();
+          lastStart = Math.max(Date.now(), lastStart + gap);
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        const entry = await replayOne(list[index]!, host, options);
+        entries[index] = entry;
+        options.onEntry?.(entry);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, Math.max(1, list.length)) }, worker));
+  } finally {
+    await host.close();
+  }
+  const counts: Record<DiffClass, number> = { changed: 0, same: 0, unknown: 0, missing: 0, skipped: 0 };
+  for (const e of entries) counts[e.class]++;
+  return { entries, counts };
+}
+
+async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOptions): Promise<DiffEntry> {
+  const body = decodeBody(tx.request);
+  const recorded = tx.answer ? { verdict: tx.answer.verdict, bid: tx.answer.bid } : null;
+  const base = { bounty: tx.bounty ?? '?', recorded };
+  const url = new URL(options.url);
+  if (options.exact) {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(tx.request.headers)) if (name !== 'content-length' && name !== 'transfer-encoding') headers[name] = value;
+    const status = await post(url, body, headers, options.timeoutMs);
+    return { ...base, class: 'missing', now: null, status, note: status === 401 ? 'signature refused' : 'sent exactly: its answer goes to the recorded response_url' };
+  }
+  const parsed = parseBountyBody(body);
+  if (!parsed.ok) return { ...base, class: 'skipped', now: null, status: null, note: 'not a valid bounty' };
+  const bounty = parsed.value;
+  if (bounty.artifact_type !== 'file') return { ...base, class: 'skipped', now: null, status: null, note: 'URL artifact: replaying it would reach the recorded site' };
+  const bytes = bounty.sha256 && options.artifactsDir ? readArtifact(options.artifactsDir, bounty.sha256) : null;
+  if (!bytes) return { ...base, class: 'skipped', now: null, status: null, note: options.artifactsDir ? 'artifact not recorded' : 'no --artifacts folder' };
+  const wire = { ...(parseJson(body) as { value: Record<string, unknown> }).value };
+  const lifetime = Math.min(Math.max(bounty.expiration.getTime() - (bounty.tasked_at?.getTime() ?? bounty.expiration.getTime() - 30_000), 5000), 600_000);
+  const artifactUrl = host.host({ bytes, mimetype: bounty.mimetype ?? guessMimetype(bytes) });
+  const answerUrl = host.answerUrl();
+  if ('artifact_url' in wire && !('artifact_uri' in wire)) wire.artifact_url = artifactUrl;
+  else wire.artifact_uri = artifactUrl;
+  wire.response_url = answerUrl;
+  // A new id: an engine that saw the recorded bounty (or an earlier replay) would answer it as a duplicate.
+  if ('guid' in wire && !('id' in wire)) wire.guid = randomUUID();
+  else wire.id = typeof wire.id === 'string' ? randomBountyId().toString() : randomBountyId();
+  const expiration = Date.now() + lifetime;
+  wire.expiration = new Date(expiration).toISOString();
+  if ('tasked_at' in wire) wire.tasked_at = new Date().toISOString();
+  const signed = Buffer.from(stringifyJson(wire), 'utf8');
+  const status = await post(url, signed, {
+    'content-type': 'application/json',
+    [EVENT_HEADER]: 'bounty',
+    [DELIVERY_HEADER]: randomUUID(),
+    [SIGNATURE_HEADER]: sign(options.secret, signed),
+  }, options.timeoutMs);
+  if (status !== 202) return { ...base, class: 'missing', now: null, status, note: status === null ? 'engine unreachable' : `engine answered ${status}` };
+  const answers = await host.waitForAnswers(answerUrl, expiration, 0);
+  const now = answers[0] ? verdictOf(answers[0].bytes) : null;
+  return { ...base, class: classify(recorded, now), now, status, ...(now === null ? { note: answers[0] ? 'answer unreadable' : 'no answer before the expiration' } : {}) };
+}
+
+function readArtifact(dir: string, sha256: string): Buffer | null {
+  try {
+    return readFileSync(join(dir, sha256));
+  } catch {
+    return null;
+  }
+}
+
+async function post(url: URL, body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<number | null> {
+  try {
+    return (await send(url, { headers, body, timeoutMs })).status;
+  } catch {
+    return null;
+  }
+}
+
+const show = (v: DiffEntry['recorded']) => (v === null ? '—' : `${v.verdict}${v.bid !== '0' ? ` (${weiToNct(v.bid)} NCT)` : ''}`);
+
+/** One line of the text report. */
+export function formatEntry(entry: DiffEntry): string {
+  return `${entry.class.padEnd(8)} ${entry.bounty}  ${show(entry.recorded)} → ${show(entry.now)}${entry.note ? `  (${entry.note})` : ''}\n`;
+}
+
+export function formatCounts(report: ReplayReport): string {
+  const c = report.counts;
+  return `\n${report.entries.length} bounties: ${c.changed} changed, ${c.same} same, ${c.unknown} unknown, ${c.missing} missing, ${c.skipped} skipped\n`;
+}
