@@ -245,7 +245,10 @@ async function figurePing() {
     bare: await spawnReady([join(ROOT, 'bench', 'bare-server.mjs'), SECRET]),
     h3: await spawnReady([join(ROOT, 'bench', 'h3-server.mjs'), SECRET]),
     engine: await startEngine({ project, nodeArgs: prof.nodeArgs }),
-    metrics: await startEngine({ project, args: ['--metrics-port', '0', '--statsd', statsd, '--state-dir', join(project, '.polyswarm-metrics')] }),
+    metrics: await startEngine({
+      project,
+      args: ['--metrics-port', '0', '--statsd', statsd, '--state-dir', join(project, '.polyswarm-metrics')],
+    }),
   };
   const metricsUrl = /metrics=(\S+)/.exec(servers.metrics.output())?.[1];
   const scrape = async () => {
@@ -288,53 +291,56 @@ async function figurePing() {
     const pairedRatio = median(paired);
     const observerNs = await observerCost(statsd);
     if (counted === 0) throw new Error('the engine with metrics on counted no ping: the metrics figure would measure nothing');
-    return [Object.assign(result, {
-      id: 1,
-      name: 'ping req/s: start ÷ bare node:http',
-      value: round(value, 0),
-      baseline: round(baseline, 0),
-      unit: 'req/s',
-      ratio: round(value / baseline, 3),
-      target: '≥ 0.85',
-      met: value / baseline >= 0.85,
-      raw: {
-        engine_rounds: rounds.engine.map((v) => round(v, 0)),
-        bare_rounds: rounds.bare.map((v) => round(v, 0)),
-        bare_h3_rounds: rounds.h3.map((v) => round(v, 0)),
-        bare_h3_over_bare: round(h3 / baseline, 3),
-        engine_over_bare_h3: round(value / h3, 3),
-        connections: 10,
-        seconds_per_round: 2,
-        engine_log_level: process.env.LOG_LEVEL ?? 'info (default: one line per delivery)',
+    return [
+      Object.assign(result, {
+        id: 1,
+        name: 'ping req/s: start ÷ bare node:http',
+        value: round(value, 0),
+        baseline: round(baseline, 0),
+        unit: 'req/s',
+        ratio: round(value / baseline, 3),
+        target: '≥ 0.85',
+        met: value / baseline >= 0.85,
+        raw: {
+          engine_rounds: rounds.engine.map((v) => round(v, 0)),
+          bare_rounds: rounds.bare.map((v) => round(v, 0)),
+          bare_h3_rounds: rounds.h3.map((v) => round(v, 0)),
+          bare_h3_over_bare: round(h3 / baseline, 3),
+          engine_over_bare_h3: round(value / h3, 3),
+          connections: 10,
+          seconds_per_round: 2,
+          engine_log_level: process.env.LOG_LEVEL ?? 'info (default: one line per delivery)',
+        },
+      }),
+      {
+        id: '1m',
+        name: 'ping req/s: start, metrics on ÷ off',
+        value: round(withMetrics, 0),
+        baseline: round(value, 0),
+        unit: 'req/s',
+        // The median of the per-round ratios: each pair ran back to back, so a burst of load hits both alike.
+        ratio: round(pairedRatio, 3),
+        target: '≥ 0.95',
+        met: pairedRatio >= 0.95,
+        raw: {
+          metrics_rounds: rounds.metrics.map((v) => round(v, 0)),
+          engine_rounds: rounds.engine.map((v) => round(v, 0)),
+          paired_ratios: paired.map((v) => round(v, 3)),
+          ratio_of_medians: round(withMetrics / value, 3),
+          cpu_us_per_ping_metrics_on: cpuPerPing.metrics.map((v) => round(v, 1)),
+          cpu_us_per_ping_metrics_off: cpuPerPing.engine.map((v) => round(v, 1)),
+          // What metrics add to a request, measured in-process (both exporters, as the engine calls them): set
+          // against cpu_us_per_ping it is the share that throughput can lose, whatever the machine's load.
+          observer_ns_per_ping: observerNs,
+          observer_share_of_cpu_per_ping: cpuPerPing.engine.length ? round(observerNs / 1000 / median(cpuPerPing.engine), 4) : null,
+          cpu_per_ping_on_over_off: cpuPerPing.engine.length ? round(median(cpuPerPing.metrics) / median(cpuPerPing.engine), 3) : null,
+          metrics_over_bare: round(withMetrics / baseline, 3),
+          pings_counted_by_prometheus: counted,
+          statsd_datagrams: datagrams,
+          exporters: 'prometheus (--metrics-port, scraped after each round) + dogstatsd (--statsd udp)',
+        },
       },
-    }), {
-      id: '1m',
-      name: 'ping req/s: start, metrics on ÷ off',
-      value: round(withMetrics, 0),
-      baseline: round(value, 0),
-      unit: 'req/s',
-      // The median of the per-round ratios: each pair ran back to back, so a burst of load hits both alike.
-      ratio: round(pairedRatio, 3),
-      target: '≥ 0.95',
-      met: pairedRatio >= 0.95,
-      raw: {
-        metrics_rounds: rounds.metrics.map((v) => round(v, 0)),
-        engine_rounds: rounds.engine.map((v) => round(v, 0)),
-        paired_ratios: paired.map((v) => round(v, 3)),
-        ratio_of_medians: round(withMetrics / value, 3),
-        cpu_us_per_ping_metrics_on: cpuPerPing.metrics.map((v) => round(v, 1)),
-        cpu_us_per_ping_metrics_off: cpuPerPing.engine.map((v) => round(v, 1)),
-        // What metrics add to a request, measured in-process (both exporters, as the engine calls them): set
-        // against cpu_us_per_ping it is the share that throughput can lose, whatever the machine's load.
-        observer_ns_per_ping: observerNs,
-        observer_share_of_cpu_per_ping: cpuPerPing.engine.length ? round(observerNs / 1000 / median(cpuPerPing.engine), 4) : null,
-        cpu_per_ping_on_over_off: cpuPerPing.engine.length ? round(median(cpuPerPing.metrics) / median(cpuPerPing.engine), 3) : null,
-        metrics_over_bare: round(withMetrics / baseline, 3),
-        pings_counted_by_prometheus: counted,
-        statsd_datagrams: datagrams,
-        exporters: 'prometheus (--metrics-port, scraped after each round) + dogstatsd (--statsd udp)',
-      },
-    }];
+    ];
   } finally {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
     sink.close();
@@ -467,11 +473,10 @@ async function figureColdStart() {
     tool = hyperfine.stdout.trim();
     const dir = mkdtempSync(join(tmpdir(), 'polyswarm-bench-'));
     const out = join(dir, 'hyperfine.json');
-    const run = spawnSync(
-      'hyperfine',
-      ['-N', '--warmup', '3', '--runs', '30', '--export-json', out, '--style', 'none', bare, help],
-      { encoding: 'utf8', timeout: 120_000 },
-    );
+    const run = spawnSync('hyperfine', ['-N', '--warmup', '3', '--runs', '30', '--export-json', out, '--style', 'none', bare, help], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     if (run.status !== 0) throw new Error(`hyperfine failed: ${run.stderr}`);
     const results = JSON.parse(readFileSync(out, 'utf8')).results;
     rmSync(dir, { recursive: true, force: true });
@@ -487,7 +492,10 @@ async function figureColdStart() {
       if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
       return performance.now() - t;
     };
-    for (let i = 0; i < 3; i++) time(['-e', '0']), time([BIN, '--help']);
+    for (let i = 0; i < 3; i++) {
+      time(['-e', '0']);
+      time([BIN, '--help']);
+    }
     for (let i = 0; i < 30; i++) {
       bareTimes.push(time(['-e', '0']));
       helpTimes.push(time([BIN, '--help']));
@@ -684,7 +692,10 @@ async function figureJournal() {
     const rates = { journaled: [], memory: [] };
     const acks = { journaled: [], memory: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [name, engine] of [['journaled', journaled], ['memory', memory]]) {
+      for (const [name, engine] of [
+        ['journaled', journaled],
+        ['memory', memory],
+      ]) {
         const before = host.total;
         const t0 = performance.now();
         let answeredAt = 0;
@@ -695,7 +706,9 @@ async function figureJournal() {
         rates[name].push(BOUNTIES / ((answeredAt - t0) / 1000));
         acks[name].push(...sent.latencies);
       }
-      progress(`7 journal: round ${r + 1}: ${rates.journaled.at(-1).toFixed(0)}/s journaled, ${rates.memory.at(-1).toFixed(0)}/s in memory`);
+      progress(
+        `7 journal: round ${r + 1}: ${rates.journaled.at(-1).toFixed(0)}/s journaled, ${rates.memory.at(-1).toFixed(0)}/s in memory`,
+      );
     }
     if (host.duplicates > 0) throw new Error(`journal: ${host.duplicates} bounties were answered twice`);
     const value = median(rates.journaled);
@@ -712,7 +725,11 @@ async function figureJournal() {
         ratio: round(value / baseline, 3),
         target: '≥ 0.8',
         met: value / baseline >= 0.8,
-        raw: { bounties_per_round: BOUNTIES, journaled_rounds: rates.journaled.map((v) => round(v, 0)), memory_rounds: rates.memory.map((v) => round(v, 0)) },
+        raw: {
+          bounties_per_round: BOUNTIES,
+          journaled_rounds: rates.journaled.map((v) => round(v, 0)),
+          memory_rounds: rates.memory.map((v) => round(v, 0)),
+        },
       },
       {
         id: '7b',
@@ -760,7 +777,9 @@ async function figureBigBodies() {
     const queued = await gcAndMeasure(engine.child);
     const bytes = (QUEUED + 2) * (PAD + 600);
     const perBounty = (queued.rss - idle.rss) / QUEUED;
-    progress(`8 big bodies: ${(perBounty / MB).toFixed(2)} MB of RSS per queued 1 MiB bounty; acks p99 ${quantile(sent.latencies, 0.99).toFixed(1)} ms`);
+    progress(
+      `8 big bodies: ${(perBounty / MB).toFixed(2)} MB of RSS per queued 1 MiB bounty; acks p99 ${quantile(sent.latencies, 0.99).toFixed(1)} ms`,
+    );
     return {
       id: 8,
       name: 'RSS per queued 1 MiB bounty ÷ its body size',
@@ -801,7 +820,7 @@ async function figureSchedule() {
   const SCAN_MS = 100;
   // One workload for both orders (seeded), so the comparison is of the order alone.
   let seed = 20261202;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const offsets = Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 1500 + random() * 1500 : 6000 + random() * 6000));
   for (let i = offsets.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -820,7 +839,12 @@ async function figureSchedule() {
     const queue = new EmbeddedQueue(processor, { concurrency: SLOTS, capacity: N, order });
     const now = Date.now();
     for (let i = 0; i < N; i++) {
-      await queue.enqueue({ key: `s${i}`, deliveryId: null, bounty: { id: `s${i}`, phase: null, expiration: new Date(now + offsets[i]) }, receivedAt: now });
+      await queue.enqueue({
+        key: `s${i}`,
+        deliveryId: null,
+        bounty: { id: `s${i}`, phase: null, expiration: new Date(now + offsets[i]) },
+        receivedAt: now,
+      });
     }
     while (done < N) await sleep(20);
     return inTime;
@@ -885,7 +909,9 @@ async function figureInspector() {
     const listed = (await (await fetch(`${inspector}api/transactions`)).json()).transactions.length;
     const ratio = median(rounds.on) / median(rounds.off);
     const heapDelta = after.heapUsed - idle.heapUsed;
-    progress(`10 inspector: history ${(history.bytes / MB).toFixed(2)} MiB of ${BOUND / MB} MiB (${listed} kept), heap +${(heapDelta / MB).toFixed(1)} MB`);
+    progress(
+      `10 inspector: history ${(history.bytes / MB).toFixed(2)} MiB of ${BOUND / MB} MiB (${listed} kept), heap +${(heapDelta / MB).toFixed(1)} MB`,
+    );
     return [
       {
         id: 10,
@@ -896,7 +922,12 @@ async function figureInspector() {
         ratio: round(ratio, 3),
         target: '≥ 0.90',
         met: ratio >= 0.9,
-        raw: { on_rounds: rounds.on.map((v) => round(v, 0)), off_rounds: rounds.off.map((v) => round(v, 0)), connections: 10, seconds_per_round: 2 },
+        raw: {
+          on_rounds: rounds.on.map((v) => round(v, 0)),
+          off_rounds: rounds.off.map((v) => round(v, 0)),
+          connections: 10,
+          seconds_per_round: 2,
+        },
       },
       {
         id: '10b',
@@ -907,7 +938,10 @@ async function figureInspector() {
         ratio: round(history.bytes / BOUND, 3),
         target: '≤ 1.00',
         met: history.bytes <= BOUND,
-        raw: { transactions_kept: listed, heap_used_mb: { before: round(idle.heapUsed / MB, 1), after: round(after.heapUsed / MB, 1), delta: round(heapDelta / MB, 1) } },
+        raw: {
+          transactions_kept: listed,
+          heap_used_mb: { before: round(idle.heapUsed / MB, 1), after: round(after.heapUsed / MB, 1), delta: round(heapDelta / MB, 1) },
+        },
       },
     ];
   } finally {
@@ -949,7 +983,12 @@ for (const [id, figure] of FIGURES) {
 
 const report = {
   date: new Date().toISOString(),
-  machine: { node: process.version, cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', platform: `${process.platform} ${process.arch}` },
+  machine: {
+    node: process.version,
+    cpus: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    platform: `${process.platform} ${process.arch}`,
+  },
   seconds: round((Date.now() - started) / 1000, 1),
   figures: rows,
   errors,
@@ -968,7 +1007,11 @@ function table() {
   ]);
   for (const e of errors) lines.push([String(e.id), `FAILED: ${e.error.split('\n')[0]}`, '', '', '', '', 'NO']);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const format = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const format = (cells) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [
     `polyswarm-engine bench  ${report.date}  node ${process.version}, ${report.machine.cpus} CPUs, ${report.seconds} s`,
     format(header),
@@ -979,7 +1022,11 @@ function table() {
     ...rows.map((r) => `  ${r.id}: ${JSON.stringify(r.raw)}`),
     ...rows
       .filter((r) => r.profile)
-      .flatMap((r) => ['', `engine CPU profile, figure ${r.id} (self time by layer, share of busy time):`, ...r.profile.map((p) => `  ${String(p.percent).padStart(5)} %  ${p.layer}`)]),
+      .flatMap((r) => [
+        '',
+        `engine CPU profile, figure ${r.id} (self time by layer, share of busy time):`,
+        ...r.profile.map((p) => `  ${String(p.percent).padStart(5)} %  ${p.layer}`),
+      ]),
     '',
   ].join('\n');
 }

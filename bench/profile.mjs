@@ -8,17 +8,26 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const LAYERS = [
-  ['garbage collection', (url, fn) => fn === '(garbage collector)'],
-  ['write syscalls (responses on sockets, log lines on the stdout pipe)', (url, fn) => /^(writev|writeBuffer|writeUtf8String|writeLatin1String)$/.test(fn)],
+  ['garbage collection', (_url, fn) => fn === '(garbage collector)'],
+  [
+    'write syscalls (responses on sockets, log lines on the stdout pipe)',
+    (_url, fn) => /^(writev|writeBuffer|writeUtf8String|writeLatin1String)$/.test(fn),
+  ],
   ['engine logging (util/logger)', (url) => url.includes('/dist/util/logger')],
   ['engine code (dist/engine, dist/protocol)', (url) => /\/dist\/(engine|protocol)\//.test(url)],
   ['h3 + srvx (Request/Response adapter)', (url) => /node_modules\/(h3|srvx|rou3)\//.test(url)],
   ['web streams', (url) => url.includes('node:internal/webstreams')],
-  ['undici (fetch, Request, Response, Headers)', (url, fn) => url.includes('undici') || /^(JSTransferable|makeTransferable)$/.test(fn) || url.includes('js_transferable')],
+  [
+    'undici (fetch, Request, Response, Headers)',
+    (url, fn) => url.includes('undici') || /^(JSTransferable|makeTransferable)$/.test(fn) || url.includes('js_transferable'),
+  ],
   ['lossless-json', (url) => url.includes('lossless-json')],
   ['crypto (HMAC, sha256)', (url, fn) => url.includes('node:internal/crypto') || /^(Hmac|Hash)$/.test(fn)],
   ['node http/net core', (url) => /node:(_http|net|internal\/(http|stream_base|streams|net))/.test(url)],
-  ['node events, timers, microtasks', (url, fn) => /node:(events|internal\/(timers|process\/task_queues|abort_controller|event_target))/.test(url) || fn === 'runMicrotasks'],
+  [
+    'node events, timers, microtasks',
+    (url, fn) => /node:(events|internal\/(timers|process\/task_queues|abort_controller|event_target))/.test(url) || fn === 'runMicrotasks',
+  ],
 ];
 
 /** Self time by layer, in percent of the engine's busy time, largest first. */
@@ -47,6 +56,8 @@ export function summariseProfile(file) {
 
 /** The newest `.cpuprofile` in `dir`, summarised; null if the engine wrote none. */
 export function summariseDir(dir) {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   return files.length ? summariseProfile(join(dir, files.at(-1))) : null;
 }

@@ -84,28 +84,47 @@ function nextRequest() {
     const text = body();
     const delivery = `d-${id}`;
     lastDelivery = { text, delivery };
-    return { kind: 'bounty', expect: 202, key: id, init: { method: 'POST', headers: signedHeaders('bounty', text, { 'x-polyswarm-delivery': delivery }), body: text } };
+    return {
+      kind: 'bounty',
+      expect: 202,
+      key: id,
+      init: { method: 'POST', headers: signedHeaders('bounty', text, { 'x-polyswarm-delivery': delivery }), body: text },
+    };
   }
   if (r < 0.55 && lastDelivery) {
     // The same delivery again: 202, and still one answer.
     const { text, delivery } = lastDelivery;
-    return { kind: 'duplicate', expect: 202, init: { method: 'POST', headers: signedHeaders('bounty', text, { 'x-polyswarm-delivery': delivery }), body: text } };
+    return {
+      kind: 'duplicate',
+      expect: 202,
+      init: { method: 'POST', headers: signedHeaders('bounty', text, { 'x-polyswarm-delivery': delivery }), body: text },
+    };
   }
   if (r < 0.65) return { kind: 'ping', expect: 200, init: { method: 'POST', headers: signedHeaders('ping', '') } };
   if (r < 0.7) return { kind: 'liveness', expect: 200, init: { method: 'GET' } };
   if (r < 0.78) {
     const text = body();
-    return { kind: 'bad-signature', expect: 401, init: { method: 'POST', headers: { ...signedHeaders('bounty', text), 'x-polyswarm-signature': 'f'.repeat(64) }, body: text } };
+    return {
+      kind: 'bad-signature',
+      expect: 401,
+      init: { method: 'POST', headers: { ...signedHeaders('bounty', text), 'x-polyswarm-signature': 'f'.repeat(64) }, body: text },
+    };
   }
-  if (r < 0.83) return { kind: 'no-signature', expect: 400, init: { method: 'POST', headers: { 'x-polyswarm-event': 'bounty' }, body: body() } };
+  if (r < 0.83)
+    return { kind: 'no-signature', expect: 400, init: { method: 'POST', headers: { 'x-polyswarm-event': 'bounty' }, body: body() } };
   if (r < 0.89) {
     const text = body().slice(0, 40);
     return { kind: 'malformed-json', expect: 400, init: { method: 'POST', headers: signedHeaders('bounty', text), body: text } };
   }
-  if (r < 0.94) return { kind: 'unsupported-event', expect: 400, init: { method: 'POST', headers: signedHeaders('analyze', '{}'), body: '{}' } };
+  if (r < 0.94)
+    return { kind: 'unsupported-event', expect: 400, init: { method: 'POST', headers: signedHeaders('analyze', '{}'), body: '{}' } };
   if (r < 0.97) {
     const text = body();
-    return { kind: 'wrong-content-type', expect: 415, init: { method: 'POST', headers: { ...signedHeaders('bounty', text), 'content-type': 'text/plain' }, body: text } };
+    return {
+      kind: 'wrong-content-type',
+      expect: 415,
+      init: { method: 'POST', headers: { ...signedHeaders('bounty', text), 'content-type': 'text/plain' }, body: text },
+    };
   }
   const big = Buffer.alloc(2 * 1024 * 1024 + 1, 0x20);
   return { kind: 'too-large', expect: 413, init: { method: 'POST', headers: signedHeaders('bounty', big), body: big } };
@@ -197,7 +216,8 @@ if (lost.length > 0) failures.push(`${lost.length} accepted bounties never answe
 if (host.duplicates > 0) failures.push(`${host.duplicates} bounties answered more than once`);
 if (late > 0) failures.push(`${late} answers arrived after their expiration`);
 if (errors.size > 0) failures.push(`unexpected answers: ${JSON.stringify(summary.errors)}`);
-if (heapGrowth > 10 * MB) failures.push(`heap after GC grew ${(heapGrowth / MB).toFixed(1)} MB from the first third of the run to the last`);
+if (heapGrowth > 10 * MB)
+  failures.push(`heap after GC grew ${(heapGrowth / MB).toFixed(1)} MB from the first third of the run to the last`);
 if (rssGrowth > 30 * MB) failures.push(`RSS grew ${(rssGrowth / MB).toFixed(1)} MB from the first third of the run to the last`);
 if (stop.code !== 0) failures.push(`the engine did not exit 0 on SIGTERM: ${JSON.stringify(stop)}`);
 process.stdout.write(failures.length ? `SOAK FAILED:\n  ${failures.join('\n  ')}\n` : 'soak passed\n');

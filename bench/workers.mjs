@@ -38,7 +38,12 @@ const JOBS = Number(flags.jobs);
 const CONCURRENCY = Number(flags.concurrency);
 const SCAN_MS = Number(flags['scan-ms']);
 const ROUNDS = flags.workers.split(',').map(Number);
-for (const [name, n] of [['--jobs', JOBS], ['--concurrency', CONCURRENCY], ['--scan-ms', SCAN_MS], ...ROUNDS.map((n) => ['--workers', n])]) {
+for (const [name, n] of [
+  ['--jobs', JOBS],
+  ['--concurrency', CONCURRENCY],
+  ['--scan-ms', SCAN_MS],
+  ...ROUNDS.map((n) => ['--workers', n]),
+]) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
 }
 
@@ -62,12 +67,17 @@ function spawnUntil(command, args, pattern, { env = {}, timeoutMs = 20_000 } = {
   const child = spawn(command, args, { env: { ...process.env, NO_COLOR: '1', CI: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-    children.delete(child);
-    resolve(code ?? signal);
-  }));
+  const exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? signal);
+    }),
+  );
   const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')}: no ${pattern} within ${timeoutMs} ms\n${output.slice(-2000)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${args.join(' ')}: no ${pattern} within ${timeoutMs} ms\n${output.slice(-2000)}`)),
+      timeoutMs,
+    );
     const onData = (chunk) => {
       output += chunk.toString('utf8');
       if (output.length > 65_536) output = output.slice(-65_536);
@@ -102,7 +112,11 @@ async function main() {
   const port = await freePort();
   const redisDir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
   cleanups.push(() => rmSync(redisDir, { recursive: true, force: true }));
-  const redis = spawnUntil('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], /Ready to accept connections/);
+  const redis = spawnUntil(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
+    /Ready to accept connections/,
+  );
   await redis.ready;
   cleanups.push(() => stop(redis));
   const queueUrl = `redis://127.0.0.1:${port}/0`;
@@ -112,7 +126,10 @@ async function main() {
   mkdirSync(join(project, 'src'));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'bench-workers-engine', private: true, type: 'module' }));
   // I/O-bound: the scan only waits, as one that calls a remote service would.
-  writeFileSync(join(project, 'src', 'scan.mjs'), `export async function scan() {\n  await new Promise((resolve) => setTimeout(resolve, ${SCAN_MS}));\n  return { verdict: 'benign' };\n}\n`);
+  writeFileSync(
+    join(project, 'src', 'scan.mjs'),
+    `export async function scan() {\n  await new Promise((resolve) => setTimeout(resolve, ${SCAN_MS}));\n  return { verdict: 'benign' };\n}\n`,
+  );
 
   // The answer receiver: counts answers per round and keeps the time of the last one.
   let answered = 0;
@@ -126,13 +143,24 @@ async function main() {
     });
   });
   await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise((resolve) => { receiver.closeAllConnections(); receiver.close(resolve); }));
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        receiver.closeAllConnections();
+        receiver.close(resolve);
+      }),
+  );
   const answerUrl = `http://127.0.0.1:${receiver.address().port}/answer`;
 
   // Workers log at info, as in production (an `answer` line per bounty): part of what is measured.
   // Loopback artifact host and receiver: `start` and `worker` refuse loopback unless told otherwise.
   const env = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info', POLYSWARM_EGRESS: 'any' };
-  const web = spawnUntil(process.execPath, [BIN, 'start', '--queue', queueUrl, '--port', '0', '--cwd', project], /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/, { env });
+  const web = spawnUntil(
+    process.execPath,
+    [BIN, 'start', '--queue', queueUrl, '--port', '0', '--cwd', project],
+    /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/,
+    { env },
+  );
   const [, webUrl] = await web.ready;
   cleanups.push(() => stop(web));
 
@@ -148,27 +176,47 @@ async function main() {
     const expiration = new Date(Date.now() + 10 * 60_000).toISOString();
     let sent = 0;
     const refused = [];
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (sent < JOBS) {
-        sent++;
-        const id = nextId++;
-        const body = JSON.stringify({ id, artifact_type: 'file', artifact_uri: 'http://127.0.0.1:9/unused', expiration, response_url: answerUrl, rules: {}, phase: 'assertion' });
-        const response = await fetch(webUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-polyswarm-event': 'bounty', 'x-polyswarm-signature': sign(SECRET, body), 'x-polyswarm-delivery': `bench-${id}` },
-          body,
-        });
-        await response.arrayBuffer();
-        if (response.status !== 202) refused.push(response.status);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (sent < JOBS) {
+          sent++;
+          const id = nextId++;
+          const body = JSON.stringify({
+            id,
+            artifact_type: 'file',
+            artifact_uri: 'http://127.0.0.1:9/unused',
+            expiration,
+            response_url: answerUrl,
+            rules: {},
+            phase: 'assertion',
+          });
+          const response = await fetch(webUrl, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'x-polyswarm-event': 'bounty',
+              'x-polyswarm-signature': sign(SECRET, body),
+              'x-polyswarm-delivery': `bench-${id}`,
+            },
+            body,
+          });
+          await response.arrayBuffer();
+          if (response.status !== 202) refused.push(response.status);
+        }
+      }),
+    );
     if (refused.length > 0) throw new Error(`the web process refused ${refused.length} bounties: ${[...new Set(refused)].join(', ')}`);
     const counts = await queue.getJobCounts('waiting', 'paused');
     const queued = (counts.waiting ?? 0) + (counts.paused ?? 0);
     if (queued !== JOBS) throw new Error(`expected ${JOBS} queued jobs, found ${queued}`);
 
     const procs = Array.from({ length: workers }, () =>
-      spawnUntil(process.execPath, [BIN, 'worker', '--queue', queueUrl, '--concurrency', String(CONCURRENCY), '--cwd', project], /\bready\b/, { env }),
+      spawnUntil(
+        process.execPath,
+        [BIN, 'worker', '--queue', queueUrl, '--concurrency', String(CONCURRENCY), '--cwd', project],
+        /\bready\b/,
+        { env },
+      ),
     );
     await Promise.all(procs.map((p) => p.ready));
     const t0 = performance.now();
@@ -187,17 +235,32 @@ async function main() {
 
   const base = results[0].perSecond;
   const ideal = (workers) => (workers * CONCURRENCY * 1000) / SCAN_MS;
-  console.log(`\nWorker scale-out on Redis: scan waits ${SCAN_MS} ms, ${CONCURRENCY} scans at a time per worker, ${JOBS} bounties per round, ${availableParallelism()} CPUs`);
+  console.log(
+    `\nWorker scale-out on Redis: scan waits ${SCAN_MS} ms, ${CONCURRENCY} scans at a time per worker, ${JOBS} bounties per round, ${availableParallelism()} CPUs`,
+  );
   console.log('workers  bounties/s  ratio to 1 worker  (ideal bounties/s)');
   for (const r of results) {
-    console.log(`${String(r.workers).padStart(7)}  ${r.perSecond.toFixed(1).padStart(10)}  ${(r.perSecond / base).toFixed(2).padStart(17)}  (${ideal(r.workers).toFixed(0)})`);
+    console.log(
+      `${String(r.workers).padStart(7)}  ${r.perSecond.toFixed(1).padStart(10)}  ${(r.perSecond / base).toFixed(2).padStart(17)}  (${ideal(r.workers).toFixed(0)})`,
+    );
   }
-  console.log(JSON.stringify({ bench: 'workers', scanMs: SCAN_MS, concurrency: CONCURRENCY, jobs: JOBS, results: results.map((r) => ({ ...r, ratio: r.perSecond / base })) }));
+  console.log(
+    JSON.stringify({
+      bench: 'workers',
+      scanMs: SCAN_MS,
+      concurrency: CONCURRENCY,
+      jobs: JOBS,
+      results: results.map((r) => ({ ...r, ratio: r.perSecond / base })),
+    }),
+  );
 }
 
 const cleanup = async () => {
   for (const child of children) child.kill('SIGKILL');
-  for (const fn of cleanups.splice(0).reverse()) await Promise.resolve().then(fn).catch(() => {});
+  for (const fn of cleanups.splice(0).reverse())
+    await Promise.resolve()
+      .then(fn)
+      .catch(() => {});
 };
 process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 

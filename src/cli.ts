@@ -21,6 +21,7 @@ import { CliError, ExitCode } from './util/errors.js';
 import { packageInfo } from './util/package.js';
 
 /** Every command, in the order `--help` lists them. Declarations only: each `run` loads its layer when it runs. */
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own option types; the list only registers them.
 export const COMMANDS: readonly CommandDefinition<any>[] = [init, demo, serve, start, worker, test, sign, secret, check];
 
 function optionFor(spec: OptionSpec): Option {
@@ -49,6 +50,7 @@ function describe(spec: OptionSpec): string {
 }
 
 /** Adds `definition` (and its subcommands) to `parent` as commander commands. */
+// biome-ignore lint/suspicious/noExplicitAny: registers any command, whatever its option types.
 function register(parent: Command, definition: CommandDefinition<any>): Command {
   const command = parent.command(definition.name).description(definition.description);
   for (const arg of definition.args ?? []) command.argument(arg.name, arg.description, arg.defaultValue);
@@ -66,6 +68,7 @@ function register(parent: Command, definition: CommandDefinition<any>): Command 
 }
 
 /** Resolves the options of `definition` (flags, environment, the project's .env, defaults) and runs it. */
+// biome-ignore lint/suspicious/noExplicitAny: runs any command, whatever its option types.
 function action(definition: CommandDefinition<any>) {
   return async (...params: unknown[]) => {
     const command = params[params.length - 1] as Command;
@@ -77,7 +80,9 @@ function action(definition: CommandDefinition<any>) {
     const layers = layersFor(dir, flags);
     const specs = definition.options as OptionSpecs;
     const { values, sources, variables } = resolveOptions(specs, layers);
-    const origins = Object.fromEntries(Object.entries(specs).map(([key, spec]) => [key, describeSource(spec, sources[key], variables[key], layers.dotenvPath)]));
+    const origins = Object.fromEntries(
+      Object.entries(specs).map(([key, spec]) => [key, describeSource(spec, sources[key], variables[key], layers.dotenvPath)]),
+    );
     const args = command.processedArgs.filter((a) => a !== undefined).flat() as string[];
     const code = await definition.run!({ args, options: values, sources, origins, name: command.name() });
     process.exitCode = typeof code === 'number' ? code : ExitCode.OK;

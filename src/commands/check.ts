@@ -41,7 +41,9 @@ async function runCheck(file: string | undefined, options: { as?: (typeof KINDS)
     return code;
   }
 
-  const what = result.kind ? `${result.kind === 'metadata' ? 'scan metadata document' : `${result.kind}`}${result.detected ? ' (detected)' : ''}` : 'document';
+  const what = result.kind
+    ? `${result.kind === 'metadata' ? 'scan metadata document' : `${result.kind}`}${result.detected ? ' (detected)' : ''}`
+    : 'document';
   if (result.unreadable) {
     process.stderr.write(`${theme.cross} ${input.name}: ${result.errors[0].message}\n`);
     return code;
@@ -49,7 +51,9 @@ async function runCheck(file: string | undefined, options: { as?: (typeof KINDS)
   if (result.valid) {
     process.stdout.write(`${theme.pass} ${input.name} is a valid ${what}\n`);
   } else {
-    process.stdout.write(`${theme.cross} ${input.name} is not a valid ${what}: ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}\n`);
+    process.stdout.write(
+      `${theme.cross} ${input.name} is not a valid ${what}: ${result.errors.length} problem${result.errors.length === 1 ? '' : 's'}\n`,
+    );
     for (const error of result.errors) process.stdout.write(`  ${error.path || '(document)'}: ${error.message}\n`);
     if (result.kind === null) process.stdout.write(`  ${theme.dim(`say which with --as ${KINDS.join('|')}`)}\n`);
   }

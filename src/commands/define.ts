@@ -24,7 +24,6 @@ export {
   type ValueSource,
 } from '../runtime/options.js';
 
-
 export interface CommandContext<O extends OptionSpecs> {
   /** Positional arguments, as given. */
   args: string[];
@@ -48,6 +47,7 @@ export interface CommandDefinition<O extends OptionSpecs = OptionSpecs> {
   epilog?: string;
   /** Runs the command; resolves to its exit code (0 when void). Absent on a group such as `test`. */
   run?: (context: CommandContext<O>) => Promise<number | void>;
+  // biome-ignore lint/suspicious/noExplicitAny: subcommands each have their own option types.
   subcommands?: readonly CommandDefinition<any>[];
 }
 

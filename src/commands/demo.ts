@@ -52,13 +52,21 @@ async function runDemo(): Promise<number> {
     out('  polyswarm-engine played PolySwarm against a real engine on 127.0.0.1: it started the engine, sent it');
     out('  signed webhook events (a ping, bounties with the EICAR test file, a harmless file, a URL, bad signatures…),');
     out('  served the artifacts itself, caught the answers the engine posted back, and checked each one: the');
-    out('  verdict, the bid (an integer in wei, within the bounty\'s rules) and the metadata. Nothing left this machine.');
+    out("  verdict, the bid (an integer in wei, within the bounty's rules) and the metadata. Nothing left this machine.");
     out();
-    if (code === ExitCode.OK) out(`${theme.ok('Result: every check passed')} in ${formatDuration(Date.now() - started)}. The engine was stopped and its folder removed.`);
-    else out(`${theme.fail(`Result: the suite failed (exit code ${code})`)}: see the ✗ lines above. The engine was stopped and its folder removed.`);
+    if (code === ExitCode.OK)
+      out(
+        `${theme.ok('Result: every check passed')} in ${formatDuration(Date.now() - started)}. The engine was stopped and its folder removed.`,
+      );
+    else
+      out(
+        `${theme.fail(`Result: the suite failed (exit code ${code})`)}: see the ✗ lines above. The engine was stopped and its folder removed.`,
+      );
     out();
     out(theme.bold('Next steps'));
-    out(`  ${theme.accent('npx polyswarm-engine init my-engine')}   ${theme.dim('# your own engine (from this checkout: node bin/polyswarm-engine.js init my-engine)')}`);
+    out(
+      `  ${theme.accent('npx polyswarm-engine init my-engine')}   ${theme.dim('# your own engine (from this checkout: node bin/polyswarm-engine.js init my-engine)')}`,
+    );
     out(`  ${theme.accent('cd my-engine && npm run dev')}           ${theme.dim('# run it, reloading src/scan.ts on save')}`);
     out(`  ${theme.accent('npm run test:engine')}                   ${theme.dim('# in a second terminal: these same checks')}`);
     return code;

@@ -19,25 +19,35 @@ export const secretOption = () =>
   });
 
 export const secretFileOption = () =>
-  text('--secret-file <path>', 'file holding the webhook secret (a Docker or Kubernetes secret); keeps it out of `ps` and the environment', {
-    env: 'WEBHOOK_SECRET_FILE',
-  });
+  text(
+    '--secret-file <path>',
+    'file holding the webhook secret (a Docker or Kubernetes secret); keeps it out of `ps` and the environment',
+    {
+      env: 'WEBHOOK_SECRET_FILE',
+    },
+  );
 
 /** The Redis queue's name: web processes and workers of one engine share it; two engines never should. */
-export const queueNameOption = () => ({
-  ...text('--queue-name <name>', 'with --queue: the queue’s name in Redis, shared by the engine’s web processes and workers', {
-    env: 'POLYSWARM_QUEUE_NAME',
-    defaultLabel: 'the project’s package name',
-  }),
-  parse: (value: string) => {
-    const problem = queueNameProblem(value);
-    if (problem) throw new Error(problem);
-    return value.trim();
-  },
-}) as OptionSpec<string, false>;
+export const queueNameOption = () =>
+  ({
+    ...text('--queue-name <name>', 'with --queue: the queue’s name in Redis, shared by the engine’s web processes and workers', {
+      env: 'POLYSWARM_QUEUE_NAME',
+      defaultLabel: 'the project’s package name',
+    }),
+    parse: (value: string) => {
+      const problem = queueNameProblem(value);
+      if (problem) throw new Error(problem);
+      return value.trim();
+    },
+  }) as OptionSpec<string, false>;
 
 export const concurrencyOption = () =>
-  integer('-c, --concurrency <n>', 'scans running at once', { min: 1, max: 10_000 }, { env: 'POLYSWARM_CONCURRENCY', defaultLabel: 'number of CPUs' });
+  integer(
+    '-c, --concurrency <n>',
+    'scans running at once',
+    { min: 1, max: 10_000 },
+    { env: 'POLYSWARM_CONCURRENCY', defaultLabel: 'number of CPUs' },
+  );
 
 export const previousSecretOption = () =>
   text('--previous-secret <secret>', 'during a secret rotation: the old webhook secret, still accepted (and logged when used)', {
@@ -58,10 +68,14 @@ export function egressOptions(defaultMode: EgressMode) {
       { env: 'POLYSWARM_EGRESS', defaultValue: defaultMode },
     ),
     egressAllow: {
-      ...text('--egress-allow <list>', 'comma-separated hosts (.example.com for subdomains too) and CIDR blocks allowed whatever --egress says', {
-        env: 'POLYSWARM_EGRESS_ALLOW',
-        defaultLabel: 'none',
-      }),
+      ...text(
+        '--egress-allow <list>',
+        'comma-separated hosts (.example.com for subdomains too) and CIDR blocks allowed whatever --egress says',
+        {
+          env: 'POLYSWARM_EGRESS_ALLOW',
+          defaultLabel: 'none',
+        },
+      ),
       parse: parseAllowList,
     } as OptionSpec<string[], false>,
   };
@@ -73,16 +87,28 @@ export function egressOptions(defaultMode: EgressMode) {
  */
 export function metricsOptions() {
   return {
-    metricsPort: integer('--metrics-port <port>', 'serve Prometheus metrics at /metrics on this port (its own listener, never the webhook port; 0 picks one)', { min: 0, max: 65_535 }, {
-      env: 'POLYSWARM_METRICS_PORT',
-      defaultLabel: 'off',
-    }),
-    metricsHost: text('--metrics-host <host>', 'interface the metrics listener binds', { env: 'POLYSWARM_METRICS_HOST', defaultValue: '127.0.0.1' }),
-    statsd: {
-      ...text('--statsd <url>', 'send DogStatsD metrics (the reference engine\'s names) to udp://HOST:PORT; tags engine_name and poly_work from ENGINE_NAME and POLY_WORK', {
-        env: 'POLYSWARM_STATSD',
+    metricsPort: integer(
+      '--metrics-port <port>',
+      'serve Prometheus metrics at /metrics on this port (its own listener, never the webhook port; 0 picks one)',
+      { min: 0, max: 65_535 },
+      {
+        env: 'POLYSWARM_METRICS_PORT',
         defaultLabel: 'off',
-      }),
+      },
+    ),
+    metricsHost: text('--metrics-host <host>', 'interface the metrics listener binds', {
+      env: 'POLYSWARM_METRICS_HOST',
+      defaultValue: '127.0.0.1',
+    }),
+    statsd: {
+      ...text(
+        '--statsd <url>',
+        "send DogStatsD metrics (the reference engine's names) to udp://HOST:PORT; tags engine_name and poly_work from ENGINE_NAME and POLY_WORK",
+        {
+          env: 'POLYSWARM_STATSD',
+          defaultLabel: 'off',
+        },
+      ),
       parse: parseStatsdUrl,
     } as OptionSpec<StatsdTarget, false>,
   };
@@ -93,7 +119,10 @@ export function processOptions() {
   return {
     cwd: cwdOption(),
     concurrency: concurrencyOption(),
-    logFormat: choice('--log-format <format>', 'log lines as text or JSON', ['text', 'json'] as const, { env: 'LOG_FORMAT', defaultValue: 'text' }),
+    logFormat: choice('--log-format <format>', 'log lines as text or JSON', ['text', 'json'] as const, {
+      env: 'LOG_FORMAT',
+      defaultValue: 'text',
+    }),
     logLevel: {
       ...choice('--log-level <level>', 'lowest level logged', LOG_LEVELS, { env: 'LOG_LEVEL', defaultValue: 'info' }),
       // `warning` is what Python's logging calls it; engine authors coming from the reference type it.
@@ -109,13 +138,17 @@ export function processOptions() {
       defaultValue: DEFAULTS.shutdownGraceMs,
       defaultLabel: `${DEFAULTS.shutdownGraceMs / 1000}s`,
     }),
-    lockDuration: duration('--lock-duration <duration>', 'with --queue: Redis job lock; a dead worker’s jobs move on after about 1.5× this', {
-      env: 'POLYSWARM_LOCK_DURATION',
-      // BullMQ renews a lock at half its duration; below a second, a busy event loop loses locks it still holds.
-      min: 1000,
-      defaultValue: DEFAULTS.lockDurationMs,
-      defaultLabel: `${DEFAULTS.lockDurationMs / 1000}s`,
-    }),
+    lockDuration: duration(
+      '--lock-duration <duration>',
+      'with --queue: Redis job lock; a dead worker’s jobs move on after about 1.5× this',
+      {
+        env: 'POLYSWARM_LOCK_DURATION',
+        // BullMQ renews a lock at half its duration; below a second, a busy event loop loses locks it still holds.
+        min: 1000,
+        defaultValue: DEFAULTS.lockDurationMs,
+        defaultLabel: `${DEFAULTS.lockDurationMs / 1000}s`,
+      },
+    ),
     ...metricsOptions(),
   };
 }
@@ -123,29 +156,48 @@ export function processOptions() {
 /** The options of the commands that serve the webhook (`serve`, `start`). */
 export function webhookOptions(defaultHost: string) {
   return {
-    port: integer('-p, --port <port>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535 }, { env: 'PORT', defaultValue: 3000 }),
+    port: integer(
+      '-p, --port <port>',
+      'port to listen on (0 picks a free one)',
+      { min: 0, max: 65_535 },
+      { env: 'PORT', defaultValue: 3000 },
+    ),
     host: text('--host <host>', 'interface to bind', { env: 'HOST', defaultValue: defaultHost }),
     secret: secretOption(),
     secretFile: secretFileOption(),
     previousSecret: previousSecretOption(),
-    queue: text('--queue <url|memory>', 'Redis URL of a shared queue (e.g. redis://127.0.0.1:6379/0), or memory for an embedded queue without its journal', {
-      env: 'POLYSWARM_QUEUE_URL',
-      defaultLabel: 'embedded, journaled in the state folder',
-    }),
+    queue: text(
+      '--queue <url|memory>',
+      'Redis URL of a shared queue (e.g. redis://127.0.0.1:6379/0), or memory for an embedded queue without its journal',
+      {
+        env: 'POLYSWARM_QUEUE_URL',
+        defaultLabel: 'embedded, journaled in the state folder',
+      },
+    ),
     queueName: queueNameOption(),
     stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
       env: 'POLYSWARM_STATE_DIR',
       defaultLabel: '<project>/.polyswarm',
     }),
-    maxQueued: integer('--max-queued <n>', 'bounties allowed to wait; one more is answered 503 with Retry-After', { min: 1, max: 10_000_000 }, {
-      env: 'POLYSWARM_MAX_QUEUED',
-      defaultValue: DEFAULTS.queueCapacity,
-    }),
-    maxQueuedBytes: size('--max-queued-bytes <size>', 'signed body bytes allowed queued or scanning (bounds memory); one more is answered 503', { min: 1024 * 1024 }, {
-      env: 'POLYSWARM_MAX_QUEUED_BYTES',
-      defaultValue: DEFAULTS.maxQueuedBytes,
-      defaultLabel: `${DEFAULTS.maxQueuedBytes / 1024 ** 2}MiB`,
-    }),
+    maxQueued: integer(
+      '--max-queued <n>',
+      'bounties allowed to wait; one more is answered 503 with Retry-After',
+      { min: 1, max: 10_000_000 },
+      {
+        env: 'POLYSWARM_MAX_QUEUED',
+        defaultValue: DEFAULTS.queueCapacity,
+      },
+    ),
+    maxQueuedBytes: size(
+      '--max-queued-bytes <size>',
+      'signed body bytes allowed queued or scanning (bounds memory); one more is answered 503',
+      { min: 1024 * 1024 },
+      {
+        env: 'POLYSWARM_MAX_QUEUED_BYTES',
+        defaultValue: DEFAULTS.maxQueuedBytes,
+        defaultLabel: `${DEFAULTS.maxQueuedBytes / 1024 ** 2}MiB`,
+      },
+    ),
     ...processOptions(),
   };
 }

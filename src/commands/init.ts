@@ -22,7 +22,9 @@ export const init = defineCommand({
     install: negated('--no-install', 'do not install dependencies'),
     git: negated('--no-git', 'do not create a git repository'),
     force: flag('-f, --force', 'add the project to a non-empty folder (files already there are kept)'),
-    packageManager: choice('--package-manager <pm>', 'package manager to install with', PACKAGE_MANAGERS, { defaultLabel: 'the one that ran this command' }),
+    packageManager: choice('--package-manager <pm>', 'package manager to install with', PACKAGE_MANAGERS, {
+      defaultLabel: 'the one that ran this command',
+    }),
   },
   examples: [
     'npx polyswarm-engine init my-engine',

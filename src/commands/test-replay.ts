@@ -11,13 +11,20 @@ export const testReplay = defineCommand({
   description: 'send recorded bounties to an engine and diff its verdicts against the recorded ones',
   args: [{ name: '[file]', description: 'a recording (start --record) or an inspector JSONL export' }],
   options: {
-    url: text('-u, --url <url>', 'engine webhook URL', { defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/' }),
-    secret: text('--secret <secret>', 'webhook secret of the target engine (bounties are re-signed with it)', { defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env" }),
+    url: text('-u, --url <url>', 'engine webhook URL', {
+      defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/',
+    }),
+    secret: text('--secret <secret>', 'webhook secret of the target engine (bounties are re-signed with it)', {
+      defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env",
+    }),
     exact: flag('--exact', 'send the recorded bytes and signature unchanged (no rewriting; the answer goes to the recorded response_url)'),
     artifacts: text('--artifacts <dir>', 'folder of recorded artifacts (start --record-artifacts); bounties without theirs are skipped'),
     concurrency: integer('-c, --concurrency <n>', 'bounties in flight at once', { min: 1, max: 1000 }, { defaultValue: 8 }),
     rate: integer('--rate <n>', 'bounties started per second', { min: 1, max: 100_000 }),
-    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge each bounty', { defaultValue: 10_000, defaultLabel: '10s' }),
+    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge each bounty', {
+      defaultValue: 10_000,
+      defaultLabel: '10s',
+    }),
     json: flag('--json', 'print the diff as one JSON object'),
     failOnChange: flag('--fail-on-change', 'exit 1 when a verdict changed'),
     cwd: cwdOption(),
@@ -49,7 +56,11 @@ export const testReplay = defineCommand({
         timeoutMs: options.timeout,
         onEntry: options.json ? undefined : (entry) => out.write(formatEntry(entry)),
       });
-      out.write(options.json ? `${JSON.stringify({ file, url: target.url, counts: report.counts, bounties: report.entries })}\n` : formatCounts(report));
+      out.write(
+        options.json
+          ? `${JSON.stringify({ file, url: target.url, counts: report.counts, bounties: report.entries })}\n`
+          : formatCounts(report),
+      );
       return options.failOnChange && report.counts.changed > 0 ? ExitCode.CHECK_FAILED : ExitCode.OK;
     } finally {
       await target.stop();

@@ -15,19 +15,37 @@ const VERDICTS = ['benign', 'malicious', 'suspicious', 'unknown', 'any'] as cons
 /** The options every `test` subcommand takes. */
 function commonOptions() {
   return {
-    url: text('-u, --url <url>', 'engine webhook URL', { defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/' }),
+    url: text('-u, --url <url>', 'engine webhook URL', {
+      defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/',
+    }),
     // Not resolved from the environment here: the simulator looks for the secret in the *project's* .env, which may
     // be a parent of --cwd (simulator/target.ts), and says where it found it.
     secret: text('--secret <secret>', 'webhook secret', { defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env" }),
-    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge', { defaultValue: 10_000, defaultLabel: '10s' }),
+    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge', {
+      defaultValue: 10_000,
+      defaultLabel: '10s',
+    }),
     json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
     verbose: flag('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)'),
     junit: text('--junit <file>', 'also write a JUnit XML report'),
-    listenHost: text('--listen-host <addr>', "interface the simulator's artifact host and answer receiver bind to, e.g. 0.0.0.0 for an engine in Docker", { defaultValue: '127.0.0.1' }),
-    advertiseHost: text('--advertise-host <host>', 'host the engine reaches them at, put into artifact_uri and response_url, e.g. host.docker.internal or 172.17.0.1', {
-      defaultLabel: 'the listen host, 127.0.0.1 for 0.0.0.0/::',
-    }),
-    callbackPort: integer('--callback-port <port>', 'port they bind, for a firewall rule or port mapping', { min: 0, max: 65_535 }, { defaultLabel: '0, a free one' }),
+    listenHost: text(
+      '--listen-host <addr>',
+      "interface the simulator's artifact host and answer receiver bind to, e.g. 0.0.0.0 for an engine in Docker",
+      { defaultValue: '127.0.0.1' },
+    ),
+    advertiseHost: text(
+      '--advertise-host <host>',
+      'host the engine reaches them at, put into artifact_uri and response_url, e.g. host.docker.internal or 172.17.0.1',
+      {
+        defaultLabel: 'the listen host, 127.0.0.1 for 0.0.0.0/::',
+      },
+    ),
+    callbackPort: integer(
+      '--callback-port <port>',
+      'port they bind, for a firewall rule or port mapping',
+      { min: 0, max: 65_535 },
+      { defaultLabel: '0, a free one' },
+    ),
     cwd: cwdOption(),
   };
 }
@@ -68,10 +86,17 @@ function loadFlags() {
   return {
     ...runFlags(),
     rate: integer('--rate <n>', 'bounties per second (open loop)', { min: 1, max: 100_000 }),
-    concurrency: integer('--concurrency <n>', 'bounties in flight at once (closed loop: the next is sent when one is answered)', { min: 1, max: 10_000 }),
+    concurrency: integer('--concurrency <n>', 'bounties in flight at once (closed loop: the next is sent when one is answered)', {
+      min: 1,
+      max: 10_000,
+    }),
     duration: duration('--duration <duration>', 'how long to send bounties', { defaultValue: 30_000, defaultLabel: '30s', min: 1 }),
     artifact: text('--artifact <eicar|benign|file>', 'the artifact every bounty carries', { defaultValue: 'eicar' }),
-    expiration: duration('--expiration <duration>', "each bounty's time until expiration", { defaultValue: 30_000, defaultLabel: '30s', min: 1000 }),
+    expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
+      defaultValue: 30_000,
+      defaultLabel: '30s',
+      min: 1000,
+    }),
   };
 }
 
@@ -79,16 +104,25 @@ function corpusFlags() {
   return {
     ...runFlags(),
     concurrency: integer('--concurrency <n>', 'files in flight at once', { min: 1, max: 1000 }, { defaultValue: 4 }),
-    labels: text('--labels <file.csv>', 'label the files with a CSV of "path or sha256,malicious|benign" instead of malicious/ and benign/ subfolders'),
+    labels: text(
+      '--labels <file.csv>',
+      'label the files with a CSV of "path or sha256,malicious|benign" instead of malicious/ and benign/ subfolders',
+    ),
     junit: text('--junit <file>', 'also write JUnit XML, one test case per file'),
     html: text('--html <file>', 'also write a self-contained HTML report (matrix, rates, latency chart)'),
     minDetection: text('--min-detection <percent>', 'exit 1 when fewer malicious files are answered malicious, e.g. 95'),
     maxFalsePositives: text('--max-false-positives <percent>', 'exit 1 when more benign files are answered malicious, e.g. 1'),
-    expiration: duration('--expiration <duration>', "each bounty's time until expiration", { defaultValue: 30_000, defaultLabel: '30s', min: 1000 }),
+    expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
+      defaultValue: 30_000,
+      defaultLabel: '30s',
+      min: 1000,
+    }),
   };
 }
 
-type TestOptions = OptionValues<ReturnType<typeof commonOptions>> & Partial<OptionValues<ReturnType<typeof bountyFlags>>> & Partial<OptionValues<ReturnType<typeof allFlags>>>;
+type TestOptions = OptionValues<ReturnType<typeof commonOptions>> &
+  Partial<OptionValues<ReturnType<typeof bountyFlags>>> &
+  Partial<OptionValues<ReturnType<typeof allFlags>>>;
 
 export const test = defineCommand({
   name: 'test',
@@ -171,7 +205,8 @@ export const test = defineCommand({
 function percentFlag(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(value);
-  if (!match || Number(match[1]) > 100) throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a percentage between 0 and 100, e.g. 95`);
+  if (!match || Number(match[1]) > 100)
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a percentage between 0 and 100, e.g. 95`);
   return Number(match[1]) / 100;
 }
 
@@ -183,7 +218,10 @@ async function runCorpusCommand(dir: string | undefined, options: OptionValues<R
   const { resolveTarget } = await import('../simulator/target.js');
   const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
-  if (dir === undefined) throw new UsageError('test corpus needs a folder', { hint: 'polyswarm-engine test corpus DIR, with the files under DIR/malicious/ and DIR/benign/' });
+  if (dir === undefined)
+    throw new UsageError('test corpus needs a folder', {
+      hint: 'polyswarm-engine test corpus DIR, with the files under DIR/malicious/ and DIR/benign/',
+    });
   const minDetection = percentFlag('--min-detection', options.minDetection);
   const maxFalsePositives = percentFlag('--max-false-positives', options.maxFalsePositives);
   const corpusDir = resolve(options.cwd, dir);
@@ -203,12 +241,17 @@ async function runCorpusCommand(dir: string | undefined, options: OptionValues<R
       advertiseHost: options.advertiseHost,
       port: options.callbackPort,
       onListening: () => {
-        if (!options.json) err.write(`${theme.dim('Corpus')} ${corpusDir} ${theme.dim('→')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`);
+        if (!options.json)
+          err.write(
+            `${theme.dim('Corpus')} ${corpusDir} ${theme.dim('→')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`,
+          );
       },
-      onProgress: options.json ? undefined : (done, total) => {
-        if (live) err.write(`\r\u001b[2K${progressBar(done, total)}`);
-        else if (done === total || done % 50 === 0) err.write(`${progressBar(done, total)}\n`);
-      },
+      onProgress: options.json
+        ? undefined
+        : (done, total) => {
+            if (live) err.write(`\r\u001b[2K${progressBar(done, total)}`);
+            else if (done === total || done % 50 === 0) err.write(`${progressBar(done, total)}\n`);
+          },
     });
     if (live) err.write('\n');
     const write = async (flag: string, file: string, text: string) => {
@@ -219,16 +262,28 @@ async function runCorpusCommand(dir: string | undefined, options: OptionValues<R
       }
     };
     if (options.junit) await write('--junit', options.junit, corpusJunit(results, `polyswarm-engine test corpus ${dir}`));
-    if (options.html) await write('--html', options.html, corpusHtml(report, { engine: target.url, corpus: corpusDir, generatedAt: new Date() }));
+    if (options.html)
+      await write('--html', options.html, corpusHtml(report, { engine: target.url, corpus: corpusDir, generatedAt: new Date() }));
     const failures: string[] = [];
-    if (minDetection !== undefined && (report.detectionRate ?? 0) < minDetection) failures.push(`detection rate ${percent(report.detectionRate)} is below --min-detection ${percent(minDetection)}`);
+    if (minDetection !== undefined && (report.detectionRate ?? 0) < minDetection)
+      failures.push(`detection rate ${percent(report.detectionRate)} is below --min-detection ${percent(minDetection)}`);
     if (maxFalsePositives !== undefined && (report.falsePositiveRate ?? 0) > maxFalsePositives) {
-      failures.push(`false-positive rate ${percent(report.falsePositiveRate)} is above --max-false-positives ${percent(maxFalsePositives)}`);
+      failures.push(
+        `false-positive rate ${percent(report.falsePositiveRate)} is above --max-false-positives ${percent(maxFalsePositives)}`,
+      );
     }
-    if (report.missing > 0) failures.push(`${report.missing} file${report.missing === 1 ? '' : 's'} got no answer: every accepted bounty must be answered (unknown, bid 0, when undecided)`);
-    if (report.answeredTwice > 0) failures.push(`${report.answeredTwice} file${report.answeredTwice === 1 ? ' was' : 's were'} answered twice`);
+    if (report.missing > 0)
+      failures.push(
+        `${report.missing} file${report.missing === 1 ? '' : 's'} got no answer: every accepted bounty must be answered (unknown, bid 0, when undecided)`,
+      );
+    if (report.answeredTwice > 0)
+      failures.push(`${report.answeredTwice} file${report.answeredTwice === 1 ? ' was' : 's were'} answered twice`);
     if (options.json) process.stdout.write(corpusJson(report, { url: target.url, dir: corpusDir, ok: failures.length === 0, failures }));
-    else process.stdout.write(formatCorpusReport(report) + (failures.length === 0 ? `\n${theme.pass} corpus passed\n` : `\n${failures.map((f) => theme.fail(f)).join('\n')}\n`));
+    else
+      process.stdout.write(
+        formatCorpusReport(report) +
+          (failures.length === 0 ? `\n${theme.pass} corpus passed\n` : `\n${failures.map((f) => theme.fail(f)).join('\n')}\n`),
+      );
     return failures.length === 0 ? ExitCode.OK : ExitCode.CHECK_FAILED;
   } finally {
     await target.stop();
@@ -242,9 +297,14 @@ async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>
   const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
   if ((options.rate === undefined) === (options.concurrency === undefined)) {
-    throw new UsageError(options.rate === undefined ? 'choose a load: --rate N (bounties per second) or --concurrency N (bounties in flight)' : 'choose --rate or --concurrency, not both');
+    throw new UsageError(
+      options.rate === undefined
+        ? 'choose a load: --rate N (bounties per second) or --concurrency N (bounties in flight)'
+        : 'choose --rate or --concurrency, not both',
+    );
   }
-  const artifact = options.artifact === 'eicar' || options.artifact === 'benign' ? options.artifact : { file: resolve(options.cwd, options.artifact) };
+  const artifact =
+    options.artifact === 'eicar' || options.artifact === 'benign' ? options.artifact : { file: resolve(options.cwd, options.artifact) };
   const err = process.stderr;
   const live = err.isTTY === true && !options.json;
   const target = await resolveTarget({ url: options.url, secret: options.secret, cwd: options.cwd });
@@ -263,13 +323,16 @@ async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>
       advertiseHost: options.advertiseHost,
       port: options.callbackPort,
       onListening: () => {
-        if (!options.json) err.write(`${theme.dim('Load testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`);
+        if (!options.json)
+          err.write(`${theme.dim('Load testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`);
       },
       // On a terminal the line is rewritten every second; in a log, one line every five.
-      onProgress: options.json ? undefined : (p) => {
-        if (live) err.write(`\r\u001b[2K${progressLine(p)}`);
-        else if (ticks++ % 5 === 4) err.write(`${progressLine(p)}\n`);
-      },
+      onProgress: options.json
+        ? undefined
+        : (p) => {
+            if (live) err.write(`\r\u001b[2K${progressLine(p)}`);
+            else if (ticks++ % 5 === 4) err.write(`${progressLine(p)}\n`);
+          },
     });
     if (live) err.write('\n');
     process.stdout.write(options.json ? loadJson(report, { url: target.url }) : formatLoadReport(report));
@@ -296,8 +359,14 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
     throw new UsageError(`--payload sends its own artifact; drop ${given[0][0]}`);
   }
   for (const [flagName, picked] of given) {
-    const url = typeof picked === 'object' && 'artifactUrl' in picked ? picked.artifactUrl : typeof picked === 'object' && 'urlArtifact' in picked ? picked.urlArtifact : null;
-    if (url !== null && !/^https?:\/\/[^/]+/i.test(url)) throw new UsageError(`${flagName} ${JSON.stringify(url)}: expected an http(s) URL`);
+    const url =
+      typeof picked === 'object' && 'artifactUrl' in picked
+        ? picked.artifactUrl
+        : typeof picked === 'object' && 'urlArtifact' in picked
+          ? picked.urlArtifact
+          : null;
+    if (url !== null && !/^https?:\/\/[^/]+/i.test(url))
+      throw new UsageError(`${flagName} ${JSON.stringify(url)}: expected an http(s) URL`);
   }
   return given[0]?.[1];
 }
@@ -323,7 +392,8 @@ async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
       bounty.set[path.join('.')] = value;
     }
   }
-  if (options.payload !== undefined) bounty.payload = (await readInput(options.payload === '-' ? '-' : resolve(options.cwd, options.payload))).bytes;
+  if (options.payload !== undefined)
+    bounty.payload = (await readInput(options.payload === '-' ? '-' : resolve(options.cwd, options.payload))).bytes;
   return bounty;
 }
 
@@ -370,7 +440,11 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
       onCase: (result) => out.write(options.json ? caseJson(result) : formatCase(result)),
       trace: options.verbose ? (line) => err.write(`${theme.dim(line)}\n`) : undefined,
     });
-    out.write(options.json ? summaryJson(report, { suite, url: target.url, ...(callbackUrl ? { callback: callbackUrl } : {}) }) : formatSummary(report));
+    out.write(
+      options.json
+        ? summaryJson(report, { suite, url: target.url, ...(callbackUrl ? { callback: callbackUrl } : {}) })
+        : formatSummary(report),
+    );
     if (options.junit) {
       const file = resolve(options.cwd, options.junit);
       try {

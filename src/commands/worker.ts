@@ -16,7 +16,10 @@ export const worker = defineCommand({
     ...processOptions(),
     ...egressOptions('public'),
   },
-  examples: ['polyswarm-engine worker --queue redis://127.0.0.1:6379 --concurrency 8', 'POLYSWARM_QUEUE_URL=redis://redis:6379 polyswarm-engine worker'],
+  examples: [
+    'polyswarm-engine worker --queue redis://127.0.0.1:6379 --concurrency 8',
+    'POLYSWARM_QUEUE_URL=redis://redis:6379 polyswarm-engine worker',
+  ],
   async run({ options }) {
     const { runWorkerProcess } = await import('../runtime/worker-process.js');
     return runWorkerProcess(options);

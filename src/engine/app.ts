@@ -131,7 +131,15 @@ interface DeliveryLine {
 }
 
 /** The request headers an observer sees: the protocol's own and the few that explain a refusal. */
-const OBSERVED_HEADERS = ['content-type', 'content-length', 'transfer-encoding', 'user-agent', 'x-polyswarm-event', 'x-polyswarm-delivery', 'x-polyswarm-signature'];
+const OBSERVED_HEADERS = [
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'user-agent',
+  'x-polyswarm-event',
+  'x-polyswarm-delivery',
+  'x-polyswarm-signature',
+];
 
 /** Why a refusal was given, in the words of its JSON body (`error`, or the bounty errors), for logs and observers. */
 export function refusalReason(reply: DeliveryReply): string | undefined {
@@ -139,7 +147,8 @@ export function refusalReason(reply: DeliveryReply): string | undefined {
   try {
     const body = JSON.parse(reply.body) as Record<string, unknown>;
     if (typeof body.error === 'string') return body.error;
-    if (Array.isArray(body.errors)) return (body.errors as { path?: string; message?: string }[]).map((e) => `${e.path || '/'} ${e.message}`).join('; ');
+    if (Array.isArray(body.errors))
+      return (body.errors as { path?: string; message?: string }[]).map((e) => `${e.path || '/'} ${e.message}`).join('; ');
     const first = Object.values(body).find((v) => typeof v === 'string');
     return typeof first === 'string' ? first : reply.body;
   } catch {
@@ -185,7 +194,9 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     const pathname = request.pathname();
     if (pathname !== '/') return json(404, { error: `Not found: GET ${pathname}` });
     const health = await options.health().catch((error: unknown) => ({ ok: false, detail: errorMessage(error) }));
-    return health.ok ? OK : json(503, { status: 'UNAVAILABLE', detail: health.detail ?? 'the queue is not healthy' }, { 'retry-after': retryAfter });
+    return health.ok
+      ? OK
+      : json(503, { status: 'UNAVAILABLE', detail: health.detail ?? 'the queue is not healthy' }, { 'retry-after': retryAfter });
   }
 
   async function delivery(request: DeliveryRequest, method: string, line: DeliveryLine): Promise<DeliveryReply> {
@@ -211,7 +222,8 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
 
     const signer = signedWith(body, signature!);
     if (signer === null) return BAD_SIGNATURE;
-    if (signer === 'previous') logger.info('request signed with the previous secret (rotation in progress)', { event: line.event, delivery: line.delivery });
+    if (signer === 'previous')
+      logger.info('request signed with the previous secret (rotation in progress)', { event: line.event, delivery: line.delivery });
     const pathname = request.pathname();
     if (pathname !== '/') return json(404, { error: `Not found: ${method} ${pathname}` });
     if (method !== 'POST') return json(405, { error: `Method ${method} not allowed on /` }, { allow: 'GET, POST' });

@@ -142,7 +142,8 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
             error: `HTTP ${code} redirect to ${to} not followed: an answer is re-posted only by a 307/308 to the same origin`,
           };
         }
-        if (hops >= maxRedirects) return { ok: false, status: code, attempts, error: `more than ${maxRedirects} redirects (last to ${to})` };
+        if (hops >= maxRedirects)
+          return { ok: false, status: code, attempts, error: `more than ${maxRedirects} redirects (last to ${to})` };
         url = next.href;
       }
       status = response.statusCode;

@@ -47,7 +47,10 @@ function failure(error: unknown, url: URL, what: string, idleMs: number): Artifa
   }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && STALLED.has(code)) {
-    const why = code === 'UND_ERR_CONNECT_TIMEOUT' ? `could not connect within ${DEFAULTS.outboundConnectTimeoutMs} ms` : `sent nothing for ${idleMs} ms`;
+    const why =
+      code === 'UND_ERR_CONNECT_TIMEOUT'
+        ? `could not connect within ${DEFAULTS.outboundConnectTimeoutMs} ms`
+        : `sent nothing for ${idleMs} ms`;
     return new ArtifactError('cannot-fetch', `artifact download from ${where} stalled: the host ${why}`, { cause: error });
   }
   return new ArtifactError('cannot-fetch', `artifact download from ${where} ${what}: ${networkMessage(error)}`, { cause: error });
@@ -195,9 +198,7 @@ export function createArtifactAccess(
     bytes ??=
       bounty.artifact_type === 'file'
         ? observed(downloadArtifact(bounty.artifact_uri, { ...download, sha256: bounty.sha256 }), bounty, observer)
-        : Promise.reject(
-            new ArtifactError('unsupported', 'a URL artifact has no file to download; scan bounty.artifact_uri instead'),
-          );
+        : Promise.reject(new ArtifactError('unsupported', 'a URL artifact has no file to download; scan bounty.artifact_uri instead'));
     return bytes;
   };
   return {
@@ -225,7 +226,11 @@ export function createArtifactAccess(
 }
 
 /** Tells `observer` (the inspector, the recorder) how a download ended; the promise itself is returned unchanged. */
-function observed(download: Promise<Buffer>, bounty: Pick<BountyData, 'artifact_uri' | 'sha256' | 'id'>, observer: EngineObserver | undefined): Promise<Buffer> {
+function observed(
+  download: Promise<Buffer>,
+  bounty: Pick<BountyData, 'artifact_uri' | 'sha256' | 'id'>,
+  observer: EngineObserver | undefined,
+): Promise<Buffer> {
   if (!observer?.onDownload) return download;
   const started = performance.now();
   const base = { bounty: bounty.id, url: redactUrl(bounty.artifact_uri), sha256: bounty.sha256 ?? null };
@@ -233,7 +238,14 @@ function observed(download: Promise<Buffer>, bounty: Pick<BountyData, 'artifact_
   download.then(
     (data) => {
       try {
-        observer.onDownload!({ ...base, ok: true, bytes: data.byteLength, ms: ms(), sha256Ok: bounty.sha256 ? true : null, ...(observer.wantsBodies ? { data } : {}) });
+        observer.onDownload!({
+          ...base,
+          ok: true,
+          bytes: data.byteLength,
+          ms: ms(),
+          sha256Ok: bounty.sha256 ? true : null,
+          ...(observer.wantsBodies ? { data } : {}),
+        });
       } catch {
         // Watching never changes what the engine does.
       }
@@ -241,7 +253,15 @@ function observed(download: Promise<Buffer>, bounty: Pick<BountyData, 'artifact_
     (error: unknown) => {
       const reason = error instanceof ArtifactError ? error.reason : undefined;
       try {
-        observer.onDownload!({ ...base, ok: false, bytes: 0, ms: ms(), sha256Ok: reason === 'hash-mismatch' ? false : null, reason, error: (error as Error)?.message ?? String(error) });
+        observer.onDownload!({
+          ...base,
+          ok: false,
+          bytes: 0,
+          ms: ms(),
+          sha256Ok: reason === 'hash-mismatch' ? false : null,
+          reason,
+          error: (error as Error)?.message ?? String(error),
+        });
       } catch {
         // Watching never changes what the engine does.
       }

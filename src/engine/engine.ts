@@ -130,7 +130,8 @@ export function createEngine(options: EngineOptions): Engine {
   const maxBodyBytes = positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULTS.maxBodyBytes);
   const maxArtifactBytes = positiveInteger('maxArtifactBytes', options.maxArtifactBytes, DEFAULTS.maxArtifactBytes);
   const deliveryMarginMs = positiveInteger('deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0);
-  if (options.journal && options.queue) throw new UsageError('createEngine: a journal is for the embedded queue; a shared queue stores bounties itself');
+  if (options.journal && options.queue)
+    throw new UsageError('createEngine: a journal is for the embedded queue; a shared queue stores bounties itself');
   const scanInProcess = options.scanInProcess ?? true;
   if (!scanInProcess && !options.queue) {
     throw new UsageError('createEngine: scanInProcess: false needs a shared queue (e.g. Redis) to hand bounties to');
@@ -195,7 +196,12 @@ export function createEngine(options: EngineOptions): Engine {
       });
   const queue: BountyQueue =
     embedded ??
-    options.queue!(processor, { capacity, maxQueuedBytes, deadlineMarginMs: deliveryMarginMs, onOverdue: (job) => track(pipeline.abandon(job, SKIP.TIMEOUT)) });
+    options.queue!(processor, {
+      capacity,
+      maxQueuedBytes,
+      deadlineMarginMs: deliveryMarginMs,
+      onOverdue: (job) => track(pipeline.abandon(job, SKIP.TIMEOUT)),
+    });
   let recovered = false;
 
   let closing: Promise<void> | undefined;
@@ -237,7 +243,12 @@ export function createEngine(options: EngineOptions): Engine {
       closing ??= (async () => {
         const graceMs = closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs;
         const { waiting, active } = queue.counts();
-        logger.info('shutting down', { queued: waiting, running: active, grace_ms: graceMs, ...(options.journal ? { kept_for_next_start: waiting } : {}) });
+        logger.info('shutting down', {
+          queued: waiting,
+          running: active,
+          grace_ms: graceMs,
+          ...(options.journal ? { kept_for_next_start: waiting } : {}),
+        });
         // After the grace period, scans still running are cut short and answered SKIPPED:SHUTDOWN.
         const timer = setTimeout(() => shutdown.abort(), graceMs);
         try {
@@ -265,11 +276,20 @@ export function createEngine(options: EngineOptions): Engine {
         const parsed = parseBountyBody(record.body);
         if (!parsed.ok || jobKey(parsed.value) !== key || isExpired(parsed.value)) {
           report.unreadable++;
-          logger.error('journal record could not be read back; removed', { key, error: parsed.ok ? 'key or expiration mismatch' : parsed.errors[0]?.message });
+          logger.error('journal record could not be read back; removed', {
+            key,
+            error: parsed.ok ? 'key or expiration mismatch' : parsed.errors[0]?.message,
+          });
           await options.journal.settle(key, 0);
           continue;
         }
-        embedded.restore({ key, deliveryId: record.deliveryId, bounty: parsed.value, receivedAt: record.receivedAt, bytes: record.body.byteLength });
+        embedded.restore({
+          key,
+          deliveryId: record.deliveryId,
+          bounty: parsed.value,
+          receivedAt: record.receivedAt,
+          bytes: record.body.byteLength,
+        });
         report.restored++;
       }
       if (report.restored > 0 || dropped.length > 0) {

@@ -67,7 +67,9 @@ export function outboundAgent(): Dispatcher {
     bodyTimeout: 0,
   };
   proxied = proxyConfigured();
-  agent = proxied ? new EnvHttpProxyAgent({ ...options, connect: checkedConnector() }) : new Agent({ ...options, connect: checkedConnector() });
+  agent = proxied
+    ? new EnvHttpProxyAgent({ ...options, connect: checkedConnector() })
+    : new Agent({ ...options, connect: checkedConnector() });
   return agent;
 }
 
@@ -126,10 +128,13 @@ export function discardBody(body: Dispatcher.ResponseData['body']): Promise<void
       body.destroy();
       resolve();
     }, DISCARD_WAIT_MS);
-    body.dump().then(ignore, ignore).finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
+    body
+      .dump()
+      .then(ignore, ignore)
+      .finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
   });
 }
 

@@ -137,7 +137,11 @@ export function openJournal(dir: string): Journal {
           else answered.push([key.slice(ANSWERED.length), until]);
         }
       }
-      if (stale.length > 0) await db.transaction(() => stale.forEach((k) => db.remove(k)));
+      if (stale.length > 0) {
+        await db.transaction(() => {
+          for (const k of stale) db.remove(k);
+        });
+      }
       pending.sort((a, b) => a[1].receivedAt - b[1].receivedAt);
       return { pending, answered, dropped };
     },

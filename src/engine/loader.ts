@@ -42,7 +42,13 @@ export class ScanModuleError extends UsageError {
   readonly where: string;
   /** The error text without the location, e.g. `SyntaxError: Unexpected token`. */
   readonly reason: string;
-  constructor(file: string, location: SourceLocation, where: string, reason: string, options: { hint?: string; frame?: string; cause?: unknown }) {
+  constructor(
+    file: string,
+    location: SourceLocation,
+    where: string,
+    reason: string,
+    options: { hint?: string; frame?: string; cause?: unknown },
+  ) {
     super(`${where}: ${reason}${options.frame ? `\n${options.frame}` : ''}`, { hint: options.hint, cause: options.cause });
     this.name = 'ScanModuleError';
     this.file = file;
@@ -185,16 +191,23 @@ function pickScanModule(namespace: Record<string, unknown>, entry: string, root:
   const where = display(root, entry);
   const location = { file: entry };
   if (!source) {
-    const what = 'scan' in namespace ? `its \`scan\` export is ${typeof namespace.scan}, not a function` : 'it does not export a `scan` function';
+    const what =
+      'scan' in namespace ? `its \`scan\` export is ${typeof namespace.scan}, not a function` : 'it does not export a `scan` function';
     throw new ScanModuleError(entry, location, where, `${what} (${describeExports(namespace)})`, {
       hint: 'Export it: `export async function scan(bounty, ctx) { … }`, or `export default { scan }`.',
     });
   }
   const computeBid = source.computeBid;
   if (computeBid !== undefined && typeof computeBid !== 'function') {
-    throw new ScanModuleError(entry, location, where, `\`computeBid\` is exported but is ${computeBid === null ? 'null' : typeof computeBid}, not a function`, {
-      hint: 'Export `function computeBid(bounty, result)` returning the bid in wei, or remove it to use the default bid.',
-    });
+    throw new ScanModuleError(
+      entry,
+      location,
+      where,
+      `\`computeBid\` is exported but is ${computeBid === null ? 'null' : typeof computeBid}, not a function`,
+      {
+        hint: 'Export `function computeBid(bounty, result)` returning the bid in wei, or remove it to use the default bid.',
+      },
+    );
   }
   return computeBid === undefined
     ? { scan: source.scan as ScanModule['scan'] }
@@ -269,7 +282,7 @@ function syntaxSuspects(ctx: ErrorContext): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
     if (depth > 4 || found.length > 200) return;
-    let entries;
+    let entries: import('node:fs').Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {

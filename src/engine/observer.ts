@@ -93,7 +93,10 @@ export interface EngineObserver {
 /** Several observers as one; a throwing observer is ignored, never the engine's problem. */
 export function combineObservers(observers: readonly (EngineObserver | undefined)[]): EngineObserver {
   const list = observers.filter((o): o is EngineObserver => o !== undefined);
-  const call = <K extends 'onDelivery' | 'onAnswer' | 'onScanError' | 'onDownload'>(name: K, event: Parameters<NonNullable<EngineObserver[K]>>[0]) => {
+  const call = <K extends 'onDelivery' | 'onAnswer' | 'onScanError' | 'onDownload'>(
+    name: K,
+    event: Parameters<NonNullable<EngineObserver[K]>>[0],
+  ) => {
     for (const o of list) {
       try {
         (o[name] as ((e: typeof event) => void) | undefined)?.(event);

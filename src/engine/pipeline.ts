@@ -19,7 +19,6 @@ import { scanErrorComments, scanErrorKind } from './scan-errors.js';
 import { authorFrame } from '../util/stack.js';
 import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext, type ScanModule } from './types.js';
 
-
 export interface PipelineDeps {
   /** Called once per bounty, so a hot reload takes effect from the next bounty on. */
   module: () => ScanModule;
@@ -85,12 +84,26 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const margin = deps.deliveryMarginMs ?? DEFAULTS.deliveryMarginMs;
   const maxBytes = deps.maxArtifactBytes ?? DEFAULTS.maxArtifactBytes;
 
-  async function answer(job: BountyJob, result: ScanResult, bid: bigint, scanMs: number | null, log: Logger, scanStartedAt = Date.now()): Promise<JobOutcome> {
+  async function answer(
+    job: BountyJob,
+    result: ScanResult,
+    bid: bigint,
+    scanMs: number | null,
+    log: Logger,
+    scanStartedAt = Date.now(),
+  ): Promise<JobOutcome> {
     const { bounty } = job;
     const body = serializeAnswer(buildAnswer(bounty, result, bid));
     let delivery: DeliveryResult;
     try {
-      delivery = await deliver({ url: bounty.response_url, body, expiration: bounty.expiration, bountyId: bounty.id, key: job.key, signal: deps.retainOnShutdown ? deps.shutdownSignal : undefined });
+      delivery = await deliver({
+        url: bounty.response_url,
+        body,
+        expiration: bounty.expiration,
+        bountyId: bounty.id,
+        key: job.key,
+        signal: deps.retainOnShutdown ? deps.shutdownSignal : undefined,
+      });
     } catch (error) {
       delivery = { ok: false, status: null, attempts: 0, error: errorMessage(error) };
     }
@@ -233,7 +246,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         // A scan that honoured its signal rejects with an AbortError: that is the deadline, not a bug.
         result = unknownResult(abortComment());
       } else {
-        log.error('scan failed', { error: errorMessage(error), at: authorFrame(error), stack: error instanceof Error ? error.stack : undefined });
+        log.error('scan failed', {
+          error: errorMessage(error),
+          at: authorFrame(error),
+          stack: error instanceof Error ? error.stack : undefined,
+        });
         scanError(job, 'unprocessable', errorMessage(error), error);
         result = unknownResult(errorComment(errorMessage(error)));
       }

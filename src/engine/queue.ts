@@ -236,7 +236,8 @@ export class EmbeddedQueue implements BountyQueue {
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, options.graceMs));
     });
-    const idle = () => (this.#active + this.#overdue === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r)));
+    const idle = () =>
+      this.#active + this.#overdue === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r));
     if (this.#options.journal) {
       // Journaled: keep scanning, earliest deadline first, for the whole grace; what is left then stays on disk.
       await Promise.race([idle(), grace]);
@@ -298,7 +299,11 @@ export class EmbeddedQueue implements BountyQueue {
     while (this.#heap.size > 0 && this.#heap.peek()!.deadline <= now) {
       const { job } = this.#heap.pop()!;
       this.#overdue++;
-      void this.#run(job, async (j) => (await onOverdue(j)) as JobOutcome | void, () => this.#overdue--);
+      void this.#run(
+        job,
+        async (j) => (await onOverdue(j)) as JobOutcome | void,
+        () => this.#overdue--,
+      );
     }
   }
 
@@ -311,13 +316,18 @@ export class EmbeddedQueue implements BountyQueue {
     }
     if (this.#watchdog?.at === next.deadline) return;
     this.#watchdog?.timer.cancel();
-    this.#watchdog = { at: next.deadline, timer: setDeadline(next.deadline, () => ((this.#watchdog = undefined), this.#pump())) };
+    const fire = () => {
+      this.#watchdog = undefined;
+      this.#pump();
+    };
+    this.#watchdog = { at: next.deadline, timer: setDeadline(next.deadline, fire) };
   }
 
   async #run(job: BountyJob, work: JobProcessor, release: () => void): Promise<void> {
-    let outcome: JobOutcome | void = undefined;
+    // A processor that returns nothing, or throws, has settled the job as far as the journal goes.
+    let outcome: JobOutcome | 'failed' = 'failed';
     try {
-      outcome = await work(job);
+      outcome = (await work(job)) || 'answered';
     } catch (error) {
       this.#options.onError?.(error, job);
     } finally {

@@ -116,7 +116,13 @@ export class ServerNotReadyScanError extends ScanError {
 export function scanErrorKind(error: unknown): ScanErrorKind | null {
   if (error instanceof ScanError) return error.kind;
   const e = error as { kind?: unknown } | null;
-  if (e && typeof e === 'object' && (e as Record<symbol, unknown>)[BRAND] === true && typeof e.kind === 'string' && (SCAN_ERROR_KINDS as readonly string[]).includes(e.kind)) {
+  if (
+    e &&
+    typeof e === 'object' &&
+    (e as Record<symbol, unknown>)[BRAND] === true &&
+    typeof e.kind === 'string' &&
+    (SCAN_ERROR_KINDS as readonly string[]).includes(e.kind)
+  ) {
     return e.kind as ScanErrorKind;
   }
   return null;

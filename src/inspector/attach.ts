@@ -37,11 +37,15 @@ export interface Watchers {
   close(): Promise<void>;
 }
 
-
 export function createWatchers(config: WatchConfig, logger: Logger): Watchers {
-  const inspector = config.mode === 'serve' && config.inspector !== false
-    ? new Inspector({ secret: config.secret, maxBytes: config.inspectorHistory ?? DEFAULT_HISTORY_BYTES, maxBodyBytes: DEFAULTS.maxBodyBytes })
-    : undefined;
+  const inspector =
+    config.mode === 'serve' && config.inspector !== false
+      ? new Inspector({
+          secret: config.secret,
+          maxBytes: config.inspectorHistory ?? DEFAULT_HISTORY_BYTES,
+          maxBodyBytes: DEFAULTS.maxBodyBytes,
+        })
+      : undefined;
   let recorder: Recorder | undefined;
   if (config.record !== undefined) {
     const file = resolve(config.cwd, config.record);
@@ -62,7 +66,8 @@ export function createWatchers(config: WatchConfig, logger: Logger): Watchers {
   let server: InspectorServer | undefined;
   return {
     observer: list.length === 0 ? undefined : list.length === 1 ? list[0] : combineObservers(list),
-    logger: (base) => (inspector ? tapLogger(base, (bounty, level, message, fields) => inspector.tracker.onLog(bounty, level, message, fields)) : base),
+    logger: (base) =>
+      inspector ? tapLogger(base, (bounty, level, message, fields) => inspector.tracker.onLog(bounty, level, message, fields)) : base,
     async listen(engineUrl) {
       if (!inspector) return undefined;
       const port = config.inspectorPort ?? DEFAULT_INSPECTOR_PORT;

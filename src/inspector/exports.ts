@@ -54,7 +54,11 @@ export function harLog(list: readonly Transaction[], engineUrl: string): Record<
         cookies: [],
         headers: Object.entries(tx.request.headers).map(([name, value]) => ({ name, value })),
         queryString: [],
-        postData: { mimeType: tx.request.headers['content-type'] ?? 'application/json', text: tx.request.body, ...(tx.request.encoding === 'base64' ? { encoding: 'base64' } : {}) },
+        postData: {
+          mimeType: tx.request.headers['content-type'] ?? 'application/json',
+          text: tx.request.body,
+          ...(tx.request.encoding === 'base64' ? { encoding: 'base64' } : {}),
+        },
         headersSize: -1,
         bodySize: tx.request.bytes,
       },

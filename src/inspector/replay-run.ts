@@ -64,7 +64,9 @@ export function readRecording(file: string): Transaction[] {
     const parsed = parseJson(line);
     const tx = parsed.ok ? (parsed.value as Transaction) : null;
     if (!tx || typeof tx !== 'object' || typeof tx.request?.body !== 'string') {
-      throw new UsageError(`${file} line ${index + 1}: not a recorded delivery (expected a JSON line from start --record or the inspector's export)`);
+      throw new UsageError(
+        `${file} line ${index + 1}: not a recorded delivery (expected a JSON line from start --record or the inspector's export)`,
+      );
     }
     if (tx.event === 'bounty' && tx.response?.status === 202 && !tx.response.duplicate) list.push(tx);
   });
@@ -80,7 +82,8 @@ function verdictOf(body: Buffer): { verdict: string; bid: string } | null {
 
 function classify(recorded: DiffEntry['recorded'], now: DiffEntry['now']): DiffClass {
   if (now === null) return 'missing';
-  if (recorded === null || recorded.verdict === 'unknown' || now.verdict === 'unknown') return recorded?.verdict === now.verdict ? 'same' : 'unknown';
+  if (recorded === null || recorded.verdict === 'unknown' || now.verdict === 'unknown')
+    return recorded?.verdict === now.verdict ? 'same' : 'unknown';
   return recorded.verdict === now.verdict ? 'same' : 'changed';
 }
 
@@ -123,18 +126,36 @@ async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOp
   const url = new URL(options.url);
   if (options.exact) {
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(tx.request.headers)) if (name !== 'content-length' && name !== 'transfer-encoding') headers[name] = value;
+    for (const [name, value] of Object.entries(tx.request.headers))
+      if (name !== 'content-length' && name !== 'transfer-encoding') headers[name] = value;
     const status = await post(url, body, headers, options.timeoutMs);
-    return { ...base, class: 'missing', now: null, status, note: status === 401 ? 'signature refused' : 'sent exactly: its answer goes to the recorded response_url' };
+    return {
+      ...base,
+      class: 'missing',
+      now: null,
+      status,
+      note: status === 401 ? 'signature refused' : 'sent exactly: its answer goes to the recorded response_url',
+    };
   }
   const parsed = parseBountyBody(body);
   if (!parsed.ok) return { ...base, class: 'skipped', now: null, status: null, note: 'not a valid bounty' };
   const bounty = parsed.value;
-  if (bounty.artifact_type !== 'file') return { ...base, class: 'skipped', now: null, status: null, note: 'URL artifact: replaying it would reach the recorded site' };
+  if (bounty.artifact_type !== 'file')
+    return { ...base, class: 'skipped', now: null, status: null, note: 'URL artifact: replaying it would reach the recorded site' };
   const bytes = bounty.sha256 && options.artifactsDir ? readArtifact(options.artifactsDir, bounty.sha256) : null;
-  if (!bytes) return { ...base, class: 'skipped', now: null, status: null, note: options.artifactsDir ? 'artifact not recorded' : 'no --artifacts folder' };
+  if (!bytes)
+    return {
+      ...base,
+      class: 'skipped',
+      now: null,
+      status: null,
+      note: options.artifactsDir ? 'artifact not recorded' : 'no --artifacts folder',
+    };
   const wire = { ...(parseJson(body) as { value: Record<string, unknown> }).value };
-  const lifetime = Math.min(Math.max(bounty.expiration.getTime() - (bounty.tasked_at?.getTime() ?? bounty.expiration.getTime() - 30_000), 5000), 600_000);
+  const lifetime = Math.min(
+    Math.max(bounty.expiration.getTime() - (bounty.tasked_at?.getTime() ?? bounty.expiration.getTime() - 30_000), 5000),
+    600_000,
+  );
   const artifactUrl = host.host({ bytes, mimetype: bounty.mimetype ?? guessMimetype(bytes) });
   const answerUrl = host.answerUrl();
   if ('artifact_url' in wire && !('artifact_uri' in wire)) wire.artifact_url = artifactUrl;
@@ -147,16 +168,28 @@ async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOp
   wire.expiration = new Date(expiration).toISOString();
   if ('tasked_at' in wire) wire.tasked_at = new Date().toISOString();
   const signed = Buffer.from(stringifyJson(wire), 'utf8');
-  const status = await post(url, signed, {
-    'content-type': 'application/json',
-    [EVENT_HEADER]: 'bounty',
-    [DELIVERY_HEADER]: randomUUID(),
-    [SIGNATURE_HEADER]: sign(options.secret, signed),
-  }, options.timeoutMs);
-  if (status !== 202) return { ...base, class: 'missing', now: null, status, note: status === null ? 'engine unreachable' : `engine answered ${status}` };
+  const status = await post(
+    url,
+    signed,
+    {
+      'content-type': 'application/json',
+      [EVENT_HEADER]: 'bounty',
+      [DELIVERY_HEADER]: randomUUID(),
+      [SIGNATURE_HEADER]: sign(options.secret, signed),
+    },
+    options.timeoutMs,
+  );
+  if (status !== 202)
+    return { ...base, class: 'missing', now: null, status, note: status === null ? 'engine unreachable' : `engine answered ${status}` };
   const answers = await host.waitForAnswers(answerUrl, expiration, 0);
   const now = answers[0] ? verdictOf(answers[0].bytes) : null;
-  return { ...base, class: classify(recorded, now), now, status, ...(now === null ? { note: answers[0] ? 'answer unreadable' : 'no answer before the expiration' } : {}) };
+  return {
+    ...base,
+    class: classify(recorded, now),
+    now,
+    status,
+    ...(now === null ? { note: answers[0] ? 'answer unreadable' : 'no answer before the expiration' } : {}),
+  };
 }
 
 function readArtifact(dir: string, sha256: string): Buffer | null {

@@ -32,7 +32,13 @@ export function matches(tx: Transaction, filter: { event?: string; status?: stri
   return true;
 }
 
-function reply(res: ServerResponse, status: number, body: unknown, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
+function reply(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  type = 'application/json; charset=utf-8',
+  extra: Record<string, string> = {},
+): void {
   // A string is sent as it is (pages, exports); anything else as JSON.
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
@@ -74,28 +80,48 @@ export async function startInspectorServer(inspector: Inspector, port: number): 
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const host = (req.headers.host ?? '').toLowerCase();
-    if (!allowedHosts.includes(host)) return reply(res, 403, { error: `Host ${JSON.stringify(req.headers.host ?? '')} is not this inspector; open ${url}` });
+    if (!allowedHosts.includes(host))
+      return reply(res, 403, { error: `Host ${JSON.stringify(req.headers.host ?? '')} is not this inspector; open ${url}` });
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${host}`) return reply(res, 403, { error: `requests from ${origin} are refused: only the inspector's own page may use its API` });
+    if (origin !== undefined && origin !== `http://${host}`)
+      return reply(res, 403, { error: `requests from ${origin} are refused: only the inspector's own page may use its API` });
     const path = (req.url ?? '/').split('?')[0]!;
     const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
     const method = req.method ?? 'GET';
     const parts = path.split('/').filter(Boolean);
 
     if (parts[0] === 'receiver') return receiver(req, res, method, parts);
-    if (method === 'GET' && path === '/') return reply(res, 200, inspectorPage(), 'text/html; charset=utf-8', { 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'" });
+    if (method === 'GET' && path === '/')
+      return reply(res, 200, inspectorPage(), 'text/html; charset=utf-8', {
+        'content-security-policy':
+          "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+      });
     if (parts[0] !== 'api') return reply(res, 404, { error: `Not found: ${method} ${path}` });
 
     if (method === 'GET' && path === '/api/events') return stream(req, res, query);
     if (method === 'GET' && path === '/api/transactions') {
-      const filter = { event: query.get('event') ?? undefined, status: query.get('status') ?? undefined, verdict: query.get('verdict') ?? undefined, q: query.get('q') ?? undefined };
-      return reply(res, 200, { engine: inspector.engineUrl, bytes: inspector.history.bytes, maxBytes: inspector.history.maxBytes, transactions: inspector.history.list().filter((tx) => matches(tx, filter)) });
+      const filter = {
+        event: query.get('event') ?? undefined,
+        status: query.get('status') ?? undefined,
+        verdict: query.get('verdict') ?? undefined,
+        q: query.get('q') ?? undefined,
+      };
+      return reply(res, 200, {
+        engine: inspector.engineUrl,
+        bytes: inspector.history.bytes,
+        maxBytes: inspector.history.maxBytes,
+        transactions: inspector.history.list().filter((tx) => matches(tx, filter)),
+      });
     }
     if (method === 'GET' && path === '/api/export.jsonl') {
-      return reply(res, 200, jsonLines(inspector.history.list()), 'application/x-ndjson', { 'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"' });
+      return reply(res, 200, jsonLines(inspector.history.list()), 'application/x-ndjson', {
+        'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
+      });
     }
     if (method === 'GET' && path === '/api/export.har') {
-      return reply(res, 200, JSON.stringify(harLog(inspector.history.list(), inspector.engineUrl), null, 2), 'application/json', { 'content-disposition': 'attachment; filename="polyswarm-transactions.har"' });
+      return reply(res, 200, JSON.stringify(harLog(inspector.history.list(), inspector.engineUrl), null, 2), 'application/json', {
+        'content-disposition': 'attachment; filename="polyswarm-transactions.har"',
+      });
     }
     if (method === 'POST' && path === '/api/import') {
       try {
@@ -108,10 +134,16 @@ export async function startInspectorServer(inspector: Inspector, port: number): 
       const body = await readJson(req);
       const phase = body.phase === 'arbitration' ? 'arbitration' : 'assertion';
       const expirationMs = Number(body.expirationMs ?? 30_000);
-      if (!Number.isFinite(expirationMs) || expirationMs < 1000 || expirationMs > 3_600_000) return reply(res, 400, { error: 'expirationMs must be between 1000 and 3600000' });
+      if (!Number.isFinite(expirationMs) || expirationMs < 1000 || expirationMs > 3_600_000)
+        return reply(res, 400, { error: 'expirationMs must be between 1000 and 3600000' });
       const file = body.file as { name?: unknown; base64?: unknown } | undefined;
-      if (file !== undefined && typeof file.base64 !== 'string') return reply(res, 400, { error: 'file.base64 must be the file, base64-encoded' });
-      const sent = await inspector.sendBounty({ expirationMs, phase, file: file ? { name: String(file.name ?? ''), bytes: Buffer.from(file.base64 as string, 'base64') } : undefined });
+      if (file !== undefined && typeof file.base64 !== 'string')
+        return reply(res, 400, { error: 'file.base64 must be the file, base64-encoded' });
+      const sent = await inspector.sendBounty({
+        expirationMs,
+        phase,
+        file: file ? { name: String(file.name ?? ''), bytes: Buffer.from(file.base64 as string, 'base64') } : undefined,
+      });
       return reply(res, 200, sent);
     }
     if (parts[1] === 'transactions' && parts[2]) {
@@ -120,13 +152,23 @@ export async function startInspectorServer(inspector: Inspector, port: number): 
       const action = parts[3];
       if (method === 'GET' && action === undefined) return reply(res, 200, tx);
       if (method === 'GET' && action === 'draft') return reply(res, 200, { body: inspector.draft(tx) });
-      if (method === 'GET' && action === 'curl') return reply(res, 200, `${curlCommand(inspector.engineUrl, tx.event ?? 'bounty', inspector.draft(tx), inspector.options.secret)}\n`, 'text/plain; charset=utf-8');
-      if (method === 'GET' && action === 'bounty') return reply(res, 200, bountyFile(tx), 'application/json', { 'content-disposition': `attachment; filename="bounty-${tx.bounty ?? tx.id}.json"` });
+      if (method === 'GET' && action === 'curl')
+        return reply(
+          res,
+          200,
+          `${curlCommand(inspector.engineUrl, tx.event ?? 'bounty', inspector.draft(tx), inspector.options.secret)}\n`,
+          'text/plain; charset=utf-8',
+        );
+      if (method === 'GET' && action === 'bounty')
+        return reply(res, 200, bountyFile(tx), 'application/json', {
+          'content-disposition': `attachment; filename="bounty-${tx.bounty ?? tx.id}.json"`,
+        });
       if (method === 'POST' && action === 'replay') {
         const body = await readJson(req);
         const mode = body.mode as ReplayMode;
         if (!['exact', 'resigned', 'edited'].includes(mode)) return reply(res, 400, { error: 'mode must be exact, resigned or edited' });
-        if (mode === 'edited' && typeof body.body !== 'string') return reply(res, 400, { error: 'an edited replay needs body (the text to send)' });
+        if (mode === 'edited' && typeof body.body !== 'string')
+          return reply(res, 400, { error: 'an edited replay needs body (the text to send)' });
         return reply(res, 200, await inspector.replay(tx, mode, body.body as string | undefined));
       }
     }

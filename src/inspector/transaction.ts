@@ -34,7 +34,14 @@ export interface Transaction {
   };
   response: { status: number; reason?: string; ackMs: number; duplicate?: boolean };
   /** What the bounty said, for lists and filters. */
-  summary?: { artifactType: string; artifactUri: string; sha256: string | null; expiration: string; phase: string | null; responseUrl: string };
+  summary?: {
+    artifactType: string;
+    artifactUri: string;
+    sha256: string | null;
+    expiration: string;
+    phase: string | null;
+    responseUrl: string;
+  };
   download?: Omit<DownloadEvent, 'data' | 'bounty'>;
   scan?: { ms: number | null; queueWaitMs: number; error?: { kind: string; message: string; stack?: string } };
   /** Log lines written for this bounty (the scan's `ctx.log` and the engine's), first LOG_LINES only. */
@@ -147,7 +154,14 @@ export class TransactionTracker implements EngineObserver {
         const b = parsed.value;
         tx.bounty = b.id;
         tx.key = `${b.id}:${b.phase ?? ''}`;
-        tx.summary = { artifactType: b.artifact_type, artifactUri: b.artifact_uri, sha256: b.sha256, expiration: b.expiration.toISOString(), phase: b.phase, responseUrl: b.response_url };
+        tx.summary = {
+          artifactType: b.artifact_type,
+          artifactUri: b.artifact_uri,
+          sha256: b.sha256,
+          expiration: b.expiration.toISOString(),
+          phase: b.phase,
+          responseUrl: b.response_url,
+        };
         const expected = event.status === 202 && !event.duplicate && b.expiration.getTime() > Date.now();
         if (expected) {
           this.#byKey.set(tx.key, { tx, until: b.expiration.getTime() + ANSWER_WAIT_MS });
@@ -172,7 +186,12 @@ export class TransactionTracker implements EngineObserver {
   onScanError(event: ScanErrorEvent): void {
     const tx = this.#byBounty.get(event.bounty);
     if (!tx) return;
-    tx.scan = { ms: null, queueWaitMs: 0, ...tx.scan, error: { kind: event.kind, message: event.message, ...(event.stack ? { stack: event.stack } : {}) } };
+    tx.scan = {
+      ms: null,
+      queueWaitMs: 0,
+      ...tx.scan,
+      error: { kind: event.kind, message: event.message, ...(event.stack ? { stack: event.stack } : {}) },
+    };
     this.#changed(tx);
   }
 
@@ -183,7 +202,10 @@ export class TransactionTracker implements EngineObserver {
     tx.log ??= [];
     if (tx.log.length >= LOG_LINES) return;
     const { bounty: _bounty, ...rest } = fields ?? {};
-    const kept = Object.keys(rest).length > 0 ? (JSON.parse(JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>) : undefined;
+    const kept =
+      Object.keys(rest).length > 0
+        ? (JSON.parse(JSON.stringify(rest, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>)
+        : undefined;
     tx.log.push({ at: new Date().toISOString(), level, message: message.slice(0, 2000), ...(kept ? { fields: kept } : {}) });
     this.#changed(tx);
   }

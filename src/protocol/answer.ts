@@ -59,7 +59,10 @@ export function normalizeScanResult(value: unknown): ParseResult<NormalizedScanR
   if (verdict === undefined) errors.push({ path: '/verdict', message: 'is required' });
   else if (typeof verdict === 'string' && (VERDICTS as readonly string[]).includes(verdict.toLowerCase())) {
     if (verdict !== verdict.toLowerCase()) {
-      errors.push({ path: '/verdict', message: `verdicts are lowercase: use ${JSON.stringify(verdict.toLowerCase())}, got ${describe(verdict)}` });
+      errors.push({
+        path: '/verdict',
+        message: `verdicts are lowercase: use ${JSON.stringify(verdict.toLowerCase())}, got ${describe(verdict)}`,
+      });
     }
   } else errors.push({ path: '/verdict', message: `must be one of ${VERDICT_LIST}, got ${describe(verdict)}` });
 
@@ -81,7 +84,8 @@ export function normalizeScanResult(value: unknown): ParseResult<NormalizedScanR
   }
 
   for (const key of Object.keys(value)) {
-    if (!KNOWN_RESULT_KEYS.has(key)) warnings.push(`scan result key ${JSON.stringify(key)} is ignored (only verdict, confidence, metadata are used)`);
+    if (!KNOWN_RESULT_KEYS.has(key))
+      warnings.push(`scan result key ${JSON.stringify(key)} is ignored (only verdict, confidence, metadata are used)`);
   }
 
   if (errors.length > 0) return { ok: false, errors };

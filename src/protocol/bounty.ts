@@ -15,8 +15,7 @@ type LiteralMap = ReadonlyMap<string, string>;
 
 // ISO-8601 date-time as the platform, Python's isoformat() and dateutil write it: `T` or space, optional
 // seconds and fraction (any length, `.` or `,`), then `Z`, `±HH:MM`, `±HHMM`, `±HH` or nothing (naive).
-const ISO_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
 /** A parsed timestamp; `naive` when it carried no UTC offset (and was read as UTC). */
 interface Timestamp {
@@ -110,7 +109,10 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
     const integer = jsonInteger(idField.value, idPath, literals);
     if (integer !== null && integer >= 0n) id = integer.toString();
     else if (typeof idField.value === 'number' && Number.isInteger(idField.value) && idField.value >= 0 && !literals.has(idPath)) {
-      fail(idPath, `must be an exact integer, got ${describe(idField.value)} (beyond 2^53 it must be parsed as a bigint or sent as a string)`);
+      fail(
+        idPath,
+        `must be an exact integer, got ${describe(idField.value)} (beyond 2^53 it must be parsed as a bigint or sent as a string)`,
+      );
     } else fail(idPath, `must be a non-negative integer or a non-empty string, got ${shown(idField.value, idPath, literals)}`);
   }
 
@@ -200,7 +202,8 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
   const rawDuration = own(value, 'duration');
   if (typeof rawDuration === 'string' || (typeof rawDuration === 'number' && Number.isFinite(rawDuration))) {
     duration = rawDuration;
-  } else if (typeof rawDuration === 'bigint') duration = rawDuration.toString(); // beyond 2^53: keep the digits
+  } else if (typeof rawDuration === 'bigint')
+    duration = rawDuration.toString(); // beyond 2^53: keep the digits
   else if (rawDuration !== undefined && rawDuration !== null) {
     fail('/duration', `must be a number, a string or null, got ${describe(rawDuration)}`);
   }

@@ -40,7 +40,7 @@ export function isObject(value: unknown): value is Record<string, unknown> {
  * and a `__proto__` key must not smuggle fields in.
  */
 export function own(object: Record<string, unknown>, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
+  return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
 /** Escapes one JSON Pointer segment (RFC 6901). */

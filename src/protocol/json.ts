@@ -33,7 +33,8 @@ function nestedDeeperThan(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -110,7 +111,8 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
         const restored = restore(item);
         path.pop();
         // defineProperty, not assignment: a "__proto__" key must stay data, never become the prototype.
-        if (restored !== item) Object.defineProperty(record, key, { value: restored, enumerable: true, writable: true, configurable: true });
+        if (restored !== item)
+          Object.defineProperty(record, key, { value: restored, enumerable: true, writable: true, configurable: true });
       }
       return value;
     }

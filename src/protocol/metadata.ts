@@ -98,8 +98,7 @@ export class ScanMetadataBuilder {
 
   /** Merges scanner fields (`version`, `vendor_version`, `signatures_version`, `environment`, …) into earlier ones. */
   scanner(info: ScannerInfo): this {
-    const environment =
-      info.environment || this.#scanner.environment ? { ...this.#scanner.environment, ...info.environment } : undefined;
+    const environment = info.environment || this.#scanner.environment ? { ...this.#scanner.environment, ...info.environment } : undefined;
     this.#scanner = { ...this.#scanner, ...info, ...(environment ? { environment } : {}) };
     return this;
   }

@@ -5,319 +5,226 @@
 
 /** The file each schema is published as. */
 export const SCHEMA_FILES = {
-  'assertion': 'assertion.schema.json',
-  'vote': 'vote.schema.json',
-  'bounty': 'bounty.schema.json',
-  'metadata': 'scan-metadata.schema.json'
+  assertion: 'assertion.schema.json',
+  vote: 'vote.schema.json',
+  bounty: 'bounty.schema.json',
+  metadata: 'scan-metadata.schema.json',
 } as const;
 
 const assertion = {
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "urn:polyswarm-engine:schema:assertion",
-  "title": "Assertion",
-  "description": "An engine's answer to an assertion-phase bounty, POSTed to the bounty's response_url. `bid` is an integer in wei (1 NCT = 10^18), written as JSON integer digits: PolySwarm rejects a float bid with 400. `unknown` and `suspicious` bid 0.",
-  "type": "object",
-  "required": [
-    "verdict",
-    "bid",
-    "metadata"
-  ],
-  "properties": {
-    "verdict": {
-      "enum": [
-        "benign",
-        "malicious",
-        "suspicious",
-        "unknown"
-      ]
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'urn:polyswarm-engine:schema:assertion',
+  title: 'Assertion',
+  description:
+    "An engine's answer to an assertion-phase bounty, POSTed to the bounty's response_url. `bid` is an integer in wei (1 NCT = 10^18), written as JSON integer digits: PolySwarm rejects a float bid with 400. `unknown` and `suspicious` bid 0.",
+  type: 'object',
+  required: ['verdict', 'bid', 'metadata'],
+  properties: {
+    verdict: {
+      enum: ['benign', 'malicious', 'suspicious', 'unknown'],
     },
-    "bid": {
-      "type": "integer",
-      "minimum": 0
+    bid: {
+      type: 'integer',
+      minimum: 0,
     },
-    "metadata": {
-      "$ref": "urn:polyswarm-engine:schema:scan-metadata"
-    }
-  }
+    metadata: {
+      $ref: 'urn:polyswarm-engine:schema:scan-metadata',
+    },
+  },
 };
 
 const vote = {
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "urn:polyswarm-engine:schema:vote",
-  "title": "Vote",
-  "description": "An engine's answer to an arbitration-phase bounty: a verdict and metadata, and no bid.",
-  "type": "object",
-  "required": [
-    "verdict",
-    "metadata"
-  ],
-  "properties": {
-    "verdict": {
-      "enum": [
-        "benign",
-        "malicious",
-        "suspicious",
-        "unknown"
-      ]
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'urn:polyswarm-engine:schema:vote',
+  title: 'Vote',
+  description: "An engine's answer to an arbitration-phase bounty: a verdict and metadata, and no bid.",
+  type: 'object',
+  required: ['verdict', 'metadata'],
+  properties: {
+    verdict: {
+      enum: ['benign', 'malicious', 'suspicious', 'unknown'],
     },
-    "bid": false,
-    "metadata": {
-      "$ref": "urn:polyswarm-engine:schema:scan-metadata"
-    }
-  }
+    bid: false,
+    metadata: {
+      $ref: 'urn:polyswarm-engine:schema:scan-metadata',
+    },
+  },
 };
 
 const bounty = {
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "urn:polyswarm-engine:schema:bounty",
-  "title": "Bounty",
-  "description": "The body of a `bounty` webhook event. Accepts the v0 names (guid, artifact_url) and the v1/v2 names (id, artifact_uri); unknown keys are allowed and ignored. Integers (id, bids in wei) can exceed 2^53: parse them without rounding. An expiration without a UTC offset is read as UTC.",
-  "type": "object",
-  "required": [
-    "artifact_type",
-    "expiration",
-    "response_url",
-    "rules"
-  ],
-  "allOf": [
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'urn:polyswarm-engine:schema:bounty',
+  title: 'Bounty',
+  description:
+    'The body of a `bounty` webhook event. Accepts the v0 names (guid, artifact_url) and the v1/v2 names (id, artifact_uri); unknown keys are allowed and ignored. Integers (id, bids in wei) can exceed 2^53: parse them without rounding. An expiration without a UTC offset is read as UTC.',
+  type: 'object',
+  required: ['artifact_type', 'expiration', 'response_url', 'rules'],
+  allOf: [
     {
-      "anyOf": [
+      anyOf: [
         {
-          "required": [
-            "id"
-          ]
+          required: ['id'],
         },
         {
-          "required": [
-            "guid"
-          ]
-        }
-      ]
+          required: ['guid'],
+        },
+      ],
     },
     {
-      "anyOf": [
+      anyOf: [
         {
-          "required": [
-            "artifact_uri"
-          ]
+          required: ['artifact_uri'],
         },
         {
-          "required": [
-            "artifact_url"
-          ]
-        }
-      ]
-    }
+          required: ['artifact_url'],
+        },
+      ],
+    },
   ],
-  "properties": {
-    "id": {
-      "type": [
-        "integer",
-        "string"
-      ],
-      "minLength": 1,
-      "minimum": 0
+  properties: {
+    id: {
+      type: ['integer', 'string'],
+      minLength: 1,
+      minimum: 0,
     },
-    "guid": {
-      "type": [
-        "integer",
-        "string"
-      ],
-      "minLength": 1,
-      "minimum": 0
+    guid: {
+      type: ['integer', 'string'],
+      minLength: 1,
+      minimum: 0,
     },
-    "artifact_type": {
-      "type": "string",
-      "pattern": "^([Ff][Ii][Ll][Ee]|[Uu][Rr][Ll])$"
+    artifact_type: {
+      type: 'string',
+      pattern: '^([Ff][Ii][Ll][Ee]|[Uu][Rr][Ll])$',
     },
-    "artifact_uri": {
-      "type": "string",
-      "minLength": 1
+    artifact_uri: {
+      type: 'string',
+      minLength: 1,
     },
-    "artifact_url": {
-      "type": "string",
-      "minLength": 1
+    artifact_url: {
+      type: 'string',
+      minLength: 1,
     },
-    "expiration": {
-      "type": "string",
-      "pattern": "^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}([.,]\\d+)?)?([Zz]|[+-]\\d{2}(:?\\d{2})?)?$"
+    expiration: {
+      type: 'string',
+      pattern: '^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}([.,]\\d+)?)?([Zz]|[+-]\\d{2}(:?\\d{2})?)?$',
     },
-    "response_url": {
-      "type": "string",
-      "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$"
+    response_url: {
+      type: 'string',
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$',
     },
-    "rules": {
-      "type": "object",
-      "properties": {
-        "min_allowed_bid": {
-          "type": "integer",
-          "minimum": 0
+    rules: {
+      type: 'object',
+      properties: {
+        min_allowed_bid: {
+          type: 'integer',
+          minimum: 0,
         },
-        "max_allowed_bid": {
-          "type": "integer",
-          "minimum": 0
-        }
-      }
+        max_allowed_bid: {
+          type: 'integer',
+          minimum: 0,
+        },
+      },
     },
-    "sha256": {
-      "type": [
-        "string",
-        "null"
-      ]
+    sha256: {
+      type: ['string', 'null'],
     },
-    "mimetype": {
-      "type": [
-        "string",
-        "null"
-      ]
+    mimetype: {
+      type: ['string', 'null'],
     },
-    "phase": {
-      "type": [
-        "string",
-        "null"
-      ]
+    phase: {
+      type: ['string', 'null'],
     },
-    "metadata": {
-      "type": [
-        "object",
-        "null"
-      ]
+    metadata: {
+      type: ['object', 'null'],
     },
-    "duration": {
-      "type": [
-        "number",
-        "string",
-        "null"
-      ]
+    duration: {
+      type: ['number', 'string', 'null'],
     },
-    "tasked_at": {
-      "type": [
-        "string",
-        "null"
-      ]
-    }
-  }
+    tasked_at: {
+      type: ['string', 'null'],
+    },
+  },
 };
 
 const metadata = {
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "$id": "urn:polyswarm-engine:schema:scan-metadata",
-  "title": "ScanMetadata",
-  "description": "The `metadata` object of a PolySwarm Assertion or Vote (polyswarm-artifact's ScanMetadata). Only `malware_family` is required; polyswarm-engine always writes all six keys. Extra keys are allowed and kept.",
-  "type": "object",
-  "required": [
-    "malware_family"
-  ],
-  "properties": {
-    "malware_family": {
-      "type": "string",
-      "description": "The family name, or an empty string when there is none (e.g. benign)."
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'urn:polyswarm-engine:schema:scan-metadata',
+  title: 'ScanMetadata',
+  description:
+    "The `metadata` object of a PolySwarm Assertion or Vote (polyswarm-artifact's ScanMetadata). Only `malware_family` is required; polyswarm-engine always writes all six keys. Extra keys are allowed and kept.",
+  type: 'object',
+  required: ['malware_family'],
+  properties: {
+    malware_family: {
+      type: 'string',
+      description: 'The family name, or an empty string when there is none (e.g. benign).',
     },
-    "domains": {
-      "type": [
-        "array",
-        "null"
-      ],
-      "items": {
-        "type": "string",
-        "minLength": 3,
-        "maxLength": 127,
-        "pattern": "^[^\\s/]+$"
+    domains: {
+      type: ['array', 'null'],
+      items: {
+        type: 'string',
+        minLength: 3,
+        maxLength: 127,
+        pattern: '^[^\\s/]+$',
       },
-      "description": "Domains seen in the artifact."
+      description: 'Domains seen in the artifact.',
     },
-    "ip_addresses": {
-      "type": [
-        "array",
-        "null"
-      ],
-      "items": {
-        "type": "string",
-        "format": "ip"
+    ip_addresses: {
+      type: ['array', 'null'],
+      items: {
+        type: 'string',
+        format: 'ip',
       },
-      "description": "IPv4 or IPv6 addresses seen in the artifact."
+      description: 'IPv4 or IPv6 addresses seen in the artifact.',
     },
-    "stix": {
-      "type": [
-        "array",
-        "null"
-      ],
-      "items": {
-        "type": "object",
-        "required": [
-          "schema",
-          "signature"
-        ],
-        "properties": {
-          "schema": {
-            "type": "string"
+    stix: {
+      type: ['array', 'null'],
+      items: {
+        type: 'object',
+        required: ['schema', 'signature'],
+        properties: {
+          schema: {
+            type: 'string',
           },
-          "signature": true
-        }
-      }
+          signature: true,
+        },
+      },
     },
-    "scanner": {
-      "type": [
-        "object",
-        "null"
-      ],
-      "properties": {
-        "version": {
-          "type": [
-            "string",
-            "null"
-          ],
-          "pattern": "^[0-9]+([.][0-9]+)*$"
+    scanner: {
+      type: ['object', 'null'],
+      properties: {
+        version: {
+          type: ['string', 'null'],
+          pattern: '^[0-9]+([.][0-9]+)*$',
         },
-        "polyswarmclient_version": {
-          "type": [
-            "string",
-            "null"
-          ],
-          "pattern": "^[0-9]+([.][0-9]+)*$"
+        polyswarmclient_version: {
+          type: ['string', 'null'],
+          pattern: '^[0-9]+([.][0-9]+)*$',
         },
-        "vendor_version": {
-          "type": [
-            "string",
-            "null"
-          ]
+        vendor_version: {
+          type: ['string', 'null'],
         },
-        "signatures_version": {
-          "type": [
-            "string",
-            "null"
-          ]
+        signatures_version: {
+          type: ['string', 'null'],
         },
-        "environment": {
-          "type": [
-            "object",
-            "null"
-          ],
-          "properties": {
-            "operating_system": {
-              "type": [
-                "string",
-                "null"
-              ]
+        environment: {
+          type: ['object', 'null'],
+          properties: {
+            operating_system: {
+              type: ['string', 'null'],
             },
-            "architecture": {
-              "type": [
-                "string",
-                "null"
-              ]
-            }
-          }
-        }
-      }
+            architecture: {
+              type: ['string', 'null'],
+            },
+          },
+        },
+      },
     },
-    "heuristic": {
-      "type": [
-        "boolean",
-        "null"
-      ],
-      "description": "Whether the verdict came from heuristics."
-    }
-  }
+    heuristic: {
+      type: ['boolean', 'null'],
+      description: 'Whether the verdict came from heuristics.',
+    },
+  },
 };
 
 export const SCHEMAS: Record<keyof typeof SCHEMA_FILES, Record<string, unknown>> = { assertion, vote, bounty, metadata };

@@ -23,7 +23,6 @@ export interface ValidationResult {
   warnings: string[];
 }
 
-
 /** Paths that the schemas type as integers, where a literal like `1e+21` or `1.0` must be caught. */
 const INTEGER_PATHS: Record<DocumentKind, RegExp> = {
   assertion: /^\/bid$/,
@@ -113,7 +112,10 @@ function formatAjvErrors(errors: ErrorObject[], root: unknown, kind: DocumentKin
         break;
       }
       case 'type':
-        out.push({ path, message: `must be ${String((e.params as { type: string | string[] }).type).replace(',', ' or ')}, got ${describe(found)}` });
+        out.push({
+          path,
+          message: `must be ${String((e.params as { type: string | string[] }).type).replace(',', ' or ')}, got ${describe(found)}`,
+        });
         break;
       case 'false schema':
         out.push({
@@ -122,7 +124,10 @@ function formatAjvErrors(errors: ErrorObject[], root: unknown, kind: DocumentKin
         });
         break;
       case 'format':
-        out.push({ path, message: `must be ${(e.params as { format: string }).format === 'ip' ? 'an IPv4 or IPv6 address' : `a valid ${(e.params as { format: string }).format}`}, got ${describe(found)}` });
+        out.push({
+          path,
+          message: `must be ${(e.params as { format: string }).format === 'ip' ? 'an IPv4 or IPv6 address' : `a valid ${(e.params as { format: string }).format}`}, got ${describe(found)}`,
+        });
         break;
       case 'pattern':
         out.push({ path, message: `${e.message ?? 'does not match its pattern'}, got ${describe(found)}` });
@@ -190,7 +195,14 @@ export function validateValue(
 export function validateDocument(kind: DocumentKind | undefined, input: string | Uint8Array): ValidationResult {
   const parsed = parseJson(input);
   if (!parsed.ok) {
-    return { valid: false, kind: kind ?? null, detected: false, unreadable: true, errors: [{ path: '', message: parsed.error }], warnings: [] };
+    return {
+      valid: false,
+      kind: kind ?? null,
+      detected: false,
+      unreadable: true,
+      errors: [{ path: '', message: parsed.error }],
+      warnings: [],
+    };
   }
   const actual = kind ?? detectKind(parsed.value);
   if (!actual) {

@@ -50,7 +50,9 @@ export function codeFrameObserver(out: NodeJS.WritableStream, projectDir: string
       const frame = codeFrame(source, at.line, at.column);
       if (!frame) return;
       flushLogs();
-      out.write(`\n  ${theme.bold(`${rel}:${at.line}:${at.column}`)} ${theme.dim(`(bounty ${event.bounty}, ${event.kind})`)}\n${frame.replace(/^/gm, '  ')}\n\n`);
+      out.write(
+        `\n  ${theme.bold(`${rel}:${at.line}:${at.column}`)} ${theme.dim(`(bounty ${event.bounty}, ${event.kind})`)}\n${frame.replace(/^/gm, '  ')}\n\n`,
+      );
     },
   };
 }

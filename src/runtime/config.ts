@@ -33,7 +33,12 @@ export function longFlag(spec: Pick<OptionSpec, 'flags'>): string {
 }
 
 /** What a resolved value's source is called in messages and banners: `--secret`, `$WEBHOOK_SECRET`, `WEBHOOK_SECRET in /x/.env`. */
-export function describeSource(spec: Pick<OptionSpec, 'flags'>, source: ValueSource | undefined, variable: string | undefined, dotenvPath: string): string {
+export function describeSource(
+  spec: Pick<OptionSpec, 'flags'>,
+  source: ValueSource | undefined,
+  variable: string | undefined,
+  dotenvPath: string,
+): string {
   switch (source) {
     case 'flag':
       return longFlag(spec);
@@ -77,7 +82,11 @@ export function resolveOptions<O extends OptionSpecs>(specs: O, layers: ConfigLa
     values[key] = spec.defaultValue;
     sources[key] = spec.defaultValue === undefined ? undefined : 'default';
   }
-  return { values: values as OptionValues<O>, sources: sources as Resolved<O>['sources'], variables: variables as Resolved<O>['variables'] };
+  return {
+    values: values as OptionValues<O>,
+    sources: sources as Resolved<O>['sources'],
+    variables: variables as Resolved<O>['variables'],
+  };
 }
 
 function lookup(spec: OptionSpec, layers: ConfigLayers): { text: string; source: 'env' | 'dotenv'; name: string } | undefined {

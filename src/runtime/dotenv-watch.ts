@@ -10,14 +10,28 @@ import { trackDotEnv } from '../util/env.js';
 import type { Logger } from '../util/logger.js';
 
 /** Settings serve itself reads once, at start. */
-const READ_AT_START = new Set(['WEBHOOK_SECRET', 'PSENGINE_WEBHOOK_SECRET', 'PORT', 'HOST', 'POLYSWARM_CONCURRENCY', 'LOG_LEVEL', 'LOG_FORMAT', 'POLYSWARM_QUEUE_URL']);
+const READ_AT_START = new Set([
+  'WEBHOOK_SECRET',
+  'PSENGINE_WEBHOOK_SECRET',
+  'PORT',
+  'HOST',
+  'POLYSWARM_CONCURRENCY',
+  'LOG_LEVEL',
+  'LOG_FORMAT',
+  'POLYSWARM_QUEUE_URL',
+]);
 
 export interface DotEnvWatcher {
   close(): Promise<void>;
 }
 
 /** Watches `<dir>/.env` and applies its edits to `env`, logging what changed. Resolves once the watcher is ready. */
-export async function watchDotEnv(dir: string, env: NodeJS.ProcessEnv, logger: Logger, onReload?: (changed: string[]) => void): Promise<DotEnvWatcher> {
+export async function watchDotEnv(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  onReload?: (changed: string[]) => void,
+): Promise<DotEnvWatcher> {
   const file = join(dir, '.env');
   const tracked = trackDotEnv(dir, env);
   let timer: NodeJS.Timeout | undefined;

@@ -119,10 +119,14 @@ function listenError(error: unknown, host: string, port: number, origin?: string
     });
   }
   if (code === 'EACCES') {
-    return new UsageError(`not allowed to listen on port ${port} on ${host}`, { hint: 'Ports below 1024 need privileges; use --port 3000.' });
+    return new UsageError(`not allowed to listen on port ${port} on ${host}`, {
+      hint: 'Ports below 1024 need privileges; use --port 3000.',
+    });
   }
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new UsageError(`cannot listen on ${host}: no such local address`, { hint: 'Use --host 127.0.0.1, or 0.0.0.0 for every interface.' });
+    return new UsageError(`cannot listen on ${host}: no such local address`, {
+      hint: 'Use --host 127.0.0.1, or 0.0.0.0 for every interface.',
+    });
   }
   return error;
 }
@@ -131,7 +135,13 @@ function listenError(error: unknown, host: string, port: number, origin?: string
  * serve: listhen, wrapped around the engine's node handler. When the default port is taken listhen moves to a free
  * one (said in a warning and in the banner); a port the user named (`explicit`) is that port or an error.
  */
-async function listenForDevelopment(handler: Parameters<typeof import('listhen').listen>[0], host: string, port: number, logger: Logger, explicit: boolean): Promise<Listening> {
+async function listenForDevelopment(
+  handler: Parameters<typeof import('listhen').listen>[0],
+  host: string,
+  port: number,
+  logger: Logger,
+  explicit: boolean,
+): Promise<Listening> {
   const { listen } = await import('listhen');
   const listener = await listen(handler, {
     // verbose off: a port taken is reported below, through the logger, like everything else.
@@ -152,7 +162,9 @@ async function listenForDevelopment(handler: Parameters<typeof import('listhen')
       await listener.close();
       throw Object.assign(new Error(`port ${port} is in use`), { code: 'EADDRINUSE' });
     }
-    logger.warn(`port ${port} is in use: listening on ${bound} instead`, { hint: 'pick a port with --port (or PORT); a port you name is never swapped' });
+    logger.warn(`port ${port} is in use: listening on ${bound} instead`, {
+      hint: 'pick a port with --port (or PORT); a port you name is never swapped',
+    });
   }
   return { url: listener.url, server: listener.server as Server, close: () => listener.close() };
 }
@@ -171,7 +183,9 @@ const RANK: Record<ValueSource, number> = { flag: 3, env: 2, dotenv: 1, default:
  * whichever comes from the higher layer (the command line, then the environment, then the project's .env); both
  * from the same layer are ambiguous, so refused.
  */
-export function resolveSecret(config: Pick<EngineProcessConfig, 'cwd' | 'secret' | 'secretFrom' | 'secretFile' | 'secretFileFrom' | 'secretSource'>): {
+export function resolveSecret(
+  config: Pick<EngineProcessConfig, 'cwd' | 'secret' | 'secretFrom' | 'secretFile' | 'secretFileFrom' | 'secretSource'>,
+): {
   secret?: string;
   source?: string;
 } {
@@ -189,15 +203,19 @@ export function resolveSecret(config: Pick<EngineProcessConfig, 'cwd' | 'secret'
   }
   if (secretRank > fileRank) return { secret, source: config.secretSource };
   // A flag's path is relative to where the command runs; a variable's (possibly from .env) to the project.
-  const path = config.secretFileFrom === 'flag' || config.secretFileFrom === undefined ? resolve(secretFile) : resolve(config.cwd, secretFile);
+  const path =
+    config.secretFileFrom === 'flag' || config.secretFileFrom === undefined ? resolve(secretFile) : resolve(config.cwd, secretFile);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read the webhook secret file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(error)}`, {
-      hint: 'Pass --secret-file <path> (or WEBHOOK_SECRET_FILE) naming a readable file that holds the secret.',
-    });
+    throw new UsageError(
+      `cannot read the webhook secret file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(error)}`,
+      {
+        hint: 'Pass --secret-file <path> (or WEBHOOK_SECRET_FILE) naming a readable file that holds the secret.',
+      },
+    );
   }
   // A trailing newline (echo, most editors) is not part of the secret.
   const value = text.replace(/\r?\n$/, '');
@@ -278,7 +296,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       let state: ServeState | undefined;
       const onReload = (outcome: ReloadOutcome) => {
         if (!state) return;
-        const stale = outcome.ok ? undefined : outcome.error instanceof ScanModuleError ? `${outcome.error.where}: ${outcome.error.reason}` : errorMessage(outcome.error);
+        const stale = outcome.ok
+          ? undefined
+          : outcome.error instanceof ScanModuleError
+            ? `${outcome.error.where}: ${outcome.error.reason}`
+            : errorMessage(outcome.error);
         if (stale === state.stale) return;
         state = { ...state, stale };
         if (!stale) delete state.stale;
@@ -286,7 +308,12 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       };
       if (serve && config.watch !== false) watcher = await watchScanModule({ project, initial, logger, onReload });
       const current = watcher;
-      const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir, webhook: config }).catch(async (error: unknown) => {
+      const metrics = await startMetrics(config, {
+        logger,
+        env: config.env ?? process.env,
+        projectDir: project.dir,
+        webhook: config,
+      }).catch(async (error: unknown) => {
         await watcher?.close();
         await queue.close?.();
         throw error;
@@ -305,7 +332,11 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         maxQueuedBytes: config.maxQueuedBytes,
         scanInProcess: queue.scanInProcess,
         // Metrics, the inspector and the recorder; under serve in text, the line of scan code that threw, as a code frame.
-        observer: combineObservers([metrics.observer, watchers.observer, serve && config.logFormat === 'text' ? codeFrameObserver(out, project.dir) : undefined]),
+        observer: combineObservers([
+          metrics.observer,
+          watchers.observer,
+          serve && config.logFormat === 'text' ? codeFrameObserver(out, project.dir) : undefined,
+        ]),
       });
       metrics.setGauges({ queued: () => engine.stats().queued, running: () => engine.stats().running });
       // What a crash left in the journal is queued again before the first new bounty is taken.
@@ -330,16 +361,23 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         // A second serve of the same project leaves the first one's record alone: `test` keeps using that one.
         const other = otherLiveServe(project.dir);
         if (other) {
-          logger.warn(`another serve of this project is running (pid ${other.pid}, ${other.url}): \`polyswarm-engine test\` uses that one`, {
-            hint: `test this one with --url ${url}`,
-          });
+          logger.warn(
+            `another serve of this project is running (pid ${other.pid}, ${other.url}): \`polyswarm-engine test\` uses that one`,
+            {
+              hint: `test this one with --url ${url}`,
+            },
+          );
         } else {
           state = { url, pid: process.pid, startedAt: new Date().toISOString() };
           writeServeState(project.dir, state);
         }
         if (config.logFormat === 'text') {
           printBanner(out, [
-            ['url', theme.accent(url) + (config.port !== 0 && new URL(url).port !== String(config.port) ? theme.warn(` (port ${config.port} was in use)`) : '')],
+            [
+              'url',
+              theme.accent(url) +
+                (config.port !== 0 && new URL(url).port !== String(config.port) ? theme.warn(` (port ${config.port} was in use)`) : ''),
+            ],
             ['secret', `from ${secretSource ?? 'the caller'}`],
             ['scan', `${scanPath} ${theme.dim(`(in ${project.dir})`)}`],
             ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
@@ -348,12 +386,25 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
             ['inspect', inspectorUrl ? theme.accent(inspectorUrl) : 'off (--no-inspector)'],
           ]);
         } else {
-          logger.info('serving', { scan: scanPath, secret_from: secretSource, reload: Boolean(watcher), queue: queue.description, egress: egressText });
+          logger.info('serving', {
+            scan: scanPath,
+            secret_from: secretSource,
+            reload: Boolean(watcher),
+            queue: queue.description,
+            egress: egressText,
+          });
         }
       } else {
-        logger.info('starting', { scan: scanPath, project: project.dir, secret_from: secretSource, queue: queue.description, egress: egressText });
+        logger.info('starting', {
+          scan: scanPath,
+          project: project.dir,
+          secret_from: secretSource,
+          queue: queue.description,
+          egress: egressText,
+        });
       }
-      if (config.previousSecret) logger.info('a previous webhook secret is accepted too (secret rotation); requests signed with it are logged');
+      if (config.previousSecret)
+        logger.info('a previous webhook secret is accepted too (secret rotation); requests signed with it are logged');
       return {
         // A shared queue connects first (bounded), so the first bounties after `ready` are not refused for no reason.
         ready: async () => void (await queue.ready?.()),

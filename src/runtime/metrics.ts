@@ -34,7 +34,10 @@ export const DEFAULT_METRICS_HOST = '127.0.0.1';
  * `ENGINE_NAME` and `POLY_WORK` in `env` (the project's `.env` is already merged in), defaulting to the project
  * folder's name and `local`.
  */
-export async function startMetrics(config: MetricsConfig, context: { logger: Logger; env: NodeJS.ProcessEnv; projectDir: string; webhook?: { host: string; port: number } }): Promise<ProcessMetrics> {
+export async function startMetrics(
+  config: MetricsConfig,
+  context: { logger: Logger; env: NodeJS.ProcessEnv; projectDir: string; webhook?: { host: string; port: number } },
+): Promise<ProcessMetrics> {
   const observers: EngineObserver[] = [];
   const closers: (() => Promise<void>)[] = [];
   let setGauges: (gauges: MetricsGauges) => void = () => {};
@@ -56,9 +59,12 @@ export async function startMetrics(config: MetricsConfig, context: { logger: Log
       closers.push(() => listener.close());
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(`cannot serve metrics on ${host}:${config.metricsPort}: ${code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(error)}`, {
-        hint: 'Pick another --metrics-port (POLYSWARM_METRICS_PORT), or 0 for a free one.',
-      });
+      throw new UsageError(
+        `cannot serve metrics on ${host}:${config.metricsPort}: ${code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(error)}`,
+        {
+          hint: 'Pick another --metrics-port (POLYSWARM_METRICS_PORT), or 0 for a free one.',
+        },
+      );
     }
     observers.push(metrics.observer);
     setGauges = metrics.setGauges;
@@ -73,7 +79,8 @@ export async function startMetrics(config: MetricsConfig, context: { logger: Log
         engine_name: context.env.ENGINE_NAME || basename(context.projectDir),
         poly_work: context.env.POLY_WORK || 'local',
       },
-      onError: (error) => context.logger.warn('statsd: cannot send metrics (said once)', { to: `${target.host}:${target.port}`, error: errorMessage(error) }),
+      onError: (error) =>
+        context.logger.warn('statsd: cannot send metrics (said once)', { to: `${target.host}:${target.port}`, error: errorMessage(error) }),
     });
     observers.push(statsd.observer);
     closers.push(() => statsd.close());

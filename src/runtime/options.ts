@@ -45,8 +45,24 @@ function envList(env: string | readonly string[] | undefined): readonly string[]
   return env === undefined ? undefined : typeof env === 'string' ? [env] : env;
 }
 
-function spec<T, R extends boolean>(flags: string, description: string, parse: (text: string) => T, extra: Extra<T>, kind: OptionSpec['kind'] = 'value', choices?: readonly string[]): OptionSpec<T, R> {
-  return { flags, description, parse, kind, choices, env: envList(extra.env), defaultValue: extra.defaultValue, defaultLabel: extra.defaultLabel };
+function spec<T, R extends boolean>(
+  flags: string,
+  description: string,
+  parse: (text: string) => T,
+  extra: Extra<T>,
+  kind: OptionSpec['kind'] = 'value',
+  choices?: readonly string[],
+): OptionSpec<T, R> {
+  return {
+    flags,
+    description,
+    parse,
+    kind,
+    choices,
+    env: envList(extra.env),
+    defaultValue: extra.defaultValue,
+    defaultLabel: extra.defaultLabel,
+  };
 }
 
 /** A text value. */
@@ -57,31 +73,60 @@ export function text(flags: string, description: string, extra: Extra<string> = 
 }
 
 /** A whole number between `min` and `max`. */
-export function integer(flags: string, description: string, range: { min: number; max?: number }, extra?: Extra<number> & { defaultValue?: undefined }): OptionSpec<number, false>;
-export function integer(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> & { defaultValue: number }): OptionSpec<number, true>;
-export function integer(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> = {}): OptionSpec<number> {
+export function integer(
+  flags: string,
+  description: string,
+  range: { min: number; max?: number },
+  extra?: Extra<number> & { defaultValue?: undefined },
+): OptionSpec<number, false>;
+export function integer(
+  flags: string,
+  description: string,
+  range: { min: number; max?: number },
+  extra: Extra<number> & { defaultValue: number },
+): OptionSpec<number, true>;
+export function integer(
+  flags: string,
+  description: string,
+  range: { min: number; max?: number },
+  extra: Extra<number> = {},
+): OptionSpec<number> {
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
-  return spec(flags, description, (value) => {
-    if (!/^\d+$/.test(value.trim())) throw new Error('must be a whole number');
-    const n = Number(value);
-    if (n < range.min || n > max) throw new Error(`must be between ${range.min} and ${max}`);
-    return n;
-  }, extra);
+  return spec(
+    flags,
+    description,
+    (value) => {
+      if (!/^\d+$/.test(value.trim())) throw new Error('must be a whole number');
+      const n = Number(value);
+      if (n < range.min || n > max) throw new Error(`must be between ${range.min} and ${max}`);
+      return n;
+    },
+    extra,
+  );
 }
 
 /** A duration (`500ms`, `30s`, `2m`, a bare number of seconds), in milliseconds, at least `min` (default 0). */
-export function duration(flags: string, description: string, extra?: DurationExtra & { defaultValue?: undefined }): OptionSpec<number, false>;
+export function duration(
+  flags: string,
+  description: string,
+  extra?: DurationExtra & { defaultValue?: undefined },
+): OptionSpec<number, false>;
 export function duration(flags: string, description: string, extra: DurationExtra & { defaultValue: number }): OptionSpec<number, true>;
 export function duration(flags: string, description: string, extra: DurationExtra = {}): OptionSpec<number> {
   const min = extra.min ?? 0;
-  return spec(flags, description, (value) => {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-    if (!match) throw new Error('is not a duration (use e.g. 500ms, 30s, 2m; a bare number is seconds)');
-    const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']);
-    if (!Number.isSafeInteger(ms)) throw new Error('is too large');
-    if (ms < min) throw new Error(`must be at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`}`);
-    return ms;
-  }, extra);
+  return spec(
+    flags,
+    description,
+    (value) => {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
+      if (!match) throw new Error('is not a duration (use e.g. 500ms, 30s, 2m; a bare number is seconds)');
+      const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']);
+      if (!Number.isSafeInteger(ms)) throw new Error('is too large');
+      if (ms < min) throw new Error(`must be at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`}`);
+      return ms;
+    },
+    extra,
+  );
 }
 
 interface DurationExtra extends Extra<number> {
@@ -91,27 +136,54 @@ interface DurationExtra extends Extra<number> {
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A size in bytes (`256MiB`, `512mb`, `1g`, `4096`), between `min` and `max`. */
-export function size(flags: string, description: string, range: { min: number; max?: number }, extra: Extra<number> & { defaultValue: number }): OptionSpec<number, true> {
+export function size(
+  flags: string,
+  description: string,
+  range: { min: number; max?: number },
+  extra: Extra<number> & { defaultValue: number },
+): OptionSpec<number, true> {
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
-  return spec(flags, description, (value) => {
-    const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
-    if (!match) throw new Error('is not a size (use e.g. 512MiB, 1GiB or a number of bytes)');
-    const unit = (match[2] ?? 'b').toLowerCase()[0]!;
-    const bytes = Math.round(Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit]!);
-    if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
-    return bytes;
-  }, extra);
+  return spec(
+    flags,
+    description,
+    (value) => {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
+      if (!match) throw new Error('is not a size (use e.g. 512MiB, 1GiB or a number of bytes)');
+      const unit = (match[2] ?? 'b').toLowerCase()[0]!;
+      const bytes = Math.round(Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit]!);
+      if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
+      return bytes;
+    },
+    extra,
+  );
 }
 
 /** One of a fixed list of words. */
-export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra?: Extra<C> & { defaultValue?: undefined }): OptionSpec<C, false>;
-export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra: Extra<C> & { defaultValue: C }): OptionSpec<C, true>;
+export function choice<C extends string>(
+  flags: string,
+  description: string,
+  choices: readonly C[],
+  extra?: Extra<C> & { defaultValue?: undefined },
+): OptionSpec<C, false>;
+export function choice<C extends string>(
+  flags: string,
+  description: string,
+  choices: readonly C[],
+  extra: Extra<C> & { defaultValue: C },
+): OptionSpec<C, true>;
 export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra: Extra<C> = {}): OptionSpec<C> {
-  return spec(flags, description, (value) => {
-    const found = choices.find((c) => c === value.trim().toLowerCase());
-    if (found === undefined) throw new Error(`must be one of ${choices.join(', ')}`);
-    return found;
-  }, extra, 'value', choices);
+  return spec(
+    flags,
+    description,
+    (value) => {
+      const found = choices.find((c) => c === value.trim().toLowerCase());
+      if (found === undefined) throw new Error(`must be one of ${choices.join(', ')}`);
+      return found;
+    },
+    extra,
+    'value',
+    choices,
+  );
 }
 
 /** A switch: true when given (or set to 1/true/yes in the environment), else false. */

@@ -109,8 +109,11 @@ export async function queueFromConfig(choice: QueueChoice): Promise<QueueSetup> 
     deliver: redis.deliver,
     scanInProcess: consume,
     // The connection watcher has logged why, if it fails; serving 503s meanwhile is the intended behaviour.
-    ready: () => redis.instance()?.ready(READY_WAIT_MS).catch(() => {}) ?? Promise.resolve(),
+    ready: () =>
+      redis
+        .instance()
+        ?.ready(READY_WAIT_MS)
+        .catch(() => {}) ?? Promise.resolve(),
     description: `redis ${target.display} (${consume ? 'scanning in this process too' : 'web only: workers scan'}; queue ${queueName})`,
   };
 }
-

@@ -66,7 +66,15 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir });
       let worker: ReturnType<typeof createRedisWorker>;
       try {
-        worker = createRedisWorker({ queue: target, queueName, module, concurrency: config.concurrency, lockDurationMs: config.lockDuration, logger, observer: metrics.observer });
+        worker = createRedisWorker({
+          queue: target,
+          queueName,
+          module,
+          concurrency: config.concurrency,
+          lockDurationMs: config.lockDuration,
+          logger,
+          observer: metrics.observer,
+        });
       } catch (error) {
         await metrics.close();
         throw error;
@@ -81,7 +89,15 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
             clearTimeout(waiting);
           }
         },
-        readyFields: () => ({ queue: worker.queue, queue_name: queueName, concurrency: worker.concurrency, scan: project.scanFile, egress: config.egress ?? 'public', pid: process.pid, metrics: metrics.url }),
+        readyFields: () => ({
+          queue: worker.queue,
+          queue_name: queueName,
+          concurrency: worker.concurrency,
+          scan: project.scanFile,
+          egress: config.egress ?? 'public',
+          pid: process.pid,
+          metrics: metrics.url,
+        }),
         async stop(graceMs) {
           await worker.close({ graceMs });
           await metrics.close();

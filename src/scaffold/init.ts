@@ -66,7 +66,8 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
   if (!flags.yes && !context.interactive) {
     const missing: MissingValue[] = [];
     if (flags.dir === undefined) missing.push({ flag: '[dir]', description: 'the folder to create, e.g. my-engine' });
-    if (flags.template === undefined) missing.push({ flag: `--template <${TEMPLATE_NAMES.join('|')}>`, description: 'the project template' });
+    if (flags.template === undefined)
+      missing.push({ flag: `--template <${TEMPLATE_NAMES.join('|')}>`, description: 'the project template' });
     if (missing.length > 0) throw missingValuesError('init', missing, '--yes');
   }
   const prompter = context.prompter;
@@ -75,11 +76,13 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
   const dir =
     flags.dir ??
     (ask
-      ? (await prompter!.text({
-          message: 'Project folder',
-          default: DEFAULT_DIR,
-          validate: (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true),
-        })).trim()
+      ? (
+          await prompter!.text({
+            message: 'Project folder',
+            default: DEFAULT_DIR,
+            validate: (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true),
+          })
+        ).trim()
       : DEFAULT_DIR);
   const template =
     flags.template !== undefined
@@ -95,14 +98,16 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
   const name =
     flags.name ??
     (ask
-      ? (await prompter!.text({
-          message: 'Package name',
-          default: suggested,
-          validate: (v) => {
-            const check = checkPackageName(v.trim());
-            return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
-          },
-        })).trim()
+      ? (
+          await prompter!.text({
+            message: 'Package name',
+            default: suggested,
+            validate: (v) => {
+              const check = checkPackageName(v.trim());
+              return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
+            },
+          })
+        ).trim()
       : suggested);
   return { dir, template, name };
 }
@@ -174,16 +179,14 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
     checkout: 'this checkout, unpublished',
     local: 'the local package this CLI was installed from',
     registry: 'the npm registry',
-  }[
-    dependency.source
-  ];
+  }[dependency.source];
   io.progress(`  polyswarm-engine dependency: ${dependency.spec} (${from})`);
   const envNote = scaffold.wroteEnv
     ? scaffold.completed.includes('.env')
       ? 'added a new random WEBHOOK_SECRET to your .env'
       : 'including .env with a new random WEBHOOK_SECRET (git-ignored)'
     : 'kept your existing .env';
-  io.progress(`  wrote ${scaffold.files.length - (scaffold.completed.length)} files, ${envNote}`);
+  io.progress(`  wrote ${scaffold.files.length - scaffold.completed.length} files, ${envNote}`);
   const keptOthers = scaffold.kept.filter((f) => f !== '.env');
   const completed = scaffold.completed.filter((f) => f !== '.env');
   if (completed.length > 0) io.progress(`  added what was missing to your ${completed.join(', ')} (nothing removed)`);
@@ -194,7 +197,10 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
     io.progress(`Installing dependencies with ${pm}…`);
     // npm prints nothing until it is done (often 15–30 s): say that it is still working.
     const started = Date.now();
-    const heartbeat = setInterval(() => io.progress(`  still installing… (${Math.round((Date.now() - started) / 1000)} s)`), io.heartbeatMs ?? 5000);
+    const heartbeat = setInterval(
+      () => io.progress(`  still installing… (${Math.round((Date.now() - started) / 1000)} s)`),
+      io.heartbeatMs ?? 5000,
+    );
     try {
       await installDependencies(target, pm, { onLine: io.installLine, env });
     } finally {
@@ -219,5 +225,14 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
   next.push(runScriptCommand(pm, 'dev'));
   next.push(runScriptCommand(pm, 'test:engine'));
   next.push(runScriptCommand(pm, 'test').replace(' run test', ' test'));
-  return { answers, scaffold, dependency, packageManager: pm, installed, git, next: next.slice(0, 3), notes: TEMPLATE_NOTES[answers.template] ?? [] };
+  return {
+    answers,
+    scaffold,
+    dependency,
+    packageManager: pm,
+    installed,
+    git,
+    next: next.slice(0, 3),
+    notes: TEMPLATE_NOTES[answers.template] ?? [],
+  };
 }

@@ -226,9 +226,12 @@ async function mergeInto(staged: string, target: string, record: MergeRecord, re
         try {
           parsed = JSON.parse(before) as Record<string, unknown>;
         } catch (error) {
-          throw new UsageError(`${to} is not valid JSON (${(error as Error).message}); init --force only adds to a package.json it can read`, {
-            hint: 'Fix it, or init into an empty folder.',
-          });
+          throw new UsageError(
+            `${to} is not valid JSON (${(error as Error).message}); init --force only adds to a package.json it can read`,
+            {
+              hint: 'Fix it, or init into an empty folder.',
+            },
+          );
         }
         after = `${JSON.stringify(completePackageJson(parsed, JSON.parse(ours) as Record<string, unknown>), null, 2)}\n`;
         if (after === `${JSON.stringify(parsed, null, 2)}\n`) after = before;

@@ -9,10 +9,7 @@ import { join } from 'node:path';
 import { CliError, UsageError } from '../util/errors.js';
 import { envFromExample, envWithSecret, generateSecret } from './scaffold.js';
 
-export type WriteSecretOutcome =
-  | { status: 'created'; path: string }
-  | { status: 'added'; path: string }
-  | { status: 'kept'; path: string };
+export type WriteSecretOutcome = { status: 'created'; path: string } | { status: 'added'; path: string } | { status: 'kept'; path: string };
 
 /**
  * Writes `<dir>/.env` with a fresh WEBHOOK_SECRET when there is none (from `.env.example` when the project has

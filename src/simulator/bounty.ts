@@ -79,7 +79,7 @@ export function parseSetArgument(argument: string): SetAssignment {
   }
   const text = argument.slice(eq + 1);
   const json = text.trim() === '' ? null : parseJson(text);
-  return { path, value: json && json.ok ? json.value : text };
+  return { path, value: json?.ok ? json.value : text };
 }
 
 /** Sets a dotted path in a JSON object, creating (or replacing non-object) intermediate objects. */

@@ -6,7 +6,7 @@ import { sign } from '../protocol/signature.js';
 import type { Verdict } from '../protocol/types.js';
 import { formatDuration } from '../util/duration.js';
 import { UsageError } from '../util/errors.js';
-import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, pageArtifact, type Artifact } from './artifacts.js';
+import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
 import { checkAnswers } from './checks.js';
 import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
@@ -41,7 +41,8 @@ export const pingCase: CaseDefinition = {
     const body = new Uint8Array(0);
     const res = await sendEvent(ctx, { event: 'ping', body, json: false });
     if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 200 || res.status > 299) out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status}: ${bodyQuote(res)}`);
+    else if (res.status < 200 || res.status > 299)
+      out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status}: ${bodyQuote(res)}`);
     return out;
   },
 };
@@ -61,7 +62,8 @@ export const analyzeCase: CaseDefinition = {
       );
     } else if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
     const ping = await sendEvent(ctx, { event: 'ping', body, json: false });
-    if (ping.status < 200 || ping.status > 299) out.messages.push(`after the unsupported event, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
+    if (ping.status < 200 || ping.status > 299)
+      out.messages.push(`after the unsupported event, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
     return out;
   },
 };
@@ -77,7 +79,9 @@ export async function readArtifactFile(path: string): Promise<Buffer> {
     return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`--file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`);
+    throw new UsageError(
+      `--file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
+    );
   }
 }
 
@@ -203,13 +207,18 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
   if (expiration <= Date.now()) {
     const posted = await ctx.host.waitForAnswers(responseUrl, Date.now() + EXPIRED_GRACE_MS, 0);
     if (posted.length > 0) {
-      out.messages.push(`the engine posted an answer to a bounty that had already expired (${posted.length} answer${posted.length > 1 ? 's' : ''}); it must not be scanned or answered`);
+      out.messages.push(
+        `the engine posted an answer to a bounty that had already expired (${posted.length} answer${posted.length > 1 ? 's' : ''}); it must not be scanned or answered`,
+      );
     }
     return out;
   }
   const started = Date.now();
   const settle = options.repeatDelivery ? Math.max(ctx.settleMs, 2000) : ctx.settleMs;
-  const waitUntil = Math.min(expiration + LATE_GRACE_MS, options.answerWithinMs === undefined ? Infinity : started + options.answerWithinMs);
+  const waitUntil = Math.min(
+    expiration + LATE_GRACE_MS,
+    options.answerWithinMs === undefined ? Infinity : started + options.answerWithinMs,
+  );
   const answers = await ctx.host.waitForAnswers(responseUrl, waitUntil, settle);
   const hostedByUs = bounty.artifact_type === 'file' && ctx.host.isHosted(bounty.artifact_uri);
   const downloads = hostedByUs ? ctx.host.downloadCount(bounty.artifact_uri) : 0;
@@ -217,13 +226,21 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
     if (hostedByUs) ctx.trace(`⇐ artifact downloaded ${downloads} time${downloads === 1 ? '' : 's'} from ${bounty.artifact_uri}`);
     if (answers.length === 0) ctx.trace('⇐ no answer posted to response_url');
     for (const [i, answer] of answers.entries()) {
-      ctx.trace(`⇐ answer ${i + 1} posted to response_url ${answer.at - started} ms after the bounty was accepted (${answer.contentType ?? 'no Content-Type'}, ${answer.bytes.byteLength} bytes)`);
+      ctx.trace(
+        `⇐ answer ${i + 1} posted to response_url ${answer.at - started} ms after the bounty was accepted (${answer.contentType ?? 'no Content-Type'}, ${answer.bytes.byteLength} bytes)`,
+      );
       ctx.trace(`  ${answer.bytes.toString('utf8')}`);
     }
   }
-  const checked = checkAnswers(answers, { kind: bounty.answer_kind, verdict: expect, rules: bounty.rules, expiration }, Math.max(0, expiration - started));
+  const checked = checkAnswers(
+    answers,
+    { kind: bounty.answer_kind, verdict: expect, rules: bounty.rules, expiration },
+    Math.max(0, expiration - started),
+  );
   if (answers.length === 0 && waitUntil < expiration) {
-    checked.messages = [`no answer within ${formatDuration(waitUntil - started)} of a bounty that expires at ${bounty.expiration.toISOString()}`];
+    checked.messages = [
+      `no answer within ${formatDuration(waitUntil - started)} of a bounty that expires at ${bounty.expiration.toISOString()}`,
+    ];
   }
   out.messages.push(...checked.messages);
   out.warnings.push(...checked.warnings);
@@ -281,11 +298,18 @@ export function securityCase(name: string, expected: 400 | 401, mangle: Signatur
       if (res.status === expected) {
         if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
       } else if (res.status >= 200 && res.status <= 299) {
-        out.messages.push(`the engine accepted ${what} (answered ${res.status}); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer ${expected}`);
+        out.messages.push(
+          `the engine accepted ${what} (answered ${res.status}); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer ${expected}`,
+        );
       } else if (expected === 401 && res.status === 403) {
-        out.messages.push(`expected 401 for ${what}, got 403; the PolySwarm reference answers 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}`);
+        out.messages.push(
+          `expected 401 for ${what}, got 403; the PolySwarm reference answers 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}`,
+        );
       } else {
-        const reference = expected === 400 ? '400 {"X-POLYSWARM-SIGNATURE": "Signature not included in headers"}' : '401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
+        const reference =
+          expected === 400
+            ? '400 {"X-POLYSWARM-SIGNATURE": "Signature not included in headers"}'
+            : '401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
         out.messages.push(`expected ${expected} for ${what}, got ${res.status}: ${bodyQuote(res)} (the reference answers ${reference})`);
       }
       return out;
@@ -304,10 +328,13 @@ export const malformedJsonCase: CaseDefinition = {
     const body = Buffer.from('{"id": 1, "artifact_type": "file", "artifact_uri": ', 'utf8');
     const res = await sendEvent(ctx, { event: 'bounty', body, json: true });
     if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 400 || res.status > 499) out.messages.push(`expected a 4xx answer to a bounty body that is not JSON, got ${res.status}: ${bodyQuote(res)}`);
+    else if (res.status < 400 || res.status > 499)
+      out.messages.push(`expected a 4xx answer to a bounty body that is not JSON, got ${res.status}: ${bodyQuote(res)}`);
     else if (!isJsonBody(res)) {
       // The Python reference answers Flask's HTML page here: a foreign engine is not failed for it, only warned.
-      out.warnings.push(`the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}; polyswarm-engine answers {"bounty":"Invalid bounty request","errors":[…]}`);
+      out.warnings.push(
+        `the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}; polyswarm-engine answers {"bounty":"Invalid bounty request","errors":[…]}`,
+      );
     }
     return out;
   },

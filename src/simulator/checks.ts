@@ -27,7 +27,7 @@ const EGRESS_REFUSED = 'SKIPPED:EGRESS-REFUSED';
 /** Why a production engine may not reach this simulator, and what to do about it. */
 const EGRESS_HINT =
   '`polyswarm-engine start` and `worker` default to --egress public, which refuses loopback and private addresses ' +
-  'such as this simulator\'s; to test a production engine locally, run `start --egress any` (or --egress-allow 127.0.0.1)';
+  "such as this simulator's; to test a production engine locally, run `start --egress any` (or --egress-allow 127.0.0.1)";
 
 function short(bytes: Buffer): string {
   const text = bytes.toString('utf8');
@@ -51,14 +51,20 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
     return { messages, warnings };
   }
   if (answers.length > 1) {
-    messages.push(`expected exactly one answer, got ${answers.length} (the ${ordinal(2)} ${answers[1].at - answers[0].at} ms after the first)`);
+    messages.push(
+      `expected exactly one answer, got ${answers.length} (the ${ordinal(2)} ${answers[1].at - answers[0].at} ms after the first)`,
+    );
   }
   const first = answers[0];
   if (first.at > expect.expiration) {
-    messages.push(`the answer arrived ${first.at - expect.expiration} ms after the bounty's expiration; late answers may not count (scan deadline = expiration minus a delivery margin)`);
+    messages.push(
+      `the answer arrived ${first.at - expect.expiration} ms after the bounty's expiration; late answers may not count (scan deadline = expiration minus a delivery margin)`,
+    );
   }
   if (first.contentType === undefined || !/^application\/([\w.+-]*\+)?json\b/i.test(first.contentType)) {
-    warnings.push(`the answer was posted with Content-Type ${first.contentType === undefined ? '(none)' : JSON.stringify(first.contentType)}; PolySwarm expects application/json`);
+    warnings.push(
+      `the answer was posted with Content-Type ${first.contentType === undefined ? '(none)' : JSON.stringify(first.contentType)}; PolySwarm expects application/json`,
+    );
   }
 
   const json = parseJson(first.bytes);
@@ -68,7 +74,7 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
   }
   const answer = json.value;
   const isObject = answer !== null && typeof answer === 'object' && !Array.isArray(answer);
-  const hasBid = isObject && Object.prototype.hasOwnProperty.call(answer, 'bid');
+  const hasBid = isObject && Object.hasOwn(answer, 'bid');
 
   let kind: 'assertion' | 'vote' = expect.kind;
   if (expect.kind === 'vote' && hasBid) {
@@ -98,7 +104,8 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
   }
   const bid = record.bid;
   // A float bid was reported by the schema check (from its literal); the range is checked on exact integers.
-  const bidIsInteger = typeof bid === 'bigint' || (typeof bid === 'number' && Number.isSafeInteger(bid) && !json.nonIntegerLiterals.has('/bid'));
+  const bidIsInteger =
+    typeof bid === 'bigint' || (typeof bid === 'number' && Number.isSafeInteger(bid) && !json.nonIntegerLiterals.has('/bid'));
   if (kind === 'assertion' && bidIsInteger) {
     const wei = BigInt(bid as bigint | number);
     if (verdict === 'unknown' || verdict === 'suspicious') {

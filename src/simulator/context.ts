@@ -58,7 +58,9 @@ export async function sendEvent(ctx: RunContext, request: EngineRequest): Promis
   if (ctx.trace) {
     const digest = createHash('sha256').update(request.body).digest('hex');
     ctx.trace(`→ POST ${ctx.url.href}`);
-    for (const [name, values] of Object.entries(headers)) for (const value of [values].flat()) ctx.trace(`  ${name}: ${value.length > 200 ? `${value.slice(0, 200)}… (${value.length} characters)` : value}`);
+    for (const [name, values] of Object.entries(headers))
+      for (const value of [values].flat())
+        ctx.trace(`  ${name}: ${value.length > 200 ? `${value.slice(0, 200)}… (${value.length} characters)` : value}`);
     ctx.trace(`  signed bytes: ${request.body.byteLength} bytes, sha256 ${digest}`);
     if (request.body.byteLength > 0) ctx.trace(`  ${preview(request.body)}`);
   }
@@ -66,7 +68,9 @@ export async function sendEvent(ctx: RunContext, request: EngineRequest): Promis
     const response = await send(ctx.url, { method: 'POST', headers, body: request.body, timeoutMs: ctx.timeoutMs });
     ctx.engine.reached = true;
     if (ctx.trace) {
-      ctx.trace(`← ${response.status} in ${Math.round(response.ms)} ms${response.headers['content-type'] ? ` (${response.headers['content-type']})` : ''}`);
+      ctx.trace(
+        `← ${response.status} in ${Math.round(response.ms)} ms${response.headers['content-type'] ? ` (${response.headers['content-type']})` : ''}`,
+      );
       if (response.body.byteLength > 0) ctx.trace(`  ${preview(response.body)}`);
     }
     return { ...response, signature };

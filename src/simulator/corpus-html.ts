@@ -47,7 +47,8 @@ export function corpusHtml(r: CorpusReport, meta: { engine: string; corpus: stri
     }).join('');
   const stat = (id: string, label: string, value: string, raw: string | number | null) =>
     `<dt>${esc(label)}</dt><dd id="${id}" data-value="${raw === null ? '' : esc(String(raw))}">${esc(value)}</dd>`;
-  const list = (id: string, items: string[], empty: string) => (items.length === 0 ? `<p id="${id}">${esc(empty)}</p>` : `<ol id="${id}">${items.join('')}</ol>`);
+  const list = (id: string, items: string[], empty: string) =>
+    items.length === 0 ? `<p id="${id}">${esc(empty)}</p>` : `<ol id="${id}">${items.join('')}</ol>`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -96,9 +97,17 @@ ${stat('latency-max', 'max', formatMs(r.latency.max), r.latency.max)}
 <p class="meta">Files per scan-latency range (202 → answer), ranges on a log scale.</p>
 ${latencyChart(r.latencyBins)}
 <h2>Slowest files</h2>
-${list('slowest', r.slowest.map((s) => `<li data-ms="${s.latencyMs}">${esc(s.name)} <span>${esc(formatMs(s.latencyMs))}</span></li>`), 'None answered.')}
+${list(
+  'slowest',
+  r.slowest.map((s) => `<li data-ms="${s.latencyMs}">${esc(s.name)} <span>${esc(formatMs(s.latencyMs))}</span></li>`),
+  'None answered.',
+)}
 <h2>Misjudged files</h2>
-${list('misjudged', r.misjudged.map((m) => `<li data-truth="${m.truth}" data-outcome="${m.outcome}">${esc(m.name)}: ${m.truth}, answered ${m.outcome}</li>`), 'None.')}
+${list(
+  'misjudged',
+  r.misjudged.map((m) => `<li data-truth="${m.truth}" data-outcome="${m.outcome}">${esc(m.name)}: ${m.truth}, answered ${m.outcome}</li>`),
+  'None.',
+)}
 </body>
 </html>
 `;

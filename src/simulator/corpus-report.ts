@@ -20,7 +20,9 @@ export function formatCorpusReport(r: CorpusReport): string {
   const lines = [
     '',
     `${'truth \\ answer'.padEnd(16)}${OUTCOMES.map(cell).join('')}`,
-    ...(['malicious', 'benign'] as const).map((truth) => `${truth.padEnd(16)}${OUTCOMES.map((o) => cell(String(r.matrix[truth][o]))).join('')}`),
+    ...(['malicious', 'benign'] as const).map(
+      (truth) => `${truth.padEnd(16)}${OUTCOMES.map((o) => cell(String(r.matrix[truth][o]))).join('')}`,
+    ),
     '',
     `detection rate        ${percent(r.detectionRate)}   (malicious files answered malicious)`,
     `false-positive rate   ${percent(r.falsePositiveRate)}   (benign files answered malicious)`,
@@ -31,9 +33,14 @@ export function formatCorpusReport(r: CorpusReport): string {
     `bids staked           ${r.bidsRightNct} NCT on right assertions, ${r.bidsWrongNct} NCT on wrong ones`,
   ];
   if (r.latencyBins.length > 0) lines.push('', theme.dim('scan latency'), ...histogramLines(r.latencyBins));
-  if (r.slowest.length > 0) lines.push('', theme.dim('slowest'), ...r.slowest.map((s) => `  ${formatMs(s.latencyMs).padStart(8)}  ${s.name}`));
+  if (r.slowest.length > 0)
+    lines.push('', theme.dim('slowest'), ...r.slowest.map((s) => `  ${formatMs(s.latencyMs).padStart(8)}  ${s.name}`));
   if (r.misjudged.length > 0) {
-    lines.push('', theme.dim(`misjudged (${r.misjudged.length})`), ...r.misjudged.slice(0, 20).map((m) => `  ${m.name}: ${m.truth}, answered ${m.outcome}`));
+    lines.push(
+      '',
+      theme.dim(`misjudged (${r.misjudged.length})`),
+      ...r.misjudged.slice(0, 20).map((m) => `  ${m.name}: ${m.truth}, answered ${m.outcome}`),
+    );
     if (r.misjudged.length > 20) lines.push(`  … and ${r.misjudged.length - 20} more (see --json)`);
   }
   return lines.join('\n') + '\n';
@@ -78,8 +85,14 @@ export function corpusJunit(results: FileResult[], suiteName: string, timestamp 
   for (const f of results) {
     const open = `    <testcase classname="${escapeXml(`${suiteName}.${f.truth}`)}" name="${escapeXml(f.name)}" time="${seconds(f.latencyMs)}"`;
     const failure = fileFailure(f);
-    if (failure !== null) lines.push(`${open}>`, `      <failure message="${escapeXml(failure)}" type="${f.outcome === 'missing' ? 'Missing' : 'Misjudged'}"/>`, '    </testcase>');
-    else if (f.outcome === 'unknown' || f.outcome === 'suspicious') lines.push(`${open}>`, `      <skipped message="answered ${f.outcome}"/>`, '    </testcase>');
+    if (failure !== null)
+      lines.push(
+        `${open}>`,
+        `      <failure message="${escapeXml(failure)}" type="${f.outcome === 'missing' ? 'Missing' : 'Misjudged'}"/>`,
+        '    </testcase>',
+      );
+    else if (f.outcome === 'unknown' || f.outcome === 'suspicious')
+      lines.push(`${open}>`, `      <skipped message="answered ${f.outcome}"/>`, '    </testcase>');
     else lines.push(`${open}/>`);
   }
   lines.push('  </testsuite>', '</testsuites>', '');

@@ -120,9 +120,13 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
   try {
     text = await readFile(labels, 'utf8');
   } catch (error) {
-    throw new UsageError(`--labels ${labels}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    throw new UsageError(
+      `--labels ${labels}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+    );
   }
-  const rows = text.split(/\r?\n/).map((line, i) => ({ line: i + 1, cells: line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1')) }));
+  const rows = text
+    .split(/\r?\n/)
+    .map((line, i) => ({ line: i + 1, cells: line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1')) }));
   let byHash: Map<string, string> | null = null;
   const entries: CorpusEntry[] = [];
   for (const { line, cells } of rows) {
@@ -131,7 +135,9 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
     const label = (rawLabel ?? '').toLowerCase();
     if (label !== 'malicious' && label !== 'benign') {
       if (line === 1 && entries.length === 0) continue; // a header row
-      throw new UsageError(`--labels ${labels}:${line}: expected "path or sha256,malicious|benign", got ${JSON.stringify(cells.join(','))}`);
+      throw new UsageError(
+        `--labels ${labels}:${line}: expected "path or sha256,malicious|benign", got ${JSON.stringify(cells.join(','))}`,
+      );
     }
     let path: string | undefined;
     if (/^[0-9a-f]{64}$/i.test(key)) {
@@ -140,7 +146,8 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
       if (path === undefined) throw new UsageError(`--labels ${labels}:${line}: no file under ${dir} has sha256 ${key}`);
     } else {
       path = resolve(root, key);
-      if (!(await stat(path).catch(() => null))?.isFile()) throw new UsageError(`--labels ${labels}:${line}: no such file ${key} under ${dir}`);
+      if (!(await stat(path).catch(() => null))?.isFile())
+        throw new UsageError(`--labels ${labels}:${line}: no such file ${key} under ${dir}`);
     }
     entries.push({ name: posix(relative(root, path)), path, truth: label });
   }
@@ -176,7 +183,12 @@ function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | n
   const record = json.value as { verdict?: unknown; bid?: unknown; metadata?: { comments?: unknown } };
   const verdict = typeof record.verdict === 'string' ? record.verdict.toLowerCase() : '';
   const outcome = (['malicious', 'benign', 'suspicious', 'unknown'] as const).find((v) => v === verdict) ?? 'missing';
-  const bid = typeof record.bid === 'bigint' ? record.bid : typeof record.bid === 'number' && Number.isSafeInteger(record.bid) ? BigInt(record.bid) : null;
+  const bid =
+    typeof record.bid === 'bigint'
+      ? record.bid
+      : typeof record.bid === 'number' && Number.isSafeInteger(record.bid)
+        ? BigInt(record.bid)
+        : null;
   const comments = Array.isArray(record.metadata?.comments) ? record.metadata.comments.map(String) : [];
   return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)) };
 }
@@ -209,12 +221,23 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
           answered();
         }
       });
-      const result: FileResult = { name: entry.name, truth: entry.truth, outcome: 'missing', bid: null, latencyMs: null, timedOut: false, answeredTwice: false };
+      const result: FileResult = {
+        name: entry.name,
+        truth: entry.truth,
+        outcome: 'missing',
+        bid: null,
+        latencyMs: null,
+        timedOut: false,
+        answeredTwice: false,
+      };
       if (!accepted(tracked)) {
         result.refused = tracked.status === undefined ? `no HTTP answer (${tracked.error})` : `HTTP ${tracked.status}`;
       } else {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([gotFirst, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, tracked.expiration + WATCH_GRACE_MS - Date.now()))))]);
+        await Promise.race([
+          gotFirst,
+          new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, tracked.expiration + WATCH_GRACE_MS - Date.now())))),
+        ]);
         clearTimeout(timer);
         // A moment for a second answer, so "answered twice" is seen.
         if (first !== null) await new Promise((r) => setTimeout(r, 200));
@@ -284,6 +307,8 @@ export function summarize(results: FileResult[]): CorpusReport {
       .sort((a, b) => b.latencyMs! - a.latencyMs!)
       .slice(0, 5)
       .map((r) => ({ name: r.name, latencyMs: r.latencyMs! })),
-    misjudged: results.filter((r) => (r.outcome === 'malicious' || r.outcome === 'benign') && r.outcome !== r.truth).map((r) => ({ name: r.name, truth: r.truth, outcome: r.outcome })),
+    misjudged: results
+      .filter((r) => (r.outcome === 'malicious' || r.outcome === 'benign') && r.outcome !== r.truth)
+      .map((r) => ({ name: r.name, truth: r.truth, outcome: r.outcome })),
   };
 }

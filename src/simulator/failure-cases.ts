@@ -82,17 +82,20 @@ function malformedSignatureCase(name: string, what: string, header: (signature: 
         phase: 'assertion',
       });
       const body = prepareBounty(wire).bytes;
-      const fix = 'a signature header that is not 64 hex digits is the sender\'s error: answer 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
+      const fix =
+        'a signature header that is not 64 hex digits is the sender\'s error: answer 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
       try {
         const res = await sendEvent(ctx, { event: 'bounty', body, signature: header(sign(ctx.secret, body)), json: true });
-        if (res.status >= 200 && res.status <= 299) out.messages.push(`the engine accepted a bounty with ${what} (answered ${res.status}); ${fix}`);
+        if (res.status >= 200 && res.status <= 299)
+          out.messages.push(`the engine accepted a bounty with ${what} (answered ${res.status}); ${fix}`);
         else if (res.status >= 500) {
           out.messages.push(
             `the engine answered ${res.status} to ${what}: ${bodyQuote(res)}; ${fix} (the Python reference answers a non-ASCII signature ` +
               'with a 500: hmac.compare_digest raises TypeError on a non-ASCII str; compare bytes, or check the header is hex first)',
           );
         } else if (res.status < 400) out.messages.push(`expected a 4xx answer to ${what}, got ${res.status}: ${bodyQuote(res)}; ${fix}`);
-        else if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}`);
+        else if (!isJsonBody(res))
+          out.warnings.push(`the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}`);
       } catch (error) {
         if (!(error instanceof CaseRequestError)) throw error;
         out.messages.push(`the engine dropped ${what} without an HTTP answer (${error.message.replace(/^.*: /, '')}); ${fix}`);
@@ -109,7 +112,8 @@ async function stillServing(ctx: RunContext, out: CaseOutcome, after: string): P
   try {
     const ping = await sendEvent(ctx, { event: 'ping', body: empty, json: false });
     if (ping.status === 401) out.messages.push(explain401(ctx, empty, ping.signature));
-    else if (ping.status < 200 || ping.status > 299) out.messages.push(`after ${after}, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
+    else if (ping.status < 200 || ping.status > 299)
+      out.messages.push(`after ${after}, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
   } catch (error) {
     if (!(error instanceof CaseRequestError)) throw error;
     out.messages.push(`after ${after}, the engine stopped serving: a signed ping got no answer (${error.message.replace(/^.*: /, '')})`);
@@ -117,9 +121,15 @@ async function stillServing(ctx: RunContext, out: CaseOutcome, after: string): P
 }
 
 export const signatureHeaderCases: CaseDefinition[] = [
-  malformedSignatureCase('security: non-ASCII signature header → 4xx, still serving', 'a signature header with non-ASCII bytes', (s) => wireBytes(`${s.slice(0, 62)}é`)),
+  malformedSignatureCase('security: non-ASCII signature header → 4xx, still serving', 'a signature header with non-ASCII bytes', (s) =>
+    wireBytes(`${s.slice(0, 62)}é`),
+  ),
   malformedSignatureCase('security: 8 KiB signature header → 4xx, still serving', 'an 8 KiB signature header', (s) => s.repeat(128)),
-  malformedSignatureCase('security: two signature headers → 4xx, still serving', 'two X-POLYSWARM-SIGNATURE headers (the right one first)', (s) => [s, sign(`${s}-other`, s)]),
+  malformedSignatureCase(
+    'security: two signature headers → 4xx, still serving',
+    'two X-POLYSWARM-SIGNATURE headers (the right one first)',
+    (s) => [s, sign(`${s}-other`, s)],
+  ),
 ];
 
 /** The reference's own fixture expires in 2121: an engine must scan it like any other, not time it out. */
@@ -131,7 +141,7 @@ export const farExpirationCase: CaseDefinition = {
       expiresAt: new Date('2121-01-01T00:00:00Z'),
       answerWithinMs: ctx.expirationMs,
       about:
-        'the bounty expires in 2121, as in the Python reference\'s own test fixture; a deadline armed with setTimeout(expiration − now) ' +
+        "the bounty expires in 2121, as in the Python reference's own test fixture; a deadline armed with setTimeout(expiration − now) " +
         'overflows past 2^31−1 ms (24.8 days) and fires at once, so the scan is cut and answered unknown, or the answer never comes: ' +
         'cap each timer at 2^31−1 ms and re-arm it',
     }),
@@ -145,15 +155,20 @@ export const concurrentCase: CaseDefinition = {
   async run(ctx) {
     const out = outcome();
     const results = await Promise.all(
-      Array.from({ length: CONCURRENT }, (_, i) => runBountyCase(ctx, { artifact: i % 2 === 0 ? 'eicar' : 'benign' }).catch((error: unknown) => {
-        if (error instanceof CaseRequestError) return { messages: [error.message], warnings: [] } as CaseOutcome;
-        throw error;
-      })),
+      Array.from({ length: CONCURRENT }, (_, i) =>
+        runBountyCase(ctx, { artifact: i % 2 === 0 ? 'eicar' : 'benign' }).catch((error: unknown) => {
+          if (error instanceof CaseRequestError) return { messages: [error.message], warnings: [] } as CaseOutcome;
+          throw error;
+        }),
+      ),
     );
     const failed = results.map((r, i) => ({ r, i })).filter(({ r }) => r.messages.length > 0);
     if (failed.length > 0) {
-      out.messages.push(`${failed.length} of ${CONCURRENT} bounties sent at once were not answered exactly once and correctly; an engine must queue what it cannot scan yet (or answer 503 with Retry-After), never drop or repeat an answer`);
-      for (const { r, i } of failed.slice(0, 5)) out.messages.push(`bounty ${i + 1} (${i % 2 === 0 ? 'EICAR' : 'benign'}): ${r.messages.join('; ')}`);
+      out.messages.push(
+        `${failed.length} of ${CONCURRENT} bounties sent at once were not answered exactly once and correctly; an engine must queue what it cannot scan yet (or answer 503 with Retry-After), never drop or repeat an answer`,
+      );
+      for (const { r, i } of failed.slice(0, 5))
+        out.messages.push(`bounty ${i + 1} (${i % 2 === 0 ? 'EICAR' : 'benign'}): ${r.messages.join('; ')}`);
       if (failed.length > 5) out.messages.push(`… and ${failed.length - 5} more`);
     }
     const warnings = new Set(results.flatMap((r) => r.warnings));
@@ -197,12 +212,14 @@ export const bodySizeCase: CaseDefinition = {
   async run(ctx) {
     const out = outcome();
     const over = paddedBounty(ctx, OVERSIZED);
-    let res;
+    let res: Awaited<ReturnType<typeof sendEvent>>;
     try {
       res = await sendEvent(ctx, { event: 'bounty', body: over.bytes, json: true });
     } catch (error) {
       if (!(error instanceof CaseRequestError)) throw error;
-      out.messages.push(`a 2 MiB bounty got no HTTP answer (${error.message.replace(/^.*: /, '')}); refuse a body over your limit with 413 JSON, read or not`);
+      out.messages.push(
+        `a 2 MiB bounty got no HTTP answer (${error.message.replace(/^.*: /, '')}); refuse a body over your limit with 413 JSON, read or not`,
+      );
       await stillServing(ctx, out, 'a 2 MiB bounty');
       return out;
     }
@@ -216,11 +233,14 @@ export const bodySizeCase: CaseDefinition = {
       return out;
     }
     if (res.status !== 413) {
-      out.messages.push(`expected 413 for a 2 MiB bounty (or 202 and an answer), got ${res.status}: ${bodyQuote(res)}; refuse a body over your limit with 413 JSON`);
+      out.messages.push(
+        `expected 413 for a 2 MiB bounty (or 202 and an answer), got ${res.status}: ${bodyQuote(res)}; refuse a body over your limit with 413 JSON`,
+      );
       await stillServing(ctx, out, 'a 2 MiB bounty');
       return out;
     }
-    if (!isJsonBody(res)) out.warnings.push(`the 413 body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}`);
+    if (!isJsonBody(res))
+      out.warnings.push(`the 413 body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}`);
     const stated = /(\d+)\s*bytes/.exec(res.body.toString('utf8'));
     const limit = stated ? Number(stated[1]) : DEFAULT_LIMIT;
     if (limit >= OVERSIZED || limit < 4096) return out;
@@ -243,11 +263,17 @@ async function judgeAnswer(ctx: RunContext, out: CaseOutcome, sent: ReturnType<t
   const started = Date.now();
   const expiration = sent.bounty.expiration.getTime();
   if (expiration <= started) {
-    out.messages.push(`${what}: acknowledged only after its expiration; answer 202 at once and scan afterwards (on a busy test machine, raise --expiration)`);
+    out.messages.push(
+      `${what}: acknowledged only after its expiration; answer 202 at once and scan afterwards (on a busy test machine, raise --expiration)`,
+    );
     return;
   }
   const answers = await ctx.host.waitForAnswers(sent.responseUrl, expiration + 2000, ctx.settleMs);
-  const checked = checkAnswers(answers, { kind: 'assertion', verdict: 'malicious', rules: sent.bounty.rules, expiration }, expiration - started);
+  const checked = checkAnswers(
+    answers,
+    { kind: 'assertion', verdict: 'malicious', rules: sent.bounty.rules, expiration },
+    expiration - started,
+  );
   out.messages.push(...checked.messages.map((m) => `${what}: ${m}`));
   out.warnings.push(...checked.warnings);
 }

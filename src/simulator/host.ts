@@ -80,7 +80,8 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`--callback-port must be a whole number between 0 and 65535, got ${String(options.port)}`);
   }
-  const advertiseHost = options.advertiseHost === undefined ? (isUnspecified(listenHost) ? DEFAULT_LISTEN_HOST : listenHost) : unbracket(options.advertiseHost);
+  const advertiseHost =
+    options.advertiseHost === undefined ? (isUnspecified(listenHost) ? DEFAULT_LISTEN_HOST : listenHost) : unbracket(options.advertiseHost);
   if (options.advertiseHost !== undefined) {
     const given = JSON.stringify(options.advertiseHost);
     const family = isIP(advertiseHost);
@@ -88,7 +89,9 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
       throw new UsageError(`--advertise-host ${given}: a host only, without a port`, { hint: 'Set the port with --callback-port.' });
     }
     if (family === 0 && (!HOST_NAME.test(advertiseHost) || !URL.canParse(`http://${advertiseHost}/`))) {
-      throw new UsageError(`--advertise-host ${given}: expected a host name or an IP address the engine can reach, e.g. host.docker.internal or 172.17.0.1`);
+      throw new UsageError(
+        `--advertise-host ${given}: expected a host name or an IP address the engine can reach, e.g. host.docker.internal or 172.17.0.1`,
+      );
     }
     if (isUnspecified(advertiseHost)) {
       throw new UsageError(`--advertise-host ${given}: that means "every interface", which nothing can connect to`, {
@@ -97,7 +100,9 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
     }
     // Zone ids (fe80::1%eth0) cannot be written in a URL.
     if (family === 6 && advertiseHost.includes('%')) {
-      throw new UsageError(`--advertise-host ${given}: an IPv6 address with a zone id cannot be put in a URL`, { hint: 'Advertise a global or unique-local address, or a host name.' });
+      throw new UsageError(`--advertise-host ${given}: an IPv6 address with a zone id cannot be put in a URL`, {
+        hint: 'Advertise a global or unique-local address, or a host name.',
+      });
     }
   }
   return { listenHost, advertiseHost, port };
@@ -283,7 +288,9 @@ function serveArtifact(file: HostedFile | { fault: ArtifactFault }, socket: Sock
     return;
   }
   res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.size) });
-  createReadStream(file.path).on('error', () => res.destroy()).pipe(res);
+  createReadStream(file.path)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }
 
 /** Why the host could not bind, in terms of the flags that chose the address. */
@@ -302,7 +309,9 @@ function bindError(error: NodeJS.ErrnoException, host: string, port: number): Er
     case 'EADDRINUSE':
       return new UsageError(`--callback-port ${port}: already in use on ${host}`, { hint: 'Pick another port, or 0 for a free one.' });
     case 'EACCES':
-      return new UsageError(`--callback-port ${port}: permission denied on ${host}`, { hint: 'Ports below 1024 need privileges; pick a higher one.' });
+      return new UsageError(`--callback-port ${port}: permission denied on ${host}`, {
+        hint: 'Ports below 1024 need privileges; pick a higher one.',
+      });
     default:
       return error;
   }

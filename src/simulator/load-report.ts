@@ -36,9 +36,13 @@ export function formatLoadReport(r: LoadReport): string {
   ];
   if (r.answerBins.length > 0) lines.push('', theme.dim('answer latency'), ...histogramLines(r.answerBins));
   lines.push('');
-  if (r.acknowledged === 0) lines.push(theme.fail('no bounty was acknowledged with a 2xx; see the status counts (a 401 means another secret)'));
+  if (r.acknowledged === 0)
+    lines.push(theme.fail('no bounty was acknowledged with a 2xx; see the status counts (a 401 means another secret)'));
   else if (!r.ok) {
-    const what = [r.lost > 0 ? `${r.lost} accepted bount${r.lost === 1 ? 'y was' : 'ies were'} never answered` : '', r.answeredTwice > 0 ? `${r.answeredTwice} answered twice` : '']
+    const what = [
+      r.lost > 0 ? `${r.lost} accepted bount${r.lost === 1 ? 'y was' : 'ies were'} never answered` : '',
+      r.answeredTwice > 0 ? `${r.answeredTwice} answered twice` : '',
+    ]
       .filter(Boolean)
       .join('; ');
     lines.push(theme.fail(`${what}: every accepted bounty must get exactly one answer before its expiration`));
@@ -48,7 +52,8 @@ export function formatLoadReport(r: LoadReport): string {
 
 /** The whole report as one JSON document. */
 export function loadJson(r: LoadReport, extra: Record<string, unknown> = {}): string {
-  const round = (s: LoadReport['ack']) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : Math.round(v * 1000) / 1000]));
+  const round = (s: LoadReport['ack']) =>
+    Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : Math.round(v * 1000) / 1000]));
   return (
     stringifyJson({
       load: {
@@ -59,7 +64,11 @@ export function loadJson(r: LoadReport, extra: Record<string, unknown> = {}): st
         answeredPerSecond: Math.round(r.answeredPerSecond * 100) / 100,
         ack: round(r.ack),
         answer: round(r.answer),
-        answerBins: r.answerBins.map((b) => ({ from: Math.round(b.from * 1000) / 1000, to: Math.round(b.to * 1000) / 1000, count: b.count })),
+        answerBins: r.answerBins.map((b) => ({
+          from: Math.round(b.from * 1000) / 1000,
+          to: Math.round(b.to * 1000) / 1000,
+          count: b.count,
+        })),
       },
     }) + '\n'
   );

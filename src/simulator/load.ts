@@ -83,7 +83,9 @@ async function loadArtifact(choice: LoadArtifact): Promise<Artifact> {
     return artifactOf(bytes, guessMimetype(bytes, basename(choice.file)));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`--artifact ${choice.file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`);
+    throw new UsageError(
+      `--artifact ${choice.file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
+    );
   }
 }
 
@@ -105,7 +107,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const ack = new LatencyHistogram();
   const answer = new LatencyHistogram();
   const window = new LatencyHistogram();
-  const counts = { sent: 0, acknowledged: 0, status4xx: 0, status5xx: 0, status503: 0, networkErrors: 0, answered: 0, lost: 0, twice: 0, late: 0 };
+  const counts = {
+    sent: 0,
+    acknowledged: 0,
+    status4xx: 0,
+    status5xx: 0,
+    status503: 0,
+    networkErrors: 0,
+    answered: 0,
+    lost: 0,
+    twice: 0,
+    late: 0,
+  };
   const watching = new Set<TrackedBounty>();
   const waiters = new Map<TrackedBounty, () => void>();
   let lastAnswerTick = 0;

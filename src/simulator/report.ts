@@ -16,7 +16,11 @@ export function weiToNct(wei: bigint): string {
 /** The reason an answer gives (`metadata.comments`, e.g. `ERROR:…`, `SKIPPED:TIMEOUT`), or null. */
 function answerReason(metadata: Record<string, unknown> | undefined): string | null {
   const comments = metadata?.comments;
-  const list = Array.isArray(comments) ? comments.filter((c): c is string => typeof c === 'string') : typeof comments === 'string' ? [comments] : [];
+  const list = Array.isArray(comments)
+    ? comments.filter((c): c is string => typeof c === 'string')
+    : typeof comments === 'string'
+      ? [comments]
+      : [];
   return list.length > 0 ? list.join('; ') : null;
 }
 
@@ -29,7 +33,8 @@ export function describeAnswer(answer: unknown, failed = false): string | null {
   const { verdict, bid, metadata } = answer as { verdict?: unknown; bid?: unknown; metadata?: Record<string, unknown> };
   if (typeof verdict !== 'string') return null;
   const parts = [verdict];
-  if (typeof bid === 'bigint' || (typeof bid === 'number' && Number.isSafeInteger(bid))) parts.push(`bid ${weiToNct(BigInt(bid))} NCT (${bid} wei)`);
+  if (typeof bid === 'bigint' || (typeof bid === 'number' && Number.isSafeInteger(bid)))
+    parts.push(`bid ${weiToNct(BigInt(bid))} NCT (${bid} wei)`);
   else if (typeof bid === 'number') parts.push(`bid ${bid} wei`);
   const family = metadata?.malware_family;
   if (typeof family === 'string' && family !== '') parts.push(`family ${family}`);
@@ -44,7 +49,9 @@ export function describeAnswer(answer: unknown, failed = false): string | null {
  */
 export function formatCase(result: CaseResult): string {
   const said = describeAnswer(result.answer, !result.ok);
-  const lines = [`${result.ok ? theme.pass : theme.cross} ${result.name} ${theme.dim(`(${formatDuration(result.ms)})`)}${said ? ` ${theme.dim('→')} ${said}` : ''}`];
+  const lines = [
+    `${result.ok ? theme.pass : theme.cross} ${result.name} ${theme.dim(`(${formatDuration(result.ms)})`)}${said ? ` ${theme.dim('→')} ${said}` : ''}`,
+  ];
   for (const message of result.messages) lines.push(`    ${theme.fail(message)}`);
   for (const warning of result.warnings) lines.push(`    ${theme.warn('warning')}: ${warning}`);
   return lines.join('\n') + '\n';
@@ -93,14 +100,17 @@ export function junitXml(report: TestReport, suiteName: string, timestamp = new 
   ];
   for (const c of report.cases) {
     const open = `    <testcase classname="${escapeXml(suiteName)}" name="${escapeXml(c.name)}" time="${seconds(c.ms)}"`;
-    const warnings = c.warnings.length > 0 ? `      <system-out>${escapeXml(c.warnings.map((w) => `warning: ${w}`).join('\n'))}</system-out>` : null;
+    const warnings =
+      c.warnings.length > 0 ? `      <system-out>${escapeXml(c.warnings.map((w) => `warning: ${w}`).join('\n'))}</system-out>` : null;
     if (c.ok && !warnings) {
       lines.push(`${open}/>`);
       continue;
     }
     lines.push(`${open}>`);
     if (!c.ok) {
-      lines.push(`      <failure message="${escapeXml(c.messages[0] ?? 'failed')}" type="CheckFailed">${escapeXml(c.messages.join('\n'))}</failure>`);
+      lines.push(
+        `      <failure message="${escapeXml(c.messages[0] ?? 'failed')}" type="CheckFailed">${escapeXml(c.messages.join('\n'))}</failure>`,
+      );
     }
     if (warnings) lines.push(warnings);
     lines.push('    </testcase>');

@@ -2,8 +2,24 @@
  * The conformance suite of `test all`: the happy paths and the protocol's edges (cases.ts), then the failure paths
  * (failure-cases.ts).
  */
-import { analyzeCase, malformedJsonCase, pingCase, runBountyCase, securityCase, wrongSignature, type BountyCaseOptions, type CaseDefinition } from './cases.js';
-import { artifactFaultCase, bodySizeCase, concurrentCase, farExpirationCase, hashMismatchCase, signatureHeaderCases } from './failure-cases.js';
+import {
+  analyzeCase,
+  malformedJsonCase,
+  pingCase,
+  runBountyCase,
+  securityCase,
+  wrongSignature,
+  type BountyCaseOptions,
+  type CaseDefinition,
+} from './cases.js';
+import {
+  artifactFaultCase,
+  bodySizeCase,
+  concurrentCase,
+  farExpirationCase,
+  hashMismatchCase,
+  signatureHeaderCases,
+} from './failure-cases.js';
 import { pageArtifact } from './artifacts.js';
 import { sign } from '../protocol/signature.js';
 
@@ -34,8 +50,18 @@ export function conformanceSuite(): CaseDefinition[] {
     bounty('bounty: bid rules beyond 2^64', { artifact: 'eicar', rules: BIG_RULES }),
     bounty('bounty: already expired → 2xx, no answer', { artifact: 'eicar', expirationMs: -60_000 }),
     analyzeCase,
-    securityCase('security: missing signature → 400', 400, (_ctx, body) => ({ body, signature: null }), 'a bounty without X-POLYSWARM-SIGNATURE'),
-    securityCase('security: wrong secret → 401', 401, (ctx, body) => ({ body, signature: wrongSignature(ctx, body) }), 'a bounty signed with the wrong secret'),
+    securityCase(
+      'security: missing signature → 400',
+      400,
+      (_ctx, body) => ({ body, signature: null }),
+      'a bounty without X-POLYSWARM-SIGNATURE',
+    ),
+    securityCase(
+      'security: wrong secret → 401',
+      401,
+      (ctx, body) => ({ body, signature: wrongSignature(ctx, body) }),
+      'a bounty signed with the wrong secret',
+    ),
     securityCase(
       'security: tampered body → 401',
       401,
@@ -63,7 +89,8 @@ export function conformanceSuite(): CaseDefinition[] {
     bounty('repeated delivery id → one answer', {
       artifact: 'eicar',
       repeatDelivery: true,
-      about: 'the same signed bounty was delivered twice with the same X-POLYSWARM-DELIVERY id; a redelivery must not be scanned and answered again',
+      about:
+        'the same signed bounty was delivered twice with the same X-POLYSWARM-DELIVERY id; a redelivery must not be scanned and answered again',
     }),
     artifactFaultCase('404'),
     artifactFaultCase('500'),

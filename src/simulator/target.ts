@@ -87,12 +87,16 @@ function binPath(): string {
 /** Boots `serve --port 0 --no-watch` for the project and waits for its ready line. */
 async function bootServe(project: string, secret: string, env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   // --egress any: this run's artifact host and answer receiver are on loopback, whatever POLYSWARM_EGRESS says.
-  const child = spawn(process.execPath, [binPath(), 'serve', '--port', '0', '--no-watch', '--no-inspector', '--egress', 'any', '--cwd', project], {
-    cwd: project,
-    // The secret goes through the environment, not argv (visible in `ps`).
-    env: { ...env, WEBHOOK_SECRET: secret, NO_COLOR: '1', FORCE_COLOR: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [binPath(), 'serve', '--port', '0', '--no-watch', '--no-inspector', '--egress', 'any', '--cwd', project],
+    {
+      cwd: project,
+      // The secret goes through the environment, not argv (visible in `ps`).
+      env: { ...env, WEBHOOK_SECRET: secret, NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => {
@@ -161,14 +165,26 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   }
   if (project === null) {
     const { secret, source } = requireSecret(options.secret, secretDir, env);
-    return { url: DEFAULT_ENGINE_URL, secret, secretSource: source, description: `${DEFAULT_ENGINE_URL} (the default; pass --url for another)`, stop: noop };
+    return {
+      url: DEFAULT_ENGINE_URL,
+      secret,
+      secretSource: source,
+      description: `${DEFAULT_ENGINE_URL} (the default; pass --url for another)`,
+      stop: noop,
+    };
   }
   const { secret, source } = requireSecret(options.secret, project, env);
   const running = await runningServe(project);
   if (running) {
     // The last save did not load: the engine answers with older code than the file shows, and the reader must know.
     const stale = running.stale ? `; it runs the last good code, your last save did not load: ${running.stale}` : '';
-    return { url: running.url, secret, secretSource: source, description: `${running.url} (the running \`serve\` of ${project}, pid ${running.pid}${stale})`, stop: noop };
+    return {
+      url: running.url,
+      secret,
+      secretSource: source,
+      description: `${running.url} (the running \`serve\` of ${project}, pid ${running.pid}${stale})`,
+      stop: noop,
+    };
   }
   const booted = await bootServe(project, secret, env);
   return {

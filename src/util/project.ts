@@ -57,7 +57,9 @@ export function detectProject(cwd: string): EngineProject | null {
 export function findProject(cwd: string): EngineProject {
   const dir = resolve(cwd);
   if (!existsSync(dir)) {
-    throw new UsageError(`${dir} does not exist`, { hint: 'Pass --cwd <your engine project folder>, or create one with `polyswarm-engine init`.' });
+    throw new UsageError(`${dir} does not exist`, {
+      hint: 'Pass --cwd <your engine project folder>, or create one with `polyswarm-engine init`.',
+    });
   }
   if (!isDirectory(dir)) {
     throw new UsageError(`${dir} is not a folder`, { hint: 'Pass --cwd <your engine project folder>.' });

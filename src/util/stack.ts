@@ -34,6 +34,9 @@ function isAuthors(where: string): boolean {
 /** The author's `file:line:col` in `error`'s stack; the first non-node frame when no frame is the author's. */
 export function authorFrame(error: unknown): string | undefined {
   if (!(error instanceof Error) || typeof error.stack !== 'string') return undefined;
-  const frames = error.stack.split('\n').map(location).filter((w): w is string => w !== undefined);
+  const frames = error.stack
+    .split('\n')
+    .map(location)
+    .filter((w): w is string => w !== undefined);
   return frames.find(isAuthors) ?? frames.find((w) => !w.startsWith('node:'));
 }

@@ -46,7 +46,12 @@ async function startHost(options: { answerDelayMs?: number } = {}) {
     req.on('end', () => {
       const reply = () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { verdict: string; metadata?: { comments?: string[] } };
-        answers.push({ id: decodeURIComponent(req.url!.slice('/answer/'.length)), verdict: body.verdict, comments: body.metadata?.comments ?? [], at: Date.now() });
+        answers.push({
+          id: decodeURIComponent(req.url!.slice('/answer/'.length)),
+          verdict: body.verdict,
+          comments: body.metadata?.comments ?? [],
+          at: Date.now(),
+        });
         res.writeHead(200).end('{}');
       };
       if (answerDelayMs > 0) setTimeout(reply, answerDelayMs);
@@ -60,7 +65,8 @@ async function startHost(options: { answerDelayMs?: number } = {}) {
     answers,
     setAnswerDelay: (ms: number) => void (answerDelayMs = ms),
     unique: () => new Set(answers.map((a) => a.id)),
-    until: (done: () => boolean, what: string, timeoutMs = 30_000) => until(done, what, { timeoutMs, detail: () => `${answers.length} answers so far` }),
+    until: (done: () => boolean, what: string, timeoutMs = 30_000) =>
+      until(done, what, { timeoutMs, detail: () => `${answers.length} answers so far` }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const res of stalled) res.destroy();
@@ -106,7 +112,12 @@ async function post(engineUrl: string, body: string, event = 'bounty', deliveryI
 async function postOnce(engineUrl: string, body: string, event: string, deliveryId: string): Promise<number> {
   const res = await fetch(engineUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-polyswarm-event': event, 'x-polyswarm-delivery': deliveryId, 'x-polyswarm-signature': sign(SECRET, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-polyswarm-event': event,
+      'x-polyswarm-delivery': deliveryId,
+      'x-polyswarm-signature': sign(SECRET, body),
+    },
     body,
     signal: AbortSignal.timeout(15_000),
   });
@@ -132,7 +143,12 @@ function engineProject() {
   return { dir: project.dir, tmp };
 }
 
-async function startEngine(dir: string, tmp: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ child: Child; url: string }> {
+async function startEngine(
+  dir: string,
+  tmp: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ child: Child; url: string }> {
   const child = track(spawnBin(['start', '--port', '0', '--cwd', dir, ...args], { WEBHOOK_SECRET: SECRET, TMPDIR: tmp, ...env }));
   const [, url] = await child.waitFor(READY, 20_000);
   return { child, url: url! };
@@ -194,7 +210,9 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const host = await startHost();
     cleanup.push(host.close);
     const { child, url } = await startEngine(dir, tmp);
-    expect(await post(url, bountyBody({ id: 'month', host: host.url, expiresAt: Date.now() + 30 * 24 * 3600 * 1000, sleepMs: 100 }))).toBe(202);
+    expect(await post(url, bountyBody({ id: 'month', host: host.url, expiresAt: Date.now() + 30 * 24 * 3600 * 1000, sleepMs: 100 }))).toBe(
+      202,
+    );
     expect(await post(url, bountyBody({ id: 'century', host: host.url, expiresAt: Date.parse('2121-01-01T00:00:00Z') }))).toBe(202);
     await host.until(() => host.answers.length === 2, 'both answers');
     expect(host.answers.map((a) => [a.id, a.verdict, a.comments]).sort()).toEqual([
@@ -234,7 +252,9 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const first = await startEngine(dir, tmp, ['--concurrency', '2', '--grace', '2s']);
     const ids = Array.from({ length: 1000 }, (_, i) => `s${i}`);
     const expiresAt = Date.now() + 180_000;
-    await inBatches(ids, 100, async (id) => expect(await post(first.url, bountyBody({ id, host: host.url, expiresAt, sleepMs: 20 }))).toBe(202));
+    await inBatches(ids, 100, async (id) =>
+      expect(await post(first.url, bountyBody({ id, host: host.url, expiresAt, sleepMs: 20 }))).toBe(202),
+    );
     const stopAt = Date.now();
     first.child.kill('SIGTERM');
     const code = await first.child.exited(10_000);
@@ -262,7 +282,9 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const expiresAt = Date.now() + 120_000;
     const statuses: number[] = [];
     const ids = Array.from({ length: 300 }, (_, i) => `big${i}`);
-    await inBatches(ids, 10, async (id) => statuses.push(await post(url, bountyBody({ id, host: host.url, expiresAt, artifact: 'stall', pad: 1024 * 1024 - 600 }))));
+    await inBatches(ids, 10, async (id) =>
+      statuses.push(await post(url, bountyBody({ id, host: host.url, expiresAt, artifact: 'stall', pad: 1024 * 1024 - 600 }))),
+    );
     const accepted = statuses.filter((s) => s === 202).length;
     expect(statuses.every((s) => s === 202 || s === 503)).toBe(true);
     expect(accepted).toBeGreaterThan(100);

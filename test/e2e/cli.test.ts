@@ -17,13 +17,27 @@ describe('polyswarm-engine (built bin)', () => {
   it('--help lists every command with examples and the exit codes', async () => {
     const r = await runBin(['--help']);
     expect(r.exitCode).toBe(0);
-    for (const cmd of ['init', 'serve', 'start', 'worker', 'test', 'sign', 'secret', 'check']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
+    for (const cmd of ['init', 'serve', 'start', 'worker', 'test', 'sign', 'secret', 'check'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('Exit codes: 0 ok, 1 a check failed, 2 usage error, 3 engine unreachable, 130 interrupted.');
   });
 
   it('every command has --help with examples', async () => {
-    const commands = [['init'], ['serve'], ['start'], ['worker'], ['test'], ['test', 'ping'], ['test', 'bounty'], ['test', 'analyze'], ['test', 'all'], ['sign'], ['secret'], ['check']];
+    const commands = [
+      ['init'],
+      ['serve'],
+      ['start'],
+      ['worker'],
+      ['test'],
+      ['test', 'ping'],
+      ['test', 'bounty'],
+      ['test', 'analyze'],
+      ['test', 'all'],
+      ['sign'],
+      ['secret'],
+      ['check'],
+    ];
     for (const cmd of commands) {
       const r = await runBin([...cmd, '--help']);
       expect(r.exitCode, cmd.join(' ')).toBe(0);

@@ -28,7 +28,9 @@ describe('npm run demo', () => {
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(elapsed).toBeLessThan(45_000);
     expect(r.stdout).toContain('polyswarm-engine demo: a throwaway PolySwarm engine, started and checked end to end.');
-    expect(r.stdout).toMatch(new RegExp(`1\\. Created an engine project from the typescript template in ${tmp}/polyswarm-engine-demo-\\w+/demo-engine`));
+    expect(r.stdout).toMatch(
+      new RegExp(`1\\. Created an engine project from the typescript template in ${tmp}/polyswarm-engine-demo-\\w+/demo-engine`),
+    );
     // The suite's own report: one line per case, then the summary.
     expect(r.stdout).toMatch(/✓ .*ping/i);
     expect(r.stdout).toMatch(/✓ .*eicar/i);

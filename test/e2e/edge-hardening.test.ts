@@ -55,7 +55,11 @@ function rawExchange(port: number, bytes: string | Buffer, timeoutMs = 5000): Pr
 }
 
 async function ping(url: string, secret = SECRET): Promise<number> {
-  const res = await fetch(url, { method: 'POST', headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': sign(secret, '') }, signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': sign(secret, '') },
+    signal: AbortSignal.timeout(10_000),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -91,7 +95,9 @@ describe('the webhook edge under hostile clients (start, built bin)', () => {
     expect(await ping(url)).toBe(200);
     const before = memoryOf(pid);
     const body = Buffer.alloc(1_000_000, 0x61);
-    const head = Buffer.from('POST / HTTP/1.1\r\nHost: x\r\nX-POLYSWARM-EVENT: bounty\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n');
+    const head = Buffer.from(
+      'POST / HTTP/1.1\r\nHost: x\r\nX-POLYSWARM-EVENT: bounty\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n',
+    );
     const flood = Array.from({ length: 1000 }, () => rawExchange(port, Buffer.concat([head, body]), 15_000).catch(() => ''));
     // Pings while the flood is in progress, and after it.
     const during = await Promise.all(Array.from({ length: 5 }, () => ping(url)));
@@ -100,7 +106,9 @@ describe('the webhook edge under hostile clients (start, built bin)', () => {
     expect(during).toEqual([200, 200, 200, 200, 200]);
     expect(await ping(url)).toBe(200);
     const refused = answers.filter((a) => a.startsWith('HTTP/1.1 400 ')).length;
-    console.log(`flood: ${refused}/1000 answered 400 before their bodies; RSS ${before.rssMb} MB before, peak ${after.peakMb} MB, ${after.rssMb} MB after`);
+    console.log(
+      `flood: ${refused}/1000 answered 400 before their bodies; RSS ${before.rssMb} MB before, peak ${after.peakMb} MB, ${after.rssMb} MB after`,
+    );
     // Without the gate, 1,000 bodies of 1 MB were buffered (≥ 1,000 MB). The bound stated in the README: 256 MB.
     expect(after.peakMb).toBeLessThan(256);
     // Every flooder that got an answer got the 400, before its body (none a 2xx, a 413 after reading, or a 5xx). How
@@ -144,14 +152,29 @@ describe('the webhook edge under hostile clients (start, built bin)', () => {
       req.on('end', () => res.writeHead(req.method === 'GET' ? 403 : 200).end('{}'));
     });
     await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => (host.closeAllConnections(), host.close(() => resolve()))));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          host.closeAllConnections();
+          host.close(() => resolve());
+        }),
+    );
     const origin = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
     const { url, child } = await startEngine([], { LOG_FORMAT: 'text', LOG_LEVEL: 'debug' });
     const id = 'evil\u001b[2J\u202eid';
-    const body = bountyBody(id, `${origin}/artifact.bin?X-Amz-Credential=AKIA&X-Amz-Signature=deadbeefcafe`, `${origin}/answer?token=hunter2`);
+    const body = bountyBody(
+      id,
+      `${origin}/artifact.bin?X-Amz-Credential=AKIA&X-Amz-Signature=deadbeefcafe`,
+      `${origin}/answer?token=hunter2`,
+    );
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-polyswarm-event': 'bounty', 'x-polyswarm-delivery': 'd\u001b[31m', 'x-polyswarm-signature': sign(SECRET, body) },
+      headers: {
+        'content-type': 'application/json',
+        'x-polyswarm-event': 'bounty',
+        'x-polyswarm-delivery': 'd\u001b[31m',
+        'x-polyswarm-signature': sign(SECRET, body),
+      },
       body,
     }).catch((error: unknown) => error as Error);
     // fetch refuses to send a control character in a header value; send the bounty without that header then.

@@ -32,7 +32,9 @@ interface Recorder {
 }
 
 /** A loopback HTTP server that records every request; `route` answers the ones it knows. */
-async function recorder(route: (req: IncomingMessage, body: Buffer, self: Recorder) => { status: number; headers?: Record<string, string>; body?: string } | null): Promise<Recorder> {
+async function recorder(
+  route: (req: IncomingMessage, body: Buffer, self: Recorder) => { status: number; headers?: Record<string, string>; body?: string } | null,
+): Promise<Recorder> {
   const self: Recorder = { server: undefined as unknown as Server, port: 0, hits: [], answers: new Map() };
   self.server = createServer((req, res) => {
     self.hits.push({ method: req.method ?? '', url: req.url ?? '' });
@@ -63,7 +65,8 @@ async function hosts() {
   const allowed = await recorder((req) => {
     const url = req.url ?? '';
     if (url.startsWith('/redirect-artifact')) return { status: 302, headers: { location: `http://127.0.0.1:${canary.port}/artifact` } };
-    if (url.startsWith('/answer-307/')) return { status: 307, headers: { location: `http://127.0.0.1:${canary.port}/answer/${url.slice(12)}` } };
+    if (url.startsWith('/answer-307/'))
+      return { status: 307, headers: { location: `http://127.0.0.1:${canary.port}/answer/${url.slice(12)}` } };
     return null;
   });
   const A = `http://allowed.example.com:${allowed.port}`;
@@ -90,7 +93,12 @@ async function sendBounty(engineUrl: string, id: string, artifactUri: string, re
   });
   const res = await fetch(engineUrl, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-polyswarm-event': 'bounty', 'x-polyswarm-delivery': randomUUID(), 'x-polyswarm-signature': sign(SECRET, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-polyswarm-event': 'bounty',
+      'x-polyswarm-delivery': randomUUID(),
+      'x-polyswarm-signature': sign(SECRET, body),
+    },
     body,
     signal: AbortSignal.timeout(5000),
   });
@@ -109,7 +117,13 @@ async function until(done: () => boolean, what: string, timeoutMs = 10_000): Pro
 async function startEngine(args: string[], env: Record<string, string> = {}): Promise<{ child: Child; url: string }> {
   const project = makeProject({ 'src/scan.mjs': SCAN });
   cleanup.push(project.remove);
-  const child = track(spawnBin(['start', '--port', '0', '--cwd', project.dir, ...args], { NODE_OPTIONS: `--import=${PRELOAD}`, PSE_TEST_HOSTS: HOSTS, ...env }));
+  const child = track(
+    spawnBin(['start', '--port', '0', '--cwd', project.dir, ...args], {
+      NODE_OPTIONS: `--import=${PRELOAD}`,
+      PSE_TEST_HOSTS: HOSTS,
+      ...env,
+    }),
+  );
   const [, url] = await child.waitFor(READY);
   return { child, url: url! };
 }
@@ -120,22 +134,41 @@ describe('egress policy (start, built bin)', () => {
     const { child, url } = await startEngine(['--egress', 'public', '--egress-allow', 'allowed.example.com']);
 
     // Artifact URLs that reach the canary, answers to the allowed receiver.
-    const artifactCases: Record<string, string> = { ...Object.fromEntries(Object.entries(spellings).map(([k, v]) => [k, `${v}/artifact`])), redirect: `${A}/redirect-artifact` };
-    for (const [name, uri] of Object.entries(artifactCases)) expect(await sendBounty(url, `art-${name}`, uri, `${A}/answer/art-${name}`)).toBe(202);
+    const artifactCases: Record<string, string> = {
+      ...Object.fromEntries(Object.entries(spellings).map(([k, v]) => [k, `${v}/artifact`])),
+      redirect: `${A}/redirect-artifact`,
+    };
+    for (const [name, uri] of Object.entries(artifactCases))
+      expect(await sendBounty(url, `art-${name}`, uri, `${A}/answer/art-${name}`)).toBe(202);
     // Answer URLs that reach the canary, artifacts from the allowed host.
-    const answerCases: Record<string, string> = { ...Object.fromEntries(Object.entries(spellings).map(([k, v]) => [k, `${v}/answer/ans-${k}`])), redirect307: `${A}/answer-307/ans-redirect307` };
+    const answerCases: Record<string, string> = {
+      ...Object.fromEntries(Object.entries(spellings).map(([k, v]) => [k, `${v}/answer/ans-${k}`])),
+      redirect307: `${A}/answer-307/ans-redirect307`,
+    };
     for (const [name, uri] of Object.entries(answerCases)) expect(await sendBounty(url, `ans-${name}`, `${A}/artifact`, uri)).toBe(202);
 
     await until(() => Object.keys(artifactCases).every((n) => allowed.answers.has(`art-${n}`)), 'the artifact-case answers');
     for (const name of Object.keys(artifactCases)) {
-      expect(allowed.answers.get(`art-${name}`), name).toMatchObject({ verdict: 'unknown', bid: 0, metadata: { comments: ['SKIPPED:EGRESS-REFUSED'] } });
+      expect(allowed.answers.get(`art-${name}`), name).toMatchObject({
+        verdict: 'unknown',
+        bid: 0,
+        metadata: { comments: ['SKIPPED:EGRESS-REFUSED'] },
+      });
     }
-    await until(() => Object.keys(answerCases).every((n) => child.lines.some((l) => l.includes('answer not delivered') && l.includes(`ans-${n}`))), 'the answer-case refusals');
+    await until(
+      () => Object.keys(answerCases).every((n) => child.lines.some((l) => l.includes('answer not delivered') && l.includes(`ans-${n}`))),
+      'the answer-case refusals',
+    );
     const refusals = child.lines.filter((l) => l.includes('answer not delivered'));
     for (const name of Object.keys(spellings)) {
-      expect(refusals.find((l) => l.includes(`bounty=ans-${name} `)), name).toMatch(/egress policy \(public\) refused/);
+      expect(
+        refusals.find((l) => l.includes(`bounty=ans-${name} `)),
+        name,
+      ).toMatch(/egress policy \(public\) refused/);
     }
-    expect(refusals.find((l) => l.includes('ans-redirect307'))).toMatch(/HTTP 307 redirect to http:\/\/127\.0\.0\.1:\d+\/answer\/ans-redirect307 not followed/);
+    expect(refusals.find((l) => l.includes('ans-redirect307'))).toMatch(
+      /HTTP 307 redirect to http:\/\/127\.0\.0\.1:\d+\/answer\/ans-redirect307 not followed/,
+    );
     expect(canary.hits).toEqual([]);
   });
 
@@ -150,7 +183,8 @@ describe('egress policy (start, built bin)', () => {
     expect(await sendBounty(url, 'ans-redirect307', `${A}/artifact`, `${A}/answer-307/ans-redirect307`)).toBe(202);
 
     await until(() => [...Object.keys(spellings), 'redirect'].every((n) => allowed.answers.has(`art-${n}`)), 'the artifact-case answers');
-    for (const name of [...Object.keys(spellings), 'redirect']) expect(allowed.answers.get(`art-${name}`), name).toMatchObject({ verdict: 'benign' });
+    for (const name of [...Object.keys(spellings), 'redirect'])
+      expect(allowed.answers.get(`art-${name}`), name).toMatchObject({ verdict: 'benign' });
     await until(() => Object.keys(spellings).every((n) => canary.answers.has(`ans-${n}`)), 'the answers at the canary');
     // Five artifact downloads plus the redirected one, and five answers, all reached the canary.
     expect(canary.hits.filter((h) => h.method === 'GET' && h.url === '/artifact')).toHaveLength(6);
@@ -176,7 +210,13 @@ describe('egress policy (start, built bin)', () => {
       client.on('error', () => upstream.destroy());
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          proxy.closeAllConnections();
+          proxy.close(() => resolve());
+        }),
+    );
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
     const { url } = await startEngine(['--egress', 'any'], { HTTP_PROXY: proxyUrl });
@@ -196,10 +236,19 @@ describe('egress policy (start, built bin)', () => {
       client.destroy();
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    cleanup.push(() => new Promise<void>((resolve) => (proxy.closeAllConnections(), proxy.close(() => resolve()))));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          proxy.closeAllConnections();
+          proxy.close(() => resolve());
+        }),
+    );
     const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     // The answer receiver is exempt (and not proxied), the artifact host is not.
-    const { url } = await startEngine(['--egress', 'public', '--egress-allow', 'allowed.example.com'], { HTTP_PROXY: proxyUrl, NO_PROXY: 'allowed.example.com' });
+    const { url } = await startEngine(['--egress', 'public', '--egress-allow', 'allowed.example.com'], {
+      HTTP_PROXY: proxyUrl,
+      NO_PROXY: 'allowed.example.com',
+    });
     expect(await sendBounty(url, 'p-refused', `http://rebind.example.com:${canary.port}/artifact`, `${A}/answer/p-refused`)).toBe(202);
     await until(() => allowed.answers.has('p-refused'), 'the answer');
     expect(allowed.answers.get('p-refused')).toMatchObject({ verdict: 'unknown', metadata: { comments: ['SKIPPED:EGRESS-REFUSED'] } });
@@ -214,7 +263,12 @@ describe('egress policy (start, built bin)', () => {
     const project = makeProject({ 'src/scan.mjs': SCAN });
     cleanup.push(project.remove);
     // No --egress anywhere: the web process only enqueues; the worker's default is what is under test.
-    const env = { NODE_OPTIONS: `--import=${PRELOAD}`, PSE_TEST_HOSTS: HOSTS, POLYSWARM_EGRESS: '', POLYSWARM_EGRESS_ALLOW: 'allowed.example.com' };
+    const env = {
+      NODE_OPTIONS: `--import=${PRELOAD}`,
+      PSE_TEST_HOSTS: HOSTS,
+      POLYSWARM_EGRESS: '',
+      POLYSWARM_EGRESS_ALLOW: 'allowed.example.com',
+    };
     const web = track(spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', project.dir], env));
     const [, url] = await web.waitFor(READY);
     const worker = track(spawnBin(['worker', '--queue', redis.url, '--concurrency', '2', '--cwd', project.dir], env));
@@ -235,6 +289,8 @@ describe('egress policy (start, built bin)', () => {
     expect(bad.output()).toMatch(/--egress <policy>' argument 'everything' is invalid\. Allowed choices are public, any/);
     const badAllow = track(spawnBin(['start', '--port', '0', '--cwd', project.dir], { POLYSWARM_EGRESS_ALLOW: '10.0.0.0/33' }));
     expect(await badAllow.exited()).toBe(2);
-    expect(badAllow.output()).toMatch(/POLYSWARM_EGRESS_ALLOW \(for --egress-allow\): "10\.0\.0\.0\/33" has entry "10\.0\.0\.0\/33" whose prefix length is not 0–32/);
+    expect(badAllow.output()).toMatch(
+      /POLYSWARM_EGRESS_ALLOW \(for --egress-allow\): "10\.0\.0\.0\/33" has entry "10\.0\.0\.0\/33" whose prefix length is not 0–32/,
+    );
   });
 });

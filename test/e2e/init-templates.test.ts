@@ -45,50 +45,66 @@ describe.each(TEMPLATE_NAMES)('init --template %s, installed and run for real', 
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('scaffolds and installs non-interactively', async () => {
-    const r = await runBin(['init', dir, '--template', template, '--yes', '--no-git'], {
-      cwd: tmp,
-      timeout: SLOW,
-      // Reuse cached packages when the machine has them; the registry is only asked about missing ones.
-      env: { npm_config_prefer_offline: 'true' },
-    });
-    expect(r.stderr).toContain(`Installing dependencies with npm…`);
-    expect(r.exitCode, String(r.stderr)).toBe(0);
-    expect(r.stdout).toContain('npm run dev');
-    // ClamAV needs signatures before it can judge anything: the next steps say how to get them.
-    if (template === 'clamav') expect(r.stdout).toContain('sudo freshclam');
-    expect(listFiles(dir)).toEqual([...templateFiles(template), '.env', 'package-lock.json'].sort());
-    // The dependency is this checkout, linked: the project's bin is this very CLI.
-    const version = await inProject(dir, 'npx', ['--no', 'polyswarm-engine', '--version']);
-    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-  }, SLOW);
+  it(
+    'scaffolds and installs non-interactively',
+    async () => {
+      const r = await runBin(['init', dir, '--template', template, '--yes', '--no-git'], {
+        cwd: tmp,
+        timeout: SLOW,
+        // Reuse cached packages when the machine has them; the registry is only asked about missing ones.
+        env: { npm_config_prefer_offline: 'true' },
+      });
+      expect(r.stderr).toContain(`Installing dependencies with npm…`);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(r.stdout).toContain('npm run dev');
+      // ClamAV needs signatures before it can judge anything: the next steps say how to get them.
+      if (template === 'clamav') expect(r.stdout).toContain('sudo freshclam');
+      expect(listFiles(dir)).toEqual([...templateFiles(template), '.env', 'package-lock.json'].sort());
+      // The dependency is this checkout, linked: the project's bin is this very CLI.
+      const version = await inProject(dir, 'npx', ['--no', 'polyswarm-engine', '--version']);
+      expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    },
+    SLOW,
+  );
 
-  it("passes its own tests (npm test)", async () => {
-    const r = await inProject(dir, 'npm', ['test']);
-    expect(r.exitCode, r.all).toBe(0);
-    expect(r.all).toMatch(/Tests\s+\d+ passed/);
-    // Nothing skipped: for clamav that means its clamd tests ran against a real clamd (.ci/run installs it).
-    expect(r.all).not.toMatch(/\d+ skipped/);
-  }, SLOW);
+  it(
+    'passes its own tests (npm test)',
+    async () => {
+      const r = await inProject(dir, 'npm', ['test']);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.all).toMatch(/Tests\s+\d+ passed/);
+      // Nothing skipped: for clamav that means its clamd tests ran against a real clamd (.ci/run installs it).
+      expect(r.all).not.toMatch(/\d+ skipped/);
+    },
+    SLOW,
+  );
 
-  it('type-checks against the package\'s typings (TypeScript, or JSDoc through jsconfig.json)', async () => {
-    // The javascript template has no TypeScript of its own: check its JSDoc with this checkout's compiler.
-    const r =
-      template === 'javascript'
-        ? await inProject(dir, 'node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'jsconfig.json'])
-        : await inProject(dir, 'npm', ['run', 'typecheck']);
-    expect(r.exitCode, r.all).toBe(0);
-  }, SLOW);
+  it(
+    "type-checks against the package's typings (TypeScript, or JSDoc through jsconfig.json)",
+    async () => {
+      // The javascript template has no TypeScript of its own: check its JSDoc with this checkout's compiler.
+      const r =
+        template === 'javascript'
+          ? await inProject(dir, 'node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'jsconfig.json'])
+          : await inProject(dir, 'npm', ['run', 'typecheck']);
+      expect(r.exitCode, r.all).toBe(0);
+    },
+    SLOW,
+  );
 
-  it('passes the conformance suite (test all, zero setup: the simulator boots the project)', async () => {
-    if (template === 'clamav') {
-      // The engine needs signatures: a one-line database with an MD5 hash signature of EICAR, via .env.
-      const db = join(tmp, 'eicar.hdb');
-      writeFileSync(db, `${createHash('md5').update(EICAR).digest('hex')}:${EICAR.length}:Eicar-Test-Signature\n`);
-      appendFileSync(join(dir, '.env'), `CLAMAV_DATABASE=${db}\n`);
-    }
-    const r = await inProject(tmp, 'node', [BIN, 'test', 'all', '--cwd', dir]);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(r.stdout).toMatch(/^\d+ passed, 0 failed$/m);
-  }, SLOW);
+  it(
+    'passes the conformance suite (test all, zero setup: the simulator boots the project)',
+    async () => {
+      if (template === 'clamav') {
+        // The engine needs signatures: a one-line database with an MD5 hash signature of EICAR, via .env.
+        const db = join(tmp, 'eicar.hdb');
+        writeFileSync(db, `${createHash('md5').update(EICAR).digest('hex')}:${EICAR.length}:Eicar-Test-Signature\n`);
+        appendFileSync(join(dir, '.env'), `CLAMAV_DATABASE=${db}\n`);
+      }
+      const r = await inProject(tmp, 'node', [BIN, 'test', 'all', '--cwd', dir]);
+      expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/^\d+ passed, 0 failed$/m);
+    },
+    SLOW,
+  );
 });

@@ -160,7 +160,9 @@ describe('init (built bin, no install)', () => {
     const cwd = workdir();
     const r = await runBin(['init', 'x', '--yes', '--name', '_Secret Engine'], { cwd });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('Error: "_Secret Engine" is not a valid npm package name: it must not start with a dot or an underscore; it must be lowercase;');
+    expect(r.stderr).toContain(
+      'Error: "_Secret Engine" is not a valid npm package name: it must not start with a dot or an underscore; it must be lowercase;',
+    );
     expect(r.stderr).toContain('Hint: Try --name secret-engine');
     expect(readdirSync(cwd)).toEqual([]);
   });
@@ -192,7 +194,9 @@ describe('init (built bin, no install)', () => {
     try {
       const inside = await runBin(['init', 'locked/engine', '--yes', '--no-install', '--no-git'], { cwd });
       expect(inside.exitCode).toBe(2);
-      expect(inside.stderr).toMatch(new RegExp(`Error: cannot write to ${locked}.*: permission denied\\nHint: Pick a folder you can write to`));
+      expect(inside.stderr).toMatch(
+        new RegExp(`Error: cannot write to ${locked}.*: permission denied\\nHint: Pick a folder you can write to`),
+      );
       const onto = await runBin(['init', 'locked', '--yes', '--no-install', '--no-git'], { cwd });
       expect(onto.exitCode).toBe(2);
       expect(onto.stderr).toContain(`Error: cannot write to ${locked}: permission denied`);
@@ -215,7 +219,9 @@ describe('init (built bin, no install)', () => {
     expect(r.stderr).toContain('Installing dependencies with npm…');
     // ENOTCACHED normally; ETARGET if this machine's cache happens to hold the package's registry metadata.
     expect(r.stderr).toMatch(/npm error code (ENOTCACHED|ETARGET)/);
-    expect(r.stderr).toContain('Error: npm install --no-audit --no-fund exited with code 1; the project was created, its dependencies were not installed');
+    expect(r.stderr).toContain(
+      'Error: npm install --no-audit --no-fund exited with code 1; the project was created, its dependencies were not installed',
+    );
     expect(r.stderr).toContain(`Hint: Run it by hand: cd ${join(cwd, 'e')} && npm install --no-audit --no-fund`);
     expect(JSON.parse(readFileSync(join(cwd, 'e', 'package.json'), 'utf8')).dependencies['polyswarm-engine']).toBe('0.0.0-never-published');
   });
@@ -274,7 +280,11 @@ describe('init from an installed tarball (not a checkout)', () => {
     const host = join(dir, 'host');
     mkdirSync(host);
     writeFileSync(join(host, 'package.json'), '{"private":true}');
-    const install = await execa('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: host, reject: false, timeout: 120_000 });
+    const install = await execa('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], {
+      cwd: host,
+      reject: false,
+      timeout: 120_000,
+    });
     expect(install.exitCode, install.stderr).toBe(0);
     const installedBin = join(host, 'node_modules', 'polyswarm-engine', 'bin', 'polyswarm-engine.js');
     const r = await execa('node', [installedBin, 'init', 'e', '--yes', '--no-install', '--no-git'], {
@@ -288,4 +298,3 @@ describe('init from an installed tarball (not a checkout)', () => {
     expect(JSON.parse(readFileSync(join(dir, 'e', 'package.json'), 'utf8')).dependencies['polyswarm-engine']).toBe(`file:${tarball}`);
   }, 150_000);
 });
-

@@ -34,7 +34,15 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 });
 
@@ -81,14 +89,18 @@ describe('inspector in a browser', () => {
     expect(list[0]).toMatchObject({ status: '202', verdict: 'malicious' });
     expect(list[0]!.cells[3]).toMatch(/^\d+(\.\d+)? ms$/);
     await page.click('[data-testid=tx]');
-    await expect.poll(() => page.textContent('[data-testid=answer-detail]')).toMatch(/malicious[\s\S]*1 NCT \(1000000000000000000 wei\)[\s\S]*HTTP 200[\s\S]*valid/);
+    await expect
+      .poll(() => page.textContent('[data-testid=answer-detail]'))
+      .toMatch(/malicious[\s\S]*1 NCT \(1000000000000000000 wei\)[\s\S]*HTTP 200[\s\S]*valid/);
     await expect.poll(() => page.textContent('[data-testid=download]')).toMatch(/sha256 checkmatches/);
     await expect.poll(() => page.textContent('[data-testid=log]')).toMatch(/INFO  looked at the artifact \{"bytes":68\}/);
 
     // Re-signed: a second transaction, scanned again and answered malicious.
     await page.click('[data-testid=replay-resigned]');
     await expect.poll(async () => (await rows(page)).length, { timeout: 10_000 }).toBe(2);
-    await expect.poll(async () => (await rows(page))[0], { timeout: 10_000 }).toMatchObject({ status: '202', verdict: 'malicious', answer: '200' });
+    await expect
+      .poll(async () => (await rows(page))[0], { timeout: 10_000 })
+      .toMatchObject({ status: '202', verdict: 'malicious', answer: '200' });
     expect((await rows(page))[0]!.cells[7]).toBe('replay-resigned');
 
     // Edited and re-signed with a wrong sha256: the download shows the mismatch, the answer is unknown.
@@ -146,7 +158,12 @@ describe('inspector in a browser', () => {
     await other.goto(url);
     const status = await other.evaluate(async (target) => {
       try {
-        const res = await fetch(`${target}api/send`, { method: 'POST', body: '{}', headers: { 'content-type': 'text/plain' }, mode: 'no-cors' });
+        const res = await fetch(`${target}api/send`, {
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'text/plain' },
+          mode: 'no-cors',
+        });
         return res.type;
       } catch (error) {
         return String(error);

@@ -33,7 +33,11 @@ async function statsdListener(): Promise<{ port: number; lines: string[]; close(
   const lines: string[] = [];
   socket.on('message', (msg) => lines.push(...msg.toString('utf8').split('\n').filter(Boolean)));
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  return { port: (socket.address() as AddressInfo).port, lines, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
+  return {
+    port: (socket.address() as AddressInfo).port,
+    lines,
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
 }
 
 /** The Prometheus text format's samples of `name`, as `labels → value`. */
@@ -70,11 +74,21 @@ describe('metrics (built bin)', () => {
 
     // A scan that throws a typed error answers unknown with its comment, and counts under its scan_error.
     writeFileSync(join(project.dir, 'locked.zip'), 'LOCKED archive');
-    const locked = await runBin(['test', 'bounty', '--url', url!, '--secret', SECRET, '--file', join(project.dir, 'locked.zip'), '--expect', 'unknown', '--json'], { cwd: project.dir });
+    const locked = await runBin(
+      ['test', 'bounty', '--url', url!, '--secret', SECRET, '--file', join(project.dir, 'locked.zip'), '--expect', 'unknown', '--json'],
+      { cwd: project.dir },
+    );
     expect(locked.exitCode).toBe(0);
     expect(locked.stdout).toContain('SKIPPED:ENCRYPTED');
     writeFileSync(join(project.dir, 'crash.bin'), 'CRASH');
-    expect((await runBin(['test', 'bounty', '--url', url!, '--secret', SECRET, '--file', join(project.dir, 'crash.bin'), '--expect', 'unknown'], { cwd: project.dir })).exitCode).toBe(0);
+    expect(
+      (
+        await runBin(
+          ['test', 'bounty', '--url', url!, '--secret', SECRET, '--file', join(project.dir, 'crash.bin'), '--expect', 'unknown'],
+          { cwd: project.dir },
+        )
+      ).exitCode,
+    ).toBe(0);
 
     const res = await fetch(metricsUrl!);
     expect(res.status).toBe(200);
@@ -135,10 +149,14 @@ describe('metrics (built bin)', () => {
   it('refuses a metrics port equal to the webhook port, and a statsd URL that is not udp://', async () => {
     const project = makeProject({ 'src/scan.mjs': EICAR_SCAN });
     cleanup.push(project.remove);
-    const same = await runBin(['start', '--port', '39123', '--metrics-port', '39123', '--cwd', project.dir], { env: { WEBHOOK_SECRET: SECRET } });
+    const same = await runBin(['start', '--port', '39123', '--metrics-port', '39123', '--cwd', project.dir], {
+      env: { WEBHOOK_SECRET: SECRET },
+    });
     expect(same.exitCode).toBe(2);
     expect(same.stderr).toContain("--metrics-port 39123 is the webhook's port");
-    const tcp = await runBin(['worker', '--queue', 'redis://127.0.0.1:1', '--cwd', project.dir], { env: { POLYSWARM_STATSD: 'tcp://127.0.0.1:8125' } });
+    const tcp = await runBin(['worker', '--queue', 'redis://127.0.0.1:1', '--cwd', project.dir], {
+      env: { POLYSWARM_STATSD: 'tcp://127.0.0.1:8125' },
+    });
     expect(tcp.exitCode).toBe(2);
     expect(tcp.stderr).toContain('$POLYSWARM_STATSD (for --statsd): "tcp://127.0.0.1:8125" must be a udp:// URL');
   });
@@ -150,7 +168,9 @@ describe('metrics (built bin)', () => {
     cleanup.push(project.remove);
     const loopback = await startLoopback();
     cleanup.push(loopback.close);
-    const web = track(spawnBin(['start', '--port', '0', '--metrics-port', '0', '--queue', redis.url, '--cwd', project.dir], { WEBHOOK_SECRET: SECRET }));
+    const web = track(
+      spawnBin(['start', '--port', '0', '--metrics-port', '0', '--queue', redis.url, '--cwd', project.dir], { WEBHOOK_SECRET: SECRET }),
+    );
     const worker = track(spawnBin(['worker', '--metrics-port', '0', '--queue', redis.url, '--cwd', project.dir]));
     const [, url] = await web.waitFor(READY);
     const [, workerMetrics] = await worker.waitFor(/\bready\b.*metrics=(\S+)/);
@@ -159,7 +179,10 @@ describe('metrics (built bin)', () => {
     for (const id of ['r1', 'r2', 'r3']) expect(await sendBounty(url!, loopback.url, id)).toBe(202);
     await loopback.waitForAnswers(3);
     const scrape = async (at: string) => (await fetch(at)).text();
-    await until(async () => samples(await scrape(workerMetrics!), 'polyswarm_engine_answers_total').size > 0, 'the worker counted its answers');
+    await until(
+      async () => samples(await scrape(workerMetrics!), 'polyswarm_engine_answers_total').size > 0,
+      'the worker counted its answers',
+    );
 
     const fromWeb = await scrape(webMetrics);
     const fromWorker = await scrape(workerMetrics!);

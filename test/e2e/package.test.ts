@@ -8,7 +8,19 @@
  * (the new project's dependencies are this package's and its dev tools: typescript, vitest, @types/node). A machine
  * whose cache lacks one fails here with npm's ENOTCACHED, naming it.
  */
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -39,7 +51,15 @@ function userEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function run(file: string, args: string[], cwd: string, env: Record<string, string> = userEnv(), uid?: number) {
-  return execa(file, args, { cwd, env, extendEnv: false, reject: false, all: true, timeout: 240_000, ...(uid !== undefined ? { uid, gid: uid } : {}) });
+  return execa(file, args, {
+    cwd,
+    env,
+    extendEnv: false,
+    reject: false,
+    all: true,
+    timeout: 240_000,
+    ...(uid !== undefined ? { uid, gid: uid } : {}),
+  });
 }
 
 beforeAll(async () => {
@@ -78,53 +98,86 @@ describe('the packed package', () => {
     expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(new RegExp(`^${pkg.license} License`));
   });
 
-  it('installs from the tarball without npm listing it among packages with install scripts', async () => {
-    const host = join(tmp, 'host');
-    mkdirSync(host);
-    writeFileSync(join(host, 'package.json'), '{"private":true}');
-    const r = await run('npm', ['install', tarball], host);
-    expect(r.exitCode, r.all).toBe(0);
-    expect(r.all).not.toMatch(/polyswarm-engine@[^\s]+ \((prepare|install|postinstall|preinstall)/);
-  }, SLOW);
+  it(
+    'installs from the tarball without npm listing it among packages with install scripts',
+    async () => {
+      const host = join(tmp, 'host');
+      mkdirSync(host);
+      writeFileSync(join(host, 'package.json'), '{"private":true}');
+      const r = await run('npm', ['install', tarball], host);
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.all).not.toMatch(/polyswarm-engine@[^\s]+ \((prepare|install|postinstall|preinstall)/);
+    },
+    SLOW,
+  );
 });
 
 describe('trying it before it is published: npm exec --package=<tarball> -- polyswarm-engine init', () => {
   const dir = () => join(tmp, 'tried');
 
-  it('creates a project that depends on that tarball, installs it, and its own tests pass', async () => {
-    const init = await run('npm', ['exec', '--yes', `--package=${tarball}`, '--', 'polyswarm-engine', 'init', 'tried', '--template', 'typescript', '--yes', '--no-git'], tmp);
-    expect(init.exitCode, init.all).toBe(0);
-    expect(init.all).toContain(`polyswarm-engine dependency: file:${tarball}`);
-    const test = await run('npm', ['test'], dir());
-    expect(test.exitCode, test.all).toBe(0);
-    expect(test.all).toMatch(/Tests\s+\d+ passed/);
-  }, SLOW);
+  it(
+    'creates a project that depends on that tarball, installs it, and its own tests pass',
+    async () => {
+      const init = await run(
+        'npm',
+        [
+          'exec',
+          '--yes',
+          `--package=${tarball}`,
+          '--',
+          'polyswarm-engine',
+          'init',
+          'tried',
+          '--template',
+          'typescript',
+          '--yes',
+          '--no-git',
+        ],
+        tmp,
+      );
+      expect(init.exitCode, init.all).toBe(0);
+      expect(init.all).toContain(`polyswarm-engine dependency: file:${tarball}`);
+      const test = await run('npm', ['test'], dir());
+      expect(test.exitCode, test.all).toBe(0);
+      expect(test.all).toMatch(/Tests\s+\d+ passed/);
+    },
+    SLOW,
+  );
 
-  it("the Dockerfile's install step, run as a non-root user, installs a tarball kept in the project folder", async () => {
-    // As the generated README says: the tarball inside the folder, installed from there.
-    cpSync(tarball, join(dir(), TARBALL));
-    const local = await run('npm', ['install', `./${TARBALL}`], dir());
-    expect(local.exitCode, local.all).toBe(0);
-    expect((JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies['polyswarm-engine']).toBe(`file:${TARBALL}`);
+  it(
+    "the Dockerfile's install step, run as a non-root user, installs a tarball kept in the project folder",
+    async () => {
+      // As the generated README says: the tarball inside the folder, installed from there.
+      cpSync(tarball, join(dir(), TARBALL));
+      const local = await run('npm', ['install', `./${TARBALL}`], dir());
+      expect(local.exitCode, local.all).toBe(0);
+      expect(
+        (JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies[
+          'polyswarm-engine'
+        ],
+      ).toBe(`file:${TARBALL}`);
 
-    const step = dockerInstallStep(readFileSync(join(dir(), 'Dockerfile'), 'utf8'));
-    // What `COPY package.json package-lock.json* pnpm-lock.yaml* yarn.lock* *.tgz ./` brings into the image.
-    const app = join(tmp, 'app');
-    mkdirSync(app);
-    for (const name of readdirSync(dir())) {
-      if (/^(package\.json|package-lock\.json|pnpm-lock\.yaml|yarn\.lock|.*\.tgz)$/.test(name)) cpSync(join(dir(), name), join(app, name));
-    }
-    const home = join(tmp, 'home');
-    mkdirSync(home);
-    const uid = process.getuid?.() === 0 ? 65534 : undefined;
-    if (uid !== undefined) for (const path of [app, home, cache]) chownTree(path, uid);
-    const r = await run('sh', ['-c', step], app, userEnv({ HOME: home, NODE_ENV: 'production' }), uid);
-    expect(r.exitCode, `${step}\n${r.all}`).toBe(0);
-    const bin = await run('node', [join(app, 'node_modules', '.bin', 'polyswarm-engine'), '--version'], app);
-    expect(bin.stdout.trim()).toBe(version);
-    // Production dependencies only.
-    expect(existsSync(join(app, 'node_modules', 'vitest'))).toBe(false);
-  }, SLOW);
+      const step = dockerInstallStep(readFileSync(join(dir(), 'Dockerfile'), 'utf8'));
+      // What `COPY package.json package-lock.json* pnpm-lock.yaml* yarn.lock* *.tgz ./` brings into the image.
+      const app = join(tmp, 'app');
+      mkdirSync(app);
+      for (const name of readdirSync(dir())) {
+        if (/^(package\.json|package-lock\.json|pnpm-lock\.yaml|yarn\.lock|.*\.tgz)$/.test(name))
+          cpSync(join(dir(), name), join(app, name));
+      }
+      const home = join(tmp, 'home');
+      mkdirSync(home);
+      const uid = process.getuid?.() === 0 ? 65534 : undefined;
+      if (uid !== undefined) for (const path of [app, home, cache]) chownTree(path, uid);
+      const r = await run('sh', ['-c', step], app, userEnv({ HOME: home, NODE_ENV: 'production' }), uid);
+      expect(r.exitCode, `${step}\n${r.all}`).toBe(0);
+      const bin = await run('node', [join(app, 'node_modules', '.bin', 'polyswarm-engine'), '--version'], app);
+      expect(bin.stdout.trim()).toBe(version);
+      // Production dependencies only.
+      expect(existsSync(join(app, 'node_modules', 'vitest'))).toBe(false);
+    },
+    SLOW,
+  );
 
   it("the Dockerfile's install step refuses a dependency on a path outside the folder, saying what to do", async () => {
     const step = dockerInstallStep(readFileSync(join(ROOT, 'templates', 'typescript', 'Dockerfile'), 'utf8'));
@@ -133,7 +186,9 @@ describe('trying it before it is published: npm exec --package=<tarball> -- poly
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'x', dependencies: { 'polyswarm-engine': `file:${ROOT}` } }, null, 2));
     const r = await run('sh', ['-c', step], app);
     expect(r.exitCode).toBe(1);
-    expect(r.all).toContain('package.json points polyswarm-engine at a path outside this folder: see README.md, "The polyswarm-engine dependency"');
+    expect(r.all).toContain(
+      'package.json points polyswarm-engine at a path outside this folder: see README.md, "The polyswarm-engine dependency"',
+    );
   });
 });
 

@@ -39,7 +39,9 @@ describe('start --record, then test replay', () => {
     const file = join(recorded.dir, 'deliveries.jsonl');
     const artifacts = join(recorded.dir, 'artifacts');
 
-    const production = track(spawnBin(['start', '--cwd', recorded.dir, '--port', '0', '--record', 'deliveries.jsonl', '--record-artifacts', 'artifacts']));
+    const production = track(
+      spawnBin(['start', '--cwd', recorded.dir, '--port', '0', '--record', 'deliveries.jsonl', '--record-artifacts', 'artifacts']),
+    );
     const url = (await production.waitFor(READY, 20_000))[1]!;
     const suite = await runBin(['test', 'all', '--url', url, '--secret', SECRET], { timeout: 60_000 });
     expect(suite.exitCode, suite.stdout + suite.stderr).toBe(0);
@@ -49,7 +51,10 @@ describe('start --record, then test replay', () => {
     const text = readFileSync(file, 'utf8');
     expect(text).not.toContain(SECRET);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Line);
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Line);
     expect(lines.some((l) => l.event === 'ping')).toBe(true);
     expect(lines.some((l) => l.response.status === 401)).toBe(true);
     const files = readdirSync(artifacts);
@@ -60,15 +65,28 @@ describe('start --record, then test replay', () => {
     }
     // What the replay can compare: accepted bounties with a recorded artifact and a decided verdict.
     const comparable = lines.filter(
-      (l) => l.event === 'bounty' && l.response.status === 202 && !l.response.duplicate && l.download?.ok && files.includes(l.download.sha256 ?? '') && l.answer && l.answer.verdict !== 'unknown',
+      (l) =>
+        l.event === 'bounty' &&
+        l.response.status === 202 &&
+        !l.response.duplicate &&
+        l.download?.ok &&
+        files.includes(l.download.sha256 ?? '') &&
+        l.answer &&
+        l.answer.verdict !== 'unknown',
     );
     expect(comparable.length).toBeGreaterThan(3);
 
     const target = track(spawnBin(['start', '--cwd', opposite.dir, '--port', '0']));
     const targetUrl = (await target.waitFor(READY, 20_000))[1]!;
-    const replay = await runBin(['test', 'replay', file, '--artifacts', artifacts, '--url', targetUrl, '--secret', 'another-secret', '--json'], { timeout: 60_000 });
+    const replay = await runBin(
+      ['test', 'replay', file, '--artifacts', artifacts, '--url', targetUrl, '--secret', 'another-secret', '--json'],
+      { timeout: 60_000 },
+    );
     expect(replay.exitCode, replay.stderr).toBe(0);
-    const diff = JSON.parse(replay.stdout) as { counts: Record<string, number>; bounties: { bounty: string; class: string; recorded: { verdict: string } | null; now: { verdict: string } | null }[] };
+    const diff = JSON.parse(replay.stdout) as {
+      counts: Record<string, number>;
+      bounties: { bounty: string; class: string; recorded: { verdict: string } | null; now: { verdict: string } | null }[];
+    };
     expect(diff.counts.changed).toBe(comparable.length);
     for (const line of comparable) {
       const entry = diff.bounties.find((b) => b.bounty === line.bounty)!;
@@ -78,12 +96,17 @@ describe('start --record, then test replay', () => {
     // The URL artifact is skipped, never fetched.
     expect(diff.bounties.some((b) => b.class === 'skipped')).toBe(true);
 
-    const failing = await runBin(['test', 'replay', file, '--artifacts', artifacts, '--url', targetUrl, '--secret', 'another-secret', '--fail-on-change'], { timeout: 60_000 });
+    const failing = await runBin(
+      ['test', 'replay', file, '--artifacts', artifacts, '--url', targetUrl, '--secret', 'another-secret', '--fail-on-change'],
+      { timeout: 60_000 },
+    );
     expect(failing.exitCode).toBe(1);
     expect(failing.stdout).toMatch(new RegExp(`${comparable.length} changed`));
 
     // Re-signing is what makes it work: the recorded signatures, sent exactly, are refused by the target.
-    const exact = await runBin(['test', 'replay', file, '--exact', '--url', targetUrl, '--secret', 'another-secret', '--json'], { timeout: 60_000 });
+    const exact = await runBin(['test', 'replay', file, '--exact', '--url', targetUrl, '--secret', 'another-secret', '--json'], {
+      timeout: 60_000,
+    });
     const exactDiff = JSON.parse(exact.stdout) as { bounties: { status: number | null }[] };
     expect(exactDiff.bounties.every((b) => b.status === 401)).toBe(true);
   }, 120_000);

@@ -233,6 +233,7 @@ describe('Redis scale-out with real processes', () => {
     const refused = new Set<number>();
     const statusesWhileDown: number[] = [];
     let phase: 'up' | 'down' | 'back' = 'up';
+    // biome-ignore lint/style/useConst: assigned once, inside the outage below, and read after it.
     let healthWhileDown: { status: number; body: unknown } | undefined;
     let id = 1;
     let sending = true;
@@ -281,7 +282,9 @@ describe('Redis scale-out with real processes', () => {
     expect([...accepted].filter((mine) => counts.get(String(mine)) !== 1)).toEqual([]);
     expect(lb.answers).toHaveLength(accepted.size);
     for (const w of workers) expect(w.lines.some((l) => /INFO\s+redis reconnected/.test(l))).toBe(true);
-    console.log(`Redis outage: ${accepted.size} bounties, ${statusesWhileDown.filter((s) => s === 503).length} answered 503 while down, all answered exactly once`);
+    console.log(
+      `Redis outage: ${accepted.size} bounties, ${statusesWhileDown.filter((s) => s === 503).length} answered 503 while down, all answered exactly once`,
+    );
   }, 60_000);
 
   it('worker SIGTERM: finishes a running scan and exits 0; past the grace period hands it back to another worker', async () => {
@@ -312,7 +315,10 @@ describe('Redis scale-out with real processes', () => {
     await other.waitFor(/scan started.*bounty=2\b/, 15_000);
     await lb.waitForAnswers(2, { timeoutMs: 20_000 });
     await new Promise((r) => setTimeout(r, 300));
-    expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([['/answer/1', patient.pid], ['/answer/2', other.pid]]);
+    expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([
+      ['/answer/1', patient.pid],
+      ['/answer/2', other.pid],
+    ]);
   }, 60_000);
 
   it('a worker survives errors that escape the scan code (a throw in a timer, an unhandled rejection)', async () => {
@@ -331,7 +337,9 @@ describe('Redis scale-out with real processes', () => {
     lb = await startLoopback();
     const proc = spawnBin(['serve', '--queue', redis.url, '--port', '0', '--no-watch', '--cwd', project]);
     const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
-    expect(proc.lines.join('\n')).toMatch(/queue\s+redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too; queue redis-test-engine\)/);
+    expect(proc.lines.join('\n')).toMatch(
+      /queue\s+redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too; queue redis-test-engine\)/,
+    );
     expect(await send(url!, 7, { expiration: inMs(10_000) })).toBe(202);
     const [answer] = await lb.waitForAnswers(1, { timeoutMs: 8000 });
     expect(scannedBy(answer!)).toBe(proc.pid);
@@ -341,7 +349,9 @@ describe('Redis scale-out with real processes', () => {
     lb = await startLoopback();
     const proc = spawnBin(['start', '--queue', redis.url, '--with-worker', '--concurrency', '2', '--port', '0', '--cwd', project]);
     const [, url] = await proc.waitFor(/\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/);
-    expect(proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too; queue redis-test-engine\)"/);
+    expect(proc.lines.join('\n')).toMatch(
+      /queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(scanning in this process too; queue redis-test-engine\)"/,
+    );
     expect(await send(url!, 8, { expiration: inMs(10_000) })).toBe(202);
     const [answer] = await lb.waitForAnswers(1, { timeoutMs: 8000 });
     expect(scannedBy(answer!)).toBe(proc.pid);

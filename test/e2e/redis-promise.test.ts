@@ -11,7 +11,6 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runBin } from '../helpers/bin.js';
 import { bountyBody, SECRET, startLoopback, webhook, type Loopback } from '../helpers/loopback.js';
-import { until } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { killAll, READY_URL, spawnBin, type Proc } from '../helpers/spawn.js';
 
@@ -67,7 +66,12 @@ async function admin(server: RedisServer): Promise<Redis> {
   return client;
 }
 
-async function startWeb(redis: RedisServer, project: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ proc: Proc; url: string }> {
+async function startWeb(
+  redis: RedisServer,
+  project: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ proc: Proc; url: string }> {
   const proc = spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', project, ...extra], env);
   const [, url] = await proc.waitFor(READY_URL);
   return { proc, url: url! };
@@ -82,7 +86,12 @@ async function startWorker(redis: RedisServer, project: string, extra: string[] 
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 /** Sends a signed bounty answered at `/answer/<id>`; resolves with the response (status 0 if none). */
-async function send(url: string, id: number, fields: Record<string, unknown> = {}, delivery?: string): Promise<{ status: number; retryAfter: string | null; body: string }> {
+async function send(
+  url: string,
+  id: number,
+  fields: Record<string, unknown> = {},
+  delivery?: string,
+): Promise<{ status: number; retryAfter: string | null; body: string }> {
   const w = webhook(bountyBody({ id, response_url: `${lb.origin}/answer/${id}`, expiration: inMs(20_000), ...fields }), { delivery });
   try {
     const response = await fetch(url, { method: 'POST', headers: w.headers, body: w.body, signal: AbortSignal.timeout(10_000) });
@@ -136,7 +145,9 @@ describe('Redis mode keeps the promise', () => {
     const redis = await redisWith(['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru']);
     const web = await runBin(['start', '--queue', redis.url, '--port', '0', '--cwd', engineA], { env: { WEBHOOK_SECRET: SECRET } });
     expect(web.exitCode).toBe(2);
-    expect(web.stderr).toContain(`Error: Redis at redis://127.0.0.1:${redis.port}/0 has maxmemory-policy allkeys-lru: when it is full it deletes keys, and with them bounties already acknowledged`);
+    expect(web.stderr).toContain(
+      `Error: Redis at redis://127.0.0.1:${redis.port}/0 has maxmemory-policy allkeys-lru: when it is full it deletes keys, and with them bounties already acknowledged`,
+    );
     expect(web.stderr).toContain('Hint: Set `maxmemory-policy noeviction`');
     // BullMQ's own warning is not what the operator sees: the engine stopped before BullMQ connected.
     expect(web.stderr + web.stdout).not.toContain('IMPORTANT! Eviction policy');
@@ -187,7 +198,9 @@ describe('Redis mode keeps the promise', () => {
       expect((answer.json.metadata as { engine: string }).engine).toBe(id > 100 ? '@acme/engine-b' : 'engine-a');
     }
     expect(a.proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(web only: workers scan; queue engine-a\)"/);
-    expect(b.proc.lines.join('\n')).toMatch(/queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(web only: workers scan; queue @acme\/engine-b\)"/);
+    expect(b.proc.lines.join('\n')).toMatch(
+      /queue="redis redis:\/\/127\.0\.0\.1:\d+\/0 \(web only: workers scan; queue @acme\/engine-b\)"/,
+    );
 
     // A worker of engine B pointed at engine A's queue would answer A's bounties with B's code: refused.
     const wrong = await runBin(['worker', '--queue', redis.url, '--queue-name', 'engine-a', '--cwd', engineB]);
@@ -195,10 +208,14 @@ describe('Redis mode keeps the promise', () => {
     expect(wrong.stderr).toContain(
       `Error: the queue "engine-a" on redis://127.0.0.1:${redis.port}/0 belongs to the engine "engine-a", but this worker runs "@acme/engine-b": it would scan the other engine’s bounties with this code`,
     );
-    expect(wrong.stderr).toContain('Hint: Run the worker from the "engine-a" project, or give each engine its own queue with --queue-name (POLYSWARM_QUEUE_NAME).');
+    expect(wrong.stderr).toContain(
+      'Hint: Run the worker from the "engine-a" project, or give each engine its own queue with --queue-name (POLYSWARM_QUEUE_NAME).',
+    );
     const badName = await runBin(['worker', '--queue', redis.url, '--cwd', engineA], { env: { POLYSWARM_QUEUE_NAME: 'a:b' } });
     expect(badName.exitCode).toBe(2);
-    expect(badName.stderr).toContain('Error: $POLYSWARM_QUEUE_NAME (for --queue-name): "a:b" contains `:` (Redis keys use it as a separator)');
+    expect(badName.stderr).toContain(
+      'Error: $POLYSWARM_QUEUE_NAME (for --queue-name): "a:b" contains `:` (Redis keys use it as a separator)',
+    );
   }, 60_000);
 
   it('Redis SIGKILLed and restarted with AOF on: nothing lost, and redeliveries are still duplicates', async () => {
@@ -232,8 +249,18 @@ describe('Redis mode keeps the promise', () => {
     const { proc: web } = await startWeb(redis, engineA);
     const worker = await startWorker(redis, engineA);
     for (const proc of [web, worker]) {
-      expect(proc.lines.filter((l) => /WARN\s+Redis does not persist \(no AOF, no RDB snapshots\): a Redis restart loses every queued bounty/.test(l))).toHaveLength(1);
-      expect(proc.lines.filter((l) => /WARN\s+2 bounties wait in the queue polyswarm-bounties, which engines no longer share by default; this process uses engine-a/.test(l))).toHaveLength(1);
+      expect(
+        proc.lines.filter((l) =>
+          /WARN\s+Redis does not persist \(no AOF, no RDB snapshots\): a Redis restart loses every queued bounty/.test(l),
+        ),
+      ).toHaveLength(1);
+      expect(
+        proc.lines.filter((l) =>
+          /WARN\s+2 bounties wait in the queue polyswarm-bounties, which engines no longer share by default; this process uses engine-a/.test(
+            l,
+          ),
+        ),
+      ).toHaveLength(1);
     }
   });
 
@@ -266,14 +293,27 @@ describe('Redis mode keeps the promise', () => {
     expect((await fetch(fromFile.url, { method: 'POST', headers: w.headers, body: w.body })).status).toBe(200);
 
     for (const command of ['start', 'serve']) {
-      const proc = spawnBin([command, '--queue', redis.url, '--port', '0', '--cwd', engineA, '--secret', SECRET, ...(command === 'serve' ? ['--no-watch'] : [])]);
+      const proc = spawnBin([
+        command,
+        '--queue',
+        redis.url,
+        '--port',
+        '0',
+        '--cwd',
+        engineA,
+        '--secret',
+        SECRET,
+        ...(command === 'serve' ? ['--no-watch'] : []),
+      ]);
       await proc.waitFor(/WARN\s+a webhook secret was given with --secret, where `ps` shows it to every user of this machine/);
     }
 
     const both = await runBin(['start', '--queue', redis.url, '--cwd', engineA, '--secret', SECRET, '--secret-file', secretFile]);
     expect(both.exitCode).toBe(2);
     expect(both.stderr).toContain('Error: both --secret and --secret-file are given');
-    const missing = await runBin(['start', '--queue', redis.url, '--cwd', engineA], { env: { WEBHOOK_SECRET_FILE: '/nonexistent/secret' } });
+    const missing = await runBin(['start', '--queue', redis.url, '--cwd', engineA], {
+      env: { WEBHOOK_SECRET_FILE: '/nonexistent/secret' },
+    });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toContain('Error: cannot read the webhook secret file /nonexistent/secret: no such file');
     writeFileSync(secretFile, '\n');

@@ -9,14 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
 import { jobKey } from '../../src/engine/queue.js';
-import {
-  DEFAULT_QUEUE_NAME,
-  decodeJob,
-  encodeJob,
-  jobIdFor,
-  parseRedisUrl,
-  redisEngineQueue,
-} from '../../src/engine/redis/index.js';
+import { DEFAULT_QUEUE_NAME, decodeJob, encodeJob, jobIdFor, parseRedisUrl, redisEngineQueue } from '../../src/engine/redis/index.js';
 import { createRedisWorker, type RedisWorker } from '../../src/engine/worker.js';
 import type { ScanModule } from '../../src/engine/types.js';
 import { parseBountyBody } from '../../src/protocol/bounty.js';
@@ -63,7 +56,13 @@ const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 async function web(logger?: Logger, keepCompleted?: number): Promise<{ engine: Engine; url: string }> {
   const redisQueue = redisEngineQueue({ url: redis.url, consume: false, logger, keepCompleted });
-  const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'unknown' }) }, ...redisQueue, scanInProcess: false, logger });
+  const engine = createEngine({
+    secret: SECRET,
+    module: { scan: () => ({ verdict: 'unknown' }) },
+    ...redisQueue,
+    scanInProcess: false,
+    logger,
+  });
   cleanups.push(() => engine.close({ graceMs: 0 }));
   await redisQueue.instance()!.ready(5000);
   const listener = await engine.listen({ port: 0 });
@@ -71,7 +70,14 @@ async function web(logger?: Logger, keepCompleted?: number): Promise<{ engine: E
 }
 
 function worker(module: ScanModule, options: { logger?: Logger; concurrency?: number } = {}): RedisWorker {
-  const w = createRedisWorker({ queue: redis.url, module, concurrency: options.concurrency ?? 4, lockDurationMs: 2000, deliveryMarginMs: 200, logger: options.logger });
+  const w = createRedisWorker({
+    queue: redis.url,
+    module,
+    concurrency: options.concurrency ?? 4,
+    lockDurationMs: 2000,
+    deliveryMarginMs: 200,
+    logger: options.logger,
+  });
   cleanups.push(() => w.close({ graceMs: 0 }));
   return w;
 }
@@ -87,7 +93,12 @@ describe('Redis queue (library, real redis-server)', () => {
     lb.receiver('/answer');
     const { engine, url } = await web();
     const scanned: string[] = [];
-    const w = worker({ scan: (bounty) => { scanned.push(bounty.id); return { verdict: 'malicious', metadata: { malware_family: 'Test' } }; } });
+    const w = worker({
+      scan: (bounty) => {
+        scanned.push(bounty.id);
+        return { verdict: 'malicious', metadata: { malware_family: 'Test' } };
+      },
+    });
     await w.ready();
     const response = await post(url, { id: 12345678901234567890n, expiration: inMs(5000) });
     expect(response.status).toBe(202);
@@ -105,7 +116,13 @@ describe('Redis queue (library, real redis-server)', () => {
     lb.receiver('/answer');
     const { engine, url } = await web();
     let scans = 0;
-    const w = worker({ scan: async () => { scans++; await new Promise((r) => setTimeout(r, 100)); return { verdict: 'benign' }; } });
+    const w = worker({
+      scan: async () => {
+        scans++;
+        await new Promise((r) => setTimeout(r, 100));
+        return { verdict: 'benign' };
+      },
+    });
     await w.ready();
     const expiration = inMs(6000);
     // Racing copies of one delivery, then a copy under another delivery id of a different bounty.
@@ -141,7 +158,12 @@ describe('Redis queue (library, real redis-server)', () => {
     await eventually(async () => (await queue.getJobCounts('waiting')).waiting === 0, 'the answered job to leave the queue');
     expect(await admin.zcard(`${DEFAULT_QUEUE_NAME}:budget:held`)).toBe(0);
     let scans = 0;
-    const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } });
+    const w = worker({
+      scan: () => {
+        scans++;
+        return { verdict: 'benign' };
+      },
+    });
     await w.ready();
     await new Promise((r) => setTimeout(r, 300));
     expect(scans).toBe(0);
@@ -154,7 +176,12 @@ describe('Redis queue (library, real redis-server)', () => {
     const { logger, lines } = memoryLogger();
     // The web's scan deadline is 2 s before the expiration; the worker's (margin 200 ms) later, so its scan runs on.
     const { url } = await web(logger);
-    const w = worker({ scan: async () => { await new Promise((r) => setTimeout(r, 1500)); return { verdict: 'benign' }; } });
+    const w = worker({
+      scan: async () => {
+        await new Promise((r) => setTimeout(r, 1500));
+        return { verdict: 'benign' };
+      },
+    });
     await w.ready();
     const expiration = Date.now() + 3000;
     expect((await post(url, { id: 79, expiration: new Date(expiration).toISOString() })).status).toBe(202);
@@ -178,7 +205,15 @@ describe('Redis queue (library, real redis-server)', () => {
     await queue.add('bounty', encodeJob({ key, deliveryId: null, bounty: parsed.value, receivedAt: Date.now() }), { jobId: jobIdFor(key) });
     const { logger, lines } = memoryLogger();
     let scans = 0;
-    const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } }, { logger });
+    const w = worker(
+      {
+        scan: () => {
+          scans++;
+          return { verdict: 'benign' };
+        },
+      },
+      { logger },
+    );
     await w.ready();
     await until(() => w.stats().expired === 1, 'the worker to drop the expired job');
     await until(() => lines.some((l) => /expired in the queue/.test(String(l.msg))), 'the expired log line');
@@ -222,7 +257,15 @@ describe('Redis queue (library, real redis-server)', () => {
     const { url } = await web();
     const { logger, lines } = memoryLogger();
     let scans = 0;
-    const w = worker({ scan: () => { scans++; return { verdict: 'benign' }; } }, { logger });
+    const w = worker(
+      {
+        scan: () => {
+          scans++;
+          return { verdict: 'benign' };
+        },
+      },
+      { logger },
+    );
     await w.ready();
     const body = bountyBody({ id: 9, response_url: `${lb.origin}/answer`, expiration: inMs(6000) });
     expect((await post(url, { id: 9, expiration: JSON.parse(body).expiration })).status).toBe(202);
@@ -258,7 +301,9 @@ describe('Redis queue (library, real redis-server)', () => {
       expect(health.status).toBe(503);
       expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: 'the shared queue is unreachable' });
       expect(lines.some((l) => l.msg === 'redis unavailable' && l.role === 'web')).toBe(true);
-      expect(lines.some((l) => l.msg === 'could not store a bounty in Redis' && /^redis:\/\/127\.0\.0\.1:\d+\/0$/.test(String(l.queue)))).toBe(true);
+      expect(
+        lines.some((l) => l.msg === 'could not store a bounty in Redis' && /^redis:\/\/127\.0\.0\.1:\d+\/0$/.test(String(l.queue))),
+      ).toBe(true);
     } finally {
       await redis.start();
     }
@@ -290,10 +335,15 @@ describe('Redis queue (library, real redis-server)', () => {
       await until(() => lines.some((l) => l.msg === 'refusing bounties: Redis would evict them'), 'the refusal in the log');
       const refused = await post(url, { id: 600, expiration: inMs(8000) });
       expect(refused.status).toBe(503);
-      expect(await refused.json()).toEqual({ error: 'Queue unavailable: the shared queue’s Redis would evict bounties (maxmemory-policy)' });
+      expect(await refused.json()).toEqual({
+        error: 'Queue unavailable: the shared queue’s Redis would evict bounties (maxmemory-policy)',
+      });
       const health = await fetch(url);
       expect(health.status).toBe(503);
-      expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)' });
+      expect(await health.json()).toEqual({
+        status: 'UNAVAILABLE',
+        detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)',
+      });
     } finally {
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
     }
@@ -325,7 +375,13 @@ describe('Redis queue (library, real redis-server)', () => {
     lb = await startLoopback();
     lb.receiver('/answer');
     const redisQueue = redisEngineQueue({ url: redis.url, consume: true, concurrency: 2, lockDurationMs: 2000 });
-    const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'suspicious' }) }, ...redisQueue, scanInProcess: true, deliveryMarginMs: 200 });
+    const engine = createEngine({
+      secret: SECRET,
+      module: { scan: () => ({ verdict: 'suspicious' }) },
+      ...redisQueue,
+      scanInProcess: true,
+      deliveryMarginMs: 200,
+    });
     cleanups.push(() => engine.close({ graceMs: 0 }));
     await redisQueue.instance()!.ready(5000);
     const w = webhook(bountyBody({ id: 31, response_url: `${lb.origin}/answer`, expiration: inMs(5000) }));
@@ -351,10 +407,24 @@ describe('Redis queue (library, real redis-server)', () => {
     await admin.hset(jobKey!, 'defa', 'job stalled more than allowable limit');
     let scans = 0;
     const redisQueue = redisEngineQueue({ url: redis.url, consume: true, concurrency: 1, lockDurationMs: 2000 });
-    const engine = createEngine({ secret: SECRET, module: { scan: () => { scans++; return { verdict: 'benign' }; } }, ...redisQueue, scanInProcess: true });
+    const engine = createEngine({
+      secret: SECRET,
+      module: {
+        scan: () => {
+          scans++;
+          return { verdict: 'benign' };
+        },
+      },
+      ...redisQueue,
+      scanInProcess: true,
+    });
     cleanups.push(() => engine.close({ graceMs: 0 }));
     const [answer] = await lb.waitForAnswers(1);
-    expect(answer!.json).toMatchObject({ verdict: 'unknown', bid: 0, metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] } });
+    expect(answer!.json).toMatchObject({
+      verdict: 'unknown',
+      bid: 0,
+      metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] },
+    });
     expect(scans).toBe(0);
     await new Promise((r) => setTimeout(r, 300));
     expect(lb.attempts).toHaveLength(1);
@@ -404,19 +474,30 @@ describe('Redis queue (library, real redis-server)', () => {
   });
 
   it('queue URLs: what is accepted, and a precise message for what is not', () => {
-    expect(parseRedisUrl('redis://127.0.0.1:6380/2')).toMatchObject({ display: 'redis://127.0.0.1:6380/2', options: { host: '127.0.0.1', port: 6380, db: 2 } });
+    expect(parseRedisUrl('redis://127.0.0.1:6380/2')).toMatchObject({
+      display: 'redis://127.0.0.1:6380/2',
+      options: { host: '127.0.0.1', port: 6380, db: 2 },
+    });
     expect(parseRedisUrl('redis://localhost')).toMatchObject({ display: 'redis://localhost/0', options: { port: 6379, db: 0 } });
     expect(parseRedisUrl('rediss://user:p%40ss@cache.example:6390/1')).toMatchObject({
       display: 'rediss://user:***@cache.example:6390/1',
       options: { username: 'user', password: 'p@ss', tls: {} },
     });
-    expect(() => parseRedisUrl('localhost:6379')).toThrow(expect.objectContaining({ message: 'Queue URL "localhost:6379" has no scheme', hint: 'Did you mean redis://localhost:6379?' }));
-    expect(() => parseRedisUrl('http://127.0.0.1:6379')).toThrow('Queue URL "http://127.0.0.1:6379": http:// is not supported, only redis:// and rediss://');
-    expect(() => parseRedisUrl('redis://127.0.0.1:6379/cache')).toThrow('Queue URL "redis://127.0.0.1:6379/cache": the database "cache" is not a number');
+    expect(() => parseRedisUrl('localhost:6379')).toThrow(
+      expect.objectContaining({ message: 'Queue URL "localhost:6379" has no scheme', hint: 'Did you mean redis://localhost:6379?' }),
+    );
+    expect(() => parseRedisUrl('http://127.0.0.1:6379')).toThrow(
+      'Queue URL "http://127.0.0.1:6379": http:// is not supported, only redis:// and rediss://',
+    );
+    expect(() => parseRedisUrl('redis://127.0.0.1:6379/cache')).toThrow(
+      'Queue URL "redis://127.0.0.1:6379/cache": the database "cache" is not a number',
+    );
     expect(() => parseRedisUrl('redis://[::1')).toThrow('Queue URL "redis://[::1" is not a URL');
     expect(() => parseRedisUrl('not a url')).toThrow('Queue URL "not a url" has no scheme');
     expect(() => parseRedisUrl('redis://127.0.0.1:6379/0?queue=x')).toThrow('query strings and fragments are not supported');
     // A password is never echoed back, even in the message about a bad URL.
-    expect(() => parseRedisUrl('redis://app:hunter2@127.0.0.1:6379/cache')).toThrow('Queue URL "redis://app:***@127.0.0.1:6379/cache": the database "cache" is not a number');
+    expect(() => parseRedisUrl('redis://app:hunter2@127.0.0.1:6379/cache')).toThrow(
+      'Queue URL "redis://app:***@127.0.0.1:6379/cache": the database "cache" is not a number',
+    );
   });
 });

@@ -23,7 +23,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-const SCAN = "export async function scan(bounty) { await bounty.fetchArtifact(); return { verdict: 'malicious', metadata: { scanned_by: process.pid } }; }\n";
+const SCAN =
+  "export async function scan(bounty) { await bounty.fetchArtifact(); return { verdict: 'malicious', metadata: { scanned_by: process.pid } }; }\n";
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -36,7 +37,10 @@ afterAll(async () => {
 describe('the project .env configures start and worker alike', () => {
   it('start listens on .env PORT, logs JSON from .env LOG_FORMAT, and hands bounties to the .env Redis queue; worker answers them', async () => {
     const port = await freePort();
-    const project = makeProject({ 'src/scan.mjs': SCAN }, { env: `WEBHOOK_SECRET=${SECRET}\nPORT=${port}\nLOG_FORMAT=json\nPOLYSWARM_QUEUE_URL=${redis.url}/3\n` });
+    const project = makeProject(
+      { 'src/scan.mjs': SCAN },
+      { env: `WEBHOOK_SECRET=${SECRET}\nPORT=${port}\nLOG_FORMAT=json\nPOLYSWARM_QUEUE_URL=${redis.url}/3\n` },
+    );
     cleanup.push(project.remove);
     const loopback = await startLoopback();
     cleanup.push(loopback.close);
@@ -75,7 +79,12 @@ describe('the project .env configures start and worker alike', () => {
     byEnv.kill('SIGTERM');
     expect(await byEnv.exited(15_000)).toBe(0);
 
-    const byFlag = track(spawnBin(['start', '--cwd', project.dir, '--port', String(fromFlag), '--log-format', 'json'], { PORT: String(fromEnv), LOG_FORMAT: 'text' }));
+    const byFlag = track(
+      spawnBin(['start', '--cwd', project.dir, '--port', String(fromFlag), '--log-format', 'json'], {
+        PORT: String(fromEnv),
+        LOG_FORMAT: 'text',
+      }),
+    );
     const [, flagUrl] = await byFlag.waitFor(READY, 20_000);
     expect(flagUrl).toBe(`http://127.0.0.1:${fromFlag}/`);
     expect(byFlag.lines.some((l) => l.startsWith('{') && l.includes('"msg":"ready"'))).toBe(true);
@@ -99,9 +108,21 @@ describe('the project .env configures start and worker alike', () => {
 describe('bad settings are usage errors that say where they came from', () => {
   it.each([
     ['start', 'PORT=abc\n', /^Error: PORT in (.+)\/\.env \(for --port\): "abc" must be a whole number$/m],
-    ['start', 'LOG_LEVEL=loud\n', /^Error: LOG_LEVEL in .+\/\.env \(for --log-level\): "loud" must be one of debug, info, warn, error, silent$/m],
-    ['worker', 'POLYSWARM_LOCK_DURATION=200ms\n', /^Error: POLYSWARM_LOCK_DURATION in .+\/\.env \(for --lock-duration\): "200ms" must be at least 1s$/m],
-    ['serve', 'POLYSWARM_SHUTDOWN_GRACE=soon\n', /^Error: POLYSWARM_SHUTDOWN_GRACE in .+\/\.env \(for --grace\): "soon" is not a duration/m],
+    [
+      'start',
+      'LOG_LEVEL=loud\n',
+      /^Error: LOG_LEVEL in .+\/\.env \(for --log-level\): "loud" must be one of debug, info, warn, error, silent$/m,
+    ],
+    [
+      'worker',
+      'POLYSWARM_LOCK_DURATION=200ms\n',
+      /^Error: POLYSWARM_LOCK_DURATION in .+\/\.env \(for --lock-duration\): "200ms" must be at least 1s$/m,
+    ],
+    [
+      'serve',
+      'POLYSWARM_SHUTDOWN_GRACE=soon\n',
+      /^Error: POLYSWARM_SHUTDOWN_GRACE in .+\/\.env \(for --grace\): "soon" is not a duration/m,
+    ],
   ])('%s with %s in .env exits 2', async (command, line, message) => {
     const project = makeProject({ 'src/scan.mjs': SCAN }, { env: `WEBHOOK_SECRET=${SECRET}\n${line}` });
     cleanup.push(project.remove);

@@ -3,7 +3,7 @@
  * code frame shows that line; the bounty is answered `unknown` with the error as its comment.
  */
 import { describe, expect, it } from 'vitest';
-import { makeProject, READY, SECRET, sendBounty, spawnBin, startLoopback, useCleanup } from './serve-helpers.js';
+import { makeProject, READY, sendBounty, spawnBin, startLoopback, useCleanup } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 

@@ -18,7 +18,10 @@ export const SECRET = 'qwertyuiop';
 export const READY = /\bready\b.*?url[=":]+"?(https?:\/\/[^\s"]+)/;
 
 /** A temp engine project; `node_modules/polyswarm-engine` links to this repo so imports of the package resolve. */
-export function makeProject(files: Record<string, string>, options: { env?: string | null } = {}): { dir: string; write(name: string, text: string): void; remove(): void } {
+export function makeProject(
+  files: Record<string, string>,
+  options: { env?: string | null } = {},
+): { dir: string; write(name: string, text: string): void; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'pse-serve-'));
   const write = (name: string, text: string) => {
     mkdirSync(dirname(join(dir, name)), { recursive: true });
@@ -126,7 +129,12 @@ export interface Answer {
 }
 
 /** Serves `GET /artifact` and receives `POST /answer/<id>` on 127.0.0.1:0. */
-export async function startLoopback(): Promise<{ url: string; answers: Answer[]; waitForAnswers(n: number, timeoutMs?: number): Promise<Answer[]>; close(): Promise<void> }> {
+export async function startLoopback(): Promise<{
+  url: string;
+  answers: Answer[];
+  waitForAnswers(n: number, timeoutMs?: number): Promise<Answer[]>;
+  close(): Promise<void>;
+}> {
   const answers: Answer[] = [];
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/artifact') {
@@ -137,7 +145,11 @@ export async function startLoopback(): Promise<{ url: string; answers: Answer[];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.method === 'POST' && req.url?.startsWith('/answer/')) {
-        answers.push({ id: decodeURIComponent(req.url.slice(8)), body: JSON.parse(Buffer.concat(chunks).toString('utf8')), at: performance.now() });
+        answers.push({
+          id: decodeURIComponent(req.url.slice(8)),
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+          at: performance.now(),
+        });
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       } else res.writeHead(404).end();
     });

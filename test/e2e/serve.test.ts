@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
 import { makeProject, useCleanup, READY, sendBounty, spawnBin, startLoopback } from './serve-helpers.js';
 
@@ -94,7 +94,8 @@ describe('serve (built bin)', () => {
   });
 
   it('a second Ctrl-C stops at once with exit code 130', async () => {
-    const slow = "export const scan = async () => { await new Promise((r) => setTimeout(r, 4000)); return { verdict: 'benign' as const }; };\n";
+    const slow =
+      "export const scan = async () => { await new Promise((r) => setTimeout(r, 4000)); return { verdict: 'benign' as const }; };\n";
     const project = makeProject({ 'src/scan.ts': slow });
     cleanup.push(project.remove);
     const loopback = await startLoopback();
@@ -123,7 +124,9 @@ describe('serve: what keeps it from starting (exit 2, a precise message)', () =>
     expect(r.stderr).toContain(`Error: ${join(project.dir, 'src')} does not exist`);
     const notProject = await runBin(['serve', '--port', '0', '--cwd', join(project.dir, 'node_modules')]);
     expect(notProject.exitCode).toBe(2);
-    expect(notProject.stderr).toContain('is not a polyswarm-engine project: looked for src/scan.ts, src/scan.mts, src/scan.js, src/scan.mjs');
+    expect(notProject.stderr).toContain(
+      'is not a polyswarm-engine project: looked for src/scan.ts, src/scan.mts, src/scan.js, src/scan.mjs',
+    );
     expect(notProject.stderr).toContain('Hint: Create one with `polyswarm-engine init my-engine`');
   });
 
@@ -141,7 +144,9 @@ describe('serve: what keeps it from starting (exit 2, a precise message)', () =>
     cleanup.push(project.remove);
     const r = await runBin(['serve', '--port', '0', '--cwd', project.dir]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain('Error: src/scan.ts:2:30: SyntaxError: Unexpected token, expected ","\n  2 |   return { verdict: "benign" ;\n');
+    expect(r.stderr).toContain(
+      'Error: src/scan.ts:2:30: SyntaxError: Unexpected token, expected ","\n  2 |   return { verdict: "benign" ;\n',
+    );
     // serve has exited: no "save (serve reloads)".
     expect(r.stderr).toContain('Hint: Fix it, then run the command again.');
     expect(r.stderr).not.toContain('serve reloads');

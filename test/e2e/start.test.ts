@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
 import { makeProject, useCleanup, READY, SECRET, sendBounty, spawnBin, startLoopback } from './serve-helpers.js';
 
@@ -59,7 +59,9 @@ describe('start (built bin)', () => {
   });
 
   it('binds 127.0.0.1, takes PORT from the environment, and answers a signed bounty', async () => {
-    const project = makeProject({ 'src/scan.mjs': "export default { scan: () => ({ verdict: 'malicious' }), computeBid: () => 10n ** 17n };\n" });
+    const project = makeProject({
+      'src/scan.mjs': "export default { scan: () => ({ verdict: 'malicious' }), computeBid: () => 10n ** 17n };\n",
+    });
     cleanup.push(project.remove);
     const loopback = await startLoopback();
     cleanup.push(loopback.close);
@@ -96,7 +98,9 @@ describe('start: errors that escape the scan code', () => {
     await loopback.waitForAnswers(1);
     // The place is logged too, so an author can tell their code from ours.
     await child.waitFor(/ERROR uncaught error in scan code; the process keeps running error="late boom" at="[^"]*src\/scan\.ts:2:\d+\)"/);
-    await child.waitFor(/ERROR uncaught error in scan code; the process keeps running error="nobody awaits this" at="[^"]*src\/scan\.ts:3:\d+\)"/);
+    await child.waitFor(
+      /ERROR uncaught error in scan code; the process keeps running error="nobody awaits this" at="[^"]*src\/scan\.ts:3:\d+\)"/,
+    );
     expect(await sendBounty(url!, loopback.url, 'u2')).toBe(202);
     const answers = await loopback.waitForAnswers(2);
     expect(answers.map((a) => a.body.verdict)).toEqual(['benign', 'benign']);
@@ -139,7 +143,10 @@ describe('start: what keeps it from starting (exit 2, a precise message)', () =>
   });
 
   it('a scan module that fails while loading: the throwing line', async () => {
-    const project = makeProject({ 'src/scan.ts': "const key = process.env.API_KEY;\nif (!key) throw new Error('API_KEY is not set');\nexport const scan = () => ({ verdict: 'benign' });\n" });
+    const project = makeProject({
+      'src/scan.ts':
+        "const key = process.env.API_KEY;\nif (!key) throw new Error('API_KEY is not set');\nexport const scan = () => ({ verdict: 'benign' });\n",
+    });
     cleanup.push(project.remove);
     const r = await runBin(['start', '--port', '0', '--cwd', project.dir]);
     expect(r.exitCode).toBe(2);

@@ -47,10 +47,13 @@ function pidAlive(pid: number): boolean {
 }
 
 describe('polyswarm-engine test: zero setup inside an engine project', () => {
-  it('with no serve running, boots the project\'s engine on a free loopback port, passes everything, and stops it', async () => {
+  it("with no serve running, boots the project's engine on a free loopback port, passes everything, and stops it", async () => {
     const dir = project('own-engine', EICAR_SCAN);
     const r = await runBin(['test', 'all', '--expiration', '6s'], { cwd: dir, timeout: 60_000 });
-    const booted = /^Testing (http:\/\/127\.0\.0\.1:\d+\/) \((.+)'s engine, booted for this run, pid (\d+)\) \(secret from WEBHOOK_SECRET in (.+)\)$/m.exec(String(r.stderr));
+    const booted =
+      /^Testing (http:\/\/127\.0\.0\.1:\d+\/) \((.+)'s engine, booted for this run, pid (\d+)\) \(secret from WEBHOOK_SECRET in (.+)\)$/m.exec(
+        String(r.stderr),
+      );
     expect(booted, String(r.stderr)).not.toBeNull();
     expect(booted![2]).toBe(dir);
     expect(String(r.stdout).split('\n').at(-1), String(r.stdout)).toBe('28 passed, 0 failed');
@@ -76,16 +79,20 @@ describe('polyswarm-engine test: zero setup inside an engine project', () => {
     });
     expect(existsSync(join(dir, '.polyswarm', 'serve.json'))).toBe(true);
     const r = await runBin(['test', 'bounty', '--expiration', '6s'], { cwd: dir });
-    expect(r.stderr).toBe(`Testing ${url} (the running \`serve\` of ${dir}, pid ${child.pid}) (secret from WEBHOOK_SECRET in ${join(dir, '.env')})`);
+    expect(r.stderr).toBe(
+      `Testing ${url} (the running \`serve\` of ${dir}, pid ${child.pid}) (secret from WEBHOOK_SECRET in ${join(dir, '.env')})`,
+    );
     expect(r.stdout).toMatch(/^✓ bounty: EICAR \(/);
     expect(r.exitCode).toBe(0);
   });
 
-  it('a project whose engine cannot start: serve\'s own usage error (exit 2) with its output', async () => {
+  it("a project whose engine cannot start: serve's own usage error (exit 2) with its output", async () => {
     const dir = project('broken-engine', 'export const notScan = 1;\n');
     const r = await runBin(['test', 'ping'], { cwd: dir, timeout: 60_000 });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain("Error: could not start the project's engine: `polyswarm-engine serve` exited with code 2 before it was ready");
+    expect(r.stderr).toContain(
+      "Error: could not start the project's engine: `polyswarm-engine serve` exited with code 2 before it was ready",
+    );
     expect(r.stderr).toContain('Hint: its last output:');
   });
 

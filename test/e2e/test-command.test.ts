@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
 import { parseXml } from '../unit/simulator/xml.js';
 import { createEngine } from '../../src/engine/engine.js';
@@ -28,13 +28,15 @@ async function deadPort(): Promise<number> {
 
 const test = (args: string[], options: Parameters<typeof runBin>[1] = {}) => runBin(['test', ...args], { cwd: tmp, ...options });
 
-describe('polyswarm-engine test (built bin) against the project\'s own engine', () => {
+describe("polyswarm-engine test (built bin) against the project's own engine", () => {
   it('test all: every case green, one line each with its timing, then the summary; exit 0', async () => {
     const url = await ownEngine();
     const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s']);
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
     // Warnings (a slow acknowledgement on a busy machine) are not failures; every case line must be green.
-    const lines = String(r.stdout).split('\n').filter((line) => !line.startsWith('    warning: '));
+    const lines = String(r.stdout)
+      .split('\n')
+      .filter((line) => !line.startsWith('    warning: '));
     expect(lines, String(r.stdout)).toHaveLength(29);
     for (const line of lines.slice(0, 28)) expect(line).toMatch(/^✓ .+ \(\d+(ms|\.\d+s)\)( → \w+.*)?$/);
     expect(lines[0]).toMatch(/^✓ ping \(/);
@@ -46,7 +48,14 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     const url = await ownEngine();
     const file = join(tmp, 'sample.txt');
     writeFileSync(file, 'just text\n');
-    for (const args of [['ping'], ['analyze'], ['bounty'], ['bounty', '--benign'], ['bounty', '--file', file, '--expect', 'benign'], ['bounty', '--eicar', '--phase', 'arbitration']]) {
+    for (const args of [
+      ['ping'],
+      ['analyze'],
+      ['bounty'],
+      ['bounty', '--benign'],
+      ['bounty', '--file', file, '--expect', 'benign'],
+      ['bounty', '--eicar', '--phase', 'arbitration'],
+    ]) {
       const r = await test([...args, '--url', url, '--secret', SECRET, ...(args[0] === 'bounty' ? ['--expiration', '5s'] : [])]);
       expect(r.exitCode, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
       expect(String(r.stdout).split('\n').at(-1)).toBe('1 passed, 0 failed');
@@ -58,19 +67,25 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s', '--json']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
-    const docs = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);
+    const docs = String(r.stdout)
+      .split('\n')
+      .map((line: string) => JSON.parse(line) as Record<string, unknown>);
     expect(docs).toHaveLength(29);
-    for (const doc of docs.slice(0, 28)) expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
+    for (const doc of docs.slice(0, 28))
+      expect(doc).toMatchObject({ case: expect.any(String), ok: true, ms: expect.any(Number), messages: [], warnings: [] });
     expect(docs[1]).toMatchObject({ case: 'bounty: EICAR → malicious', answer: { verdict: 'malicious', bid: 1000000000000000000 } });
     expect(docs[28]).toEqual({ summary: { ok: true, passed: 28, failed: 0, ms: expect.any(Number), suite: 'all', url } });
   });
 
-  it('--verbose shows the signed bytes\' length and hash, the request and the answer, never the secret', async () => {
+  it("--verbose shows the signed bytes' length and hash, the request and the answer, never the secret", async () => {
     const url = await ownEngine();
     const secret = 'a-secret-that-must-not-leak';
     const engine = createEngine({ secret, module: eicarScan, deliveryMarginMs: 500 });
     const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-    engines.track(async () => { await listening.close(); await engine.close({ graceMs: 100 }); });
+    engines.track(async () => {
+      await listening.close();
+      await engine.close({ graceMs: 100 });
+    });
     const r = await test(['bounty', '--url', listening.url, '--secret', secret, '--expiration', '5s', '--verbose']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/signed bytes: \d+ bytes, sha256 [0-9a-f]{64}/);
@@ -78,7 +93,9 @@ describe('polyswarm-engine test (built bin) against the project\'s own engine', 
     expect(r.stderr).toContain('X-POLYSWARM-EVENT: bounty');
     expect(r.stderr).toMatch(/← 202 in \d+ ms/);
     expect(r.stderr).toContain('"artifact_type":"file"');
-    expect(r.stderr).toMatch(/\[bounty: EICAR\] ⇐ answer 1 posted to response_url \d+ ms after the bounty was accepted \(application\/json, \d+ bytes\)\n\[bounty: EICAR\]   \{"verdict":"malicious","bid":1000000000000000000,/);
+    expect(r.stderr).toMatch(
+      /\[bounty: EICAR\] ⇐ answer 1 posted to response_url \d+ ms after the bounty was accepted \(application\/json, \d+ bytes\)\n\[bounty: EICAR\]   \{"verdict":"malicious","bid":1000000000000000000,/,
+    );
     expect(r.stderr).not.toContain(secret);
     expect(r.stdout).not.toContain(secret);
     expect(url).not.toBe(listening.url);
@@ -89,14 +106,18 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
   it('one that answers late', async () => {
     const r = await test(['bounty', '--url', await fixture({ lateMs: 500 }), '--secret', SECRET, '--expiration', '2s']);
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d\.\ds\) → malicious, bid 1 NCT \(1000000000000000000 wei\), family EICAR-Test-File\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/);
+    expect(r.stdout).toMatch(
+      /^✗ bounty: EICAR \(\d\.\ds\) → malicious, bid 1 NCT \(1000000000000000000 wei\), family EICAR-Test-File\n {4}the answer arrived \d+ ms after the bounty's expiration; late answers may not count/,
+    );
     expect(String(r.stdout).split('\n').at(-1)).toBe('0 passed, 1 failed');
   });
 
   it('one that posts a float bid', async () => {
     const r = await test(['bounty', '--url', await fixture({ floatBid: true }), '--secret', SECRET, '--expiration', '3s']);
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toContain('    assertion /bid: must be a JSON integer written as digits, got 1000000000000000000.0 (PolySwarm rejects a float bid with 400)\n');
+    expect(r.stdout).toContain(
+      '    assertion /bid: must be a JSON integer written as digits, got 1000000000000000000.0 (PolySwarm rejects a float bid with 400)\n',
+    );
   });
 
   it('one that posts twice', async () => {
@@ -113,10 +134,22 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
 
   it('one that skips the signature check (with a JUnit report)', async () => {
     const junit = join(tmp, 'no-signature.xml');
-    const r = await test(['all', '--url', await fixture({ noSignatureCheck: true }), '--secret', SECRET, '--expiration', '4s', '--junit', junit]);
+    const r = await test([
+      'all',
+      '--url',
+      await fixture({ noSignatureCheck: true }),
+      '--secret',
+      SECRET,
+      '--expiration',
+      '4s',
+      '--junit',
+      junit,
+    ]);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain('✗ security: missing signature → 400');
-    expect(r.stdout).toContain('    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n');
+    expect(r.stdout).toContain(
+      '    the engine accepted a bounty without X-POLYSWARM-SIGNATURE (answered 202); it must verify X-POLYSWARM-SIGNATURE on the raw body and answer 400\n',
+    );
     expect(r.stdout).toContain('    the engine accepted a body changed after it was signed (answered 202)');
     expect(String(r.stdout).split('\n').at(-1), String(r.stdout)).toBe('20 passed, 8 failed');
     const suite = parseXml(readFileSync(junit, 'utf8')).children[0];
@@ -147,7 +180,9 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
     expect(String(all.stdout).match(/Usual causes/g)).toHaveLength(1);
     // The ping (first, alone) gets the explanation; every other correctly signed request refers to it (the twenty
     // bounties sent at once show their first five).
-    expect(String(all.stdout).match(/the engine answered 401 to a correctly signed request \(see the explanation above\)/g)).toHaveLength(25);
+    expect(String(all.stdout).match(/the engine answered 401 to a correctly signed request \(see the explanation above\)/g)).toHaveLength(
+      25,
+    );
     const r = await test(['ping', '--url', await fixture(), '--secret', 'other-secret']);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain('the engine answered 401 to a correctly signed request');
@@ -177,7 +212,10 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
       [['ping', '--timeout', 'soon'], "error: option '--timeout <duration>' argument 'soon' is invalid. --timeout is not a duration"],
       [['bounty', '--url-artifact', 'not a url'], 'Error: --url-artifact "not a url": expected an http(s) URL'],
       [['ping', '--cwd', join(tmp, 'nowhere')], `Error: --cwd ${join(tmp, 'nowhere')}: no such folder`],
-      [['ping', '--url', 'localhost:3000'], 'Error: --url "localhost:3000" is not an http(s) URL\nHint: For example: --url http://127.0.0.1:3000/'],
+      [
+        ['ping', '--url', 'localhost:3000'],
+        'Error: --url "localhost:3000" is not an http(s) URL\nHint: For example: --url http://127.0.0.1:3000/',
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await test([...args, ...(args.includes('--url') ? [] : ['--url', url]), '--secret', SECRET]);
@@ -229,9 +267,14 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
     writeFileSync(join(project, 'src', 'scan.mjs'), "export const scan = () => ({ verdict: 'unknown' });\n");
     writeFileSync(join(project, '.env'), `WEBHOOK_SECRET=${SECRET}\n`);
     // This test process stands in for the serve process: alive, and its recorded URL answers GET /.
-    writeFileSync(join(project, '.polyswarm', 'serve.json'), JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }));
+    writeFileSync(
+      join(project, '.polyswarm', 'serve.json'),
+      JSON.stringify({ url, pid: process.pid, startedAt: new Date().toISOString() }),
+    );
     const r = await test(['ping', '--cwd', project]);
-    expect(r.stderr).toBe(`Testing ${url} (the running \`serve\` of ${project}, pid ${process.pid}) (secret from WEBHOOK_SECRET in ${join(project, '.env')})`);
+    expect(r.stderr).toBe(
+      `Testing ${url} (the running \`serve\` of ${project}, pid ${process.pid}) (secret from WEBHOOK_SECRET in ${join(project, '.env')})`,
+    );
     expect(r.stdout).toBe('✓ ping (' + String(r.stdout).slice(8));
     expect(r.exitCode).toBe(0);
   });
@@ -240,7 +283,21 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
 describe('polyswarm-engine test (built bin): --listen-host, --advertise-host, --callback-port', () => {
   it('--listen-host 127.0.0.2 --advertise-host 127.0.0.2: the engine fetches from and posts to 127.0.0.2, the case passes', async () => {
     const url = await fixture();
-    const r = await test(['bounty', '--eicar', '--url', url, '--secret', SECRET, '--expiration', '3s', '--listen-host', '127.0.0.2', '--advertise-host', '127.0.0.2', '--verbose']);
+    const r = await test([
+      'bounty',
+      '--eicar',
+      '--url',
+      url,
+      '--secret',
+      SECRET,
+      '--expiration',
+      '3s',
+      '--listen-host',
+      '127.0.0.2',
+      '--advertise-host',
+      '127.0.0.2',
+      '--verbose',
+    ]);
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     const stderr = String(r.stderr);
     // The header names the callback base, since it is not the default.
@@ -251,7 +308,9 @@ describe('polyswarm-engine test (built bin): --listen-host, --advertise-host, --
     expect(stderr).toContain(`"artifact_uri":"${base}/artifacts/`);
     expect(stderr).toContain(`"response_url":"${base}/answers/`);
     expect(stderr).toContain(`[bounty: EICAR] ⇐ artifact downloaded 1 time from ${base}/artifacts/`);
-    expect(stderr).toMatch(/\[bounty: EICAR\] ⇐ answer 1 posted to response_url \d+ ms after the bounty was accepted \(application\/json, \d+ bytes\)\n\[bounty: EICAR\]   \{"verdict":"malicious"/);
+    expect(stderr).toMatch(
+      /\[bounty: EICAR\] ⇐ answer 1 posted to response_url \d+ ms after the bounty was accepted \(application\/json, \d+ bytes\)\n\[bounty: EICAR\]   \{"verdict":"malicious"/,
+    );
     expect(String(r.stdout)).toMatch(/^✓ bounty: EICAR \(/);
     expect(String(r.stdout).split('\n').at(-1)).toBe('1 passed, 0 failed');
   });
@@ -262,20 +321,58 @@ describe('polyswarm-engine test (built bin): --listen-host, --advertise-host, --
     const r = await test(['bounty', '--eicar', '--url', url, '--secret', SECRET, '--expiration', '3s', '--listen-host', '::1', '--json']);
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stderr).toBe('');
-    const [caseDoc, summary] = String(r.stdout).split('\n').map((line: string) => JSON.parse(line) as Record<string, unknown>);
+    const [caseDoc, summary] = String(r.stdout)
+      .split('\n')
+      .map((line: string) => JSON.parse(line) as Record<string, unknown>);
     expect(caseDoc).toMatchObject({ case: 'bounty: EICAR', ok: true, messages: [], answer: { verdict: 'malicious' } });
-    expect(summary).toEqual({ summary: { ok: true, passed: 1, failed: 0, ms: expect.any(Number), suite: 'bounty', url, callback: expect.stringMatching(/^http:\/\/\[::1\]:\d+$/) } });
+    expect(summary).toEqual({
+      summary: {
+        ok: true,
+        passed: 1,
+        failed: 0,
+        ms: expect.any(Number),
+        suite: 'bounty',
+        url,
+        callback: expect.stringMatching(/^http:\/\/\[::1\]:\d+$/),
+      },
+    });
   });
 
   it('--callback-port binds the given port; the header says where it listens when that differs from the advertised host', async () => {
     const port = await deadPort();
-    const r = await test(['ping', '--url', await fixture(), '--secret', SECRET, '--listen-host', '[::1]', '--advertise-host', 'localhost', '--callback-port', String(port)]);
+    const r = await test([
+      'ping',
+      '--url',
+      await fixture(),
+      '--secret',
+      SECRET,
+      '--listen-host',
+      '[::1]',
+      '--advertise-host',
+      'localhost',
+      '--callback-port',
+      String(port),
+    ]);
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    expect(String(r.stderr)).toMatch(new RegExp(`^Testing \\S+ \\(secret from --secret\\), callbacks at http://localhost:${port} \\(listening on \\[::1\\]:${port}\\)$`));
+    expect(String(r.stderr)).toMatch(
+      new RegExp(`^Testing \\S+ \\(secret from --secret\\), callbacks at http://localhost:${port} \\(listening on \\[::1\\]:${port}\\)$`),
+    );
   });
 
   it('an advertised address the engine cannot reach: exit 1, the message says what was advertised and where it listened', async () => {
-    const r = await test(['bounty', '--url', await fixture(), '--secret', SECRET, '--expiration', '1s', '--listen-host', '127.0.0.2', '--advertise-host', '127.0.0.3']);
+    const r = await test([
+      'bounty',
+      '--url',
+      await fixture(),
+      '--secret',
+      SECRET,
+      '--expiration',
+      '1s',
+      '--listen-host',
+      '127.0.0.2',
+      '--advertise-host',
+      '127.0.0.3',
+    ]);
     expect(r.exitCode).toBe(1);
     expect(String(r.stdout)).toMatch(
       /\n {4}the engine never downloaded the artifact from http:\/\/127\.0\.0\.3:(\d+)\/artifacts\/[-0-9a-f]+: the simulator listens on 127\.0\.0\.2:\1 and told the engine to use http:\/\/127\.0\.0\.3:\1; check that the engine \(or its worker\) can reach that address \(--advertise-host\)/,
@@ -289,12 +386,30 @@ describe('polyswarm-engine test (built bin): --listen-host, --advertise-host, --
     engines.track(() => new Promise<void>((resolve) => busy.close(() => resolve())));
     const taken = (busy.address() as AddressInfo).port;
     const cases: [string[], string][] = [
-      [['ping', '--callback-port', '70000'], "error: option '--callback-port <port>' argument '70000' is invalid. --callback-port must be between 0 and 65535."],
-      [['bounty', '--callback-port', 'abc'], "error: option '--callback-port <port>' argument 'abc' is invalid. --callback-port must be a whole number."],
-      [['all', '--callback-port', '-1'], "error: option '--callback-port <port>' argument '-1' is invalid. --callback-port must be a whole number."],
-      [['ping', '--callback-port', String(taken)], `Error: --callback-port ${taken}: already in use on 127.0.0.1\nHint: Pick another port, or 0 for a free one.`],
-      [['ping', '--advertise-host', 'host.docker.internal:8080'], 'Error: --advertise-host "host.docker.internal:8080": a host only, without a port\nHint: Set the port with --callback-port.'],
-      [['analyze', '--listen-host', '0.0.0.0', '--advertise-host', '0.0.0.0'], 'Error: --advertise-host "0.0.0.0": that means "every interface", which nothing can connect to'],
+      [
+        ['ping', '--callback-port', '70000'],
+        "error: option '--callback-port <port>' argument '70000' is invalid. --callback-port must be between 0 and 65535.",
+      ],
+      [
+        ['bounty', '--callback-port', 'abc'],
+        "error: option '--callback-port <port>' argument 'abc' is invalid. --callback-port must be a whole number.",
+      ],
+      [
+        ['all', '--callback-port', '-1'],
+        "error: option '--callback-port <port>' argument '-1' is invalid. --callback-port must be a whole number.",
+      ],
+      [
+        ['ping', '--callback-port', String(taken)],
+        `Error: --callback-port ${taken}: already in use on 127.0.0.1\nHint: Pick another port, or 0 for a free one.`,
+      ],
+      [
+        ['ping', '--advertise-host', 'host.docker.internal:8080'],
+        'Error: --advertise-host "host.docker.internal:8080": a host only, without a port\nHint: Set the port with --callback-port.',
+      ],
+      [
+        ['analyze', '--listen-host', '0.0.0.0', '--advertise-host', '0.0.0.0'],
+        'Error: --advertise-host "0.0.0.0": that means "every interface", which nothing can connect to',
+      ],
       [['ping', '--listen-host', 'not a host'], 'Error: --listen-host "not a host": expected an interface address or host name'],
     ];
     for (const [args, message] of cases) {

@@ -40,7 +40,8 @@ for (const [name, content] of Object.entries(files)) {
   writeFileSync(join(corpus, name), content);
 }
 
-const corpusRun = (args: string[]) => runBin(['test', 'corpus', ...args, '--secret', SECRET, '--expiration', '5s'], { cwd: tmp, timeout: 60_000 });
+const corpusRun = (args: string[]) =>
+  runBin(['test', 'corpus', ...args, '--secret', SECRET, '--expiration', '5s'], { cwd: tmp, timeout: 60_000 });
 
 interface CorpusDoc {
   corpus: {
@@ -61,14 +62,16 @@ interface CorpusDoc {
   };
 }
 
-describe('test corpus (built bin) against the project\'s own engine', () => {
+describe("test corpus (built bin) against the project's own engine", () => {
   it('prints the matrix, writes JSON, JUnit and an HTML page whose numbers a headless Chromium reads back', async () => {
     const url = await engines.own();
     const junit = join(tmp, 'corpus.xml');
     const html = join(tmp, 'corpus.html');
     const text = await corpusRun([corpus, '--url', url, '--concurrency', '3', '--junit', junit, '--html', html]);
     expect(text.exitCode, `${text.stdout}\n${text.stderr}`).toBe(0);
-    expect(text.stdout).toMatch(/truth \\ answer +malicious +benign +suspicious +unknown +missing\nmalicious +3 +1 +0 +0 +0\nbenign +0 +5 +0 +0 +0\n/);
+    expect(text.stdout).toMatch(
+      /truth \\ answer +malicious +benign +suspicious +unknown +missing\nmalicious +3 +1 +0 +0 +0\nbenign +0 +5 +0 +0 +0\n/,
+    );
     expect(text.stdout).toContain('detection rate        75.0%');
     expect(text.stdout).toContain('false-positive rate   0.0%');
     expect(text.stdout).toContain('misjudged (1)\n  malicious/nested/clamav-test-signature.bin: malicious, answered benign');
@@ -83,7 +86,10 @@ describe('test corpus (built bin) against the project\'s own engine', () => {
     expect(doc.corpus).toMatchObject({
       ok: true,
       files: 9,
-      matrix: { malicious: { malicious: 3, benign: 1, suspicious: 0, unknown: 0, missing: 0 }, benign: { malicious: 0, benign: 5, suspicious: 0, unknown: 0, missing: 0 } },
+      matrix: {
+        malicious: { malicious: 3, benign: 1, suspicious: 0, unknown: 0, missing: 0 },
+        benign: { malicious: 0, benign: 5, suspicious: 0, unknown: 0, missing: 0 },
+      },
       detectionRate: 0.75,
       falsePositiveRate: 0,
       unknownRate: 0,
@@ -99,7 +105,9 @@ describe('test corpus (built bin) against the project\'s own engine', () => {
     expect(suite.attributes).toMatchObject({ tests: '9', failures: '1' });
     expect(suite.children.map((c) => c.attributes.name).sort()).toEqual(Object.keys(files).sort());
     const failed = suite.children.filter((c) => c.children.some((f) => f.name === 'failure'));
-    expect(failed.map((c) => [c.attributes.name, c.children[0].attributes.message])).toEqual([['malicious/nested/clamav-test-signature.bin', 'malicious file answered benign']]);
+    expect(failed.map((c) => [c.attributes.name, c.children[0].attributes.message])).toEqual([
+      ['malicious/nested/clamav-test-signature.bin', 'malicious file answered benign'],
+    ]);
 
     // The page, in a real browser: nothing fetched, the numbers where they should be.
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
@@ -112,18 +120,23 @@ describe('test corpus (built bin) against the project\'s own engine', () => {
       await page.screenshot({ path: screenshot, fullPage: true });
       expect(statSync(screenshot).size).toBeGreaterThan(10_000);
       expect(requests).toEqual([`file://${html}`]);
-      const cell = (truth: string, outcome: string) => page.locator(`#matrix td[data-truth="${truth}"][data-outcome="${outcome}"]`).innerText();
+      const cell = (truth: string, outcome: string) =>
+        page.locator(`#matrix td[data-truth="${truth}"][data-outcome="${outcome}"]`).textContent();
       expect(await cell('malicious', 'malicious')).toBe('3');
       expect(await cell('malicious', 'benign')).toBe('1');
       expect(await cell('benign', 'benign')).toBe('5');
       expect(await cell('benign', 'malicious')).toBe('0');
-      expect(await page.locator('#detection-rate').innerText()).toBe('75.0%');
-      expect(await page.locator('#false-positive-rate').innerText()).toBe('0.0%');
-      expect(await page.locator('#files').innerText()).toBe('9');
-      expect(await page.locator('#bids-right').innerText()).toBe('8 NCT');
-      expect(await page.locator('#misjudged li').allInnerTexts()).toEqual(['malicious/nested/clamav-test-signature.bin: malicious, answered benign']);
+      expect(await page.locator('#detection-rate').textContent()).toBe('75.0%');
+      expect(await page.locator('#false-positive-rate').textContent()).toBe('0.0%');
+      expect(await page.locator('#files').textContent()).toBe('9');
+      expect(await page.locator('#bids-right').textContent()).toBe('8 NCT');
+      expect(await page.locator('#misjudged li').allInnerTexts()).toEqual([
+        'malicious/nested/clamav-test-signature.bin: malicious, answered benign',
+      ]);
       // The chart: its bars add up to the answered files, and they are drawn.
-      const counts = await page.locator('#latency-chart rect.bar').evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('data-count'))));
+      const counts = await page
+        .locator('#latency-chart rect.bar')
+        .evaluateAll((bars) => bars.map((b) => Number(b.getAttribute('data-count'))));
       expect(counts.reduce((a, b) => a + b, 0)).toBe(9);
       const box = await page.locator('#latency-chart').boundingBox();
       expect(box!.width).toBeGreaterThan(300);
@@ -137,13 +150,18 @@ describe('test corpus (built bin) against the project\'s own engine', () => {
     const url = await engines.own();
     const sha = (name: string) => createHash('sha256').update(files[name]).digest('hex');
     const labels = join(tmp, 'labels.csv');
-    const rows = Object.keys(files).map((name, i) => `${i % 2 === 0 ? name : sha(name)},${name.startsWith('malicious/') ? 'malicious' : 'benign'}`);
+    const rows = Object.keys(files).map(
+      (name, i) => `${i % 2 === 0 ? name : sha(name)},${name.startsWith('malicious/') ? 'malicious' : 'benign'}`,
+    );
     // benign/empty.txt and others are labelled by hash; a header row is allowed.
     writeFileSync(labels, ['file,label', ...rows, ''].join('\n'));
     const r = await corpusRun([corpus, '--url', url, '--labels', labels, '--json', '--min-detection', '90', '--max-false-positives', '1']);
     expect(r.exitCode).toBe(1);
     const doc = JSON.parse(r.stdout) as CorpusDoc;
-    expect(doc.corpus.matrix).toEqual({ malicious: { malicious: 3, benign: 1, suspicious: 0, unknown: 0, missing: 0 }, benign: { malicious: 0, benign: 5, suspicious: 0, unknown: 0, missing: 0 } });
+    expect(doc.corpus.matrix).toEqual({
+      malicious: { malicious: 3, benign: 1, suspicious: 0, unknown: 0, missing: 0 },
+      benign: { malicious: 0, benign: 5, suspicious: 0, unknown: 0, missing: 0 },
+    });
     expect(doc.corpus.failures).toEqual(['detection rate 75.0% is below --min-detection 90.0%']);
     const text = await corpusRun([corpus, '--url', url, '--min-detection', '75']);
     expect(text.exitCode).toBe(0);
@@ -190,7 +208,14 @@ describe.skipIf(!hasClamscan)('test corpus against a project of the clamav templ
   it('detects the EICAR variants and the file of the test signature: 100% detection, no false positive', async () => {
     // Body signatures (.ndb): EICAR anywhere in a file, and the corpus's ClamAV test file.
     const db = join(tmp, 'test-signatures.ndb');
-    writeFileSync(db, [`Eicar-Test-Signature:0:*:${Buffer.from(EICAR).toString('hex')}`, `PolySwarm-Engine-Test-Signature:0:*:${CLAM_TEST.toString('hex')}`, ''].join('\n'));
+    writeFileSync(
+      db,
+      [
+        `Eicar-Test-Signature:0:*:${Buffer.from(EICAR).toString('hex')}`,
+        `PolySwarm-Engine-Test-Signature:0:*:${CLAM_TEST.toString('hex')}`,
+        '',
+      ].join('\n'),
+    );
     // A project made of the clamav template's scan module, this checkout as its dependency; zero setup boots it.
     const project = join(tmp, 'clamav-engine');
     mkdirSync(join(project, 'node_modules'), { recursive: true });

@@ -26,10 +26,14 @@ async function all(url: string) {
   return { ...r, failed };
 }
 
-const CANNOT_FETCH = ['artifact host answers 404 → one unknown answer, bid 0', 'artifact host answers 500 → one unknown answer, bid 0', 'artifact host resets the connection → one unknown answer, bid 0'];
+const CANNOT_FETCH = [
+  'artifact host answers 404 → one unknown answer, bid 0',
+  'artifact host answers 500 → one unknown answer, bid 0',
+  'artifact host resets the connection → one unknown answer, bid 0',
+];
 
 describe('test all: the failure paths, each failed by a fixture engine with its message (exit 1)', () => {
-  it('the project\'s own engine passes every failure-path case', async () => {
+  it("the project's own engine passes every failure-path case", async () => {
     const r = await all(await engines.own());
     expect([...r.failed.keys()], r.stdout).toEqual([]);
     expect(r.stdout).toMatch(/\n✓ artifact host never answers → one unknown answer, bid 0 \(/);
@@ -54,7 +58,10 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
     const r = await all(await engines.fixture({ maliciousOnFetchError: true }));
     expect(r.exitCode).toBe(1);
     expect([...r.failed.keys()]).toEqual(CANNOT_FETCH);
-    for (const name of CANNOT_FETCH) expect(r.failed.get(name)![0]).toMatch(/^expected verdict unknown, got malicious \(the artifact host (answers 404|answers 500|resets the connection);/);
+    for (const name of CANNOT_FETCH)
+      expect(r.failed.get(name)![0]).toMatch(
+        /^expected verdict unknown, got malicious \(the artifact host (answers 404|answers 500|resets the connection);/,
+      );
   });
 
   it('an engine that answers 500 to a non-ASCII signature header', async () => {

@@ -33,18 +33,28 @@ interface LoadDoc {
 }
 
 describe('test load (built bin)', () => {
-  it('--rate for 10s against the project\'s own engine: the table, the histogram, exit 0', async () => {
+  it("--rate for 10s against the project's own engine: the table, the histogram, exit 0", async () => {
     const url = await engines.own();
     const r = await load(['--url', url, '--rate', '20', '--duration', '10s']);
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stderr).toMatch(/^Load testing http:\/\/127\.0\.0\.1:\d+\/ \(secret from --secret\)\n/);
     // Not a terminal: a progress line every five seconds.
     expect(r.stderr).toMatch(/\n5s {2}sent \d+ {2}acknowledged \d+ {2}answered \d+ {2}lost 0 {2}p99 (\S+)/);
-    expect(r.stdout).toMatch(/^load 20\/s for \d+\.\ds \(\d+\.\ds with the last answers\): sent 200, acknowledged 200, answered 200 \(\d+\.\d\/s\)$/m);
+    expect(r.stdout).toMatch(
+      /^load 20\/s for \d+\.\ds \(\d+\.\ds with the last answers\): sent 200, acknowledged 200, answered 200 \(\d+\.\d\/s\)$/m,
+    );
     expect(r.stdout).toMatch(/^ +p50 +p95 +p99 +max$/m);
     expect(r.stdout).toMatch(/^acknowledgement latency( +\d+(\.\d+)?(µs|ms|s)){4}$/m);
     expect(r.stdout).toMatch(/^answer latency \(202 → answer\)( +\d+(\.\d+)?(µs|ms|s)){4}$/m);
-    for (const row of ['4xx', '5xx \\(not 503\\)', '503 \\(queue full\\)', 'no HTTP answer', 'answers lost', 'answered twice', 'answered after expiration']) {
+    for (const row of [
+      '4xx',
+      '5xx \\(not 503\\)',
+      '503 \\(queue full\\)',
+      'no HTTP answer',
+      'answers lost',
+      'answered twice',
+      'answered after expiration',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^${row} +0$`, 'm'));
     }
     const bars = String(r.stdout).match(/^ *\d+(\.\d+)?(µs|ms|s) – +\d+(\.\d+)?(µs|ms|s) │\S* (\d+)$/gm)!;
@@ -54,7 +64,17 @@ describe('test load (built bin)', () => {
   });
 
   it('against an engine that drops one answer in fifty: counts them, exit 1 (--json)', async () => {
-    const r = await load(['--url', await engines.fixture({ dropEvery: 50 }), '--rate', '40', '--duration', '3s', '--expiration', '5s', '--json']);
+    const r = await load([
+      '--url',
+      await engines.fixture({ dropEvery: 50 }),
+      '--rate',
+      '40',
+      '--duration',
+      '3s',
+      '--expiration',
+      '5s',
+      '--json',
+    ]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe('');
     const doc = JSON.parse(r.stdout) as LoadDoc;
@@ -64,12 +84,24 @@ describe('test load (built bin)', () => {
   });
 
   it('the text report says what was lost', async () => {
-    const r = await load(['--url', await engines.fixture({ dropEvery: 50 }), '--concurrency', '4', '--duration', '2s', '--expiration', '5s']);
+    const r = await load([
+      '--url',
+      await engines.fixture({ dropEvery: 50 }),
+      '--concurrency',
+      '4',
+      '--duration',
+      '2s',
+      '--expiration',
+      '5s',
+    ]);
     expect(r.exitCode).toBe(1);
     const lost = Number(/^answers lost +(\d+)$/m.exec(r.stdout)![1]);
     const acknowledged = Number(/acknowledged (\d+), answered/.exec(r.stdout)![1]);
     expect(lost).toBe(Math.floor(acknowledged / 50));
-    if (lost > 0) expect(r.stdout).toContain(`${lost} accepted bount${lost === 1 ? 'y was' : 'ies were'} never answered: every accepted bounty must get exactly one answer before its expiration`);
+    if (lost > 0)
+      expect(r.stdout).toContain(
+        `${lost} accepted bount${lost === 1 ? 'y was' : 'ies were'} never answered: every accepted bounty must get exactly one answer before its expiration`,
+      );
   });
 
   it('against an engine that answers twice: exit 1', async () => {
@@ -79,7 +111,9 @@ describe('test load (built bin)', () => {
   });
 
   it('a wrong secret: nothing acknowledged, the 4xx counted, exit 1', async () => {
-    const r = await runBin(['test', 'load', '--url', await engines.fixture(), '--secret', 'another', '--rate', '5', '--duration', '1s'], { cwd: tmp });
+    const r = await runBin(['test', 'load', '--url', await engines.fixture(), '--secret', 'another', '--rate', '5', '--duration', '1s'], {
+      cwd: tmp,
+    });
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/^4xx +5$/m);
     expect(r.stdout).toContain('no bounty was acknowledged with a 2xx; see the status counts (a 401 means another secret)');

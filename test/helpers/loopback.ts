@@ -120,7 +120,11 @@ export async function startLoopback(): Promise<Loopback> {
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`expected ${count} answer(s)${options.path ? ` on ${options.path}` : ''} within ${timeoutMs} ms, got ${matching().length}`));
+          reject(
+            new Error(
+              `expected ${count} answer(s)${options.path ? ` on ${options.path}` : ''} within ${timeoutMs} ms, got ${matching().length}`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(check);
         check();
@@ -152,10 +156,7 @@ export function bountyBody(overrides: Record<string, unknown> = {}): string {
   };
   for (const [k, v] of Object.entries(base)) if (v === undefined) delete base[k];
   // Bigints as digits, as the platform writes them (JSON.stringify cannot).
-  return JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? `__BIG__${v}` : v)).replace(
-    /"__BIG__(\d+)"/g,
-    '$1',
-  );
+  return JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? `__BIG__${v}` : v)).replace(/"__BIG__(\d+)"/g, '$1');
 }
 
 export interface WebhookOptions {
@@ -170,7 +171,10 @@ export interface WebhookOptions {
 }
 
 /** The method, headers and body of a signed webhook delivery. */
-export function webhook(body: string | Buffer, options: WebhookOptions = {}): { method: string; path: string; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> } {
+export function webhook(
+  body: string | Buffer,
+  options: WebhookOptions = {},
+): { method: string; path: string; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> } {
   const bytes = Buffer.from(body);
   const headers: Record<string, string> = {};
   const event = options.event === undefined ? 'bounty' : options.event;

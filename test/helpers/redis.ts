@@ -122,7 +122,23 @@ async function startRedisOn(port: number, extra: string[]): Promise<RedisServer>
     stderr = '';
     const proc = spawn(
       BINARY,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'warning', ...extra],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--daemonize',
+        'no',
+        '--loglevel',
+        'warning',
+        ...extra,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));

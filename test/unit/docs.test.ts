@@ -55,7 +55,12 @@ function tableRows(text: string): string[][] {
   return text
     .split('\n')
     .filter((line) => line.startsWith('|') && !/^\|[-| ]+\|$/.test(line))
-    .map((line) => line.slice(1, -1).split('|').map((cell) => cell.trim()));
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split('|')
+        .map((cell) => cell.trim()),
+    );
 }
 
 const unquote = (cell: string): string => cell.replace(/^`(.*)`$/, '$1');
@@ -63,7 +68,12 @@ const unquote = (cell: string): string => cell.replace(/^`(.*)`$/, '$1');
 describe('docs/protocol.md', () => {
   it('is what the repository refers to: no file points at documents outside it', () => {
     // Spelled in pieces so that this file does not match itself.
-    const outside = [['decisions', 'md'].join('.'), ['protocol', 'reference'].join('-'), ['..', 'shared'].join('/'), ['shared', 'docs'].join('/')];
+    const outside = [
+      ['decisions', 'md'].join('.'),
+      ['protocol', 'reference'].join('-'),
+      ['..', 'shared'].join('/'),
+      ['shared', 'docs'].join('/'),
+    ];
     const found: string[] = [];
     for (const { where, text } of lines()) {
       for (const name of outside) if (text.includes(name)) found.push(`${where} mentions ${name}`);

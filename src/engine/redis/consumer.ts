@@ -15,7 +15,16 @@ import type { BountyJob, JobProcessor } from '../queue.js';
 import { Budget } from './budget.js';
 import { closeConnection, consumerConnection, isConnectionError, watchConnection } from './connection.js';
 import { decodeJob, jobIdFor } from './job.js';
-import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S, type RedisQueueOptions } from './options.js';
+import {
+  DEFAULT_LOCK_DURATION_MS,
+  DEFAULT_QUEUE_NAME,
+  keep,
+  KEEP_COMPLETED,
+  KEEP_COMPLETED_S,
+  KEEP_FAILED,
+  KEEP_FAILED_S,
+  type RedisQueueOptions,
+} from './options.js';
 import { PostOnceGuard } from './post-once.js';
 import { OverdueWatchdog } from './watchdog.js';
 import { parseRedisUrl, type RedisTarget } from './target.js';
@@ -43,17 +52,20 @@ export class Consumer {
   #queue: Queue | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(target: RedisTarget, options: Required<Pick<RedisQueueOptions, 'queueName' | 'concurrency' | 'lockDurationMs'>> & {
-    keepCompleted?: number;
-    keepFailed?: number;
-    logger: Logger;
-    processor: JobProcessor;
-    deliver?: DeliverFunction;
-    onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
-    /** With it, this consumer also runs the deadline watchdog (a `worker`; a web process runs its own). */
-    onOverdue?: (job: BountyJob) => Promise<unknown>;
-    deadlineMarginMs?: number;
-  }) {
+  constructor(
+    target: RedisTarget,
+    options: Required<Pick<RedisQueueOptions, 'queueName' | 'concurrency' | 'lockDurationMs'>> & {
+      keepCompleted?: number;
+      keepFailed?: number;
+      logger: Logger;
+      processor: JobProcessor;
+      deliver?: DeliverFunction;
+      onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
+      /** With it, this consumer also runs the deadline watchdog (a `worker`; a web process runs its own). */
+      onOverdue?: (job: BountyJob) => Promise<unknown>;
+      deadlineMarginMs?: number;
+    },
+  ) {
     this.#logger = options.logger;
     this.#redis = consumerConnection(target);
     watchConnection(this.#redis, target, this.#logger, 'worker');
@@ -112,7 +124,9 @@ export class Consumer {
         return;
       }
       (options.onGaveUp ?? this.#answerGaveUp)(bountyJob, errorMessage(error))
-        .catch((failure: unknown) => this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }))
+        .catch((failure: unknown) =>
+          this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }),
+        )
         .finally(() => this.#finish(bountyJob.key));
     });
   }
@@ -123,7 +137,13 @@ export class Consumer {
     if (isExpired(bounty)) return;
     const comment = errorComment(`gave up on this bounty: ${reason}`);
     const body = serializeAnswer(buildAnswer(bounty, unknownResult(comment), 0n));
-    const delivery = await this.deliver({ url: bounty.response_url, body, expiration: bounty.expiration, bountyId: bounty.id, key: job.key });
+    const delivery = await this.deliver({
+      url: bounty.response_url,
+      body,
+      expiration: bounty.expiration,
+      bountyId: bounty.id,
+      key: job.key,
+    });
     this.#logger.info('answer', {
       bounty: bounty.id,
       verdict: 'unknown',
@@ -164,7 +184,9 @@ export class Consumer {
 
   /** The job is done with (answered, expired, given up): its room in the budget is free. */
   #finish(key: string): Promise<void> {
-    return this.#budget.finish(jobIdFor(key)).catch((error: unknown) => this.#logger.debug('could not free the job’s budget', { error: errorMessage(error) }));
+    return this.#budget
+      .finish(jobIdFor(key))
+      .catch((error: unknown) => this.#logger.debug('could not free the job’s budget', { error: errorMessage(error) }));
   }
 
   async #process(job: Job, token: string | undefined, processor: JobProcessor): Promise<string> {
@@ -222,11 +244,14 @@ export class Consumer {
   close(graceMs: number): Promise<void> {
     this.#closing ??= (async () => {
       await this.#watchdog?.stop();
-      const timer = setTimeout(() => {
-        // Mark them first: aborting makes their scans answer SKIPPED:SHUTDOWN, which `deliver` must then refuse.
-        for (const running of this.#running.values()) if (running.phase === 'scanning') running.handBack();
-        this.#handBack.abort();
-      }, Math.max(0, graceMs));
+      const timer = setTimeout(
+        () => {
+          // Mark them first: aborting makes their scans answer SKIPPED:SHUTDOWN, which `deliver` must then refuse.
+          for (const running of this.#running.values()) if (running.phase === 'scanning') running.handBack();
+          this.#handBack.abort();
+        },
+        Math.max(0, graceMs),
+      );
       const closed = this.#worker.close().then(
         () => 'closed' as const,
         (error: unknown) => {
@@ -253,9 +278,12 @@ export class Consumer {
       clearTimeout(timer);
       await this.#queue?.close().catch(() => {});
       if (how === 'timeout') {
-        this.#logger.warn('gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire', {
-          held: this.#running.size,
-        });
+        this.#logger.warn(
+          'gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire',
+          {
+            held: this.#running.size,
+          },
+        );
         this.#redis.disconnect();
         return;
       }

@@ -83,10 +83,13 @@ export function warnIfVolatile(facts: RedisFacts, display: string, logger: Logge
     logger.warn('Redis has AOF off and would not say whether it takes snapshots: a restart may lose queued bounties', { queue: display });
     return;
   }
-  logger.warn('Redis does not persist (no AOF, no RDB snapshots): a Redis restart loses every queued bounty, and redeliveries are scanned again', {
-    queue: display,
-    hint: 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)',
-  });
+  logger.warn(
+    'Redis does not persist (no AOF, no RDB snapshots): a Redis restart loses every queued bounty, and redeliveries are scanned again',
+    {
+      queue: display,
+      hint: 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)',
+    },
+  );
 }
 
 /**
@@ -114,9 +117,12 @@ async function warnIfLegacyBacklog(redis: Redis, queueName: string, logger: Logg
   if (queueName === DEFAULT_QUEUE_NAME) return;
   const waiting = await redis.llen(`bull:${DEFAULT_QUEUE_NAME}:wait`);
   if (waiting === 0) return;
-  logger.warn(`${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`, {
-    hint: `if they are this engine's, drain them: a worker with --queue-name ${DEFAULT_QUEUE_NAME} (or run web and workers with it until you switch)`,
-  });
+  logger.warn(
+    `${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`,
+    {
+      hint: `if they are this engine's, drain them: a worker with --queue-name ${DEFAULT_QUEUE_NAME} (or run web and workers with it until you switch)`,
+    },
+  );
 }
 
 export interface PreflightOptions {

@@ -66,9 +66,12 @@ export class PostOnceGuard {
         error: holder === POSTED ? 'already answered by an earlier run; not posted again' : 'another worker is posting this answer',
       };
     }
-    const renew = setInterval(() => {
-      this.#redis.eval(RENEW, 1, key, token, String(this.#leaseMs)).catch(() => {});
-    }, Math.max(100, Math.floor(this.#leaseMs / 3)));
+    const renew = setInterval(
+      () => {
+        this.#redis.eval(RENEW, 1, key, token, String(this.#leaseMs)).catch(() => {});
+      },
+      Math.max(100, Math.floor(this.#leaseMs / 3)),
+    );
     renew.unref();
     let result: DeliveryResult;
     try {

@@ -35,7 +35,16 @@ import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
 import { OverdueWatchdog } from './watchdog.js';
 import { Consumer } from './consumer.js';
 import { encodeJob, jobIdFor } from './job.js';
-import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S, type RedisQueueOptions } from './options.js';
+import {
+  DEFAULT_LOCK_DURATION_MS,
+  DEFAULT_QUEUE_NAME,
+  keep,
+  KEEP_COMPLETED,
+  KEEP_COMPLETED_S,
+  KEEP_FAILED,
+  KEEP_FAILED_S,
+  type RedisQueueOptions,
+} from './options.js';
 import { parseRedisUrl, type RedisTarget } from './target.js';
 
 /** How long `GET /` reports out-of-memory after a bounty was refused for it (the 503's Retry-After is 5 s). */
@@ -84,7 +93,12 @@ export class RedisQueue implements BountyQueue {
     this.#budget = new Budget(this.#producer, this.#queueName);
     this.#maxQueued = options.maxQueued ?? DEFAULTS.queueCapacity;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
-    this.#guard = new PostOnceGuard(this.#producer, { namespace: this.#queueName, leaseMs: lockDurationMs, deliver: options.deliver, logger: this.#logger });
+    this.#guard = new PostOnceGuard(this.#producer, {
+      namespace: this.#queueName,
+      leaseMs: lockDurationMs,
+      deliver: options.deliver,
+      logger: this.#logger,
+    });
     this.#producer.on('ready', () => {
       if (this.#closed) return;
       void this.#inspect();
@@ -133,8 +147,10 @@ export class RedisQueue implements BountyQueue {
   async #inspect(): Promise<void> {
     try {
       const refusal = evictionRefusal(await readFacts(this.#producer), this.#target.display);
-      if (refusal && this.#refusal === null) this.#logger.error('refusing bounties: Redis would evict them', { error: refusal.message, hint: refusal.hint });
-      else if (!refusal && this.#refusal !== null) this.#logger.info('Redis no longer evicts keys; taking bounties again', { queue: this.#target.display });
+      if (refusal && this.#refusal === null)
+        this.#logger.error('refusing bounties: Redis would evict them', { error: refusal.message, hint: refusal.hint });
+      else if (!refusal && this.#refusal !== null)
+        this.#logger.info('Redis no longer evicts keys; taking bounties again', { queue: this.#target.display });
       this.#refusal = refusal ? refusal.message : null;
     } catch (error) {
       this.#logger.debug('could not read the Redis configuration', { error: errorMessage(error) });
@@ -148,7 +164,10 @@ export class RedisQueue implements BountyQueue {
     if (oom) this.#oomAt = Date.now();
     if (message !== this.#lastLogged) {
       this.#lastLogged = message;
-      this.#logger.error(oom ? 'Redis is out of memory; bounties are refused with 503' : 'could not store a bounty in Redis', { queue: this.#target.display, error: message });
+      this.#logger.error(oom ? 'Redis is out of memory; bounties are refused with 503' : 'could not store a bounty in Redis', {
+        queue: this.#target.display,
+        error: message,
+      });
     }
     return new QueueUnavailableError(oom ? 'the shared queue is out of memory' : 'the shared queue is unreachable', { cause: error });
   }
@@ -158,7 +177,12 @@ export class RedisQueue implements BountyQueue {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new QueueUnavailableError(`Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${this.#producerState.lastError() ?? 'no connection yet'}`)),
+        () =>
+          reject(
+            new QueueUnavailableError(
+              `Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${this.#producerState.lastError() ?? 'no connection yet'}`,
+            ),
+          ),
         timeoutMs,
       );
     });
@@ -177,7 +201,8 @@ export class RedisQueue implements BountyQueue {
     if (this.#closed) throw new QueueUnavailableError('the queue is shutting down');
     if (this.#refusal !== null) throw new QueueUnavailableError('the shared queue’s Redis would evict bounties (maxmemory-policy)');
     const queue = this.#queue;
-    if (!queue || this.#producer.status !== 'ready') throw this.#unavailable(new Error(this.#producerState.lastError() ?? `connection ${this.#producer.status}`));
+    if (!queue || this.#producer.status !== 'ready')
+      throw this.#unavailable(new Error(this.#producerState.lastError() ?? `connection ${this.#producer.status}`));
     const id = jobIdFor(job.key);
     const seen = `${this.#queueName}:seen:${id}`;
     const expiresAt = job.bounty.expiration.getTime();
@@ -188,7 +213,9 @@ export class RedisQueue implements BountyQueue {
       const room = await this.#budget.reserve(id, seen, job.bytes ?? 0, expiresAt, this.#maxQueued, this.#maxQueuedBytes);
       if (room === 'seen') return 'duplicate';
       if (room === 'full-count' || room === 'full-bytes') {
-        this.#logger.debug('shared queue full', { limit: room === 'full-count' ? `--max-queued ${this.#maxQueued}` : `--max-queued-bytes ${this.#maxQueuedBytes}` });
+        this.#logger.debug('shared queue full', {
+          limit: room === 'full-count' ? `--max-queued ${this.#maxQueued}` : `--max-queued-bytes ${this.#maxQueuedBytes}`,
+        });
         return 'full';
       }
       reserved = room === 'ok';
@@ -219,7 +246,8 @@ export class RedisQueue implements BountyQueue {
     try {
       if (this.#producer.status !== 'ready') throw new Error(this.#producerState.lastError() ?? `connection ${this.#producer.status}`);
       const memory = await readMemory(this.#producer);
-      if (outOfMemory(memory) || Date.now() - this.#oomAt < OOM_REPORTED_MS) return { ok: false, detail: 'the shared queue is out of memory' };
+      if (outOfMemory(memory) || Date.now() - this.#oomAt < OOM_REPORTED_MS)
+        return { ok: false, detail: 'the shared queue is out of memory' };
       return { ok: true };
     } catch (error) {
       // The connection watcher logged why; an unauthenticated caller learns only that it is down.

@@ -80,12 +80,15 @@ export class OverdueWatchdog {
     }
     if (job) {
       // Answers `unknown` (or nothing, once expired); the pipeline logs it and says why.
-      await this.#options.onOverdue(job).catch((error: unknown) =>
-        logger.error('could not answer an overdue job', { bounty: job!.bounty.id, error: errorMessage(error) }),
-      );
+      await this.#options
+        .onOverdue(job)
+        .catch((error: unknown) => logger.error('could not answer an overdue job', { bounty: job!.bounty.id, error: errorMessage(error) }));
     }
     // A worker that takes it meanwhile sees the overdue key and does not scan it; removing it frees Redis now.
-    await this.#options.queue()?.remove(id).catch(() => 0);
+    await this.#options
+      .queue()
+      ?.remove(id)
+      .catch(() => 0);
     await budget.finish(id);
   }
 }

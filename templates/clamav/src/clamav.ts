@@ -205,7 +205,7 @@ async function scanWithClamscan(path: string, signal: AbortSignal, env: NodeJS.P
     if (result.exitCode === 1) {
       for (const line of result.stdout.split('\n')) {
         const match = /^(.*): (.+) FOUND$/.exec(line.trim());
-        if (match && match[1].endsWith(path)) return { status: 'found', signature: match[2] };
+        if (match?.[1].endsWith(path)) return { status: 'found', signature: match[2] };
       }
       return { status: 'error', message: `${file} reported a detection it did not name: ${result.stdout.trim().slice(0, 200)}` };
     }
@@ -249,7 +249,11 @@ export function clamVersion(env: NodeJS.ProcessEnv = process.env): Promise<ClamV
       const address = clamdAddress(env);
       if (address) return parseVersion(await clamdRequest(address, 'VERSION', AbortSignal.timeout(5_000)));
       const { file, args } = clamscanCommand(env);
-      const result = await execa(file, ['--version', ...args.filter((a) => a.startsWith('--database='))], { reject: false, stdin: 'ignore', timeout: 10_000 });
+      const result = await execa(file, ['--version', ...args.filter((a) => a.startsWith('--database='))], {
+        reject: false,
+        stdin: 'ignore',
+        timeout: 10_000,
+      });
       return parseVersion(result.stdout);
     } catch {
       return { engine: null, signatures: null };

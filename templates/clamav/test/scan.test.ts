@@ -163,7 +163,10 @@ describe.skipIf(!clamd)('scan through clamd (a real daemon on a unix socket)', (
     mkdirSync(join(dir, 'db'));
     const md5 = createHash('md5').update(EICAR).digest('hex');
     const bigMd5 = createHash('md5').update(BIG).digest('hex');
-    writeFileSync(join(dir, 'db', 'eicar.hdb'), `${md5}:${Buffer.byteLength(EICAR)}:Eicar-Test-Signature\n${bigMd5}:${BIG.length}:Big-Test-Signature\n`);
+    writeFileSync(
+      join(dir, 'db', 'eicar.hdb'),
+      `${md5}:${Buffer.byteLength(EICAR)}:Eicar-Test-Signature\n${bigMd5}:${BIG.length}:Big-Test-Signature\n`,
+    );
     const conf = join(dir, 'clamd.conf');
     writeFileSync(conf, `LocalSocket ${socket}\nDatabaseDirectory ${join(dir, 'db')}\nForeground yes\nLogFile ${join(dir, 'clamd.log')}\n`);
     daemon = execa(clamd!, [`--config-file=${conf}`], { reject: false, stdin: 'ignore' });
@@ -187,13 +190,19 @@ describe.skipIf(!clamd)('scan through clamd (a real daemon on a unix socket)', (
   };
 
   it('flags EICAR, names the signature, and finds harmless bytes clean', async () => {
-    expect(await scanFile(file(EICAR), AbortSignal.timeout(10_000), env())).toEqual({ status: 'found', signature: 'Eicar-Test-Signature.UNOFFICIAL' });
+    expect(await scanFile(file(EICAR), AbortSignal.timeout(10_000), env())).toEqual({
+      status: 'found',
+      signature: 'Eicar-Test-Signature.UNOFFICIAL',
+    });
     expect(await scanFile(file('harmless\n'), AbortSignal.timeout(10_000), env())).toEqual({ status: 'clean' });
     expect(await clamavProblem(env())).toBeNull();
   });
 
   it('streams a file larger than one chunk (its signature matches only the whole file)', async () => {
-    expect(await scanFile(file(BIG), AbortSignal.timeout(10_000), env())).toEqual({ status: 'found', signature: 'Big-Test-Signature.UNOFFICIAL' });
+    expect(await scanFile(file(BIG), AbortSignal.timeout(10_000), env())).toEqual({
+      status: 'found',
+      signature: 'Big-Test-Signature.UNOFFICIAL',
+    });
   });
 
   it('says what to do when clamd is not there', async () => {
@@ -231,6 +240,9 @@ describe('clamd settings and replies', () => {
   it('reads clamd INSTREAM replies', () => {
     expect(parseClamdReply('stream: OK')).toEqual({ status: 'clean' });
     expect(parseClamdReply('stream: Win.Test.EICAR_HDB-1 FOUND')).toEqual({ status: 'found', signature: 'Win.Test.EICAR_HDB-1' });
-    expect(parseClamdReply('INSTREAM size limit exceeded. ERROR')).toEqual({ status: 'error', message: 'clamd: INSTREAM size limit exceeded.' });
+    expect(parseClamdReply('INSTREAM size limit exceeded. ERROR')).toEqual({
+      status: 'error',
+      message: 'clamd: INSTREAM size limit exceeded.',
+    });
   });
 });

@@ -177,7 +177,7 @@ beforeAll(async () => {
     res.write(Buffer.alloc(1000));
     setTimeout(() => req.socket.destroy(), 50);
   });
-  const artifactEndless = host.on('/artifact/endless', (req, res) => {
+  const artifactEndless = host.on('/artifact/endless', (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
     const chunk = Buffer.alloc(256 * 1024, 0x41);
     const pump = () => {
@@ -219,13 +219,24 @@ beforeAll(async () => {
       artifact: shorter.url,
       sha256: createHash('sha256').update(shorterBody).digest('hex'),
     },
-    { name: 'receiver-hangs-then-200', id: 'ok:1', expiresInMs: 9000, receiver: (req, res, n) => (n === 1 ? hang(req, res, n) : ok(req, res, n)) },
-    { name: 'receiver-resets-then-200', id: 'ok:2', expiresInMs: 4000, receiver: (req, res, n) => (n === 1 ? reset(req, res, n) : ok(req, res, n)) },
+    {
+      name: 'receiver-hangs-then-200',
+      id: 'ok:1',
+      expiresInMs: 9000,
+      receiver: (req, res, n) => (n === 1 ? hang(req, res, n) : ok(req, res, n)),
+    },
+    {
+      name: 'receiver-resets-then-200',
+      id: 'ok:2',
+      expiresInMs: 4000,
+      receiver: (req, res, n) => (n === 1 ? reset(req, res, n) : ok(req, res, n)),
+    },
     {
       name: 'receiver-500-429-200',
       id: 'ok:3',
       expiresInMs: 5000,
-      receiver: (req, res, n) => (n === 1 ? res.writeHead(500).end() : n === 2 ? res.writeHead(429, { 'retry-after': '1' }).end() : ok(req, res, n)),
+      receiver: (req, res, n) =>
+        n === 1 ? res.writeHead(500).end() : n === 2 ? res.writeHead(429, { 'retry-after': '1' }).end() : ok(req, res, n),
     },
     { name: 'receiver-hangs-always', id: 'ok:4', expiresInMs: 3500, receiver: hang },
     { name: 'receiver-down', id: 'ok:5', expiresInMs: 3500, responseUrl: downUrl },
@@ -340,7 +351,10 @@ describe('faults around the scan, in a real start process', () => {
   });
 
   it('answer receiver that is down: retried until the expiration, then logged as not delivered (once)', () => {
-    const lines = engine.output().split('\n').filter((l) => l.includes('answer not delivered') && l.includes('ok:5'));
+    const lines = engine
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('answer not delivered') && l.includes('ok:5'));
     expect(lines, engine.output().slice(-3000)).toHaveLength(1);
     expect(lines[0]).toMatch(/ECONNREFUSED/);
   });
@@ -389,7 +403,12 @@ describe('SIGTERM with work in flight', () => {
         host.on(`/answer/${name}`, receiver);
         const expiration = now + expiresInMs;
         submitted.push({ name, expiration });
-        const body = bountyBody({ id, response_url: `${host.origin}/answer/${name}`, artifact_uri: `${host.origin}/artifact/none`, expiration: new Date(expiration).toISOString() });
+        const body = bountyBody({
+          id,
+          response_url: `${host.origin}/answer/${name}`,
+          artifact_uri: `${host.origin}/artifact/none`,
+          expiration: new Date(expiration).toISOString(),
+        });
         expect(await submit(target, body)).toBe(202);
       };
       // Two scans that honour their signal hold both slots; their deadline (expiration − 2 s) comes 3 s from now.
@@ -419,7 +438,9 @@ describe('SIGTERM with work in flight', () => {
       expect(attemptsOf('term-retried').map((a) => a.status)).toEqual([503, 503, 200]);
       // The running scans were cut at their deadline (before the 30 s grace ran out).
       expect(comment('term-running-1')).toEqual(['SKIPPED:TIMEOUT']);
-      console.log(`sigterm: ${submitted.length} bounties answered; the engine held ${sockets} sockets at SIGTERM; exited ${exit!.at - now} ms after the first submission`);
+      console.log(
+        `sigterm: ${submitted.length} bounties answered; the engine held ${sockets} sockets at SIGTERM; exited ${exit!.at - now} ms after the first submission`,
+      );
     } finally {
       await target.kill();
       removeProject(dir);

@@ -199,7 +199,10 @@ const mutatedBounty = fc
   .tuple(
     bountyObject(),
     fc.oneof(
-      fc.record({ op: fc.constant('drop' as const), key: fc.constantFrom('id', 'artifact_type', 'expiration', 'response_url', 'artifact_uri', 'rules') }),
+      fc.record({
+        op: fc.constant('drop' as const),
+        key: fc.constantFrom('id', 'artifact_type', 'expiration', 'response_url', 'artifact_uri', 'rules'),
+      }),
       fc.record({
         op: fc.constant('set' as const),
         key: fc.constantFrom('id', 'artifact_type', 'expiration', 'phase', 'rules', 'sha256', 'metadata', 'response_url', 'duration'),
@@ -218,7 +221,10 @@ const mutatedBounty = fc
     if (mutation.op === 'set') {
       // Never a new string URL: a valid bounty must not send the engine anywhere but the loopback host.
       const value = URL_KEYS.has(mutation.key) && typeof mutation.value === 'string' ? 42 : mutation.value;
-      return { kind: `bounty with ${mutation.key}=${JSON.stringify(value)?.slice(0, 40)}`, body: Buffer.from(serialize(bounty, { [mutation.key]: value })) };
+      return {
+        kind: `bounty with ${mutation.key}=${JSON.stringify(value)?.slice(0, 40)}`,
+        body: Buffer.from(serialize(bounty, { [mutation.key]: value })),
+      };
     }
     const bytes = Buffer.from(serialize(bounty));
     if (mutation.op === 'truncate') return { kind: 'truncated bounty', body: bytes.subarray(0, mutation.at % bytes.length) };
@@ -229,7 +235,10 @@ const mutatedBounty = fc
     }
     if (mutation.op === 'utf8') {
       const at = mutation.at % bytes.length;
-      return { kind: 'bounty with invalid UTF-8', body: Buffer.concat([bytes.subarray(0, at), Buffer.from(mutation.bytes), bytes.subarray(at)]) };
+      return {
+        kind: 'bounty with invalid UTF-8',
+        body: Buffer.concat([bytes.subarray(0, at), Buffer.from(mutation.bytes), bytes.subarray(at)]),
+      };
     }
     return { kind: 'bounty with trailing bytes', body: Buffer.concat([bytes, Buffer.from(mutation.tail)]) };
   });
@@ -242,7 +251,10 @@ const deepBody = fc
     const nest = `${open.repeat(depth)}1${close.repeat(depth)}`;
     if (shape !== 'in-metadata') return { kind: `${depth}-deep ${shape}`, body: Buffer.from(nest) };
     const bounty = bountyBody({ id: `deep-${depth}`, artifact_uri: `${lb.origin}/artifact`, response_url: `${lb.origin}/answer` });
-    return { kind: `bounty with ${depth}-deep metadata`, body: Buffer.from(bounty.replace(/}$/, `,"metadata":${'['.repeat(depth)}${']'.repeat(depth)}}`)) };
+    return {
+      kind: `bounty with ${depth}-deep metadata`,
+      body: Buffer.from(bounty.replace(/}$/, `,"metadata":${'['.repeat(depth)}${']'.repeat(depth)}}`)),
+    };
   });
 
 const bigNumbers = fc
@@ -250,10 +262,20 @@ const bigNumbers = fc
   .chain((n) =>
     fc.constantFrom(
       { kind: `bare number ${n.slice(0, 20)}`, body: Buffer.from(n) },
-      { kind: `id ${n.slice(0, 20)}`, body: Buffer.from(bountyBody({ response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact` }).replace(/"id":\d+/, `"id":${n}`)) },
+      {
+        kind: `id ${n.slice(0, 20)}`,
+        body: Buffer.from(
+          bountyBody({ response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact` }).replace(/"id":\d+/, `"id":${n}`),
+        ),
+      },
       {
         kind: `bid ${n.slice(0, 20)}`,
-        body: Buffer.from(bountyBody({ response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact` }).replace(/"max_allowed_bid":\d+/, `"max_allowed_bid":${n}`)),
+        body: Buffer.from(
+          bountyBody({ response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact` }).replace(
+            /"max_allowed_bid":\d+/,
+            `"max_allowed_bid":${n}`,
+          ),
+        ),
       },
     ),
   );
@@ -272,9 +294,35 @@ const bodyArb: fc.Arbitrary<{ kind: string; body: Buffer }> = fc.oneof(
   { weight: 1, arbitrary: hugeBody },
 );
 
-type SignatureKind = 'none' | 'valid' | 'upper' | 'padded' | 'prefixed' | 'wrong-secret' | 'truncated' | 'empty' | 'latin1' | 'random' | 'twice' | 'stale';
+type SignatureKind =
+  | 'none'
+  | 'valid'
+  | 'upper'
+  | 'padded'
+  | 'prefixed'
+  | 'wrong-secret'
+  | 'truncated'
+  | 'empty'
+  | 'latin1'
+  | 'random'
+  | 'twice'
+  | 'stale';
 const signatureArb = fc.constantFrom<SignatureKind>(
-  'valid', 'valid', 'valid', 'valid', 'none', 'upper', 'padded', 'prefixed', 'wrong-secret', 'truncated', 'empty', 'latin1', 'random', 'twice', 'stale',
+  'valid',
+  'valid',
+  'valid',
+  'valid',
+  'none',
+  'upper',
+  'padded',
+  'prefixed',
+  'wrong-secret',
+  'truncated',
+  'empty',
+  'latin1',
+  'random',
+  'twice',
+  'stale',
 );
 
 function signatureValue(kind: SignatureKind, body: Buffer, random: string): string | string[] | undefined {
@@ -307,9 +355,12 @@ function signatureValue(kind: SignatureKind, body: Buffer, random: string): stri
   }
 }
 
-const eventArb = fc.option(fc.constantFrom('ping', 'PING', 'Ping', ' bounty ', 'bounty', 'BOUNTY', 'Bounty', 'analyze', '', 'bounty,ping', 'pingx'), {
-  nil: undefined,
-});
+const eventArb = fc.option(
+  fc.constantFrom('ping', 'PING', 'Ping', ' bounty ', 'bounty', 'BOUNTY', 'Bounty', 'analyze', '', 'bounty,ping', 'pingx'),
+  {
+    nil: undefined,
+  },
+);
 const contentTypeArb = fc.option(
   fc.constantFrom(
     'application/json',
@@ -324,7 +375,22 @@ const contentTypeArb = fc.option(
   ),
   { nil: undefined },
 );
-const methodArb = fc.constantFrom('POST', 'POST', 'POST', 'POST', 'POST', 'GET', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'FOO', 'M-SEARCH', 'BREW');
+const methodArb = fc.constantFrom(
+  'POST',
+  'POST',
+  'POST',
+  'POST',
+  'POST',
+  'GET',
+  'HEAD',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'FOO',
+  'M-SEARCH',
+  'BREW',
+);
 const pathArb = fc.constantFrom('/', '/', '/', '/', '/?x=1', '/webhook', '//', '/%2e', '/..', '/%zz', '/%', '/?');
 
 /** A request whose envelope varies in everything: method, path, each header, its casing, the signature. */
@@ -363,7 +429,14 @@ const sampleArb: fc.Arbitrary<Sample> = fc
     if (event !== undefined) headers[cased('x-polyswarm-event')] = event;
     if (contentType !== undefined) headers[cased('content-type')] = contentType;
     if (r.delivery !== undefined) headers[cased('x-polyswarm-delivery')] = r.delivery;
-    return { method, path, headers, body: r.body.body, chunked: r.chunked && r.body.body.length > 0, kind: `${r.body.kind}, signature ${signatureKind}` };
+    return {
+      method,
+      path,
+      headers,
+      body: r.body.body,
+      chunked: r.chunked && r.body.body.length > 0,
+      kind: `${r.body.kind}, signature ${signatureKind}`,
+    };
   });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -377,7 +450,15 @@ describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)
       fc.asyncProperty(sampleArb, async (sample) => {
         let response: RawResponse;
         try {
-          response = await rawRequest(engine.url, { method: sample.method, path: sample.path, headers: sample.headers, body: sample.body, chunked: sample.chunked, agent, timeoutMs: 10_000 });
+          response = await rawRequest(engine.url, {
+            method: sample.method,
+            path: sample.path,
+            headers: sample.headers,
+            body: sample.body,
+            chunked: sample.chunked,
+            agent,
+            timeoutMs: 10_000,
+          });
         } catch (error) {
           // A refusal that comes before the body is read (413 on the declared length, or node's parser rejecting the
           // request line) closes the connection without reading the rest (docs/protocol.md §12); a client still
@@ -388,26 +469,36 @@ describe(`fuzzing the webhook endpoint of \`start\` (seed ${SEED}, ${RUNS} runs)
             resets++;
             return;
           }
-          throw new Error(`no answer (${(error as Error).message}) to ${sample.method} ${sample.path} [${sample.kind}]; engine ${engine.child.exitCode === null ? 'alive' : `exited ${engine.child.exitCode}`}`);
+          throw new Error(
+            `no answer (${(error as Error).message}) to ${sample.method} ${sample.path} [${sample.kind}]; engine ${engine.child.exitCode === null ? 'alive' : `exited ${engine.child.exitCode}`}`,
+          );
         }
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         const problem = violation(sample, response);
         if (problem) {
-          throw new Error(`${problem} for ${sample.method} ${sample.path} [${sample.kind}] headers ${JSON.stringify(sample.headers)}: ${response.body.toString('utf8').slice(0, 300)}`);
+          throw new Error(
+            `${problem} for ${sample.method} ${sample.path} [${sample.kind}] headers ${JSON.stringify(sample.headers)}: ${response.body.toString('utf8').slice(0, 300)}`,
+          );
         }
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`fuzz: ${RUNS} requests in ${seconds} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}, ${resets} big uploads refused unread were reset before the answer was read`);
+    console.log(
+      `fuzz: ${RUNS} requests in ${seconds} s, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}, ${resets} big uploads refused unread were reset before the answer was read`,
+    );
     // The generators must really reach every row of the table, or the property proves little.
-    for (const status of [200, 202, 400, 401, 404, 405, 413, 415]) expect(statuses.get(status) ?? 0, `status ${status} never produced`).toBeGreaterThan(0);
+    for (const status of [200, 202, 400, 401, 404, 405, 413, 415])
+      expect(statuses.get(status) ?? 0, `status ${status} never produced`).toBeGreaterThan(0);
 
     // Still serving, still the same process.
     expect(engine.child.exitCode).toBeNull();
     const live = await rawRequest(engine.url, { method: 'GET' });
     expect(live.status).toBe(200);
-    const ping = await rawRequest(engine.url, { method: 'POST', headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': hmac(Buffer.alloc(0)) } });
+    const ping = await rawRequest(engine.url, {
+      method: 'POST',
+      headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': hmac(Buffer.alloc(0)) },
+    });
     expect([ping.status, ping.body.toString()]).toEqual([200, '{"status":"OK"}']);
     expect(engine.output()).not.toMatch(/unexpected error|uncaught|FATAL/i);
   }, 120_000);

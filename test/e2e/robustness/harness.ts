@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
+import { type Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN } from '../../helpers/bin.js';
@@ -132,7 +132,15 @@ export interface RawResponse {
  */
 export function rawRequest(
   url: string,
-  options: { method: string; path?: string; headers?: OutgoingHttpHeaders; body?: Buffer; chunked?: boolean; agent?: Agent; timeoutMs?: number },
+  options: {
+    method: string;
+    path?: string;
+    headers?: OutgoingHttpHeaders;
+    body?: Buffer;
+    chunked?: boolean;
+    agent?: Agent;
+    timeoutMs?: number;
+  },
 ): Promise<RawResponse> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
@@ -145,7 +153,10 @@ export function rawRequest(
       agent: options.agent ?? false,
       setHost: true,
     });
-    const timer = setTimeout(() => req.destroy(new Error(`no response within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no response within ${options.timeoutMs ?? 10_000} ms`)),
+      options.timeoutMs ?? 10_000,
+    );
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -108,7 +108,10 @@ describe('slow clients', () => {
     const stillOpen = tricklers.filter(({ t }) => t.closedAt === undefined).length;
     expect(stillOpen, 'slow connections the server never cut (within 30 s)').toBe(0);
     expect(pings.length).toBeGreaterThan(50);
-    expect(pings.filter((p) => p.status !== 200), 'pings not answered 200 while slow clients were held').toEqual([]);
+    expect(
+      pings.filter((p) => p.status !== 200),
+      'pings not answered 200 while slow clients were held',
+    ).toEqual([]);
 
     // The slow clients were told why: a 408 JSON, never a 5xx.
     for (const { kind, t } of tricklers) {
@@ -142,7 +145,11 @@ describe('slow clients', () => {
  * server closes the connection or everything is sent. With `waitMs`, it first waits that long for an early answer
  * after the headers (as curl does for big bodies) and sends nothing if one came.
  */
-function hugeUpload(port: number, size: number, options: { chunked: boolean; waitMs?: number }): Promise<{ response: string; sent: number; error?: string }> {
+function hugeUpload(
+  port: number,
+  size: number,
+  options: { chunked: boolean; waitMs?: number },
+): Promise<{ response: string; sent: number; error?: string }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     open.add(socket);
@@ -161,7 +168,9 @@ function hugeUpload(port: number, size: number, options: { chunked: boolean; wai
       while (sent < size && !socket.destroyed) {
         const piece = chunk.subarray(0, Math.min(chunk.length, size - sent));
         sent += piece.length;
-        const more = options.chunked ? socket.write(`${piece.length.toString(16)}\r\n`) && socket.write(piece) && socket.write('\r\n') : socket.write(piece);
+        const more = options.chunked
+          ? socket.write(`${piece.length.toString(16)}\r\n`) && socket.write(piece) && socket.write('\r\n')
+          : socket.write(piece);
         if (!more) return;
       }
       if (sent >= size && !socket.destroyed) socket.end(options.chunked ? '0\r\n\r\n' : '');
@@ -217,7 +226,9 @@ describe('a 100 MB body', () => {
     // either outcome is a refusal; what must not happen is the engine swallowing the 100 MB.
     if (result.response !== '') expect(result.response).toMatch(/^HTTP\/1\.1 413 /);
     else expect(result.error).toMatch(/EPIPE|ECONNRESET/);
-    console.log(`100 MB body (Content-Length, no wait): ${result.response ? '413' : result.error} after ${(result.sent / MB).toFixed(1)} MB sent; engine RSS grew ${(growth / MB).toFixed(1)} MB at most`);
+    console.log(
+      `100 MB body (Content-Length, no wait): ${result.response ? '413' : result.error} after ${(result.sent / MB).toFixed(1)} MB sent; engine RSS grew ${(growth / MB).toFixed(1)} MB at most`,
+    );
     expect(result.sent).toBeLessThan(SIZE);
     expect(growth).toBeLessThan(50 * MB);
     expect(engine.child.exitCode).toBeNull();
@@ -228,7 +239,9 @@ describe('a 100 MB body', () => {
     const { result, growth } = await withPeakRss(() => hugeUpload(engine.port, SIZE, { chunked: true }));
     expect(result.response).toMatch(/^HTTP\/1\.1 413 /);
     expect(result.response).toMatch(TOO_LARGE);
-    console.log(`100 MB body (chunked): 413 after ${(result.sent / MB).toFixed(1)} MB sent; engine RSS grew ${(growth / MB).toFixed(1)} MB at most`);
+    console.log(
+      `100 MB body (chunked): 413 after ${(result.sent / MB).toFixed(1)} MB sent; engine RSS grew ${(growth / MB).toFixed(1)} MB at most`,
+    );
     expect(result.sent).toBeLessThan(SIZE);
     expect(growth).toBeLessThan(50 * MB);
     expect(engine.child.exitCode).toBeNull();

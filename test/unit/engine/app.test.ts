@@ -44,9 +44,7 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
     const hasBody = w.method !== 'GET' && w.method !== 'HEAD';
     const init = { method: w.method, headers: w.headers, body: hasBody ? w.body : undefined };
     const response =
-      mode === 'app.fetch'
-        ? await engine.fetch(new Request(`http://engine.test${w.path}`, init))
-        : await fetch(new URL(w.path, url), init);
+      mode === 'app.fetch' ? await engine.fetch(new Request(`http://engine.test${w.path}`, init)) : await fetch(new URL(w.path, url), init);
     return { status: response.status, headers: response.headers, text: await response.text() };
   }
 
@@ -368,7 +366,12 @@ describe('webhook endpoint over a real socket only', () => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString(), sentBytes: req.socket?.bytesWritten ?? 0 }),
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString(),
+            sentBytes: req.socket?.bytesWritten ?? 0,
+          }),
         );
       });
       req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
@@ -388,11 +391,14 @@ describe('webhook endpoint over a real socket only', () => {
   });
 
   it('a chunked body over the cap: 413 once the count passes the cap, Connection: close', async () => {
-    const r = await raw({ 'transfer-encoding': 'chunked', 'x-polyswarm-event': 'bounty', 'x-polyswarm-signature': 'a'.repeat(64) }, (req) => {
-      // 600 + 600 bytes pass the 1024 cap; the stream is then left open, so only an early 413 can end this.
-      req.write('x'.repeat(600));
-      setTimeout(() => req.write('x'.repeat(600)), 20);
-    });
+    const r = await raw(
+      { 'transfer-encoding': 'chunked', 'x-polyswarm-event': 'bounty', 'x-polyswarm-signature': 'a'.repeat(64) },
+      (req) => {
+        // 600 + 600 bytes pass the 1024 cap; the stream is then left open, so only an early 413 can end this.
+        req.write('x'.repeat(600));
+        setTimeout(() => req.write('x'.repeat(600)), 20);
+      },
+    );
     expect(r.status).toBe(413);
     expect(r.headers.connection).toBe('close');
   });

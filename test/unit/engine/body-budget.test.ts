@@ -45,7 +45,9 @@ function partialPing(port: number, size: number, sent: number): { socket: Socket
   let text = '';
   socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
   socket.on('error', () => {});
-  socket.write(`POST / HTTP/1.1\r\nHost: x\r\nX-POLYSWARM-EVENT: ping\r\nX-POLYSWARM-SIGNATURE: ${sign(SECRET, body)}\r\nContent-Length: ${size}\r\n\r\n`);
+  socket.write(
+    `POST / HTTP/1.1\r\nHost: x\r\nX-POLYSWARM-EVENT: ping\r\nX-POLYSWARM-SIGNATURE: ${sign(SECRET, body)}\r\nContent-Length: ${size}\r\n\r\n`,
+  );
   socket.write(body.subarray(0, sent));
   return { socket, received: () => text, rest: () => void socket.write(body.subarray(sent)) };
 }

@@ -90,7 +90,6 @@ async function failure(promise: Promise<unknown>): Promise<ArtifactError> {
  */
 const pause = () => new Promise((r) => setTimeout(r, 30));
 
-
 describe('downloadArtifact over undici', () => {
   it('reuses keep-alive connections across downloads, 404s with a body and redirects (unwanted bodies are drained)', async () => {
     host.route('/a', (_req, res) => void res.writeHead(200, { 'content-length': 3 }).end('abc'));
@@ -104,7 +103,9 @@ describe('downloadArtifact over undici', () => {
     }
     expect(host.connections).toBe(1);
     for (let i = 0; i < 4; i++) {
-      expect((await failure(downloadArtifact(`${host.origin}/missing`, { maxBytes: 10, signal: signal() }))).message).toMatch(/answered HTTP 404$/);
+      expect((await failure(downloadArtifact(`${host.origin}/missing`, { maxBytes: 10, signal: signal() }))).message).toMatch(
+        /answered HTTP 404$/,
+      );
       await pause();
       expect((await downloadArtifact(`${host.origin}/moved`, { maxBytes: 10, signal: signal() })).toString()).toBe('abc');
       await pause();
@@ -155,9 +156,15 @@ describe('downloadArtifact over undici', () => {
 
   it('a redirect without a Location, a bad URI and credentials in the URI are cannot-fetch', async () => {
     host.route('/nowhere', (_req, res) => void res.writeHead(302).end());
-    expect((await failure(downloadArtifact(`${host.origin}/nowhere`, { maxBytes: 10, signal: signal() }))).message).toMatch(/answered HTTP 302$/);
-    expect((await failure(downloadArtifact('not a url', { maxBytes: 10, signal: signal() }))).message).toBe('artifact URI is not a URL: "not a url"');
-    const creds = await failure(downloadArtifact(`http://user:secret@127.0.0.1:${new URL(host.origin).port}/a`, { maxBytes: 10, signal: signal() }));
+    expect((await failure(downloadArtifact(`${host.origin}/nowhere`, { maxBytes: 10, signal: signal() }))).message).toMatch(
+      /answered HTTP 302$/,
+    );
+    expect((await failure(downloadArtifact('not a url', { maxBytes: 10, signal: signal() }))).message).toBe(
+      'artifact URI is not a URL: "not a url"',
+    );
+    const creds = await failure(
+      downloadArtifact(`http://user:secret@127.0.0.1:${new URL(host.origin).port}/a`, { maxBytes: 10, signal: signal() }),
+    );
     expect(creds.reason).toBe('cannot-fetch');
     expect(creds.message).not.toContain('secret');
     expect(host.requests).toHaveLength(1);
@@ -196,7 +203,9 @@ describe('downloadArtifact over undici', () => {
     host.route('/corrupt', (_req, res) => void res.writeHead(200, { 'content-encoding': 'gzip' }).end('not gzip at all'));
     expect((await failure(downloadArtifact(`${host.origin}/corrupt`, { maxBytes: 100, signal: signal() }))).message).toMatch(/broke off/);
     host.route('/zstd', (_req, res) => void res.writeHead(200, { 'content-encoding': 'zstd' }).end('x'));
-    expect((await failure(downloadArtifact(`${host.origin}/zstd`, { maxBytes: 100, signal: signal() }))).message).toMatch(/unknown Content-Encoding: zstd$/);
+    expect((await failure(downloadArtifact(`${host.origin}/zstd`, { maxBytes: 100, signal: signal() }))).message).toMatch(
+      /unknown Content-Encoding: zstd$/,
+    );
     // Nothing asked for compression: a host that honours Accept-Encoding sends the artifact as it is.
     expect(host.requests[0]!.headers['accept-encoding']).toBeUndefined();
   });
@@ -209,7 +218,9 @@ describe('downloadArtifact over undici', () => {
     });
     const deadline = AbortSignal.timeout(30_000);
     for (const path of ['/silent', '/trickle']) {
-      const error = await failure(downloadArtifact(`${host.origin}${path}?X-Amz-Signature=abc`, { maxBytes: 1000, signal: deadline, idleTimeoutMs: 200 }));
+      const error = await failure(
+        downloadArtifact(`${host.origin}${path}?X-Amz-Signature=abc`, { maxBytes: 1000, signal: deadline, idleTimeoutMs: 200 }),
+      );
       expect(error.reason, path).toBe('cannot-fetch');
       expect(error.message).toBe(`artifact download from ${host.origin}${path}?… stalled: the host sent nothing for 200 ms`);
     }
@@ -220,7 +231,12 @@ describe('downloadArtifact over undici', () => {
     host.route('/a', (_req, res) => void res.end('bytes'));
     setEgressPolicy({ mode: 'public', allow: [] });
     try {
-      for (const origin of [host.origin, host.origin.replace('127.0.0.1', 'localhost'), host.origin.replace('127.0.0.1', '[::ffff:127.0.0.1]'), host.origin.replace('127.0.0.1', '2130706433')]) {
+      for (const origin of [
+        host.origin,
+        host.origin.replace('127.0.0.1', 'localhost'),
+        host.origin.replace('127.0.0.1', '[::ffff:127.0.0.1]'),
+        host.origin.replace('127.0.0.1', '2130706433'),
+      ]) {
         const error = await failure(downloadArtifact(`${origin}/a`, { maxBytes: 1000, signal: signal() }));
         expect(error.reason, origin).toBe('egress-refused');
         expect(error.message, origin).toMatch(/the egress policy \(public\) refused .*not a public address/);
@@ -245,7 +261,13 @@ describe('downloadArtifact over undici', () => {
 
 describe('deliverAnswer over undici', () => {
   const BODY = '{"verdict":"benign","bid":62500000000000000,"metadata":{}}';
-  const request = (url: string, expiresInMs = 3000) => ({ url, body: BODY, expiration: new Date(Date.now() + expiresInMs), bountyId: '7', key: '7:' });
+  const request = (url: string, expiresInMs = 3000) => ({
+    url,
+    body: BODY,
+    expiration: new Date(Date.now() + expiresInMs),
+    bountyId: '7',
+    key: '7:',
+  });
 
   it('posts the exact bytes as JSON, reusing one keep-alive connection for many answers', async () => {
     host.route('/answer', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('"OK"'));

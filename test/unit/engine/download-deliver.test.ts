@@ -28,7 +28,9 @@ async function reason(promise: Promise<unknown>): Promise<string> {
 describe('downloadArtifact', () => {
   it('returns the exact bytes, checking the sha256 when given', async () => {
     const url = lb.artifact('/a', Buffer.from([0, 1, 2, 255]));
-    const sha = createHash('sha256').update(Buffer.from([0, 1, 2, 255])).digest('hex');
+    const sha = createHash('sha256')
+      .update(Buffer.from([0, 1, 2, 255]))
+      .digest('hex');
     expect(await downloadArtifact(url, { maxBytes: 10, signal: signal(), sha256: sha })).toEqual(Buffer.from([0, 1, 2, 255]));
     const wrong = createHash('sha256').update('other').digest('hex');
     expect(await reason(downloadArtifact(url, { maxBytes: 10, signal: signal(), sha256: wrong }))).toBe('hash-mismatch');

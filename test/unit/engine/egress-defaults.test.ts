@@ -18,9 +18,14 @@ describe('egress defaults per command', () => {
   });
 
   it('POLYSWARM_EGRESS, POLYSWARM_EGRESS_ALLOW and WEBHOOK_SECRET_PREVIOUS come from the environment or .env', () => {
-    const fromEnv = resolveOptions(start.options, layers({ POLYSWARM_EGRESS: 'ANY', POLYSWARM_EGRESS_ALLOW: '10.0.0.0/8, mirror.internal', WEBHOOK_SECRET_PREVIOUS: 'old' }));
+    const fromEnv = resolveOptions(
+      start.options,
+      layers({ POLYSWARM_EGRESS: 'ANY', POLYSWARM_EGRESS_ALLOW: '10.0.0.0/8, mirror.internal', WEBHOOK_SECRET_PREVIOUS: 'old' }),
+    );
     expect(fromEnv.values).toMatchObject({ egress: 'any', egressAllow: ['10.0.0.0/8', 'mirror.internal'], previousSecret: 'old' });
     expect(resolveOptions(worker.options, layers({}, { POLYSWARM_EGRESS: 'any' })).values.egress).toBe('any');
-    expect(() => resolveOptions(start.options, layers({ POLYSWARM_EGRESS: 'none' }))).toThrow('$POLYSWARM_EGRESS (for --egress): "none" must be one of public, any');
+    expect(() => resolveOptions(start.options, layers({ POLYSWARM_EGRESS: 'none' }))).toThrow(
+      '$POLYSWARM_EGRESS (for --egress): "none" must be one of public, any',
+    );
   });
 });

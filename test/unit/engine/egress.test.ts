@@ -11,15 +11,49 @@ const verdict = (mode: 'public' | 'any', address: string, allow: string[] = [], 
 
 describe('egress policy', () => {
   it('public refuses loopback, private, shared, reserved, link-local and metadata addresses in every spelling', () => {
-    const refused = ['127.0.0.1', '127.1.2.3', '10.0.0.1', '172.16.5.4', '192.168.1.1', '100.64.0.1', '0.0.0.0', '169.254.169.254', '224.0.0.1', '255.255.255.255',
-      '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '[::ffff:127.0.0.1]', '::127.0.0.1', '64:ff9b::a00:1', '2002:c0a8:101::1', 'fe80::1%eth0'];
+    const refused = [
+      '127.0.0.1',
+      '127.1.2.3',
+      '10.0.0.1',
+      '172.16.5.4',
+      '192.168.1.1',
+      '100.64.0.1',
+      '0.0.0.0',
+      '169.254.169.254',
+      '224.0.0.1',
+      '255.255.255.255',
+      '::1',
+      '::',
+      'fc00::1',
+      'fd12:3456::1',
+      'fe80::1',
+      'ff02::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '[::ffff:127.0.0.1]',
+      '::127.0.0.1',
+      '64:ff9b::a00:1',
+      '2002:c0a8:101::1',
+      'fe80::1%eth0',
+    ];
     for (const address of refused) expect(verdict('public', address), address).toBe('refused');
-    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808']) expect(verdict('public', address), address).toBe('allowed');
+    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::808:808'])
+      expect(verdict('public', address), address).toBe('allowed');
   });
 
   it('any allows loopback and private addresses but still refuses link-local and cloud metadata', () => {
-    for (const address of ['127.0.0.1', '::1', '10.1.2.3', '192.168.0.10', '::ffff:127.0.0.1']) expect(verdict('any', address), address).toBe('allowed');
-    for (const address of ['169.254.169.254', '169.254.1.1', 'fe80::1', 'fd00:ec2::254', '100.100.100.200', '192.0.0.192', '168.63.129.16', '::ffff:169.254.169.254']) {
+    for (const address of ['127.0.0.1', '::1', '10.1.2.3', '192.168.0.10', '::ffff:127.0.0.1'])
+      expect(verdict('any', address), address).toBe('allowed');
+    for (const address of [
+      '169.254.169.254',
+      '169.254.1.1',
+      'fe80::1',
+      'fd00:ec2::254',
+      '100.100.100.200',
+      '192.0.0.192',
+      '168.63.129.16',
+      '::ffff:169.254.169.254',
+    ]) {
       expect(verdict('any', address), address).toBe('refused');
     }
   });
@@ -50,11 +84,20 @@ describe('egress policy', () => {
   });
 
   it('--egress-allow entries are checked: a bad prefix or a non-host is an error that names the entry', () => {
-    expect(parseAllowList(' api.example.com, .corp.example ,10.0.0.0/8,fd00::/8,[::1],192.0.2.7 ')).toEqual(['api.example.com', '.corp.example', '10.0.0.0/8', 'fd00::/8', '[::1]', '192.0.2.7']);
+    expect(parseAllowList(' api.example.com, .corp.example ,10.0.0.0/8,fd00::/8,[::1],192.0.2.7 ')).toEqual([
+      'api.example.com',
+      '.corp.example',
+      '10.0.0.0/8',
+      'fd00::/8',
+      '[::1]',
+      '192.0.2.7',
+    ]);
     expect(() => parseAllowList('10.0.0.0/33')).toThrow('has entry "10.0.0.0/33" whose prefix length is not 0–32');
     expect(() => parseAllowList('fd00::/129')).toThrow('prefix length is not 0–128');
     expect(() => parseAllowList('10.0.0.0/x')).toThrow('prefix length');
-    expect(() => parseAllowList('http://example.com')).toThrow('has entry "http://example.com", which is neither a host name nor an IP address or CIDR block');
+    expect(() => parseAllowList('http://example.com')).toThrow(
+      'has entry "http://example.com", which is neither a host name nor an IP address or CIDR block',
+    );
     expect(() => parseAllowList('exa mple.com')).toThrow('neither a host name');
   });
 });

@@ -102,7 +102,11 @@ describe('loadScanModule: errors point at file:line:column', () => {
     expect(error.where).toBe('src/scan.ts:2:25');
     expect(error.reason).toBe('SyntaxError: Unexpected token, expected ","');
     expect(error.message).toBe(
-      ['src/scan.ts:2:25: SyntaxError: Unexpected token, expected ","', '  2 |   return { verdict: "x" ;', '    |                         ^'].join('\n'),
+      [
+        'src/scan.ts:2:25: SyntaxError: Unexpected token, expected ","',
+        '  2 |   return { verdict: "x" ;',
+        '    |                         ^',
+      ].join('\n'),
     );
     expect(error.message).not.toContain('node_modules');
   });
@@ -134,7 +138,8 @@ describe('loadScanModule: errors point at file:line:column', () => {
 
   it('importing a missing file or package: the import line in the importing file', async () => {
     const dir = project({
-      'src/scan.ts': "import { ok } from './ok.js';\nimport { nope } from './missing.js';\nexport const scan = () => ({ verdict: nope ?? ok });\n",
+      'src/scan.ts':
+        "import { ok } from './ok.js';\nimport { nope } from './missing.js';\nexport const scan = () => ({ verdict: nope ?? ok });\n",
       'src/ok.ts': 'export const ok = 1;',
       'src/scan.mjs': "\nimport { nope } from 'no-such-package-x';\nexport const scan = () => nope;\n",
       'src/scan.js': "import { nope } from './lib/missing.js';\nexport const scan = () => nope;\n",
@@ -163,7 +168,8 @@ describe('loadScanModule: errors point at file:line:column', () => {
   it('an exception thrown while the module runs: the throwing line, not a frame in node_modules', async () => {
     const dir = project({
       'src/scan.ts': "import { check } from './check.js';\ncheck();\nexport const scan = () => ({ verdict: 'benign' });\n",
-      'src/check.ts': "export function check(): void {\n  const key: string | undefined = undefined;\n  if (!key) throw new Error('API_KEY is not set');\n}\n",
+      'src/check.ts':
+        "export function check(): void {\n  const key: string | undefined = undefined;\n  if (!key) throw new Error('API_KEY is not set');\n}\n",
     });
     const error = await loadError(join(dir, 'src/scan.ts'));
     expect(error.where).toMatch(/^src\/check\.ts:3:\d+$/);
@@ -174,7 +180,8 @@ describe('loadScanModule: errors point at file:line:column', () => {
 describe('loadScanModule: fresh loads', () => {
   it('pick up edits of scan.ts and of the TypeScript and JSON files it imports', async () => {
     const dir = project({
-      'src/scan.ts': "import { verdict } from './verdict.js';\nimport rules from './rules.json';\nexport const scan = () => ({ verdict, tag: rules.tag });\n",
+      'src/scan.ts':
+        "import { verdict } from './verdict.js';\nimport rules from './rules.json';\nexport const scan = () => ({ verdict, tag: rules.tag });\n",
       'src/verdict.ts': "export const verdict = 'benign';\n",
       'src/rules.json': '{"tag":"a"}',
     });

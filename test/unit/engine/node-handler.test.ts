@@ -78,14 +78,20 @@ function pick(headers: Headers): Record<string, string> {
 async function viaFetch(body: string, options: WebhookOptions): Promise<Answer> {
   const w = webhook(body, options);
   const hasBody = w.method !== 'GET' && w.method !== 'HEAD';
-  const response = await engine!.fetch(new Request(`http://engine.test${w.path}`, { method: w.method, headers: w.headers, body: hasBody ? w.body : undefined }));
+  const response = await engine!.fetch(
+    new Request(`http://engine.test${w.path}`, { method: w.method, headers: w.headers, body: hasBody ? w.body : undefined }),
+  );
   return { status: response.status, headers: pick(response.headers), body: await response.text() };
 }
 
 async function viaSocket(port: number, body: string, options: WebhookOptions): Promise<Answer> {
   const w = webhook(body, options);
   const hasBody = w.method !== 'GET' && w.method !== 'HEAD';
-  const response = await fetch(`http://127.0.0.1:${port}${w.path}`, { method: w.method, headers: w.headers, body: hasBody ? w.body : undefined });
+  const response = await fetch(`http://127.0.0.1:${port}${w.path}`, {
+    method: w.method,
+    headers: w.headers,
+    body: hasBody ? w.body : undefined,
+  });
   return { status: response.status, headers: pick(response.headers), body: await response.text() };
 }
 
@@ -230,7 +236,10 @@ describe('refusing a body before reading it (413 on the declared length)', () =>
     expect(r.text).toMatch(/^HTTP\/1\.1 413 /);
     expect(r.closedAfterMs).toBeGreaterThanOrEqual(LINGER.ms - 50);
     expect(r.closedAfterMs).toBeLessThan(LINGER.ms + 3000);
-    const ping = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': sign(SECRET, '') } });
+    const ping = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': sign(SECRET, '') },
+    });
     expect(ping.status).toBe(200);
   });
 
@@ -267,7 +276,10 @@ describe('the per-delivery log line through the node adapter', () => {
 
   it('LOG_LEVEL=warn writes no delivery line, and the counters still count', async () => {
     const { port, lines } = await boot({ level: 'warn' });
-    const ping = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': sign(SECRET, '') } });
+    const ping = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: { 'x-polyswarm-event': 'ping', 'x-polyswarm-signature': sign(SECRET, '') },
+    });
     expect(ping.status).toBe(200);
     expect(lines.filter((l) => l.msg === 'delivery')).toHaveLength(0);
     expect(engine!.stats()).toMatchObject({ received: 1, rejected: 0 });

@@ -31,10 +31,7 @@ function boot(module: ScanModule | (() => ScanModule), options: Partial<EngineOp
 
 /** Sends a signed bounty through the app and expects the 202. */
 async function submit(overrides: Record<string, unknown> = {}, delivery?: string): Promise<void> {
-  const w = webhook(
-    bountyBody({ response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact`, ...overrides }),
-    { delivery },
-  );
+  const w = webhook(bountyBody({ response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact`, ...overrides }), { delivery });
   const response = await engine!.fetch(new Request('http://engine.test/', { method: 'POST', headers: w.headers, body: w.body }));
   expect(response.status).toBe(202);
 }
@@ -60,9 +57,16 @@ describe('scan pipeline', () => {
     await submit({ sha256: createHash('sha256').update(EICAR).digest('hex') });
     const [answer] = await lb.waitForAnswers(1);
     expect(answer!.contentType).toBe('application/json');
-    expect(answer!.raw.toString()).toMatch(/^\{"verdict":"malicious","bid":1000000000000000000,"metadata":\{"malware_family":"EICAR-Test-File",/);
+    expect(answer!.raw.toString()).toMatch(
+      /^\{"verdict":"malicious","bid":1000000000000000000,"metadata":\{"malware_family":"EICAR-Test-File",/,
+    );
     expect(Object.keys(answer!.json.metadata as object).slice(0, 6)).toEqual([
-      'malware_family', 'domains', 'ip_addresses', 'stix', 'scanner', 'heuristic',
+      'malware_family',
+      'domains',
+      'ip_addresses',
+      'stix',
+      'scanner',
+      'heuristic',
     ]);
     await engine!.idle();
     expect(engine!.stats()).toMatchObject({ accepted: 1, answered: 1, deliveryFailed: 0 });
@@ -70,7 +74,11 @@ describe('scan pipeline', () => {
 
   it('a scan that throws: unknown, bid 0, ERROR:<message>', async () => {
     lb.receiver('/answer');
-    boot({ scan: () => { throw new Error('engine binary missing'); } });
+    boot({
+      scan: () => {
+        throw new Error('engine binary missing');
+      },
+    });
     await submit();
     const [answer] = await lb.waitForAnswers(1);
     expect(answer!.json).toMatchObject({ verdict: 'unknown', bid: 0 });
@@ -230,7 +238,11 @@ describe('scan pipeline', () => {
 
   it('an ArtifactError thrown by the author is answered with its SKIP comment', async () => {
     lb.receiver('/answer');
-    boot({ scan: () => { throw new ArtifactError('unsupported', 'not a PE file'); } });
+    boot({
+      scan: () => {
+        throw new ArtifactError('unsupported', 'not a PE file');
+      },
+    });
     await submit();
     const [answer] = await lb.waitForAnswers(1);
     expect(comments(answer!.json)).toEqual(['SKIPPED:TYPE-UNSUPPORTED']);
@@ -255,7 +267,12 @@ describe('scan pipeline', () => {
 
   it('computeBid that throws: the default bid (reference formula over the rules)', async () => {
     lb.receiver('/answer');
-    boot({ scan: () => ({ verdict: 'benign', confidence: 0.5 }), computeBid: () => { throw new Error('no'); } });
+    boot({
+      scan: () => ({ verdict: 'benign', confidence: 0.5 }),
+      computeBid: () => {
+        throw new Error('no');
+      },
+    });
     await submit();
     const [answer] = await lb.waitForAnswers(1);
     expect(answer!.raw.toString()).toContain('"bid":531250000000000000,');
@@ -314,10 +331,7 @@ describe('scan pipeline', () => {
 
   it('a bounty inside its delivery margin on arrival is answered SKIPPED:TIMEOUT at once, before its expiration', async () => {
     lb.receiver('/answer');
-    boot(
-      { scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 900)) },
-      { concurrency: 1 },
-    );
+    boot({ scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 900)) }, { concurrency: 1 });
     await submit({ id: 1, expiration: inMs(3000) });
     const sent = Date.now();
     await submit({ id: 2, expiration: inMs(700) });
@@ -383,10 +397,7 @@ describe('answer delivery', () => {
 describe('graceful close', () => {
   it('close() with queued work: every accepted bounty answered exactly once (scanned or SKIPPED:SHUTDOWN)', async () => {
     lb.receiver('/answer');
-    boot(
-      { scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 150)) },
-      { concurrency: 2 },
-    );
+    boot({ scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 150)) }, { concurrency: 2 });
     for (let i = 0; i < 20; i++) await submit({ id: i, expiration: inMs(5000) });
     await until(() => engine!.stats().running === 2, 'two scans to run');
     await engine!.close({ graceMs: 1000 });

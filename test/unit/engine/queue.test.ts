@@ -97,11 +97,16 @@ describe('EmbeddedQueue', () => {
 
   it('survives a processor that rejects, and reports it', async () => {
     const errors: string[] = [];
-    const q = new EmbeddedQueue(async () => { throw new Error('bad'); }, {
-      concurrency: 1,
-      capacity: 10,
-      onError: (e, j) => errors.push(`${j.key}:${(e as Error).message}`),
-    });
+    const q = new EmbeddedQueue(
+      async () => {
+        throw new Error('bad');
+      },
+      {
+        concurrency: 1,
+        capacity: 10,
+        onError: (e, j) => errors.push(`${j.key}:${(e as Error).message}`),
+      },
+    );
     await q.enqueue(job('a'));
     await q.enqueue(job('b'));
     await until(() => errors.length === 2, 'both jobs to fail');

@@ -20,7 +20,8 @@ afterEach(async () => {
 });
 
 let count = 0;
-const scanSource = (verdict: string) => `import { suffix } from './suffix.js';\nexport const scan = () => ({ verdict: '${verdict}' + suffix });\n`;
+const scanSource = (verdict: string) =>
+  `import { suffix } from './suffix.js';\nexport const scan = () => ({ verdict: '${verdict}' + suffix });\n`;
 
 async function start() {
   const dir = join(base, `p${++count}`);

@@ -32,14 +32,26 @@ function collect(): { list: Transaction[]; tracker: TransactionTracker } {
 }
 
 async function engineWith(observer: TransactionTracker) {
-  const engine = createEngine({ secret: SECRET, module: { scan: async () => ({ verdict: 'benign' }) }, observer, queue: undefined, concurrency: 1 });
+  const engine = createEngine({
+    secret: SECRET,
+    module: { scan: async () => ({ verdict: 'benign' }) },
+    observer,
+    queue: undefined,
+    concurrency: 1,
+  });
   const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
   closers.push(() => engine.close({ graceMs: 0 }));
   return listening.url;
 }
 
 /** A raw request, so Host and Origin are exactly what the test says. */
-function raw(url: string, path: string, headers: Record<string, string>, method = 'GET', body = ''): Promise<{ status: number; body: string }> {
+function raw(
+  url: string,
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET',
+  body = '',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, url), { method, headers, agent: false }, (res) => {
       let text = '';
@@ -55,7 +67,16 @@ describe('inspector history', () => {
   it('keeps the newest transactions within its byte bound', () => {
     const history = new History(20_000);
     for (let i = 0; i < 100; i++) {
-      history.put({ id: `t-${i}`, at: '', rev: i + 1, source: 'engine', event: 'ping', delivery: null, request: { headers: {}, body: 'x'.repeat(1000), encoding: 'utf8', bytes: 1000 }, response: { status: 200, ackMs: 1 } });
+      history.put({
+        id: `t-${i}`,
+        at: '',
+        rev: i + 1,
+        source: 'engine',
+        event: 'ping',
+        delivery: null,
+        request: { headers: {}, body: 'x'.repeat(1000), encoding: 'utf8', bytes: 1000 },
+        response: { status: 200, ackMs: 1 },
+      });
     }
     expect(history.bytes).toBeLessThanOrEqual(20_000);
     expect(history.size).toBeGreaterThan(0);
@@ -80,7 +101,12 @@ describe('inspector exports', () => {
     const out = await sh(`${command} -w ' %{http_code}'`);
     expect(out.trim().endsWith('200')).toBe(true);
     expect(list.at(-1)).toMatchObject({ event: 'ping', response: { status: 200 } });
-    const har = harLog(list, url) as { log: { version: string; entries: { request: { method: string; url: string; headers: { name: string }[] }; response: { status: number } }[] } };
+    const har = harLog(list, url) as {
+      log: {
+        version: string;
+        entries: { request: { method: string; url: string; headers: { name: string }[] }; response: { status: number } }[];
+      };
+    };
     expect(har.log.version).toBe('1.2');
     expect(har.log.entries[0]!.request).toMatchObject({ method: 'POST', url });
     expect(har.log.entries[0]!.request.headers.map((h) => h.name)).toContain('x-polyswarm-signature');
@@ -120,13 +146,27 @@ describe('inspector API', () => {
     expect(ok.status).toBe(200);
     const tx = (JSON.parse(ok.body) as { transactions: Transaction[] }).transactions[0]!;
     expect(tx.event).toBe('ping');
-    expect((await raw(server.url, '/api/transactions', { host: `localhost:${server.url.split(':')[2]!.replace('/', '')}` })).status).toBe(200);
+    expect((await raw(server.url, '/api/transactions', { host: `localhost:${server.url.split(':')[2]!.replace('/', '')}` })).status).toBe(
+      200,
+    );
     const rebound = await raw(server.url, '/api/transactions', { host: 'attacker.example' });
     expect(rebound.status).toBe(403);
     expect(rebound.body).toContain('is not this inspector');
-    const cross = await raw(server.url, `/api/transactions/${tx.id}/replay`, { host, origin: 'http://attacker.example', 'content-type': 'application/json' }, 'POST', '{"mode":"resigned"}');
+    const cross = await raw(
+      server.url,
+      `/api/transactions/${tx.id}/replay`,
+      { host, origin: 'http://attacker.example', 'content-type': 'application/json' },
+      'POST',
+      '{"mode":"resigned"}',
+    );
     expect(cross.status).toBe(403);
-    const same = await raw(server.url, `/api/transactions/${tx.id}/replay`, { host, origin: `http://${host}`, 'content-type': 'application/json' }, 'POST', '{"mode":"resigned"}');
+    const same = await raw(
+      server.url,
+      `/api/transactions/${tx.id}/replay`,
+      { host, origin: `http://${host}`, 'content-type': 'application/json' },
+      'POST',
+      '{"mode":"resigned"}',
+    );
     expect(same.status).toBe(200);
     expect(JSON.parse(same.body)).toMatchObject({ status: 200 });
     const badMode = await raw(server.url, `/api/transactions/${tx.id}/replay`, { host }, 'POST', '{"mode":"twice"}');

@@ -83,7 +83,13 @@ describe('normalizeScanResult', () => {
   });
 
   it('rejects a confidence that is not a finite number', () => {
-    for (const [confidence, shown] of [['0.9', '"0.9"'], [Number.NaN, 'NaN'], [Number.POSITIVE_INFINITY, 'Infinity'], [null, 'null'], [1n, '1']] as const) {
+    for (const [confidence, shown] of [
+      ['0.9', '"0.9"'],
+      [Number.NaN, 'NaN'],
+      [Number.POSITIVE_INFINITY, 'Infinity'],
+      [null, 'null'],
+      [1n, '1'],
+    ] as const) {
       expect(errors(normalizeScanResult({ verdict: 'benign', confidence }))).toEqual([
         { path: '/confidence', message: `must be a finite number between 0 and 1, got ${shown}` },
       ]);
@@ -91,13 +97,23 @@ describe('normalizeScanResult', () => {
   });
 
   it('rejects bad metadata and bad standard metadata keys, all at once', () => {
-    expect(errors(normalizeScanResult({ verdict: 'benign', metadata: 'x' }))).toEqual([{ path: '/metadata', message: 'must be an object, got "x"' }]);
+    expect(errors(normalizeScanResult({ verdict: 'benign', metadata: 'x' }))).toEqual([
+      { path: '/metadata', message: 'must be an object, got "x"' },
+    ]);
     expect(errors(normalizeScanResult({ verdict: 'benign', metadata: [] }))[0].message).toBe('must be an object, got array');
     expect(
       errors(
         normalizeScanResult({
           verdict: 'MALICIOUS',
-          metadata: { malware_family: 5, domains: 'a.example', ip_addresses: [1], comments: [null], stix: {}, scanner: 'x', heuristic: 'yes' },
+          metadata: {
+            malware_family: 5,
+            domains: 'a.example',
+            ip_addresses: [1],
+            comments: [null],
+            stix: {},
+            scanner: 'x',
+            heuristic: 'yes',
+          },
         }),
       ),
     ).toEqual([
@@ -163,7 +179,11 @@ describe('buildAnswer / isVote', () => {
   it('answers an Assertion with the bid outside arbitration', () => {
     for (const phase of [null, 'assertion', 'assertion_window']) {
       const answer = buildAnswer(bounty(phase), { verdict: 'malicious', metadata: { malware_family: 'EICAR' } }, 7n, { environment: ENV });
-      expect(answer).toEqual({ verdict: 'malicious', bid: 7n, metadata: buildScanMetadata({ malware_family: 'EICAR' }, { environment: ENV }) });
+      expect(answer).toEqual({
+        verdict: 'malicious',
+        bid: 7n,
+        metadata: buildScanMetadata({ malware_family: 'EICAR' }, { environment: ENV }),
+      });
       expect(isVote(answer)).toBe(false);
     }
   });
@@ -177,7 +197,7 @@ describe('buildAnswer / isVote', () => {
     }
   });
 
-  it("fills the host environment when none is given", () => {
+  it('fills the host environment when none is given', () => {
     const answer = buildAnswer(bounty(null), unknownResult(SKIP.CANNOT_FETCH), 0n);
     expect(answer.metadata.scanner?.environment?.operating_system).toBeTruthy();
     expect(answer.metadata.comments).toEqual(['SKIPPED:CANNOT-FETCH']);

@@ -112,7 +112,8 @@ describe('finalBid', () => {
   it('clamps an out-of-range bid with a warning', () => {
     expect(finalBid('malicious', 10n ** 19n, RULES)).toEqual({
       bid: 10n ** 18n,
-      warning: "bid 10000000000000000000 is outside the bounty's rules [62500000000000000, 1000000000000000000]; clamped to 1000000000000000000",
+      warning:
+        "bid 10000000000000000000 is outside the bounty's rules [62500000000000000, 1000000000000000000]; clamped to 1000000000000000000",
     });
     expect(finalBid('benign', 0n, RULES)).toMatchObject({ bid: 62_500_000_000_000_000n, warning: expect.stringContaining('clamped') });
   });
@@ -123,7 +124,10 @@ describe('finalBid', () => {
       warning: 'bid 150000000000000000 is a number but not a safe integer (wei exceed 2^53: return a bigint); used 150000000000000000',
     });
     const small = finalBid('benign', 10.75, { min_allowed_bid: 0n, max_allowed_bid: 100n });
-    expect(small).toEqual({ bid: 10n, warning: 'bid 10.75 is a number but not a safe integer (wei exceed 2^53: return a bigint); used 10' });
+    expect(small).toEqual({
+      bid: 10n,
+      warning: 'bid 10.75 is a number but not a safe integer (wei exceed 2^53: return a bigint); used 10',
+    });
   });
 
   it('maps NaN to the minimum and ±Infinity to the matching bound, with warnings', () => {

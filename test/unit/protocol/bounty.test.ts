@@ -73,9 +73,7 @@ describe('parseBounty: the three body eras', () => {
       rules: { min_allowed_bid: 62500000000000n, max_allowed_bid: 1000000000000000000n },
       version: 'v0',
     });
-    expect(warnings).toEqual([
-      'expiration "2121-02-19T10:13:47.036168" has no UTC offset; read as UTC (2121-02-19T10:13:47.036Z)',
-    ]);
+    expect(warnings).toEqual(['expiration "2121-02-19T10:13:47.036168" has no UTC offset; read as UTC (2121-02-19T10:13:47.036Z)']);
   });
 
   it('reads both reference integration bodies, warning about the junk sha256 "asdf"', () => {
@@ -259,7 +257,14 @@ describe('parseBounty: errors', () => {
   });
 
   it('requires an http(s) artifact_uri for a file, any non-empty string for a url', () => {
-    for (const uri of ['data:text/plain,hi', 'ftp://example.com/x', 'file:///etc/passwd', 'example.com/x', 'https://', 'http:example.com']) {
+    for (const uri of [
+      'data:text/plain,hi',
+      'ftp://example.com/x',
+      'file:///etc/passwd',
+      'example.com/x',
+      'https://',
+      'http:example.com',
+    ]) {
       expect(errors(parse({ artifact_uri: uri }))).toEqual([
         { path: '/artifact_uri', message: `must be an absolute http(s) URL for a file artifact, got ${JSON.stringify(uri)}` },
       ]);
@@ -297,13 +302,16 @@ describe('parseBounty: errors', () => {
 
   it('rejects an id written as a float literal in the raw body (its exact digits are unknowable)', () => {
     const raw = (id: string) => stringifyJson(body()).replace('"id":1234567890', `"id":${id}`);
-    expect(errors(parseBountyBody(raw('1.0')))).toEqual([{ path: '/id', message: 'must be a non-negative integer or a non-empty string, got 1.0' }]);
+    expect(errors(parseBountyBody(raw('1.0')))).toEqual([
+      { path: '/id', message: 'must be a non-negative integer or a non-empty string, got 1.0' },
+    ]);
     expect(errors(parseBountyBody(raw('1e+21')))[0].message).toBe('must be a non-negative integer or a non-empty string, got 1e+21');
     expect(ok(parseBountyBody(raw('18446744073709551616'), { now: NOW })).value.id).toBe('18446744073709551616');
   });
 
   it('rejects a bid bound written as a float literal in the raw body, quoting the literal', () => {
-    const raw = (rules: string) => `{"id":1,"artifact_type":"file","artifact_uri":"https://a.example/x","expiration":"${FUTURE}","response_url":"https://a.example/r","rules":${rules}}`;
+    const raw = (rules: string) =>
+      `{"id":1,"artifact_type":"file","artifact_uri":"https://a.example/x","expiration":"${FUTURE}","response_url":"https://a.example/r","rules":${rules}}`;
     expect(errors(parseBountyBody(raw('{"max_allowed_bid":1e+21}')))).toEqual([
       { path: '/rules/max_allowed_bid', message: 'must be a non-negative integer (wei), got 1e+21' },
     ]);
@@ -349,15 +357,33 @@ describe('parseBounty: errors', () => {
       { numRuns: 500 },
     );
     fc.assert(
-      fc.property(fc.anything({ withBigInt: true, withDate: true, withMap: true, withNullPrototype: true, withTypedArray: true }), (value) => {
-        parseBounty(value);
-      }),
+      fc.property(
+        fc.anything({ withBigInt: true, withDate: true, withMap: true, withNullPrototype: true, withTypedArray: true }),
+        (value) => {
+          parseBounty(value);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it('never throws when valid bodies have fields replaced by arbitrary values', () => {
-    const keys = ['id', 'guid', 'artifact_type', 'artifact_uri', 'artifact_url', 'expiration', 'response_url', 'rules', 'sha256', 'mimetype', 'phase', 'metadata', 'duration', 'tasked_at'];
+    const keys = [
+      'id',
+      'guid',
+      'artifact_type',
+      'artifact_uri',
+      'artifact_url',
+      'expiration',
+      'response_url',
+      'rules',
+      'sha256',
+      'mimetype',
+      'phase',
+      'metadata',
+      'duration',
+      'tasked_at',
+    ];
     fc.assert(
       fc.property(fc.dictionary(fc.constantFrom(...keys), fc.oneof(fc.jsonValue(), fc.bigInt(), fc.string())), (patch) => {
         const result = parseBounty({ ...body(), ...patch });
@@ -432,7 +458,17 @@ describe('bountyToWire', () => {
 
   it('writes the v0 names and field set with legacy, and by default for a v0 bounty', () => {
     const wire = bountyToWire(full(), { legacy: true });
-    expect(Object.keys(wire)).toEqual(['guid', 'artifact_type', 'artifact_url', 'sha256', 'mimetype', 'expiration', 'phase', 'response_url', 'rules']);
+    expect(Object.keys(wire)).toEqual([
+      'guid',
+      'artifact_type',
+      'artifact_url',
+      'sha256',
+      'mimetype',
+      'expiration',
+      'phase',
+      'response_url',
+      'rules',
+    ]);
     const v0 = ok(parseBountyBody(README_V0_BODY, { now: NOW })).value;
     expect(Object.keys(bountyToWire(v0))).toContain('guid');
     expect(Object.keys(bountyToWire(v0, { legacy: false }))).toContain('id');

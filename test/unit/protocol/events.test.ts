@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DELIVERY_HEADER,
-  EVENT_HEADER,
-  EVENTS,
-  parseEventName,
-  RESPONSES,
-  SIGNATURE_HEADER,
-} from '../../../src/protocol/events.js';
+import { DELIVERY_HEADER, EVENT_HEADER, EVENTS, parseEventName, RESPONSES, SIGNATURE_HEADER } from '../../../src/protocol/events.js';
 
 describe('parseEventName', () => {
   it('matches the two events case-insensitively', () => {

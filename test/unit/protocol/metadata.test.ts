@@ -58,7 +58,16 @@ describe('buildScanMetadata', () => {
       stix: [{ schema: 'yara', signature: 'rule x {}' }],
     };
     const metadata = buildScanMetadata(input, { environment: ENV });
-    expect(Object.keys(metadata)).toEqual(['malware_family', 'domains', 'ip_addresses', 'stix', 'scanner', 'heuristic', 'comments', 'product']);
+    expect(Object.keys(metadata)).toEqual([
+      'malware_family',
+      'domains',
+      'ip_addresses',
+      'stix',
+      'scanner',
+      'heuristic',
+      'comments',
+      'product',
+    ]);
     expect(metadata).toEqual({
       ...input,
       scanner: {

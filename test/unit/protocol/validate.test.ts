@@ -9,11 +9,16 @@ const metadata = {
   domains: [],
   ip_addresses: [],
   stix: [],
-  scanner: { version: null, polyswarmclient_version: null, vendor_version: null, signatures_version: null, environment: { operating_system: 'Linux', architecture: 'x86_64' } },
+  scanner: {
+    version: null,
+    polyswarmclient_version: null,
+    vendor_version: null,
+    signatures_version: null,
+    environment: { operating_system: 'Linux', architecture: 'x86_64' },
+  },
   heuristic: null,
 };
-const assertion = (bid: string, extra = '') =>
-  `{"verdict":"malicious","bid":${bid},"metadata":${JSON.stringify(metadata)}${extra}}`;
+const assertion = (bid: string, extra = '') => `{"verdict":"malicious","bid":${bid},"metadata":${JSON.stringify(metadata)}${extra}}`;
 
 function messages(result: ReturnType<typeof validateDocument>): string[] {
   return result.errors.map((e) => `${e.path}: ${e.message}`);
@@ -67,7 +72,10 @@ describe('validateDocument: assertions', () => {
   });
 
   it('keeps extra keys (psengine-style metadata) valid', () => {
-    const r = validateDocument('assertion', '{"verdict":"unknown","bid":0,"metadata":{"malware_family":"","comments":["SKIPPED:TIMEOUT"],"product":"x"},"confidence":0.5}');
+    const r = validateDocument(
+      'assertion',
+      '{"verdict":"unknown","bid":0,"metadata":{"malware_family":"","comments":["SKIPPED:TIMEOUT"],"product":"x"},"confidence":0.5}',
+    );
     expect(r.valid).toBe(true);
   });
 });
@@ -121,8 +129,14 @@ describe('validateDocument: detection and unreadable input', () => {
 
   it('marks non-JSON, empty and invalid UTF-8 input unreadable', () => {
     expect(validateDocument('assertion', '{"verdict":')).toMatchObject({ valid: false, unreadable: true });
-    expect(validateDocument(undefined, '   ')).toMatchObject({ unreadable: true, errors: [{ path: '', message: 'empty body, expected a JSON document' }] });
-    expect(validateDocument(undefined, new Uint8Array([0x7b, 0xff, 0x7d]))).toMatchObject({ unreadable: true, errors: [{ message: 'not valid UTF-8' }] });
+    expect(validateDocument(undefined, '   ')).toMatchObject({
+      unreadable: true,
+      errors: [{ path: '', message: 'empty body, expected a JSON document' }],
+    });
+    expect(validateDocument(undefined, new Uint8Array([0x7b, 0xff, 0x7d]))).toMatchObject({
+      unreadable: true,
+      errors: [{ message: 'not valid UTF-8' }],
+    });
   });
 });
 
@@ -154,7 +168,20 @@ describe('shipped schemas', () => {
     };
     const cases: Array<[string, Record<string, unknown>]> = [
       ['v1', base],
-      ['v0', { guid: 'abc', artifact_type: 'file', artifact_url: 'http://127.0.0.1:1/a', expiration: '2030-01-01T00:00:00.036168', response_url: 'http://x.test/', rules: {}, sha256: 'asdf', mimetype: 'text/plain', phase: 'assertion' }],
+      [
+        'v0',
+        {
+          guid: 'abc',
+          artifact_type: 'file',
+          artifact_url: 'http://127.0.0.1:1/a',
+          expiration: '2030-01-01T00:00:00.036168',
+          response_url: 'http://x.test/',
+          rules: {},
+          sha256: 'asdf',
+          mimetype: 'text/plain',
+          phase: 'assertion',
+        },
+      ],
       ['v2 extras', { ...base, duration: 30, tasked_at: '2030-01-01T00:00:00+0000', unknown_key: [1] }],
       ['no id', { ...base, id: undefined }],
       ['bad type', { ...base, artifact_type: 'folder' }],

@@ -31,7 +31,9 @@ describe('resolveOptions: flag > environment > .env > default', () => {
     expect(values).toEqual({ port: 5000, secret: 'from-dotenv', grace: 5000, json: false });
     expect(sources).toEqual({ port: 'env', secret: 'dotenv', grace: 'flag', json: 'default' });
     expect(variables).toEqual({ port: 'PORT', secret: 'PSENGINE_WEBHOOK_SECRET' });
-    expect(describeSource(specs.secret, 'dotenv', 'PSENGINE_WEBHOOK_SECRET', join(dir, '.env'))).toBe(`PSENGINE_WEBHOOK_SECRET in ${dir}/.env`);
+    expect(describeSource(specs.secret, 'dotenv', 'PSENGINE_WEBHOOK_SECRET', join(dir, '.env'))).toBe(
+      `PSENGINE_WEBHOOK_SECRET in ${dir}/.env`,
+    );
     expect(describeSource(specs.port, 'env', 'PORT', '')).toBe('$PORT');
     expect(describeSource(specs.grace, 'flag', undefined, '')).toBe('--grace');
   });
@@ -55,7 +57,9 @@ describe('resolveOptions: flag > environment > .env > default', () => {
     const dir = project('');
     expect(resolveOptions(specs, layersFor(dir, {}, { JSON_OUT: 'yes' })).values.json).toBe(true);
     expect(resolveOptions(specs, layersFor(dir, {}, { JSON_OUT: '0' })).values.json).toBe(false);
-    expect(() => resolveOptions(specs, layersFor(dir, {}, { JSON_OUT: 'maybe' }))).toThrow('$JSON_OUT (for --json): "maybe" must be true or false');
+    expect(() => resolveOptions(specs, layersFor(dir, {}, { JSON_OUT: 'maybe' }))).toThrow(
+      '$JSON_OUT (for --json): "maybe" must be true or false',
+    );
   });
 
   it('a value that does not parse is a UsageError naming the variable, the file and the flag', () => {
@@ -69,6 +73,8 @@ describe('resolveOptions: flag > environment > .env > default', () => {
     expect(error).toBeInstanceOf(UsageError);
     expect((error as UsageError).message).toBe(`GRACE in ${dir}/.env (for --grace): "10ms" must be at least 1s`);
     expect((error as UsageError).hint).toBe('Fix or unset GRACE, or pass --grace.');
-    expect(() => resolveOptions(specs, layersFor(dir, {}, { PORT: '70000' }))).toThrow('$PORT (for --port): "70000" must be between 0 and 65535');
+    expect(() => resolveOptions(specs, layersFor(dir, {}, { PORT: '70000' }))).toThrow(
+      '$PORT (for --port): "70000" must be between 0 and 65535',
+    );
   });
 });

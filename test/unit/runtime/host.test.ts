@@ -41,7 +41,13 @@ describe('hostProcess', () => {
     const proc = fakeProcess();
     const { lines, logger } = capture();
     let stoppedWith: number | undefined;
-    const run = hostProcess(async () => service({ stop: async (grace) => void (stoppedWith = grace) }), { logger, readyLog: logger, graceMs: 1234, interactive: false, signals: proc });
+    const run = hostProcess(async () => service({ stop: async (grace) => void (stoppedWith = grace) }), {
+      logger,
+      readyLog: logger,
+      graceMs: 1234,
+      interactive: false,
+      signals: proc,
+    });
     await tick();
     expect(lines.map((l) => JSON.parse(l).msg)).toContain('ready');
     proc.emit('SIGTERM', 'SIGTERM');
@@ -53,11 +59,19 @@ describe('hostProcess', () => {
   it('a stop that fails is exit 1, never 0, and the log says why', async () => {
     const proc = fakeProcess();
     const { lines, logger } = capture();
-    const run = hostProcess(async () => service({ stop: async () => Promise.reject(new Error('redis gone')) }), { logger, readyLog: logger, graceMs: 100, interactive: false, signals: proc });
+    const run = hostProcess(async () => service({ stop: async () => Promise.reject(new Error('redis gone')) }), {
+      logger,
+      readyLog: logger,
+      graceMs: 100,
+      interactive: false,
+      signals: proc,
+    });
     await tick();
     proc.emit('SIGTERM', 'SIGTERM');
     expect(await run).toBe(1);
-    expect(lines.map((l) => JSON.parse(l))).toContainEqual(expect.objectContaining({ level: 'error', msg: 'shutdown failed', error: 'redis gone' }));
+    expect(lines.map((l) => JSON.parse(l))).toContainEqual(
+      expect.objectContaining({ level: 'error', msg: 'shutdown failed', error: 'redis gone' }),
+    );
   });
 
   it('a second signal stops at once: exit 130 and the service is aborted', async () => {
@@ -106,7 +120,13 @@ describe('hostProcess', () => {
     const proc = fakeProcess();
     const { lines, logger } = capture();
     let release: () => void = () => {};
-    const run = hostProcess(async () => service({ ready: () => new Promise<void>((r) => (release = r)) }), { logger, readyLog: logger, graceMs: 100, interactive: false, signals: proc });
+    const run = hostProcess(async () => service({ ready: () => new Promise<void>((r) => (release = r)) }), {
+      logger,
+      readyLog: logger,
+      graceMs: 100,
+      interactive: false,
+      signals: proc,
+    });
     await tick();
     proc.emit('SIGTERM', 'SIGTERM');
     expect(await run).toBe(0);

@@ -20,21 +20,47 @@ const file = (name: string, text: string) => {
 describe('resolveSecret', () => {
   it('a file beats a variable of a lower layer, a flag beats a file from the environment; one trailing newline is dropped', () => {
     const path = file('s1', 'from-file\n');
-    expect(resolveSecret({ cwd: dir, secret: 'from-dotenv', secretFrom: 'dotenv', secretFile: path, secretFileFrom: 'flag' })).toEqual({ secret: 'from-file', source: path });
-    expect(resolveSecret({ cwd: dir, secret: 'from-dotenv', secretFrom: 'dotenv', secretFile: path, secretFileFrom: 'env' })).toEqual({ secret: 'from-file', source: path });
-    expect(resolveSecret({ cwd: dir, secret: 'from-flag', secretFrom: 'flag', secretFile: path, secretFileFrom: 'env', secretSource: '--secret' })).toEqual({ secret: 'from-flag', source: '--secret' });
+    expect(resolveSecret({ cwd: dir, secret: 'from-dotenv', secretFrom: 'dotenv', secretFile: path, secretFileFrom: 'flag' })).toEqual({
+      secret: 'from-file',
+      source: path,
+    });
+    expect(resolveSecret({ cwd: dir, secret: 'from-dotenv', secretFrom: 'dotenv', secretFile: path, secretFileFrom: 'env' })).toEqual({
+      secret: 'from-file',
+      source: path,
+    });
+    expect(
+      resolveSecret({
+        cwd: dir,
+        secret: 'from-flag',
+        secretFrom: 'flag',
+        secretFile: path,
+        secretFileFrom: 'env',
+        secretSource: '--secret',
+      }),
+    ).toEqual({ secret: 'from-flag', source: '--secret' });
     // WEBHOOK_SECRET_FILE in .env is relative to the project.
     expect(resolveSecret({ cwd: dir, secretFile: 's1', secretFileFrom: 'dotenv' })).toEqual({ secret: 'from-file', source: path });
-    expect(resolveSecret({ cwd: dir, secret: 'plain', secretFrom: 'env', secretSource: '$WEBHOOK_SECRET' })).toEqual({ secret: 'plain', source: '$WEBHOOK_SECRET' });
+    expect(resolveSecret({ cwd: dir, secret: 'plain', secretFrom: 'env', secretSource: '$WEBHOOK_SECRET' })).toEqual({
+      secret: 'plain',
+      source: '$WEBHOOK_SECRET',
+    });
   });
 
   it('refuses two sources of the same rank, an empty file and a file of several lines, each with a precise message', () => {
     const path = file('s2', 'x\n');
-    expect(() => resolveSecret({ cwd: dir, secret: 'a', secretFrom: 'flag', secretFile: path, secretFileFrom: 'flag' })).toThrow('both --secret and --secret-file are given');
-    expect(() => resolveSecret({ cwd: dir, secret: 'a', secretFrom: 'env', secretFile: path, secretFileFrom: 'env' })).toThrow('both WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are set');
-    expect(() => resolveSecret({ cwd: dir, secretFile: file('s3', '\n'), secretFileFrom: 'flag' })).toThrow(`the webhook secret file ${join(dir, 's3')} is empty`);
+    expect(() => resolveSecret({ cwd: dir, secret: 'a', secretFrom: 'flag', secretFile: path, secretFileFrom: 'flag' })).toThrow(
+      'both --secret and --secret-file are given',
+    );
+    expect(() => resolveSecret({ cwd: dir, secret: 'a', secretFrom: 'env', secretFile: path, secretFileFrom: 'env' })).toThrow(
+      'both WEBHOOK_SECRET and WEBHOOK_SECRET_FILE are set',
+    );
+    expect(() => resolveSecret({ cwd: dir, secretFile: file('s3', '\n'), secretFileFrom: 'flag' })).toThrow(
+      `the webhook secret file ${join(dir, 's3')} is empty`,
+    );
     expect(() => resolveSecret({ cwd: dir, secretFile: file('s4', 'a\nb\n'), secretFileFrom: 'flag' })).toThrow('holds more than one line');
-    expect(() => resolveSecret({ cwd: dir, secretFile: join(dir, 'none'), secretFileFrom: 'flag' })).toThrow(`cannot read the webhook secret file ${join(dir, 'none')}: no such file`);
+    expect(() => resolveSecret({ cwd: dir, secretFile: join(dir, 'none'), secretFileFrom: 'flag' })).toThrow(
+      `cannot read the webhook secret file ${join(dir, 'none')}: no such file`,
+    );
   });
 });
 

@@ -36,7 +36,7 @@ describe.each(TEMPLATE_NAMES)('the %s template deploys', (template) => {
     expect(dockerfile).toMatch(/^USER node$/m);
   });
 
-  it('engine services: .env read, 40 s to stop (more than the engine\'s own grace), the start order waits for health', () => {
+  it("engine services: .env read, 40 s to stop (more than the engine's own grace), the start order waits for health", () => {
     const anchor = compose.slice(compose.indexOf('x-engine: &engine'), compose.indexOf('\nservices:'));
     const grace = Number(/stop_grace_period: (\d+)s/.exec(anchor)?.[1]);
     expect(grace).toBe(40);

@@ -42,7 +42,11 @@ describe('resolveInitAnswers without a terminal', () => {
   });
 
   it('takes defaults with --yes: my-engine, typescript, the folder name as package name', async () => {
-    expect(await resolveInitAnswers({ yes: true }, { interactive: false, cwd })).toEqual({ dir: 'my-engine', template: 'typescript', name: 'my-engine' });
+    expect(await resolveInitAnswers({ yes: true }, { interactive: false, cwd })).toEqual({
+      dir: 'my-engine',
+      template: 'typescript',
+      name: 'my-engine',
+    });
     expect(await resolveInitAnswers({ yes: true, dir: 'Acme Engine' }, { interactive: false, cwd })).toEqual({
       dir: 'Acme Engine',
       template: 'typescript',

@@ -20,7 +20,12 @@ it('says the install is still running while it runs, then how long it took, and 
   const summary = await initProject(
     { dir: 'slow', template: 'clamav', name: 'slow' },
     { git: false, packageManager: 'npm' },
-    { cwd: tmp, env: { PATH: `${bin}:${process.env.PATH}`, POLYSWARM_ENGINE_DEPENDENCY: '^0.1.0' }, heartbeatMs: 200, progress: (l) => progress.push(l) },
+    {
+      cwd: tmp,
+      env: { PATH: `${bin}:${process.env.PATH}`, POLYSWARM_ENGINE_DEPENDENCY: '^0.1.0' },
+      heartbeatMs: 200,
+      progress: (l) => progress.push(l),
+    },
   );
   expect(summary.installed).toBe(true);
   expect(progress).toContain('Installing dependencies with npm…');

@@ -33,7 +33,9 @@ describe('scaffoldProject', () => {
     const expected = [...templateFiles(template), '.env'].sort();
     expect(listFiles(dir)).toEqual(expected);
     expect(result.files).toEqual(expected);
-    expect(expected).toEqual(expect.arrayContaining(['.gitignore', '.env.example', '.dockerignore', 'package.json', 'README.md', 'Dockerfile']));
+    expect(expected).toEqual(
+      expect.arrayContaining(['.gitignore', '.env.example', '.dockerignore', 'package.json', 'README.md', 'Dockerfile']),
+    );
     expect(expected.some((f) => f.split('/').some((part) => part.startsWith('_')))).toBe(false);
     // Nothing staged is left beside it.
     expect(readdirSync(tmp)).toEqual(['acme-engine']);
@@ -44,7 +46,11 @@ describe('scaffoldProject', () => {
     await scaffoldProject({ ...base, template: 'typescript', targetDir: dir });
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     const original = JSON.parse(readFileSync(join(TEMPLATES_ROOT, 'typescript', 'package.json'), 'utf8'));
-    expect(pkg).toEqual({ ...original, name: 'acme-engine', dependencies: { ...original.dependencies, 'polyswarm-engine': 'file:/opt/polyswarm-engine' } });
+    expect(pkg).toEqual({
+      ...original,
+      name: 'acme-engine',
+      dependencies: { ...original.dependencies, 'polyswarm-engine': 'file:/opt/polyswarm-engine' },
+    });
     expect(readFileSync(join(dir, 'README.md'), 'utf8').split('\n')[0]).toBe('# acme-engine');
   });
 
@@ -118,7 +124,11 @@ describe('scaffoldProject', () => {
     expect(readFileSync(join(dir, '.env'), 'utf8')).toBe('WEBHOOK_SECRET=keep-me\n');
     // package.json: everything it had, plus the dependency and the scripts it lacked.
     const merged = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, Record<string, string> | string>;
-    expect(merged).toMatchObject({ ...pkg, scripts: { test: 'node --test', dev: 'polyswarm-engine serve' }, dependencies: { lodash: '^4.17.21', 'polyswarm-engine': base.dependency } });
+    expect(merged).toMatchObject({
+      ...pkg,
+      scripts: { test: 'node --test', dev: 'polyswarm-engine serve' },
+      dependencies: { lodash: '^4.17.21', 'polyswarm-engine': base.dependency },
+    });
     // .gitignore: its own lines first, then the template's it lacked (.env above all).
     const ignore = readFileSync(join(dir, '.gitignore'), 'utf8');
     expect(ignore.startsWith('dist/\n')).toBe(true);
@@ -138,7 +148,7 @@ describe('scaffoldProject', () => {
     expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(`PORT=3100\nWEBHOOK_SECRET=${'f'.repeat(64)}\n`);
   });
 
-  it('creates the project folder with the mode the umask gives, not mkdtemp\'s 0700', async () => {
+  it("creates the project folder with the mode the umask gives, not mkdtemp's 0700", async () => {
     const dir = join(tmp, 'modes');
     await scaffoldProject({ ...base, template: 'typescript', targetDir: dir });
     const umask = process.umask();
@@ -154,8 +164,12 @@ describe('scaffoldProject', () => {
       hint: 'Choose one of: typescript, javascript, clamav.',
       exitCode: 2,
     });
-    const error = await scaffoldProject({ ...base, packageName: 'Bad Name', template: 'typescript', targetDir: dir }).catch((e: unknown) => e);
-    expect((error as UsageError).message).toBe('"Bad Name" is not a valid npm package name: it must be lowercase; it may only contain URL-safe characters (letters, digits, \'-\', \'.\', \'_\'; one \'@scope/\' prefix)');
+    const error = await scaffoldProject({ ...base, packageName: 'Bad Name', template: 'typescript', targetDir: dir }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as UsageError).message).toBe(
+      "\"Bad Name\" is not a valid npm package name: it must be lowercase; it may only contain URL-safe characters (letters, digits, '-', '.', '_'; one '@scope/' prefix)",
+    );
     expect((error as UsageError).hint).toBe('Try --name bad-name');
     expect(readdirSync(tmp)).toEqual([]);
   });
@@ -209,9 +223,9 @@ describe('scaffoldProject', () => {
     writeFileSync(join(templates, 'typescript', 'package.json'), '{ not json');
     const work = join(tmp, 'work');
     mkdirSync(work);
-    await expect(scaffoldProject({ ...base, template: 'typescript', targetDir: join(work, 'engine'), templatesRoot: templates })).rejects.toThrow(
-      /cannot write the project to .*engine: .*JSON/,
-    );
+    await expect(
+      scaffoldProject({ ...base, template: 'typescript', targetDir: join(work, 'engine'), templatesRoot: templates }),
+    ).rejects.toThrow(/cannot write the project to .*engine: .*JSON/);
     expect(readdirSync(work)).toEqual([]);
   });
 
@@ -221,7 +235,9 @@ describe('scaffoldProject', () => {
     writeFileSync(join(dir, 'notes.txt'), 'mine');
     // A package.json it cannot read: the merge stops there, possibly after moving other entries in.
     writeFileSync(join(dir, 'package.json'), '{ not json');
-    await expect(scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true })).rejects.toThrow(/package\.json is not valid JSON/);
+    await expect(scaffoldProject({ ...base, template: 'typescript', targetDir: dir, force: true })).rejects.toThrow(
+      /package\.json is not valid JSON/,
+    );
     expect(listFiles(dir)).toEqual(['notes.txt', 'package.json']);
     expect(readFileSync(join(dir, 'package.json'), 'utf8')).toBe('{ not json');
     expect(readdirSync(tmp)).toEqual(['busy']);
@@ -238,8 +254,11 @@ describe('envWithSecret', () => {
 });
 
 describe('envFromExample', () => {
-  it("starts with its own header, not the example's \"Copy to .env\" paragraph", () => {
-    const env = envFromExample('# Copy to .env and fill in. Read by serve;\n# the environment wins.\n\n# The secret.\nWEBHOOK_SECRET=\n', 's');
+  it('starts with its own header, not the example\'s "Copy to .env" paragraph', () => {
+    const env = envFromExample(
+      '# Copy to .env and fill in. Read by serve;\n# the environment wins.\n\n# The secret.\nWEBHOOK_SECRET=\n',
+      's',
+    );
     expect(env).not.toContain('Copy to .env');
     expect(env).toMatch(/^# Written by polyswarm-engine\. Keep this file out of git/);
     expect(env).toMatch(/\n\n# The secret\.\nWEBHOOK_SECRET=s\n$/);
@@ -256,7 +275,10 @@ it('git check-ignore agrees that .env is ignored by the template', () => {
   try {
     cpSync(join(TEMPLATES_ROOT, 'typescript', '_gitignore'), join(dir, '.gitignore'));
     execFileSync('git', ['init', '-q'], { cwd: dir });
-    const ignored = execFileSync('git', ['check-ignore', '.env', '.polyswarm/serve.json', 'node_modules/x'], { cwd: dir, encoding: 'utf8' });
+    const ignored = execFileSync('git', ['check-ignore', '.env', '.polyswarm/serve.json', 'node_modules/x'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     expect(ignored.trim().split('\n')).toEqual(['.env', '.polyswarm/serve.json', 'node_modules/x']);
     expect(() => execFileSync('git', ['check-ignore', '.env.example'], { cwd: dir })).toThrow();
   } finally {

@@ -32,7 +32,17 @@ describe('buildBountyWire', () => {
 
   it('writes v0 names for --legacy and a Vote-wanting phase for arbitration', () => {
     const { wire, parsed } = prepareBounty(buildBountyWire({ ...spec, legacy: true, phase: 'arbitration' }));
-    expect(Object.keys(wire)).toEqual(['guid', 'artifact_type', 'artifact_url', 'sha256', 'mimetype', 'expiration', 'phase', 'response_url', 'rules']);
+    expect(Object.keys(wire)).toEqual([
+      'guid',
+      'artifact_type',
+      'artifact_url',
+      'sha256',
+      'mimetype',
+      'expiration',
+      'phase',
+      'response_url',
+      'rules',
+    ]);
     expect(parsed.ok && parsed.value.version).toBe('v0');
     expect(parsed.ok && parsed.value.answer_kind).toBe('vote');
   });
@@ -75,7 +85,8 @@ describe('--set path=value', () => {
     expect(wire.metadata).toEqual({ source: { name: 'sim' } });
     const { parsed } = prepareBounty(wire);
     expect(parsed.ok).toBe(false);
-    if (!parsed.ok) expect(parsed.errors).toContainEqual({ path: '/rules/max_allowed_bid', message: 'must be a non-negative integer (wei), got 1.5' });
+    if (!parsed.ok)
+      expect(parsed.errors).toContainEqual({ path: '/rules/max_allowed_bid', message: 'must be a non-negative integer (wei), got 1.5' });
   });
 
   it('the prepared bytes are what parseBountyBody reads', () => {

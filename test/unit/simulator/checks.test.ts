@@ -10,9 +10,17 @@ const expectation: AnswerExpectation = {
   rules: { min_allowed_bid: 62500000000000000n, max_allowed_bid: 1000000000000000000n },
   expiration: now + 10_000,
 };
-const received = (text: string, at = now, contentType = 'application/json'): ReceivedAnswer => ({ at, bytes: Buffer.from(text), contentType });
+const received = (text: string, at = now, contentType = 'application/json'): ReceivedAnswer => ({
+  at,
+  bytes: Buffer.from(text),
+  contentType,
+});
 const check = (texts: string[], expect: Partial<AnswerExpectation> = {}) =>
-  checkAnswers(texts.map((t) => received(t)), { ...expectation, ...expect }, 10_000);
+  checkAnswers(
+    texts.map((t) => received(t)),
+    { ...expectation, ...expect },
+    10_000,
+  );
 
 describe('checkAnswers', () => {
   it('passes a valid assertion and returns it parsed, bid as a bigint', () => {
@@ -33,12 +41,16 @@ describe('checkAnswers', () => {
 
   it('catches an uppercase verdict and a metadata without malware_family', () => {
     const out = check(['{"verdict":"MALICIOUS","bid":1000000000000000000,"metadata":{"domains":[]}}']);
-    expect(out.messages).toContain('assertion /verdict: must be one of "benign", "malicious", "suspicious", "unknown", got "MALICIOUS" (verdicts are lowercase)');
+    expect(out.messages).toContain(
+      'assertion /verdict: must be one of "benign", "malicious", "suspicious", "unknown", got "MALICIOUS" (verdicts are lowercase)',
+    );
     expect(out.messages).toContain('assertion /metadata/malware_family: is required');
   });
 
   it('wants the expected verdict and a bid within the rules', () => {
-    expect(check([`{"verdict":"benign","bid":1000000000000000000,"metadata":${META}}`]).messages).toEqual(['expected verdict malicious, got benign']);
+    expect(check([`{"verdict":"benign","bid":1000000000000000000,"metadata":${META}}`]).messages).toEqual([
+      'expected verdict malicious, got benign',
+    ]);
     expect(check([`{"verdict":"malicious","bid":1000000000000000001,"metadata":${META}}`]).messages).toEqual([
       "bid 1000000000000000001 is outside the bounty's rules [62500000000000000, 1000000000000000000]",
     ]);
@@ -56,22 +68,38 @@ describe('checkAnswers', () => {
     expect(check([`{"verdict":"malicious","metadata":${META}}`], { kind: 'vote' }).messages).toEqual([]);
     const out = check([`{"verdict":"malicious","bid":1000000000000000000,"metadata":${META}}`], { kind: 'vote' });
     expect(out.messages).toHaveLength(1);
-    expect(out.messages[0]).toMatch(/^expected a Vote \(verdict and metadata, no bid\) for an arbitration bounty, got an Assertion with a bid\. The Python reference engine has this known bug/);
+    expect(out.messages[0]).toMatch(
+      /^expected a Vote \(verdict and metadata, no bid\) for an arbitration bounty, got an Assertion with a bid\. The Python reference engine has this known bug/,
+    );
   });
 
   it('explains an egress refusal: SKIPPED:EGRESS-REFUSED, and a missing answer, point at start --egress any', () => {
     const refused = `{"verdict":"unknown","bid":0,"metadata":{"malware_family":"","domains":[],"ip_addresses":[],"stix":[],"scanner":{},"heuristic":false,"comments":["SKIPPED:EGRESS-REFUSED"]}}`;
     const out = check([refused], { verdict: 'any' });
-    expect(out.messages).toContainEqual(expect.stringMatching(/^the engine's egress policy refused to download the artifact \(SKIPPED:EGRESS-REFUSED\): .*run `start --egress any`/));
-    expect(checkAnswers([], expectation, 3000).messages[0]).toMatch(/If the engine logged that its egress policy refused the answer URL: .*--egress public.*`start --egress any`/);
+    expect(out.messages).toContainEqual(
+      expect.stringMatching(
+        /^the engine's egress policy refused to download the artifact \(SKIPPED:EGRESS-REFUSED\): .*run `start --egress any`/,
+      ),
+    );
+    expect(checkAnswers([], expectation, 3000).messages[0]).toMatch(
+      /If the engine logged that its egress policy refused the answer URL: .*--egress public.*`start --egress any`/,
+    );
   });
 
   it('wants exactly one answer, on time, as JSON', () => {
     const ok = `{"verdict":"malicious","bid":1000000000000000000,"metadata":${META}}`;
-    expect(checkAnswers([received(ok), received(ok, now + 40)], expectation, 10_000).messages).toEqual(['expected exactly one answer, got 2 (the second 40 ms after the first)']);
-    expect(checkAnswers([received(ok, expectation.expiration + 700)], expectation, 10_000).messages[0]).toMatch(/^the answer arrived 700 ms after the bounty's expiration/);
-    expect(checkAnswers([], expectation, 3000).messages[0]).toMatch(/^no answer arrived at response_url before the bounty's expiration \(3\.0s after it was sent\)/);
+    expect(checkAnswers([received(ok), received(ok, now + 40)], expectation, 10_000).messages).toEqual([
+      'expected exactly one answer, got 2 (the second 40 ms after the first)',
+    ]);
+    expect(checkAnswers([received(ok, expectation.expiration + 700)], expectation, 10_000).messages[0]).toMatch(
+      /^the answer arrived 700 ms after the bounty's expiration/,
+    );
+    expect(checkAnswers([], expectation, 3000).messages[0]).toMatch(
+      /^no answer arrived at response_url before the bounty's expiration \(3\.0s after it was sent\)/,
+    );
     expect(check(['verdict=malicious']).messages[0]).toMatch(/^the answer is not JSON \(not valid JSON: .*\): verdict=malicious$/);
-    expect(checkAnswers([received(ok, now, 'text/plain')], expectation, 10_000).warnings).toEqual(['the answer was posted with Content-Type "text/plain"; PolySwarm expects application/json']);
+    expect(checkAnswers([received(ok, now, 'text/plain')], expectation, 10_000).warnings).toEqual([
+      'the answer was posted with Content-Type "text/plain"; PolySwarm expects application/json',
+    ]);
   });
 });

@@ -32,7 +32,10 @@ describe('collectCorpus', () => {
     writeFileSync(join(dir, 'benign', 'b.txt'), 'b');
     writeFileSync(join(dir, 'ignored.txt'), 'c');
     const entries = await collectCorpus(dir);
-    expect(entries.map(({ name, truth }) => [name, truth])).toEqual([['malicious/deep/a.bin', 'malicious'], ['benign/b.txt', 'benign']]);
+    expect(entries.map(({ name, truth }) => [name, truth])).toEqual([
+      ['malicious/deep/a.bin', 'malicious'],
+      ['benign/b.txt', 'benign'],
+    ]);
   });
 
   it('takes a labels CSV of paths or sha256 (header row allowed, labels case-insensitive)', async () => {
@@ -43,7 +46,10 @@ describe('collectCorpus', () => {
     const labels = join(tmp, 'labels.csv');
     writeFileSync(labels, `path,label\r\nx.bin,Malicious\r\n${createHash('sha256').update('y').digest('hex')},benign\r\n`);
     const entries = await collectCorpus(dir, labels);
-    expect(entries.map(({ name, truth }) => [name, truth])).toEqual([['x.bin', 'malicious'], ['y.bin', 'benign']]);
+    expect(entries.map(({ name, truth }) => [name, truth])).toEqual([
+      ['x.bin', 'malicious'],
+      ['y.bin', 'benign'],
+    ]);
     writeFileSync(labels, `${'0'.repeat(64)},benign\n`);
     await expect(collectCorpus(dir, labels)).rejects.toThrow(`--labels ${labels}:1: no file under ${dir} has sha256 ${'0'.repeat(64)}`);
     writeFileSync(labels, 'nope.bin,benign\n');
@@ -68,14 +74,32 @@ describe('summarize and its reports', () => {
       malicious: { malicious: 1, benign: 1, suspicious: 0, unknown: 1, missing: 1 },
       benign: { malicious: 1, benign: 1, suspicious: 1, unknown: 0, missing: 0 },
     });
-    expect(report).toMatchObject({ files: 7, detectionRate: 0.25, falsePositiveRate: 1 / 3, unknownRate: 1 / 7, timeouts: 1, missing: 1, bidsRightNct: '1', bidsWrongNct: '1' });
+    expect(report).toMatchObject({
+      files: 7,
+      detectionRate: 0.25,
+      falsePositiveRate: 1 / 3,
+      unknownRate: 1 / 7,
+      timeouts: 1,
+      missing: 1,
+      bidsRightNct: '1',
+      bidsWrongNct: '1',
+    });
     expect(report.slowest[0]).toEqual({ name: 'b2', latencyMs: 99 });
-    expect(report.misjudged).toEqual([{ name: 'm2', truth: 'malicious', outcome: 'benign' }, { name: 'b2', truth: 'benign', outcome: 'malicious' }]);
+    expect(report.misjudged).toEqual([
+      { name: 'm2', truth: 'malicious', outcome: 'benign' },
+      { name: 'b2', truth: 'benign', outcome: 'malicious' },
+    ]);
     expect(summarize([]).detectionRate).toBeNull();
   });
 
   it('weiToNct is exact', () => {
-    expect([0n, 1n, 10n ** 18n, 62500000000000000n, (1n << 70n)].map(weiToNct)).toEqual(['0', '0.000000000000000001', '1', '0.0625', '1180.591620717411303424']);
+    expect([0n, 1n, 10n ** 18n, 62500000000000000n, 1n << 70n].map(weiToNct)).toEqual([
+      '0',
+      '0.000000000000000001',
+      '1',
+      '0.0625',
+      '1180.591620717411303424',
+    ]);
   });
 
   it('JUnit: a case per file, failures for misjudged, missing and timed-out files, unknown/suspicious skipped', () => {
@@ -86,7 +110,10 @@ describe('summarize and its reports', () => {
   });
 
   it('the HTML page is self-contained and escapes file names', () => {
-    const page = corpusHtml({ ...report, misjudged: [{ name: '<script>x</script>', truth: 'benign', outcome: 'malicious' }] }, { engine: 'http://127.0.0.1:1/', corpus: '/c' });
+    const page = corpusHtml(
+      { ...report, misjudged: [{ name: '<script>x</script>', truth: 'benign', outcome: 'malicious' }] },
+      { engine: 'http://127.0.0.1:1/', corpus: '/c' },
+    );
     expect(page).toContain("default-src 'none'");
     expect(page).not.toMatch(/<script|src=|href=/);
     expect(page).toContain('&lt;script&gt;x&lt;/script&gt;');

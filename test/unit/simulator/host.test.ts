@@ -63,7 +63,9 @@ describe('resolveCallbackAddress', () => {
     for (const listenHost of ['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0']) {
       expect(resolveCallbackAddress({ listenHost }).advertiseHost, listenHost).toBe('127.0.0.1');
     }
-    expect(resolveCallbackAddress({ listenHost: '0.0.0.0', advertiseHost: 'host.docker.internal' }).advertiseHost).toBe('host.docker.internal');
+    expect(resolveCallbackAddress({ listenHost: '0.0.0.0', advertiseHost: 'host.docker.internal' }).advertiseHost).toBe(
+      'host.docker.internal',
+    );
     expect(resolveCallbackAddress({ listenHost: '0.0.0.0', advertiseHost: '[fd00::2]' }).advertiseHost).toBe('fd00::2');
     expect(resolveCallbackAddress({ advertiseHost: 'my_engine_host' }).advertiseHost).toBe('my_engine_host');
   });
@@ -75,8 +77,12 @@ describe('resolveCallbackAddress', () => {
   });
 
   it('refuses values that cannot work, naming the flag', () => {
-    expect(usage(() => resolveCallbackAddress({ listenHost: 'not a host!' })).message).toBe('--listen-host "not a host!": expected an interface address or host name');
-    expect(usage(() => resolveCallbackAddress({ listenHost: '' })).message).toBe('--listen-host "": expected an interface address or host name');
+    expect(usage(() => resolveCallbackAddress({ listenHost: 'not a host!' })).message).toBe(
+      '--listen-host "not a host!": expected an interface address or host name',
+    );
+    expect(usage(() => resolveCallbackAddress({ listenHost: '' })).message).toBe(
+      '--listen-host "": expected an interface address or host name',
+    );
     const withPort = usage(() => resolveCallbackAddress({ advertiseHost: 'host.docker.internal:8080' }));
     expect(withPort.message).toBe('--advertise-host "host.docker.internal:8080": a host only, without a port');
     expect(withPort.hint).toBe('Set the port with --callback-port.');
@@ -84,12 +90,22 @@ describe('resolveCallbackAddress', () => {
       '--advertise-host "http://172.17.0.1/": expected a host name or an IP address the engine can reach, e.g. host.docker.internal or 172.17.0.1',
     );
     // Looks like a name, but a URL reads it as an IPv4 address out of range.
-    expect(usage(() => resolveCallbackAddress({ advertiseHost: '300.1.1.1' })).message).toMatch(/^--advertise-host "300\.1\.1\.1": expected a host name or an IP address/);
-    expect(usage(() => resolveCallbackAddress({ advertiseHost: '0.0.0.0' })).message).toBe('--advertise-host "0.0.0.0": that means "every interface", which nothing can connect to');
-    expect(usage(() => resolveCallbackAddress({ advertiseHost: '::' })).message).toBe('--advertise-host "::": that means "every interface", which nothing can connect to');
-    expect(usage(() => resolveCallbackAddress({ advertiseHost: 'fe80::1%eth0' })).message).toBe('--advertise-host "fe80::1%eth0": an IPv6 address with a zone id cannot be put in a URL');
+    expect(usage(() => resolveCallbackAddress({ advertiseHost: '300.1.1.1' })).message).toMatch(
+      /^--advertise-host "300\.1\.1\.1": expected a host name or an IP address/,
+    );
+    expect(usage(() => resolveCallbackAddress({ advertiseHost: '0.0.0.0' })).message).toBe(
+      '--advertise-host "0.0.0.0": that means "every interface", which nothing can connect to',
+    );
+    expect(usage(() => resolveCallbackAddress({ advertiseHost: '::' })).message).toBe(
+      '--advertise-host "::": that means "every interface", which nothing can connect to',
+    );
+    expect(usage(() => resolveCallbackAddress({ advertiseHost: 'fe80::1%eth0' })).message).toBe(
+      '--advertise-host "fe80::1%eth0": an IPv6 address with a zone id cannot be put in a URL',
+    );
     for (const port of [-1, 65536, 1.5, Number.NaN]) {
-      expect(usage(() => resolveCallbackAddress({ port })).message).toBe(`--callback-port must be a whole number between 0 and 65535, got ${port}`);
+      expect(usage(() => resolveCallbackAddress({ port })).message).toBe(
+        `--callback-port must be a whole number between 0 and 65535, got ${port}`,
+      );
     }
   });
 });
@@ -172,18 +188,28 @@ describe('testEngine with listenHost / advertiseHost / callbackPort', () => {
       onListening: (info) => listening.push(info),
       trace: (line) => traced.push(line),
     });
-    expect(listening).toEqual([{ url: expect.stringMatching(/^http:\/\/127\.0\.0\.2:\d+$/), listen: expect.stringMatching(/^127\.0\.0\.2:\d+$/), isDefault: false }]);
+    expect(listening).toEqual([
+      { url: expect.stringMatching(/^http:\/\/127\.0\.0\.2:\d+$/), listen: expect.stringMatching(/^127\.0\.0\.2:\d+$/), isDefault: false },
+    ]);
     const base = listening[0].url;
     expect(report).toMatchObject({ ok: true, cases: [{ name: 'bounty: EICAR', ok: true, answer: { verdict: 'malicious' } }] });
     const sent = traced.find((line) => line.includes('"artifact_uri"'))!;
     expect(sent).toContain(`"artifact_uri":"${base}/artifacts/`);
     expect(sent).toContain(`"response_url":"${base}/answers/`);
-    expect(traced).toContainEqual(expect.stringMatching(new RegExp(`⇐ artifact downloaded 1 time from ${base.replace(/\./g, '\\.')}/artifacts/`)));
+    expect(traced).toContainEqual(
+      expect.stringMatching(new RegExp(`⇐ artifact downloaded 1 time from ${base.replace(/\./g, '\\.')}/artifacts/`)),
+    );
     expect(traced).toContainEqual(expect.stringMatching(/⇐ answer 1 posted to response_url/));
   });
 
   it('an advertised address the engine cannot reach fails with what was advertised and where it listened', async () => {
-    const report = await testEngine({ url: await fixture(), secret: SECRET, bounty: { expirationMs: 1000 }, listenHost: '127.0.0.2', advertiseHost: '127.0.0.3' });
+    const report = await testEngine({
+      url: await fixture(),
+      secret: SECRET,
+      bounty: { expirationMs: 1000 },
+      listenHost: '127.0.0.2',
+      advertiseHost: '127.0.0.3',
+    });
     expect(report.ok).toBe(false);
     const [noAnswer, hint] = report.cases[0].messages;
     expect(noAnswer).toMatch(/^no answer arrived at response_url before the bounty's expiration/);
@@ -194,7 +220,9 @@ describe('testEngine with listenHost / advertiseHost / callbackPort', () => {
 
   it('bad callback options are a UsageError', async () => {
     const url = await fixture();
-    await expect(testEngine({ url, secret: SECRET, suite: 'ping', callbackPort: 70000 })).rejects.toThrow('--callback-port must be a whole number between 0 and 65535, got 70000');
+    await expect(testEngine({ url, secret: SECRET, suite: 'ping', callbackPort: 70000 })).rejects.toThrow(
+      '--callback-port must be a whole number between 0 and 65535, got 70000',
+    );
     await expect(testEngine({ url, secret: SECRET, suite: 'ping', advertiseHost: '0.0.0.0' })).rejects.toBeInstanceOf(UsageError);
   });
 });

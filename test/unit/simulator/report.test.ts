@@ -13,7 +13,7 @@ const report: TestReport = {
       name: 'bounty: <EICAR> & "friends"',
       ok: false,
       ms: 1534,
-      messages: ['assertion /bid: must be a JSON integer written as digits, got 1e+21', 'second <problem> & \'quote\'\u0001'],
+      messages: ['assertion /bid: must be a JSON integer written as digits, got 1e+21', "second <problem> & 'quote'\u0001"],
       warnings: ['the 400 body is not JSON: <html>'],
       answer: { verdict: 'malicious', bid: 10n ** 21n },
     },
@@ -42,7 +42,9 @@ describe('report formats', () => {
       '✓ bounty: EICAR (1.6s) → unknown, bid 0 NCT (0 wei), reason SKIPPED:TIMEOUT\n',
     );
     expect(line({ verdict: 'unknown', bid: 0n, metadata }, false)).toContain('reason ERROR:No supported database files found');
-    expect(line({ verdict: 'benign', metadata: { comments: ['checked twice'] } }, false)).toBe('✗ bounty: EICAR (1.6s) → benign, reason checked twice\n');
+    expect(line({ verdict: 'benign', metadata: { comments: ['checked twice'] } }, false)).toBe(
+      '✗ bounty: EICAR (1.6s) → benign, reason checked twice\n',
+    );
     expect(line(undefined)).toBe('✓ bounty: EICAR (1.6s)\n');
     expect(line({ verdict: 'unknown', bid: 0, metadata: {} })).toBe('✓ bounty: EICAR (1.6s) → unknown, bid 0 NCT (0 wei)\n');
     expect(weiToNct(1n)).toBe('0.000000000000000001');
@@ -55,7 +57,9 @@ describe('report formats', () => {
     expect(line.trim()).not.toContain('\n');
     expect(line).toContain('"bid":1000000000000000000000');
     expect(JSON.parse(line)).toMatchObject({ case: 'bounty: <EICAR> & "friends"', ok: false, ms: 1534 });
-    expect(JSON.parse(summaryJson(report, { suite: 'all' }))).toEqual({ summary: { ok: false, passed: 1, failed: 1, ms: 1546, suite: 'all' } });
+    expect(JSON.parse(summaryJson(report, { suite: 'all' }))).toEqual({
+      summary: { ok: false, passed: 1, failed: 1, ms: 1546, suite: 'all' },
+    });
   });
 
   it('junit: well-formed XML, one testsuite, one testcase per case, a failure with the first message', () => {
@@ -64,7 +68,12 @@ describe('report formats', () => {
     expect(root.name).toBe('testsuites');
     expect(root.children.map((c) => c.name)).toEqual(['testsuite']);
     const suite = root.children[0];
-    expect(suite.attributes).toMatchObject({ name: 'polyswarm-engine test all', tests: '2', failures: '1', timestamp: '2030-01-01T00:00:00' });
+    expect(suite.attributes).toMatchObject({
+      name: 'polyswarm-engine test all',
+      tests: '2',
+      failures: '1',
+      timestamp: '2030-01-01T00:00:00',
+    });
     expect(suite.children.map((c) => [c.name, c.attributes.name])).toEqual([
       ['testcase', 'ping'],
       ['testcase', 'bounty: <EICAR> & "friends"'],

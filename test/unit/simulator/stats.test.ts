@@ -7,7 +7,12 @@ describe('LatencyHistogram', () => {
     for (let i = 1; i <= 1000; i++) h.record(i);
     const s = h.summary();
     expect(s).toMatchObject({ count: 1000, min: 1, max: 1000, mean: 500.5 });
-    for (const [got, exact] of [[s.p50, 500], [s.p95, 950], [s.p99, 990]]) expect(Math.abs(got - exact) / exact).toBeLessThanOrEqual(0.02);
+    for (const [got, exact] of [
+      [s.p50, 500],
+      [s.p95, 950],
+      [s.p99, 990],
+    ])
+      expect(Math.abs(got - exact) / exact).toBeLessThanOrEqual(0.02);
   });
 
   it('an empty histogram answers zeros and no bins; reset empties it', () => {
@@ -48,7 +53,14 @@ describe('formatting', () => {
   });
 
   it('histogramLines draws bars proportional to the counts', () => {
-    const lines = histogramLines([{ from: 1, to: 2, count: 10 }, { from: 2, to: 4, count: 5 }, { from: 4, to: 8, count: 0 }], 10);
+    const lines = histogramLines(
+      [
+        { from: 1, to: 2, count: 10 },
+        { from: 2, to: 4, count: 5 },
+        { from: 4, to: 8, count: 0 },
+      ],
+      10,
+    );
     expect(lines).toEqual(['   1.0ms –    2.0ms │██████████ 10', '   2.0ms –    4.0ms │█████ 5', '   4.0ms –    8.0ms │ 0']);
   });
 });

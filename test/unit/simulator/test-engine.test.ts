@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/public.js';
 import { UnreachableError, UsageError } from '../../../src/util/errors.js';
 import { useEngines } from '../../helpers/engines.js';
@@ -33,25 +33,41 @@ const FAULT_CASES = [
   'artifact host never answers → one unknown answer, bid 0',
 ];
 
-describe('testEngine against the project\'s own engine (createEngine)', () => {
+describe("testEngine against the project's own engine (createEngine)", () => {
   it('passes the whole conformance suite', async () => {
     const url = await ownEngine();
     const seen: string[] = [];
     const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: 5000, onCase: (c) => seen.push(c.name) });
-    expect(failing(report), JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)).toEqual([]);
+    expect(
+      failing(report),
+      JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2),
+    ).toEqual([]);
     expect(report).toMatchObject({ ok: true, passed: 28, failed: 0 });
     expect(seen).toEqual(names(report.cases));
     const eicar = report.cases.find((c) => c.name === 'bounty: EICAR → malicious')!;
-    expect(eicar.answer).toMatchObject({ verdict: 'malicious', bid: 1000000000000000000n, metadata: { malware_family: 'EICAR-Test-File' } });
+    expect(eicar.answer).toMatchObject({
+      verdict: 'malicious',
+      bid: 1000000000000000000n,
+      metadata: { malware_family: 'EICAR-Test-File' },
+    });
     const big = report.cases.find((c) => c.name === 'bounty: bid rules beyond 2^64')!;
     expect((big.answer as { bid: bigint }).bid).toBe(1n << 70n);
   });
 
-  it('runs a single bounty, as an engine project\'s own test suite would', async () => {
+  it("runs a single bounty, as an engine project's own test suite would", async () => {
     const url = await ownEngine();
     const report = await testEngine({ url, secret: SECRET, bounty: { artifact: 'benign', expirationMs: EXPIRATION_MS } });
-    expect(report).toMatchObject({ ok: true, passed: 1, failed: 0, cases: [{ name: 'bounty: benign file', ok: true, answer: { verdict: 'benign' } }] });
-    const wrong = await testEngine({ url, secret: SECRET, bounty: { artifact: { bytes: Buffer.from('hello') }, expect: 'malicious', expirationMs: EXPIRATION_MS } });
+    expect(report).toMatchObject({
+      ok: true,
+      passed: 1,
+      failed: 0,
+      cases: [{ name: 'bounty: benign file', ok: true, answer: { verdict: 'benign' } }],
+    });
+    const wrong = await testEngine({
+      url,
+      secret: SECRET,
+      bounty: { artifact: { bytes: Buffer.from('hello') }, expect: 'malicious', expirationMs: EXPIRATION_MS },
+    });
     expect(wrong.cases[0].messages).toEqual(['expected verdict malicious, got benign']);
   });
 });
@@ -67,12 +83,21 @@ describe('testEngine against the fixture engines', () => {
     const report = await testEngine({ url: await fixture({ lateMs: 500 }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
     const answeredCases = [...BOUNTY_CASES, ...FAULT_CASES, 'artifact bytes do not match sha256 → unknown (warning otherwise)'];
     // (The 2121 bounty passes: its late timer overflows and fires at once.)
-    expect(names(failing(report))).toEqual([...answeredCases, 'bounty: 20 at once → each answered exactly once', 'bounty: body at the size limit → accepted; over it → 413']);
-    for (const c of failing(report).slice(0, answeredCases.length)) expect(c.messages).toEqual([expect.stringMatching(/^the answer arrived \d+ ms after the bounty's expiration; late answers may not count/)]);
+    expect(names(failing(report))).toEqual([
+      ...answeredCases,
+      'bounty: 20 at once → each answered exactly once',
+      'bounty: body at the size limit → accepted; over it → 413',
+    ]);
+    for (const c of failing(report).slice(0, answeredCases.length))
+      expect(c.messages).toEqual([
+        expect.stringMatching(/^the answer arrived \d+ ms after the bounty's expiration; late answers may not count/),
+      ]);
     const [concurrent, size] = failing(report).slice(answeredCases.length);
     expect(concurrent.messages[0]).toMatch(/^20 of 20 bounties sent at once were not answered exactly once and correctly/);
     expect(concurrent.messages[1]).toMatch(/^bounty 1 \(EICAR\): the answer arrived \d+ ms after the bounty's expiration/);
-    expect(size.messages).toEqual([expect.stringMatching(/^the 1047552-byte bounty: the answer arrived \d+ ms after the bounty's expiration/)]);
+    expect(size.messages).toEqual([
+      expect.stringMatching(/^the 1047552-byte bounty: the answer arrived \d+ ms after the bounty's expiration/),
+    ]);
   });
 
   it('an engine that posts a float bid fails with the literal it sent', async () => {
@@ -85,14 +110,23 @@ describe('testEngine against the fixture engines', () => {
 
   it('bail stops at the first failing case', async () => {
     const seen: string[] = [];
-    const report = await testEngine({ url: await fixture({ floatBid: true }), secret: SECRET, suite: 'all', bail: true, expirationMs: EXPIRATION_MS, onCase: (c) => seen.push(c.name) });
+    const report = await testEngine({
+      url: await fixture({ floatBid: true }),
+      secret: SECRET,
+      suite: 'all',
+      bail: true,
+      expirationMs: EXPIRATION_MS,
+      onCase: (c) => seen.push(c.name),
+    });
     expect(report).toMatchObject({ ok: false, passed: 1, failed: 1 });
     expect(seen).toEqual(['ping', 'bounty: EICAR → malicious']);
   });
 
   it('an engine that posts twice fails "exactly one answer"', async () => {
     const report = await testEngine({ url: await fixture({ twice: true }), secret: SECRET, bounty: { expirationMs: EXPIRATION_MS } });
-    expect(report.cases[0].messages).toEqual([expect.stringMatching(/^expected exactly one answer, got 2 \(the second \d+ ms after the first\)$/)]);
+    expect(report.cases[0].messages).toEqual([
+      expect.stringMatching(/^expected exactly one answer, got 2 \(the second \d+ ms after the first\)$/),
+    ]);
   });
 
   it('an engine that never answers fails after the expiration', async () => {
@@ -100,7 +134,9 @@ describe('testEngine against the fixture engines', () => {
     const report = await testEngine({ url: await fixture({ silent: true }), secret: SECRET, bounty: { expirationMs: 1500 } });
     expect(report.cases[0].messages).toEqual([
       expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration/),
-      expect.stringMatching(/^the engine never downloaded the artifact from http:\/\/127\.0\.0\.1:\d+\/artifacts\/[-0-9a-f]+: if it \(or its worker\) runs in a container/),
+      expect.stringMatching(
+        /^the engine never downloaded the artifact from http:\/\/127\.0\.0\.1:\d+\/artifacts\/[-0-9a-f]+: if it \(or its worker\) runs in a container/,
+      ),
     ]);
     // The way out names the flags.
     expect(report.cases[0].messages[1]).toContain('or pass --listen-host 0.0.0.0 --advertise-host <an address the engine can reach>');
@@ -110,7 +146,12 @@ describe('testEngine against the fixture engines', () => {
   });
 
   it('an engine that skips the signature check fails exactly the security cases', async () => {
-    const report = await testEngine({ url: await fixture({ noSignatureCheck: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const report = await testEngine({
+      url: await fixture({ noSignatureCheck: true }),
+      secret: SECRET,
+      suite: 'all',
+      expirationMs: EXPIRATION_MS,
+    });
     expect(names(failing(report))).toEqual([
       'security: missing signature → 400',
       'security: wrong secret → 401',
@@ -144,7 +185,11 @@ describe('testEngine against the fixture engines', () => {
       'security: non-ASCII signature header → 4xx, still serving',
     ]);
     const [arbitration, v0, repeated, notFound] = failing(report);
-    expect(notFound.messages).toEqual([expect.stringMatching(/^no answer arrived at response_url before the bounty's expiration .*\(the artifact host answers 404; an engine that cannot fetch the file must still answer/)]);
+    expect(notFound.messages).toEqual([
+      expect.stringMatching(
+        /^no answer arrived at response_url before the bounty's expiration .*\(the artifact host answers 404; an engine that cannot fetch the file must still answer/,
+      ),
+    ]);
     expect(arbitration.messages).toEqual([expect.stringContaining('The Python reference engine has this known bug')]);
     expect(v0.messages).toEqual([
       'expected 202 Accepted for the bounty, got 400: {"bounty":"Invalid bounty request"} (this bounty uses the v0 names guid and artifact_url, which engines should still accept)',
@@ -159,7 +204,9 @@ describe('testEngine against the fixture engines', () => {
   it('explains a 401 to a correctly signed request without printing the secret', async () => {
     const report = await testEngine({ url: await fixture(), secret: 'not-the-engine-secret', secretSource: '--secret', suite: 'ping' });
     const message = report.cases[0].messages[0];
-    expect(message).toMatch(/^the engine answered 401 to a correctly signed request: it does not accept our signature\. Sent 0 bytes \(sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\) signed [0-9a-f]{64} with the secret from --secret\./);
+    expect(message).toMatch(
+      /^the engine answered 401 to a correctly signed request: it does not accept our signature\. Sent 0 bytes \(sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\) signed [0-9a-f]{64} with the secret from --secret\./,
+    );
     expect(message).toContain('a proxy re-encodes the JSON body');
     expect(message).toContain('`sha256=` prefix or uppercase hex');
     expect(message).not.toContain('not-the-engine-secret');
@@ -181,7 +228,10 @@ describe('testEngine: bad targets and bad options', () => {
   it('throws UnreachableError when the engine accepts the connection but never answers', async () => {
     const server: Server = createServer(() => undefined);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    engines.track(() => { server.closeAllConnections(); return new Promise<void>((r) => server.close(() => r())); });
+    engines.track(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const error = await testEngine({ url, secret: SECRET, suite: 'ping', timeoutMs: 300 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnreachableError);
@@ -197,7 +247,9 @@ describe('testEngine: bad targets and bad options', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     engines.track(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    const error = await testEngine({ url, secret: SECRET, bounty: { set: { 'rules.max_allowed_bid': 1.5, response_url: 'nope' } } }).catch((e: unknown) => e);
+    const error = await testEngine({ url, secret: SECRET, bounty: { set: { 'rules.max_allowed_bid': 1.5, response_url: 'nope' } } }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toBe(
       'the bounty is not valid, nothing was sent:\n  /response_url: must be an absolute http(s) URL, got "nope"\n  /rules/max_allowed_bid: must be a non-negative integer (wei), got 1.5',
@@ -210,13 +262,17 @@ describe('testEngine: bad targets and bad options', () => {
 
   it('an engine that accepts an invalid bounty fails the --allow-invalid case', async () => {
     const report = await testEngine({ url: await fixture(), secret: SECRET, bounty: { set: { rules: [] }, allowInvalid: true } });
-    expect(report.cases[0].messages[0]).toBe('expected a 4xx answer to an invalid bounty (/rules: must be a JSON object, got array), got 202: {"status":"ACCEPTED"}');
+    expect(report.cases[0].messages[0]).toBe(
+      'expected a 4xx answer to an invalid bounty (/rules: must be a JSON object, got array), got 202: {"status":"ACCEPTED"}',
+    );
   });
 
   it('rejects a URL it cannot test and a missing file', async () => {
     await expect(testEngine({ url: 'localhost:3000', secret: SECRET })).rejects.toThrow(UsageError);
     await expect(testEngine({ url: 'ftp://127.0.0.1/', secret: SECRET })).rejects.toThrow('--url "ftp://127.0.0.1/" is not an http(s) URL');
     const url = await fixture();
-    await expect(testEngine({ url, secret: SECRET, bounty: { artifact: { file: '/no/such/file' } } })).rejects.toThrow('--file /no/such/file: no such file');
+    await expect(testEngine({ url, secret: SECRET, bounty: { artifact: { file: '/no/such/file' } } })).rejects.toThrow(
+      '--file /no/such/file: no such file',
+    );
   });
 });

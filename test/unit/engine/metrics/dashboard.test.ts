@@ -8,13 +8,24 @@ import { describe, expect, it } from 'vitest';
 import { createPrometheusMetrics } from '../../../../src/engine/metrics/prometheus.js';
 
 const TEMPLATES = join(import.meta.dirname, '../../../../templates');
-const FILES = ['monitoring/prometheus.yml', 'monitoring/grafana/datasource.yml', 'monitoring/grafana/dashboards.yml', 'monitoring/grafana/polyswarm-engine.json'];
+const FILES = [
+  'monitoring/prometheus.yml',
+  'monitoring/grafana/datasource.yml',
+  'monitoring/grafana/dashboards.yml',
+  'monitoring/grafana/polyswarm-engine.json',
+];
 const read = (template: string, file: string) => readFileSync(join(TEMPLATES, template, file), 'utf8');
 
 describe('templates/*/monitoring', () => {
   it('the dashboard queries only metrics the engine exports, and every engine metric has a panel', async () => {
-    const dashboard = JSON.parse(read('typescript', FILES[3]!)) as { panels: { type: string; targets?: { expr: string }[] }[]; templating: { list: { query: { query: string } }[] } };
-    const exprs = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dashboard.templating.list.map((v) => v.query.query)];
+    const dashboard = JSON.parse(read('typescript', FILES[3]!)) as {
+      panels: { type: string; targets?: { expr: string }[] }[];
+      templating: { list: { query: { query: string } }[] };
+    };
+    const exprs = [
+      ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
+      ...dashboard.templating.list.map((v) => v.query.query),
+    ];
     expect(exprs.length).toBeGreaterThan(15);
     const queried = new Set(exprs.flatMap((e) => e.match(/\b(polyswarm_engine|process|nodejs)_[a-z_0-9]+/g) ?? []));
 
@@ -28,12 +39,16 @@ describe('templates/*/monitoring', () => {
     const ours = [...exported].filter((n) => n.startsWith('polyswarm_engine_') && !/_(sum|count)$/.test(n));
     for (const name of ours) {
       const base = name.replace(/_bucket$/, '');
-      expect([...queried].some((q) => q.startsWith(base)), `${name} has a panel`).toBe(true);
+      expect(
+        [...queried].some((q) => q.startsWith(base)),
+        `${name} has a panel`,
+      ).toBe(true);
     }
   });
 
   it('every template ships the same monitoring files, and compose runs them under the monitoring profile on port 9464', () => {
-    for (const template of ['javascript', 'clamav']) for (const file of FILES) expect(read(template, file), `${template}/${file}`).toBe(read('typescript', file));
+    for (const template of ['javascript', 'clamav'])
+      for (const file of FILES) expect(read(template, file), `${template}/${file}`).toBe(read('typescript', file));
     for (const template of ['typescript', 'javascript', 'clamav']) {
       const compose = read(template, 'docker-compose.yml');
       expect(compose.match(/POLYSWARM_METRICS_PORT: "9464"/g), template).toHaveLength(3);

@@ -31,8 +31,15 @@ const scan = async (b: { id: string }) => {
   if (b.id === 'locked') throw new EncryptedFileScanError('password-protected zip');
   return { verdict: 'benign' as const };
 };
-const body = (id: string) => bountyBody({ id, response_url: `${lb.origin}/answer`, artifact_uri: `${lb.origin}/artifact`, expiration: new Date(Date.now() + 10_000).toISOString() });
-const send = async (url: string, w: ReturnType<typeof webhook>) => (await fetch(url, { method: 'POST', headers: w.headers, body: w.body })).status;
+const body = (id: string) =>
+  bountyBody({
+    id,
+    response_url: `${lb.origin}/answer`,
+    artifact_uri: `${lb.origin}/artifact`,
+    expiration: new Date(Date.now() + 10_000).toISOString(),
+  });
+const send = async (url: string, w: ReturnType<typeof webhook>) =>
+  (await fetch(url, { method: 'POST', headers: w.headers, body: w.body })).status;
 
 describe('polyswarm-engine/metrics', () => {
   it('Prometheus: counts deliveries, answers and scan errors; /metrics only, on its own listener', async () => {
@@ -68,7 +75,12 @@ describe('polyswarm-engine/metrics', () => {
     socket.on('message', (m) => lines.push(...m.toString().split('\n').filter(Boolean)));
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
     try {
-      const statsd = createStatsdMetrics({ host: '127.0.0.1', port: (socket.address() as AddressInfo).port, tags: { engine_name: 'unit', poly_work: 'test' }, flushIntervalMs: 60_000 });
+      const statsd = createStatsdMetrics({
+        host: '127.0.0.1',
+        port: (socket.address() as AddressInfo).port,
+        tags: { engine_name: 'unit', poly_work: 'test' },
+        flushIntervalMs: 60_000,
+      });
       engine = createEngine({ secret: 'qwertyuiop', concurrency: 1, observer: statsd.observer, module: { scan } });
       const { url } = await engine.listen({ port: 0 });
       for (const id of ['a', 'b', 'locked']) expect(await send(url, webhook(body(id)))).toBe(202);
