@@ -5,4 +5,4 @@
  */
 export * from './protocol/index.js';
 export * from './engine/public.js';
-export * from './simulator/public.js';
+export * from './simulator/run.js';

@@ -4,7 +4,7 @@
  * Exit 0 all passed, 1 a check failed, 2 usage, 3 engine unreachable.
  */
 import { resolve } from 'node:path';
-import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/public.js';
+import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/run.js';
 import { UsageError } from '../util/errors.js';
 import { choice, defineCommand, duration, flag, integer, list, text, type OptionValues } from './define.js';
 import { cwdOption } from './engine-options.js';
@@ -399,7 +399,7 @@ async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
 
 async function runTest(suite: Suite, options: TestOptions): Promise<number> {
   const { writeFile } = await import('node:fs/promises');
-  const { testEngine } = await import('../simulator/public.js');
+  const { testEngine } = await import('../simulator/run.js');
   const { caseJson, formatCase, formatSummary, junitXml, summaryJson } = await import('../simulator/report.js');
   const { resolveTarget } = await import('../simulator/target.js');
   const { ExitCode } = await import('../util/errors.js');

@@ -17,7 +17,11 @@ import { redactUrl } from '../util/logger.js';
 import { isEgressRefused } from './egress.js';
 import { checkDestination, discardBody, headerValue, outboundAgent, USER_AGENT } from './http-agent.js';
 
-export interface DeliveryRequest {
+/**
+ * One answer going out: POSTed to a bounty's `response_url`. (What comes in is a webhook *delivery*, `DeliveryRequest` in
+ * app.ts, named after the `X-POLYSWARM-DELIVERY` header.)
+ */
+export interface AnswerPost {
   url: string;
   /** The exact bytes to post (serializeAnswer's output). */
   body: string;
@@ -29,7 +33,7 @@ export interface DeliveryRequest {
   signal?: AbortSignal;
 }
 
-export interface DeliveryResult {
+export interface AnswerPostResult {
   ok: boolean;
   /** The last HTTP status received, or null when no attempt got one. */
   status: number | null;
@@ -49,7 +53,7 @@ export interface DeliverOptions {
 }
 
 /** What the pipeline calls to post an answer; injectable so a queue can wrap it (e.g. a "posted once" guard). */
-export type DeliverFunction = (request: DeliveryRequest, options?: DeliverOptions) => Promise<DeliveryResult>;
+export type DeliverFunction = (request: AnswerPost, options?: DeliverOptions) => Promise<AnswerPostResult>;
 
 /** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
 const LAST_ATTEMPT_MS = 100;

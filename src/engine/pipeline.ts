@@ -9,7 +9,7 @@ import type { ScanResult } from '../protocol/types.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { setDeadline } from '../util/timers.js';
-import { deliverAnswer, type DeliverFunction, type DeliveryResult } from './deliver.js';
+import { deliverAnswer, type DeliverFunction, type AnswerPostResult } from './deliver.js';
 import { createArtifactAccess } from './download.js';
 import { isExpired } from '../protocol/bounty.js';
 import { DEFAULTS } from './defaults.js';
@@ -94,7 +94,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   ): Promise<JobOutcome> {
     const { bounty } = job;
     const body = serializeAnswer(buildAnswer(bounty, result, bid));
-    let delivery: DeliveryResult;
+    let delivery: AnswerPostResult;
     try {
       delivery = await deliver({
         url: bounty.response_url,

@@ -13,7 +13,7 @@ export { EmbeddedQueue, QueueUnavailableError, jobKey } from './queue.js';
 export type { BountyJob, BountyQueue, EnqueueOutcome, JobOutcome, JobProcessor } from './queue.js';
 export { createPipeline } from './pipeline.js';
 export { deliverAnswer } from './deliver.js';
-export type { DeliverFunction, DeliveryRequest, DeliveryResult, DeliverOptions } from './deliver.js';
+export type { DeliverFunction, AnswerPost, AnswerPostResult, DeliverOptions } from './deliver.js';
 export { loadScanModule } from './loader.js';
 export {
   ScanError,

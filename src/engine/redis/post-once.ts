@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { deliverAnswer, type DeliverFunction, type DeliveryResult } from '../deliver.js';
+import { deliverAnswer, type DeliverFunction, type AnswerPostResult } from '../deliver.js';
 import { jobIdFor } from './job.js';
 
 /** Guard keys outlive the expiration a little, so a late duplicate still finds them. */
@@ -73,7 +73,7 @@ export class PostOnceGuard {
       Math.max(100, Math.floor(this.#leaseMs / 3)),
     );
     renew.unref();
-    let result: DeliveryResult;
+    let result: AnswerPostResult;
     try {
       result = await this.#inner(request, options);
     } finally {

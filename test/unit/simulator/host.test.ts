@@ -2,7 +2,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatorHost, resolveCallbackAddress, urlHost } from '../../../src/simulator/host.js';
-import { testEngine, type CallbackInfo } from '../../../src/simulator/public.js';
+import { testEngine, type CallbackInfo } from '../../../src/simulator/run.js';
 import { UsageError } from '../../../src/util/errors.js';
 // @ts-expect-error plain .mjs fixtures, no types
 import { startEngine } from '../../fixtures/engines/engine.mjs';

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/public.js';
+import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/run.js';
 import { UnreachableError, UsageError } from '../../../src/util/errors.js';
 import { useEngines } from '../../helpers/engines.js';
 
