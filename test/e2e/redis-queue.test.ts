@@ -279,7 +279,7 @@ describe('Redis queue (library, real redis-server)', () => {
     await until(() => w.stats().answered === 1, 'the first answer counted');
     await queue.remove(jobIdFor(key));
     await queue.add('bounty', encodeJob({ key, deliveryId: null, bounty: parsed.value, receivedAt: Date.now() }), { jobId: jobIdFor(key) });
-    await until(() => lines.some((l) => l.msg === 'already answered; not scanning again'), 'the re-run to be skipped');
+    await until(() => lines.some((l) => l.msg === 'already answered; not scanning again'), 'the re-run to be skipped', 15_000);
     expect(scans).toBe(1);
     expect(lb.attempts).toHaveLength(1);
   });
