@@ -15,6 +15,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { UsageError, errorMessage } from '../util/errors.js';
+import { processAlive as isAlive } from '../util/project.js';
 
 /** One journaled bounty: the raw signed body (re-parsed on restore) and what the webhook said about it. */
 export interface JournalRecord {
@@ -71,15 +72,6 @@ function takeLock(dir: string): () => void {
     }
   }
   throw new UsageError(`cannot lock the journal in ${dir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

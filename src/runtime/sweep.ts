@@ -9,15 +9,7 @@ import { join } from 'node:path';
 import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN } from '../engine/defaults.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { processAlive as isAlive } from '../util/project.js';
 
 /** Removes artifact folders left by processes that no longer run; returns how many it removed. */
 export function sweepArtifacts(logger: Logger, dir: string = tmpdir()): number {

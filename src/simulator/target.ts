@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveSecret } from '../util/env.js';
 import { UnreachableError, UsageError } from '../util/errors.js';
-import { detectProject, readServeState } from '../util/project.js';
+import { detectProject, processAlive as isAlive, readServeState } from '../util/project.js';
 import { send } from './http.js';
 
 export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:3000/';
@@ -56,15 +56,6 @@ function requireSecret(flag: string | undefined, dir: string, env: NodeJS.Proces
     });
   }
   return found;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The URL a `serve` of the project recorded, if that process is alive and its `GET /` answers. */

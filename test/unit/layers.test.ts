@@ -9,7 +9,17 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
-const RANK: Record<string, number> = { util: 0, protocol: 1, engine: 2, simulator: 2, scaffold: 2, inspector: 2, runtime: 3, commands: 4, '': 5 };
+const RANK: Record<string, number> = {
+  util: 0,
+  protocol: 1,
+  engine: 2,
+  simulator: 2,
+  scaffold: 2,
+  inspector: 2,
+  runtime: 3,
+  commands: 4,
+  '': 5,
+};
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
