@@ -4,7 +4,6 @@
  * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
  */
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
 import { createEngine } from '../engine/engine.js';
@@ -13,8 +12,7 @@ import { loadScanModule, ScanModuleError } from '../engine/loader.js';
 import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../engine/reload.js';
 import { loadDotEnv } from '../util/env.js';
 import { errorMessage, UsageError } from '../util/errors.js';
-import { createLogger, flushLogs, theme, type LogFormat, type LogLevel, type Logger } from '../util/logger.js';
-import { packageInfo } from '../util/package.js';
+import { createLogger, theme, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject, otherLiveServe, removeServeState, writeServeState, type EngineProject, type ServeState } from '../util/project.js';
 import { watchDotEnv } from './dotenv-watch.js';
 import type { ValueSource } from './options.js';
@@ -24,6 +22,9 @@ import { startMetrics, type MetricsConfig } from './metrics.js';
 import { combineObservers } from '../engine/observer.js';
 import { queueFromConfig } from './queue.js';
 import { sweepArtifacts } from './sweep.js';
+import { connectableUrl, listenError, listenForDevelopment, printBanner, type Listening } from './listen.js';
+
+export { connectableUrl } from './listen.js';
 
 /** The resolved configuration of `serve` / `start`. */
 export interface EngineProcessConfig extends MetricsConfig {
@@ -83,21 +84,6 @@ export interface EngineProcessConfig extends MetricsConfig {
   signals?: NodeJS.Process;
 }
 
-interface Listening {
-  url: string;
-  server: Server;
-  close(): Promise<void>;
-}
-
-/** A URL a client can use: `0.0.0.0`/`::` accept connections, they are not addresses to connect to. */
-export function connectableUrl(url: string): string {
-  const u = new URL(url);
-  if (u.hostname === '0.0.0.0') u.hostname = '127.0.0.1';
-  else if (u.hostname === '[::]') u.hostname = '[::1]';
-  u.pathname = '/';
-  return u.href;
-}
-
 function missingSecret(mode: EngineProcessConfig['mode'], project: EngineProject): UsageError {
   const envFile = join(project.dir, '.env');
   return mode === 'start'
@@ -107,73 +93,6 @@ function missingSecret(mode: EngineProcessConfig['mode'], project: EngineProject
     : new UsageError('no webhook secret: `serve` needs WEBHOOK_SECRET to check the signatures of incoming events', {
         hint: `Run \`polyswarm-engine secret --write\` to give ${envFile} a new random one (a fresh clone has no .env: it is git-ignored), or set WEBHOOK_SECRET in the environment.`,
       });
-}
-
-function listenError(error: unknown, host: string, port: number, origin?: string, project?: EngineProject): unknown {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  if (code === 'EADDRINUSE') {
-    const other = project ? otherLiveServe(project.dir) : null;
-    const by = other && new URL(other.url).port === String(port) ? ` by this project's other \`serve\` (pid ${other.pid})` : '';
-    return new UsageError(`port ${port} on ${host}${origin ? ` (from ${origin})` : ''} is already in use${by}`, {
-      hint: 'Stop the process using it, or pick another port with --port (or PORT); 0 picks a free one.',
-    });
-  }
-  if (code === 'EACCES') {
-    return new UsageError(`not allowed to listen on port ${port} on ${host}`, {
-      hint: 'Ports below 1024 need privileges; use --port 3000.',
-    });
-  }
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new UsageError(`cannot listen on ${host}: no such local address`, {
-      hint: 'Use --host 127.0.0.1, or 0.0.0.0 for every interface.',
-    });
-  }
-  return error;
-}
-
-/**
- * serve: listhen, wrapped around the engine's node handler. When the default port is taken listhen moves to a free
- * one (said in a warning and in the banner); a port the user named (`explicit`) is that port or an error.
- */
-async function listenForDevelopment(
-  handler: Parameters<typeof import('listhen').listen>[0],
-  host: string,
-  port: number,
-  logger: Logger,
-  explicit: boolean,
-): Promise<Listening> {
-  const { listen } = await import('listhen');
-  const listener = await listen(handler, {
-    // verbose off: a port taken is reported below, through the logger, like everything else.
-    port: { port, verbose: false },
-    hostname: host,
-    showURL: false,
-    // listhen's own SIGINT/SIGTERM handling calls process.exit; shutdown belongs to the process host.
-    autoClose: false,
-    open: false,
-    clipboard: false,
-    qr: false,
-    isTest: false,
-    isProd: false,
-  });
-  const bound = listener.address.port;
-  if (port !== 0 && bound !== port) {
-    if (explicit) {
-      await listener.close();
-      throw Object.assign(new Error(`port ${port} is in use`), { code: 'EADDRINUSE' });
-    }
-    logger.warn(`port ${port} is in use: listening on ${bound} instead`, {
-      hint: 'pick a port with --port (or PORT); a port you name is never swapped',
-    });
-  }
-  return { url: listener.url, server: listener.server as Server, close: () => listener.close() };
-}
-
-function printBanner(out: NodeJS.WritableStream, fields: [string, string][]): void {
-  const lines = [`${theme.bold('polyswarm-engine serve')} ${theme.dim(`v${packageInfo().version}`)}`];
-  for (const [key, value] of fields) lines.push(`  ${theme.dim(key.padEnd(8))} ${value}`);
-  flushLogs();
-  out.write(`${lines.join('\n')}\n\n`);
 }
 
 const RANK: Record<ValueSource, number> = { flag: 3, env: 2, dotenv: 1, default: 0 };

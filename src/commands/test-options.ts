@@ -1,0 +1,43 @@
+/**
+ * The flags every `test` subcommand shares (test.ts, test-load.ts).
+ */
+import { duration, flag, integer, text } from './define.js';
+import { cwdOption } from './engine-options.js';
+
+/** The options every `test` subcommand takes. */
+export function commonOptions() {
+  return {
+    url: text('-u, --url <url>', 'engine webhook URL', {
+      defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/',
+    }),
+    // Not resolved from the environment here: the simulator looks for the secret in the *project's* .env, which may
+    // be a parent of --cwd (simulator/target.ts), and says where it found it.
+    secret: text('--secret <secret>', 'webhook secret', { defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env" }),
+    timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge', {
+      defaultValue: 10_000,
+      defaultLabel: '10s',
+    }),
+    json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
+    verbose: flag('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)'),
+    junit: text('--junit <file>', 'also write a JUnit XML report'),
+    listenHost: text(
+      '--listen-host <addr>',
+      "interface the simulator's artifact host and answer receiver bind to, e.g. 0.0.0.0 for an engine in Docker",
+      { defaultValue: '127.0.0.1' },
+    ),
+    advertiseHost: text(
+      '--advertise-host <host>',
+      'host the engine reaches them at, put into artifact_uri and response_url, e.g. host.docker.internal or 172.17.0.1',
+      {
+        defaultLabel: 'the listen host, 127.0.0.1 for 0.0.0.0/::',
+      },
+    ),
+    callbackPort: integer(
+      '--callback-port <port>',
+      'port they bind, for a firewall rule or port mapping',
+      { min: 0, max: 65_535 },
+      { defaultLabel: '0, a free one' },
+    ),
+    cwd: cwdOption(),
+  };
+}
