@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EmbeddedQueue, jobKey, QueueUnavailableError, type BountyJob } from '../../../src/engine/queue.js';
 import type { BountyData } from '../../../src/protocol/types.js';
 import { until } from '../../helpers/loopback.js';
@@ -136,23 +136,35 @@ describe('EmbeddedQueue', () => {
     expect(c.started).toEqual(['blocker', 'sooner', 'soon', 'same-a', 'same-b', 'late']);
   });
 
-  it('the watchdog answers a job still waiting at its scan deadline, without a scan slot', async () => {
-    const c = controlled();
-    const overdue: string[] = [];
-    const q = new EmbeddedQueue(c.processor, {
-      concurrency: 1,
-      capacity: 10,
-      deadlineMarginMs: 1000,
-      onOverdue: async (j) => void overdue.push(j.key),
-    });
-    await q.enqueue(job('stuck', 60_000));
-    await until(() => c.started.length === 1, 'the stuck job to start');
-    await q.enqueue(job('short', 1200)); // scan deadline 200 ms from now, behind a scan that never ends
-    await q.enqueue(job('long', 60_000));
-    await until(() => overdue.length === 1, 'the short job to be answered by the watchdog', 3000);
-    expect(overdue).toEqual(['short']);
-    expect(c.started).toEqual(['stuck']);
-    expect(q.counts()).toEqual({ waiting: 1, active: 1 });
+  it('the watchdog answers a job still waiting at its scan deadline, without a scan slot (fake clock)', async () => {
+    vi.useFakeTimers();
+    try {
+      const c = controlled();
+      const overdue: string[] = [];
+      const q = new EmbeddedQueue(c.processor, {
+        concurrency: 1,
+        capacity: 10,
+        deadlineMarginMs: 1000,
+        onOverdue: async (j) => void overdue.push(j.key),
+      });
+      await q.enqueue(job('stuck', 60_000));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(c.started).toEqual(['stuck']);
+      await q.enqueue(job('short', 31_000)); // scan deadline 30 s from now, behind a scan that never ends
+      await q.enqueue(job('long', 60_000));
+      await vi.advanceTimersByTimeAsync(29_999);
+      expect(overdue).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(overdue).toEqual(['short']);
+      expect(c.started).toEqual(['stuck']);
+      expect(q.counts()).toEqual({ waiting: 1, active: 1 });
+      // Deadlines past setTimeout's 24.8-day limit are kept, not fired at once.
+      await q.enqueue(job('far', 40 * 24 * 3600 * 1000));
+      await vi.advanceTimersByTimeAsync(25 * 24 * 3600 * 1000);
+      expect(overdue).toEqual(['short', 'long']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses by bytes as well as by count, and frees the bytes when a job ends', async () => {
