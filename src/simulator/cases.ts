@@ -13,6 +13,21 @@ import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext } from '.
 import type { ArtifactChoice, BountyOptions } from './types.js';
 
 /** What a case found; the runner adds the name and the timing. */
+/** The bytes of a valid, unexpired EICAR bounty served by the simulator's host: what the signature cases sign badly. */
+export function validEicarBounty(ctx: RunContext): ReturnType<typeof prepareBounty>['bytes'] {
+  const artifact = eicarArtifact();
+  const wire = buildBountyWire({
+    artifactType: 'file',
+    artifactUri: ctx.host.host(artifact),
+    sha256: artifact.sha256,
+    mimetype: artifact.mimetype,
+    responseUrl: ctx.host.answerUrl(),
+    expiration: new Date(Date.now() + ctx.expirationMs),
+    phase: 'assertion',
+  });
+  return prepareBounty(wire).bytes;
+}
+
 export interface CaseOutcome {
   messages: string[];
   warnings: string[];
@@ -283,17 +298,7 @@ export function securityCase(name: string, expected: 400 | 401, mangle: Signatur
     async run(ctx) {
       const out = outcome();
       // A valid, unexpired bounty: an engine that skips the check would accept (and scan) it.
-      const artifact = eicarArtifact();
-      const wire = buildBountyWire({
-        artifactType: 'file',
-        artifactUri: ctx.host.host(artifact),
-        sha256: artifact.sha256,
-        mimetype: artifact.mimetype,
-        responseUrl: ctx.host.answerUrl(),
-        expiration: new Date(Date.now() + ctx.expirationMs),
-        phase: 'assertion',
-      });
-      const sent = mangle(ctx, prepareBounty(wire).bytes);
+      const sent = mangle(ctx, validEicarBounty(ctx));
       const res = await sendEvent(ctx, { event: 'bounty', body: sent.body, signature: sent.signature, json: true });
       if (res.status === expected) {
         if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);

@@ -9,7 +9,7 @@ import { stringifyJson } from '../protocol/json.js';
 import { sign } from '../protocol/signature.js';
 import { benignArtifact, eicarArtifact } from './artifacts.js';
 import { buildBountyWire, prepareBounty } from './bounty.js';
-import { outcome, runBountyCase, type CaseDefinition, type CaseOutcome } from './cases.js';
+import { outcome, runBountyCase, validEicarBounty, type CaseDefinition, type CaseOutcome } from './cases.js';
 import { checkAnswers } from './checks.js';
 import { bodyQuote, CaseRequestError, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
 import type { ArtifactFault } from './host.js';
@@ -71,17 +71,7 @@ function malformedSignatureCase(name: string, what: string, header: (signature: 
     name,
     async run(ctx) {
       const out = outcome();
-      const artifact = eicarArtifact();
-      const wire = buildBountyWire({
-        artifactType: 'file',
-        artifactUri: ctx.host.host(artifact),
-        sha256: artifact.sha256,
-        mimetype: artifact.mimetype,
-        responseUrl: ctx.host.answerUrl(),
-        expiration: new Date(Date.now() + ctx.expirationMs),
-        phase: 'assertion',
-      });
-      const body = prepareBounty(wire).bytes;
+      const body = validEicarBounty(ctx);
       const fix =
         'a signature header that is not 64 hex digits is the sender\'s error: answer 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
       try {
