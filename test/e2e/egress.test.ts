@@ -1,21 +1,9 @@
-/**
- * The egress policy on a real `start` process (docs/protocol.md, engine/egress.ts): a canary server on loopback plays
- * an internal service. Under `--egress public` it must receive nothing, however its address is spelled in an artifact
- * URL or an answer URL, behind a name that resolves to loopback, or behind a redirect from an allowed host; under
- * `--egress any` the same flows reach it. An outbound proxy named by HTTP_PROXY carries the requests.
- *
- * There is no DNS here (loopback only), so names are resolved by a preload (test/fixtures/preload/hosts.mjs) that
- * plays a hosts file inside the engine process: `rebind.example.com` and `allowed.example.com` both resolve to
- * 127.0.0.1, the first standing for a public-looking name an attacker points at loopback.
- */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { sign } from '../../src/protocol/signature.js';
 import { startRedis } from '../helpers/redis.js';
-import { makeProject, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
+import { makeProject, postSignedBounty, READY, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 
@@ -91,19 +79,7 @@ async function sendBounty(engineUrl: string, id: string, artifactUri: string, re
     response_url: responseUrl,
     rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
   });
-  const res = await fetch(engineUrl, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-polyswarm-event': 'bounty',
-      'x-polyswarm-delivery': randomUUID(),
-      'x-polyswarm-signature': sign(SECRET, body),
-    },
-    body,
-    signal: AbortSignal.timeout(5000),
-  });
-  await res.arrayBuffer();
-  return res.status;
+  return postSignedBounty(engineUrl, body);
 }
 
 async function until(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {

@@ -182,6 +182,11 @@ export async function sendBounty(engineUrl: string, loopbackUrl: string, id: str
     rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
     phase: 'assertion',
   });
+  return postSignedBounty(engineUrl, body);
+}
+
+/** POSTs `body` as a signed bounty delivery (a new delivery id) and returns the HTTP status. */
+export async function postSignedBounty(engineUrl: string, body: string): Promise<number> {
   const res = await fetch(engineUrl, {
     method: 'POST',
     headers: {
