@@ -4,10 +4,13 @@ import { theme } from '../util/logger.js';
 import type { LoadProgress, LoadReport } from './load.js';
 import { formatMs, histogramLines } from './stats.js';
 
-/** `12s  sent 240  acknowledged 240  answered 236  lost 0  p99 41.2ms` */
+/**
+ * `12s  sent 240  acknowledged 240  answered 236  lost 0  p99 41.2ms`. The ticker fires every second by its own clock,
+ * which can run a millisecond ahead of `performance.now()`: rounding shows the 5th tick as 5s, never 4s.
+ */
 export function progressLine(p: LoadProgress): string {
   return (
-    `${Math.floor(p.elapsedMs / 1000)}s  sent ${p.sent}  acknowledged ${p.acknowledged}  answered ${p.answered}  ` +
+    `${Math.round(p.elapsedMs / 1000)}s  sent ${p.sent}  acknowledged ${p.acknowledged}  answered ${p.answered}  ` +
     `lost ${p.lost}  p99 ${p.currentP99 > 0 ? formatMs(p.currentP99) : '–'}`
   );
 }

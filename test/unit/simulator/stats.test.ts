@@ -64,3 +64,13 @@ describe('formatting', () => {
     expect(lines).toEqual(['   1.0ms –    2.0ms │██████████ 10', '   2.0ms –    4.0ms │█████ 5', '   4.0ms –    8.0ms │ 0']);
   });
 });
+
+describe('progressLine', () => {
+  it('names the tick it belongs to: a tick a millisecond early reads 5s, not 4s', async () => {
+    const { progressLine } = await import('../../../src/simulator/load-report.js');
+    const at = (elapsedMs: number) => progressLine({ elapsedMs, sent: 3, acknowledged: 2, answered: 1, lost: 0, currentP99: 0 });
+    expect(at(4999.4)).toBe('5s  sent 3  acknowledged 2  answered 1  lost 0  p99 –');
+    expect(at(5001)).toMatch(/^5s /);
+    expect(at(10_000)).toMatch(/^10s /);
+  });
+});
