@@ -7,6 +7,7 @@ import { DEFAULTS } from '../engine/defaults.js';
 import { EGRESS_MODES, parseAllowList, type EgressMode } from '../engine/egress.js';
 import { parseStatsdUrl, type StatsdTarget } from '../engine/metrics/statsd-url.js';
 import { queueNameProblem } from '../engine/redis/options.js';
+import { DEFAULT_RECORD_MAX_BYTES } from '../inspector/defaults.js';
 import { choice, duration, integer, size, text, type OptionSpec } from './define.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -199,5 +200,32 @@ export function webhookOptions(defaultHost: string) {
       },
     ),
     ...processOptions(),
+  };
+}
+
+/**
+ * `--record FILE` and its companions (inspector/recorder.ts): `start` records each delivery it received, `worker`
+ * each bounty it took from the queue, in the same JSON-lines format, so `test replay` can read them together.
+ */
+export function recordOptions(what: string) {
+  return {
+    record: text('--record <file>', `append one JSON line per ${what}`, {
+      env: 'POLYSWARM_RECORD',
+    }),
+    recordMaxBytes: size(
+      '--record-max-bytes <size>',
+      'rotate the recording to FILE.1 past this size',
+      { min: 64 * 1024 },
+      {
+        env: 'POLYSWARM_RECORD_MAX_BYTES',
+        defaultValue: DEFAULT_RECORD_MAX_BYTES,
+        defaultLabel: `${DEFAULT_RECORD_MAX_BYTES / 1024 ** 2}MiB`,
+      },
+    ),
+    recordArtifacts: text(
+      '--record-artifacts <dir>',
+      'with --record: also keep each downloaded artifact as DIR/<sha256>, mode 0600 (they may be malware)',
+      { env: 'POLYSWARM_RECORD_ARTIFACTS' },
+    ),
   };
 }

@@ -9,7 +9,13 @@ import { cwdOption } from './engine-options.js';
 export const testReplay = defineCommand({
   name: 'replay',
   description: 'send recorded bounties to an engine and diff its verdicts against the recorded ones',
-  args: [{ name: '[file]', description: 'a recording (start --record) or an inspector JSONL export' }],
+  args: [
+    {
+      name: '[files...]',
+      description:
+        'a recording (start --record) or an inspector JSONL export; with a Redis queue, the web process’s and the workers’ recordings together',
+    },
+  ],
   options: {
     url: text('-u, --url <url>', 'engine webhook URL', {
       defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/',
@@ -32,21 +38,23 @@ export const testReplay = defineCommand({
   examples: [
     'polyswarm-engine test replay deliveries.jsonl --artifacts ./artifacts',
     'polyswarm-engine test replay deliveries.jsonl --artifacts ./artifacts --url http://127.0.0.1:8080/ --secret … --fail-on-change',
+    'polyswarm-engine test replay web.jsonl worker-*.jsonl --artifacts ./artifacts',
   ],
   async run({ args, options }) {
     const { UsageError, ExitCode } = await import('../util/errors.js');
     const { readRecording, replayRecording, formatEntry, formatCounts } = await import('../inspector/replay-run.js');
     const { resolveTarget } = await import('../simulator/target.js');
-    const file = args[0];
-    if (!file) throw new UsageError('which recording? `polyswarm-engine test replay FILE`');
+    if (args.length === 0) throw new UsageError('which recording? `polyswarm-engine test replay FILE…`');
+    const files = args.map((f) => resolve(options.cwd, f));
     // A file that is not a recording is a usage error before any engine is booted or reached.
-    readRecording(resolve(options.cwd, file));
+    readRecording(files);
     const target = await resolveTarget({ url: options.url, secret: options.secret, cwd: options.cwd });
     try {
       const out = process.stdout;
-      if (!options.json) process.stderr.write(`Replaying ${file} to ${target.description} (secret from ${target.secretSource})\n`);
+      if (!options.json)
+        process.stderr.write(`Replaying ${args.join(' + ')} to ${target.description} (secret from ${target.secretSource})\n`);
       const report = await replayRecording({
-        file: resolve(options.cwd, file),
+        file: files,
         url: target.url,
         secret: target.secret,
         exact: options.exact,
@@ -58,7 +66,7 @@ export const testReplay = defineCommand({
       });
       out.write(
         options.json
-          ? `${JSON.stringify({ file, url: target.url, counts: report.counts, bounties: report.entries })}\n`
+          ? `${JSON.stringify({ files: args, url: target.url, counts: report.counts, bounties: report.entries })}\n`
           : formatCounts(report),
       );
       return options.failOnChange && report.counts.changed > 0 ? ExitCode.CHECK_FAILED : ExitCode.OK;

@@ -3,7 +3,7 @@
  * Thin: the process is hosted by `runtime/worker-process.ts`.
  */
 import { defineCommand, text } from './define.js';
-import { egressOptions, processOptions, queueNameOption } from './engine-options.js';
+import { egressOptions, processOptions, queueNameOption, recordOptions } from './engine-options.js';
 
 export const worker = defineCommand({
   name: 'worker',
@@ -15,10 +15,12 @@ export const worker = defineCommand({
     queueName: queueNameOption(),
     ...processOptions(),
     ...egressOptions('public'),
+    ...recordOptions('bounty this worker takes from the queue (body as stored, download, scan, answer, timings)'),
   },
   examples: [
     'polyswarm-engine worker --queue redis://127.0.0.1:6379 --concurrency 8',
     'POLYSWARM_QUEUE_URL=redis://redis:6379 polyswarm-engine worker',
+    'polyswarm-engine worker --queue redis://127.0.0.1:6379 --record answers.jsonl --record-artifacts ./artifacts',
   ],
   async run({ options }) {
     const { runWorkerProcess } = await import('../runtime/worker-process.js');

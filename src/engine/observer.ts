@@ -25,6 +25,22 @@ export interface DeliveryEvent {
   headers?: Readonly<Record<string, string>>;
 }
 
+/**
+ * A bounty a worker took from the shared Redis queue, before its scan. A web process accepted it (202) and stored
+ * it; the worker never saw that request, so only what the queue holds is here.
+ */
+export interface JobEvent {
+  bounty: string;
+  /** `<bounty id>:<phase>`, as the queue keys it. */
+  key: string;
+  /** `X-POLYSWARM-DELIVERY` of the request the web process accepted. */
+  delivery: string | null;
+  /** When the web process received it (ms since the epoch). */
+  receivedAt: number;
+  /** The bounty as stored in the queue (wire JSON, UTF-8); only for observers that asked for bodies (`wantsBodies`). */
+  body?: Uint8Array;
+}
+
 /** One answer the pipeline produced and tried to post. */
 export interface AnswerEvent {
   bounty: string;
@@ -85,6 +101,8 @@ export interface EngineObserver {
   /** Set to receive raw bodies and headers in `onDelivery` (the inspector and the recorder do; metrics do not). */
   readonly wantsBodies?: boolean;
   onDelivery?(event: DeliveryEvent): void;
+  /** `worker` only: a job taken from the queue (its download, scan error and answer follow). */
+  onJob?(event: JobEvent): void;
   onAnswer?(event: AnswerEvent): void;
   onScanError?(event: ScanErrorEvent): void;
   onDownload?(event: DownloadEvent): void;
@@ -93,7 +111,7 @@ export interface EngineObserver {
 /** Several observers as one; a throwing observer is ignored, never the engine's problem. */
 export function combineObservers(observers: readonly (EngineObserver | undefined)[]): EngineObserver {
   const list = observers.filter((o): o is EngineObserver => o !== undefined);
-  const call = <K extends 'onDelivery' | 'onAnswer' | 'onScanError' | 'onDownload'>(
+  const call = <K extends 'onDelivery' | 'onJob' | 'onAnswer' | 'onScanError' | 'onDownload'>(
     name: K,
     event: Parameters<NonNullable<EngineObserver[K]>>[0],
   ) => {
@@ -108,6 +126,7 @@ export function combineObservers(observers: readonly (EngineObserver | undefined
   return {
     wantsBodies: list.some((o) => o.wantsBodies),
     onDelivery: (e) => call('onDelivery', e),
+    onJob: (e) => call('onJob', e),
     onAnswer: (e) => call('onAnswer', e),
     onScanError: (e) => call('onScanError', e),
     onDownload: (e) => call('onDownload', e),

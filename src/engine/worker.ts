@@ -4,11 +4,13 @@
  * as you like, on as many machines; no webhook secret is needed here, the web process checked the signatures.
  */
 import { errorComment, SKIP } from '../protocol/answer.js';
+import { bountyToWire } from '../protocol/bounty.js';
+import { stringifyJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
 import type { DeliverFunction } from './deliver.js';
-import type { EngineObserver } from './observer.js';
+import type { EngineObserver, JobEvent } from './observer.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import type { BountyJob, JobOutcome } from './queue.js';
 import { createRedisConsumer, DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, type RedisTarget } from './redis/index.js';
@@ -63,6 +65,18 @@ export interface RedisWorker {
   stats(): RedisWorkerStats;
 }
 
+/** Tells the observer (the recorder of `worker --record`) which job this worker took, before its scan. */
+function observeJob(observer: EngineObserver | undefined, job: BountyJob): void {
+  if (!observer?.onJob) return;
+  const event: JobEvent = { bounty: job.bounty.id, key: job.key, delivery: job.deliveryId, receivedAt: job.receivedAt };
+  if (observer.wantsBodies) event.body = Buffer.from(stringifyJson(bountyToWire(job.bounty)), 'utf8');
+  try {
+    observer.onJob(event);
+  } catch {
+    // Watching never changes what the engine answers.
+  }
+}
+
 /** Starts a worker on the Redis queue; it takes jobs as soon as it is connected. */
 export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
   const moduleOption = options.module;
@@ -99,7 +113,10 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     deliver: options.deliver,
     keepCompleted: options.keepCompleted,
     keepFailed: options.keepFailed,
-    processor: (job) => pipeline!.process(job),
+    processor: (job) => {
+      observeJob(options.observer, job);
+      return pipeline!.process(job);
+    },
     onGaveUp: (job, reason) => pipeline!.abandon(job, errorComment(`gave up on this bounty: ${reason}`)),
     // Jobs no worker can start by their scan deadline are answered `unknown` (SKIPPED:TIMEOUT) by whichever process
     // on the queue sees the deadline first (redis/watchdog.ts).

@@ -1,6 +1,6 @@
 /**
  * What `serve` and `start` attach to the engine from this folder: the inspector (serve, unless `--no-inspector`)
- * and the recorder (`--record FILE`). One call before the engine is built, one once it listens, one at the stop,
+ * and the recorder (`--record FILE`, also `worker`'s). One call before the engine is built, one once it listens, one at the stop,
  * so runtime/engine-process.ts stays a few lines longer only.
  */
 import { resolve } from 'node:path';
@@ -14,17 +14,13 @@ import { tapLogger } from './log-tap.js';
 import { createRecorder, type Recorder } from './recorder.js';
 import { startInspectorServer, type InspectorServer } from './server.js';
 
-export interface WatchConfig {
+export interface WatchConfig extends RecordConfig {
   mode: 'serve' | 'start';
-  cwd: string;
   secret: string;
   /** serve: default true. */
   inspector?: boolean;
   inspectorPort?: number;
   inspectorHistory?: number;
-  record?: string;
-  recordMaxBytes?: number;
-  recordArtifacts?: string;
 }
 
 export interface Watchers {
@@ -37,6 +33,36 @@ export interface Watchers {
   close(): Promise<void>;
 }
 
+export interface RecordConfig {
+  cwd: string;
+  record?: string;
+  recordMaxBytes?: number;
+  recordArtifacts?: string;
+}
+
+/**
+ * The recorder of `start --record FILE` and `worker --record FILE` (paths relative to the project folder), or
+ * undefined without `--record`; a file that cannot be written is a usage error naming it.
+ */
+export function openRecorder(config: RecordConfig, logger: Logger): Recorder | undefined {
+  if (config.record === undefined) return undefined;
+  const file = resolve(config.cwd, config.record);
+  let recorder: Recorder;
+  try {
+    recorder = createRecorder({
+      file,
+      maxBytes: config.recordMaxBytes ?? DEFAULT_RECORD_MAX_BYTES,
+      maxBodyBytes: DEFAULTS.maxBodyBytes,
+      artifactsDir: config.recordArtifacts === undefined ? undefined : resolve(config.cwd, config.recordArtifacts),
+      logger,
+    });
+  } catch (error) {
+    throw new UsageError(`--record ${config.record}: cannot write ${file} (${(error as Error).message})`);
+  }
+  logger.info('recording', { file, artifacts: config.recordArtifacts ?? 'not recorded' });
+  return recorder;
+}
+
 export function createWatchers(config: WatchConfig, logger: Logger): Watchers {
   const inspector =
     config.mode === 'serve' && config.inspector !== false
@@ -46,22 +72,7 @@ export function createWatchers(config: WatchConfig, logger: Logger): Watchers {
           maxBodyBytes: DEFAULTS.maxBodyBytes,
         })
       : undefined;
-  let recorder: Recorder | undefined;
-  if (config.record !== undefined) {
-    const file = resolve(config.cwd, config.record);
-    try {
-      recorder = createRecorder({
-        file,
-        maxBytes: config.recordMaxBytes ?? DEFAULT_RECORD_MAX_BYTES,
-        maxBodyBytes: DEFAULTS.maxBodyBytes,
-        artifactsDir: config.recordArtifacts === undefined ? undefined : resolve(config.cwd, config.recordArtifacts),
-        logger,
-      });
-    } catch (error) {
-      throw new UsageError(`--record ${config.record}: cannot write ${file} (${(error as Error).message})`);
-    }
-    logger.info('recording deliveries', { file, artifacts: config.recordArtifacts ?? 'not recorded' });
-  }
+  const recorder = openRecorder(config, logger);
   const list = [inspector?.tracker, recorder?.observer].filter((o): o is EngineObserver => o !== undefined);
   let server: InspectorServer | undefined;
   return {

@@ -46,7 +46,8 @@ export function harLog(list: readonly Transaction[], engineUrl: string): Record<
     const replyText = tx.response.reason ? JSON.stringify({ error: tx.response.reason }) : '';
     return {
       startedDateTime: tx.at,
-      time: tx.response.ackMs,
+      // A worker's line (imported) has no ack time of its own: HAR wants a number.
+      time: tx.response.ackMs ?? 0,
       request: {
         method: tx.event === 'GET' ? 'GET' : 'POST',
         url: engineUrl,
@@ -74,7 +75,7 @@ export function harLog(list: readonly Transaction[], engineUrl: string): Record<
         bodySize: -1,
       },
       cache: {},
-      timings: { send: 0, wait: tx.response.ackMs, receive: 0 },
+      timings: { send: 0, wait: tx.response.ackMs ?? 0, receive: 0 },
       _polyswarm: { id: tx.id, source: tx.source, bounty: tx.bounty, download: tx.download, scan: tx.scan, answer: tx.answer },
     };
   });

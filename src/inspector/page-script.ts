@@ -43,7 +43,7 @@ function render() {
     return el('tr', { class: 'tx' + (tx.id === selected ? ' selected' : ''), 'data-id': tx.id, 'data-testid': 'tx', onclick: () => select(tx.id) },
       el('td', {}, new Date(tx.at).toLocaleTimeString()), el('td', {}, tx.event || '—'),
       el('td', { class: statusClass(tx.response.status), 'data-testid': 'status' }, tx.response.status),
-      el('td', {}, tx.response.ackMs + ' ms'), el('td', { class: 'v-' + verdict, 'data-testid': 'verdict' }, verdict),
+      el('td', {}, tx.response.ackMs === null ? '—' : tx.response.ackMs + ' ms'), el('td', { class: 'v-' + verdict, 'data-testid': 'verdict' }, verdict),
       el('td', { 'data-testid': 'answer' }, answerText(tx)), el('td', {}, tx.bounty || ''), el('td', {}, el('span', { class: 'badge' }, tx.source)));
   });
   $('rows').replaceChildren(...rows);
@@ -87,7 +87,7 @@ function renderDetail(tx) {
     section('request', 'request', dl([['id', tx.id], ['via', tx.source], ['at', tx.at], ['event', tx.event], ['delivery', tx.delivery], ['signature', sig], ['bytes', tx.request.bytes + (tx.request.truncated ? ' (truncated)' : '')]]),
       el('pre', {}, Object.entries(tx.request.headers).map(([k, v]) => k + ': ' + v).join('\n')),
       el('pre', { 'data-testid': 'request-body' }, tx.request.encoding === 'base64' ? '(base64) ' + tx.request.body : tx.request.body)),
-    section('engine response', 'response', dl([['status', r.status], ['reason', r.reason], ['ack', r.ackMs + ' ms'], ['duplicate', r.duplicate ? 'yes, not queued again' : '']])),
+    section('engine response', 'response', dl([['status', r.status], ['reason', r.reason], ['ack', r.ackMs === null ? 'by the web process (taken from the queue)' : r.ackMs + ' ms'], ['duplicate', r.duplicate ? 'yes, not queued again' : '']])),
   ];
   if (tx.summary) parts.push(section('bounty', 'bounty', dl([['bounty', tx.bounty], ['phase', tx.summary.phase], ['artifact', tx.summary.artifactType + ' ' + tx.summary.artifactUri], ['sha256', tx.summary.sha256], ['expires', tx.summary.expiration], ['answer to', tx.summary.responseUrl]])));
   if (tx.download) {

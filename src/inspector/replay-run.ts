@@ -33,7 +33,8 @@ export interface DiffEntry {
 }
 
 export interface ReplayOptions {
-  file: string;
+  /** One recording, or several read together (a web process's and its workers'). */
+  file: string | readonly string[];
   url: string;
   secret: string;
   exact: boolean;
@@ -50,26 +51,55 @@ export interface ReplayReport {
   counts: Record<DiffClass, number>;
 }
 
-/** The accepted bounties of a recording, in order; other lines (pings, refusals, duplicates) are not replayed. */
-export function readRecording(file: string): Transaction[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
-  }
+/**
+ * The accepted bounties of one or more recordings, in order; other lines (pings, refusals, duplicates) are not
+ * replayed. With a shared Redis queue, the web process (`start --record`) records each delivery and the workers
+ * (`worker --record`) the answers: given together, a delivery takes its answer from the worker's line for the same
+ * bounty and phase. A worker's line with no delivery beside it is replayed on its own (its body as the queue held it).
+ */
+export function readRecording(files: string | readonly string[]): Transaction[] {
   const list: Transaction[] = [];
-  text.split('\n').forEach((line, index) => {
-    if (line.trim() === '') return;
-    const parsed = parseJson(line);
-    const tx = parsed.ok ? (parsed.value as Transaction) : null;
-    if (!tx || typeof tx !== 'object' || typeof tx.request?.body !== 'string') {
-      throw new UsageError(
-        `${file} line ${index + 1}: not a recorded delivery (expected a JSON line from start --record or the inspector's export)`,
-      );
+  const byKey = new Map<string, Transaction>();
+  const fromWorkers: Transaction[] = [];
+  for (const file of typeof files === 'string' ? [files] : files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
     }
-    if (tx.event === 'bounty' && tx.response?.status === 202 && !tx.response.duplicate) list.push(tx);
-  });
+    text.split('\n').forEach((line, index) => {
+      if (line.trim() === '') return;
+      const parsed = parseJson(line);
+      const tx = parsed.ok ? (parsed.value as Transaction) : null;
+      if (!tx || typeof tx !== 'object' || typeof tx.request?.body !== 'string') {
+        throw new UsageError(
+          `${file} line ${index + 1}: not a recorded delivery (expected a JSON line from start --record, worker --record or the inspector's export)`,
+        );
+      }
+      if (tx.event !== 'bounty' || tx.response?.status !== 202 || tx.response.duplicate) return;
+      if (tx.source === 'queue') fromWorkers.push(tx);
+      else {
+        list.push(tx);
+        if (tx.key) byKey.set(tx.key, tx);
+      }
+    });
+  }
+  const alone = new Map<string, Transaction>();
+  for (const tx of fromWorkers) {
+    const delivery = tx.key ? byKey.get(tx.key) : undefined;
+    if (delivery) {
+      // A job taken twice (handed back at a worker's shutdown) has one line per attempt: the answered one counts.
+      if (tx.answer && !delivery.answer) Object.assign(delivery, { answer: tx.answer, download: tx.download, scan: tx.scan });
+      continue;
+    }
+    const key = tx.key ?? tx.id;
+    const earlier = alone.get(key);
+    if (!earlier) {
+      alone.set(key, tx);
+      list.push(tx);
+    } else if (tx.answer && !earlier.answer) list[list.indexOf(earlier)] = tx;
+  }
   return list;
 }
 
@@ -125,6 +155,8 @@ async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOp
   const base = { bounty: tx.bounty ?? '?', recorded };
   const url = new URL(options.url);
   if (options.exact) {
+    if (tx.source === 'queue')
+      return { ...base, class: 'skipped', now: null, status: null, note: 'recorded by a worker: no signature to send exactly' };
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(tx.request.headers))
       if (name !== 'content-length' && name !== 'transfer-encoding') headers[name] = value;

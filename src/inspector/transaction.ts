@@ -6,10 +6,13 @@
  */
 import { parseBountyBody } from '../protocol/bounty.js';
 import { validateDocument } from '../protocol/validate.js';
-import type { AnswerEvent, DeliveryEvent, DownloadEvent, EngineObserver, ScanErrorEvent } from '../engine/observer.js';
+import type { AnswerEvent, DeliveryEvent, DownloadEvent, EngineObserver, JobEvent, ScanErrorEvent } from '../engine/observer.js';
 
-/** How a transaction's request came to be. */
-export type TransactionSource = 'engine' | 'replay-exact' | 'replay-resigned' | 'replay-edited' | 'send' | 'import';
+/**
+ * How a transaction's request came to be: `engine` came from outside; `queue` is a `worker`'s line, a bounty it took
+ * from the shared Redis queue (a web process accepted the request: no headers, no ack time, the body as stored).
+ */
+export type TransactionSource = 'engine' | 'queue' | 'replay-exact' | 'replay-resigned' | 'replay-edited' | 'send' | 'import';
 
 export interface Transaction {
   /** `<process>-<n>`: unique across restarts of the process (or `import-…-<n>` once imported). */
@@ -32,7 +35,8 @@ export interface Transaction {
     bytes: number;
     truncated?: boolean;
   };
-  response: { status: number; reason?: string; ackMs: number; duplicate?: boolean };
+  /** `ackMs` is null on a worker's line (`source: 'queue'`): the web process acknowledged it, not the worker. */
+  response: { status: number; reason?: string; ackMs: number | null; duplicate?: boolean };
   /** What the bounty said, for lists and filters. */
   summary?: {
     artifactType: string;
@@ -148,30 +152,53 @@ export class TransactionTracker implements EngineObserver {
     // Plain assignments, not spreads: a spread object can land in V8's slow dictionary mode, and thousands are kept.
     if (event.reason) tx.response.reason = event.reason;
     if (event.duplicate) tx.response.duplicate = true;
-    if (event.bounty !== undefined && event.body) {
-      const parsed = parseBountyBody(event.body);
-      if (parsed.ok) {
-        const b = parsed.value;
-        tx.bounty = b.id;
-        tx.key = `${b.id}:${b.phase ?? ''}`;
-        tx.summary = {
-          artifactType: b.artifact_type,
-          artifactUri: b.artifact_uri,
-          sha256: b.sha256,
-          expiration: b.expiration.toISOString(),
-          phase: b.phase,
-          responseUrl: b.response_url,
-        };
-        const expected = event.status === 202 && !event.duplicate && b.expiration.getTime() > Date.now();
-        if (expected) {
-          this.#byKey.set(tx.key, { tx, until: b.expiration.getTime() + ANSWER_WAIT_MS });
-          this.#byBounty.set(b.id, tx);
-        }
-      }
-    }
+    if (event.bounty !== undefined && event.body) this.#openBounty(tx, event.body, event.status === 202 && !event.duplicate);
     this.#sweep();
     this.options.onChange?.(tx);
     if (!this.#byKey.has(tx.key ?? '') || this.#byKey.get(tx.key!)!.tx !== tx) this.options.onComplete?.(tx);
+  }
+
+  /** `worker`: a bounty taken from the shared queue opens a transaction of its own, completed by its answer. */
+  onJob(event: JobEvent): void {
+    const tx: Transaction = {
+      id: `${this.instance}-${++this.#seq}`,
+      at: new Date(event.receivedAt).toISOString(),
+      rev: this.nextRev(),
+      source: 'queue',
+      event: 'bounty',
+      delivery: event.delivery,
+      request: encodeBody(event.body ?? new Uint8Array(0), this.options.maxBodyBytes),
+      response: { status: 202, ackMs: null },
+    };
+    if (event.body) this.#openBounty(tx, event.body, true);
+    this.#sweep();
+    this.options.onChange?.(tx);
+    // Already expired (no answer is due) or not a bounty: nothing more will come for it.
+    if (this.#byKey.get(tx.key ?? '')?.tx !== tx) this.options.onComplete?.(tx);
+  }
+
+  /** Fills in what the bounty says; one still due an answer stays open until it comes. */
+  #openBounty(tx: Transaction, body: Uint8Array, accepted: boolean): void {
+    const parsed = parseBountyBody(body);
+    if (!parsed.ok) return;
+    const b = parsed.value;
+    tx.bounty = b.id;
+    tx.key = `${b.id}:${b.phase ?? ''}`;
+    tx.summary = {
+      artifactType: b.artifact_type,
+      artifactUri: b.artifact_uri,
+      sha256: b.sha256,
+      expiration: b.expiration.toISOString(),
+      phase: b.phase,
+      responseUrl: b.response_url,
+    };
+    if (accepted && b.expiration.getTime() > Date.now()) {
+      // The same bounty again (a job handed back to the queue, then taken once more): the first attempt is done.
+      const earlier = this.#byKey.get(tx.key);
+      if (earlier) this.options.onComplete?.(earlier.tx);
+      this.#byKey.set(tx.key, { tx, until: b.expiration.getTime() + ANSWER_WAIT_MS });
+      this.#byBounty.set(b.id, tx);
+    }
   }
 
   onDownload(event: DownloadEvent): void {

@@ -4,12 +4,14 @@
  * do. The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
  */
 import { setEgressPolicy, type EgressMode } from '../engine/egress.js';
+import { combineObservers } from '../engine/observer.js';
 import { loadScanModule } from '../engine/loader.js';
 import { createRedisWorker } from '../engine/worker.js';
 import { loadDotEnv } from '../util/env.js';
 import { UsageError } from '../util/errors.js';
 import { createLogger, type LogFormat, type LogLevel } from '../util/logger.js';
 import { findProject } from '../util/project.js';
+import { openRecorder } from '../inspector/attach.js';
 import { hostProcess } from './host.js';
 import { startMetrics, type MetricsConfig } from './metrics.js';
 import { sharedQueueName } from './queue-name.js';
@@ -30,6 +32,10 @@ export interface WorkerProcessConfig extends MetricsConfig {
   egress?: EgressMode;
   /** `--egress-allow` entries. */
   egressAllow?: string[];
+  /** `--record FILE`: one JSON line per bounty this worker takes, its rotation size and the artifacts folder. */
+  record?: string;
+  recordMaxBytes?: number;
+  recordArtifacts?: string;
   stdout?: NodeJS.WritableStream;
   env?: NodeJS.ProcessEnv;
   signals?: NodeJS.Process;
@@ -65,7 +71,9 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     async () => {
       const metrics = await startMetrics(config, { logger, env: config.env ?? process.env, projectDir: project.dir });
       let worker: ReturnType<typeof createRedisWorker>;
+      let recorder: ReturnType<typeof openRecorder>;
       try {
+        recorder = openRecorder(config, logger);
         worker = createRedisWorker({
           queue: target,
           queueName,
@@ -73,9 +81,10 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
           concurrency: config.concurrency,
           lockDurationMs: config.lockDuration,
           logger,
-          observer: metrics.observer,
+          observer: recorder ? combineObservers([metrics.observer, recorder.observer]) : metrics.observer,
         });
       } catch (error) {
+        recorder?.close();
         await metrics.close();
         throw error;
       }
@@ -97,9 +106,11 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
           egress: config.egress ?? 'public',
           pid: process.pid,
           metrics: metrics.url,
+          ...(recorder ? { record: config.record } : {}),
         }),
         async stop(graceMs) {
           await worker.close({ graceMs });
+          recorder?.close();
           await metrics.close();
         },
         abort() {
