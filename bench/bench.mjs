@@ -868,7 +868,7 @@ async function figureSchedule() {
 }
 
 /**
- * 10. The `serve` inspector: signed pings/s with it on ÷ off (alternating rounds), and its history after 10,000
+ * 10. The `serve` inspector: signed pings/s with it on ÷ off (paired rounds in alternating order, the median of their ratios), and its history after 10,000
  * bounties (each a whole transaction: request, download, scan, answer) against its byte bound (`--inspector-history`).
  */
 async function figureInspector() {
@@ -883,7 +883,14 @@ async function figureInspector() {
     nodeArgs: ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-hook.mjs')],
     ipc: true,
   });
-  const off = await startEngine({ command: 'serve', project: projects[1], args: ['--no-watch', '--no-inspector'] });
+  // The same node flags and IPC channel as `on`, so the inspector is the only difference.
+  const off = await startEngine({
+    command: 'serve',
+    project: projects[1],
+    args: ['--no-watch', '--no-inspector'],
+    nodeArgs: ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-hook.mjs')],
+    ipc: true,
+  });
   try {
     const inspector = /inspect\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(on.output())?.[1];
     if (!inspector) throw new Error(`no inspector URL in the banner:\n${on.output()}`);
@@ -891,10 +898,12 @@ async function figureInspector() {
     await pingRate(on.url, 3);
     await pingRate(off.url, 3);
     const rounds = { on: [], off: [] };
-    // Alternating, five rounds: the median shrugs off a burst of someone else's load on a shared machine.
+    const paired = [];
+    // Five rounds, each measuring the two back to back in alternating order (whichever goes second in a round is not
+    // always the same one), keeping each round's ratio: a burst of someone else's load hits both sides of a pair alike.
     for (let r = 0; r < 5; r++) {
-      rounds.off.push(await pingRate(off.url, 2));
-      rounds.on.push(await pingRate(on.url, 2));
+      for (const side of r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) rounds[side].push(await pingRate((side === 'on' ? on : off).url, 2));
+      paired.push(rounds.on.at(-1) / rounds.off.at(-1));
       progress(`10 inspector: round ${r + 1}: on ${rounds.on.at(-1).toFixed(0)}/s, off ${rounds.off.at(-1).toFixed(0)}/s`);
     }
     const idle = await gcAndMeasure(on.child);
@@ -907,7 +916,7 @@ async function figureInspector() {
     const after = await gcAndMeasure(on.child);
     const history = await (await fetch(`${inspector}api/transactions?q=no-such-transaction`)).json();
     const listed = (await (await fetch(`${inspector}api/transactions`)).json()).transactions.length;
-    const ratio = median(rounds.on) / median(rounds.off);
+    const ratio = median(paired);
     const heapDelta = after.heapUsed - idle.heapUsed;
     progress(
       `10 inspector: history ${(history.bytes / MB).toFixed(2)} MiB of ${BOUND / MB} MiB (${listed} kept), heap +${(heapDelta / MB).toFixed(1)} MB`,
@@ -925,6 +934,8 @@ async function figureInspector() {
         raw: {
           on_rounds: rounds.on.map((v) => round(v, 0)),
           off_rounds: rounds.off.map((v) => round(v, 0)),
+          paired_ratios: paired.map((v) => round(v, 3)),
+          ratio_of_medians: round(median(rounds.on) / median(rounds.off), 3),
           connections: 10,
           seconds_per_round: 2,
         },

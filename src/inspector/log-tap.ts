@@ -9,10 +9,15 @@ export type LineLevel = Exclude<LogLevel, 'silent'>;
 
 export function tapLogger(logger: Logger, onLine: (bounty: string, level: LineLevel, message: string, fields?: LogFields) => void): Logger {
   const wrap = (base: Logger, bounty: string | undefined): Logger => {
-    const line = (level: LineLevel) => (message: string, fields?: LogFields) => {
-      if (bounty !== undefined) onLine(bounty, level, message, fields);
-      base[level](message, fields);
-    };
+    // Lines not bound to a bounty (every delivery's line, the engine's own) go straight to the real logger: the
+    // inspector only wants a bounty's lines, and the request path should not pay a wrapper call for the rest.
+    const line = (level: LineLevel) =>
+      bounty === undefined
+        ? base[level].bind(base)
+        : (message: string, fields?: LogFields) => {
+            onLine(bounty, level, message, fields);
+            base[level](message, fields);
+          };
     return {
       get level() {
         return base.level;
