@@ -45,6 +45,14 @@ export const DEFAULTS = {
   maxBodyBytesInFlight: 64 * 1024 * 1024,
   /** Redis job lock: a dead worker's job goes to another one within about 1.5× this. */
   lockDurationMs: 10_000,
+  /**
+   * An answer POST attempt may take half the time left before the expiration, at least the first and at most the
+   * second of these (docs/protocol.md §11). A timed-out attempt may still have reached the receiver, so its retry can
+   * be a second answer: a slow receiver must not be taken for a lost one too soon, and a hung one must still leave
+   * time for a retry.
+   */
+  answerAttemptMinMs: 5_000,
+  answerAttemptMaxMs: 30_000,
 } as const;
 
 /** Scans at a time when not told: one per CPU. */

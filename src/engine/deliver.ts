@@ -14,6 +14,7 @@
 import { request as httpRequest, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
 import { redactUrl } from '../util/logger.js';
+import { DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
 import { checkDestination, discardBody, headerValue, outboundAgent, USER_AGENT } from './http-agent.js';
 
@@ -43,7 +44,10 @@ export interface AnswerPostResult {
 }
 
 export interface DeliverOptions {
-  /** Per-attempt timeout (default 5 s, never beyond the expiration). */
+  /**
+   * Per-attempt timeout, never beyond the expiration. Default: half the time left when the attempt starts, between
+   * DEFAULTS.answerAttemptMinMs (5 s) and answerAttemptMaxMs (30 s).
+   */
   attemptTimeoutMs?: number;
   /** First backoff delay (default 250 ms); doubles each retry, with jitter, up to `maxDelayMs` (default 5 s). */
   baseDelayMs?: number;
@@ -89,12 +93,16 @@ function redirectTarget(location: string, base: string): URL | null {
   }
 }
 
+/** The default attempt timeout for `remaining` ms before the expiration (see DEFAULTS.answerAttemptMinMs). */
+export function attemptTimeout(remaining: number): number {
+  return Math.min(DEFAULTS.answerAttemptMaxMs, Math.max(DEFAULTS.answerAttemptMinMs, Math.floor(remaining / 2)));
+}
+
 /**
  * Posts an answer, retrying until it is accepted (2xx), refused (another 4xx, a redirect not followed, a destination
  * the egress policy refuses) or the bounty expires. Never throws; the result says what happened.
  */
 export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
-  const attemptTimeoutMs = options.attemptTimeoutMs ?? 5000;
   const baseDelayMs = options.baseDelayMs ?? 250;
   const maxDelayMs = options.maxDelayMs ?? 5000;
   const maxRedirects = options.maxRedirects ?? 5;
@@ -113,7 +121,7 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
-      Math.max(1, Math.min(attemptTimeoutMs, remaining)),
+      Math.max(1, Math.min(options.attemptTimeoutMs ?? attemptTimeout(remaining), remaining)),
     );
     const signal = request.signal ? AbortSignal.any([controller.signal, request.signal]) : controller.signal;
     try {

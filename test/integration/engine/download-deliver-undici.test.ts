@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { until } from '../../helpers/poll.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deliverAnswer } from '../../../src/engine/deliver.js';
+import { attemptTimeout, deliverAnswer } from '../../../src/engine/deliver.js';
 import { downloadArtifact } from '../../../src/engine/download.js';
 import { setEgressPolicy } from '../../../src/engine/egress.js';
 import { closeOutboundAgent } from '../../../src/engine/http-agent.js';
@@ -373,6 +373,23 @@ describe('deliverAnswer over undici', () => {
     expect(Date.now() - started).toBeLessThan(1500);
     // The hung attempt's socket was closed by the engine; only the reusable one may stay open.
     await until(() => host.open.size <= 1, 'the hung attempt to be closed');
+  });
+
+  it('a receiver slower than 5 s, with time to spare: one attempt waits for it, so one answer (a retry could be a second)', async () => {
+    let n = 0;
+    host.route('/answer', (_req, res) => {
+      n++;
+      setTimeout(() => res.writeHead(200).end(), 5500);
+    });
+    const result = await deliverAnswer(request(`${host.origin}/answer`, 20_000));
+    expect(result).toEqual({ ok: true, status: 200, attempts: 1 });
+    expect(n).toBe(1);
+  }, 15_000);
+
+  it('the default attempt timeout: half the time left, at least 5 s, at most 30 s', () => {
+    expect(attemptTimeout(48_000)).toBe(24_000);
+    expect(attemptTimeout(4_000)).toBe(5_000);
+    expect(attemptTimeout(10 * 60_000)).toBe(30_000);
   });
 
   it('a 5xx then a 429 with Retry-After: 1 then 200: waits the second, three attempts', async () => {
