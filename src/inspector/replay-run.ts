@@ -85,12 +85,15 @@ export function readRecording(files: string | readonly string[]): Transaction[] 
       }
     });
   }
+  // A job taken twice (handed back at a worker's stop, whose answer was then refused) has one line per attempt: the
+  // answer that was delivered counts, else the first there is.
+  const better = (candidate: Transaction, current: Transaction | undefined) =>
+    candidate.answer !== undefined && (!current?.answer || (!current.answer.delivered && candidate.answer.delivered));
   const alone = new Map<string, Transaction>();
   for (const tx of fromWorkers) {
     const delivery = tx.key ? byKey.get(tx.key) : undefined;
     if (delivery) {
-      // A job taken twice (handed back at a worker's shutdown) has one line per attempt: the answered one counts.
-      if (tx.answer && !delivery.answer) Object.assign(delivery, { answer: tx.answer, download: tx.download, scan: tx.scan });
+      if (better(tx, delivery)) Object.assign(delivery, { answer: tx.answer, download: tx.download, scan: tx.scan });
       continue;
     }
     const key = tx.key ?? tx.id;
@@ -98,7 +101,10 @@ export function readRecording(files: string | readonly string[]): Transaction[] 
     if (!earlier) {
       alone.set(key, tx);
       list.push(tx);
-    } else if (tx.answer && !earlier.answer) list[list.indexOf(earlier)] = tx;
+    } else if (better(tx, earlier)) {
+      alone.set(key, tx);
+      list[list.indexOf(earlier)] = tx;
+    }
   }
   return list;
 }

@@ -99,9 +99,9 @@ describe('readRecording with a web process’s and a worker’s files', () => {
       request: { headers: { 'x-polyswarm-signature': 'ab' }, body: '{}', encoding: 'utf8', bytes: 2 },
       response: { status: 202, ackMs: 1 },
     });
-  const worker = (bounty: string, verdict?: string) =>
+  const worker = (bounty: string, verdict?: string, delivered = true) =>
     line({
-      id: `q-${bounty}-${verdict ?? 'none'}`,
+      id: `q-${bounty}-${verdict ?? 'none'}${delivered ? '' : '-refused'}`,
       source: 'queue',
       event: 'bounty',
       bounty,
@@ -115,9 +115,9 @@ describe('readRecording with a web process’s and a worker’s files', () => {
               verdict,
               bid: '1',
               comments: [],
-              delivered: true,
-              status: 200,
-              attempts: 1,
+              delivered,
+              status: delivered ? 200 : null,
+              attempts: delivered ? 1 : 0,
               body: '',
               schemaOk: true,
               marginMs: 1,
@@ -128,8 +128,16 @@ describe('readRecording with a web process’s and a worker’s files', () => {
 
   it('gives each delivery the answer of its worker line; a worker line alone is listed once, by its answered attempt', () => {
     writeFileSync(join(dir, 'web.jsonl'), web('1') + web('2'));
-    // Bounty 3 was handed back at a worker's stop (no answer), then answered by another worker.
-    writeFileSync(join(dir, 'worker.jsonl'), worker('2', 'benign') + worker('1', 'malicious') + worker('3') + worker('3', 'malicious'));
+    // Bounty 3 was handed back at a worker's stop (its SKIPPED:SHUTDOWN answer refused), then answered by another
+    // worker; bounty 2's first attempt was handed back too.
+    writeFileSync(
+      join(dir, 'worker.jsonl'),
+      worker('2', 'unknown', false) +
+        worker('2', 'benign') +
+        worker('1', 'malicious') +
+        worker('3', 'unknown', false) +
+        worker('3', 'malicious'),
+    );
     const list = readRecording([join(dir, 'web.jsonl'), join(dir, 'worker.jsonl')]);
     expect(list.map((tx) => [tx.id, tx.answer?.verdict ?? null])).toEqual([
       ['w-1', 'malicious'],
