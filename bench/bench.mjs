@@ -868,29 +868,24 @@ async function figureSchedule() {
 }
 
 /**
- * 10. The `serve` inspector: signed pings/s with it on ÷ off (paired rounds in alternating order, the median of their ratios), and its history after 10,000
- * bounties (each a whole transaction: request, download, scan, answer) against its byte bound (`--inspector-history`).
+ * 10. The `serve` inspector: signed pings/s with it on ÷ off (paired rounds in alternating order, the median of their
+ * ratios), and its history after 10,000 bounties (each a whole transaction: request, download, scan, answer) against
+ * its byte bound (`--inspector-history`).
  */
 async function figureInspector() {
   const BOUND = 4 * MB;
   const DELIVERIES = 10_000;
   const projects = [writeProject(SCAN), writeProject(SCAN)];
   const host = await startHost();
+  // Both with the same node flags and IPC channel (`on` is measured after gc()), so the inspector is the only difference.
+  const gcHook = { nodeArgs: ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-hook.mjs')], ipc: true };
   const on = await startEngine({
     command: 'serve',
     project: projects[0],
     args: ['--no-watch', '--inspector-port', '0', '--inspector-history', String(BOUND)],
-    nodeArgs: ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-hook.mjs')],
-    ipc: true,
+    ...gcHook,
   });
-  // The same node flags and IPC channel as `on`, so the inspector is the only difference.
-  const off = await startEngine({
-    command: 'serve',
-    project: projects[1],
-    args: ['--no-watch', '--no-inspector'],
-    nodeArgs: ['--expose-gc', '--import', join(ROOT, 'bench', 'gc-hook.mjs')],
-    ipc: true,
-  });
+  const off = await startEngine({ command: 'serve', project: projects[1], args: ['--no-watch', '--no-inspector'], ...gcHook });
   try {
     const inspector = /inspect\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(on.output())?.[1];
     if (!inspector) throw new Error(`no inspector URL in the banner:\n${on.output()}`);

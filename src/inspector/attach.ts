@@ -1,7 +1,7 @@
 /**
  * What `serve` and `start` attach to the engine from this folder: the inspector (serve, unless `--no-inspector`)
- * and the recorder (`--record FILE`, also `worker`'s). One call before the engine is built, one once it listens, one at the stop,
- * so runtime/engine-process.ts stays a few lines longer only.
+ * and the recorder (`--record FILE`; `worker` opens one too). One call before the engine is built, one once it
+ * listens, one at the stop, so runtime/engine-process.ts stays a few lines longer only.
  */
 import { resolve } from 'node:path';
 import { DEFAULTS } from '../engine/defaults.js';
@@ -41,8 +41,8 @@ export interface RecordConfig {
 }
 
 /**
- * The recorder of `start --record FILE` and `worker --record FILE` (paths relative to the project folder), or
- * undefined without `--record`; a file that cannot be written is a usage error naming it.
+ * The recorder of `start --record FILE` and `worker --record FILE` (paths relative to `--cwd`), or undefined
+ * without `--record`; a file that cannot be written is a usage error naming it.
  */
 export function openRecorder(config: RecordConfig, logger: Logger): Recorder | undefined {
   if (config.record === undefined) return undefined;

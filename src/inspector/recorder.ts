@@ -1,8 +1,8 @@
 /**
  * `start --record FILE`: one JSON line per delivery (a Transaction, transaction.ts), appended once the delivery can
  * change no more — at its acknowledgement, or for a bounty at its answer. `worker --record FILE`: one line per
- * bounty the worker takes from the shared queue (`source: 'queue'`), appended at its answer. The file is rotated to `FILE.1` when it
- * would pass `--record-max-bytes` (one previous file is kept). The secret is never written: only the protocol
+ * bounty the worker takes from the shared queue (`source: 'queue'`), appended at its answer. The file is rotated
+ * to `FILE.1` when it would pass `--record-max-bytes` (one previous file is kept). The secret is never written: only the protocol
  * headers, whose signature is an HMAC of the body. Artifact bytes are written only with `--record-artifacts DIR`,
  * as DIR/<sha256>, mode 0600 (never executable: they may be malware).
  */

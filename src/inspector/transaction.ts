@@ -153,9 +153,7 @@ export class TransactionTracker implements EngineObserver {
     if (event.reason) tx.response.reason = event.reason;
     if (event.duplicate) tx.response.duplicate = true;
     if (event.bounty !== undefined && event.body) this.#openBounty(tx, event.body, event.status === 202 && !event.duplicate);
-    this.#sweep();
-    this.options.onChange?.(tx);
-    if (!this.#byKey.has(tx.key ?? '') || this.#byKey.get(tx.key!)!.tx !== tx) this.options.onComplete?.(tx);
+    this.#published(tx);
   }
 
   /** `worker`: a bounty taken from the shared queue opens a transaction of its own, completed by its answer. */
@@ -171,9 +169,13 @@ export class TransactionTracker implements EngineObserver {
       response: { status: 202, ackMs: null },
     };
     if (event.body) this.#openBounty(tx, event.body, true);
+    this.#published(tx);
+  }
+
+  /** A new transaction is shown; unless it waits for an answer (#openBounty), nothing more will come for it. */
+  #published(tx: Transaction): void {
     this.#sweep();
     this.options.onChange?.(tx);
-    // Already expired (no answer is due) or not a bounty: nothing more will come for it.
     if (this.#byKey.get(tx.key ?? '')?.tx !== tx) this.options.onComplete?.(tx);
   }
 

@@ -204,5 +204,8 @@ describe('start --record, then test replay', () => {
     const result = await runBin(['test', 'replay', 'bad.jsonl', '--url', 'http://127.0.0.1:9/', '--secret', 'x', '--cwd', project.dir]);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('bad.jsonl line 1: not a recorded delivery');
+    const none = await runBin(['test', 'replay', '--url', 'http://127.0.0.1:9/', '--secret', 'x', '--cwd', project.dir]);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toContain('which recording? `polyswarm-engine test replay FILE…`');
   });
 });

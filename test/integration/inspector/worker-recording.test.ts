@@ -146,6 +146,11 @@ describe('readRecording with a web process’s and a worker’s files', () => {
     ]);
   });
 
+  it('a recording among several that cannot be read is a usage error naming it', () => {
+    const missing = join(dir, 'worker-2.jsonl');
+    expect(() => readRecording([join(dir, 'web.jsonl'), missing])).toThrow(new RegExp(`^cannot read ${missing}: ENOENT`));
+  });
+
   it('without the worker’s file, the deliveries have no answer', () => {
     expect(readRecording(join(dir, 'web.jsonl')).map((tx) => tx.answer ?? null)).toEqual([null, null]);
   });
