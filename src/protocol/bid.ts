@@ -76,3 +76,14 @@ export function finalBid(verdict: Verdict, bid: bigint | number, rules: BidRules
   }
   return warnings.length > 0 ? { bid: clamped.bid, warning: warnings.join('; ') } : { bid: clamped.bid };
 }
+
+const WEI_PER_NCT = 10n ** 18n;
+
+/** Wei as NCT, exactly, without trailing zeros: `531250000000000000` → `0.53125`, `-1500000000000000000` → `-1.5`. */
+export function weiToNct(wei: bigint | string): string {
+  const value = typeof wei === 'bigint' ? wei : BigInt(wei);
+  const sign = value < 0n ? '-' : '';
+  const abs = value < 0n ? -value : value;
+  const fraction = (abs % WEI_PER_NCT).toString().padStart(18, '0').replace(/0+$/, '');
+  return `${sign}${abs / WEI_PER_NCT}${fraction ? `.${fraction}` : ''}`;
+}

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { sign } from './signature.js';
+
 /** Header names as PolySwarm writes them; HTTP header names are case-insensitive. */
 export const EVENT_HEADER = 'X-POLYSWARM-EVENT';
 export const SIGNATURE_HEADER = 'X-POLYSWARM-SIGNATURE';
@@ -21,3 +24,22 @@ export const RESPONSES = {
   unsupportedEvent: { [EVENT_HEADER]: 'Given event not supported' },
   invalidBountyMessage: 'Invalid bounty request',
 } as const;
+
+/**
+ * The headers of a signed webhook delivery, named as PolySwarm sends them: the event, a delivery id (a fresh UUID
+ * unless given), the signature of exactly `body`, and `Content-Type: application/json` when `json` (default true).
+ */
+export function signedHeaders(
+  secret: string,
+  body: Uint8Array,
+  event: string,
+  options: { deliveryId?: string; json?: boolean } = {},
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    [DELIVERY_HEADER]: options.deliveryId ?? randomUUID(),
+    [EVENT_HEADER]: event,
+    [SIGNATURE_HEADER]: sign(secret, body),
+  };
+  if (options.json ?? true) headers['Content-Type'] = 'application/json';
+  return headers;
+}

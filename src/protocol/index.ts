@@ -7,6 +7,7 @@ export * from './json.js';
 export * from './signature.js';
 export * from './events.js';
 export * from './bounty.js';
+export * from './job.js';
 export * from './bid.js';
 export * from './metadata.js';
 export * from './answer.js';

@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { basename, join, relative, resolve, sep } from 'node:path';
+import { weiToNct } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
 import { guessMimetype } from './artifacts.js';
@@ -165,15 +166,6 @@ async function headOf(path: string): Promise<Buffer> {
   } finally {
     await file.close();
   }
-}
-
-const WEI_PER_NCT = 10n ** 18n;
-
-/** Wei as NCT, exact: `1.5`, `0.0625`, `12`. */
-export function weiToNct(wei: bigint): string {
-  const whole = wei / WEI_PER_NCT;
-  const fraction = (wei % WEI_PER_NCT).toString().padStart(18, '0').replace(/0+$/, '');
-  return fraction ? `${whole}.${fraction}` : `${whole}`;
 }
 
 /** The first answer's verdict and bid, from its raw bytes (bids exact); anything unreadable counts as missing. */

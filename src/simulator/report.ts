@@ -1,17 +1,8 @@
+import { weiToNct } from '../protocol/bid.js';
 import { stringifyJson } from '../protocol/json.js';
 import { formatDuration } from '../util/duration.js';
 import { theme } from '../util/logger.js';
 import type { CaseResult, TestReport } from './types.js';
-
-const WEI_PER_NCT = 10n ** 18n;
-
-/** Wei as NCT, exactly (`531250000000000000` → `0.53125`). */
-export function weiToNct(wei: bigint): string {
-  const sign = wei < 0n ? '-' : '';
-  const abs = wei < 0n ? -wei : wei;
-  const fraction = (abs % WEI_PER_NCT).toString().padStart(18, '0').replace(/0+$/, '');
-  return `${sign}${abs / WEI_PER_NCT}${fraction ? `.${fraction}` : ''}`;
-}
 
 /** The reason an answer gives (`metadata.comments`, e.g. `ERROR:…`, `SKIPPED:TIMEOUT`), or null. */
 function answerReason(metadata: Record<string, unknown> | undefined): string | null {

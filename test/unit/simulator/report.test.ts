@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { caseJson, escapeXml, formatCase, formatSummary, junitXml, summaryJson, weiToNct } from '../../../src/simulator/report.js';
+import { weiToNct } from '../../../src/protocol/bid.js';
+import { caseJson, escapeXml, formatCase, formatSummary, junitXml, summaryJson } from '../../../src/simulator/report.js';
 import type { TestReport } from '../../../src/simulator/types.js';
 import { parseXml } from './xml.js';
 
