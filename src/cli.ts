@@ -17,6 +17,7 @@ import { sign } from './commands/sign.js';
 import { test } from './commands/test.js';
 import { worker } from './commands/worker.js';
 import { describeSource, layersFor, longFlag, resolveOptions } from './runtime/config.js';
+import { toCliError } from './runtime/engine-errors.js';
 import { CliError, ExitCode } from './util/errors.js';
 import { packageInfo } from './util/package.js';
 
@@ -117,7 +118,9 @@ function debugEnabled(): boolean {
 }
 
 /** Maps anything thrown to a message and an exit code; the only place that decides them. */
-export function reportError(error: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
+export function reportError(thrown: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
+  // The engine library speaks in codes; the runtime says which flag fixes each.
+  const error = toCliError(thrown);
   if (error instanceof CommanderError) {
     // --help and --version exit 0; help shown because a subcommand is missing is a usage error.
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return ExitCode.OK;

@@ -43,15 +43,6 @@ export const serve = defineCommand({
   ],
   async run({ options, sources, origins }) {
     const { runEngineProcess } = await import('../runtime/engine-process.js');
-    return runEngineProcess({
-      mode: 'serve',
-      ...options,
-      portOrigin: sources.port === 'default' ? undefined : origins.port,
-      secretFlag: sources.secret === 'flag',
-      secretFrom: sources.secret,
-      secretFileFrom: sources.secretFile,
-      previousSecretFlag: sources.previousSecret === 'flag',
-      secretSource: origins.secret,
-    });
+    return runEngineProcess({ mode: 'serve', ...options, sources, origins });
   },
 });

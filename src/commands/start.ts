@@ -21,14 +21,6 @@ export const start = defineCommand({
   ],
   async run({ options, sources, origins }) {
     const { runEngineProcess } = await import('../runtime/engine-process.js');
-    return runEngineProcess({
-      mode: 'start',
-      ...options,
-      secretFlag: sources.secret === 'flag',
-      secretFrom: sources.secret,
-      secretFileFrom: sources.secretFile,
-      previousSecretFlag: sources.previousSecret === 'flag',
-      secretSource: origins.secret,
-    });
+    return runEngineProcess({ mode: 'start', ...options, sources, origins });
   },
 });

@@ -1,6 +1,6 @@
 /**
  * `polyswarm-engine test replay FILE`: sends a recording (`start --record`) or an inspector export to an engine and
- * prints a verdict diff against what was recorded. The work is in inspector/replay-run.ts.
+ * prints a verdict diff against what was recorded. The work is in simulator/replay.ts.
  */
 import { resolve } from 'node:path';
 import { defineCommand, duration, flag, integer, text } from './define.js';
@@ -42,7 +42,7 @@ export const testReplay = defineCommand({
   ],
   async run({ args, options }) {
     const { UsageError, ExitCode } = await import('../util/errors.js');
-    const { readRecording, replayRecording, formatEntry, formatCounts } = await import('../inspector/replay-run.js');
+    const { readRecording, replayRecording, formatEntry, formatCounts } = await import('../simulator/replay.js');
     const { resolveTarget } = await import('../simulator/target.js');
     if (args.length === 0) throw new UsageError('which recording? `polyswarm-engine test replay FILE…`');
     const files = args.map((f) => resolve(options.cwd, f));

@@ -18,7 +18,8 @@ import { stringifyJson } from '../protocol/json.js';
 import { errorMessage } from '../util/errors.js';
 import { levelEnabled, type Logger } from '../util/logger.js';
 import type { DeliveryEvent, EngineObserver } from './observer.js';
-import { jobKey, type BountyJob, type EnqueueOutcome } from './queue.js';
+import { jobKey } from '../protocol/job.js';
+import type { BountyQueue, EnqueueOutcome } from './queue.js';
 import { createSignatureCheck, EARLY_REFUSAL_BODY, EARLY_REFUSAL_STATUS, signatureHeaderRefusal } from './signature-gate.js';
 
 /** Counters the app updates (the engine's `stats()` reads them). */
@@ -41,8 +42,8 @@ export interface WebhookAppOptions {
   previousSecret?: string;
   maxBodyBytes: number;
   logger: Logger;
-  enqueue(job: BountyJob): Promise<EnqueueOutcome>;
-  health(): Promise<{ ok: boolean; detail?: string }>;
+  /** Where a valid bounty is stored before its 202 (`enqueue`), and what `GET /` reports (`health`). */
+  queue: Pick<BountyQueue, 'enqueue' | 'health'>;
   /** True once the engine is shutting down: every request gets 503. */
   isClosing(): boolean;
   counters: AppCounters;
@@ -193,7 +194,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     if (options.isClosing()) return shuttingDown;
     const pathname = request.pathname();
     if (pathname !== '/') return json(404, { error: `Not found: GET ${pathname}` });
-    const health = await options.health().catch((error: unknown) => ({ ok: false, detail: errorMessage(error) }));
+    const health = await options.queue.health().catch((error: unknown) => ({ ok: false, detail: errorMessage(error) }));
     return health.ok
       ? OK
       : json(503, { status: 'UNAVAILABLE', detail: health.detail ?? 'the queue is not healthy' }, { 'retry-after': retryAfter });
@@ -259,7 +260,14 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     }
     let outcome: EnqueueOutcome;
     try {
-      outcome = await options.enqueue({ key: jobKey(bounty), deliveryId, bounty, receivedAt: Date.now(), bytes: body.byteLength, body });
+      outcome = await options.queue.enqueue({
+        key: jobKey(bounty),
+        deliveryId,
+        bounty,
+        receivedAt: Date.now(),
+        bytes: body.byteLength,
+        body,
+      });
     } catch (error) {
       logger.error('queue unavailable', { bounty: bounty.id, error: errorMessage(error) });
       return json(503, { error: `Queue unavailable: ${errorMessage(error)}` }, { 'retry-after': retryAfter });

@@ -16,7 +16,7 @@ import { errorMessage } from '../util/errors.js';
 import { redactUrl } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
-import { checkDestination, discardBody, headerValue, outboundAgent, USER_AGENT } from './http-agent.js';
+import { defaultOutbound, discardBody, headerValue, type Outbound, USER_AGENT } from './http-agent.js';
 
 /**
  * One answer going out: POSTed to a bounty's `response_url`. (What comes in is a webhook *delivery*, `DeliveryRequest` in
@@ -54,10 +54,12 @@ export interface DeliverOptions {
   maxDelayMs?: number;
   /** Same-origin 307/308 redirects (the only ones followed) followed at most (default 5). */
   maxRedirects?: number;
+  /** The Agent and egress policy to post through (default: egress `any`); an engine passes its own. */
+  outbound?: Outbound;
 }
 
-/** What the pipeline calls to post an answer; injectable so a queue can wrap it (e.g. a "posted once" guard). */
-export type DeliverFunction = (request: AnswerPost, options?: DeliverOptions) => Promise<AnswerPostResult>;
+/** What the scanner calls to post an answer; injectable so a queue can wrap it (e.g. the Redis "posted once" guard). */
+export type AnswerPoster = (request: AnswerPost, options?: DeliverOptions) => Promise<AnswerPostResult>;
 
 /** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
 const LAST_ATTEMPT_MS = 100;
@@ -102,10 +104,11 @@ export function attemptTimeout(remaining: number): number {
  * Posts an answer, retrying until it is accepted (2xx), refused (another 4xx, a redirect not followed, a destination
  * the egress policy refuses) or the bounty expires. Never throws; the result says what happened.
  */
-export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
+export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
   const baseDelayMs = options.baseDelayMs ?? 250;
   const maxDelayMs = options.maxDelayMs ?? 5000;
   const maxRedirects = options.maxRedirects ?? 5;
+  const outbound = options.outbound ?? defaultOutbound();
   const expiresAt = request.expiration.getTime();
   let attempts = 0;
   let status: number | null = null;
@@ -128,13 +131,13 @@ export const deliverAnswer: DeliverFunction = async (request, options = {}) => {
       let url = request.url;
       let response: Dispatcher.ResponseData;
       for (let hops = 0; ; hops++) {
-        await checkDestination(new URL(url));
+        await outbound.check(new URL(url));
         response = await httpRequest(url, {
           method: 'POST',
           headers: POST_HEADERS,
           body: request.body,
           signal,
-          dispatcher: outboundAgent(),
+          dispatcher: outbound.dispatcher,
         });
         const location = headerValue(response.headers, 'location');
         const code = response.statusCode;

@@ -19,7 +19,7 @@ import type { BountyData } from '../protocol/types.js';
 import { redactUrl } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
-import { checkDestination, destroyBody, discardBody, headerValue, networkMessage, outboundAgent, USER_AGENT } from './http-agent.js';
+import { defaultOutbound, destroyBody, discardBody, headerValue, networkMessage, type Outbound, USER_AGENT } from './http-agent.js';
 import type { EngineObserver } from './observer.js';
 import { ArtifactError } from './types.js';
 
@@ -34,6 +34,8 @@ export interface DownloadOptions {
   maxRedirects?: number;
   /** Longest wait for the response head or between body chunks (default DEFAULTS.downloadIdleTimeoutMs). */
   idleTimeoutMs?: number;
+  /** The Agent and egress policy to download through (default: egress `any`); an engine passes its own. */
+  outbound?: Outbound;
 }
 
 /** Undici's own timeouts: the idle timeout (head or body) and the connect timeout. */
@@ -107,18 +109,19 @@ export async function downloadArtifact(uri: string, options: DownloadOptions): P
   const { maxBytes, signal } = options;
   const maxRedirects = options.maxRedirects ?? 5;
   const idleMs = options.idleTimeoutMs ?? DEFAULTS.downloadIdleTimeoutMs;
+  const outbound = options.outbound ?? defaultOutbound();
   let url = httpUrl(uri);
   const timeout = () => new ArtifactError('timeout', `artifact download from ${redactUrl(url.href)} hit the scan deadline`);
   let response: Dispatcher.ResponseData;
   for (let hops = 0; ; hops++) {
     if (signal.aborted) throw timeout();
     try {
-      await checkDestination(url);
+      await outbound.check(url);
       response = await request(url, {
         method: 'GET',
         headers: REQUEST_HEADERS,
         signal,
-        dispatcher: outboundAgent(),
+        dispatcher: outbound.dispatcher,
         headersTimeout: idleMs,
         bodyTimeout: idleMs,
       });

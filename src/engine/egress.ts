@@ -10,7 +10,7 @@
  *
  * - `public`: only publicly routable addresses (`start` and `worker` default: PolySwarm's endpoints are public).
  * - `any`: everything except link-local and cloud-metadata addresses (`serve` default, and the library's).
- * - exceptions (`--egress-allow`): host names (`.example.com` for its subdomains too) and CIDR blocks, allowed
+ * - exceptions (the policy's `allow` list): host names (`.example.com` for its subdomains too) and CIDR blocks, allowed
  *   whatever the mode, metadata addresses included (an operator who names one means it).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
@@ -136,7 +136,7 @@ function describeAddress(address: string): string {
   return 'not allowed';
 }
 
-/** `--egress-allow` parsed: host names and CIDR blocks. */
+/** An allow list parsed: host names and CIDR blocks. */
 export interface ParsedAllow {
   hosts: string[];
   suffixes: string[];
@@ -146,7 +146,7 @@ export interface ParsedAllow {
 const HOSTNAME = /^\.?(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/;
 
 /**
- * Parses one `--egress-allow` entry (HOST, .HOST, IP or CIDR). Throws an Error saying what is wrong with it (worded
+ * Parses one allow-list entry (HOST, .HOST, IP or CIDR). Throws an Error saying what is wrong with it (worded
  * to follow the whole value, as runtime/config.ts prints it).
  */
 export function parseAllowEntry(entry: string, into: ParsedAllow): void {
@@ -173,7 +173,7 @@ export function parseAllowEntry(entry: string, into: ParsedAllow): void {
   else into.hosts.push(host);
 }
 
-/** Parses a comma-separated `--egress-allow` value into its entries (each checked by parseAllowEntry). */
+/** Parses a comma-separated allow list into its entries (each checked by parseAllowEntry). */
 export function parseAllowList(value: string): string[] {
   const entries = value
     .split(',')
@@ -214,26 +214,6 @@ export function createEgressGuard(policy: EgressPolicy): EgressGuard {
   };
 }
 
-/** The process-wide policy the outbound Agent enforces (http-agent.ts). The library's default is `any`. */
-let current: EgressGuard = createEgressGuard({ mode: 'any', allow: [] });
-const listeners = new Set<() => void>();
-
-/** Sets the process-wide egress policy (the CLI does from `--egress` / `--egress-allow`). Throws on a bad entry. */
-export function setEgressPolicy(policy: EgressPolicy): void {
-  current = createEgressGuard(policy);
-  for (const listener of listeners) listener();
-}
-
-/** The guard in force. */
-export function egressGuard(): EgressGuard {
-  return current;
-}
-
-/** Calls `listener` whenever the policy changes (the outbound Agent is rebuilt then, dropping pooled sockets). */
-export function onEgressPolicyChange(listener: () => void): void {
-  listeners.add(listener);
-}
-
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /**
@@ -241,27 +221,26 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | Lo
  * does not allow. Every address a name resolves to must pass: a name that answers with a public and a private
  * address at once is refused rather than raced.
  */
-export function checkedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  const guard = current;
-  dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) return callback(error, options.all ? [] : '', undefined);
-    for (const { address } of addresses) {
-      const refused = guard.check(hostname, address);
-      if (refused) return callback(refused as unknown as NodeJS.ErrnoException, options.all ? [] : '', undefined);
-    }
-    if (options.all) return callback(null, addresses);
-    const first = addresses[0];
-    if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', undefined);
-    callback(null, first.address, first.family);
-  });
+export function checkedLookup(guard: EgressGuard): (hostname: string, options: LookupOptions, callback: LookupCallback) => void {
+  return (hostname, options, callback) =>
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, options.all ? [] : '', undefined);
+      for (const { address } of addresses) {
+        const refused = guard.check(hostname, address);
+        if (refused) return callback(refused as unknown as NodeJS.ErrnoException, options.all ? [] : '', undefined);
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '', undefined);
+      callback(null, first.address, first.family);
+    });
 }
 
 /**
  * Resolves `url`'s host and checks every address now: for requests sent through an HTTP(S) proxy, where the proxy,
  * not this process, connects (and resolves again). The proxy's own policy is then the final guard.
  */
-export async function checkUrlNow(url: URL): Promise<void> {
-  const guard = current;
+export async function checkUrlNow(url: URL, guard: EgressGuard): Promise<void> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host)) {
     const refused = guard.check(host, host);

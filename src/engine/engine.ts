@@ -1,23 +1,28 @@
 /**
- * `createEngine`: the webhook app, the queue and the scan pipeline wired together. `serve`, `start`, the Redis
- * worker and engine authors' own servers all build on it.
+ * `createEngine`: the webhook app in front of a queue driven by the scan core. `serve`, `start` and engine authors'
+ * own servers build on it; the Redis worker shares its scan core (scan-service.ts) without the app.
+ *
+ * One bounty: node-handler.ts (or the h3 app) → app.ts (signature, parse, `queue.enqueue`, 202) → the queue
+ * (queue.ts, or redis/) → scanner.ts (`scanJob`, `postAnswer`) → deliver.ts (the POST).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { H3 } from 'h3';
-import { SKIP } from '../protocol/answer.js';
-import { isExpired, parseBountyBody } from '../protocol/bounty.js';
-import { UsageError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app.js';
-import type { DeliverFunction } from './deliver.js';
+import type { AnswerPoster } from './deliver.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
+import type { EgressPolicy } from './egress.js';
+import { EngineError, integerOption } from './errors.js';
 import type { Journal } from './journal.js';
-import type { EngineObserver } from './observer.js';
-import { createPipeline } from './pipeline.js';
 import { toNodeDeliveryHandler } from './node-handler.js';
-import { EmbeddedQueue, jobKey, type BountyJob, type BountyQueue, type JobOutcome, type JobProcessor } from './queue.js';
+import type { EngineObserver } from './observer.js';
+import { EmbeddedQueue } from './embedded-queue.js';
+import type { BountyQueue, RecoveryReport } from './queue.js';
+import { startScanning, stoppedFields } from './scan-service.js';
 import { listenWithTimeouts, type Listener } from './server.js';
 import type { ScanModule } from './types.js';
+
+export type { RecoveryReport } from './queue.js';
 
 export interface EngineOptions {
   secret: string;
@@ -25,14 +30,19 @@ export interface EngineOptions {
   previousSecret?: string;
   /** The scan module, or a getter that is called for every bounty (so hot reload can swap it). */
   module: ScanModule | (() => ScanModule);
-  /** Scans at a time (default os.availableParallelism()). */
+  /**
+   * Where bounties wait: built first and handed in (a `RedisQueue` from engine/redis/, or an `EmbeddedQueue` of your
+   * own). Default: an embedded queue from `concurrency`, `capacity`, `maxQueuedBytes` and `journal`.
+   */
+  queue?: BountyQueue;
+  /** Default queue: scans at a time (default os.availableParallelism()). */
   concurrency?: number;
-  /** Queued bounties allowed (default 10 000); one more is answered 503 with Retry-After. */
+  /** Default queue: bounties allowed to wait (default 10 000); one more is answered 503 with Retry-After. */
   capacity?: number;
-  /** Body bytes allowed queued or scanning (default 256 MiB); one more is answered 503 with Retry-After. */
+  /** Default queue: body bytes allowed queued or scanning (default 256 MiB); one more is answered 503 with Retry-After. */
   maxQueuedBytes?: number;
   /**
-   * The embedded queue's journal (engine/journal.ts): bounties are on disk before their 202 and a restart answers
+   * Default queue: its journal (engine/journal.ts): bounties are on disk before their 202 and a restart answers
    * what a crash left; call `recover()` before serving. Without it, queued bounties live in memory only.
    */
   journal?: Journal;
@@ -42,25 +52,14 @@ export interface EngineOptions {
   maxBodyBytes?: number;
   /** Default 64 MiB. */
   maxArtifactBytes?: number;
+  /** Where artifact downloads and answer posts may connect (default `any`: everything but link-local and metadata). */
+  egress?: EgressPolicy;
+  /** How answers are posted (default: the queue's own, else a plain POST with retries). */
+  post?: AnswerPoster;
   /** Default: silent. */
   logger?: Logger;
-  /** Default: the embedded queue. The Redis queue plugs in here; it is handed the job processor and the engine's limits. */
-  queue?: (processor: JobProcessor, context: QueueContext) => BountyQueue;
-  /** Default true; false = web only (enqueue, never scan; for Redis web processes). */
-  scanInProcess?: boolean;
-  /** How answers are posted (default deliverAnswer); a queue may wrap it, e.g. with a "posted once" guard. */
-  deliver?: DeliverFunction;
   /** Told about every request, answer and failed scan (engine/observer.ts); combine several with combineObservers. */
   observer?: EngineObserver;
-}
-
-/** What a shared queue gets from the engine besides the processor: the same limits and deadline as the embedded queue. */
-export interface QueueContext {
-  capacity: number;
-  maxQueuedBytes: number;
-  deadlineMarginMs: number;
-  /** Answers a job no worker started by its scan deadline: `unknown`, SKIPPED:TIMEOUT. */
-  onOverdue: (job: BountyJob) => Promise<unknown>;
 }
 
 export interface EngineStats {
@@ -71,17 +70,8 @@ export interface EngineStats {
   queued: number;
   running: number;
   answered: number;
-  deliveryFailed: number;
+  answerFailed: number;
   expired: number;
-}
-
-export interface RecoveryReport {
-  /** Bounties from the journal queued again. */
-  restored: number;
-  /** Bounties from the journal that expired while the engine was down (no answer is due). */
-  dropped: string[];
-  /** Journal records that could not be read back (logged, then removed). */
-  unreadable: number;
 }
 
 export interface Engine {
@@ -90,130 +80,74 @@ export interface Engine {
   /** A node:http request handler (same answers as `app`, without the web Request/Response round trip), for Express/Fastify/node:http. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   fetch(request: Request): Promise<Response>;
+  /** The queue bounties wait in. */
+  readonly queue: BountyQueue;
   /** A node:http server with the internet-facing timeouts of docs/protocol.md §12, on 127.0.0.1:3000 by default. */
   listen(options?: { port?: number; host?: string }): Promise<{ url: string; server: Server; close(): Promise<void> }>;
   /**
    * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
    * 25 s). With a journal, what is queued, and what is still running at the end of the grace, stays in it for the
-   * next start; without, queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; resolves when every accepted
-   * bounty is answered or expired. Listeners opened with `listen()` are closed at the end.
+   * next start; in memory, queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; on Redis they
+   * stay for the workers. Listeners opened with `listen()` are closed at the end.
    */
   close(options?: { graceMs?: number }): Promise<void>;
-  /** Resolves when nothing is queued or running (tests and bench use it). */
+  /** Resolves when nothing is queued or running here (tests and bench use it). */
   idle(): Promise<void>;
-  /** Queues again what the journal holds from a previous run (with `journal`; a no-op without). Call once, first. */
+  /** Queues again what the journal holds from a previous run (a no-op without one). Call once, first. */
   recover(): Promise<RecoveryReport>;
   stats(): EngineStats;
-}
-
-function positiveInteger(name: string, value: number | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min) {
-    throw new UsageError(`createEngine: ${name} must be an integer ≥ ${min}, got ${value}`);
-  }
-  return value;
 }
 
 /** Creates an engine: a webhook app that queues signed bounties and answers each one exactly once. */
 export function createEngine(options: EngineOptions): Engine {
   if (typeof options.secret !== 'string' || options.secret === '') {
-    throw new UsageError('createEngine: a webhook secret is required', { hint: 'Set WEBHOOK_SECRET.' });
+    throw new EngineError('INVALID_OPTION', 'createEngine: a webhook secret is required', {
+      option: 'secret',
+      expected: 'a non-empty string',
+    });
   }
-  const moduleOption = options.module;
-  if (typeof moduleOption !== 'function' && typeof moduleOption?.scan !== 'function') {
-    throw new UsageError('createEngine: module must be a scan module ({ scan }) or a function returning one');
-  }
-  const getModule: () => ScanModule = typeof moduleOption === 'function' ? moduleOption : () => moduleOption;
-  const concurrency = positiveInteger('concurrency', options.concurrency, defaultConcurrency());
-  const capacity = positiveInteger('capacity', options.capacity, DEFAULTS.queueCapacity, 0);
-  const maxQueuedBytes = positiveInteger('maxQueuedBytes', options.maxQueuedBytes, DEFAULTS.maxQueuedBytes);
-  const maxBodyBytes = positiveInteger('maxBodyBytes', options.maxBodyBytes, DEFAULTS.maxBodyBytes);
-  const maxArtifactBytes = positiveInteger('maxArtifactBytes', options.maxArtifactBytes, DEFAULTS.maxArtifactBytes);
-  const deliveryMarginMs = positiveInteger('deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0);
-  if (options.journal && options.queue)
-    throw new UsageError('createEngine: a journal is for the embedded queue; a shared queue stores bounties itself');
-  const scanInProcess = options.scanInProcess ?? true;
-  if (!scanInProcess && !options.queue) {
-    throw new UsageError('createEngine: scanInProcess: false needs a shared queue (e.g. Redis) to hand bounties to');
+  if (options.queue && (options.journal || options.capacity !== undefined || options.concurrency !== undefined)) {
+    throw new EngineError(
+      'INVALID_OPTION',
+      'createEngine: journal, capacity and concurrency configure the default queue; set them on the queue you pass',
+      {
+        option: 'queue',
+        expected: 'either a queue, or the default queue’s options',
+      },
+    );
   }
   const logger = options.logger ?? createLogger({ level: 'silent' });
-
-  const counters: AppCounters & { answered: number; deliveryFailed: number } = {
-    received: 0,
-    accepted: 0,
-    duplicates: 0,
-    rejected: 0,
-    expired: 0,
-    answered: 0,
-    deliveryFailed: 0,
-  };
-  const shutdown = new AbortController();
-  const pipeline = createPipeline({
-    module: getModule,
-    deliver: options.deliver,
+  const deliveryMarginMs = integerOption('createEngine', 'deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0);
+  const queue =
+    options.queue ??
+    new EmbeddedQueue({
+      concurrency: integerOption('createEngine', 'concurrency', options.concurrency, defaultConcurrency()),
+      capacity: integerOption('createEngine', 'capacity', options.capacity, DEFAULTS.queueCapacity, 0),
+      maxBytes: integerOption('createEngine', 'maxQueuedBytes', options.maxQueuedBytes, DEFAULTS.maxQueuedBytes),
+      journal: options.journal,
+      deadlineMarginMs: deliveryMarginMs,
+      logger,
+    });
+  const service = startScanning(queue, {
+    module: options.module,
+    post: options.post,
     deliveryMarginMs,
-    maxArtifactBytes,
+    maxArtifactBytes: options.maxArtifactBytes,
+    egress: options.egress,
     logger,
-    shutdownSignal: shutdown.signal,
-    retainOnShutdown: Boolean(options.journal),
     observer: options.observer,
-    onOutcome: (outcome) => {
-      if (outcome === 'retained') return;
-      if (outcome === 'answered') counters.answered++;
-      else if (outcome === 'delivery-failed') counters.deliveryFailed++;
-      else counters.expired++;
-    },
   });
 
-  // Jobs this process is working on (scanning, or answering at shutdown): close() and idle() wait for them.
-  let inFlight = 0;
-  const track = async (work: Promise<JobOutcome>): Promise<JobOutcome> => {
-    inFlight++;
-    try {
-      return await work;
-    } finally {
-      inFlight--;
-    }
-  };
-  const processor: JobProcessor = scanInProcess
-    ? (job) => track(pipeline.process(job))
-    : async () => {
-        throw new Error('this engine is web-only (scanInProcess: false); a worker process scans');
-      };
-  const onQueueError = (error: unknown, job: BountyJob) =>
-    logger.error('job failed', { bounty: job.bounty.id, error: error instanceof Error ? error.message : String(error) });
-  const embedded = options.queue
-    ? undefined
-    : new EmbeddedQueue(processor, {
-        concurrency,
-        capacity,
-        maxBytes: maxQueuedBytes,
-        journal: options.journal,
-        deadlineMarginMs: deliveryMarginMs,
-        // A bounty still waiting at its scan deadline is answered now, without a scan slot (queue.ts).
-        onOverdue: (job) => track(pipeline.abandon(job, SKIP.TIMEOUT)),
-        onError: onQueueError,
-      });
-  const queue: BountyQueue =
-    embedded ??
-    options.queue!(processor, {
-      capacity,
-      maxQueuedBytes,
-      deadlineMarginMs: deliveryMarginMs,
-      onOverdue: (job) => track(pipeline.abandon(job, SKIP.TIMEOUT)),
-    });
-  let recovered = false;
-
+  const counters: AppCounters = { received: 0, accepted: 0, duplicates: 0, rejected: 0, expired: 0 };
   let closing: Promise<void> | undefined;
   // One request core, two adapters sharing it (and its counters): the h3 app for fetch and mounting, a plain
   // node:http handler for listen() and Node servers (see app.ts for the measured reason).
   const handleDelivery = createDeliveryHandler({
     secret: options.secret,
     previousSecret: options.previousSecret,
-    maxBodyBytes,
+    maxBodyBytes: integerOption('createEngine', 'maxBodyBytes', options.maxBodyBytes, DEFAULTS.maxBodyBytes),
     logger,
-    enqueue: (job) => queue.enqueue(job),
-    health: () => queue.health(),
+    queue,
     isClosing: () => closing !== undefined,
     counters,
     observer: options.observer,
@@ -222,17 +156,15 @@ export function createEngine(options: EngineOptions): Engine {
   const handler = toNodeDeliveryHandler(handleDelivery);
   const listeners = new Set<Listener>();
 
-  const waitUntil = async (done: () => boolean) => {
-    while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
-  };
   const isIdle = () => {
     const { waiting, active } = queue.counts();
-    return waiting === 0 && active === 0 && inFlight === 0;
+    return waiting === 0 && active === 0 && service.stats().busy === 0;
   };
 
   return {
     app,
     handler,
+    queue,
     fetch: async (request) => app.fetch(request),
     async listen(listenOptions = {}) {
       const listener = await listenWithTimeouts(handler, { ...listenOptions, logger });
@@ -241,74 +173,26 @@ export function createEngine(options: EngineOptions): Engine {
     },
     close(closeOptions = {}) {
       closing ??= (async () => {
-        const graceMs = closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs;
-        const { waiting, active } = queue.counts();
-        logger.info('shutting down', {
-          queued: waiting,
-          running: active,
-          grace_ms: graceMs,
-          ...(options.journal ? { kept_for_next_start: waiting } : {}),
-        });
-        // After the grace period, scans still running are cut short and answered SKIPPED:SHUTDOWN.
-        const timer = setTimeout(() => shutdown.abort(), graceMs);
-        try {
-          await queue.close({ graceMs, onAbandoned: (job) => track(pipeline.abandon(job)) });
-          await waitUntil(() => inFlight === 0);
-        } finally {
-          clearTimeout(timer);
-        }
+        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs);
         await Promise.all([...listeners].map((l) => l.close()));
-        await options.journal?.close();
-        logger.info('stopped', { answered: counters.answered, delivery_failed: counters.deliveryFailed });
+        logger.info('stopped', stoppedFields(service.stats()));
       })();
       return closing;
     },
-    idle: () => waitUntil(isIdle),
-    async recover() {
-      const report: RecoveryReport = { restored: 0, dropped: [], unreadable: 0 };
-      if (recovered || !options.journal || !embedded) return report;
-      recovered = true;
-      const { pending, answered, dropped } = await options.journal.recover();
-      embedded.rememberAnswered(answered);
-      report.dropped = dropped;
-      for (const key of dropped) logger.warn('bounty expired while the engine was down; no answer is due', { key });
-      for (const [key, record] of pending) {
-        const parsed = parseBountyBody(record.body);
-        if (!parsed.ok || jobKey(parsed.value) !== key || isExpired(parsed.value)) {
-          report.unreadable++;
-          logger.error('journal record could not be read back; removed', {
-            key,
-            error: parsed.ok ? 'key or expiration mismatch' : parsed.errors[0]?.message,
-          });
-          await options.journal.settle(key, 0);
-          continue;
-        }
-        embedded.restore({
-          key,
-          deliveryId: record.deliveryId,
-          bounty: parsed.value,
-          receivedAt: record.receivedAt,
-          bytes: record.body.byteLength,
-        });
-        report.restored++;
-      }
-      if (report.restored > 0 || dropped.length > 0) {
-        logger.info('journal recovered', { restored: report.restored, expired: dropped.length, journal: options.journal.path });
-      }
-      return report;
+    async idle() {
+      while (!isIdle()) await new Promise((resolve) => setTimeout(resolve, 5));
     },
+    recover: async () => (await queue.recover?.()) ?? { restored: 0, dropped: [], unreadable: 0 },
     stats() {
       const { waiting, active } = queue.counts();
+      const scanned = service.stats();
       return {
-        received: counters.received,
-        accepted: counters.accepted,
-        duplicates: counters.duplicates,
-        rejected: counters.rejected,
+        ...counters,
         queued: waiting,
         running: active,
-        answered: counters.answered,
-        deliveryFailed: counters.deliveryFailed,
-        expired: counters.expired,
+        answered: scanned.answered,
+        answerFailed: scanned.answerFailed,
+        expired: counters.expired + scanned.expired,
       };
     },
   };

@@ -1,5 +1,5 @@
 /**
- * Outbound HTTP: the one undici Agent that artifact downloads (download.ts) and answer POSTs (deliver.ts) share,
+ * Outbound HTTP: the undici Agent that an engine's artifact downloads (download.ts) and answer POSTs (deliver.ts) share,
  * and the few helpers both need around undici's responses. The global `fetch` cost a fifth of the engine's CPU
  * per bounty (WHATWG Request/Response/Headers and web streams around undici); `undici.request()` through a
  * keep-alive Agent is the same HTTP client without those layers.
@@ -10,13 +10,10 @@ import { isIP } from 'node:net';
 import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
 import { DEFAULTS } from './defaults.js';
-import { checkedLookup, checkUrlNow, egressGuard, onEgressPolicyChange } from './egress.js';
+import { checkedLookup, checkUrlNow, createEgressGuard, type EgressGuard, type EgressPolicy } from './egress.js';
 
 /** Sent as User-Agent (fetch sent `node`; undici.request sends none, and some hosts refuse requests without one). */
 export const USER_AGENT = 'polyswarm-engine';
-
-let agent: Dispatcher | undefined;
-let proxied = false;
 
 /**
  * HTTP_PROXY / HTTPS_PROXY (either case), as undici's EnvHttpProxyAgent reads them; NO_PROXY is honoured by it.
@@ -31,12 +28,15 @@ function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
  * undici's own connector with the egress policy in front of it (egress.ts): an IP literal is checked here (net
  * skips `lookup` for those), a name by the checking `lookup` after it resolves, right before the socket connects.
  */
-function checkedConnector(): buildConnector.connector {
-  const connect = buildConnector({ timeout: DEFAULTS.outboundConnectTimeoutMs, lookup: checkedLookup } as buildConnector.BuildOptions);
+function checkedConnector(guard: EgressGuard): buildConnector.connector {
+  const connect = buildConnector({
+    timeout: DEFAULTS.outboundConnectTimeoutMs,
+    lookup: checkedLookup(guard),
+  } as buildConnector.BuildOptions);
   return (options, callback) => {
     const host = options.hostname.replace(/^\[|\]$/g, '');
     if (isIP(host)) {
-      const refused = egressGuard().check(host, host);
+      const refused = guard.check(host, host);
       if (refused) {
         callback(refused, null);
         return;
@@ -46,17 +46,30 @@ function checkedConnector(): buildConnector.connector {
   };
 }
 
+/** An engine's outbound HTTP: one keep-alive Agent behind one egress policy, for downloads and answer posts. */
+export interface Outbound {
+  readonly policy: EgressPolicy;
+  readonly dispatcher: Dispatcher;
+  /**
+   * Checks a URL against the egress policy before it is requested, when a proxy will connect in our place (the
+   * connect-time check covers direct connections and costs nothing here).
+   */
+  check(url: URL): Promise<void>;
+  /** Closes the Agent's sockets (waiting for requests in flight). */
+  close(): Promise<void>;
+}
+
 /**
- * The shared outbound Agent, created on first use. Keep-alive per origin (the bounty's artifact host and answer
+ * An outbound Agent under `policy` (default `any`). Keep-alive per origin (the bounty's artifact host and answer
  * receiver are usually one or two origins, hit once per bounty); no pipelining, so a receiver that hangs on one
  * request never holds up the answers queued behind it. undici's own header/body timeouts are off here: downloads
  * set their idle timeout per request (download.ts), and the callers' AbortSignals (the scan deadline, the
  * per-attempt timeout) bound the whole. Idle sockets are unref'd by undici, so the Agent never keeps the process
  * alive. Every connection goes through the egress policy (egress.ts). With HTTP_PROXY/HTTPS_PROXY set, requests
- * go through the proxy (NO_PROXY honoured) and `checkDestination` checks each URL before it is sent.
+ * go through the proxy (NO_PROXY honoured) and `check` checks each URL before it is sent.
  */
-export function outboundAgent(): Dispatcher {
-  if (agent) return agent;
+export function createOutbound(policy: EgressPolicy = { mode: 'any', allow: [] }): Outbound {
+  const guard = createEgressGuard(policy);
   const options = {
     // Enough parallel sockets per origin for a busy engine, but a bound, so a hung host cannot eat every fd.
     connections: 256,
@@ -65,33 +78,33 @@ export function outboundAgent(): Dispatcher {
     keepAliveMaxTimeout: 60_000,
     headersTimeout: 0,
     bodyTimeout: 0,
+    connect: checkedConnector(guard),
   };
-  proxied = proxyConfigured();
-  agent = proxied
-    ? new EnvHttpProxyAgent({ ...options, connect: checkedConnector() })
-    : new Agent({ ...options, connect: checkedConnector() });
-  return agent;
+  const proxied = proxyConfigured();
+  const dispatcher = proxied ? new EnvHttpProxyAgent(options) : new Agent(options);
+  return {
+    policy,
+    dispatcher,
+    check: proxied ? (url) => checkUrlNow(url, guard) : async () => {},
+    close: () => dispatcher.close(),
+  };
 }
 
+let shared: Outbound | undefined;
+
 /**
- * Checks a URL against the egress policy before it is requested, when a proxy will connect in our place (the
- * connect-time check covers direct connections and costs nothing here).
+ * The outbound used when a caller names none (`deliverAnswer` or `downloadArtifact` called directly; egress `any`).
+ * An engine builds its own from its `egress` option.
  */
-export async function checkDestination(url: URL): Promise<void> {
-  outboundAgent();
-  if (proxied) await checkUrlNow(url);
+export function defaultOutbound(): Outbound {
+  shared ??= createOutbound();
+  return shared;
 }
 
-// A new policy must not reuse sockets the old one allowed.
-onEgressPolicyChange(() => void closeOutboundAgent());
-
-/**
- * Closes the shared Agent's sockets (waiting for requests in flight) for a clean shutdown. The next download or
- * delivery creates a fresh Agent, so an engine closed and started again in one process keeps working.
- */
+/** Closes the default outbound's sockets; the next call without an outbound makes a fresh one. */
 export async function closeOutboundAgent(): Promise<void> {
-  const current = agent;
-  agent = undefined;
+  const current = shared;
+  shared = undefined;
   await current?.close();
 }
 

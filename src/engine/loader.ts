@@ -13,7 +13,7 @@ import { createRequire, register } from 'node:module';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Jiti } from 'jiti';
-import { UsageError } from '../util/errors.js';
+import { EngineError } from './errors.js';
 import type { ScanModule } from './types.js';
 
 export interface LoadScanModuleOptions {
@@ -32,8 +32,10 @@ export interface SourceLocation {
   column?: number;
 }
 
-/** The scan module could not be loaded or does not have the right shape. A UsageError: exit 2 at startup. */
-export class ScanModuleError extends UsageError {
+/** The scan module could not be loaded or does not have the right shape (SCAN_MODULE_INVALID): exit 2 at startup. */
+export class ScanModuleError extends EngineError {
+  /** What to change in the module, in words (no flags). */
+  readonly hint?: string;
   /** The scan module (absolute path). */
   readonly file: string;
   /** Where the problem is, as precisely as known. */
@@ -49,8 +51,13 @@ export class ScanModuleError extends UsageError {
     reason: string,
     options: { hint?: string; frame?: string; cause?: unknown },
   ) {
-    super(`${where}: ${reason}${options.frame ? `\n${options.frame}` : ''}`, { hint: options.hint, cause: options.cause });
-    this.name = 'ScanModuleError';
+    super(
+      'SCAN_MODULE_INVALID',
+      `${where}: ${reason}${options.frame ? `\n${options.frame}` : ''}`,
+      { file, where, reason },
+      { cause: options.cause },
+    );
+    this.hint = options.hint;
     this.file = file;
     this.location = location;
     this.where = where;
@@ -144,7 +151,7 @@ async function importModule(file: string, root: string, fresh: boolean): Promise
  * object `{ scan, computeBid }`. TypeScript needs no build step. With `fresh`, edits of the module and of the
  * project files it imports are picked up (hot reload).
  *
- * Throws a {@link ScanModuleError} (a UsageError) naming the file, line and column of a syntax or import error,
+ * Throws a {@link ScanModuleError} (code SCAN_MODULE_INVALID) naming the file, line and column of a syntax or import error,
  * listing what the module exports when `scan` is missing, or saying that `computeBid` is not a function.
  */
 export async function loadScanModule(file: string, options: LoadScanModuleOptions = {}): Promise<ScanModule> {

@@ -115,13 +115,7 @@ export function combineObservers(observers: readonly (EngineObserver | undefined
     name: K,
     event: Parameters<NonNullable<EngineObserver[K]>>[0],
   ) => {
-    for (const o of list) {
-      try {
-        (o[name] as ((e: typeof event) => void) | undefined)?.(event);
-      } catch {
-        // Watching never changes what the engine answers.
-      }
-    }
+    for (const o of list) notify(o, name, event);
   };
   return {
     wantsBodies: list.some((o) => o.wantsBodies),
@@ -131,4 +125,17 @@ export function combineObservers(observers: readonly (EngineObserver | undefined
     onScanError: (e) => call('onScanError', e),
     onDownload: (e) => call('onDownload', e),
   };
+}
+
+/** Calls one observer hook; a throw is ignored: watching never changes what the engine answers. */
+export function notify<K extends 'onDelivery' | 'onJob' | 'onAnswer' | 'onScanError' | 'onDownload'>(
+  observer: EngineObserver | undefined,
+  hook: K,
+  event: Parameters<NonNullable<EngineObserver[K]>>[0],
+): void {
+  try {
+    (observer?.[hook] as ((e: typeof event) => void) | undefined)?.(event);
+  } catch {
+    // Watching never changes what the engine answers.
+  }
 }

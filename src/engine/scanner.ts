@@ -18,13 +18,14 @@ import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { authorFrame } from '../util/stack.js';
 import { setDeadline } from '../util/timers.js';
+import { ABORTED, whenAborted } from '../util/abort.js';
 import { DEFAULTS } from './defaults.js';
 import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from './deliver.js';
 import { createArtifactAccess } from './download.js';
 import type { EgressPolicy } from './egress.js';
 import { EngineError, integerOption } from './errors.js';
 import { createOutbound, type Outbound } from './http-agent.js';
-import type { EngineObserver } from './observer.js';
+import { notify, type EngineObserver } from './observer.js';
 import type { BountyJob, CutJobs, JobOutcome, JobRunner } from './queue.js';
 import { scanErrorComments, scanErrorKind } from './scan-errors.js';
 import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext, type ScanModule } from './types.js';
@@ -220,20 +221,6 @@ async function scanJob(core: Core, job: BountyJob, taken?: boolean): Promise<Job
   return postAnswer(core, job, result, bid, Date.now() - started, log, started);
 }
 
-const ABORTED = Symbol('aborted');
-
-/** Resolves ABORTED when the signal fires; the work raced against it is not awaited after that (it may ignore its signal). */
-function whenAborted(signal: AbortSignal): { promise: Promise<typeof ABORTED>; dispose(): void } {
-  let dispose = () => {};
-  const promise = new Promise<typeof ABORTED>((resolve) => {
-    if (signal.aborted) return resolve(ABORTED);
-    const onAbort = () => resolve(ABORTED);
-    signal.addEventListener('abort', onAbort, { once: true });
-    dispose = () => signal.removeEventListener('abort', onAbort);
-  });
-  return { promise, dispose: () => dispose() };
-}
-
 /** The author's `scan`, raced against the deadline; its result normalised. Throws what `scan` threw. */
 async function runScan(
   core: Core,
@@ -393,17 +380,4 @@ function observeJob(observer: EngineObserver | undefined, job: BountyJob): void 
   if (!observer?.onJob) return;
   const body = observer.wantsBodies ? Buffer.from(stringifyJson(bountyToWire(job.bounty)), 'utf8') : undefined;
   notify(observer, 'onJob', { bounty: job.bounty.id, key: job.key, delivery: job.deliveryId, receivedAt: job.receivedAt, body });
-}
-
-/** Calls one observer hook; a throw is ignored: watching never changes what the engine answers. */
-function notify<K extends 'onAnswer' | 'onScanError' | 'onJob'>(
-  observer: EngineObserver | undefined,
-  hook: K,
-  event: Parameters<NonNullable<EngineObserver[K]>>[0],
-): void {
-  try {
-    (observer?.[hook] as ((e: typeof event) => void) | undefined)?.(event);
-  } catch {
-    // Watching never changes what the engine answers.
-  }
 }

@@ -2,15 +2,15 @@
  * The `serve` inspector's model: the transactions seen (engine/observer.ts events, put together by
  * TransactionTracker), the live stream's subscribers, and what the page can do with a transaction — replay it
  * (byte for byte, re-signed, or edited and re-signed) or send a new bounty. Replays and new bounties are answered
- * to the inspector's own receiver and, when the inspector holds the artifact, download it from the inspector: a
- * replay reaches nothing outside this machine. The HTTP side is server.ts.
+ * to the simulator's host (simulator/host.ts, on loopback) and, when the inspector holds the artifact, download it
+ * from there: a replay reaches nothing outside this machine. The HTTP side is server.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { parseJson, stringifyJson } from '../protocol/json.js';
-import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/events.js';
-import { sign } from '../protocol/signature.js';
-import { buildBountyWire, randomBountyId } from '../simulator/bounty.js';
+import { signedHeaders } from '../protocol/events.js';
+import { buildBountyWire, reaimBounty } from '../simulator/bounty.js';
 import { artifactOf, eicarArtifact, guessMimetype } from '../simulator/artifacts.js';
+import { SimulatorHost } from '../simulator/host.js';
 import { send } from '../simulator/http.js';
 import { ArtifactStore, History } from './history.js';
 import { decodeBody, TransactionTracker, type Transaction, type TransactionSource } from './transaction.js';
@@ -40,8 +40,9 @@ export class Inspector {
   readonly #subscribers = new Set<(tx: Transaction, json: string) => void>();
   /** Sources of the deliveries the inspector itself sent, by delivery id, until the engine reports them. */
   readonly #sources = new Map<string, TransactionSource>();
+  /** Serves the artifacts the inspector holds (by sha256) and acknowledges the answers of replays and new bounties. */
+  readonly #host: SimulatorHost;
   #engineUrl = '';
-  #base = '';
 
   constructor(readonly options: InspectorOptions) {
     this.history = new History(options.maxBytes);
@@ -57,12 +58,30 @@ export class Inspector {
       onChange: (tx) => this.#publish(tx),
       onArtifact: (sha256, data) => this.artifacts.put(sha256, data),
     });
+    this.#host = new SimulatorHost(
+      {},
+      {
+        artifacts: (sha256) => {
+          const held = this.artifacts.get(sha256);
+          return held ? { bytes: held.data, mimetype: held.mimetype } : undefined;
+        },
+        anyAnswer: true,
+      },
+    );
   }
 
-  /** Where the engine listens (replays go there) and where the inspector's receiver is (after both listen). */
-  setUrls(engineUrl: string, inspectorBase: string): void {
+  /** Starts the host replays use, and remembers where the engine listens (replays go there). */
+  async connect(engineUrl: string): Promise<void> {
+    await this.#host.start();
     this.#engineUrl = engineUrl;
-    this.#base = inspectorBase.replace(/\/$/, '');
+  }
+
+  async close(): Promise<void> {
+    if (this.#host.baseUrl) await this.#host.close();
+  }
+
+  #artifactUrl(sha256: string): string {
+    return `${this.#host.baseUrl}/artifacts/${sha256}`;
   }
 
   get engineUrl(): string {
@@ -90,26 +109,15 @@ export class Inspector {
     if (tx.event !== 'bounty') return text;
     const parsed = parseJson(text);
     if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null) return text;
-    const wire = { ...(parsed.value as Record<string, unknown>) };
-    const lifetime = lifetimeMs(wire) ?? 30_000;
-    const now = Date.now();
-    if ('guid' in wire && !('id' in wire)) wire.guid = randomUUID();
-    else wire.id = typeof wire.id === 'string' ? randomBountyId().toString() : randomBountyId();
-    wire.expiration = new Date(now + lifetime).toISOString();
-    if ('tasked_at' in wire) wire.tasked_at = new Date(now).toISOString();
-    wire.response_url = this.answerUrl();
+    const wire = parsed.value as Record<string, unknown>;
     const sha = typeof wire.sha256 === 'string' ? wire.sha256.toLowerCase() : '';
-    if (sha && this.artifacts.get(sha)) {
-      if ('artifact_url' in wire && !('artifact_uri' in wire)) wire.artifact_url = `${this.#base}/receiver/artifacts/${sha}`;
-      else wire.artifact_uri = `${this.#base}/receiver/artifacts/${sha}`;
-    }
-    return stringifyJson(wire);
+    const artifactUrl = sha && this.artifacts.get(sha) ? this.#artifactUrl(sha) : undefined;
+    return stringifyJson(reaimBounty(wire, { responseUrl: this.answerUrl(), artifactUrl }));
   }
 
-  /** A fresh URL on the inspector's receiver. */
+  /** A fresh answer URL on the inspector's host (which acknowledges any answer; the engine reports what it posted). */
   answerUrl(): string {
-    const token = randomUUID();
-    return `${this.#base}/receiver/answers/${token}`;
+    return `${this.#host.baseUrl}/answers/${randomUUID()}`;
   }
 
   /** Sends a recorded transaction again; resolves with the engine's status (the transaction itself streams in). */
@@ -132,7 +140,7 @@ export class Inspector {
     this.artifacts.put(artifact.sha256, artifact.bytes, artifact.mimetype);
     const wire = buildBountyWire({
       artifactType: 'file',
-      artifactUri: `${this.#base}/receiver/artifacts/${artifact.sha256}`,
+      artifactUri: this.#artifactUrl(artifact.sha256),
       sha256: artifact.sha256,
       mimetype: artifact.mimetype,
       responseUrl: this.answerUrl(),
@@ -162,13 +170,7 @@ export class Inspector {
 
   async #signedPost(body: Buffer, event: string, source: TransactionSource) {
     const delivery = randomUUID();
-    const headers = {
-      'content-type': 'application/json',
-      [EVENT_HEADER.toLowerCase()]: event,
-      [DELIVERY_HEADER.toLowerCase()]: delivery,
-      [SIGNATURE_HEADER.toLowerCase()]: sign(this.options.secret, body),
-    };
-    return this.#post(body, headers, source, delivery);
+    return this.#post(body, signedHeaders(this.options.secret, body, event, { deliveryId: delivery }), source, delivery);
   }
 
   async #post(body: Buffer, headers: Record<string, string>, source: TransactionSource, delivery: string) {
@@ -182,14 +184,4 @@ export class Inspector {
       this.#sources.delete(delivery);
     }
   }
-}
-
-/** A bounty's lifetime from tasking (or `duration`) to expiration, in ms, when the body says. */
-function lifetimeMs(wire: Record<string, unknown>): number | undefined {
-  const expiration = typeof wire.expiration === 'string' ? Date.parse(wire.expiration) : NaN;
-  const tasked = typeof wire.tasked_at === 'string' ? Date.parse(wire.tasked_at) : NaN;
-  if (!Number.isNaN(expiration) && !Number.isNaN(tasked) && expiration > tasked) return Math.min(expiration - tasked, 10 * 60_000);
-  const duration = Number(wire.duration);
-  if (Number.isFinite(duration) && duration > 0) return Math.min(duration * 1000, 10 * 60_000);
-  return undefined;
 }

@@ -1,18 +1,21 @@
 /**
- * The inspector's HTTP side, on 127.0.0.1 only: the page (page.ts), its JSON API and live stream (README
- * "Inspector API"), and the receiver that replays and new bounties are answered to. Every request must name this
- * server in `Host` (a DNS-rebinding page cannot), and a browser request from another site (`Origin`) is refused:
- * another site open in the author's browser cannot read the history or drive replays.
+ * The inspector's HTTP side, on 127.0.0.1 only: the page (page.ts), its JSON API and live stream (docs: the
+ * inspector page), routed with h3. Every request must name this server in `Host` (a DNS-rebinding page cannot), and
+ * a browser request from another site (`Origin`) is refused: another site open in the author's browser cannot read
+ * the history or drive replays. Replays and new bounties are answered to the simulator's host (inspector.ts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { curlCommand, bountyFile, harLog, jsonLines } from './exports.js';
+import { createEventStream, getRouterParam, H3, HTTPError, type H3Event } from 'h3';
+import { toNodeHandler } from 'h3/node';
+import { bountyFile, curlCommand, harLog, jsonLines } from './exports.js';
 import type { Inspector, ReplayMode } from './inspector.js';
 import { inspectorPage } from './page.js';
 import type { Transaction } from './transaction.js';
 
 const MAX_API_BODY = 64 * 1024 * 1024;
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+const PAGE_POLICY = "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'";
 
 export interface InspectorServer {
   url: string;
@@ -32,197 +35,176 @@ export function matches(tx: Transaction, filter: { event?: string; status?: stri
   return true;
 }
 
-function reply(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  type = 'application/json; charset=utf-8',
-  extra: Record<string, string> = {},
-): void {
-  // A string is sent as it is (pages, exports); anything else as JSON.
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
-  res.end(text);
+/** A JSON error as every answer of this API gives it: `{ "error": "…" }`. */
+function refuse(status: number, message: string): Response {
+  return Response.json({ error: message }, { status, headers: { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } });
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_API_BODY) throw Object.assign(new Error(`body over ${MAX_API_BODY} bytes`), { status: 413 });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/** A body sent as it is (the page, exports), with the headers every answer carries. */
+function text(body: string, type: string, extra: Record<string, string> = {}): Response {
+  return new Response(body, {
+    headers: { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra },
+  });
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const text = (await readBody(req)).toString('utf8');
+async function readBytes(event: H3Event): Promise<Buffer> {
+  const declared = Number(event.req.headers.get('content-length') ?? 0);
+  if (declared > MAX_API_BODY) throw new HTTPError({ status: 413, message: `body over ${MAX_API_BODY} bytes` });
+  const bytes = Buffer.from(await event.req.arrayBuffer());
+  if (bytes.byteLength > MAX_API_BODY) throw new HTTPError({ status: 413, message: `body over ${MAX_API_BODY} bytes` });
+  return bytes;
+}
+
+async function readObject(event: H3Event): Promise<Record<string, unknown>> {
+  const body = (await readBytes(event)).toString('utf8');
   try {
-    const value = JSON.parse(text || '{}') as unknown;
+    const value = JSON.parse(body || '{}') as unknown;
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {
     // below
   }
-  throw Object.assign(new Error('expected a JSON object'), { status: 400 });
+  throw new HTTPError({ status: 400, message: 'expected a JSON object' });
+}
+
+/** The inspector's API as an h3 app; `allowedHosts()` is read per request (the port is known only once bound). */
+function inspectorApp(inspector: Inspector, allowedHosts: () => string[], url: () => string): H3 {
+  const app = new H3({
+    onError: (error) => refuse(error.status ?? 500, error.message),
+  });
+  app.use((event, next) => {
+    const host = (event.req.headers.get('host') ?? '').toLowerCase();
+    if (!allowedHosts().includes(host))
+      return refuse(403, `Host ${JSON.stringify(event.req.headers.get('host') ?? '')} is not this inspector; open ${url()}`);
+    const origin = event.req.headers.get('origin');
+    if (origin !== null && origin !== `http://${host}`) {
+      return refuse(403, `requests from ${origin} are refused: only the inspector's own page may use its API`);
+    }
+    return next();
+  });
+  const transaction = (event: H3Event): Transaction => {
+    const id = decodeURIComponent(getRouterParam(event, 'id') ?? '');
+    const tx = inspector.history.get(id);
+    if (!tx) throw new HTTPError({ status: 404, message: `no transaction ${id} (the history keeps ${inspector.history.size})` });
+    return tx;
+  };
+
+  app.get('/', () => text(inspectorPage(), 'text/html; charset=utf-8', { 'content-security-policy': PAGE_POLICY }));
+  app.get('/api/events', (event) => stream(inspector, event));
+  app.get('/api/transactions', (event) => {
+    const query = event.url.searchParams;
+    const filter = {
+      event: query.get('event') ?? undefined,
+      status: query.get('status') ?? undefined,
+      verdict: query.get('verdict') ?? undefined,
+      q: query.get('q') ?? undefined,
+    };
+    return {
+      engine: inspector.engineUrl,
+      bytes: inspector.history.bytes,
+      maxBytes: inspector.history.maxBytes,
+      transactions: inspector.history.list().filter((tx) => matches(tx, filter)),
+    };
+  });
+  app.get('/api/export.jsonl', () =>
+    text(jsonLines(inspector.history.list()), 'application/x-ndjson', {
+      'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
+    }),
+  );
+  app.get('/api/export.har', () =>
+    text(JSON.stringify(harLog(inspector.history.list(), inspector.engineUrl), null, 2), 'application/json', {
+      'content-disposition': 'attachment; filename="polyswarm-transactions.har"',
+    }),
+  );
+  app.post('/api/import', async (event) => {
+    const body = (await readBytes(event)).toString('utf8');
+    try {
+      return { imported: inspector.import(body) };
+    } catch (error) {
+      return refuse(400, (error as Error).message);
+    }
+  });
+  app.post('/api/send', async (event) => {
+    const body = await readObject(event);
+    const phase = body.phase === 'arbitration' ? 'arbitration' : 'assertion';
+    const expirationMs = Number(body.expirationMs ?? 30_000);
+    if (!Number.isFinite(expirationMs) || expirationMs < 1000 || expirationMs > 3_600_000)
+      return refuse(400, 'expirationMs must be between 1000 and 3600000');
+    const file = body.file as { name?: unknown; base64?: unknown } | undefined;
+    if (file !== undefined && typeof file.base64 !== 'string') return refuse(400, 'file.base64 must be the file, base64-encoded');
+    return inspector.sendBounty({
+      expirationMs,
+      phase,
+      file: file ? { name: String(file.name ?? ''), bytes: Buffer.from(file.base64 as string, 'base64') } : undefined,
+    });
+  });
+  app.get('/api/transactions/:id', (event) => transaction(event));
+  app.get('/api/transactions/:id/draft', (event) => ({ body: inspector.draft(transaction(event)) }));
+  app.get('/api/transactions/:id/curl', (event) => {
+    const tx = transaction(event);
+    const command = curlCommand(inspector.engineUrl, tx.event ?? 'bounty', inspector.draft(tx), inspector.options.secret);
+    return text(`${command}\n`, 'text/plain; charset=utf-8');
+  });
+  app.get('/api/transactions/:id/bounty', (event) => {
+    const tx = transaction(event);
+    return text(bountyFile(tx), 'application/json', { 'content-disposition': `attachment; filename="bounty-${tx.bounty ?? tx.id}.json"` });
+  });
+  app.post('/api/transactions/:id/replay', async (event) => {
+    const tx = transaction(event);
+    const body = await readObject(event);
+    const mode = body.mode as ReplayMode;
+    if (!['exact', 'resigned', 'edited'].includes(mode)) return refuse(400, 'mode must be exact, resigned or edited');
+    if (mode === 'edited' && typeof body.body !== 'string') return refuse(400, 'an edited replay needs body (the text to send)');
+    return inspector.replay(tx, mode, body.body as string | undefined);
+  });
+  app.all('/**', (event) => refuse(404, `Not found: ${event.req.method} ${event.url.pathname}`));
+  return app;
+}
+
+/** Server-sent events: every transaction as it is created or changes; resumes after `Last-Event-ID` (or `?since=`). */
+function stream(inspector: Inspector, event: H3Event) {
+  const events = createEventStream(event);
+  // Event ids are `<process>:<rev>`: after a restart of serve, a resuming page gets the whole new history.
+  const instance = inspector.tracker.instance;
+  const push = (rev: number, json: string) => void events.push({ id: `${instance}:${rev}`, event: 'transaction', data: json });
+  const [from, rev] = String(event.req.headers.get('last-event-id') ?? `${instance}:${event.url.searchParams.get('since') ?? ''}`).split(
+    ':',
+  );
+  const since = from === instance ? Number(rev || Number.NaN) : 0;
+  void events.push({ retry: 1000, data: '' });
+  if (Number.isFinite(since)) for (const json of inspector.history.since(since)) push((JSON.parse(json) as Transaction).rev, json);
+  const unsubscribe = inspector.subscribe((tx, json) => push(tx.rev, json));
+  const ping = setInterval(() => void events.pushComment('keep-alive'), 15_000);
+  events.onClosed(() => {
+    clearInterval(ping);
+    unsubscribe();
+  });
+  return events.send();
 }
 
 /** Starts the inspector on 127.0.0.1:`port` (0: a free one). */
 export async function startInspectorServer(inspector: Inspector, port: number): Promise<InspectorServer> {
-  const streams = new Set<ServerResponse>();
   let allowedHosts: string[] = [];
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: Error & { status?: number }) => {
-      if (!res.headersSent) reply(res, error.status ?? 500, { error: error.message });
-      else res.destroy();
-    });
-  });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const host = (req.headers.host ?? '').toLowerCase();
-    if (!allowedHosts.includes(host))
-      return reply(res, 403, { error: `Host ${JSON.stringify(req.headers.host ?? '')} is not this inspector; open ${url}` });
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== `http://${host}`)
-      return reply(res, 403, { error: `requests from ${origin} are refused: only the inspector's own page may use its API` });
-    const path = (req.url ?? '/').split('?')[0]!;
-    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
-    const method = req.method ?? 'GET';
-    const parts = path.split('/').filter(Boolean);
-
-    if (parts[0] === 'receiver') return receiver(req, res, method, parts);
-    if (method === 'GET' && path === '/')
-      return reply(res, 200, inspectorPage(), 'text/html; charset=utf-8', {
-        'content-security-policy':
-          "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
-      });
-    if (parts[0] !== 'api') return reply(res, 404, { error: `Not found: ${method} ${path}` });
-
-    if (method === 'GET' && path === '/api/events') return stream(req, res, query);
-    if (method === 'GET' && path === '/api/transactions') {
-      const filter = {
-        event: query.get('event') ?? undefined,
-        status: query.get('status') ?? undefined,
-        verdict: query.get('verdict') ?? undefined,
-        q: query.get('q') ?? undefined,
-      };
-      return reply(res, 200, {
-        engine: inspector.engineUrl,
-        bytes: inspector.history.bytes,
-        maxBytes: inspector.history.maxBytes,
-        transactions: inspector.history.list().filter((tx) => matches(tx, filter)),
-      });
-    }
-    if (method === 'GET' && path === '/api/export.jsonl') {
-      return reply(res, 200, jsonLines(inspector.history.list()), 'application/x-ndjson', {
-        'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
-      });
-    }
-    if (method === 'GET' && path === '/api/export.har') {
-      return reply(res, 200, JSON.stringify(harLog(inspector.history.list(), inspector.engineUrl), null, 2), 'application/json', {
-        'content-disposition': 'attachment; filename="polyswarm-transactions.har"',
-      });
-    }
-    if (method === 'POST' && path === '/api/import') {
-      try {
-        return reply(res, 200, { imported: inspector.import((await readBody(req)).toString('utf8')) });
-      } catch (error) {
-        return reply(res, 400, { error: (error as Error).message });
-      }
-    }
-    if (method === 'POST' && path === '/api/send') {
-      const body = await readJson(req);
-      const phase = body.phase === 'arbitration' ? 'arbitration' : 'assertion';
-      const expirationMs = Number(body.expirationMs ?? 30_000);
-      if (!Number.isFinite(expirationMs) || expirationMs < 1000 || expirationMs > 3_600_000)
-        return reply(res, 400, { error: 'expirationMs must be between 1000 and 3600000' });
-      const file = body.file as { name?: unknown; base64?: unknown } | undefined;
-      if (file !== undefined && typeof file.base64 !== 'string')
-        return reply(res, 400, { error: 'file.base64 must be the file, base64-encoded' });
-      const sent = await inspector.sendBounty({
-        expirationMs,
-        phase,
-        file: file ? { name: String(file.name ?? ''), bytes: Buffer.from(file.base64 as string, 'base64') } : undefined,
-      });
-      return reply(res, 200, sent);
-    }
-    if (parts[1] === 'transactions' && parts[2]) {
-      const tx = inspector.history.get(decodeURIComponent(parts[2]));
-      if (!tx) return reply(res, 404, { error: `no transaction ${parts[2]} (the history keeps ${inspector.history.size})` });
-      const action = parts[3];
-      if (method === 'GET' && action === undefined) return reply(res, 200, tx);
-      if (method === 'GET' && action === 'draft') return reply(res, 200, { body: inspector.draft(tx) });
-      if (method === 'GET' && action === 'curl')
-        return reply(
-          res,
-          200,
-          `${curlCommand(inspector.engineUrl, tx.event ?? 'bounty', inspector.draft(tx), inspector.options.secret)}\n`,
-          'text/plain; charset=utf-8',
-        );
-      if (method === 'GET' && action === 'bounty')
-        return reply(res, 200, bountyFile(tx), 'application/json', {
-          'content-disposition': `attachment; filename="bounty-${tx.bounty ?? tx.id}.json"`,
-        });
-      if (method === 'POST' && action === 'replay') {
-        const body = await readJson(req);
-        const mode = body.mode as ReplayMode;
-        if (!['exact', 'resigned', 'edited'].includes(mode)) return reply(res, 400, { error: 'mode must be exact, resigned or edited' });
-        if (mode === 'edited' && typeof body.body !== 'string')
-          return reply(res, 400, { error: 'an edited replay needs body (the text to send)' });
-        return reply(res, 200, await inspector.replay(tx, mode, body.body as string | undefined));
-      }
-    }
-    return reply(res, 404, { error: `Not found: ${method} ${path}` });
-  }
-
-  /** Server-sent events: every transaction as it is created or changes; resumes after `Last-Event-ID` (or `?since=`). */
-  function stream(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-    // Event ids are `<process>:<rev>`: after a restart of serve, a resuming page gets the whole new history.
-    const instance = inspector.tracker.instance;
-    const write = (rev: number, json: string) => res.write(`id: ${instance}:${rev}\nevent: transaction\ndata: ${json}\n\n`);
-    res.write('retry: 1000\n\n');
-    const [from, rev] = String(req.headers['last-event-id'] ?? `${instance}:${query.get('since') ?? ''}`).split(':');
-    const since = from === instance ? Number(rev || NaN) : 0;
-    if (Number.isFinite(since)) for (const json of inspector.history.since(since)) write((JSON.parse(json) as Transaction).rev, json);
-    const unsubscribe = inspector.subscribe((tx, json) => write(tx.rev, json));
-    const ping = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    streams.add(res);
-    res.on('close', () => {
-      clearInterval(ping);
-      unsubscribe();
-      streams.delete(res);
-    });
-  }
-
-  async function receiver(req: IncomingMessage, res: ServerResponse, method: string, parts: string[]): Promise<void> {
-    if (method === 'GET' && parts[1] === 'artifacts' && parts[2]) {
-      const artifact = inspector.artifacts.get(parts[2]);
-      if (!artifact) return reply(res, 404, { error: 'no such artifact' });
-      res.writeHead(200, { 'content-type': artifact.mimetype, 'content-length': String(artifact.data.byteLength) });
-      return void res.end(artifact.data);
-    }
-    if (method === 'POST' && parts[1] === 'answers' && parts[2]) {
-      // The answer itself is in its transaction (the engine reports what it posted); this only acknowledges it,
-      // as PolySwarm's receiver does.
-      await readBody(req);
-      return reply(res, 200, '"OK"');
-    }
-    return reply(res, 404, { error: 'not found' });
-  }
-
+  let url = '';
+  const server = createServer(
+    toNodeHandler(
+      inspectorApp(
+        inspector,
+        () => allowedHosts,
+        () => url,
+      ),
+    ),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const bound = (server.address() as AddressInfo).port;
   allowedHosts = LOOPBACK_NAMES.map((name) => `${name}:${bound}`);
-  const url = `http://127.0.0.1:${bound}/`;
+  url = `http://127.0.0.1:${bound}/`;
   return {
     url,
     server,
     async close() {
-      for (const res of streams) res.end();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

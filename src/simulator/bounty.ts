@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { bountyToWire, parseBountyBody } from '../protocol/bounty.js';
 import { DEFAULT_MAX_BID, DEFAULT_MIN_BID } from '../protocol/bid.js';
 import { parseJson, stringifyJson } from '../protocol/json.js';
@@ -49,6 +49,43 @@ export function buildBountyWire(spec: BountySpec, now = new Date()): Record<stri
     version: spec.legacy ? 'v0' : 'v2',
   };
   return bountyToWire(data, { legacy: spec.legacy ?? false });
+}
+
+/** The shortest and longest lifetime a re-aimed bounty gets, and the one it gets when its body does not say. */
+const REAIM_LIFETIME = { minMs: 5_000, maxMs: 10 * 60_000, unknownMs: 30_000 } as const;
+
+/** A recorded bounty's lifetime from tasking (or `duration`) to expiration, in ms, clamped to 5 s – 10 min. */
+function recordedLifetime(wire: Record<string, unknown>): number {
+  const expiration = typeof wire.expiration === 'string' ? Date.parse(wire.expiration) : Number.NaN;
+  const tasked = typeof wire.tasked_at === 'string' ? Date.parse(wire.tasked_at) : Number.NaN;
+  const duration = Number(wire.duration);
+  const lifetime =
+    expiration > tasked ? expiration - tasked : Number.isFinite(duration) && duration > 0 ? duration * 1000 : REAIM_LIFETIME.unknownMs;
+  return Math.min(Math.max(lifetime, REAIM_LIFETIME.minMs), REAIM_LIFETIME.maxMs);
+}
+
+/**
+ * A recorded bounty made current and local, for a replay (`test replay`, the inspector): a new id (so an engine that
+ * saw it does not answer it as a duplicate), the expiration moved forward by its recorded lifetime, the answer sent to
+ * `responseUrl` and, when given, the artifact fetched from `artifactUrl`. The body's era (v0 `guid`/`artifact_url`)
+ * is kept. Nothing else changes.
+ */
+export function reaimBounty(
+  wire: Record<string, unknown>,
+  target: { responseUrl: string; artifactUrl?: string },
+  now = Date.now(),
+): Record<string, unknown> {
+  const out = { ...wire };
+  if ('guid' in out && !('id' in out)) out.guid = randomUUID();
+  else out.id = typeof out.id === 'string' ? randomBountyId().toString() : randomBountyId();
+  out.expiration = new Date(now + recordedLifetime(wire)).toISOString();
+  if ('tasked_at' in out) out.tasked_at = new Date(now).toISOString();
+  out.response_url = target.responseUrl;
+  if (target.artifactUrl !== undefined) {
+    if ('artifact_url' in out && !('artifact_uri' in out)) out.artifact_url = target.artifactUrl;
+    else out.artifact_uri = target.artifactUrl;
+  }
+  return out;
 }
 
 /** One `--set path=value`: a dotted path and a typed value. */

@@ -1,6 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/events.js';
-import { sign } from '../protocol/signature.js';
+import { createHash } from 'node:crypto';
+import { EVENT_HEADER, SIGNATURE_HEADER, signedHeaders } from '../protocol/events.js';
 import { UnreachableError } from '../util/errors.js';
 import type { SimulatorHost } from './host.js';
 import { NetworkError, send, type HttpResponse } from './http.js';
@@ -50,11 +49,15 @@ function preview(bytes: Uint8Array): string {
  * not there at all: that is an UnreachableError (exit 3), not a failed check.
  */
 export async function sendEvent(ctx: RunContext, request: EngineRequest): Promise<HttpResponse & { signature: string | string[] | null }> {
-  const signature = request.signature === undefined ? sign(ctx.secret, request.body) : request.signature;
-  const headers: Record<string, string | string[]> = { [DELIVERY_HEADER]: request.deliveryId ?? randomUUID() };
-  if (request.event !== null) headers[EVENT_HEADER] = request.event;
-  if (signature !== null) headers[SIGNATURE_HEADER] = signature;
-  if (request.json) headers['Content-Type'] = 'application/json';
+  const headers: Record<string, string | string[]> = signedHeaders(ctx.secret, request.body, request.event ?? '', {
+    deliveryId: request.deliveryId,
+    json: request.json,
+  });
+  // The cases that probe the engine's refusals send no event, no signature, or one of their own.
+  if (request.event === null) delete headers[EVENT_HEADER];
+  if (request.signature !== undefined) headers[SIGNATURE_HEADER] = request.signature ?? [];
+  if (request.signature === null) delete headers[SIGNATURE_HEADER];
+  const signature = request.signature === undefined ? (headers[SIGNATURE_HEADER] as string) : request.signature;
   if (ctx.trace) {
     const digest = createHash('sha256').update(request.body).digest('hex');
     ctx.trace(`→ POST ${ctx.url.href}`);

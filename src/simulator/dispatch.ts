@@ -3,10 +3,8 @@
  * send. Each bounty gets its own response_url on the simulator's host; a listener counts its answers and hands
  * the first one to the caller, then the record is dropped once the bounty has expired (memory stays flat).
  */
-import { randomUUID } from 'node:crypto';
 import type { Agent } from 'node:http';
-import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/events.js';
-import { sign } from '../protocol/signature.js';
+import { signedHeaders } from '../protocol/events.js';
 import { buildBountyWire, prepareBounty } from './bounty.js';
 import type { ReceivedAnswer, SimulatorHost } from './host.js';
 import { send } from './http.js';
@@ -78,12 +76,7 @@ export async function dispatchBounty(
     phase: 'assertion',
   });
   const body = prepareBounty(wire).bytes;
-  const headers = {
-    [EVENT_HEADER]: 'bounty',
-    [DELIVERY_HEADER]: randomUUID(),
-    [SIGNATURE_HEADER]: sign(d.secret, body),
-    'Content-Type': 'application/json',
-  };
+  const headers = signedHeaders(d.secret, body, 'bounty');
   try {
     const res = await send(d.url, { method: 'POST', headers, body, timeoutMs: d.timeoutMs, agent: d.agent, maxBodyBytes: 4096 });
     tracked.status = res.status;

@@ -114,8 +114,16 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
  * An engine in a container cannot reach this machine's 127.0.0.1, hence the listen/advertise pair of CallbackAddress. Each bounty gets its own
  * answer token, so concurrent cases never see each other's answers.
  */
+export interface HostOptions {
+  /** Serves `/artifacts/<token>` for tokens not hosted with `host()` (the inspector's artifact store, by sha256). */
+  artifacts?: (token: string) => HostedFile | undefined;
+  /** Acknowledges answers at any `/answers/<token>`, registered or not, and keeps none (the inspector reads answers from the engine). */
+  anyAnswer?: boolean;
+}
+
 export class SimulatorHost {
   private readonly address: ResolvedCallbackAddress;
+  private readonly options: HostOptions;
   private readonly server: Server;
   private readonly files = new Map<string, HostedFile | { fault: ArtifactFault }>();
   private readonly answers = new Map<string, ReceivedAnswer[] | AnswerListener>();
@@ -124,17 +132,19 @@ export class SimulatorHost {
   private listening = '';
 
   /** `address` is checked here (UsageError); the defaults bind 127.0.0.1 on a free port. */
-  constructor(address: CallbackAddress = {}) {
+  constructor(address: CallbackAddress = {}, options: HostOptions = {}) {
     this.address = resolveCallbackAddress(address);
+    this.options = options;
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       const [, area, token] = path.split('/');
-      if (req.method === 'GET' && area === 'artifacts' && token && this.files.has(token)) {
-        this.downloads.set(token, (this.downloads.get(token) ?? 0) + 1);
-        serveArtifact(this.files.get(token)!, req.socket, res);
+      const file = area === 'artifacts' && token ? (this.files.get(token) ?? this.options.artifacts?.(token)) : undefined;
+      if (req.method === 'GET' && file) {
+        this.downloads.set(token!, (this.downloads.get(token!) ?? 0) + 1);
+        serveArtifact(file, req.socket, res);
         return;
       }
-      if (req.method === 'POST' && area === 'answers' && token && this.answers.has(token)) {
+      if (req.method === 'POST' && area === 'answers' && token && (this.answers.has(token) || this.options.anyAnswer)) {
         const chunks: Buffer[] = [];
         let size = 0;
         req.on('data', (chunk: Buffer) => {

@@ -8,8 +8,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
-import { jobKey } from '../../src/engine/queue.js';
-import { DEFAULT_QUEUE_NAME, decodeJob, encodeJob, jobIdFor, parseRedisUrl, redisEngineQueue } from '../../src/engine/redis/index.js';
+import { DEFAULT_QUEUE_NAME, decodeJob, encodeJob, jobIdFor, parseRedisUrl, RedisQueue } from '../../src/engine/redis/index.js';
+import { jobKey } from '../../src/protocol/job.js';
 import { createRedisWorker, type RedisWorker } from '../../src/engine/worker.js';
 import type { ScanModule } from '../../src/engine/types.js';
 import { parseBountyBody } from '../../src/protocol/bounty.js';
@@ -55,16 +55,10 @@ const eventually = (condition: () => Promise<boolean>, what: string, timeoutMs =
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 async function web(logger?: Logger, keepCompleted?: number): Promise<{ engine: Engine; url: string }> {
-  const redisQueue = redisEngineQueue({ url: redis.url, consume: false, logger, keepCompleted });
-  const engine = createEngine({
-    secret: SECRET,
-    module: { scan: () => ({ verdict: 'unknown' }) },
-    ...redisQueue,
-    scanInProcess: false,
-    logger,
-  });
+  const queue = new RedisQueue({ role: 'web', url: redis.url, logger, keepCompleted });
+  const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'unknown' }) }, queue, logger });
   cleanups.push(() => engine.close({ graceMs: 0 }));
-  await redisQueue.instance()!.ready(5000);
+  await queue.ready(5000);
   const listener = await engine.listen({ port: 0 });
   return { engine, url: listener.url };
 }
@@ -374,16 +368,10 @@ describe('Redis queue (library, real redis-server)', () => {
   it('a web process with its own consumer (--with-worker) scans from Redis, posting through the guard', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');
-    const redisQueue = redisEngineQueue({ url: redis.url, consume: true, concurrency: 2, lockDurationMs: 2000 });
-    const engine = createEngine({
-      secret: SECRET,
-      module: { scan: () => ({ verdict: 'suspicious' }) },
-      ...redisQueue,
-      scanInProcess: true,
-      deliveryMarginMs: 200,
-    });
+    const queue = new RedisQueue({ role: 'web+worker', url: redis.url, concurrency: 2, lockDurationMs: 2000, deadlineMarginMs: 200 });
+    const engine = createEngine({ secret: SECRET, module: { scan: () => ({ verdict: 'suspicious' }) }, queue, deliveryMarginMs: 200 });
     cleanups.push(() => engine.close({ graceMs: 0 }));
-    await redisQueue.instance()!.ready(5000);
+    await queue.ready(5000);
     const w = webhook(bountyBody({ id: 31, response_url: `${lb.origin}/answer`, expiration: inMs(5000) }));
     const response = await engine.fetch(new Request('http://engine.test/', { method: 'POST', headers: w.headers, body: w.body }));
     expect(response.status).toBe(202);
@@ -406,7 +394,7 @@ describe('Redis queue (library, real redis-server)', () => {
     const [jobKey] = (await admin.keys(`bull:${DEFAULT_QUEUE_NAME}:bounty-*`)).filter((k) => /bounty-[0-9a-f]{64}$/.test(k));
     await admin.hset(jobKey!, 'defa', 'job stalled more than allowable limit');
     let scans = 0;
-    const redisQueue = redisEngineQueue({ url: redis.url, consume: true, concurrency: 1, lockDurationMs: 2000 });
+    const queue = new RedisQueue({ role: 'web+worker', url: redis.url, concurrency: 1, lockDurationMs: 2000 });
     const engine = createEngine({
       secret: SECRET,
       module: {
@@ -415,8 +403,7 @@ describe('Redis queue (library, real redis-server)', () => {
           return { verdict: 'benign' };
         },
       },
-      ...redisQueue,
-      scanInProcess: true,
+      queue,
     });
     cleanups.push(() => engine.close({ graceMs: 0 }));
     const [answer] = await lb.waitForAnswers(1);
@@ -445,12 +432,12 @@ describe('Redis queue (library, real redis-server)', () => {
     cleanups.push(() => slow.close({ graceMs: 0 }));
     await slow.ready();
     expect((await post(url, { id: 55, expiration: inMs(8000) })).status).toBe(202);
-    await until(() => slow.stats().running === 1, 'the slow worker to take the job');
+    await until(() => slow.stats().busy === 1, 'the slow worker to take the job');
     const closing = Date.now();
     await slow.close({ graceMs: 200 });
     expect(Date.now() - closing).toBeLessThan(2000);
     expect(lines.some((l) => l.msg === 'job handed back to the queue' && l.bounty === '55')).toBe(true);
-    expect(slow.stats()).toMatchObject({ running: 0, answered: 0, deliveryFailed: 0, handedBack: 1 });
+    expect(slow.stats()).toMatchObject({ busy: 0, answered: 0, answerFailed: 0, retained: 1 });
     // The aborted scan's SKIPPED:SHUTDOWN answer was refused: nothing was posted by the slow worker.
     expect(lb.attempts).toHaveLength(0);
     const next = worker({ scan: () => ({ verdict: 'benign' }) });

@@ -1,4 +1,4 @@
-/** `--statsd udp://HOST:PORT`, parsed without loading the StatsD client (flag declarations import nothing heavy). */
+/** A DogStatsD target `udp://HOST:PORT`, parsed without loading the StatsD client (flag declarations import nothing heavy). */
 
 export interface StatsdTarget {
   host: string;

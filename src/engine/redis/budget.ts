@@ -3,9 +3,9 @@
  * (each runs atomically, so web processes and workers on any machine agree):
  *
  * - `<q>:budget:waiting`: a sorted set of the jobs stored and not yet started (score: expiration). Its size is what
- *   `--max-queued` bounds, as the embedded queue bounds the bounties waiting for a scan slot.
+ *   `maxQueued` bounds, as the embedded queue bounds the bounties waiting for a scan slot.
  * - `<q>:budget:held` + `<q>:budget:bytes` + `<q>:budget:total`: every job stored and not yet finished (score:
- *   expiration), its signed body's size, and their sum. The sum is what `--max-queued-bytes` bounds.
+ *   expiration), its signed body's size, and their sum. The sum is what `maxQueuedBytes` bounds.
  * - `<q>:overdue:<job>`: set by the process that answers a job no worker started before its scan deadline, so no
  *   worker scans it afterwards.
  *

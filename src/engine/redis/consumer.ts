@@ -3,31 +3,19 @@
  * shutdown and an answer for every job BullMQ gives up on. Used by `worker` and by web processes that also scan.
  */
 import { hostname } from 'node:os';
-import { Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { buildAnswer, errorComment, serializeAnswer, unknownResult } from '../../protocol/answer.js';
-import { isExpired } from '../../protocol/bounty.js';
+import { errorComment } from '../../protocol/answer.js';
 import { errorMessage } from '../../util/errors.js';
-import { createLogger, type Logger } from '../../util/logger.js';
-import { DEFAULTS } from '../defaults.js';
-import type { DeliverFunction } from '../deliver.js';
-import type { BountyJob, JobProcessor } from '../queue.js';
+import type { Logger } from '../../util/logger.js';
+import type { AnswerPoster } from '../deliver.js';
+import type { BountyJob, JobRunner } from '../queue.js';
 import { Budget } from './budget.js';
 import { closeConnection, consumerConnection, isConnectionError, watchConnection } from './connection.js';
 import { decodeJob, jobIdFor } from './job.js';
-import {
-  DEFAULT_LOCK_DURATION_MS,
-  DEFAULT_QUEUE_NAME,
-  keep,
-  KEEP_COMPLETED,
-  KEEP_COMPLETED_S,
-  KEEP_FAILED,
-  KEEP_FAILED_S,
-  type RedisQueueOptions,
-} from './options.js';
+import { keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S } from './options.js';
 import { PostOnceGuard } from './post-once.js';
-import { OverdueWatchdog } from './watchdog.js';
-import { parseRedisUrl, type RedisTarget } from './target.js';
+import type { RedisTarget } from './target.js';
 
 interface RunningJob {
   phase: 'scanning' | 'delivering';
@@ -37,59 +25,51 @@ interface RunningJob {
 
 const HANDED_BACK = Symbol('handed back');
 
-/** The consuming half: a BullMQ Worker feeding jobs to a JobProcessor, with hand-back at shutdown. */
+export interface ConsumerOptions {
+  queueName: string;
+  concurrency: number;
+  lockDurationMs: number;
+  keepCompleted?: number;
+  keepFailed?: number;
+  logger: Logger;
+  /** The scan core: scans each job, and answers the ones BullMQ gives up on. */
+  runner: JobRunner;
+  /** The POST behind the post-once guard (default deliverAnswer). */
+  post?: AnswerPoster;
+  /** No web process in this one (a `worker`): each job is reported as taken from the queue (the recorder's line). */
+  taken: boolean;
+}
+
+/** The consuming half: a BullMQ Worker feeding jobs to the scan core, with hand-back at shutdown. */
 export class Consumer {
+  /** Its own connection (BullMQ's blocking commands need one); the post-once guard and a worker's watchdog use it too. */
+  readonly redis: Redis;
   readonly #redis: Redis;
   readonly #worker: Worker;
   readonly #logger: Logger;
   readonly #guard: PostOnceGuard;
   readonly #running = new Map<string, RunningJob>();
   /** Keys of jobs handed back at shutdown (only filled then), so their refused answers are not counted as failures. */
-  readonly #handedBack = new Set<string>();
-  readonly #handBack = new AbortController();
+  readonly #runner: JobRunner;
+  /** Set at the end of the shutdown grace: jobs taken after it are handed back at once. */
+  #handingBack = false;
   readonly #budget: Budget;
-  readonly #watchdog: OverdueWatchdog | undefined;
-  #queue: Queue | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(
-    target: RedisTarget,
-    options: Required<Pick<RedisQueueOptions, 'queueName' | 'concurrency' | 'lockDurationMs'>> & {
-      keepCompleted?: number;
-      keepFailed?: number;
-      logger: Logger;
-      processor: JobProcessor;
-      deliver?: DeliverFunction;
-      onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
-      /** With it, this consumer also runs the deadline watchdog (a `worker`; a web process runs its own). */
-      onOverdue?: (job: BountyJob) => Promise<unknown>;
-      deadlineMarginMs?: number;
-    },
-  ) {
+  constructor(target: RedisTarget, options: ConsumerOptions) {
     this.#logger = options.logger;
     this.#redis = consumerConnection(target);
+    this.redis = this.#redis;
     watchConnection(this.#redis, target, this.#logger, 'worker');
     this.#budget = new Budget(this.#redis, options.queueName);
-    if (options.onOverdue) {
-      this.#watchdog = new OverdueWatchdog({
-        redis: this.#redis,
-        queueName: options.queueName,
-        budget: this.#budget,
-        marginMs: options.deadlineMarginMs ?? DEFAULTS.deliveryMarginMs,
-        onOverdue: options.onOverdue,
-        queue: () => (this.#queue ??= new Queue(options.queueName, { connection: this.#redis })),
-        logger: this.#logger,
-      });
-      this.#watchdog.start();
-    }
     this.#guard = new PostOnceGuard(this.#redis, {
       namespace: options.queueName,
       leaseMs: options.lockDurationMs,
-      deliver: options.deliver,
+      post: options.post,
       logger: this.#logger,
     });
-    const processor = options.processor;
-    this.#worker = new Worker(options.queueName, (job, token) => this.#process(job, token, processor), {
+    this.#runner = options.runner;
+    this.#worker = new Worker(options.queueName, (job, token) => this.#process(job, token, options.taken), {
       connection: this.#redis,
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
@@ -123,7 +103,9 @@ export class Consumer {
       } catch {
         return;
       }
-      (options.onGaveUp ?? this.#answerGaveUp)(bountyJob, errorMessage(error))
+      // Through the scan core like every other answer: logged, counted, observed (metrics, inspector, recorder).
+      this.#runner
+        .abandon(bountyJob, errorComment(`gave up on this bounty: ${errorMessage(error)}`))
         .catch((failure: unknown) =>
           this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }),
         )
@@ -131,40 +113,8 @@ export class Consumer {
     });
   }
 
-  /** The default for a job BullMQ gave up on: answer `unknown` (bid 0) with the reason, if still unexpired. */
-  readonly #answerGaveUp = async (job: BountyJob, reason: string): Promise<void> => {
-    const { bounty } = job;
-    if (isExpired(bounty)) return;
-    const comment = errorComment(`gave up on this bounty: ${reason}`);
-    const body = serializeAnswer(buildAnswer(bounty, unknownResult(comment), 0n));
-    const delivery = await this.deliver({
-      url: bounty.response_url,
-      body,
-      expiration: bounty.expiration,
-      bountyId: bounty.id,
-      key: job.key,
-    });
-    this.#logger.info('answer', {
-      bounty: bounty.id,
-      verdict: 'unknown',
-      comment,
-      delivery: delivery.ok ? delivery.status : (delivery.error ?? delivery.status),
-      attempts: delivery.attempts,
-    });
-  };
-
-  /** Fires when running scans are handed back at shutdown (pass it to the pipeline as its shutdown signal). */
-  get handBackSignal(): AbortSignal {
-    return this.#handBack.signal;
-  }
-
   get active(): number {
     return this.#running.size;
-  }
-
-  /** Whether the job with this key was handed back to the queue at shutdown. */
-  wasHandedBack(key: string): boolean {
-    return this.#handedBack.has(key);
   }
 
   /** Resolves once the worker is connected and taking jobs. */
@@ -172,14 +122,14 @@ export class Consumer {
     return this.#worker.waitUntilReady().then(() => undefined);
   }
 
-  /** The pipeline's `deliver`: refuses jobs handed back at shutdown, then posts through the guard. */
-  readonly deliver: DeliverFunction = async (request, options) => {
+  /** The scanner's poster: refuses jobs handed back at shutdown, then posts through the post-once guard. */
+  readonly post: AnswerPoster = async (request, options) => {
     const running = this.#running.get(request.key);
     if (running?.handedBack) {
       return { ok: false, status: null, attempts: 0, error: 'handed back to the queue at shutdown; another worker answers' };
     }
     if (running) running.phase = 'delivering';
-    return this.#guard.deliver(request, options);
+    return this.#guard.post(request, options);
   };
 
   /** The job is done with (answered, expired, given up): its room in the budget is free. */
@@ -189,7 +139,7 @@ export class Consumer {
       .catch((error: unknown) => this.#logger.debug('could not free the job’s budget', { error: errorMessage(error) }));
   }
 
-  async #process(job: Job, token: string | undefined, processor: JobProcessor): Promise<string> {
+  async #process(job: Job, token: string | undefined, taken: boolean): Promise<string> {
     let bountyJob: BountyJob;
     try {
       bountyJob = decodeJob(job.data);
@@ -214,14 +164,13 @@ export class Consumer {
       handedBack: false,
       handBack: () => {
         running.handedBack = true;
-        this.#handedBack.add(bountyJob.key);
         resolveHandBack(HANDED_BACK);
       },
     };
     this.#running.set(bountyJob.key, running);
     try {
-      if (this.#handBack.signal.aborted) running.handBack();
-      const outcome = await Promise.race([processor(bountyJob).then(() => 'done' as const), handedBack]);
+      if (this.#handingBack) running.handBack();
+      const outcome = await Promise.race([this.#runner.process(bountyJob, taken).then(() => 'done' as const), handedBack]);
       if (outcome === HANDED_BACK) {
         await job.moveToWait(token);
         await this.#budget.requeue(jobIdFor(bountyJob.key)).catch(() => {});
@@ -243,12 +192,12 @@ export class Consumer {
    */
   close(graceMs: number): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#watchdog?.stop();
       const timer = setTimeout(
         () => {
           // Mark them first: aborting makes their scans answer SKIPPED:SHUTDOWN, which `deliver` must then refuse.
           for (const running of this.#running.values()) if (running.phase === 'scanning') running.handBack();
-          this.#handBack.abort();
+          this.#handingBack = true;
+          this.#runner.cut();
         },
         Math.max(0, graceMs),
       );
@@ -276,7 +225,6 @@ export class Consumer {
         done = now >= deadline || (idleSince !== undefined && now - idleSince >= 2000);
       }
       clearTimeout(timer);
-      await this.#queue?.close().catch(() => {});
       if (how === 'timeout') {
         this.#logger.warn(
           'gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire',
@@ -291,63 +239,4 @@ export class Consumer {
     })();
     return this.#closing;
   }
-}
-
-export interface RedisConsumerOptions extends RedisQueueOptions {
-  processor: JobProcessor;
-  /**
-   * Called when BullMQ gives up on a job (its retries are spent, or it stalled too often: a scan that keeps killing
-   * its worker), so the bounty can still be answered before its expiration. Default: answer `unknown`, bid 0,
-   * `ERROR:gave up on this bounty: <reason>`, through the post-once guard.
-   */
-  onGaveUp?: (job: BountyJob, reason: string) => Promise<unknown>;
-  /**
-   * Answers a job that no worker started by its scan deadline (`pipeline.abandon(job, SKIP.TIMEOUT)`); with it, this
-   * consumer runs the deadline watchdog (watchdog.ts).
-   */
-  onOverdue?: (job: BountyJob) => Promise<unknown>;
-}
-
-/** A consumer only (the `worker` command): takes jobs from Redis and runs them through `processor`. */
-export interface RedisConsumer {
-  readonly display: string;
-  /** The guarded deliver to build the pipeline with. */
-  deliver: DeliverFunction;
-  /** Fires when scans still running at the end of the grace period are handed back (the pipeline's shutdown signal). */
-  handBackSignal: AbortSignal;
-  ready(): Promise<void>;
-  active(): number;
-  /** Whether the job with this dedup key was handed back to the queue at shutdown (its answer was refused here). */
-  wasHandedBack(key: string): boolean;
-  close(options: { graceMs: number }): Promise<void>;
-}
-
-/**
- * Creates a consumer. `processor` may be given lazily: the pipeline needs `deliver` (from here) and this needs
- * the pipeline's processor, so pass a function that calls the processor once it exists.
- */
-export function createRedisConsumer(options: RedisConsumerOptions): RedisConsumer {
-  const target = typeof options.url === 'string' ? parseRedisUrl(options.url) : options.url;
-  const consumer = new Consumer(target, {
-    queueName: options.queueName ?? DEFAULT_QUEUE_NAME,
-    concurrency: options.concurrency ?? 1,
-    lockDurationMs: options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS,
-    logger: options.logger ?? createLogger({ level: 'silent' }),
-    processor: options.processor,
-    deliver: options.deliver,
-    keepCompleted: options.keepCompleted,
-    keepFailed: options.keepFailed,
-    onGaveUp: options.onGaveUp,
-    onOverdue: options.onOverdue,
-    deadlineMarginMs: options.deadlineMarginMs,
-  });
-  return {
-    display: target.display,
-    deliver: consumer.deliver,
-    handBackSignal: consumer.handBackSignal,
-    ready: () => consumer.ready(),
-    active: () => consumer.active,
-    wasHandedBack: (key) => consumer.wasHandedBack(key),
-    close: ({ graceMs }) => consumer.close(graceMs),
-  };
 }

@@ -10,7 +10,8 @@
  */
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { errorMessage, UsageError } from '../../util/errors.js';
+import { errorMessage } from '../../util/errors.js';
+import { EngineError, isEngineError } from '../errors.js';
 import type { Logger } from '../../util/logger.js';
 import { DEFAULT_QUEUE_NAME } from './options.js';
 import type { RedisTarget } from './target.js';
@@ -61,13 +62,12 @@ export async function readMemory(redis: Redis): Promise<Pick<RedisFacts, 'maxmem
 }
 
 /** Why this eviction policy is refused, or null when it keeps every key. */
-export function evictionRefusal(facts: RedisFacts, display: string): UsageError | null {
+export function evictionRefusal(facts: RedisFacts, display: string): EngineError | null {
   if (facts.policy === null || facts.policy === 'noeviction') return null;
-  return new UsageError(
+  return new EngineError(
+    'QUEUE_EVICTS',
     `Redis at ${display} has maxmemory-policy ${facts.policy}: when it is full it deletes keys, and with them bounties already acknowledged`,
-    {
-      hint: 'Set `maxmemory-policy noeviction` (redis.conf, or CONFIG SET maxmemory-policy noeviction): a full Redis then makes the engine answer 503, and PolySwarm sends the bounty again later.',
-    },
+    { url: display, policy: facts.policy },
   );
 }
 
@@ -101,11 +101,10 @@ export async function claimQueue(redis: Redis, queueName: string, engine: string
   const owner = await redis.hget(QUEUE_REGISTRY, queueName);
   if (owner === null || owner === engine) return;
   const what = role === 'worker' ? 'this worker' : 'this web process';
-  throw new UsageError(
+  throw new EngineError(
+    'QUEUE_OWNED',
     `the queue ${JSON.stringify(queueName)} on ${display} belongs to the engine ${JSON.stringify(owner)}, but ${what} runs ${JSON.stringify(engine)}: it would ${role === 'worker' ? 'scan the other engine’s bounties with this code' : 'mix its bounties with the other engine’s'}`,
-    {
-      hint: `Run ${role === 'worker' ? 'the worker' : 'it'} from the ${JSON.stringify(owner)} project, or give each engine its own queue with --queue-name (POLYSWARM_QUEUE_NAME). If ${JSON.stringify(owner)} no longer uses this queue: redis-cli HDEL ${QUEUE_REGISTRY} ${queueName}`,
-    },
+    { queueName, owner, engine, role, registry: QUEUE_REGISTRY },
   );
 }
 
@@ -120,7 +119,7 @@ async function warnIfLegacyBacklog(redis: Redis, queueName: string, logger: Logg
   logger.warn(
     `${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`,
     {
-      hint: `if they are this engine's, drain them: a worker with --queue-name ${DEFAULT_QUEUE_NAME} (or run web and workers with it until you switch)`,
+      hint: `if they are this engine's, drain them with a worker on the queue name ${DEFAULT_QUEUE_NAME} (or run web and workers on it until you switch)`,
     },
   );
 }
@@ -136,7 +135,7 @@ export interface PreflightOptions {
 }
 
 /**
- * Checks a Redis before a process starts on it: throws a UsageError (exit 2) for an evicting policy or a queue of
+ * Checks a Redis before a process starts on it: throws QUEUE_EVICTS for an evicting policy or QUEUE_OWNED for a queue of
  * another engine, warns once when nothing persists. Resolves false (and checks nothing) when Redis cannot be
  * reached within `timeoutMs`: the process then starts and answers 503 until Redis is there.
  */
@@ -168,7 +167,7 @@ export async function preflight(target: RedisTarget, options: PreflightOptions):
       await warnIfLegacyBacklog(redis, options.queueName, options.logger);
       return true;
     } catch (error) {
-      if (error instanceof UsageError) throw error;
+      if (isEngineError(error)) throw error;
       options.logger.debug('could not check Redis at start', { queue: target.display, error: errorMessage(error) });
       return false;
     }

@@ -2,8 +2,7 @@
  * The settings shared by the Redis queue's halves (the web process's producer, the workers' consumer).
  */
 import { DEFAULTS } from '../defaults.js';
-import type { DeliverFunction } from '../deliver.js';
-import type { BountyJob } from '../queue.js';
+import type { AnswerPoster } from '../deliver.js';
 import type { Logger } from '../../util/logger.js';
 import type { RedisTarget } from './target.js';
 
@@ -49,7 +48,7 @@ export interface RedisQueueOptions {
   logger?: Logger;
   /** Default DEFAULT_QUEUE_NAME; web processes and workers of one engine share it. */
   queueName?: string;
-  /** Scans at a time in this process, when it consumes (default 1). */
+  /** Scans at a time in this process, when it scans (default 1). */
   concurrency?: number;
   /**
    * How long a worker's hold on a job lasts without renewal (default 10 s). A killed worker's job goes back to the
@@ -60,7 +59,7 @@ export interface RedisQueueOptions {
   /** The web's fail-fast budget for one Redis command (default 2000 ms). */
   commandTimeoutMs?: number;
   /** The underlying POST (default deliverAnswer); the queue puts the post-once guard in front of it. */
-  deliver?: DeliverFunction;
+  post?: AnswerPoster;
   /** Completed jobs kept in Redis (default 1000, and none older than an hour). */
   keepCompleted?: number;
   /** Failed jobs kept in Redis (default 5000, and none older than a week). */
@@ -71,6 +70,9 @@ export interface RedisQueueOptions {
   maxQueuedBytes?: number;
   /** Scan deadline = expiration − this (default 2000 ms): the deadline watchdog answers jobs not started by then. */
   deadlineMarginMs?: number;
-  /** Answers a job no worker started by its scan deadline (`pipeline.abandon(job, SKIP.TIMEOUT)`). */
-  onOverdue?: (job: BountyJob) => Promise<unknown>;
+  /**
+   * What this process does on the queue: `web` stores the bounties its webhook accepts (workers scan them), `worker`
+   * scans them, `web+worker` both (development, or a web process that also scans). Every role runs the deadline watchdog.
+   */
+  role: 'web' | 'worker' | 'web+worker';
 }

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { deliverAnswer, type DeliverFunction, type AnswerPostResult } from '../deliver.js';
+import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from '../deliver.js';
 import { jobIdFor } from './job.js';
 
 /** Guard keys outlive the expiration a little, so a late duplicate still finds them. */
@@ -32,14 +32,14 @@ export class PostOnceGuard {
   readonly #redis: Redis;
   readonly #namespace: string;
   readonly #leaseMs: number;
-  readonly #inner: DeliverFunction;
+  readonly #inner: AnswerPoster;
   readonly #logger: Logger;
 
-  constructor(redis: Redis, options: { namespace: string; leaseMs: number; deliver?: DeliverFunction; logger: Logger }) {
+  constructor(redis: Redis, options: { namespace: string; leaseMs: number; post?: AnswerPoster; logger: Logger }) {
     this.#redis = redis;
     this.#namespace = options.namespace;
     this.#leaseMs = options.leaseMs;
-    this.#inner = options.deliver ?? deliverAnswer;
+    this.#inner = options.post ?? deliverAnswer;
     this.#logger = options.logger;
   }
 
@@ -53,7 +53,7 @@ export class PostOnceGuard {
   }
 
   /** deliverAnswer behind the guard; never throws for a guard problem other than Redis itself failing. */
-  readonly deliver: DeliverFunction = async (request, options) => {
+  readonly post: AnswerPoster = async (request, options) => {
     const key = this.#key(request.key);
     const token = `${hostname()}:${process.pid}:${randomUUID()}`;
     const claimed = await this.#redis.set(key, token, 'PX', this.#leaseMs, 'NX');

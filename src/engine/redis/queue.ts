@@ -16,24 +16,23 @@
  *   failed jobs are trimmed by count and age; guard keys expire with the bounty.
  * - Nothing evicted: a Redis whose maxmemory-policy would delete keys is refused (inspect.ts), at start and after
  *   every reconnection.
- * - Answered in time: a deadline watchdog in this process answers jobs no worker started by their scan deadline.
+ * - Answered in time: every process on the queue runs a deadline watchdog that answers jobs no worker started by
+ *   their scan deadline (watchdog.ts).
  * - Nothing internal in a reply: 503 bodies and `GET /` say what is wrong (unreachable, out of memory), never the
  *   URL or Redis's own error text; the log has those.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { SKIP } from '../../protocol/answer.js';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import { DEFAULTS } from '../defaults.js';
-import { deliverAnswer, type DeliverFunction } from '../deliver.js';
-import { QueueUnavailableError, type BountyJob, type BountyQueue, type EnqueueOutcome, type JobProcessor } from '../queue.js';
-import type { QueueContext } from '../engine.js';
-import { closeConnection, isConnectionError, producerConnection, watchConnection } from './connection.js';
+import type { AnswerPoster } from '../deliver.js';
+import { QueueUnavailableError, type BountyJob, type BountyQueue, type EnqueueOutcome, type JobRunner } from '../queue.js';
 import { Budget } from './budget.js';
-import { evictionRefusal, outOfMemory, readFacts, readMemory } from './inspect.js';
-import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
-import { OverdueWatchdog } from './watchdog.js';
+import { closeConnection, isConnectionError, producerConnection, watchConnection } from './connection.js';
 import { Consumer } from './consumer.js';
+import { evictionRefusal, outOfMemory, readFacts, readMemory } from './inspect.js';
 import { encodeJob, jobIdFor } from './job.js';
 import {
   DEFAULT_LOCK_DURATION_MS,
@@ -45,32 +44,41 @@ import {
   KEEP_FAILED_S,
   type RedisQueueOptions,
 } from './options.js';
+import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
 import { parseRedisUrl, type RedisTarget } from './target.js';
+import { OverdueWatchdog } from './watchdog.js';
 
 /** How long `GET /` reports out-of-memory after a bounty was refused for it (the 503's Retry-After is 5 s). */
 const OOM_REPORTED_MS = 10_000;
 
+/** The web side of a process on the queue: its fail-fast connection and what it needs to store bounties. */
+interface WebSide {
+  redis: Redis;
+  state: { lastError(): string | null };
+  budget: Budget;
+  guard: PostOnceGuard;
+}
+
 /**
- * A BountyQueue on Redis. With a consumer (`consume: true`) it also scans, as the embedded queue does; without
- * one, it only stores jobs for workers (`start --queue` without `--with-worker`).
+ * A BountyQueue on Redis, in one of three roles (`RedisQueueOptions.role`): a web process that stores bounties for
+ * the workers, a worker that scans them, or both. Whatever the role, `start(runner)` hands the queue's jobs and its
+ * overdue answers to the scan core, and `post` is the post-once guard.
  */
 export class RedisQueue implements BountyQueue {
+  readonly description: string;
+  /** A job cut at shutdown is handed back to the queue for another worker; posts under way finish. */
+  readonly cutJobs = 'keep' as const;
+  readonly #options: RedisQueueOptions;
   readonly #target: RedisTarget;
   readonly #logger: Logger;
   readonly #queueName: string;
-  readonly #producer: Redis;
-  readonly #producerState: { lastError(): string | null };
-  readonly #consumer: Consumer | undefined;
-  /** Created on the first successful connection: BullMQ's own start-up waits (or fails for good) otherwise. */
+  readonly #lockDurationMs: number;
+  readonly #web: WebSide | undefined;
+  #consumer: Consumer | undefined;
+  #watchdog: OverdueWatchdog | undefined;
+  /** The BullMQ queue, created on the web connection's first success (BullMQ's own start-up waits otherwise). */
   #queue: Queue | undefined;
   #closed = false;
-  readonly #keepCompleted: { count: number; age: number };
-  readonly #keepFailed: { count: number; age: number };
-  readonly #budget: Budget;
-  readonly #maxQueued: number;
-  readonly #maxQueuedBytes: number;
-  readonly #guard: PostOnceGuard;
-  readonly #watchdog: OverdueWatchdog | undefined;
   /** Set when Redis (re)connects with an evicting policy: nothing is stored until it is fixed. */
   #refusal: string | null = null;
   /** The last internal error logged, so an outage is logged once, not once per refused bounty. */
@@ -81,57 +89,36 @@ export class RedisQueue implements BountyQueue {
    */
   #oomAt = 0;
 
-  constructor(options: RedisQueueOptions & { processor?: JobProcessor }) {
+  constructor(options: RedisQueueOptions) {
+    this.#options = options;
     this.#target = typeof options.url === 'string' ? parseRedisUrl(options.url) : options.url;
     this.#logger = options.logger ?? createLogger({ level: 'silent' });
     this.#queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
-    const lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
-    this.#keepCompleted = keep(options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S);
-    this.#keepFailed = keep(options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S);
-    this.#producer = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
-    this.#producerState = watchConnection(this.#producer, this.#target, this.#logger, 'web');
-    this.#budget = new Budget(this.#producer, this.#queueName);
-    this.#maxQueued = options.maxQueued ?? DEFAULTS.queueCapacity;
-    this.#maxQueuedBytes = options.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
-    this.#guard = new PostOnceGuard(this.#producer, {
-      namespace: this.#queueName,
-      leaseMs: lockDurationMs,
-      deliver: options.deliver,
-      logger: this.#logger,
-    });
-    this.#producer.on('ready', () => {
+    this.#lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
+    const roleText = { web: 'web only: workers scan', worker: 'worker', 'web+worker': 'scanning in this process too' }[options.role];
+    this.description = `redis ${this.#target.display} (${roleText}; queue ${this.#queueName})`;
+    if (options.role === 'worker') return;
+    const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
+    this.#web = {
+      redis,
+      state: watchConnection(redis, this.#target, this.#logger, 'web'),
+      budget: new Budget(redis, this.#queueName),
+      guard: new PostOnceGuard(redis, {
+        namespace: this.#queueName,
+        leaseMs: this.#lockDurationMs,
+        post: options.post,
+        logger: this.#logger,
+      }),
+    };
+    redis.on('ready', () => {
       if (this.#closed) return;
       void this.#inspect();
       if (this.#queue) return;
-      this.#queue = new Queue(this.#queueName, { connection: this.#producer });
+      this.#queue = new Queue(this.#queueName, { connection: redis });
       this.#queue.on('error', (error) => {
         if (!isConnectionError(error)) this.#logger.error('queue error', { error: errorMessage(error) });
       });
     });
-    this.#watchdog = options.onOverdue
-      ? new OverdueWatchdog({
-          redis: this.#producer,
-          queueName: this.#queueName,
-          budget: this.#budget,
-          marginMs: options.deadlineMarginMs ?? DEFAULTS.deliveryMarginMs,
-          onOverdue: options.onOverdue,
-          queue: () => this.#queue,
-          logger: this.#logger,
-        })
-      : undefined;
-    this.#watchdog?.start();
-    this.#consumer = options.processor
-      ? new Consumer(this.#target, {
-          queueName: this.#queueName,
-          concurrency: options.concurrency ?? 1,
-          lockDurationMs,
-          logger: this.#logger,
-          processor: options.processor,
-          deliver: options.deliver,
-          keepCompleted: options.keepCompleted,
-          keepFailed: options.keepFailed,
-        })
-      : undefined;
   }
 
   /** The URL with the password masked. */
@@ -139,16 +126,50 @@ export class RedisQueue implements BountyQueue {
     return this.#target.display;
   }
 
-  /** The consumer's guarded deliver (EngineOptions.deliver), or the same guard on the web's connection (overdue answers). */
-  readonly deliver: DeliverFunction = (request, options) =>
-    this.#consumer ? this.#consumer.deliver(request, options) : this.#guard.deliver(request, options);
+  /** The post-once guard: the consumer's (which also refuses jobs handed back at shutdown), else the web side's. */
+  readonly post: AnswerPoster = (request, options) =>
+    this.#consumer ? this.#consumer.post(request, options) : this.#web!.guard.post(request, options);
+
+  /**
+   * Starts the deadline watchdog (every role runs one) and, in a role that scans, the consumer. Both hand their jobs
+   * to `runner`: a job BullMQ gives up on is answered through it too.
+   */
+  start(runner: JobRunner): void {
+    if (this.#closed || this.#watchdog) return;
+    const scans = this.#options.role !== 'web';
+    if (scans) {
+      this.#consumer = new Consumer(this.#target, {
+        queueName: this.#queueName,
+        concurrency: this.#options.concurrency ?? 1,
+        lockDurationMs: this.#lockDurationMs,
+        keepCompleted: this.#options.keepCompleted,
+        keepFailed: this.#options.keepFailed,
+        logger: this.#logger,
+        runner,
+        post: this.#options.post,
+        taken: this.#options.role === 'worker',
+      });
+    }
+    // The watchdog looks through the web connection where there is one, else through the worker's.
+    const redis = this.#web?.redis ?? this.#consumer!.redis;
+    const budget = this.#web?.budget ?? new Budget(redis, this.#queueName);
+    this.#watchdog = new OverdueWatchdog({
+      redis,
+      queueName: this.#queueName,
+      budget,
+      marginMs: this.#options.deadlineMarginMs ?? DEFAULTS.deliveryMarginMs,
+      onOverdue: (job: BountyJob) => runner.abandon(job, SKIP.TIMEOUT),
+      queue: () => (this.#queue ??= new Queue(this.#queueName, { connection: redis })),
+      logger: this.#logger,
+    });
+    this.#watchdog.start();
+  }
 
   /** Checks the eviction policy on every (re)connection: Redis may have been reconfigured or replaced meanwhile. */
   async #inspect(): Promise<void> {
     try {
-      const refusal = evictionRefusal(await readFacts(this.#producer), this.#target.display);
-      if (refusal && this.#refusal === null)
-        this.#logger.error('refusing bounties: Redis would evict them', { error: refusal.message, hint: refusal.hint });
+      const refusal = evictionRefusal(await readFacts(this.#web!.redis), this.#target.display);
+      if (refusal && this.#refusal === null) this.#logger.error('refusing bounties: Redis would evict them', { error: refusal.message });
       else if (!refusal && this.#refusal !== null)
         this.#logger.info('Redis no longer evicts keys; taking bounties again', { queue: this.#target.display });
       this.#refusal = refusal ? refusal.message : null;
@@ -172,23 +193,25 @@ export class RedisQueue implements BountyQueue {
     return new QueueUnavailableError(oom ? 'the shared queue is out of memory' : 'the shared queue is unreachable', { cause: error });
   }
 
-  /** Resolves once Redis answered (and the consumer, if any, is taking jobs); rejects after `timeoutMs`. */
-  async ready(timeoutMs: number): Promise<void> {
+  /** Resolves once Redis answered (and the consumer, if any, is taking jobs); rejects after `timeoutMs` (default: never). */
+  async ready(timeoutMs?: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    const web = this.#web;
     const deadline = new Promise<never>((_, reject) => {
+      if (timeoutMs === undefined) return;
       timer = setTimeout(
         () =>
           reject(
             new QueueUnavailableError(
-              `Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${this.#producerState.lastError() ?? 'no connection yet'}`,
+              `Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${web?.state.lastError() ?? 'no connection yet'}`,
             ),
           ),
         timeoutMs,
       );
     });
     const connected = new Promise<void>((resolve) => {
-      if (this.#producer.status === 'ready') resolve();
-      else this.#producer.once('ready', () => resolve());
+      if (!web || web.redis.status === 'ready') resolve();
+      else web.redis.once('ready', () => resolve());
     });
     try {
       await Promise.race([Promise.all([connected, this.#consumer?.ready()]), deadline]);
@@ -198,24 +221,26 @@ export class RedisQueue implements BountyQueue {
   }
 
   async enqueue(job: BountyJob): Promise<EnqueueOutcome> {
+    const web = this.#web;
+    if (!web) throw new QueueUnavailableError('a worker does not take bounties from a webhook');
     if (this.#closed) throw new QueueUnavailableError('the queue is shutting down');
     if (this.#refusal !== null) throw new QueueUnavailableError('the shared queue’s Redis would evict bounties (maxmemory-policy)');
     const queue = this.#queue;
-    if (!queue || this.#producer.status !== 'ready')
-      throw this.#unavailable(new Error(this.#producerState.lastError() ?? `connection ${this.#producer.status}`));
+    if (!queue || web.redis.status !== 'ready')
+      throw this.#unavailable(new Error(web.state.lastError() ?? `connection ${web.redis.status}`));
     const id = jobIdFor(job.key);
     const seen = `${this.#queueName}:seen:${id}`;
     const expiresAt = job.bounty.expiration.getTime();
+    const maxQueued = this.#options.maxQueued ?? DEFAULTS.queueCapacity;
+    const maxQueuedBytes = this.#options.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
     let reserved = false;
     try {
       // Room first, atomically across web processes. 'seen': stored before (possibly done and trimmed), a duplicate
       // with nothing to add again; 'held': a racing copy reserved it, and adding again is a no-op.
-      const room = await this.#budget.reserve(id, seen, job.bytes ?? 0, expiresAt, this.#maxQueued, this.#maxQueuedBytes);
+      const room = await web.budget.reserve(id, seen, job.bytes ?? 0, expiresAt, maxQueued, maxQueuedBytes);
       if (room === 'seen') return 'duplicate';
       if (room === 'full-count' || room === 'full-bytes') {
-        this.#logger.debug('shared queue full', {
-          limit: room === 'full-count' ? `--max-queued ${this.#maxQueued}` : `--max-queued-bytes ${this.#maxQueuedBytes}`,
-        });
+        this.#logger.debug('shared queue full', room === 'full-count' ? { max_queued: maxQueued } : { max_queued_bytes: maxQueuedBytes });
         return 'full';
       }
       reserved = room === 'ok';
@@ -224,28 +249,30 @@ export class RedisQueue implements BountyQueue {
         jobId: id,
         attempts: 3,
         backoff: { type: 'fixed', delay: 1000 },
-        removeOnComplete: this.#keepCompleted,
-        removeOnFail: this.#keepFailed,
+        removeOnComplete: keep(this.#options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
+        removeOnFail: keep(this.#options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
       });
       // Recorded only once the job is stored, so "seen" never stands for a bounty Redis does not hold. Of two racing
       // deliveries, the one that sets it is 'accepted'.
       const ttl = Math.max(1, expiresAt - Date.now()) + GUARD_SLACK_MS;
-      const first = await this.#producer.set(seen, job.deliveryId ?? '1', 'PX', ttl, 'NX');
+      const first = await web.redis.set(seen, job.deliveryId ?? '1', 'PX', ttl, 'NX');
       this.#lastLogged = null;
       this.#oomAt = 0;
       return first === 'OK' ? 'accepted' : 'duplicate';
     } catch (error) {
-      if (reserved) await this.#budget.finish(id).catch(() => {});
+      if (reserved) await web.budget.finish(id).catch(() => {});
       throw this.#unavailable(error);
     }
   }
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
+    const web = this.#web;
     if (this.#closed) return { ok: false, detail: 'the queue is shutting down' };
+    if (!web) return { ok: true };
     if (this.#refusal !== null) return { ok: false, detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)' };
     try {
-      if (this.#producer.status !== 'ready') throw new Error(this.#producerState.lastError() ?? `connection ${this.#producer.status}`);
-      const memory = await readMemory(this.#producer);
+      if (web.redis.status !== 'ready') throw new Error(web.state.lastError() ?? `connection ${web.redis.status}`);
+      const memory = await readMemory(web.redis);
       if (outOfMemory(memory) || Date.now() - this.#oomAt < OOM_REPORTED_MS)
         return { ok: false, detail: 'the shared queue is out of memory' };
       return { ok: true };
@@ -262,53 +289,19 @@ export class RedisQueue implements BountyQueue {
   }
 
   /**
-   * Stops taking bounties. Waiting jobs stay in Redis for the workers (so `onAbandoned` is never called); this
-   * process's running scans finish, or are handed back after `graceMs`.
+   * Stops taking bounties and jobs. Waiting jobs stay in Redis for the workers; this process's running scans finish,
+   * or are handed back after `graceMs` (the consumer cuts them then).
    */
-  async close(options: { graceMs: number; onAbandoned?: (job: BountyJob) => Promise<void> }): Promise<void> {
+  async close(options: { graceMs: number }): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#watchdog?.stop();
     await this.#consumer?.close(options.graceMs);
-    await this.#queue?.close().catch(() => {});
-    await closeConnection(this.#producer);
   }
-}
 
-/** What `createEngine` takes to run on Redis: `{ queue, deliver }` spread into EngineOptions. */
-export interface RedisEngineQueue {
-  queue: (processor: JobProcessor, context?: QueueContext) => BountyQueue;
-  deliver: DeliverFunction;
-  /** The RedisQueue, once createEngine made it (for `ready()` and `display`). */
-  instance(): RedisQueue | undefined;
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/**
- * Plugs the Redis queue into `createEngine`: `createEngine({ ...redisEngineQueue({ url, consume }), scanInProcess: consume })`.
- * With `consume: false` the web process only enqueues; with `consume: true` it also scans (`--with-worker`).
- */
-export function redisEngineQueue(options: RedisQueueOptions & { consume: boolean }): RedisEngineQueue {
-  let instance: RedisQueue | undefined;
-  return {
-    queue(processor, context) {
-      // The engine's limits (`capacity`, `maxQueuedBytes`) apply unless these options set the queue's own.
-      instance = new RedisQueue({
-        maxQueued: context?.capacity,
-        maxQueuedBytes: context?.maxQueuedBytes,
-        deadlineMarginMs: context?.deadlineMarginMs,
-        onOverdue: context?.onOverdue,
-        ...definedOnly(options),
-        url: options.url,
-        processor: options.consume ? processor : undefined,
-      });
-      return instance;
-    },
-    // createEngine builds its pipeline (and so needs `deliver`) before it creates the queue: resolve it per call.
-    deliver: (request, deliverOptions) => (instance ? instance.deliver(request, deliverOptions) : deliverAnswer(request, deliverOptions)),
-    instance: () => instance,
-  };
+  /** Closes the connections once the scan core is idle (its last answers may still be posting through the guard). */
+  async release(): Promise<void> {
+    await this.#queue?.close().catch(() => {});
+    if (this.#web) await closeConnection(this.#web.redis);
+  }
 }

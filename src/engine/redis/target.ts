@@ -2,7 +2,7 @@
  * Where the queue lives: `redis://` URLs parsed into ioredis options, with a display form that never shows a password.
  */
 import type { RedisOptions } from 'ioredis';
-import { UsageError } from '../../util/errors.js';
+import { EngineError } from '../errors.js';
 
 /** Where the queue lives: ioredis options from a `redis://` URL, and a display form without the password. */
 export interface RedisTarget {
@@ -11,41 +11,44 @@ export interface RedisTarget {
   options: RedisOptions;
 }
 
-const URL_HINT = 'Use --queue redis://host:port[/db] (or set POLYSWARM_QUEUE_URL), e.g. redis://127.0.0.1:6379/0.';
+/** A queue URL that cannot be used: QUEUE_URL_INVALID, with the value (password masked) and a suggestion when there is one. */
+function invalid(shown: string, reason: string, suggestion?: string): EngineError {
+  return new EngineError('QUEUE_URL_INVALID', `Queue URL ${shown} ${reason}`, {
+    url: shown,
+    reason,
+    ...(suggestion ? { suggestion } : {}),
+  });
+}
 
 /**
- * Parses `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS). Throws a UsageError that says what
+ * Parses `redis://[user:password@]host[:port][/db]` (or `rediss://` for TLS). Throws QUEUE_URL_INVALID saying what
  * is wrong with the value.
  */
 export function parseRedisUrl(value: string): RedisTarget {
   // Messages quote the value, but never a password in it.
   const shown = JSON.stringify(value.trim().replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@'));
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value.trim())) {
-    throw new UsageError(`Queue URL ${shown} has no scheme`, {
-      hint: /^[\w.-]+(:\d+)?(\/\d+)?$/.test(value.trim()) ? `Did you mean redis://${value.trim()}?` : URL_HINT,
-    });
+    throw invalid(shown, 'has no scheme', /^[\w.-]+(:\d+)?(\/\d+)?$/.test(value.trim()) ? `redis://${value.trim()}` : undefined);
   }
   let url: URL;
   try {
     url = new URL(value.trim());
   } catch {
-    throw new UsageError(`Queue URL ${shown} is not a URL`, { hint: URL_HINT });
+    throw invalid(shown, 'is not a URL');
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new UsageError(`Queue URL ${shown}: ${url.protocol}// is not supported, only redis:// and rediss://`, {
-      hint: URL_HINT,
-    });
+    throw invalid(shown, `uses ${url.protocol}//, which is not supported: only redis:// and rediss://`);
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host === '') throw new UsageError(`Queue URL ${shown} has no host`, { hint: URL_HINT });
+  if (host === '') throw invalid(shown, 'has no host');
   const port = url.port === '' ? 6379 : Number(url.port);
   const path = url.pathname.replace(/^\//, '');
   if (path !== '' && !/^\d{1,5}$/.test(path)) {
-    throw new UsageError(`Queue URL ${shown}: the database ${JSON.stringify(path)} is not a number`, { hint: URL_HINT });
+    throw invalid(shown, `names the database ${JSON.stringify(path)}, which is not a number`);
   }
   const db = path === '' ? 0 : Number(path);
   if (url.search !== '' || url.hash !== '') {
-    throw new UsageError(`Queue URL ${shown}: query strings and fragments are not supported`, { hint: URL_HINT });
+    throw invalid(shown, 'has a query string or fragment, which are not supported');
   }
   const options: RedisOptions = { host, port, db };
   if (url.username) options.username = decodeURIComponent(url.username);

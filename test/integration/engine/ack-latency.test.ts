@@ -97,6 +97,6 @@ describe('acknowledging with a long queue', () => {
     // One answer per bounty: every id once, none twice.
     expect(new Set(lb.answers.map((a) => a.url)).size).toBe(accepted);
     expect(lb.answers.every((a) => (a.json.metadata as { comments: string[] }).comments[0] === 'SKIPPED:SHUTDOWN')).toBe(true);
-    expect(engine.stats()).toMatchObject({ answered: accepted, deliveryFailed: 0, queued: 0, running: 0 });
+    expect(engine.stats()).toMatchObject({ answered: accepted, answerFailed: 0, queued: 0, running: 0 });
   });
 });

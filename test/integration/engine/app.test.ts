@@ -74,8 +74,11 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
       health: async () => ({ ok: false, detail: 'redis: connection refused' }),
       counts: () => ({ waiting: 0, active: 0 }),
       close: async () => {},
+      description: 'a sick queue',
+      cutJobs: 'answer',
+      start: () => {},
     };
-    await boot({ queue: () => sick });
+    await boot({ queue: sick });
     const r = await send('', { method: 'GET', signature: null, event: null });
     expect(r.status).toBe(503);
     expect(JSON.parse(r.text)).toEqual({ status: 'UNAVAILABLE', detail: 'redis: connection refused' });
@@ -232,8 +235,11 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
       health: async () => ({ ok: true }),
       counts: () => ({ waiting: 0, active: 0 }),
       close: async () => {},
+      description: 'a queue that is down',
+      cutJobs: 'answer',
+      start: () => {},
     };
-    await boot({ queue: () => down });
+    await boot({ queue: down });
     const r = await send(bounty());
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('5');

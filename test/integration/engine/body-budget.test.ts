@@ -27,8 +27,7 @@ async function boot(maxBodyBytesInFlight: number): Promise<number> {
     secret: SECRET,
     maxBodyBytes: 10_000,
     logger: createLogger({ level: 'silent' }),
-    enqueue: async () => 'accepted',
-    health: async () => ({ ok: true }),
+    queue: { enqueue: async () => 'accepted', health: async () => ({ ok: true }) },
     isClosing: () => false,
     counters: { received: 0, accepted: 0, duplicates: 0, rejected: 0, expired: 0 },
   });

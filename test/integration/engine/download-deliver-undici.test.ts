@@ -12,8 +12,7 @@ import { until } from '../../helpers/poll.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attemptTimeout, deliverAnswer } from '../../../src/engine/deliver.js';
 import { downloadArtifact } from '../../../src/engine/download.js';
-import { setEgressPolicy } from '../../../src/engine/egress.js';
-import { closeOutboundAgent } from '../../../src/engine/http-agent.js';
+import { closeOutboundAgent, createOutbound } from '../../../src/engine/http-agent.js';
 import { ArtifactError } from '../../../src/engine/types.js';
 
 /** A loopback server that counts TCP connections and records each request, with one handler per path. */
@@ -227,9 +226,9 @@ describe('downloadArtifact over undici', () => {
     expect(deadline.aborted).toBe(false);
   });
 
-  it('under --egress public a loopback artifact host is egress-refused and never connected to', async () => {
+  it('under egress public a loopback artifact host is egress-refused and never connected to', async () => {
     host.route('/a', (_req, res) => void res.end('bytes'));
-    setEgressPolicy({ mode: 'public', allow: [] });
+    const outbound = createOutbound({ mode: 'public', allow: [] });
     try {
       for (const origin of [
         host.origin,
@@ -237,13 +236,15 @@ describe('downloadArtifact over undici', () => {
         host.origin.replace('127.0.0.1', '[::ffff:127.0.0.1]'),
         host.origin.replace('127.0.0.1', '2130706433'),
       ]) {
-        const error = await failure(downloadArtifact(`${origin}/a`, { maxBytes: 1000, signal: signal() }));
+        const error = await failure(downloadArtifact(`${origin}/a`, { maxBytes: 1000, signal: signal(), outbound }));
         expect(error.reason, origin).toBe('egress-refused');
         expect(error.message, origin).toMatch(/the egress policy \(public\) refused .*not a public address/);
       }
       expect(host.connections).toBe(0);
+      // The policy is the engine's own, not the process's: a download without it connects.
+      expect((await downloadArtifact(`${host.origin}/a`, { maxBytes: 1000, signal: signal() })).toString()).toBe('bytes');
     } finally {
-      setEgressPolicy({ mode: 'any', allow: [] });
+      await outbound.close();
     }
   });
 
@@ -313,19 +314,24 @@ describe('deliverAnswer over undici', () => {
     }
   });
 
-  it('under --egress public a loopback receiver is refused once, without a request and without retries', async () => {
+  it('under egress public a loopback receiver is refused once, without a request and without retries', async () => {
     host.route('/answer', (_req, res) => void res.writeHead(200).end());
-    setEgressPolicy({ mode: 'public', allow: [] });
+    const refusing = createOutbound({ mode: 'public', allow: [] });
+    // An exception for the receiver's address lets it through.
+    const excepting = createOutbound({ mode: 'public', allow: ['127.0.0.1'] });
     try {
-      const result = await deliverAnswer(request(`${host.origin}/answer`));
+      const result = await deliverAnswer(request(`${host.origin}/answer`), { outbound: refusing });
       expect(result).toMatchObject({ ok: false, status: null, attempts: 1 });
       expect(result.error).toMatch(/^the egress policy \(public\) refused 127\.0\.0\.1: not a public address/);
       expect(host.connections).toBe(0);
-      // An exception for the receiver's address lets it through.
-      setEgressPolicy({ mode: 'public', allow: ['127.0.0.1'] });
-      expect(await deliverAnswer(request(`${host.origin}/answer`))).toEqual({ ok: true, status: 200, attempts: 1 });
+      expect(await deliverAnswer(request(`${host.origin}/answer`), { outbound: excepting })).toEqual({
+        ok: true,
+        status: 200,
+        attempts: 1,
+      });
     } finally {
-      setEgressPolicy({ mode: 'any', allow: [] });
+      await refusing.close();
+      await excepting.close();
     }
   });
 

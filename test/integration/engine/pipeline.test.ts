@@ -69,7 +69,7 @@ describe('scan pipeline', () => {
       'heuristic',
     ]);
     await engine!.idle();
-    expect(engine!.stats()).toMatchObject({ accepted: 1, answered: 1, deliveryFailed: 0 });
+    expect(engine!.stats()).toMatchObject({ accepted: 1, answered: 1, answerFailed: 0 });
   });
 
   it('a scan that throws: unknown, bid 0, ERROR:<message>', async () => {
@@ -352,7 +352,7 @@ describe('answer delivery', () => {
     await engine!.idle();
     expect(lb.attempts.map((a) => a.status)).toEqual([503, 503, 200]);
     expect(lb.answers).toHaveLength(1);
-    expect(engine!.stats()).toMatchObject({ answered: 1, deliveryFailed: 0 });
+    expect(engine!.stats()).toMatchObject({ answered: 1, answerFailed: 0 });
   });
 
   it('429 with a numeric Retry-After waits that long before retrying', async () => {
@@ -370,7 +370,7 @@ describe('answer delivery', () => {
     await until(() => lb.attempts.length === 1, 'the first attempt');
     await engine!.idle();
     expect(lb.attempts).toHaveLength(1);
-    expect(engine!.stats()).toMatchObject({ answered: 0, deliveryFailed: 1 });
+    expect(engine!.stats()).toMatchObject({ answered: 0, answerFailed: 1 });
   });
 
   it('a response_url that is down: retried until the expiration, never after, no crash', async () => {
@@ -383,7 +383,7 @@ describe('answer delivery', () => {
     boot({ scan: () => ({ verdict: 'benign' }) }, { logger: createLogger({ level: 'info', format: 'json', stream }) });
     const expiration = Date.now() + 1500;
     await submit({ response_url: `http://127.0.0.1:${port}/answer`, expiration: new Date(expiration).toISOString() });
-    await until(() => engine!.stats().deliveryFailed === 1, 'the delivery to give up', 4000);
+    await until(() => engine!.stats().answerFailed === 1, 'the delivery to give up', 4000);
     expect(Date.now()).toBeGreaterThanOrEqual(expiration - 600);
     const answer = lines.find((l) => l.msg === 'answer')!;
     expect(answer).toMatchObject({ verdict: 'benign', delivery: 'ECONNREFUSED' });

@@ -15,7 +15,8 @@ import { History } from '../../../src/inspector/history.js';
 import { Inspector } from '../../../src/inspector/inspector.js';
 import { createRecorder } from '../../../src/inspector/recorder.js';
 import { startInspectorServer } from '../../../src/inspector/server.js';
-import { TransactionTracker, weiToNct, type Transaction } from '../../../src/inspector/transaction.js';
+import { TransactionTracker, type Transaction } from '../../../src/inspector/transaction.js';
+import { weiToNct } from '../../../src/protocol/bid.js';
 import { createLogger } from '../../../src/util/logger.js';
 
 const SECRET = 'unit-secret';
@@ -138,7 +139,8 @@ describe('inspector API', () => {
     const url = await engineWith(inspector.tracker);
     const server = await startInspectorServer(inspector, 0);
     closers.push(() => server.close());
-    inspector.setUrls(url, server.url);
+    await inspector.connect(url);
+    closers.push(() => inspector.close());
     await sh(curlCommand(url, 'ping', '', SECRET));
     const host = new URL(server.url).host;
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AnswerEvent } from '../../../src/engine/observer.js';
-import { readRecording } from '../../../src/inspector/replay-run.js';
+import { readRecording } from '../../../src/simulator/replay.js';
 import { TransactionTracker, type Transaction } from '../../../src/inspector/transaction.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pse-worker-recording-'));

@@ -1,11 +1,38 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { EmbeddedQueue, jobKey, QueueUnavailableError, type BountyJob } from '../../../src/engine/queue.js';
+import { EmbeddedQueue, type EmbeddedQueueOptions } from '../../../src/engine/embedded-queue.js';
+import { QueueUnavailableError, type BountyJob, type JobOutcome, type JobRunner } from '../../../src/engine/queue.js';
+import { SKIP } from '../../../src/protocol/answer.js';
 import type { BountyData } from '../../../src/protocol/types.js';
+import { createLogger } from '../../../src/util/logger.js';
 import { until } from '../../helpers/loopback.js';
 
 function job(key: string, expiresInMs = 5000): BountyJob {
   const bounty = { id: key, phase: null, expiration: new Date(Date.now() + expiresInMs) } as unknown as BountyData;
   return { key, deliveryId: null, bounty, receivedAt: Date.now() };
+}
+
+/**
+ * A queue started on a runner whose `process` is `processor`; `abandon` records the job and the comment, `cut`
+ * counts. What a real queue drives is the scan core (engine/scanner.ts); here the queue's own rules are under test.
+ */
+function started(
+  processor: (job: BountyJob) => Promise<unknown>,
+  options: EmbeddedQueueOptions,
+): { q: EmbeddedQueue; abandoned: [string, string | undefined][]; cuts: () => number } {
+  const abandoned: [string, string | undefined][] = [];
+  let cuts = 0;
+  const runner: JobRunner = {
+    process: async (job) => ((await processor(job)) as JobOutcome | undefined) ?? 'answered',
+    abandon: async (job, comment) => {
+      abandoned.push([job.key, comment]);
+      return 'answered';
+    },
+    cut: () => void cuts++,
+  };
+  const q = new EmbeddedQueue(options);
+  q.start(runner);
+  return { q, abandoned, cuts: () => cuts };
 }
 
 /** A processor whose jobs finish when the test says so. */
@@ -23,7 +50,7 @@ function controlled() {
 describe('EmbeddedQueue', () => {
   it('runs jobs FIFO with at most `concurrency` at a time', async () => {
     const c = controlled();
-    const q = new EmbeddedQueue(c.processor, { concurrency: 2, capacity: 10 });
+    const { q } = started(c.processor, { concurrency: 2, capacity: 10 });
     for (const k of ['a', 'b', 'c', 'd']) expect(await q.enqueue(job(k))).toBe('accepted');
     await until(() => c.started.length === 2, 'two jobs to start');
     expect(c.started).toEqual(['a', 'b']);
@@ -40,7 +67,7 @@ describe('EmbeddedQueue', () => {
 
   it('refuses with "full" past its capacity, and accepts again once there is room', async () => {
     const c = controlled();
-    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 1 });
+    const { q } = started(c.processor, { concurrency: 1, capacity: 1 });
     expect(await q.enqueue(job('a'))).toBe('accepted');
     await until(() => c.started.length === 1, 'a to start');
     expect(await q.enqueue(job('b'))).toBe('accepted');
@@ -54,7 +81,7 @@ describe('EmbeddedQueue', () => {
   });
 
   it('deduplicates a key until the bounty expires, then accepts it again', async () => {
-    const q = new EmbeddedQueue(async () => {}, { concurrency: 1, capacity: 10 });
+    const { q } = started(async () => {}, { concurrency: 1, capacity: 10 });
     expect(await q.enqueue(job('k', 150))).toBe('accepted');
     expect(await q.enqueue(job('k', 150))).toBe('duplicate');
     await new Promise((r) => setTimeout(r, 200));
@@ -62,22 +89,26 @@ describe('EmbeddedQueue', () => {
   });
 
   it('remembers at most maxKeys keys, forgetting the oldest', async () => {
-    const q = new EmbeddedQueue(async () => {}, { concurrency: 4, capacity: 100, maxKeys: 3 });
+    const { q } = started(async () => {}, { concurrency: 4, capacity: 100, maxKeys: 3 });
     for (const k of ['a', 'b', 'c', 'd']) expect(await q.enqueue(job(k))).toBe('accepted');
     expect(await q.enqueue(job('d'))).toBe('duplicate');
     expect(await q.enqueue(job('a'))).toBe('accepted');
   });
 
-  it('close(): hands waiting jobs to onAbandoned, waits for running ones at most graceMs, then refuses new jobs', async () => {
+  it('close() in memory: answers waiting jobs SKIPPED:SHUTDOWN, waits for running ones at most graceMs, cuts them, then refuses new jobs', async () => {
     const c = controlled();
-    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 10 });
+    const { q, abandoned, cuts } = started(c.processor, { concurrency: 1, capacity: 10 });
     for (const k of ['a', 'b', 'c']) await q.enqueue(job(k));
     await until(() => c.started.length === 1, 'a to start');
-    const abandoned: string[] = [];
-    const started = Date.now();
-    await q.close({ graceMs: 150, onAbandoned: async (j) => void abandoned.push(j.key) });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
-    expect(abandoned).toEqual(['b', 'c']);
+    const closing = Date.now();
+    await q.close({ graceMs: 150 });
+    expect(Date.now() - closing).toBeGreaterThanOrEqual(140);
+    expect(abandoned).toEqual([
+      ['b', undefined],
+      ['c', undefined],
+    ]);
+    expect(cuts()).toBe(1);
+    expect(q.cutJobs).toBe('answer');
     expect(c.started).toEqual(['a']);
     await expect(q.enqueue(job('d'))).rejects.toBeInstanceOf(QueueUnavailableError);
     expect(await q.health()).toEqual({ ok: false, detail: 'the queue is shutting down' });
@@ -86,41 +117,42 @@ describe('EmbeddedQueue', () => {
 
   it('close() returns as soon as the running jobs finish', async () => {
     const c = controlled();
-    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 10 });
+    const { q } = started(c.processor, { concurrency: 1, capacity: 10 });
     await q.enqueue(job('a'));
     await until(() => c.started.length === 1, 'a to start');
     setTimeout(() => c.release('a'), 50);
-    const started = Date.now();
+    const closing = Date.now();
     await q.close({ graceMs: 5000 });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - closing).toBeLessThan(1000);
   });
 
-  it('survives a processor that rejects, and reports it', async () => {
-    const errors: string[] = [];
-    const q = new EmbeddedQueue(
+  it('survives a runner that rejects, and logs it with the bounty', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const { q } = started(
       async () => {
         throw new Error('bad');
       },
-      {
-        concurrency: 1,
-        capacity: 10,
-        onError: (e, j) => errors.push(`${j.key}:${(e as Error).message}`),
-      },
+      { concurrency: 1, capacity: 10, logger: createLogger({ stream, format: 'json', level: 'info' }) },
     );
     await q.enqueue(job('a'));
     await q.enqueue(job('b'));
-    await until(() => errors.length === 2, 'both jobs to fail');
-    expect(errors).toEqual(['a:bad', 'b:bad']);
-  });
-
-  it('jobKey: the signed bounty id and phase, never the unsigned delivery id', () => {
-    expect(jobKey({ id: '5', phase: 'assertion' })).toBe('5:assertion');
-    expect(jobKey({ id: '5', phase: null })).toBe('5:');
+    await until(() => lines.length === 2, 'both jobs to fail');
+    expect(lines.map((l) => JSON.parse(l))).toMatchObject([
+      { msg: 'job failed', bounty: 'a', error: 'bad' },
+      { msg: 'job failed', bounty: 'b', error: 'bad' },
+    ]);
+    expect(await q.enqueue(job('c'))).toBe('accepted');
   });
 
   it('schedules the earliest deadline first, arrival order among equals', async () => {
     const c = controlled();
-    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 10 });
+    const { q } = started(c.processor, { concurrency: 1, capacity: 10 });
     await q.enqueue(job('blocker', 60_000));
     await until(() => c.started.length === 1, 'the blocker to start');
     await q.enqueue(job('late', 50_000));
@@ -140,13 +172,7 @@ describe('EmbeddedQueue', () => {
     vi.useFakeTimers();
     try {
       const c = controlled();
-      const overdue: string[] = [];
-      const q = new EmbeddedQueue(c.processor, {
-        concurrency: 1,
-        capacity: 10,
-        deadlineMarginMs: 1000,
-        onOverdue: async (j) => void overdue.push(j.key),
-      });
+      const { q, abandoned: overdue } = started(c.processor, { concurrency: 1, capacity: 10, deadlineMarginMs: 1000 });
       await q.enqueue(job('stuck', 60_000));
       await vi.advanceTimersByTimeAsync(0);
       expect(c.started).toEqual(['stuck']);
@@ -155,13 +181,13 @@ describe('EmbeddedQueue', () => {
       await vi.advanceTimersByTimeAsync(29_999);
       expect(overdue).toEqual([]);
       await vi.advanceTimersByTimeAsync(1);
-      expect(overdue).toEqual(['short']);
+      expect(overdue).toEqual([['short', SKIP.TIMEOUT]]);
       expect(c.started).toEqual(['stuck']);
       expect(q.counts()).toEqual({ waiting: 1, active: 1 });
       // Deadlines past setTimeout's 24.8-day limit are kept, not fired at once.
       await q.enqueue(job('far', 40 * 24 * 3600 * 1000));
       await vi.advanceTimersByTimeAsync(25 * 24 * 3600 * 1000);
-      expect(overdue).toEqual(['short', 'long']);
+      expect(overdue.map(([key]) => key)).toEqual(['short', 'long']);
     } finally {
       vi.useRealTimers();
     }
@@ -169,7 +195,7 @@ describe('EmbeddedQueue', () => {
 
   it('refuses by bytes as well as by count, and frees the bytes when a job ends', async () => {
     const c = controlled();
-    const q = new EmbeddedQueue(c.processor, { concurrency: 1, capacity: 100, maxBytes: 3000 });
+    const { q } = started(c.processor, { concurrency: 1, capacity: 100, maxBytes: 3000 });
     const sized = (key: string, bytes: number) => ({ ...job(key), bytes });
     expect(await q.enqueue(sized('a', 1000))).toBe('accepted');
     expect(await q.enqueue(sized('b', 1500))).toBe('accepted');
@@ -182,7 +208,7 @@ describe('EmbeddedQueue', () => {
   });
 
   it('rejects nonsense options', () => {
-    expect(() => new EmbeddedQueue(async () => {}, { concurrency: 0, capacity: 1 })).toThrow(/concurrency/);
-    expect(() => new EmbeddedQueue(async () => {}, { concurrency: 1, capacity: -1 })).toThrow(/capacity/);
+    expect(() => new EmbeddedQueue({ concurrency: 0, capacity: 1 })).toThrow(/concurrency/);
+    expect(() => new EmbeddedQueue({ concurrency: 1, capacity: -1 })).toThrow(/capacity/);
   });
 });

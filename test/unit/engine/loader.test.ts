@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadScanModule, ScanModuleError } from '../../../src/engine/loader.js';
 import type { Bounty, ScanContext } from '../../../src/engine/types.js';
-import { ExitCode } from '../../../src/util/errors.js';
+import { toCliError } from '../../../src/runtime/engine-errors.js';
+import { type CliError, ExitCode } from '../../../src/util/errors.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pse-loader-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -32,7 +33,11 @@ async function loadError(file: string, options = {}): Promise<ScanModuleError> {
     (e: unknown) => e,
   );
   expect(error).toBeInstanceOf(ScanModuleError);
-  expect((error as ScanModuleError).exitCode).toBe(ExitCode.USAGE);
+  expect((error as ScanModuleError).code).toBe('SCAN_MODULE_INVALID');
+  // The runtime turns it into a usage error (exit 2) that keeps the loader's hint.
+  const mapped = toCliError(error) as CliError;
+  expect(mapped.exitCode).toBe(ExitCode.USAGE);
+  expect(mapped.hint).toBe((error as ScanModuleError).hint);
   return error as ScanModuleError;
 }
 

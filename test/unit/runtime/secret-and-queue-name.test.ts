@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { queueNameFor, queueNameProblem } from '../../../src/engine/redis/options.js';
-import { resolveSecret } from '../../../src/runtime/engine-process.js';
+import type { ValueSource } from '../../../src/runtime/options.js';
 import { sharedQueueName } from '../../../src/runtime/queue-name.js';
+import { resolveSecret as resolveEngineSecret } from '../../../src/runtime/secret.js';
+import type { EngineProject } from '../../../src/util/project.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pse-secret-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,6 +18,29 @@ const file = (name: string, text: string) => {
   writeFileSync(join(dir, name), text);
   return join(dir, name);
 };
+
+/** The flags as `serve`/`start` hand them over: values, where each came from, and the secret's origin in words. */
+function resolveSecret(c: {
+  cwd: string;
+  secret?: string;
+  secretFrom?: ValueSource;
+  secretFile?: string;
+  secretFileFrom?: ValueSource;
+  secretSource?: string;
+}) {
+  const project = { dir: c.cwd } as EngineProject;
+  return resolveEngineSecret(
+    {
+      cwd: c.cwd,
+      secret: c.secret,
+      secretFile: c.secretFile,
+      sources: { secret: c.secretFrom, secretFile: c.secretFileFrom },
+      origins: { secret: c.secretSource },
+    },
+    'start',
+    project,
+  );
+}
 
 describe('resolveSecret', () => {
   it('a file beats a variable of a lower layer, a flag beats a file from the environment; one trailing newline is dropped', () => {
@@ -60,6 +85,9 @@ describe('resolveSecret', () => {
     expect(() => resolveSecret({ cwd: dir, secretFile: file('s4', 'a\nb\n'), secretFileFrom: 'flag' })).toThrow('holds more than one line');
     expect(() => resolveSecret({ cwd: dir, secretFile: join(dir, 'none'), secretFileFrom: 'flag' })).toThrow(
       `cannot read the webhook secret file ${join(dir, 'none')}: no such file`,
+    );
+    expect(() => resolveSecret({ cwd: dir })).toThrow(
+      'WEBHOOK_SECRET is not set: `start` will not run an engine that cannot check signatures',
     );
   });
 });
