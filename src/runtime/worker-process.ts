@@ -73,7 +73,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
           queue_name: queueName,
           concurrency: worker.concurrency,
           scan: project.scanFile,
-          egress: open.egressText,
+          egress: open.egress.mode,
           pid: process.pid,
           metrics: parts.metrics.url,
           ...(parts.recorder ? { record: config.record } : {}),

@@ -3,16 +3,25 @@
  * test process scans them. Duplicate deliveries, expired jobs, the post-once guard, Redis down at enqueue time, and
  * bad queue URLs. (Process-level tests with the built bin are in redis-processes.test.ts.)
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../../src/engine/engine.js';
+import { createPrometheusMetrics } from '../../src/engine/metrics/prometheus.js';
+import { combineObservers } from '../../src/engine/observer.js';
+import { Inspector } from '../../src/inspector/inspector.js';
+import { createRecorder } from '../../src/inspector/recorder.js';
 import { DEFAULT_QUEUE_NAME, decodeJob, encodeJob, jobIdFor, parseRedisUrl, RedisQueue } from '../../src/engine/redis/index.js';
 import { jobKey } from '../../src/protocol/job.js';
 import { createRedisWorker, type RedisWorker } from '../../src/engine/worker.js';
 import type { ScanModule } from '../../src/engine/types.js';
 import { parseBountyBody } from '../../src/protocol/bounty.js';
+import { toCliError } from '../../src/runtime/engine-errors.js';
+import type { CliError } from '../../src/util/errors.js';
 import { createLogger, type Logger } from '../../src/util/logger.js';
 import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
@@ -417,6 +426,73 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(lb.attempts).toHaveLength(1);
   });
 
+  it('a web process that also scans answers a job BullMQ gave up on once, and metrics, the inspector and the recorder see it', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    const dir = mkdtempSync(join(tmpdir(), 'pse-gaveup-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const metrics = createPrometheusMetrics({ defaultMetrics: false });
+    const inspector = new Inspector({ secret: SECRET, maxBytes: 1024 * 1024, maxBodyBytes: 64 * 1024 });
+    const recorder = createRecorder({
+      file: join(dir, 'web.jsonl'),
+      maxBytes: 1024 * 1024,
+      maxBodyBytes: 64 * 1024,
+      logger: createLogger({ level: 'silent' }),
+    });
+    // One scan slot, held by a first bounty until the test lets go: the second waits in Redis meanwhile.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const queue = new RedisQueue({ role: 'web+worker', url: redis.url, concurrency: 1, lockDurationMs: 2000 });
+    const engine = createEngine({
+      secret: SECRET,
+      module: { scan: async (bounty) => (bounty.id === '70' ? (await held, { verdict: 'benign' }) : { verdict: 'malicious' }) },
+      queue,
+      observer: combineObservers([metrics.observer, inspector.tracker, recorder.observer]),
+    });
+    cleanups.push(async () => {
+      release();
+      await engine.close({ graceMs: 0 });
+      recorder.close();
+    });
+    await queue.ready(5000);
+    const listener = await engine.listen({ port: 0 });
+    expect((await post(listener.url, { id: 70, expiration: inMs(15_000) })).status).toBe(202);
+    await until(() => engine.stats().running === 1, 'the first bounty to hold the scan slot');
+    expect((await post(listener.url, { id: 71, expiration: inMs(15_000) })).status).toBe(202);
+    // Marked the way BullMQ's stalled-job check marks a job that killed its workers too often: the next take fails it.
+    const id = jobIdFor(jobKey({ id: '71', phase: 'assertion' }));
+    await admin.hset(`bull:${DEFAULT_QUEUE_NAME}:${id}`, 'defa', 'job stalled more than allowable limit');
+    release();
+    const answers = await lb.waitForAnswers(2);
+    const gaveUp = answers.map((a) => a.json).find((json) => (json as { verdict: string }).verdict === 'unknown');
+    expect(gaveUp).toMatchObject({
+      bid: 0,
+      metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] },
+    });
+    // Counted by the engine and the metrics like any answer.
+    await until(() => engine.stats().answered === 2, 'both answers counted');
+    const scraped = await metrics.registry.getSingleMetricAsString('polyswarm_engine_answers_total');
+    expect(scraped).toMatch(/polyswarm_engine_answers_total\{[^}]*verdict="unknown"[^}]*\} 1/);
+    // Shown by the inspector, on the bounty's own transaction.
+    const shown = inspector.history.list().find((tx) => tx.bounty === '71');
+    expect(shown?.answer).toMatchObject({
+      verdict: 'unknown',
+      delivered: true,
+      comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'],
+    });
+    // Written by the recorder.
+    await until(() => readFileSync(join(dir, 'web.jsonl'), 'utf8').includes('gave up on this bounty'), 'the recorder to write the answer');
+    const line = readFileSync(join(dir, 'web.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { bounty?: string; answer?: { verdict: string } })
+      .find((tx) => tx.bounty === '71');
+    expect(line?.answer?.verdict).toBe('unknown');
+    // Answered once.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lb.attempts).toHaveLength(2);
+  });
+
   it('closing a worker: a scan past the grace period is handed back to the queue and another worker answers it once', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');
@@ -471,8 +547,28 @@ describe('Redis queue (library, real redis-server)', () => {
       options: { username: 'user', password: 'p@ss', tls: {} },
     });
     expect(() => parseRedisUrl('localhost:6379')).toThrow(
-      expect.objectContaining({ message: 'Queue URL "localhost:6379" has no scheme', hint: 'Did you mean redis://localhost:6379?' }),
+      expect.objectContaining({ message: 'Queue URL "localhost:6379" has no scheme', code: 'QUEUE_URL_INVALID' }),
     );
+    // The library gives the code and the suggestion; the CLI says it in terms of its flags.
+    const noScheme = (() => {
+      try {
+        parseRedisUrl('localhost:6379');
+      } catch (error) {
+        return toCliError(error) as CliError;
+      }
+    })();
+    expect(noScheme).toMatchObject({ exitCode: 2, hint: 'Did you mean redis://localhost:6379?' });
+    expect(
+      toCliError(
+        (() => {
+          try {
+            parseRedisUrl('redis://');
+          } catch (e) {
+            return e;
+          }
+        })(),
+      ),
+    ).toMatchObject({ hint: expect.stringContaining('--queue redis://host:port') });
     expect(() => parseRedisUrl('http://127.0.0.1:6379')).toThrow(
       'Queue URL "http://127.0.0.1:6379": http:// is not supported, only redis:// and rediss://',
     );

@@ -13,9 +13,10 @@ export interface RedisTarget {
 
 /** A queue URL that cannot be used: QUEUE_URL_INVALID, with the value (password masked) and a suggestion when there is one. */
 function invalid(shown: string, reason: string, suggestion?: string): EngineError {
-  return new EngineError('QUEUE_URL_INVALID', `Queue URL ${shown} ${reason}`, {
+  const message = `Queue URL ${shown}${reason.startsWith(':') ? '' : ' '}${reason}`;
+  return new EngineError('QUEUE_URL_INVALID', message, {
     url: shown,
-    reason,
+    reason: reason.replace(/^: /, ''),
     ...(suggestion ? { suggestion } : {}),
   });
 }
@@ -37,18 +38,18 @@ export function parseRedisUrl(value: string): RedisTarget {
     throw invalid(shown, 'is not a URL');
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw invalid(shown, `uses ${url.protocol}//, which is not supported: only redis:// and rediss://`);
+    throw invalid(shown, `: ${url.protocol}// is not supported, only redis:// and rediss://`);
   }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (host === '') throw invalid(shown, 'has no host');
   const port = url.port === '' ? 6379 : Number(url.port);
   const path = url.pathname.replace(/^\//, '');
   if (path !== '' && !/^\d{1,5}$/.test(path)) {
-    throw invalid(shown, `names the database ${JSON.stringify(path)}, which is not a number`);
+    throw invalid(shown, `: the database ${JSON.stringify(path)} is not a number`);
   }
   const db = path === '' ? 0 : Number(path);
   if (url.search !== '' || url.hash !== '') {
-    throw invalid(shown, 'has a query string or fragment, which are not supported');
+    throw invalid(shown, ': query strings and fragments are not supported');
   }
   const options: RedisOptions = { host, port, db };
   if (url.username) options.username = decodeURIComponent(url.username);
