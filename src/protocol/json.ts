@@ -134,8 +134,9 @@ const VALID_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /**
  * `text` with every number literal that JSON.parse would not keep exactly turned into a marker string. Strings are
- * skipped with indexOf and the stretches between them searched by one native regex, so a body of 150 000 numbers
- * or 40 000 strings costs a few milliseconds, not a callback per token.
+ * skipped with indexOf and the text between them searched by one native regex. Linear in the length of `text`: the
+ * regex's next match is kept and reused while the strings before it are skipped (a search from every stretch to the
+ * next match, often at the end of the text, made 20,000 strings cost 20 s), and a search starts only past the last.
  */
 function markNumbers(text: string, markers: { count: number }): string {
   // Most bodies have a few: bids and limits in wei. Bodies without a long digit run or a fraction skip the scan.
@@ -143,18 +144,22 @@ function markNumbers(text: string, markers: { count: number }): string {
   const parts: string[] = [];
   let copied = 0;
   let at = 0;
-  while (at < text.length) {
+  // The next match at or after `at` (null: none left); searched for again only once `at` has passed it.
+  SPECIAL_NUMBER.lastIndex = 0;
+  let next = SPECIAL_NUMBER.exec(text);
+  while (at < text.length && next !== null) {
     const quote = text.indexOf('"', at);
     const stretchEnd = quote === -1 ? text.length : quote;
-    SPECIAL_NUMBER.lastIndex = at;
-    for (let m = SPECIAL_NUMBER.exec(text); m !== null && m.index < stretchEnd; m = SPECIAL_NUMBER.exec(text)) {
-      const token = m[0];
+    while (next !== null && next.index < stretchEnd) {
+      const token = next[0];
       const integral = !/[.eE]/.test(token);
       // A literal JSON does not allow (a leading zero) is left for JSON.parse to refuse; a safe integer is exact.
-      if (!VALID_NUMBER.test(token) || (integral && Number.isSafeInteger(Number(token)))) continue;
-      parts.push(text.slice(copied, m.index), `"${MARKER_JSON}${token}"`);
-      copied = m.index + token.length;
-      markers.count++;
+      if (VALID_NUMBER.test(token) && !(integral && Number.isSafeInteger(Number(token)))) {
+        parts.push(text.slice(copied, next.index), `"${MARKER_JSON}${token}"`);
+        copied = next.index + token.length;
+        markers.count++;
+      }
+      next = SPECIAL_NUMBER.exec(text);
     }
     if (quote === -1) break;
     // Skip the string: its closing quote is the next one not escaped by an odd run of backslashes.
@@ -167,6 +172,11 @@ function markNumbers(text: string, markers: { count: number }): string {
     }
     if (close === -1) break;
     at = close + 1;
+    // A match inside the skipped string is not a number: search again from the end of the string.
+    if (next !== null && next.index < at) {
+      SPECIAL_NUMBER.lastIndex = at;
+      next = SPECIAL_NUMBER.exec(text);
+    }
   }
   if (markers.count === 0) return text;
   parts.push(text.slice(copied));
