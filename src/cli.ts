@@ -17,6 +17,7 @@ import { sign } from './commands/sign.js';
 import { test } from './commands/test.js';
 import { worker } from './commands/worker.js';
 import { describeSource, layersFor, longFlag, resolveOptions } from './runtime/config.js';
+import { isEngineError } from './engine/errors.js';
 import { CliError, ExitCode } from './util/errors.js';
 import { packageInfo } from './util/package.js';
 
@@ -130,6 +131,11 @@ export function reportError(error: unknown, stderr: NodeJS.WritableStream = proc
     if (error.hint) stderr.write(`Hint: ${error.hint}\n`);
     if (debugEnabled() && error.stack) stderr.write(`${error.stack}\n`);
     return error.exitCode;
+  }
+  // The engine library's errors (codes, no flags): exit 2 (3 for an unreachable queue), until runtime adds hints.
+  if (isEngineError(error)) {
+    stderr.write(`Error: ${error.message}\n`);
+    return error.code === 'QUEUE_UNREACHABLE' ? ExitCode.UNREACHABLE : ExitCode.USAGE;
   }
   const name = (error as { name?: string } | null)?.name;
   if (name === 'ExitPromptError' || name === 'AbortPromptError') {
