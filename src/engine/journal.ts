@@ -114,6 +114,16 @@ function decode(key: string, bytes: Buffer, pending: boolean): { expiresAt: numb
   };
 }
 
+/** A record of the msgpack format before version 1, if `value` is one (no checksum: its shape is checked). */
+function fromLegacy(value: unknown, pending: boolean): { expiresAt: number; record?: JournalRecord } | undefined {
+  if (!pending) return typeof value === 'number' && Number.isFinite(value) ? { expiresAt: value } : undefined;
+  const r = value as Partial<JournalRecord> | null;
+  if (!r || !(r.body instanceof Uint8Array) || !Number.isFinite(r.expiresAt) || !Number.isFinite(r.receivedAt)) return undefined;
+  if (r.deliveryId !== null && typeof r.deliveryId !== 'string') return undefined;
+  const record = { body: new Uint8Array(r.body), deliveryId: r.deliveryId, receivedAt: r.receivedAt!, expiresAt: r.expiresAt! };
+  return { expiresAt: record.expiresAt, record };
+}
+
 /** What identifies the file's state at a clean close: inode, size, modification time. */
 function cleanStamp(path: string): string {
   const st = statSync(path);
@@ -217,6 +227,8 @@ export function openJournal(dir: string): Journal {
     },
     async recover(now = Date.now()) {
       const found: JournalRecovery = { pending: [], answered: [], dropped: [], damaged: [] };
+      // The format before version 1 (lmdb-js's msgpack): read through a second handle, so an upgrade keeps them.
+      let legacy: RootDatabase<unknown, string> | undefined;
       const stale: unknown[] = [];
       for (const { key, value } of db.getRange()) {
         const kind = typeof key === 'string' ? key.slice(0, 2) : '';
@@ -226,7 +238,10 @@ export function openJournal(dir: string): Journal {
           continue;
         }
         const bountyKey = (key as string).slice(2);
-        const read = decode(bountyKey, value, kind === PENDING);
+        legacy ??= value[0] === FORMAT ? undefined : open<unknown, string>({ path, compression: false, mapSize: LMDB_OPTIONS.mapSize });
+        const read =
+          (value[0] !== FORMAT && legacy && fromLegacy(legacy.get(key as string), kind === PENDING)) ||
+          decode(bountyKey, value, kind === PENDING);
         if ('damage' in read) {
           found.damaged.push({ key: shownKey(bountyKey), reason: read.damage });
           stale.push(key);
@@ -236,6 +251,7 @@ export function openJournal(dir: string): Journal {
         } else if (read.record) found.pending.push([bountyKey, read.record]);
         else found.answered.push([bountyKey, read.expiresAt]);
       }
+      await legacy?.close();
       if (stale.length > 0) {
         await db.transaction(() => {
           for (const k of stale) db.remove(k as string);

@@ -7,6 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { open as lmdbOpen } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isEngineError } from '../../../src/engine/errors.js';
 import { type Journal, JournalLockedError, openJournal } from '../../../src/engine/journal.js';
@@ -123,6 +124,25 @@ describe('openJournal', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it('reads the records of the format before version 1 (msgpack), so an upgrade keeps what was accepted', async () => {
+    const dir = tempDir();
+    const old = lmdbOpen<unknown, string>({ path: join(dir, 'journal.lmdb'), compression: false });
+    await old.put('p:old:assertion', {
+      body: new TextEncoder().encode('{"id":"old"}'),
+      deliveryId: 'd-0',
+      receivedAt: 5,
+      expiresAt: FUTURE,
+    });
+    await old.put('a:done:', FUTURE);
+    await old.close();
+    const found = await journal(dir).recover();
+    expect(found.pending.map(([k, r]) => [k, new TextDecoder().decode(r.body), r.deliveryId, r.receivedAt])).toEqual([
+      ['old:assertion', '{"id":"old"}', 'd-0', 5],
+    ]);
+    expect(found.answered).toEqual([['done:', FUTURE]]);
+    expect(found.damaged).toEqual([]);
   });
 
   it('refuses a second holder with JOURNAL_LOCKED naming the folder and the holder pid', () => {
