@@ -12,7 +12,7 @@
  * IncomingMessage and writes precomputed bytes. The protocol logic lives here only.
  */
 import { H3 } from 'h3';
-import { isExpired, parseBountyBody } from '../protocol/bounty.js';
+import { idForLog, isExpired, parseBountyBody } from '../protocol/bounty.js';
 import { DELIVERY_HEADER, EVENT_HEADER, parseEventName, RESPONSES, SIGNATURE_HEADER } from '../protocol/events.js';
 import { stringifyJson } from '../protocol/json.js';
 import { errorMessage } from '../util/errors.js';
@@ -162,7 +162,8 @@ export function refusalReason(reply: DeliveryReply): string | undefined {
  * and no undefined keys for the logger to skip: it formats this line once per request).
  */
 function lineFields(line: DeliveryLine, reply: DeliveryReply, ackMs: number): Record<string, unknown> {
-  const { event, delivery, bounty } = line;
+  const { event, delivery } = line;
+  const bounty = typeof line.bounty === 'string' ? idForLog(line.bounty) : line.bounty;
   const status = reply.status;
   // A refusal says why: a wrong secret, a missing signature and an invalid bounty must not look the same.
   if (status >= 400) return { event, delivery, bounty, status, reason: refusalReason(reply), ack_ms: ackMs };
@@ -248,12 +249,12 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
     for (const warning of parsed.warnings) {
       // One line per event: an expired bounty's own warning below says it, with what the engine does about it.
       if (expired && warning.startsWith('expired on arrival')) continue;
-      logger.warn('bounty warning', { bounty: bounty.id, delivery: deliveryId, warning });
+      logger.warn('bounty warning', { bounty: idForLog(bounty.id), delivery: deliveryId, warning });
     }
     if (expired) {
       counters.expired++;
       logger.warn('bounty already expired on arrival; accepted but not scanned', {
-        bounty: bounty.id,
+        bounty: idForLog(bounty.id),
         expiration: bounty.expiration.toISOString(),
       });
       return ACCEPTED;
@@ -269,11 +270,11 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
         body,
       });
     } catch (error) {
-      logger.error('queue unavailable', { bounty: bounty.id, error: errorMessage(error) });
+      logger.error('queue unavailable', { bounty: idForLog(bounty.id), error: errorMessage(error) });
       return json(503, { error: `Queue unavailable: ${errorMessage(error)}` }, { 'retry-after': retryAfter });
     }
     if (outcome === 'full') {
-      logger.warn('queue full; bounty refused with 503', { bounty: bounty.id });
+      logger.warn('queue full; bounty refused with 503', { bounty: idForLog(bounty.id) });
       return queueFull;
     }
     if (outcome === 'duplicate') {

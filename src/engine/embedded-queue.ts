@@ -137,8 +137,11 @@ export class EmbeddedQueue implements BountyQueue {
     const journal = this.#options.journal;
     if (!journal || this.#recovered) return report;
     this.#recovered = true;
-    const { pending, answered, dropped } = await journal.recover();
+    const { pending, answered, dropped, damaged } = await journal.recover();
     const now = Date.now();
+    // Failed their checksum: removed by the journal, counted and named here, never lost silently.
+    report.unreadable += damaged.length;
+    for (const { key, reason } of damaged) this.#logger.error('journal record could not be read back; removed', { key, error: reason });
     for (const [key, until] of answered) this.#remember(key, until, now);
     report.dropped = dropped;
     for (const key of dropped) this.#logger.warn('bounty expired while the engine was down; no answer is due', { key });
@@ -159,8 +162,13 @@ export class EmbeddedQueue implements BountyQueue {
       this.#push({ key, deliveryId: record.deliveryId, bounty, receivedAt: record.receivedAt, bytes: record.body.byteLength });
       report.restored++;
     }
-    if (report.restored > 0 || dropped.length > 0) {
-      this.#logger.info('journal recovered', { restored: report.restored, expired: dropped.length, journal: journal.path });
+    if (report.restored > 0 || dropped.length > 0 || report.unreadable > 0) {
+      this.#logger.info('journal recovered', {
+        restored: report.restored,
+        expired: dropped.length,
+        unreadable: report.unreadable,
+        journal: journal.path,
+      });
     }
     return report;
   }

@@ -2,6 +2,28 @@ import { describe, isObject, own, pointer } from './describe.js';
 import { parseJson } from './json.js';
 import type { ArtifactType, BidRules, BountyData, BountyVersion, FieldError, ParseResult } from './types.js';
 
+/**
+ * The longest `id` and `phase` accepted, in UTF-8 bytes (docs/protocol.md §5). Both go into the engine's keys: the
+ * journal's `p:<id>:<phase>` must stay under LMDB's key limit (1,978 bytes), where a longer one fails every time
+ * (a 503 the platform retries forever), so a longer one is a 400 that says why. A PolySwarm id is a uint256 (at most
+ * 78 digits) or a UUID; a phase is a word such as `assertion`.
+ */
+export const MAX_ID_BYTES = 1024;
+export const MAX_PHASE_BYTES = 256;
+
+/** An id as a log line shows it: whole up to 100 characters (a uint256, a UUID), else its start and its size. */
+export function idForLog(id: string): string {
+  return id.length <= 100 ? id : `${id.slice(0, 64)}…(${Buffer.byteLength(id)} bytes)`;
+}
+
+/** The error for a string longer than `max` UTF-8 bytes, without quoting it (it may be megabytes). */
+function tooLong(text: string, max: number): string | null {
+  // Cheap first: a string of at most max/3 UTF-16 units cannot exceed max bytes.
+  if (text.length * 3 <= max) return null;
+  const bytes = Buffer.byteLength(text);
+  return bytes > max ? `is ${bytes} bytes long; at most ${max} bytes (UTF-8) are accepted` : null;
+}
+
 export interface ParseBountyOptions {
   /** The moment the bounty arrived (default: now); only used to warn about a bounty already past its expiration. */
   now?: Date;
@@ -115,6 +137,8 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
       );
     } else fail(idPath, `must be a non-negative integer or a non-empty string, got ${shown(idField.value, idPath, literals)}`);
   }
+  const idTooLong = tooLong(id, MAX_ID_BYTES);
+  if (idTooLong !== null) fail(idPath, idTooLong);
 
   let artifactType: ArtifactType | null = null;
   const rawType = own(value, 'artifact_type');
@@ -190,6 +214,8 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
   };
   const mimetype = optionalString('mimetype');
   const phase = optionalString('phase');
+  const phaseTooLong = phase === null ? null : tooLong(phase, MAX_PHASE_BYTES);
+  if (phaseTooLong !== null) fail('/phase', phaseTooLong);
 
   let metadata: Record<string, unknown> | null = null;
   const rawMetadata = own(value, 'metadata');

@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bountyToWire, isExpired, msUntilExpiration, parseBounty, parseBountyBody } from '../../../src/protocol/bounty.js';
+import {
+  bountyToWire,
+  idForLog,
+  isExpired,
+  MAX_ID_BYTES,
+  MAX_PHASE_BYTES,
+  msUntilExpiration,
+  parseBounty,
+  parseBountyBody,
+} from '../../../src/protocol/bounty.js';
 import { parseJson, stringifyJson } from '../../../src/protocol/json.js';
 import type { BountyData, FieldError, ParseResult } from '../../../src/protocol/types.js';
 import { BENIGN_BODY, MALICIOUS_BODY, README_V0_BODY } from './reference-fixtures.js';
@@ -559,5 +568,34 @@ describe('bountyToWire against the shipped bounty schema', () => {
       const text = stringifyJson(bountyToWire(bounty, { legacy }));
       expect(validateDocument('bounty', text), text).toMatchObject({ valid: true, errors: [] });
     }
+  });
+});
+
+describe('parseBounty: ids and phases the engine can key', () => {
+  it(`accepts an id of ${MAX_ID_BYTES} bytes and a phase of ${MAX_PHASE_BYTES}, and refuses one byte more, naming the field and the limit`, () => {
+    expect(ok(parse({ id: 'i'.repeat(MAX_ID_BYTES), phase: 'p'.repeat(MAX_PHASE_BYTES) })).value.id).toHaveLength(MAX_ID_BYTES);
+    expect(errors(parse({ id: 'i'.repeat(MAX_ID_BYTES + 1), phase: 'p'.repeat(MAX_PHASE_BYTES + 1) }))).toEqual([
+      { path: '/id', message: `is ${MAX_ID_BYTES + 1} bytes long; at most ${MAX_ID_BYTES} bytes (UTF-8) are accepted` },
+      { path: '/phase', message: `is ${MAX_PHASE_BYTES + 1} bytes long; at most ${MAX_PHASE_BYTES} bytes (UTF-8) are accepted` },
+    ]);
+  });
+
+  it('counts UTF-8 bytes, not characters, and measures an integer id and a v0 guid by their digits', () => {
+    // 342 three-byte characters: 1,026 bytes although only 342 characters.
+    expect(errors(parse({ id: '€'.repeat(342) }))).toEqual([
+      { path: '/id', message: `is 1026 bytes long; at most ${MAX_ID_BYTES} bytes (UTF-8) are accepted` },
+    ]);
+    const digits = `1${'0'.repeat(MAX_ID_BYTES)}`;
+    const wire = `{"guid":${digits},"artifact_type":"file","artifact_url":"https://a.example/x","expiration":"${FUTURE}","response_url":"https://a.example/r","rules":{}}`;
+    expect(errors(parseBountyBody(wire, { now: NOW }))).toEqual([
+      { path: '/guid', message: `is ${MAX_ID_BYTES + 1} bytes long; at most ${MAX_ID_BYTES} bytes (UTF-8) are accepted` },
+    ]);
+  });
+
+  it('logs a long id by its start and size, and a uint256 or a UUID whole', () => {
+    const uint256 = (2n ** 256n - 1n).toString();
+    expect(idForLog(uint256)).toBe(uint256);
+    expect(idForLog('a7f8818a-95fc-4487-ad9a-522f6cd88cb2')).toBe('a7f8818a-95fc-4487-ad9a-522f6cd88cb2');
+    expect(idForLog('x'.repeat(4096))).toBe(`${'x'.repeat(64)}…(4096 bytes)`);
   });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseJson, stringifyJson } from '../../../src/protocol/json.js';
+import { MAX_EXACT_DIGITS, parseJson, stringifyJson } from '../../../src/protocol/json.js';
 
 describe('parseJson', () => {
   it('keeps integers beyond 2^53 exact as bigints and safe ones as numbers', () => {
@@ -27,6 +27,45 @@ describe('parseJson', () => {
     const bad = parseJson('{"a":');
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.error).toMatch(/^not valid JSON: /);
+  });
+
+  it('marks numbers among strings exactly as JSON.parse would read the rest (digits in strings stay text)', () => {
+    const text = '{"a":"12345678901234567","b":[12345678901234567,"x\\"1.5",2.5e3],"c\\\\":18446744073709551616}';
+    const result = parseJson(text);
+    if (!result.ok) throw new Error(result.error);
+    expect(result.value).toEqual({ a: '12345678901234567', b: [12345678901234567n, 'x"1.5', 2500], 'c\\': 2n ** 64n });
+    expect([...result.nonIntegerLiterals]).toEqual([['/b/2', '2.5e3']]);
+  });
+
+  it('is linear: 100,000 strings and 100,000 keys under 1 MB, with a big number at the end, parse at once', () => {
+    // The number at the end made the old pass search from every string to the end of the text: quadratic.
+    // 1,000 objects of 100 keys, each key's value a string: 100,000 keys and 100,000 strings.
+    const object = `{${Array.from({ length: 100 }, (_, i) => `"${i.toString(36)}":""`).join(',')}}`;
+    const text = `{"s":[${Array(1000).fill(object).join(',')}],"big":18446744073709551616}`;
+    expect(text.length).toBeLessThan(1_000_000);
+    parseJson(text); // warm-up: the first call also compiles the regexes
+    const started = performance.now();
+    const result = parseJson(text);
+    const ms = performance.now() - started;
+    if (!result.ok) throw new Error(result.error);
+    expect((result.value as { big: bigint }).big).toBe(2n ** 64n);
+    expect((result.value as { s: object[] }).s.reduce((n: number, o) => n + Object.keys(o).length, 0)).toBe(100_000);
+    console.log(`parseJson: ${text.length} chars, 100,000 strings and 100,000 keys in ${ms.toFixed(1)} ms`);
+    // The issue asks for under 100 ms; the bound is generous for a loaded 2-core machine (the log has the figure).
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('reads an integer of more than MAX_EXACT_DIGITS digits as a listed non-integer, not a slow bigint', () => {
+    const exact = '9'.repeat(MAX_EXACT_DIGITS);
+    const long = '1'.repeat(900_000);
+    const started = performance.now();
+    const result = parseJson(`{"exact":${exact},"long":[${long}]}`);
+    const ms = performance.now() - started;
+    if (!result.ok) throw new Error(result.error);
+    expect(result.value).toEqual({ exact: BigInt(exact), long: [Number.POSITIVE_INFINITY] });
+    expect([...result.nonIntegerLiterals]).toEqual([['/long/0', `${'1'.repeat(24)}…(900000 digits)`]]);
+    console.log(`parseJson: a 900,000-digit integer in ${ms.toFixed(1)} ms (BigInt of it: about 0.5 s)`);
+    expect(ms).toBeLessThan(1000);
   });
 
   it('never throws on arbitrary text', () => {
