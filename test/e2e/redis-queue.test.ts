@@ -445,7 +445,12 @@ describe('Redis queue (library, real redis-server)', () => {
     const queue = new RedisQueue({ role: 'web+worker', url: redis.url, concurrency: 1, lockDurationMs: 2000 });
     const engine = createEngine({
       secret: SECRET,
-      module: { scan: async (bounty) => (bounty.id === '70' ? (await held, { verdict: 'benign' }) : { verdict: 'malicious' }) },
+      module: {
+        scan: async (bounty) => {
+          if (bounty.id === '70') await held;
+          return { verdict: bounty.id === '70' ? 'benign' : 'malicious' };
+        },
+      },
       queue,
       observer: combineObservers([metrics.observer, inspector.tracker, recorder.observer]),
     });

@@ -12,7 +12,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isEngineError } from '../../../src/engine/errors.js';
 import { type Journal, JournalLockedError, openJournal } from '../../../src/engine/journal.js';
 import { ROOT } from '../../helpers/bin.js';
-import { until } from '../../helpers/poll.js';
 
 /** Child processes run the built journal (`npm run build` first, as for the e2e tests). */
 const BUILT = join(ROOT, 'dist/engine/journal.js');
