@@ -53,6 +53,12 @@ export const DEFAULTS = {
    */
   answerAttemptMinMs: 5_000,
   answerAttemptMaxMs: 30_000,
+  /**
+   * Answer posts in flight at once, and to one receiver origin (deliverer.ts): a finished scan frees its scan slot
+   * and its answer waits for these instead, so a receiver that hangs holds at most its own few.
+   */
+  answerPostsInFlight: 256,
+  answerPostsPerOrigin: 8,
 } as const;
 
 /** Scans at a time when not told: one per CPU. */

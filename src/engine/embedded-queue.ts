@@ -65,6 +65,8 @@ export class EmbeddedQueue implements BountyQueue {
   #active = 0;
   /** Jobs being answered by the watchdog (they hold no scan slot). */
   #overdue = 0;
+  /** Jobs scanned whose answer is being posted (their scan slot went to the next job). */
+  #posting = 0;
   #bytes = 0;
   /** key → expiration (ms). Map keeps insertion order, so the first entries are the oldest. */
   readonly #seen = new Map<string, number>();
@@ -178,7 +180,7 @@ export class EmbeddedQueue implements BountyQueue {
   }
 
   counts(): { waiting: number; active: number } {
-    return { waiting: this.#heap.size, active: this.#active + this.#overdue };
+    return { waiting: this.#heap.size, active: this.#busy() };
   }
 
   /** Body bytes queued or scanning. */
@@ -193,7 +195,7 @@ export class EmbeddedQueue implements BountyQueue {
       timer = setTimeout(resolve, Math.max(0, options.graceMs));
     });
     const idle = () =>
-      this.#active + this.#overdue === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r));
+      this.#busy() === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r));
     if (this.#options.journal) {
       // Journaled: keep scanning, earliest deadline first, for the whole grace; what is left then stays on disk.
       await Promise.race([idle(), grace]);
@@ -220,6 +222,11 @@ export class EmbeddedQueue implements BountyQueue {
   }
 
   readonly #settling = new Set<Promise<unknown>>();
+
+  /** Jobs this queue has handed out and not yet got back: scanning, answered by the watchdog, or posting. */
+  #busy(): number {
+    return this.#active + this.#overdue + this.#posting;
+  }
 
   #failed(error: unknown, job: BountyJob): void {
     this.#logger.error('job failed', { bounty: job.bounty.id, error: errorMessage(error) });
@@ -258,10 +265,19 @@ export class EmbeddedQueue implements BountyQueue {
     while (this.#active < this.#options.concurrency && this.#heap.size > 0) {
       const { job } = this.#heap.pop()!;
       this.#active++;
+      // The scan slot is freed when the scan is over: the answer post waits for a post slot of its own.
+      let scanning = true;
+      const endScan = () => {
+        if (!scanning) return;
+        scanning = false;
+        this.#active--;
+        this.#posting++;
+        setImmediate(() => this.#pump());
+      };
       void this.#run(
         job,
-        () => runner.process(job),
-        () => this.#active--,
+        () => runner.process(job, { scanned: endScan }),
+        () => (scanning ? this.#active-- : this.#posting--),
       );
     }
     this.#armWatchdog();
@@ -323,7 +339,7 @@ export class EmbeddedQueue implements BountyQueue {
       void settle.finally(() => this.#settling.delete(settle));
     }
     this.#pump();
-    if (this.#active + this.#overdue === 0 && (this.#halted || this.#heap.size === 0) && this.#drained.length > 0) {
+    if (this.#busy() === 0 && (this.#halted || this.#heap.size === 0) && this.#drained.length > 0) {
       for (const r of this.#drained.splice(0)) r();
     }
   }

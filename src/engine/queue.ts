@@ -29,8 +29,12 @@ export type EnqueueOutcome = 'accepted' | 'duplicate' | 'full';
  * `cut` when the shutdown grace is over.
  */
 export interface JobRunner {
-  /** Scans the job and answers it. `taken`: it came from a shared queue, with no delivery seen in this process. */
-  process(job: BountyJob, taken?: boolean): Promise<JobOutcome>;
+  /**
+   * Scans the job and answers it. `taken`: it came from a shared queue, with no delivery seen in this process.
+   * `scanned` is called once the scan is over and only the answer post is left: the queue may give the job's scan
+   * slot to the next one then (the post has its own bound: deliverer.ts).
+   */
+  process(job: BountyJob, options?: { taken?: boolean; scanned?: () => void }): Promise<JobOutcome>;
   /** Answers `unknown` with `comment` (default SKIPPED:SHUTDOWN) without scanning. */
   abandon(job: BountyJob, comment?: string): Promise<JobOutcome>;
   /** The shutdown grace is over: running scans are cut short (their jobs answered or kept, as the queue's `cutJobs` says). */

@@ -21,6 +21,7 @@ import { setDeadline } from '../util/timers.js';
 import { ABORTED, whenAborted } from '../util/abort.js';
 import { DEFAULTS } from './defaults.js';
 import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from './deliver.js';
+import { boundedPoster } from './deliverer.js';
 import { createArtifactAccess } from './download.js';
 import type { EgressPolicy } from './egress.js';
 import { EngineError, integerOption } from './errors.js';
@@ -105,7 +106,10 @@ export function createScanner(options: ScannerOptions): Scanner {
   }
   const core: Core = {
     module: typeof moduleOption === 'function' ? moduleOption : () => moduleOption,
-    post: options.post ?? deliverAnswer,
+    post: boundedPoster(options.post ?? deliverAnswer, {
+      inFlight: DEFAULTS.answerPostsInFlight,
+      perOrigin: DEFAULTS.answerPostsPerOrigin,
+    }),
     cutJobs: options.cutJobs ?? 'answer',
     margin: integerOption('createScanner', 'deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0),
     maxArtifactBytes: integerOption('createScanner', 'maxArtifactBytes', options.maxArtifactBytes, DEFAULTS.maxArtifactBytes),
@@ -129,7 +133,7 @@ export function createScanner(options: ScannerOptions): Scanner {
     }
   };
   return {
-    process: (job, taken) => track(() => scanJob(core, job, taken)),
+    process: (job, options = {}) => track(() => scanJob(core, job, options)),
     abandon: (job, comment) => track(() => answerUnscanned(core, job, comment)),
     cut: () => core.shutdown.abort(),
     stats: () => ({ ...core.counts, busy }),
@@ -167,8 +171,11 @@ async function answerUnscanned(core: Core, job: BountyJob, comment: string = SKI
   return postAnswer(core, job, unknownResult(comment), 0n, null, log);
 }
 
-/** Scans one job and answers it (or says why not). `taken`: it came from a shared queue, with no delivery seen here. */
-async function scanJob(core: Core, job: BountyJob, taken?: boolean): Promise<JobOutcome> {
+/**
+ * Scans one job and answers it (or says why not). `taken`: it came from a shared queue, with no delivery seen here;
+ * `scanned`: called when the scan is over, before the answer is posted (the queue frees the scan slot then).
+ */
+async function scanJob(core: Core, job: BountyJob, { taken, scanned }: { taken?: boolean; scanned?: () => void }): Promise<JobOutcome> {
   if (taken) observeJob(core.observer, job);
   const { bounty } = job;
   const log = core.logger.child({ bounty: bounty.id });
@@ -178,6 +185,7 @@ async function scanJob(core: Core, job: BountyJob, taken?: boolean): Promise<Job
   const started = Date.now();
   if (started >= deadline) {
     log.warn('bounty reached its scan deadline in the queue', { waited_ms: started - job.receivedAt });
+    scanned?.();
     return postAnswer(core, job, unknownResult(SKIP.TIMEOUT), 0n, null, log);
   }
 
@@ -218,6 +226,7 @@ async function scanJob(core: Core, job: BountyJob, taken?: boolean): Promise<Job
     return 'retained';
   }
   if (expired(job, log, 'during the scan')) return 'expired';
+  scanned?.();
   return postAnswer(core, job, result, bid, Date.now() - started, log, started);
 }
 

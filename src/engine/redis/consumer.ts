@@ -170,7 +170,7 @@ export class Consumer {
     this.#running.set(bountyJob.key, running);
     try {
       if (this.#handingBack) running.handBack();
-      const outcome = await Promise.race([this.#runner.process(bountyJob, taken).then(() => 'done' as const), handedBack]);
+      const outcome = await Promise.race([this.#runner.process(bountyJob, { taken }).then(() => 'done' as const), handedBack]);
       if (outcome === HANDED_BACK) {
         await job.moveToWait(token);
         await this.#budget.requeue(jobIdFor(bountyJob.key)).catch(() => {});
