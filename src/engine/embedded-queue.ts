@@ -194,8 +194,7 @@ export class EmbeddedQueue implements BountyQueue {
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, options.graceMs));
     });
-    const idle = () =>
-      this.#busy() === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r));
+    const idle = () => (this.#busy() === 0 && this.#heap.size === 0 ? Promise.resolve() : new Promise<void>((r) => this.#drained.push(r)));
     if (this.#options.journal) {
       // Journaled: keep scanning, earliest deadline first, for the whole grace; what is left then stays on disk.
       await Promise.race([idle(), grace]);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER } from '../protocol/events.js';
 import { sign } from '../protocol/signature.js';
 import { packageInfo } from '../util/package.js';
-import { decodeBody, type Transaction } from './transaction.js';
+import { decodeBody, type Transaction } from '../simulator/recording.js';
 
 /** A POSIX shell single-quoted word. */
 function quote(text: string): string {

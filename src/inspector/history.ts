@@ -2,7 +2,7 @@
  * The inspector's history: transactions in arrival order, bounded in bytes (`--inspector-history`). When a new or
  * grown transaction passes the bound, the oldest go first. Artifacts kept for replay are bounded the same way.
  */
-import type { Transaction } from './transaction.js';
+import type { Transaction } from '../simulator/recording.js';
 
 /** Where an open transaction sits in the history: on the object itself (JSON leaves symbol keys out). */
 const SLOT = Symbol('history entry');

@@ -13,7 +13,8 @@ import { artifactOf, eicarArtifact, guessMimetype } from '../simulator/artifacts
 import { SimulatorHost } from '../simulator/host.js';
 import { send } from '../simulator/http.js';
 import { ArtifactStore, History } from './history.js';
-import { decodeBody, TransactionTracker, type Transaction, type TransactionSource } from './transaction.js';
+import { decodeBody, type Transaction, type TransactionSource } from '../simulator/recording.js';
+import { TransactionTracker } from './transaction.js';
 
 export type ReplayMode = 'exact' | 'resigned' | 'edited';
 

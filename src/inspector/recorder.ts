@@ -10,7 +10,8 @@ import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, renam
 import { join } from 'node:path';
 import type { EngineObserver } from '../engine/observer.js';
 import type { Logger } from '../util/logger.js';
-import { TransactionTracker, type Transaction } from './transaction.js';
+import type { Transaction } from '../simulator/recording.js';
+import { TransactionTracker } from './transaction.js';
 
 export interface RecorderOptions {
   file: string;

@@ -11,7 +11,7 @@ import { toNodeHandler } from 'h3/node';
 import { bountyFile, curlCommand, harLog, jsonLines } from './exports.js';
 import type { Inspector, ReplayMode } from './inspector.js';
 import { inspectorPage } from './page.js';
-import type { Transaction } from './transaction.js';
+import type { Transaction } from '../simulator/recording.js';
 
 const MAX_API_BODY = 64 * 1024 * 1024;
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];

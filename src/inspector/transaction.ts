@@ -9,8 +9,6 @@ import { validateDocument } from '../protocol/validate.js';
 import type { AnswerEvent, DeliveryEvent, DownloadEvent, EngineObserver, JobEvent, ScanErrorEvent } from '../engine/observer.js';
 import { encodeBody, type Transaction, type TransactionSource } from '../simulator/recording.js';
 
-export { decodeBody, encodeBody, type Transaction, type TransactionSource } from '../simulator/recording.js';
-
 export interface TrackerOptions {
   /** Bytes of a request body kept (the rest is cut, `truncated`). */
   maxBodyBytes: number;

@@ -50,14 +50,6 @@ export class UnreachableError extends CliError {
   }
 }
 
-/** A check failed (validation, conformance): exit 1. */
-export class CheckFailedError extends CliError {
-  constructor(message: string, options: Omit<CliErrorOptions, 'exitCode'> = {}) {
-    super(message, { ...options, exitCode: ExitCode.CHECK_FAILED });
-    this.name = 'CheckFailedError';
-  }
-}
-
 /** The message of anything thrown, for logs and `metadata.comments`. */
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;

@@ -32,17 +32,6 @@ export function levelEnabled(logger: Pick<Logger, 'level'>, level: Exclude<LogLe
   return LEVELS[level] >= LEVELS[logger.level];
 }
 
-export function parseLogLevel(value: string | undefined, fallback: LogLevel = 'info'): LogLevel {
-  const v = (value ?? '').toLowerCase();
-  if (v === 'warning') return 'warn';
-  return v in LEVELS ? (v as LogLevel) : fallback;
-}
-
-export function parseLogFormat(value: string | undefined, fallback: LogFormat = 'text'): LogFormat {
-  const v = (value ?? '').toLowerCase();
-  return v === 'json' || v === 'text' ? v : fallback;
-}
-
 /** JSON.stringify that writes bigints as digits (a string in logs) and never throws on cycles. */
 function safeJson(value: unknown): string {
   const seen = new WeakSet<object>();

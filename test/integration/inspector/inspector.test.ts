@@ -15,7 +15,8 @@ import { History } from '../../../src/inspector/history.js';
 import { Inspector } from '../../../src/inspector/inspector.js';
 import { createRecorder } from '../../../src/inspector/recorder.js';
 import { startInspectorServer } from '../../../src/inspector/server.js';
-import { TransactionTracker, type Transaction } from '../../../src/inspector/transaction.js';
+import { TransactionTracker } from '../../../src/inspector/transaction.js';
+import type { Transaction } from '../../../src/simulator/recording.js';
 import { weiToNct } from '../../../src/protocol/bid.js';
 import { createLogger } from '../../../src/util/logger.js';
 

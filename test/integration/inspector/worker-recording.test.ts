@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AnswerEvent } from '../../../src/engine/observer.js';
 import { readRecording } from '../../../src/simulator/replay.js';
-import { TransactionTracker, type Transaction } from '../../../src/inspector/transaction.js';
+import { TransactionTracker } from '../../../src/inspector/transaction.js';
+import type { Transaction } from '../../../src/simulator/recording.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pse-worker-recording-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
