@@ -10,6 +10,7 @@ import { Agent } from 'node:http';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
+import { setDeadline, type DeadlineTimer } from '../util/timers.js';
 import { guessMimetype } from './artifacts.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, type Dispatcher, type TrackedBounty } from './dispatch.js';
 import { SimulatorHost, type CallbackAddress, type ReceivedAnswer } from './host.js';
@@ -233,12 +234,9 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
       if (!accepted(tracked)) {
         result.refused = tracked.status === undefined ? `no HTTP answer (${tracked.error})` : `HTTP ${tracked.status}`;
       } else {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          gotFirst,
-          new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, tracked.expiration + WATCH_GRACE_MS - Date.now())))),
-        ]);
-        clearTimeout(timer);
+        let timer: DeadlineTimer | undefined;
+        await Promise.race([gotFirst, new Promise<void>((r) => (timer = setDeadline(tracked.expiration + WATCH_GRACE_MS, r)))]);
+        timer?.cancel();
         // A moment for a second answer, so "answered twice" is seen.
         if (first !== null) await new Promise((r) => setTimeout(r, 200));
         const got = first as ReturnType<typeof readAnswer> | null;
