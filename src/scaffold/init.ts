@@ -166,7 +166,6 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
   const target = resolve(cwd, answers.dir);
   const shown = displayPath(target, cwd);
 
-  io.progress(`Creating a ${answers.template} engine in ${shown} (package ${answers.name})…`);
   const scaffold = await scaffoldProject({
     template: answers.template,
     targetDir: target,
@@ -174,6 +173,8 @@ export async function initProject(answers: InitAnswers, flags: InitFlags, io: In
     dependency: dependency.spec,
     force: flags.force,
   });
+  // Said once the files are written (it takes milliseconds): a refusal (a non-empty folder) is then the only line.
+  io.progress(`Creating a ${answers.template} engine in ${shown} (package ${answers.name})…`);
   const from = {
     env: `from $POLYSWARM_ENGINE_DEPENDENCY`,
     checkout: 'this checkout, unpublished',
