@@ -1,5 +1,5 @@
 /**
- * The flags every `test` subcommand shares (test.ts, test-load.ts).
+ * The flags every `test` subcommand shares (test.ts, test-load.ts, test-corpus.ts).
  */
 import { duration, flag, integer, text } from './define.js';
 import { cwdOption } from './engine-options.js';
@@ -40,4 +40,10 @@ export function commonOptions() {
     ),
     cwd: cwdOption(),
   };
+}
+
+/** The flags `load` and `corpus` share with the others: no --verbose (hundreds of bounties), one JSON document. */
+export function streamOptions() {
+  const { verbose: _verbose, junit: _junit, json: _json, ...rest } = commonOptions();
+  return { ...rest, json: flag('--json', 'print the report as one JSON document, nothing else') };
 }

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/run.js';
 import { UsageError } from '../util/errors.js';
 import { choice, defineCommand, duration, flag, list, text, type OptionValues } from './define.js';
-import { testCorpus, testLoad } from './test-load.js';
+import { testCorpus } from './test-corpus.js';
+import { testLoad } from './test-load.js';
 import { commonOptions } from './test-options.js';
 import { testReplay } from './test-replay.js';
 

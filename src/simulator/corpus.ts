@@ -43,6 +43,8 @@ export interface FileResult {
   answeredTwice: boolean;
   /** Why it is missing: the HTTP status or network error, when the bounty was not accepted. */
   refused?: string;
+  /** Why it was answered unknown: the answer's metadata.comments (`ERROR:…`, `SKIPPED:…`), joined with `; `. */
+  reason?: string;
 }
 
 export interface CorpusReport {
@@ -62,6 +64,8 @@ export interface CorpusReport {
   bidsWrongNct: string;
   slowest: { name: string; latencyMs: number }[];
   misjudged: { name: string; truth: Truth; outcome: Outcome }[];
+  /** The files answered unknown, with the reason the engine gave ("no reason given" when its comments were empty). */
+  unknowns: { name: string; truth: Truth; reason: string }[];
 }
 
 export interface CorpusOptions extends CallbackAddress {
@@ -178,9 +182,10 @@ export function weiToNct(wei: bigint): string {
 }
 
 /** The first answer's verdict and bid, from its raw bytes (bids exact); anything unreadable counts as missing. */
-function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | null; timeout: boolean } {
+function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | null; timeout: boolean; comments: string[] } {
   const json = parseJson(answer.bytes);
-  if (!json.ok || json.value === null || typeof json.value !== 'object') return { outcome: 'missing', bid: null, timeout: false };
+  if (!json.ok || json.value === null || typeof json.value !== 'object')
+    return { outcome: 'missing', bid: null, timeout: false, comments: [] };
   const record = json.value as { verdict?: unknown; bid?: unknown; metadata?: { comments?: unknown } };
   const verdict = typeof record.verdict === 'string' ? record.verdict.toLowerCase() : '';
   const outcome = (['malicious', 'benign', 'suspicious', 'unknown'] as const).find((v) => v === verdict) ?? 'missing';
@@ -191,7 +196,7 @@ function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | n
         ? BigInt(record.bid)
         : null;
   const comments = Array.isArray(record.metadata?.comments) ? record.metadata.comments.map(String) : [];
-  return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)) };
+  return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)), comments };
 }
 
 /** Runs the corpus and resolves with its report. */
@@ -246,6 +251,7 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
           result.latencyMs = Math.max(0, tracked.firstAnswerTick! - tracked.sentTick - (tracked.ackMs ?? 0));
           result.timedOut = got.timeout || tracked.late;
           result.answeredTwice = tracked.answers > 1;
+          if (got.outcome === 'unknown') result.reason = got.comments.join('; ') || 'no reason given';
         }
       }
       host.releaseAnswerUrl(tracked.responseUrl);
@@ -308,5 +314,8 @@ export function summarize(results: FileResult[]): CorpusReport {
     misjudged: results
       .filter((r) => (r.outcome === 'malicious' || r.outcome === 'benign') && r.outcome !== r.truth)
       .map((r) => ({ name: r.name, truth: r.truth, outcome: r.outcome })),
+    unknowns: results
+      .filter((r) => r.outcome === 'unknown')
+      .map((r) => ({ name: r.name, truth: r.truth, reason: r.reason ?? 'no reason given' })),
   };
 }
