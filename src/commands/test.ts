@@ -198,6 +198,10 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
       onCase: (result) => out.write(options.json ? caseJson(result) : formatCase(result)),
       trace: options.verbose ? (line) => err.write(`${theme.dim(line)}\n`) : undefined,
     });
+    if (!options.json && report.notRun && !options.bail)
+      out.write(
+        `${theme.fail(`Stopped after the ping: what answers at ${target.url} is not an engine that accepts these signed events (see above); the other ${report.notRun} cases were not run.`)}\n`,
+      );
     out.write(
       options.json
         ? summaryJson(report, { suite, url: target.url, ...(callbackUrl ? { callback: callbackUrl } : {}) })

@@ -56,8 +56,11 @@ export const pingCase: CaseDefinition = {
     const body = new Uint8Array(0);
     const res = await sendEvent(ctx, { event: 'ping', body, json: false });
     if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 200 || res.status > 299)
-      out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status}: ${bodyQuote(res)}`);
+    else if (res.status < 200 || res.status > 299) {
+      // What answered, so a wrong --url (the metrics port, a web server) is recognised at a glance.
+      const type = res.headers['content-type'] ?? 'no content-type';
+      out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status} (${type}): ${bodyQuote(res)}`);
+    }
     return out;
   },
 };

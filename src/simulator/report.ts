@@ -57,9 +57,9 @@ export function formatCase(result: CaseResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** The summary line, exactly `N passed, N failed`. */
-export function formatSummary(report: Pick<TestReport, 'passed' | 'failed'>): string {
-  return `${report.passed} passed, ${report.failed} failed\n`;
+/** The summary line, exactly `N passed, N failed` (then `, N not run` when the run stopped early). */
+export function formatSummary(report: Pick<TestReport, 'passed' | 'failed' | 'notRun'>): string {
+  return `${report.passed} passed, ${report.failed} failed${report.notRun ? `, ${report.notRun} not run` : ''}\n`;
 }
 
 /** A case as one JSON line (bigints in answers as integer digits). */
@@ -75,7 +75,8 @@ function withoutName(result: CaseResult): Omit<CaseResult, 'name'> {
 /** The final JSON line: `{"summary":{…}}`. */
 export function summaryJson(report: TestReport, extra: Record<string, unknown> = {}): string {
   const ms = report.cases.reduce((sum, c) => sum + c.ms, 0);
-  return stringifyJson({ summary: { ok: report.ok, passed: report.passed, failed: report.failed, ms, ...extra } }) + '\n';
+  const notRun = report.notRun ? { notRun: report.notRun } : {};
+  return stringifyJson({ summary: { ok: report.ok, passed: report.passed, failed: report.failed, ...notRun, ms, ...extra } }) + '\n';
 }
 
 /** Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry at all. */
