@@ -158,7 +158,9 @@ async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
 async function runTest(suite: Suite, options: TestOptions): Promise<number> {
   const { writeFile } = await import('node:fs/promises');
   const { testEngine } = await import('../simulator/run.js');
-  const { caseJson, formatCase, formatSummary, junitXml, summaryJson } = await import('../simulator/report.js');
+  const { caseFormatter, caseJson, commonCauses, formatCommonCauses, formatSummary, junitXml, summaryJson } = await import(
+    '../simulator/report.js'
+  );
   const { resolveTarget } = await import('../simulator/target.js');
   const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
@@ -176,6 +178,7 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
   try {
     const header = `${theme.dim('Testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}`;
     let callbackUrl: string | undefined;
+    const formatCase = caseFormatter();
     const report = await testEngine({
       url: target.url,
       secret: target.secret,
@@ -202,9 +205,16 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
       out.write(
         `${theme.fail(`Stopped after the ping: what answers at ${target.url} is not an engine that accepts these signed events (see above); the other ${report.notRun} cases were not run.`)}\n`,
       );
+    const causes = commonCauses(report);
+    if (!options.json) out.write(formatCommonCauses(report));
     out.write(
       options.json
-        ? summaryJson(report, { suite, url: target.url, ...(callbackUrl ? { callback: callbackUrl } : {}) })
+        ? summaryJson(report, {
+            suite,
+            url: target.url,
+            ...(callbackUrl ? { callback: callbackUrl } : {}),
+            ...(causes.length > 0 ? { commonCauses: causes } : {}),
+          })
         : formatSummary(report),
     );
     if (options.junit) {

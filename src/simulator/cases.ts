@@ -267,7 +267,17 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
     else out.messages.push(`the engine never downloaded the artifact from ${bounty.artifact_uri}: ${unreachableHint(ctx)}`);
   }
   out.answer = checked.answer;
-  return withAbout(out, options.about);
+  // The engine said its scan failed (ERROR:…): that is the cause, not what this case is about.
+  return scanError(checked.answer) ? out : withAbout(out, options.about);
+}
+
+/** The `ERROR:…` comment of an `unknown` answer: the engine's scan failed, whatever the bounty was. Null otherwise. */
+export function scanError(answer: unknown): string | null {
+  if (answer === null || typeof answer !== 'object') return null;
+  const { verdict, metadata } = answer as { verdict?: unknown; metadata?: { comments?: unknown } };
+  if (verdict !== 'unknown' || !Array.isArray(metadata?.comments)) return null;
+  const error = metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:'));
+  return error ?? null;
 }
 
 /** Why an engine may not reach the simulator's host, and the flags that fix it. */
