@@ -13,6 +13,7 @@ export {
   choice,
   duration,
   flag,
+  inGroup,
   integer,
   list,
   negated,

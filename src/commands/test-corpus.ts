@@ -5,18 +5,17 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { defineCommand, duration, integer, text, type OptionValues } from './define.js';
-import { streamOptions } from './test-options.js';
+import { OUTPUT_GROUP, streamOptions } from './test-options.js';
 
 function corpusFlags() {
-  return {
-    ...streamOptions(),
+  return streamOptions({
     concurrency: integer('--concurrency <n>', 'files in flight at once', { min: 1, max: 1000 }, { defaultValue: 4 }),
     labels: text(
       '--labels <file.csv>',
       'label the files with a CSV of "path or sha256,malicious|benign" instead of malicious/ and benign/ subfolders',
     ),
-    junit: text('--junit <file>', 'also write JUnit XML, one test case per file'),
-    html: text('--html <file>', 'also write a self-contained HTML report (matrix, rates, latency chart)'),
+    junit: text('--junit <file>', 'also write JUnit XML, one test case per file', { group: OUTPUT_GROUP }),
+    html: text('--html <file>', 'also write a self-contained HTML report (matrix, rates, latency chart)', { group: OUTPUT_GROUP }),
     minDetection: text('--min-detection <percent>', 'exit 1 when fewer malicious files are answered malicious, e.g. 95'),
     maxFalsePositives: text('--max-false-positives <percent>', 'exit 1 when more benign files are answered malicious, e.g. 1'),
     expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
@@ -24,7 +23,7 @@ function corpusFlags() {
       defaultLabel: '30s',
       min: 1000,
     }),
-  };
+  });
 }
 
 export const testCorpus = defineCommand({

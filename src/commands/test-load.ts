@@ -11,8 +11,7 @@ import { streamOptions } from './test-options.js';
 const DEFAULT_CONCURRENCY = 10;
 
 function loadFlags() {
-  return {
-    ...streamOptions(),
+  return streamOptions({
     rate: integer('--rate <n>', 'bounties per second (open loop)', { min: 1, max: 100_000 }),
     concurrency: integer(
       '--concurrency <n>',
@@ -27,7 +26,7 @@ function loadFlags() {
       defaultLabel: '30s',
       min: 1000,
     }),
-  };
+  });
 }
 
 export const testLoad = defineCommand({

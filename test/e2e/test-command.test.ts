@@ -233,7 +233,13 @@ describe('polyswarm-engine test (built bin): unreachable engines, usage errors, 
       [['bounty', '--set', 'rules.max_allowed_bid=1e+21'], '/rules/max_allowed_bid: must be a non-negative integer (wei), got 1e+21'],
       [['bounty', '--file', join(tmp, 'missing.bin')], `Error: --file ${join(tmp, 'missing.bin')}: no such file`],
       [['ping', '--timeout', 'soon'], "error: option '--timeout <duration>' argument 'soon' is invalid. --timeout is not a duration"],
+      [['bounty', '--scan-url', 'not a url'], 'Error: --scan-url "not a url": expected an http(s) URL'],
+      // The old names, hidden from --help, still work and are named as given.
       [['bounty', '--url-artifact', 'not a url'], 'Error: --url-artifact "not a url": expected an http(s) URL'],
+      [
+        ['bounty', '--remote-file', 'http://127.0.0.1:9/a', '--artifact-url', 'http://127.0.0.1:9/b'],
+        'Error: choose one artifact, not --remote-file and --artifact-url',
+      ],
       [['ping', '--cwd', join(tmp, 'nowhere')], `Error: --cwd ${join(tmp, 'nowhere')}: no such folder`],
       [
         ['ping', '--url', 'localhost:3000'],
