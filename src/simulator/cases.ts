@@ -9,6 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
 import { checkAnswers } from './checks.js';
+import type { HttpResponse } from './http.js';
 import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
 import type { ArtifactChoice, BountyOptions } from './types.js';
 
@@ -205,7 +206,7 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
       return out;
     }
     if (res.status < 200 || res.status > 299) {
-      out.messages.push(`expected 202 Accepted for the ${which}, got ${res.status}: ${bodyQuote(res)}`);
+      out.messages.push(`expected 202 Accepted for the ${which}, got ${res.status}: ${refusalQuote(res)}`);
       return withAbout(out, options.about);
     }
     if (res.status !== 202) out.warnings.push(`the ${which} got ${res.status}; PolySwarm expects 202 Accepted (scan after answering)`);
@@ -278,6 +279,21 @@ export function scanError(answer: unknown): string | null {
   if (verdict !== 'unknown' || !Array.isArray(metadata?.comments)) return null;
   const error = metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:'));
   return error ?? null;
+}
+
+/**
+ * The body of a refused bounty: a JSON error (`{"error": …, "hint": …}`, as an engine refusing a `response_url`
+ * its egress policy forbids answers) in full, since the flag that lifts the refusal comes last; else a short quote.
+ */
+function refusalQuote(res: HttpResponse): string {
+  const text = res.body.toString('utf8').trim();
+  try {
+    const value = JSON.parse(text) as { error?: unknown } | null;
+    if (value !== null && typeof value === 'object' && typeof value.error === 'string' && text.length <= 1000) return JSON.stringify(value);
+  } catch {
+    // Not JSON: quoted below.
+  }
+  return bodyQuote(res);
 }
 
 /** Why an engine may not reach the simulator's host, and the flags that fix it. */

@@ -190,6 +190,37 @@ describe('polyswarm-engine test (built bin) against broken engines: exit 1 with 
   });
 });
 
+describe('an engine that refuses a bounty before its 202 (its egress policy forbids the response_url)', () => {
+  it('test bounty fails at once, printing the refusal in full with the flag that lifts it', async () => {
+    // What `start` (--egress public) answers for a loopback response_url: the reason and the flag, in JSON.
+    const refusal = {
+      error:
+        'response_url http://127.0.0.1/answers/x is a loopback address, which --egress public refuses: this bounty could never be answered',
+      hint: 'run the engine with --egress any, or allow the address with --egress-allow 127.0.0.1',
+    };
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const ping = req.headers['x-polyswarm-event'] === 'ping';
+        res.writeHead(ping ? 200 : 422, { 'content-type': 'application/json' });
+        res.end(ping ? '{"status":"OK"}' : JSON.stringify(refusal));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    engines.track(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const started = Date.now();
+    const r = await test(['bounty', '--eicar', '--url', url, '--secret', SECRET]);
+    const ms = Date.now() - started;
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toContain(`    expected 202 Accepted for the bounty, got 422: ${JSON.stringify(refusal)}`);
+    expect(r.stdout).toContain('--egress any');
+    // Not after the bounty's expiration (30 s): a generous bound for a process start on a busy machine.
+    expect(ms).toBeLessThan(5000);
+    expect(r.stdout).toMatch(/^✗ bounty: EICAR \(\d+ms\)$/m);
+  });
+});
+
 describe('polyswarm-engine test all pointed at something that is not an engine', () => {
   it('an HTTP server answering 404 with an HTML page: stops after the ping, saying what answered (status, type, first bytes)', async () => {
     const server = createServer((_req, res) => {
