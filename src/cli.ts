@@ -27,6 +27,8 @@ export const COMMANDS: readonly CommandDefinition<any>[] = [init, demo, serve, s
 
 function optionFor(spec: OptionSpec): Option {
   const option = new Option(spec.flags, describe(spec));
+  if (spec.group) option.helpGroup(spec.group);
+  if (spec.hidden) option.hideHelp();
   if (spec.choices) option.choices(spec.choices);
   if (spec.kind === 'list') option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
   else if (spec.kind === 'value' && !spec.choices) {

@@ -7,11 +7,13 @@
  * a command's `run` imports the layer it calls when it runs.
  */
 import type { OptionSpecs, OptionValues, ValueSource } from '../runtime/options.js';
+import { asTyped } from '../util/invocation.js';
 
 export {
   choice,
   duration,
   flag,
+  inGroup,
   integer,
   list,
   negated,
@@ -56,7 +58,7 @@ export function defineCommand<O extends OptionSpecs>(definition: CommandDefiniti
   return definition;
 }
 
-/** The `--help` epilog listing examples. */
+/** The `--help` epilog listing examples, each with the command that runs this CLI where the user stands. */
 export function examplesText(lines: readonly string[]): string {
-  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+  return `\nExamples:\n${lines.map((l) => `  $ ${asTyped(l)}`).join('\n')}\n`;
 }

@@ -22,6 +22,8 @@ async function runDemo(): Promise<number> {
   const { ExitCode } = await import('../util/errors.js');
   const { formatDuration } = await import('../util/duration.js');
   const { theme } = await import('../util/logger.js');
+  const { cliCommand, detectPackageManager } = await import('../util/invocation.js');
+  const { runScriptCommand } = await import('../scaffold/install.js');
   const started = Date.now();
   out(theme.bold('polyswarm-engine demo: a throwaway PolySwarm engine, started and checked end to end.'));
   out();
@@ -64,11 +66,15 @@ async function runDemo(): Promise<number> {
       );
     out();
     out(theme.bold('Next steps'));
-    out(
-      `  ${theme.accent('npx polyswarm-engine init my-engine')}   ${theme.dim('# your own engine (from this checkout: node bin/polyswarm-engine.js init my-engine)')}`,
-    );
-    out(`  ${theme.accent('cd my-engine && npm run dev')}           ${theme.dim('# run it, reloading src/scan.ts on save')}`);
-    out(`  ${theme.accent('npm run test:engine')}                   ${theme.dim('# in a second terminal: these same checks')}`);
+    // Commands as they run where the user stands: `node bin/polyswarm-engine.js` in a clone, npx in a project.
+    const pm = detectPackageManager();
+    const steps: [string, string][] = [
+      [`${cliCommand()} init my-engine`, 'your own engine'],
+      [`cd my-engine && ${runScriptCommand(pm, 'dev')}`, 'run it, reloading src/scan.ts on save'],
+      [runScriptCommand(pm, 'test:engine'), 'in a second terminal: these same checks'],
+    ];
+    const width = Math.max(...steps.map(([cmd]) => cmd.length));
+    for (const [cmd, why] of steps) out(`  ${theme.accent(cmd.padEnd(width))}   ${theme.dim(`# ${why}`)}`);
     return code;
   } finally {
     process.off('SIGINT', onSigint);

@@ -12,6 +12,11 @@ import { choice, duration, integer, size, text, type OptionSpec } from './define
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
+/** `--help` headings: the everyday flags come first, without one; what production and scaling need, after. */
+const QUEUE = 'Queue and limits:';
+const PRODUCTION = 'Production:';
+const RECORDING = 'Recording (for test replay):';
+
 export const cwdOption = () => text('--cwd <dir>', 'engine project folder', { defaultValue: '.', defaultLabel: 'current folder' });
 
 export const secretOption = () =>
@@ -25,6 +30,7 @@ export const secretFileOption = () =>
     'file holding the webhook secret (a Docker or Kubernetes secret); keeps it out of `ps` and the environment',
     {
       env: 'WEBHOOK_SECRET_FILE',
+      group: PRODUCTION,
     },
   );
 
@@ -34,6 +40,7 @@ export const queueNameOption = () =>
     ...text('--queue-name <name>', 'with --queue: the queue’s name in Redis, shared by the engine’s web processes and workers', {
       env: 'POLYSWARM_QUEUE_NAME',
       defaultLabel: 'the project’s package name',
+      group: QUEUE,
     }),
     parse: (value: string) => {
       const problem = queueNameProblem(value);
@@ -53,6 +60,7 @@ export const concurrencyOption = () =>
 export const previousSecretOption = () =>
   text('--previous-secret <secret>', 'during a secret rotation: the old webhook secret, still accepted (and logged when used)', {
     env: ['WEBHOOK_SECRET_PREVIOUS', 'PSENGINE_WEBHOOK_SECRET_PREVIOUS'],
+    group: PRODUCTION,
   });
 
 /**
@@ -66,7 +74,7 @@ export function egressOptions(defaultMode: EgressMode) {
       '--egress <policy>',
       'where downloads and answers may connect: `public` addresses only, or `any` but link-local and cloud-metadata ones',
       EGRESS_MODES,
-      { env: 'POLYSWARM_EGRESS', defaultValue: defaultMode },
+      { env: 'POLYSWARM_EGRESS', defaultValue: defaultMode, group: PRODUCTION },
     ),
     egressAllow: {
       ...text(
@@ -75,6 +83,7 @@ export function egressOptions(defaultMode: EgressMode) {
         {
           env: 'POLYSWARM_EGRESS_ALLOW',
           defaultLabel: 'none',
+          group: PRODUCTION,
         },
       ),
       parse: parseAllowList,
@@ -95,11 +104,13 @@ export function metricsOptions() {
       {
         env: 'POLYSWARM_METRICS_PORT',
         defaultLabel: 'off',
+        group: PRODUCTION,
       },
     ),
     metricsHost: text('--metrics-host <host>', 'interface the metrics listener binds', {
       env: 'POLYSWARM_METRICS_HOST',
       defaultValue: '127.0.0.1',
+      group: PRODUCTION,
     }),
     statsd: {
       ...text(
@@ -108,6 +119,7 @@ export function metricsOptions() {
         {
           env: 'POLYSWARM_STATSD',
           defaultLabel: 'off',
+          group: PRODUCTION,
         },
       ),
       parse: parseStatsdUrl,
@@ -138,6 +150,7 @@ export function processOptions() {
       env: 'POLYSWARM_SHUTDOWN_GRACE',
       defaultValue: DEFAULTS.shutdownGraceMs,
       defaultLabel: `${DEFAULTS.shutdownGraceMs / 1000}s`,
+      group: PRODUCTION,
     }),
     lockDuration: duration(
       '--lock-duration <duration>',
@@ -148,6 +161,7 @@ export function processOptions() {
         min: 1000,
         defaultValue: DEFAULTS.lockDurationMs,
         defaultLabel: `${DEFAULTS.lockDurationMs / 1000}s`,
+        group: QUEUE,
       },
     ),
     ...metricsOptions(),
@@ -173,12 +187,14 @@ export function webhookOptions(defaultHost: string) {
       {
         env: 'POLYSWARM_QUEUE_URL',
         defaultLabel: 'embedded, journaled in the state folder',
+        group: QUEUE,
       },
     ),
     queueName: queueNameOption(),
     stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
       env: 'POLYSWARM_STATE_DIR',
       defaultLabel: '<project>/.polyswarm',
+      group: QUEUE,
     }),
     maxQueued: integer(
       '--max-queued <n>',
@@ -187,6 +203,7 @@ export function webhookOptions(defaultHost: string) {
       {
         env: 'POLYSWARM_MAX_QUEUED',
         defaultValue: DEFAULTS.queueCapacity,
+        group: QUEUE,
       },
     ),
     maxQueuedBytes: size(
@@ -197,6 +214,7 @@ export function webhookOptions(defaultHost: string) {
         env: 'POLYSWARM_MAX_QUEUED_BYTES',
         defaultValue: DEFAULTS.maxQueuedBytes,
         defaultLabel: `${DEFAULTS.maxQueuedBytes / 1024 ** 2}MiB`,
+        group: QUEUE,
       },
     ),
     ...processOptions(),
@@ -211,6 +229,7 @@ export function recordOptions(what: string) {
   return {
     record: text('--record <file>', `append one JSON line per ${what}`, {
       env: 'POLYSWARM_RECORD',
+      group: RECORDING,
     }),
     recordMaxBytes: size(
       '--record-max-bytes <size>',
@@ -220,12 +239,13 @@ export function recordOptions(what: string) {
         env: 'POLYSWARM_RECORD_MAX_BYTES',
         defaultValue: DEFAULT_RECORD_MAX_BYTES,
         defaultLabel: `${DEFAULT_RECORD_MAX_BYTES / 1024 ** 2}MiB`,
+        group: RECORDING,
       },
     ),
     recordArtifacts: text(
       '--record-artifacts <dir>',
       'with --record: also keep each downloaded artifact as DIR/<sha256>, mode 0600 (they may be malware)',
-      { env: 'POLYSWARM_RECORD_ARTIFACTS' },
+      { env: 'POLYSWARM_RECORD_ARTIFACTS', group: RECORDING },
     ),
   };
 }

@@ -1,27 +1,24 @@
 /**
- * `polyswarm-engine test load` (capacity: a stream of bounties for a while) and `test corpus DIR` (accuracy over
- * labelled files). Both reuse the simulator's artifact host and answer receiver; see simulator/load.ts and
- * simulator/corpus.ts.
+ * `polyswarm-engine test load`: capacity, a stream of bounties for a while (simulator/load.ts), reusing the
+ * simulator's artifact host and answer receiver.
  */
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
-import { defineCommand, duration, flag, integer, text, type OptionValues } from './define.js';
-import { commonOptions } from './test-options.js';
+import { defineCommand, duration, integer, text, type OptionValues } from './define.js';
+import { streamOptions } from './test-options.js';
 
-/** The flags `load` and `corpus` share with the others: no --verbose (hundreds of bounties). */
-function runFlags() {
-  const { verbose: _verbose, junit: _junit, json: _json, ...rest } = commonOptions();
-  return { ...rest, json: flag('--json', 'print the report as one JSON document, nothing else') };
-}
+/** Bounties in flight when neither --rate nor --concurrency is given (autocannon's default connections). */
+const DEFAULT_CONCURRENCY = 10;
 
 function loadFlags() {
-  return {
-    ...runFlags(),
+  return streamOptions({
     rate: integer('--rate <n>', 'bounties per second (open loop)', { min: 1, max: 100_000 }),
-    concurrency: integer('--concurrency <n>', 'bounties in flight at once (closed loop: the next is sent when one is answered)', {
-      min: 1,
-      max: 10_000,
-    }),
+    concurrency: integer(
+      '--concurrency <n>',
+      'bounties in flight at once (closed loop: the next is sent when one is answered)',
+      { min: 1, max: 10_000 },
+      { defaultLabel: `${DEFAULT_CONCURRENCY} when --rate is not given` },
+    ),
     duration: duration('--duration <duration>', 'how long to send bounties', { defaultValue: 30_000, defaultLabel: '30s', min: 1 }),
     artifact: text('--artifact <eicar|benign|file>', 'the artifact every bounty carries', { defaultValue: 'eicar' }),
     expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
@@ -29,27 +26,7 @@ function loadFlags() {
       defaultLabel: '30s',
       min: 1000,
     }),
-  };
-}
-
-function corpusFlags() {
-  return {
-    ...runFlags(),
-    concurrency: integer('--concurrency <n>', 'files in flight at once', { min: 1, max: 1000 }, { defaultValue: 4 }),
-    labels: text(
-      '--labels <file.csv>',
-      'label the files with a CSV of "path or sha256,malicious|benign" instead of malicious/ and benign/ subfolders',
-    ),
-    junit: text('--junit <file>', 'also write JUnit XML, one test case per file'),
-    html: text('--html <file>', 'also write a self-contained HTML report (matrix, rates, latency chart)'),
-    minDetection: text('--min-detection <percent>', 'exit 1 when fewer malicious files are answered malicious, e.g. 95'),
-    maxFalsePositives: text('--max-false-positives <percent>', 'exit 1 when more benign files are answered malicious, e.g. 1'),
-    expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
-      defaultValue: 30_000,
-      defaultLabel: '30s',
-      min: 1000,
-    }),
-  };
+  });
 }
 
 export const testLoad = defineCommand({
@@ -57,6 +34,7 @@ export const testLoad = defineCommand({
   description: 'send bounties at a rate (or N at once) for a while: latencies, throughput, and answers lost or repeated',
   options: loadFlags(),
   examples: [
+    'polyswarm-engine test load --duration 10s',
     'polyswarm-engine test load --rate 50 --duration 30s',
     'polyswarm-engine test load --concurrency 16 --duration 1m --artifact benign --url http://127.0.0.1:8080/ --secret qwertyuiop',
   ],
@@ -64,121 +42,16 @@ export const testLoad = defineCommand({
   run: ({ options }) => runLoadCommand(options),
 });
 
-export const testCorpus = defineCommand({
-  name: 'corpus',
-  description: 'send every file of a labelled corpus as a bounty: confusion matrix, rates, latencies, bids',
-  args: [{ name: 'dir', description: 'the corpus: files under DIR/malicious/ and DIR/benign/ (or DIR with --labels)' }],
-  options: corpusFlags(),
-  examples: [
-    'polyswarm-engine test corpus ./corpus --concurrency 8',
-    'polyswarm-engine test corpus ./samples --labels labels.csv --junit corpus.xml --html corpus.html --min-detection 95 --max-false-positives 1',
-  ],
-  epilog: '\nExit 1 when a gate (--min-detection, --max-false-positives) fails, or a file went unanswered or was answered twice.\n',
-  run: ({ args, options }) => runCorpusCommand(args[0], options),
-});
-
-/** `95`, `95%` or `99.5` → 0.95…; a usage error otherwise. */
-function percentFlag(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(value);
-  if (!match || Number(match[1]) > 100)
-    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a percentage between 0 and 100, e.g. 95`);
-  return Number(match[1]) / 100;
-}
-
-async function runCorpusCommand(dir: string | undefined, options: OptionValues<ReturnType<typeof corpusFlags>>): Promise<number> {
-  const { writeFile } = await import('node:fs/promises');
-  const { runCorpus } = await import('../simulator/corpus.js');
-  const { corpusJson, corpusJunit, formatCorpusReport, percent, progressBar } = await import('../simulator/corpus-report.js');
-  const { corpusHtml } = await import('../simulator/corpus-html.js');
-  const { resolveTarget } = await import('../simulator/target.js');
-  const { ExitCode } = await import('../util/errors.js');
-  const { theme } = await import('../util/logger.js');
-  if (dir === undefined)
-    throw new UsageError('test corpus needs a folder', {
-      hint: 'polyswarm-engine test corpus DIR, with the files under DIR/malicious/ and DIR/benign/',
-    });
-  const minDetection = percentFlag('--min-detection', options.minDetection);
-  const maxFalsePositives = percentFlag('--max-false-positives', options.maxFalsePositives);
-  const corpusDir = resolve(options.cwd, dir);
-  const err = process.stderr;
-  const live = err.isTTY === true && !options.json;
-  const target = await resolveTarget({ url: options.url, secret: options.secret, cwd: options.cwd });
-  try {
-    const { report, results } = await runCorpus({
-      url: target.url,
-      secret: target.secret,
-      dir: corpusDir,
-      labels: options.labels === undefined ? undefined : resolve(options.cwd, options.labels),
-      concurrency: options.concurrency,
-      expirationMs: options.expiration,
-      timeoutMs: options.timeout,
-      listenHost: options.listenHost,
-      advertiseHost: options.advertiseHost,
-      port: options.callbackPort,
-      onListening: () => {
-        if (!options.json)
-          err.write(
-            `${theme.dim('Corpus')} ${corpusDir} ${theme.dim('→')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`,
-          );
-      },
-      onProgress: options.json
-        ? undefined
-        : (done, total) => {
-            if (live) err.write(`\r\u001b[2K${progressBar(done, total)}`);
-            else if (done === total || done % 50 === 0) err.write(`${progressBar(done, total)}\n`);
-          },
-    });
-    if (live) err.write('\n');
-    const write = async (flag: string, file: string, text: string) => {
-      try {
-        await writeFile(resolve(options.cwd, file), text);
-      } catch (error) {
-        throw new UsageError(`${flag} ${file}: cannot write it (${(error as Error).message})`);
-      }
-    };
-    if (options.junit) await write('--junit', options.junit, corpusJunit(results, `polyswarm-engine test corpus ${dir}`));
-    if (options.html)
-      await write('--html', options.html, corpusHtml(report, { engine: target.url, corpus: corpusDir, generatedAt: new Date() }));
-    const failures: string[] = [];
-    if (minDetection !== undefined && (report.detectionRate ?? 0) < minDetection)
-      failures.push(`detection rate ${percent(report.detectionRate)} is below --min-detection ${percent(minDetection)}`);
-    if (maxFalsePositives !== undefined && (report.falsePositiveRate ?? 0) > maxFalsePositives) {
-      failures.push(
-        `false-positive rate ${percent(report.falsePositiveRate)} is above --max-false-positives ${percent(maxFalsePositives)}`,
-      );
-    }
-    if (report.missing > 0)
-      failures.push(
-        `${report.missing} file${report.missing === 1 ? '' : 's'} got no answer: every accepted bounty must be answered (unknown, bid 0, when undecided)`,
-      );
-    if (report.answeredTwice > 0)
-      failures.push(`${report.answeredTwice} file${report.answeredTwice === 1 ? ' was' : 's were'} answered twice`);
-    if (options.json) process.stdout.write(corpusJson(report, { url: target.url, dir: corpusDir, ok: failures.length === 0, failures }));
-    else
-      process.stdout.write(
-        formatCorpusReport(report) +
-          (failures.length === 0 ? `\n${theme.pass} corpus passed\n` : `\n${failures.map((f) => theme.fail(f)).join('\n')}\n`),
-      );
-    return failures.length === 0 ? ExitCode.OK : ExitCode.CHECK_FAILED;
-  } finally {
-    await target.stop();
-  }
-}
-
 async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>>): Promise<number> {
   const { runLoad } = await import('../simulator/load.js');
   const { formatLoadReport, loadJson, progressLine } = await import('../simulator/load-report.js');
   const { resolveTarget } = await import('../simulator/target.js');
   const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
-  if ((options.rate === undefined) === (options.concurrency === undefined)) {
-    throw new UsageError(
-      options.rate === undefined
-        ? 'choose a load: --rate N (bounties per second) or --concurrency N (bounties in flight)'
-        : 'choose --rate or --concurrency, not both',
-    );
-  }
+  if (options.rate !== undefined && options.concurrency !== undefined) throw new UsageError('choose --rate or --concurrency, not both');
+  // Neither given: a closed loop of DEFAULT_CONCURRENCY, as autocannon's 10 connections, which one machine sustains.
+  const defaulted = options.rate === undefined && options.concurrency === undefined;
+  const concurrency = defaulted ? DEFAULT_CONCURRENCY : options.concurrency;
   const artifact =
     options.artifact === 'eicar' || options.artifact === 'benign' ? options.artifact : { file: resolve(options.cwd, options.artifact) };
   const err = process.stderr;
@@ -190,7 +63,7 @@ async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>
       url: target.url,
       secret: target.secret,
       rate: options.rate,
-      concurrency: options.concurrency,
+      concurrency,
       durationMs: options.duration,
       artifact,
       expirationMs: options.expiration,
@@ -200,7 +73,11 @@ async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>
       port: options.callbackPort,
       onListening: () => {
         if (!options.json)
-          err.write(`${theme.dim('Load testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}\n`);
+          err.write(
+            `${theme.dim('Load testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}${
+              defaulted ? theme.dim(`, ${DEFAULT_CONCURRENCY} bounties in flight (the default; --rate N or --concurrency N to choose)`) : ''
+            }\n`,
+          );
       },
       // On a terminal the line is rewritten every second; in a log, one line every five.
       onProgress: options.json

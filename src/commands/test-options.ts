@@ -1,25 +1,40 @@
 /**
- * The flags every `test` subcommand shares (test.ts, test-load.ts).
+ * The flags every `test` subcommand shares (test.ts, test-load.ts, test-corpus.ts), in `--help` order: the engine
+ * and its secret first, then the subcommand's own flags, then output, then the callback address (for an engine in
+ * a container), each under its heading.
  */
-import { duration, flag, integer, text } from './define.js';
+import { duration, flag, inGroup, integer, text, type OptionSpecs } from './define.js';
 import { cwdOption } from './engine-options.js';
 
-/** The options every `test` subcommand takes. */
-export function commonOptions() {
+const OUTPUT = 'Output:';
+const CALLBACKS = 'Callbacks (an engine in a container or on another host):';
+
+function engineOptions() {
   return {
-    url: text('-u, --url <url>', 'engine webhook URL', {
+    url: text('-u, --url <url>', "the engine's webhook URL", {
       defaultLabel: 'the running `serve`, else boot this project, else http://127.0.0.1:3000/',
     }),
     // Not resolved from the environment here: the simulator looks for the secret in the *project's* .env, which may
     // be a parent of --cwd (simulator/target.ts), and says where it found it.
     secret: text('--secret <secret>', 'webhook secret', { defaultLabel: "$WEBHOOK_SECRET, then WEBHOOK_SECRET in the project's .env" }),
+    cwd: cwdOption(),
     timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge', {
       defaultValue: 10_000,
       defaultLabel: '10s',
     }),
+  };
+}
+
+function outputOptions() {
+  return inGroup(OUTPUT, {
     json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
     verbose: flag('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)'),
     junit: text('--junit <file>', 'also write a JUnit XML report'),
+  });
+}
+
+function callbackOptions() {
+  return inGroup(CALLBACKS, {
     listenHost: text(
       '--listen-host <addr>',
       "interface the simulator's artifact host and answer receiver bind to, e.g. 0.0.0.0 for an engine in Docker",
@@ -38,6 +53,31 @@ export function commonOptions() {
       { min: 0, max: 65_535 },
       { defaultLabel: '0, a free one' },
     ),
-    cwd: cwdOption(),
+  });
+}
+
+/** The options of a `test` subcommand: the shared ones around `own`, the subcommand's (grouped as it likes). */
+export function testOptions<O extends OptionSpecs>(own: O) {
+  return { ...engineOptions(), ...own, ...outputOptions(), ...callbackOptions() };
+}
+
+/** The options every `test` subcommand takes. */
+export function commonOptions() {
+  return testOptions({});
+}
+
+/**
+ * The options of `load` and `corpus` around their own: no --verbose (hundreds of bounties), and --json prints one
+ * JSON document.
+ */
+export function streamOptions<O extends OptionSpecs>(own: O) {
+  return {
+    ...engineOptions(),
+    ...own,
+    json: flag('--json', 'print the report as one JSON document, nothing else', { group: OUTPUT }),
+    ...callbackOptions(),
   };
 }
+
+/** The `--help` heading of the flags that choose what a command prints or writes. */
+export const OUTPUT_GROUP = OUTPUT;

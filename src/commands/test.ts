@@ -6,37 +6,44 @@
 import { resolve } from 'node:path';
 import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/run.js';
 import { UsageError } from '../util/errors.js';
-import { choice, defineCommand, duration, flag, list, text, type OptionValues } from './define.js';
-import { testCorpus, testLoad } from './test-load.js';
-import { commonOptions } from './test-options.js';
+import { choice, defineCommand, duration, flag, inGroup, list, text, type OptionValues } from './define.js';
+import { testCorpus } from './test-corpus.js';
+import { testLoad } from './test-load.js';
+import { commonOptions, testOptions } from './test-options.js';
 import { testReplay } from './test-replay.js';
 
 const VERDICTS = ['benign', 'malicious', 'suspicious', 'unknown', 'any'] as const;
+const PHASES = ['assertion', 'arbitration'] as const;
 
 function bountyFlags() {
-  return {
-    ...commonOptions(),
-    eicar: flag('--eicar', 'the EICAR test file (expects malicious; the default)'),
-    benign: flag('--benign', 'a harmless text file (expects benign)'),
-    file: text('--file <path>', 'a file of yours, served on loopback'),
-    artifactUrl: text('--artifact-url <url>', 'a FILE artifact downloaded from this URL instead of served locally'),
-    urlArtifact: text('--url-artifact <url>', 'a URL artifact (artifact_type "url") pointing at this address'),
-    phase: choice('--phase <phase>', 'bounty phase', ['assertion', 'arbitration'] as const, { defaultValue: 'assertion' }),
-    expect: choice('--expect <verdict>', 'verdict to expect', VERDICTS),
-    set: list('--set <path=value>', 'set a field of the bounty, e.g. rules.max_allowed_bid=10 (repeatable)'),
-    payload: text('--payload <file>', 'send this JSON bounty as is ("-" for stdin); response_url is still pointed at the receiver'),
-    legacy: flag('--legacy', 'send v0 field names (guid, artifact_url)'),
-    expiration: duration('--expiration <duration>', 'time until the bounty expires', { defaultValue: 30_000, defaultLabel: '30s' }),
-    allowInvalid: flag('--allow-invalid', 'send a bounty even when it is not valid (negative tests)'),
-  };
+  return testOptions({
+    ...inGroup('Artifact (one of):', {
+      eicar: flag('--eicar', 'the EICAR test file (expects malicious; the default)'),
+      benign: flag('--benign', 'a harmless text file (expects benign)'),
+      file: text('--file <path>', 'a file of yours, served on loopback'),
+      remoteFile: text('--remote-file <url>', 'a file the engine downloads from this URL, instead of one served on loopback'),
+      scanUrl: text('--scan-url <url>', 'a URL artifact (artifact_type "url"): the engine judges this web address'),
+      payload: text('--payload <file>', 'send this JSON bounty as is ("-" for stdin); response_url is still pointed at the receiver'),
+    }),
+    ...inGroup('Bounty:', {
+      phase: choice('--phase <phase>', 'bounty phase', PHASES, { defaultValue: PHASES[0] }),
+      expect: choice('--expect <verdict>', 'verdict to expect', VERDICTS),
+      expiration: duration('--expiration <duration>', 'time until the bounty expires', { defaultValue: 30_000, defaultLabel: '30s' }),
+      set: list('--set <path=value>', 'set a field of the bounty, e.g. rules.max_allowed_bid=10 (repeatable)'),
+      legacy: flag('--legacy', 'send v0 field names (guid, artifact_url)'),
+      allowInvalid: flag('--allow-invalid', 'send a bounty even when it is not valid (negative tests)'),
+    }),
+    // The names before --remote-file and --scan-url, too easily taken for --url (the engine's): still accepted.
+    artifactUrl: text('--artifact-url <url>', 'old name of --remote-file', { hidden: true }),
+    urlArtifact: text('--url-artifact <url>', 'old name of --scan-url', { hidden: true }),
+  });
 }
 
 function allFlags() {
-  return {
-    ...commonOptions(),
+  return testOptions({
     expiration: duration('--expiration <duration>', 'time until each bounty expires', { defaultValue: 30_000, defaultLabel: '30s' }),
     bail: flag('--bail', 'stop at the first failing case'),
-  };
+  });
 }
 
 type TestOptions = OptionValues<ReturnType<typeof commonOptions>> &
@@ -70,7 +77,7 @@ export const test = defineCommand({
       examples: [
         'polyswarm-engine test bounty --eicar',
         'polyswarm-engine test bounty --file ./sample.exe --expect malicious',
-        'polyswarm-engine test bounty --url-artifact https://example.com/ --expect unknown',
+        'polyswarm-engine test bounty --scan-url https://example.com/ --expect unknown',
         'polyswarm-engine test bounty --phase arbitration --set rules.max_allowed_bid=10',
       ],
       run: ({ options }) => runTest('bounty', options),
@@ -105,11 +112,13 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
   if (options.eicar) given.push(['--eicar', 'eicar']);
   if (options.benign) given.push(['--benign', 'benign']);
   if (options.file !== undefined) given.push(['--file', { file: resolve(options.cwd, options.file) }]);
+  if (options.remoteFile !== undefined) given.push(['--remote-file', { artifactUrl: options.remoteFile }]);
   if (options.artifactUrl !== undefined) given.push(['--artifact-url', { artifactUrl: options.artifactUrl }]);
+  if (options.scanUrl !== undefined) given.push(['--scan-url', { urlArtifact: options.scanUrl }]);
   if (options.urlArtifact !== undefined) given.push(['--url-artifact', { urlArtifact: options.urlArtifact }]);
   if (given.length > 1) {
     throw new UsageError(`choose one artifact, not ${given.map(([flag]) => flag).join(' and ')}`, {
-      hint: 'One of --eicar (the default), --benign, --file PATH, --artifact-url URL, --url-artifact URL.',
+      hint: 'One of --eicar (the default), --benign, --file PATH, --remote-file URL, --scan-url URL.',
     });
   }
   if (given.length === 1 && options.payload !== undefined) {
@@ -157,7 +166,9 @@ async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
 async function runTest(suite: Suite, options: TestOptions): Promise<number> {
   const { writeFile } = await import('node:fs/promises');
   const { testEngine } = await import('../simulator/run.js');
-  const { caseJson, formatCase, formatSummary, junitXml, summaryJson } = await import('../simulator/report.js');
+  const { caseFormatter, caseJson, commonCauses, formatCommonCauses, formatSummary, junitXml, summaryJson } = await import(
+    '../simulator/report.js'
+  );
   const { resolveTarget } = await import('../simulator/target.js');
   const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
@@ -175,6 +186,7 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
   try {
     const header = `${theme.dim('Testing')} ${target.description} ${theme.dim(`(secret from ${target.secretSource})`)}`;
     let callbackUrl: string | undefined;
+    const formatCase = caseFormatter();
     const report = await testEngine({
       url: target.url,
       secret: target.secret,
@@ -197,9 +209,20 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
       onCase: (result) => out.write(options.json ? caseJson(result) : formatCase(result)),
       trace: options.verbose ? (line) => err.write(`${theme.dim(line)}\n`) : undefined,
     });
+    if (!options.json && report.notRun && !options.bail)
+      out.write(
+        `${theme.fail(`Stopped after the ping: what answers at ${target.url} is not an engine that accepts these signed events (see above); the other ${report.notRun} cases were not run.`)}\n`,
+      );
+    const causes = commonCauses(report);
+    if (!options.json) out.write(formatCommonCauses(report));
     out.write(
       options.json
-        ? summaryJson(report, { suite, url: target.url, ...(callbackUrl ? { callback: callbackUrl } : {}) })
+        ? summaryJson(report, {
+            suite,
+            url: target.url,
+            ...(callbackUrl ? { callback: callbackUrl } : {}),
+            ...(causes.length > 0 ? { commonCauses: causes } : {}),
+          })
         : formatSummary(report),
     );
     if (options.junit) {

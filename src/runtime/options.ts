@@ -24,6 +24,10 @@ export interface OptionSpec<T = unknown, Required extends boolean = boolean> {
   readonly choices?: readonly string[];
   /** A flag without a value (`--json`), or a `--no-…` flag whose absence means true. */
   readonly kind: 'value' | 'boolean' | 'negated' | 'list';
+  /** The `--help` heading it is listed under (`Production:`); everyday flags have none and come first. */
+  readonly group?: string;
+  /** Accepted, not listed: an old name kept so scripts that use it still run. */
+  readonly hidden?: boolean;
   /** Phantom: lets `OptionValues` tell required values from optional ones. */
   readonly required?: Required;
 }
@@ -35,7 +39,13 @@ export type OptionValues<O extends OptionSpecs> = {
   [K in keyof O]: O[K] extends OptionSpec<infer T, true> ? T : O[K] extends OptionSpec<infer T, boolean> ? T | undefined : never;
 };
 
-interface Extra<T> {
+/** What `--help` shows of a flag beyond its description: its group heading, or nothing (hidden). */
+export interface HelpPlacement {
+  group?: string;
+  hidden?: boolean;
+}
+
+interface Extra<T> extends HelpPlacement {
   env?: string | readonly string[];
   defaultLabel?: string;
   defaultValue?: T;
@@ -62,6 +72,8 @@ function spec<T, R extends boolean>(
     env: envList(extra.env),
     defaultValue: extra.defaultValue,
     defaultLabel: extra.defaultLabel,
+    group: extra.group,
+    hidden: extra.hidden,
   };
 }
 
@@ -187,18 +199,27 @@ export function choice<C extends string>(flags: string, description: string, cho
 }
 
 /** A switch: true when given (or set to 1/true/yes in the environment), else false. */
-export function flag(flags: string, description: string, extra: { env?: string | readonly string[] } = {}): OptionSpec<boolean, true> {
+export function flag(
+  flags: string,
+  description: string,
+  extra: HelpPlacement & { env?: string | readonly string[] } = {},
+): OptionSpec<boolean, true> {
   return spec(flags, description, parseBoolean, { ...extra, defaultValue: false }, 'boolean');
 }
 
 /** A `--no-…` switch: true unless given. */
-export function negated(flags: string, description: string): OptionSpec<boolean, true> {
-  return spec(flags, description, parseBoolean, { defaultValue: true }, 'negated');
+export function negated(flags: string, description: string, extra: HelpPlacement = {}): OptionSpec<boolean, true> {
+  return spec(flags, description, parseBoolean, { ...extra, defaultValue: true }, 'negated');
 }
 
 /** A repeatable value (`--set a=1 --set b=2`). */
-export function list(flags: string, description: string): OptionSpec<string[], true> {
-  return spec(flags, description, (value) => [value], { defaultValue: [] }, 'list');
+export function list(flags: string, description: string, extra: HelpPlacement = {}): OptionSpec<string[], true> {
+  return spec(flags, description, (value) => [value], { ...extra, defaultValue: [] }, 'list');
+}
+
+/** `specs` listed under the `--help` heading `group` (a heading ends with a colon: `Production:`). */
+export function inGroup<O extends OptionSpecs>(group: string, specs: O): O {
+  return Object.fromEntries(Object.entries(specs).map(([key, s]) => [key, { ...s, group }])) as O;
 }
 
 /** Environment spellings of a switch. */

@@ -4,16 +4,9 @@
 import { execa } from 'execa';
 import { CliError } from '../util/errors.js';
 
+export { detectPackageManager } from '../util/invocation.js';
 export { PACKAGE_MANAGERS, type PackageManager } from './names.js';
 import type { PackageManager } from './names.js';
-
-/** The package manager that launched us (`npm_config_user_agent`, e.g. `pnpm/9.1.0 npm/? node/v20…`), else npm. */
-export function detectPackageManager(env: NodeJS.ProcessEnv = process.env): PackageManager {
-  const agent = env.npm_config_user_agent ?? '';
-  if (agent.startsWith('pnpm/')) return 'pnpm';
-  if (agent.startsWith('yarn/')) return 'yarn';
-  return 'npm';
-}
 
 /** The install command line for a package manager (npm without the audit and funding chatter). */
 export function installCommand(pm: PackageManager): [string, string[]] {

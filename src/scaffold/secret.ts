@@ -6,7 +6,8 @@
 import { constants } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliError, UsageError } from '../util/errors.js';
+import { CliError } from '../util/errors.js';
+import { findProject } from '../util/project.js';
 import { envFromExample, envWithSecret, generateSecret } from './scaffold.js';
 
 export type WriteSecretOutcome = { status: 'created'; path: string } | { status: 'added'; path: string } | { status: 'kept'; path: string };
@@ -14,15 +15,16 @@ export type WriteSecretOutcome = { status: 'created'; path: string } | { status:
 /**
  * Writes `<dir>/.env` with a fresh WEBHOOK_SECRET when there is none (from `.env.example` when the project has
  * one), or appends WEBHOOK_SECRET to an existing `.env` that lacks it or leaves it empty; otherwise changes nothing.
+ * Refuses (a UsageError, as `serve` does) a folder that is not an engine project: a `.env` there would serve nothing.
  */
 export async function writeSecret(dir: string, secret: string = generateSecret()): Promise<WriteSecretOutcome> {
+  findProject(dir);
   const path = join(dir, '.env');
   let existing: string | null;
   try {
     existing = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') throw new UsageError(`${dir} is not a folder`, { hint: 'Pass --cwd <your engine project folder>.' });
     if (code !== 'ENOENT') throw new CliError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
     existing = null;
   }
@@ -36,7 +38,6 @@ export async function writeSecret(dir: string, secret: string = generateSecret()
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return writeSecret(dir, secret);
-      if (code === 'ENOENT') throw new UsageError(`${dir} does not exist`, { hint: 'Pass --cwd <your engine project folder>.' });
       throw new CliError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
     }
     return { status: 'created', path };

@@ -9,6 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
 import { checkAnswers } from './checks.js';
+import type { HttpResponse } from './http.js';
 import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
 import type { ArtifactChoice, BountyOptions } from './types.js';
 
@@ -56,8 +57,11 @@ export const pingCase: CaseDefinition = {
     const body = new Uint8Array(0);
     const res = await sendEvent(ctx, { event: 'ping', body, json: false });
     if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 200 || res.status > 299)
-      out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status}: ${bodyQuote(res)}`);
+    else if (res.status < 200 || res.status > 299) {
+      // What answered, so a wrong --url (the metrics port, a web server) is recognised at a glance.
+      const type = res.headers['content-type'] ?? 'no content-type';
+      out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status} (${type}): ${bodyQuote(res)}`);
+    }
     return out;
   },
 };
@@ -202,7 +206,7 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
       return out;
     }
     if (res.status < 200 || res.status > 299) {
-      out.messages.push(`expected 202 Accepted for the ${which}, got ${res.status}: ${bodyQuote(res)}`);
+      out.messages.push(`expected 202 Accepted for the ${which}, got ${res.status}: ${refusalQuote(res)}`);
       return withAbout(out, options.about);
     }
     if (res.status !== 202) out.warnings.push(`the ${which} got ${res.status}; PolySwarm expects 202 Accepted (scan after answering)`);
@@ -264,7 +268,32 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
     else out.messages.push(`the engine never downloaded the artifact from ${bounty.artifact_uri}: ${unreachableHint(ctx)}`);
   }
   out.answer = checked.answer;
-  return withAbout(out, options.about);
+  // The engine said its scan failed (ERROR:…): that is the cause, not what this case is about.
+  return scanError(checked.answer) ? out : withAbout(out, options.about);
+}
+
+/** The `ERROR:…` comment of an `unknown` answer: the engine's scan failed, whatever the bounty was. Null otherwise. */
+export function scanError(answer: unknown): string | null {
+  if (answer === null || typeof answer !== 'object') return null;
+  const { verdict, metadata } = answer as { verdict?: unknown; metadata?: { comments?: unknown } };
+  if (verdict !== 'unknown' || !Array.isArray(metadata?.comments)) return null;
+  const error = metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:'));
+  return error ?? null;
+}
+
+/**
+ * The body of a refused bounty: a JSON error (`{"error": …, "hint": …}`, as an engine refusing a `response_url`
+ * its egress policy forbids answers) in full, since the flag that lifts the refusal comes last; else a short quote.
+ */
+function refusalQuote(res: HttpResponse): string {
+  const text = res.body.toString('utf8').trim();
+  try {
+    const value = JSON.parse(text) as { error?: unknown } | null;
+    if (value !== null && typeof value === 'object' && typeof value.error === 'string' && text.length <= 1000) return JSON.stringify(value);
+  } catch {
+    // Not JSON: quoted below.
+  }
+  return bodyQuote(res);
 }
 
 /** Why an engine may not reach the simulator's host, and the flags that fix it. */

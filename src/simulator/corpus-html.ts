@@ -108,6 +108,12 @@ ${list(
   r.misjudged.map((m) => `<li data-truth="${m.truth}" data-outcome="${m.outcome}">${esc(m.name)}: ${m.truth}, answered ${m.outcome}</li>`),
   'None.',
 )}
+<h2>Answered unknown</h2>
+${list(
+  'unknowns',
+  r.unknowns.map((u) => `<li data-truth="${u.truth}">${esc(u.name)}: ${u.truth}, <span class="reason">${esc(u.reason)}</span></li>`),
+  'None.',
+)}
 </body>
 </html>
 `;

@@ -43,6 +43,14 @@ export function formatCorpusReport(r: CorpusReport): string {
     );
     if (r.misjudged.length > 20) lines.push(`  … and ${r.misjudged.length - 20} more (see --json)`);
   }
+  if (r.unknowns.length > 0) {
+    lines.push(
+      '',
+      theme.dim(`answered unknown (${r.unknowns.length})`),
+      ...r.unknowns.slice(0, 20).map((u) => `  ${u.name}: ${u.truth}, ${u.reason}`),
+    );
+    if (r.unknowns.length > 20) lines.push(`  … and ${r.unknowns.length - 20} more (see --json)`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -91,9 +99,10 @@ export function corpusJunit(results: FileResult[], suiteName: string, timestamp 
         `      <failure message="${escapeXml(failure)}" type="${f.outcome === 'missing' ? 'Missing' : 'Misjudged'}"/>`,
         '    </testcase>',
       );
-    else if (f.outcome === 'unknown' || f.outcome === 'suspicious')
-      lines.push(`${open}>`, `      <skipped message="answered ${f.outcome}"/>`, '    </testcase>');
-    else lines.push(`${open}/>`);
+    else if (f.outcome === 'unknown' || f.outcome === 'suspicious') {
+      const why = f.reason ? `: ${f.reason}` : '';
+      lines.push(`${open}>`, `      <skipped message="${escapeXml(`answered ${f.outcome}${why}`)}"/>`, '    </testcase>');
+    } else lines.push(`${open}/>`);
   }
   lines.push('  </testsuite>', '</testsuites>', '');
   return lines.join('\n');

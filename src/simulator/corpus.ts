@@ -11,6 +11,7 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import { weiToNct } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
+import { setDeadline, type DeadlineTimer } from '../util/timers.js';
 import { guessMimetype } from './artifacts.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, type Dispatcher, type TrackedBounty } from './dispatch.js';
 import { SimulatorHost, type CallbackAddress, type ReceivedAnswer } from './host.js';
@@ -43,6 +44,8 @@ export interface FileResult {
   answeredTwice: boolean;
   /** Why it is missing: the HTTP status or network error, when the bounty was not accepted. */
   refused?: string;
+  /** Why it was answered unknown: the answer's metadata.comments (`ERROR:…`, `SKIPPED:…`), joined with `; `. */
+  reason?: string;
 }
 
 export interface CorpusReport {
@@ -62,6 +65,8 @@ export interface CorpusReport {
   bidsWrongNct: string;
   slowest: { name: string; latencyMs: number }[];
   misjudged: { name: string; truth: Truth; outcome: Outcome }[];
+  /** The files answered unknown, with the reason the engine gave ("no reason given" when its comments were empty). */
+  unknowns: { name: string; truth: Truth; reason: string }[];
 }
 
 export interface CorpusOptions extends CallbackAddress {
@@ -169,9 +174,10 @@ async function headOf(path: string): Promise<Buffer> {
 }
 
 /** The first answer's verdict and bid, from its raw bytes (bids exact); anything unreadable counts as missing. */
-function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | null; timeout: boolean } {
+function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | null; timeout: boolean; comments: string[] } {
   const json = parseJson(answer.bytes);
-  if (!json.ok || json.value === null || typeof json.value !== 'object') return { outcome: 'missing', bid: null, timeout: false };
+  if (!json.ok || json.value === null || typeof json.value !== 'object')
+    return { outcome: 'missing', bid: null, timeout: false, comments: [] };
   const record = json.value as { verdict?: unknown; bid?: unknown; metadata?: { comments?: unknown } };
   const verdict = typeof record.verdict === 'string' ? record.verdict.toLowerCase() : '';
   const outcome = (['malicious', 'benign', 'suspicious', 'unknown'] as const).find((v) => v === verdict) ?? 'missing';
@@ -182,7 +188,7 @@ function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | n
         ? BigInt(record.bid)
         : null;
   const comments = Array.isArray(record.metadata?.comments) ? record.metadata.comments.map(String) : [];
-  return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)) };
+  return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)), comments };
 }
 
 /** Runs the corpus and resolves with its report. */
@@ -225,12 +231,9 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
       if (!accepted(tracked)) {
         result.refused = tracked.status === undefined ? `no HTTP answer (${tracked.error})` : `HTTP ${tracked.status}`;
       } else {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          gotFirst,
-          new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, tracked.expiration + WATCH_GRACE_MS - Date.now())))),
-        ]);
-        clearTimeout(timer);
+        let timer: DeadlineTimer | undefined;
+        await Promise.race([gotFirst, new Promise<void>((r) => (timer = setDeadline(tracked.expiration + WATCH_GRACE_MS, r)))]);
+        timer?.cancel();
         // A moment for a second answer, so "answered twice" is seen.
         if (first !== null) await new Promise((r) => setTimeout(r, 200));
         const got = first as ReturnType<typeof readAnswer> | null;
@@ -240,6 +243,7 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
           result.latencyMs = Math.max(0, tracked.firstAnswerTick! - tracked.sentTick - (tracked.ackMs ?? 0));
           result.timedOut = got.timeout || tracked.late;
           result.answeredTwice = tracked.answers > 1;
+          if (got.outcome === 'unknown') result.reason = got.comments.join('; ') || 'no reason given';
         }
       }
       host.releaseAnswerUrl(tracked.responseUrl);
@@ -302,5 +306,8 @@ export function summarize(results: FileResult[]): CorpusReport {
     misjudged: results
       .filter((r) => (r.outcome === 'malicious' || r.outcome === 'benign') && r.outcome !== r.truth)
       .map((r) => ({ name: r.name, truth: r.truth, outcome: r.outcome })),
+    unknowns: results
+      .filter((r) => r.outcome === 'unknown')
+      .map((r) => ({ name: r.name, truth: r.truth, reason: r.reason ?? 'no reason given' })),
   };
 }

@@ -9,7 +9,7 @@ import { stringifyJson } from '../protocol/json.js';
 import { sign } from '../protocol/signature.js';
 import { benignArtifact, eicarArtifact } from './artifacts.js';
 import { buildBountyWire, prepareBounty } from './bounty.js';
-import { outcome, runBountyCase, validEicarBounty, type CaseDefinition, type CaseOutcome } from './cases.js';
+import { outcome, runBountyCase, scanError, validEicarBounty, type CaseDefinition, type CaseOutcome } from './cases.js';
 import { checkAnswers } from './checks.js';
 import { bodyQuote, CaseRequestError, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
 import type { ArtifactFault } from './host.js';
@@ -158,8 +158,12 @@ export const concurrentCase: CaseDefinition = {
     );
     const failed = results.map((r, i) => ({ r, i })).filter(({ r }) => r.messages.length > 0);
     if (failed.length > 0) {
+      // Each answered once, unknown with the engine's own scan error: the error is the cause, not the concurrency.
+      const scanErrors = failed.every(({ r }) => scanError(r.answer) !== null && r.messages.length === 1);
       out.messages.push(
-        `${failed.length} of ${CONCURRENT} bounties sent at once were not answered exactly once and correctly; an engine must queue what it cannot scan yet (or answer 503 with Retry-After), never drop or repeat an answer`,
+        scanErrors
+          ? `${failed.length} of ${CONCURRENT} bounties sent at once were answered unknown with the engine's scan error, as a single bounty is: not a concurrency problem`
+          : `${failed.length} of ${CONCURRENT} bounties sent at once were not answered exactly once and correctly; an engine must queue what it cannot scan yet (or answer 503 with Retry-After), never drop or repeat an answer`,
       );
       for (const { r, i } of failed.slice(0, 5))
         out.messages.push(`bounty ${i + 1} (${i % 2 === 0 ? 'EICAR' : 'benign'}): ${r.messages.join('; ')}`);

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { basename } from 'node:path';
 import { UsageError } from '../util/errors.js';
+import { setDeadline } from '../util/timers.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, type Dispatcher, type TrackedBounty } from './dispatch.js';
 import { SimulatorHost, sleep, type CallbackAddress } from './host.js';
@@ -155,8 +156,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     if (t.answers > 0) return;
     await new Promise<void>((resolve) => {
       waiters.set(t, resolve);
-      const timer = setTimeout(resolve, Math.max(0, t.expiration - Date.now()));
-      timer.unref();
+      setDeadline(t.expiration, resolve, { unref: true });
     });
     waiters.delete(t);
   };

@@ -48,9 +48,77 @@ export function formatCase(result: CaseResult): string {
   return lines.join('\n') + '\n';
 }
 
-/** The summary line, exactly `N passed, N failed`. */
-export function formatSummary(report: Pick<TestReport, 'passed' | 'failed'>): string {
-  return `${report.passed} passed, ${report.failed} failed\n`;
+/** Below this length a reason is short enough to repeat on every case (`SKIPPED:TIMEOUT`). */
+const LONG_REASON = 40;
+
+/** The engine's reasons (`ERROR:…`, `SKIPPED:…` comments) a case shows: in its answer and quoted in its messages. */
+export function caseReasons(result: CaseResult): string[] {
+  const reasons = new Set<string>();
+  const comments = (result.answer as { metadata?: { comments?: unknown } } | undefined)?.metadata?.comments;
+  if (Array.isArray(comments)) for (const c of comments) if (typeof c === 'string' && /^[A-Z-]+:/.test(c)) reasons.add(c);
+  for (const message of result.messages) {
+    for (const match of message.matchAll(/"((?:ERROR|SKIPPED):(?:[^"\\]|\\.)*)"/g)) reasons.add(JSON.parse(`"${match[1]}"`) as string);
+  }
+  return [...reasons];
+}
+
+/**
+ * `formatCase` for a stream of cases that shows each long reason once: when every bounty fails with the same
+ * scanner error (ClamAV without signatures), the second and later mentions read `ERROR:cli_loaddbdir: No sup… (as
+ * above)` instead of the whole line again.
+ */
+export function caseFormatter(): (result: CaseResult) => string {
+  const shown = new Set<string>();
+  return (result) => {
+    let text = formatCase(result);
+    for (const reason of caseReasons(result)) {
+      if (reason.length < LONG_REASON) continue;
+      const short = `${reason.slice(0, LONG_REASON - 10)}… (as above)`;
+      for (const form of new Set([reason, JSON.stringify(reason).slice(1, -1)])) {
+        let first = !shown.has(reason);
+        text = text.split(form).reduce((joined, part) => {
+          const kept = first ? form : short;
+          first = false;
+          return `${joined}${kept}${part}`;
+        });
+      }
+      shown.add(reason);
+    }
+    return text;
+  };
+}
+
+/**
+ * The reasons several failing cases share, most shared first: one root cause (no signatures, a scanner not
+ * installed) makes every bounty case fail, and is better said once than read thirty times.
+ */
+export function commonCauses(report: Pick<TestReport, 'cases'>): { reason: string; cases: string[] }[] {
+  const byReason = new Map<string, string[]>();
+  for (const c of report.cases) {
+    if (c.ok) continue;
+    for (const reason of caseReasons(c)) byReason.set(reason, [...(byReason.get(reason) ?? []), c.name]);
+  }
+  return [...byReason]
+    .filter(([, cases]) => cases.length > 1)
+    .sort((a, b) => b[1].length - a[1].length)
+    .map(([reason, cases]) => ({ reason, cases }));
+}
+
+/** The common causes, as lines to print before the summary (empty when there is none). */
+export function formatCommonCauses(report: Pick<TestReport, 'cases' | 'failed'>): string {
+  return commonCauses(report)
+    .map(({ reason, cases }) =>
+      cases.length === report.failed
+        ? `${theme.fail(`All ${cases.length} failures have one cause: the engine answered`)} ${reason}\n`
+        : `${theme.fail(`${cases.length} of ${report.failed} failures have one cause: the engine answered`)} ${reason}\n` +
+          theme.dim(`  (${cases.join('; ')})\n`),
+    )
+    .join('');
+}
+
+/** The summary line, exactly `N passed, N failed` (then `, N not run` when the run stopped early). */
+export function formatSummary(report: Pick<TestReport, 'passed' | 'failed' | 'notRun'>): string {
+  return `${report.passed} passed, ${report.failed} failed${report.notRun ? `, ${report.notRun} not run` : ''}\n`;
 }
 
 /** A case as one JSON line (bigints in answers as integer digits). */
@@ -66,7 +134,8 @@ function withoutName(result: CaseResult): Omit<CaseResult, 'name'> {
 /** The final JSON line: `{"summary":{…}}`. */
 export function summaryJson(report: TestReport, extra: Record<string, unknown> = {}): string {
   const ms = report.cases.reduce((sum, c) => sum + c.ms, 0);
-  return stringifyJson({ summary: { ok: report.ok, passed: report.passed, failed: report.failed, ms, ...extra } }) + '\n';
+  const notRun = report.notRun ? { notRun: report.notRun } : {};
+  return stringifyJson({ summary: { ok: report.ok, passed: report.passed, failed: report.failed, ...notRun, ms, ...extra } }) + '\n';
 }
 
 /** Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry at all. */

@@ -92,4 +92,6 @@ export interface TestReport {
   passed: number;
   failed: number;
   cases: CaseResult[];
+  /** Cases not run because the run stopped early (the ping of `all` failed, or `bail`). */
+  notRun?: number;
 }

@@ -46,6 +46,31 @@ describe('polyswarm-engine (built bin)', () => {
     }
   });
 
+  it('--help groups the flags: the everyday ones first, production and queue ones under their headings', async () => {
+    const headings = (help: string) => [...help.matchAll(/^([A-Z][^\n]*):$/gm)].map((m) => m[1]);
+    const serve = await runBin(['serve', '--help']);
+    expect(headings(serve.stdout)).toEqual(['Options', 'Production', 'Queue and limits', 'Examples']);
+    const everyday = serve.stdout.slice(serve.stdout.indexOf('Options:'), serve.stdout.indexOf('Production:'));
+    for (const flag of ['--port', '--host', '--secret ', '--cwd', '--no-watch', '--inspector-port']) expect(everyday).toContain(flag);
+    for (const flag of ['--lock-duration', '--statsd', '--max-queued-bytes', '--queue ', '--egress']) expect(everyday).not.toContain(flag);
+    const start = await runBin(['start', '--help']);
+    expect(headings(start.stdout)).toEqual(['Options', 'Production', 'Queue and limits', 'Recording (for test replay)', 'Examples']);
+
+    const bounty = await runBin(['test', 'bounty', '--help']);
+    expect(headings(bounty.stdout)).toEqual([
+      'Options',
+      'Artifact (one of)',
+      'Bounty',
+      'Output',
+      'Callbacks (an engine in a container or on another host)',
+      'Examples',
+    ]);
+    // The engine's --url and the two artifact URLs cannot be taken for one another; the old names are not listed.
+    expect(bounty.stdout).toMatch(/--remote-file <url> +a file the engine downloads from this URL/);
+    expect(bounty.stdout).toMatch(/--scan-url <url> +a URL artifact/);
+    expect(bounty.stdout).not.toMatch(/--artifact-url|--url-artifact/);
+  });
+
   it('--version and -V print the package version', async () => {
     for (const flag of ['--version', '-V']) {
       const r = await runBin([flag]);

@@ -38,7 +38,11 @@ describe('npm run demo', () => {
     expect(r.stdout).not.toContain('✗');
     expect(r.stdout).toContain('What just happened');
     expect(r.stdout).toMatch(/Result: every check passed in \d/);
-    expect(r.stdout).toContain('npx polyswarm-engine init my-engine');
+    // From a clone the next steps name the clone's bin (npx would ask the registry for an unpublished package).
+    expect(r.stdout).toMatch(
+      /\nNext steps\n {2}node bin\/polyswarm-engine\.js init my-engine +# your own engine\n {2}cd my-engine && npm run dev +# run it, reloading src\/scan\.ts on save\n {2}npm run test:engine +# in a second terminal: these same checks$/,
+    );
+    expect(r.stdout).not.toContain('npx polyswarm-engine');
     // Only the demo's own folder is checked: tools it runs (jiti's transpile cache) may keep theirs here.
     expect(readdirSync(tmp).filter((name) => name.startsWith('polyswarm-engine-demo-'))).toEqual([]);
     console.log(`demo took ${elapsed} ms`);

@@ -94,8 +94,11 @@ describe('init (built bin, no install)', () => {
     writeFileSync(join(cwd, 'busy', 'mine.txt'), 'keep');
     const r = await runBin(['init', 'busy', '--yes', '--no-install', '--no-git'], { cwd });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(`Error: ${join(cwd, 'busy')} is not empty (mine.txt); refusing to overwrite it`);
-    expect(r.stderr).toContain('Hint: Pick another folder, or pass --force to add the project to it (files already there are kept');
+    // Only the error: no "Creating a typescript engine in busy…" before it.
+    expect(r.stderr.split('\n')).toEqual([
+      `Error: ${join(cwd, 'busy')} is not empty (mine.txt); refusing to overwrite it`,
+      'Hint: Pick another folder, or pass --force to add the project to it (files already there are kept, nothing is deleted).',
+    ]);
     expect(listFiles(join(cwd, 'busy'))).toEqual(['mine.txt']);
     expect(readdirSync(cwd)).toEqual(['busy']);
   });
@@ -154,6 +157,18 @@ describe('init (built bin, no install)', () => {
 
     const printed = await runBin(['secret']);
     expect(printed.stdout).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('`secret --write` outside a project refuses as `serve` does (exit 2, same message), writing nothing', async () => {
+    const cwd = workdir();
+    writeFileSync(join(cwd, 'notes.txt'), 'not an engine\n');
+    const serve = await runBin(['serve', '--port', '0'], { cwd });
+    const secret = await runBin(['secret', '--write'], { cwd });
+    expect(serve.exitCode).toBe(2);
+    expect(secret.exitCode).toBe(2);
+    expect(secret.stderr).toContain(`Error: ${cwd} is not a polyswarm-engine project: looked for src/scan.ts`);
+    expect(secret.stderr).toBe(serve.stderr);
+    expect(readdirSync(cwd)).toEqual(['notes.txt']);
   });
 
   it('rejects an invalid package name with a suggestion (exit 2), creating nothing', async () => {

@@ -11,7 +11,8 @@ import { execaSync } from 'execa';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, runBin } from '../helpers/bin.js';
-import { EICAR, useEngines } from '../helpers/engines.js';
+import { createEngine } from '../../src/engine/engine.js';
+import { EICAR, eicarScan, useEngines } from '../helpers/engines.js';
 import { parseXml } from '../unit/simulator/xml.js';
 
 const SECRET = 'qwertyuiop';
@@ -173,6 +174,51 @@ describe("test corpus (built bin) against the project's own engine", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/\nmalicious +0 +0 +0 +0 +4\nbenign +0 +0 +0 +0 +5\n/);
     expect(r.stdout).toContain('9 files got no answer: every accepted bounty must be answered (unknown, bid 0, when undecided)');
+  }, 60_000);
+
+  it('names every file answered unknown with its reason, in text, JSON, JUnit and HTML; without a gate says so', async () => {
+    const small = join(tmp, 'small');
+    for (const [name, content] of Object.entries({
+      'malicious/eicar.com': EICAR,
+      'benign/readme.txt': 'hi\n',
+      'benign/boom.txt': 'boom',
+    })) {
+      mkdirSync(join(small, name, '..'), { recursive: true });
+      writeFileSync(join(small, name), content);
+    }
+    // The project's own engine, whose scan throws on one file: answered unknown with ERROR:parser exploded.
+    const engine = createEngine({
+      secret: SECRET,
+      module: {
+        async scan(bounty) {
+          const bytes = await bounty.fetchArtifact();
+          if (bytes.toString() === 'boom') throw new Error('parser exploded');
+          return eicarScan.scan(bounty, undefined as never);
+        },
+      },
+    });
+    const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+    engines.track(async () => {
+      await listening.close();
+      await engine.close({ graceMs: 100 });
+    });
+    const junit = join(tmp, 'small.xml');
+    const html = join(tmp, 'small.html');
+    const text = await corpusRun([small, '--url', listening.url, '--junit', junit, '--html', html]);
+    expect(text.exitCode, `${text.stdout}\n${text.stderr}`).toBe(0);
+    expect(text.stdout).toContain('\nanswered unknown (1)\n  benign/boom.txt: benign, ERROR:parser exploded\n');
+    expect(text.stdout).toMatch(/\n✓ every file answered, once; no gate set \(--min-detection, --max-false-positives\)$/);
+    expect(text.stdout).not.toContain('corpus passed');
+    const junitCase = parseXml(readFileSync(junit, 'utf8')).children[0].children.find((c) => c.attributes.name === 'benign/boom.txt')!;
+    expect(junitCase.children[0]).toMatchObject({ name: 'skipped', attributes: { message: 'answered unknown: ERROR:parser exploded' } });
+    expect(readFileSync(html, 'utf8')).toContain(
+      '<ol id="unknowns"><li data-truth="benign">benign/boom.txt: benign, <span class="reason">ERROR:parser exploded</span></li></ol>',
+    );
+
+    const json = await corpusRun([small, '--url', listening.url, '--json']);
+    const doc = JSON.parse(json.stdout) as CorpusDoc & { corpus: { unknowns: unknown[]; gates: unknown } };
+    expect(doc.corpus.unknowns).toEqual([{ name: 'benign/boom.txt', truth: 'benign', reason: 'ERROR:parser exploded' }]);
+    expect(doc.corpus.gates).toEqual({ minDetection: null, maxFalsePositives: null });
   }, 60_000);
 
   it('usage errors: no folder, no labelled files, a bad labels row, a bad percentage (exit 2)', async () => {

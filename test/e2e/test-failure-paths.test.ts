@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
-import { useEngines } from '../helpers/engines.js';
+import { createEngine } from '../../src/engine/engine.js';
+import { eicarScan, useEngines } from '../helpers/engines.js';
 
 const SECRET = 'qwertyuiop';
 const tmp = mkdtempSync(join(tmpdir(), 'pse-test-failures-'));
@@ -62,6 +63,41 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
       expect(r.failed.get(name)![0]).toMatch(
         /^expected verdict unknown, got malicious \(the artifact host (answers 404|answers 500|resets the connection);/,
       );
+  });
+
+  it('a scanner that fails every scan the same way (ClamAV without signatures): the cause said once, no wrong diagnosis', async () => {
+    const CLAMAV = "cli_loaddbdir: No supported database files found in /var/lib/clamav; Can't open file or directory";
+    const engine = createEngine({
+      secret: SECRET,
+      module: {
+        async scan(bounty, ctx) {
+          if (bounty.artifact_type === 'url') return eicarScan.scan(bounty, ctx);
+          await bounty.fetchArtifact();
+          throw new Error(CLAMAV);
+        },
+      },
+    });
+    const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+    engines.track(async () => {
+      await listening.close();
+      await engine.close({ graceMs: 100 });
+    });
+    const r = await all(listening.url);
+    expect(r.exitCode).toBe(1);
+    const failed = r.failed.size;
+    expect(failed).toBeGreaterThanOrEqual(9);
+    // The long reason in full once on a case line, once in the summary; "(as above)" elsewhere.
+    expect(r.stdout.split(`ERROR:${CLAMAV}`)).toHaveLength(3);
+    expect(r.stdout).toContain(`\nAll ${failed} failures have one cause: the engine answered ERROR:${CLAMAV}\n`);
+    expect(r.stdout).toContain('(its metadata.comments: ["ERROR:cli_loaddbdir: No suppor… (as above)"])');
+    // The 2121 case and the concurrent one say what happened, not a timer overflow or a queueing problem.
+    expect(r.failed.get('bounty: expiration in 2121 → a real verdict')).toEqual([
+      'expected verdict malicious, got unknown (its metadata.comments: ["ERROR:cli_loaddbdir: No suppor… (as above)"])',
+    ]);
+    expect(r.failed.get('bounty: 20 at once → each answered exactly once')![0]).toBe(
+      "20 of 20 bounties sent at once were answered unknown with the engine's scan error, as a single bounty is: not a concurrency problem",
+    );
+    expect(r.stdout).not.toMatch(/overflows|must queue/);
   });
 
   it('an engine that answers 500 to a non-ASCII signature header', async () => {

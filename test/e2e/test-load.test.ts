@@ -63,6 +63,16 @@ describe('test load (built bin)', () => {
     expect(r.stdout).toMatch(/\n✓ every accepted bounty answered exactly once$/);
   });
 
+  it('--duration 5s and no load flag: 10 bounties in flight, said in the header, exit 0', async () => {
+    const r = await load(['--url', await engines.own(), '--duration', '5s']);
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stderr).toMatch(
+      /^Load testing http:\/\/127\.0\.0\.1:\d+\/ \(secret from --secret\), 10 bounties in flight \(the default; --rate N or --concurrency N to choose\)\n/,
+    );
+    expect(r.stdout).toMatch(/^load 10 in flight for \d+\.\ds /m);
+    expect(r.stdout).toMatch(/\n✓ every accepted bounty answered exactly once$/);
+  });
+
   it('against an engine that drops one answer in fifty: counts them, exit 1 (--json)', async () => {
     const r = await load([
       '--url',
@@ -122,7 +132,6 @@ describe('test load (built bin)', () => {
   it('usage errors (exit 2)', async () => {
     const url = await engines.fixture();
     const cases: [string[], string][] = [
-      [[], 'Error: choose a load: --rate N (bounties per second) or --concurrency N (bounties in flight)'],
       [['--rate', '5', '--concurrency', '2'], 'Error: choose --rate or --concurrency, not both'],
       [['--rate', '0'], "error: option '--rate <n>' argument '0' is invalid. --rate must be between 1 and 100000."],
       [['--rate', '5', '--artifact', 'missing.bin'], `Error: --artifact ${join(tmp, 'missing.bin')}: no such file`],

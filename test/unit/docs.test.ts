@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defaultBid } from '../../src/protocol/bid.js';
 import { sign } from '../../src/protocol/signature.js';
+import { commandBlocks } from '../helpers/markdown.js';
 import { BENIGN_BODY, MALICIOUS_BODY } from './protocol/reference-fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -138,5 +139,76 @@ describe('docs/protocol.md', () => {
       const rules = { min_allowed_bid: BigInt(min!), max_allowed_bid: BigInt(max!) };
       expect(defaultBid(rules, Number(confidence)), `${min} ${max} ${confidence}`).toBe(BigInt(bid!));
     }
+  });
+});
+
+// The README is what a newcomer reads in the first hour; the rest lives in docs/, linked from it.
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const PAGES = readdirSync(join(ROOT, 'docs'))
+  .filter((name) => name.endsWith('.md'))
+  .map((name) => `docs/${name}`);
+const MARKDOWN = ['README.md', ...PAGES];
+
+/** GitHub's heading anchors: lowercased, punctuation dropped, spaces as hyphens, `-1`… for repeats. */
+function anchorsOf(text: string): Set<string> {
+  const anchors = new Set<string>([...text.matchAll(/<a id="([^"]+)"><\/a>/g)].map((m) => m[1]!));
+  const seen = new Map<string, number>();
+  for (const [, heading] of text.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6} (.+)$/gm)) {
+    const slug = heading!
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    anchors.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return anchors;
+}
+
+describe('README.md and docs/', () => {
+  it('the README fits the first hour: at most 250 lines, linking every docs page', () => {
+    expect(README.split('\n').length).toBeLessThanOrEqual(250);
+    for (const page of [
+      'guide',
+      'configuration',
+      'production-and-redis',
+      'security',
+      'metrics',
+      'inspector-and-replay',
+      'testing-any-engine',
+      'protocol',
+    ])
+      expect(README, page).toContain(`](docs/${page}.md)`);
+    // The quick start names the system packages the test suite needs.
+    expect(README).toContain('apt-get install -y redis-server clamav clamav-daemon chromium');
+    expect(README).toMatch(/^npm test +#/m);
+  });
+
+  it('every relative link points at a file that exists, and at a heading or anchor that exists in it', () => {
+    const broken: string[] = [];
+    for (const file of MARKDOWN) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        const [path, anchor] = target!.split('#') as [string, string | undefined];
+        const resolved = path === '' ? file : relative(ROOT, join(ROOT, file, '..', path));
+        let exists = true;
+        try {
+          statSync(join(ROOT, resolved));
+        } catch {
+          exists = false;
+        }
+        if (!exists) broken.push(`${file}: ${target} (no ${resolved})`);
+        else if (anchor && !anchorsOf(readFileSync(join(ROOT, resolved), 'utf8')).has(anchor))
+          broken.push(`${file}: ${target} (no #${anchor})`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('every command block is run by test/e2e/docs-commands.test.ts or says why not (<!-- not run: reason -->)', () => {
+    const blocks = MARKDOWN.flatMap((file) => commandBlocks(file, readFileSync(join(ROOT, file), 'utf8')));
+    expect(blocks.filter((b) => b.note === 'run').length).toBeGreaterThanOrEqual(5);
+    expect(blocks.filter((b) => b.note === null).map((b) => `${b.file}:${b.line}`)).toEqual([]);
   });
 });

@@ -74,7 +74,7 @@ function where(address: ClamdAddress): string {
 /** What to do about a ClamAV error, appended to its message where the user looks (logs and the answer). */
 export function withHint(message: string): string {
   if (/No supported database files found|cl_load\(\)|cli_loaddbdir/i.test(message)) {
-    return `${message} (no signatures: run \`freshclam\`, or set CLAMAV_DATABASE)`;
+    return `${message} (no signatures: run \`sudo freshclam\`, or offline set CLAMAV_DATABASE as README.md, "Signatures, offline", shows)`;
   }
   if (/ENOENT/.test(message) && /clamscan/.test(message)) return `${message} (install ClamAV: apt-get install clamav)`;
   if (/ECONNREFUSED|ENOENT/.test(message)) return `${message} (is clamd running? It starts only once it has signatures)`;

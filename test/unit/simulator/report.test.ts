@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { weiToNct } from '../../../src/protocol/bid.js';
-import { caseJson, escapeXml, formatCase, formatSummary, junitXml, summaryJson } from '../../../src/simulator/report.js';
+import {
+  caseFormatter,
+  caseJson,
+  commonCauses,
+  escapeXml,
+  formatCase,
+  formatCommonCauses,
+  formatSummary,
+  junitXml,
+  summaryJson,
+} from '../../../src/simulator/report.js';
+import type { CaseResult } from '../../../src/simulator/types.js';
 import type { TestReport } from '../../../src/simulator/types.js';
 import { parseXml } from './xml.js';
 
@@ -50,6 +61,44 @@ describe('report formats', () => {
     expect(line({ verdict: 'unknown', bid: 0, metadata: {} })).toBe('✓ bounty: EICAR (1.6s) → unknown, bid 0 NCT (0 wei)\n');
     expect(weiToNct(1n)).toBe('0.000000000000000001');
     expect(weiToNct(2n * 10n ** 18n)).toBe('2');
+  });
+
+  it('a long reason shared by failing cases: in full once, then "(as above)"; grouped before the summary', () => {
+    const reason = 'ERROR:cli_loaddbdir: No supported database files found in /var/lib/clamav';
+    const failing = (name: string, expect = 'malicious'): CaseResult => ({
+      name,
+      ok: false,
+      ms: 2000,
+      messages: [`expected verdict ${expect}, got unknown (its metadata.comments: ${JSON.stringify([reason])})`],
+      warnings: [],
+      answer: { verdict: 'unknown', bid: 0n, metadata: { comments: [reason] } },
+    });
+    const timeout: CaseResult = {
+      ...failing('slow'),
+      answer: undefined,
+      messages: ['got unknown (its metadata.comments: ["SKIPPED:TIMEOUT"])'],
+    };
+    const cases = [failing('eicar'), failing('benign', 'benign'), timeout];
+    const format = caseFormatter();
+    const [first, second, third] = cases.map(format);
+    expect(first).toBe(
+      `✗ eicar (2.0s) → unknown, bid 0 NCT (0 wei), reason ${reason}\n` +
+        '    expected verdict malicious, got unknown (its metadata.comments: ["ERROR:cli_loaddbdir: No suppor… (as above)"])\n',
+    );
+    expect(second).toBe(
+      '✗ benign (2.0s) → unknown, bid 0 NCT (0 wei), reason ERROR:cli_loaddbdir: No suppor… (as above)\n' +
+        '    expected verdict benign, got unknown (its metadata.comments: ["ERROR:cli_loaddbdir: No suppor… (as above)"])\n',
+    );
+    // A short reason is repeated as is.
+    expect(third).toBe('✗ slow (2.0s)\n    got unknown (its metadata.comments: ["SKIPPED:TIMEOUT"])\n');
+    expect(commonCauses({ cases })).toEqual([{ reason, cases: ['eicar', 'benign'] }]);
+    expect(formatCommonCauses({ cases, failed: 3 })).toBe(
+      `2 of 3 failures have one cause: the engine answered ${reason}\n  (eicar; benign)\n`,
+    );
+    expect(formatCommonCauses({ cases: cases.slice(0, 2), failed: 2 })).toBe(
+      `All 2 failures have one cause: the engine answered ${reason}\n`,
+    );
+    expect(formatCommonCauses({ cases: [timeout], failed: 1 })).toBe('');
   });
 
   it('json: one document per line, bigints as digits, then the summary', () => {
