@@ -16,7 +16,8 @@ import { idForLog, isExpired, parseBountyBody } from '../protocol/bounty.js';
 import { DELIVERY_HEADER, EVENT_HEADER, parseEventName, RESPONSES, SIGNATURE_HEADER } from '../protocol/events.js';
 import { stringifyJson } from '../protocol/json.js';
 import { errorMessage } from '../util/errors.js';
-import { levelEnabled, type Logger } from '../util/logger.js';
+import { levelEnabled, redactUrl, type Logger } from '../util/logger.js';
+import { literalRefusal, type EgressGuard } from './egress.js';
 import type { DeliveryEvent, EngineObserver } from './observer.js';
 import { jobKey } from '../protocol/job.js';
 import type { BountyQueue, EnqueueOutcome } from './queue.js';
@@ -51,6 +52,12 @@ export interface WebhookAppOptions {
   observer?: EngineObserver;
   /** Seconds a client should wait before retrying a 503 (default 5). */
   retryAfterSeconds?: number;
+  /**
+   * The engine's egress policy: a bounty whose response_url it refuses outright (an IP literal, `localhost`) can
+   * never be answered, so it is refused with 422 rather than accepted. `hint` says how to allow it (the CLI names
+   * its flags there).
+   */
+  egress?: { guard: EgressGuard; hint?: string };
 }
 
 /** What the core needs from a request, whatever server it came through. */
@@ -258,6 +265,13 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
         expiration: bounty.expiration.toISOString(),
       });
       return ACCEPTED;
+    }
+    const unreachable = options.egress ? literalRefusal(options.egress.guard, bounty.response_url) : null;
+    if (unreachable) {
+      return json(422, {
+        error: `response_url ${redactUrl(bounty.response_url)} can never be answered: ${unreachable.message}`,
+        ...(options.egress?.hint ? { hint: options.egress.hint } : {}),
+      });
     }
     let outcome: EnqueueOutcome;
     try {

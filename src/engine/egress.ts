@@ -255,3 +255,19 @@ export async function checkUrlNow(url: URL, guard: EgressGuard): Promise<void> {
     if (refused) throw refused;
   }
 }
+
+/**
+ * Why `url` can never be reached under `guard`, when that is known without a DNS lookup (an IP literal, or
+ * `localhost`), else null. The webhook refuses such a bounty at once rather than accept one it cannot answer.
+ */
+export function literalRefusal(guard: EgressGuard, url: string): EgressRefused | null {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return null;
+  }
+  const lower = host.toLowerCase().replace(/\.$/, '');
+  const address = lower === 'localhost' || lower.endsWith('.localhost') ? '127.0.0.1' : host;
+  return isIP(address) ? guard.check(host, address) : null;
+}

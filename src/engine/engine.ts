@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../util/logger.js';
 import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app.js';
 import type { AnswerPoster } from './deliver.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
-import type { EgressPolicy } from './egress.js';
+import { createEgressGuard, type EgressPolicy } from './egress.js';
 import { EngineError, integerOption } from './errors.js';
 import type { Journal } from './journal.js';
 import { toNodeDeliveryHandler } from './node-handler.js';
@@ -52,8 +52,12 @@ export interface EngineOptions {
   maxBodyBytes?: number;
   /** Default 64 MiB. */
   maxArtifactBytes?: number;
-  /** Where artifact downloads and answer posts may connect (default `any`: everything but link-local and metadata). */
+  /**
+   * Where artifact downloads and answer posts may connect (default `any`: everything but link-local and metadata).
+   * A bounty whose response_url the policy refuses outright is answered 422; `egressHint` is added to that answer.
+   */
   egress?: EgressPolicy;
+  egressHint?: string;
   /** How answers are posted (default: the queue's own, else a plain POST with retries). */
   post?: AnswerPoster;
   /** Default: silent. */
@@ -88,9 +92,10 @@ export interface Engine {
    * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
    * 25 s). With a journal, what is queued, and what is still running at the end of the grace, stays in it for the
    * next start; in memory, queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; on Redis they
-   * stay for the workers. Listeners opened with `listen()` are closed at the end.
+   * stay for the workers. Listeners opened with `listen()` are closed at the end. `quiet`: no shutting-down and
+   * stopped lines (an engine that never served, e.g. its port was taken).
    */
-  close(options?: { graceMs?: number }): Promise<void>;
+  close(options?: { graceMs?: number; quiet?: boolean }): Promise<void>;
   /** Resolves when nothing is queued or running here (tests and bench use it). */
   idle(): Promise<void>;
   /** Queues again what the journal holds from a previous run (a no-op without one). Call once, first. */
@@ -151,6 +156,7 @@ export function createEngine(options: EngineOptions): Engine {
     isClosing: () => closing !== undefined,
     counters,
     observer: options.observer,
+    egress: options.egress ? { guard: createEgressGuard(options.egress), hint: options.egressHint } : undefined,
   });
   const app = createWebhookApp(handleDelivery);
   const handler = toNodeDeliveryHandler(handleDelivery);
@@ -173,9 +179,9 @@ export function createEngine(options: EngineOptions): Engine {
     },
     close(closeOptions = {}) {
       closing ??= (async () => {
-        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs);
+        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs, { quiet: closeOptions.quiet });
         await Promise.all([...listeners].map((l) => l.close()));
-        logger.info('stopped', stoppedFields(service.stats()));
+        if (!closeOptions.quiet) logger.info('stopped', stoppedFields(service.stats()));
       })();
       return closing;
     },

@@ -15,7 +15,7 @@ export interface ScanService {
    * Graceful stop: the queue takes no new jobs and lets running ones finish for at most `graceMs`, then cuts them
    * short (kept, handed back or answered, as the queue's `cutJobs` says). Resolves when this process holds no job.
    */
-  close(graceMs: number): Promise<void>;
+  close(graceMs: number, options?: { quiet?: boolean }): Promise<void>;
 }
 
 /** Creates the scan core for `queue` (its answer poster and shutdown rule) and starts the queue on it. */
@@ -26,15 +26,16 @@ export function startScanning(queue: BountyQueue, options: ScannerOptions & { lo
   return {
     scanner,
     stats: () => scanner.stats(),
-    close(graceMs) {
+    close(graceMs, closeOptions = {}) {
       closing ??= (async () => {
         const { waiting, active } = queue.counts();
-        options.logger.info('shutting down', {
-          queued: waiting,
-          running: active,
-          grace_ms: graceMs,
-          ...(queue.cutJobs === 'keep-cut-posts' ? { kept_for_next_start: waiting } : {}),
-        });
+        if (!closeOptions.quiet)
+          options.logger.info('shutting down', {
+            queued: waiting,
+            running: active,
+            grace_ms: graceMs,
+            ...(queue.cutJobs === 'keep-cut-posts' ? { kept_for_next_start: waiting } : {}),
+          });
         await queue.close({ graceMs });
         await scanner.idle();
         await queue.release?.();

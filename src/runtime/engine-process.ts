@@ -62,7 +62,8 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
   const { project, logger, out } = open;
   const { secret, source: secretSource } = resolveSecret(config, config.mode, project);
   warnSecretFlags(config, { secret, source: secretSource }, logger);
-  const portOrigin = config.sources?.port === undefined || config.sources.port === 'default' ? undefined : config.origins?.port;
+  // serve picks another port when its default one is taken, so its message says which setting chose a busy one.
+  const portOrigin = !serve || config.sources?.port === undefined || config.sources.port === 'default' ? undefined : config.origins?.port;
   const scanPath = relative(project.dir, project.scanFile).split('\\').join('/');
   let url = '';
 
@@ -120,6 +121,8 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
         module: watcher ? () => watcher.current() : initial,
         queue: queue.queue,
         egress: open.egress,
+        egressHint:
+          'allow the receiver with --egress-allow HOST (POLYSWARM_EGRESS_ALLOW), or run with --egress any for a local setup (serve does)',
         logger: inspector.logger(logger),
         // Metrics, the inspector and the recorder; under serve in text, the line of scan code that threw, as a code frame.
         observer: combineObservers([
@@ -140,7 +143,8 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       } catch (error) {
         await watcher?.close();
         await envWatcher?.close();
-        await engine.close({ graceMs: 0 });
+        // It never served: the error alone says what happened.
+        await engine.close({ graceMs: 0, quiet: true });
         await parts.close();
         await inspector.close();
         throw listenError(error, config.host, config.port, portOrigin, project);

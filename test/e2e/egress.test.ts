@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { sign } from '../../src/protocol/signature.js';
+import { runBin } from '../helpers/bin.js';
 import { startRedis } from '../helpers/redis.js';
-import { makeProject, postSignedBounty, READY, spawnBin, useCleanup, type Child } from './serve-helpers.js';
+import { makeProject, postSignedBounty, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 
@@ -71,7 +73,11 @@ async function hosts() {
 }
 
 async function sendBounty(engineUrl: string, id: string, artifactUri: string, responseUrl: string): Promise<number> {
-  const body = JSON.stringify({
+  return postSignedBounty(engineUrl, bountyJson(id, artifactUri, responseUrl));
+}
+
+function bountyJson(id: string, artifactUri: string, responseUrl: string): string {
+  return JSON.stringify({
     id,
     artifact_type: 'file',
     artifact_uri: artifactUri,
@@ -79,7 +85,16 @@ async function sendBounty(engineUrl: string, id: string, artifactUri: string, re
     response_url: responseUrl,
     rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
   });
-  return postSignedBounty(engineUrl, body);
+}
+
+async function signedReply(engineUrl: string, body: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(engineUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-polyswarm-event': 'bounty', 'x-polyswarm-signature': sign(SECRET, body) },
+    body,
+    signal: AbortSignal.timeout(5000),
+  });
+  return { status: res.status, body: await res.text() };
 }
 
 async function until(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -121,7 +136,21 @@ describe('egress policy (start, built bin)', () => {
       ...Object.fromEntries(Object.entries(spellings).map(([k, v]) => [k, `${v}/answer/ans-${k}`])),
       redirect307: `${A}/answer-307/ans-redirect307`,
     };
-    for (const [name, uri] of Object.entries(answerCases)) expect(await sendBounty(url, `ans-${name}`, `${A}/artifact`, uri)).toBe(202);
+    // A response_url the policy refuses outright (an address literal, localhost) can never be answered: refused at
+    // once with 422, the reason and how to allow it. A name is only refused when the post resolves it.
+    const literal = ['ipv4', 'localhost', 'mapped', 'decimal'];
+    for (const [name, uri] of Object.entries(answerCases)) {
+      const reply = await signedReply(url, bountyJson(`ans-${name}`, `${A}/artifact`, uri));
+      if (!literal.includes(name)) {
+        expect(reply.status, name).toBe(202);
+        continue;
+      }
+      expect(reply.status, name).toBe(422);
+      const { error, hint } = JSON.parse(reply.body) as { error: string; hint: string };
+      expect(error, name).toMatch(/can never be answered: the egress policy \(public\) refused .*not a public address/);
+      expect(hint, name).toContain('--egress-allow');
+    }
+    const posted = Object.keys(answerCases).filter((n) => !literal.includes(n));
 
     await until(() => Object.keys(artifactCases).every((n) => allowed.answers.has(`art-${n}`)), 'the artifact-case answers');
     for (const name of Object.keys(artifactCases)) {
@@ -132,11 +161,11 @@ describe('egress policy (start, built bin)', () => {
       });
     }
     await until(
-      () => Object.keys(answerCases).every((n) => child.lines.some((l) => l.includes('answer not delivered') && l.includes(`ans-${n}`))),
+      () => posted.every((n) => child.lines.some((l) => l.includes('answer not delivered') && l.includes(`ans-${n}`))),
       'the answer-case refusals',
     );
     const refusals = child.lines.filter((l) => l.includes('answer not delivered'));
-    for (const name of Object.keys(spellings)) {
+    for (const name of Object.keys(spellings).filter((n) => !literal.includes(n))) {
       expect(
         refusals.find((l) => l.includes(`bounty=ans-${name} `)),
         name,
@@ -250,11 +279,26 @@ describe('egress policy (start, built bin)', () => {
     const worker = track(spawnBin(['worker', '--queue', redis.url, '--concurrency', '2', '--cwd', project.dir], env));
     await worker.waitFor(/\bready\b.*egress=public/);
     expect(await sendBounty(url!, 'w-refused', `${spellings.ipv4}/artifact`, `${A}/answer/w-refused`)).toBe(202);
-    expect(await sendBounty(url!, 'w-answer', `${A}/artifact`, `${spellings.localhost}/answer/w-answer`)).toBe(202);
+    expect(await sendBounty(url!, 'w-answer', `${A}/artifact`, `${spellings.rebind}/answer/w-answer`)).toBe(202);
     await until(() => allowed.answers.has('w-refused'), 'the worker’s answer');
     expect(allowed.answers.get('w-refused')).toMatchObject({ verdict: 'unknown', metadata: { comments: ['SKIPPED:EGRESS-REFUSED'] } });
     await until(() => worker.lines.some((l) => l.includes('answer not delivered') && l.includes('bounty=w-answer ')), 'the refused answer');
     expect(canary.hits).toEqual([]);
+  });
+
+  it('test bounty against start on loopback fails fast, saying why and naming --egress (no wait for the expiration)', async () => {
+    const { url } = await startEngine([], { POLYSWARM_EGRESS: '', POLYSWARM_EGRESS_ALLOW: '' });
+    const began = Date.now();
+    const result = await runBin(['test', 'bounty', '--eicar', '--url', url, '--secret', SECRET]);
+    const tookMs = Date.now() - began;
+    expect(result.exitCode).toBe(1);
+    const output = result.stdout + result.stderr;
+    expect(output).toMatch(/422/);
+    expect(output).toMatch(/can never be answered: the egress policy \(public\) refused 127\.0\.0\.1/);
+    expect(output).toContain('--egress');
+    // The engine refused within milliseconds; the command, a process start included, well within the bounty's 30 s.
+    expect(tookMs).toBeLessThan(10_000);
+    console.log(`test bounty against start (egress public): exit 1 in ${tookMs} ms`);
   });
 
   it('a bad --egress or --egress-allow is a usage error naming the value', async () => {

@@ -132,6 +132,9 @@ describe('start: what keeps it from starting (exit 2, a precise message)', () =>
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(`Error: port ${port} on 127.0.0.1 is already in use`);
     expect(r.stderr).toContain('Hint: Stop the process using it, or pick another port with --port (or PORT)');
+    // Only the error: an engine that never served does not log shutting down and stopping.
+    expect(r.stderr.trim().split('\n')).toHaveLength(2);
+    expect(r.stdout).not.toMatch(/shutting down|stopped/);
   });
 
   it('--with-worker without --queue', async () => {
