@@ -37,13 +37,6 @@ const LAST = Symbol('last request');
 const THEN = Symbol('then');
 type TrackedSocket = Duplex & { [OWED]?: number; [LAST]?: IncomingMessage; [THEN]?: () => void };
 
-/**
- * Connections the kernel queues before node accepts them (node's default: 511). A client reconnecting as fast as it
- * is refused keeps that queue full, and a new client's SYN is then dropped and retried a second later; a longer
- * queue (the kernel caps it at net.core.somaxconn) lets it wait its turn instead.
- */
-const LISTEN_BACKLOG = 4096;
-
 /** Idle: nothing owed (no request yet, between keep-alive requests, or headers not complete); receiving: a body. */
 function connectionState(socket: TrackedSocket): ConnectionState {
   if ((socket[OWED] ?? 0) === 0) return 'idle';
@@ -183,7 +176,7 @@ export async function listenWithTimeouts(
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+    server.listen(port, host, () => {
       server.off('error', onError);
       resolve();
     });
