@@ -1,11 +1,11 @@
 /**
  * Fair connections for the production listener (server.ts, docs/protocol.md §12). node:http's own
  * `server.maxConnections` drops every connection past the cap at accept, so one client holding the cap (idle, or
- * sending a byte now and then) kept everyone else out, PolySwarm's pings included. Here the cap is counted per
- * client address as well, and a connection past a cap takes the place of one that is doing nothing useful: an idle
- * one (no request being answered: keep-alive between requests, or headers not yet complete) before a slow one (a
- * request whose body is still arriving), oldest first, from the address holding the most. A connection whose request
- * has arrived and is being answered is never cut to make room.
+ * sending a byte now and then) kept everyone else out, PolySwarm's pings included. Here one client address holds at
+ * most its own cap, and past the global cap a newcomer takes the place of a connection doing nothing useful from the
+ * address holding the most: an idle one (no request in flight: keep-alive between requests, or headers not yet
+ * complete) before a slow one (a request whose body is still arriving), oldest first. A connection whose request has
+ * arrived and is being answered is never cut. A connection that finds no room is refused: held unread, then closed.
  */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
@@ -121,7 +121,7 @@ export class ConnectionGuard {
     this.logger = options.logger;
   }
 
-  /** Holds `socket`, making room for it if a cap is reached; closes it (and returns false) when none can be made. */
+  /** Holds `socket`, making room for it past the global cap; refuses it (and returns false) when it finds none. */
   admit(socket: Socket): boolean {
     if (socket.remoteAddress === undefined || socket.destroyed) {
       socket.on('error', ignore).destroy();

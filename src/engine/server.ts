@@ -18,7 +18,7 @@ export interface ListenOptions {
   logger?: Logger;
   /**
    * Connections held at once (default DEFAULTS.maxConnections, lowered to fit the open-file limit). Past it, a new
-   * connection takes the place of an idle or slow one (connections.ts), or is closed when every one is answering.
+   * connection takes the place of an idle or slow one of the busiest address (connections.ts), or is refused.
    */
   maxConnections?: number;
   /**
