@@ -36,8 +36,17 @@ export const DEFAULTS = {
    * trickles or stalls fails with `cannot-fetch` now, not at the scan deadline (which may be minutes away).
    */
   downloadIdleTimeoutMs: 10_000,
-  /** Connections the production server (`start`) holds at once; more are dropped at accept. */
+  /**
+   * Connections the production server (`start`) holds at once, lowered to fit the open-file limit (`ulimit -n`).
+   * Past it a new connection takes the place of an idle or slow one, from the address holding the most.
+   */
   maxConnections: 1024,
+  /**
+   * Connections the production server holds from one client address (an IPv6 client's /64): a quarter of the global
+   * cap, so one client cannot hold it all, and far more than PolySwarm needs (a 202 takes milliseconds). Behind a
+   * reverse proxy every client has the proxy's address: raise it to maxConnections there (docs/protocol.md §12).
+   */
+  maxConnectionsPerAddress: 256,
   /**
    * Webhook body bytes held in memory across every request at once. A body is admitted only if its size (its
    * Content-Length, or the body cap when chunked) fits; otherwise it is answered 503 with Retry-After.

@@ -3,18 +3,30 @@
  * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (docs/protocol.md §12).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../util/errors.js';
-import { DEFAULTS } from './defaults.js';
 import type { Logger } from '../util/logger.js';
+import { capsForFileLimit, ConnectionGuard, type ConnectionState, type ConnectionStats, openFileLimit } from './connections.js';
+import { DEFAULTS } from './defaults.js';
+import { integerOption } from './errors.js';
 import { LINGER } from './node-handler.js';
 
 export interface ListenOptions {
   port?: number;
   host?: string;
   logger?: Logger;
-  /** Connections held at once; more are dropped at accept (default DEFAULTS.maxConnections). */
+  /**
+   * Connections held at once (default DEFAULTS.maxConnections, lowered to fit the open-file limit). Past it, a new
+   * connection takes the place of an idle or slow one of the busiest address (connections.ts), or is refused.
+   */
   maxConnections?: number;
+  /**
+   * Connections held at once from one client address, an IPv6 client's /64 (default
+   * DEFAULTS.maxConnectionsPerAddress, at most maxConnections). Behind a reverse proxy every connection comes from
+   * the proxy: raise it to maxConnections there and let the proxy limit each client.
+   */
+  maxConnectionsPerAddress?: number;
 }
 
 /** Responses a socket still owes (pipelined requests answered in order: see the clientError handler). */
@@ -25,10 +37,18 @@ const LAST = Symbol('last request');
 const THEN = Symbol('then');
 type TrackedSocket = Duplex & { [OWED]?: number; [LAST]?: IncomingMessage; [THEN]?: () => void };
 
+/** Idle: nothing owed (no request yet, between keep-alive requests, or headers not complete); receiving: a body. */
+function connectionState(socket: TrackedSocket): ConnectionState {
+  if ((socket[OWED] ?? 0) === 0) return 'idle';
+  return socket[LAST]?.complete === false ? 'receiving' : 'answering';
+}
+
 export interface Listener {
   /** `http://host:port/`, with the real port when 0 was asked for. */
   url: string;
   server: Server;
+  /** Connections held now, the caps in force, and how many were refused or cut to make room. */
+  connections(): ConnectionStats;
   /** Stops accepting, lets in-flight requests finish (at most 5 s), then drops what is left. Idempotent. */
   close(): Promise<void>;
 }
@@ -69,6 +89,27 @@ function lingerThenClose(socket: Duplex): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** The caps of `options`, checked, the global one lowered to fit the process's open-file limit (`ulimit -n`). */
+function connectionGuard(options: ListenOptions): ConnectionGuard {
+  const requested = integerOption('listen', 'maxConnections', options.maxConnections, DEFAULTS.maxConnections);
+  const perAddress = integerOption(
+    'listen',
+    'maxConnectionsPerAddress',
+    options.maxConnectionsPerAddress,
+    DEFAULTS.maxConnectionsPerAddress,
+  );
+  const fileLimit = openFileLimit();
+  const caps = capsForFileLimit(requested, fileLimit);
+  if (caps.maxConnections < requested) {
+    options.logger?.warn('connection cap lowered to fit the open-file limit (raise it with ulimit -n)', {
+      requested,
+      fileLimit,
+      cap: caps.maxConnections,
+    });
+  }
+  return new ConnectionGuard({ ...caps, maxConnectionsPerAddress: perAddress, stateOf: connectionState, logger: options.logger });
+}
+
 /** Serves `handler` on a node:http server with strict timeouts, on 127.0.0.1:3000 unless told otherwise. */
 export async function listenWithTimeouts(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -89,7 +130,15 @@ export async function listenWithTimeouts(
     handler(req, res);
   };
   const server = createServer({ ...SERVER_TIMEOUTS }, tracked);
-  server.maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
+  // Not server.maxConnections: node drops every connection past it at accept, a fresh client's as well as a hog's.
+  // The guard decides before node:http sets a connection up (its one 'connection' listener), so a refused one
+  // costs its accept and close only.
+  const guard = connectionGuard(options);
+  const setUp = server.listeners('connection')[0] as (socket: Socket) => void;
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    if (guard.admit(socket)) setUp.call(server, socket);
+  });
   server.headersTimeout = SERVER_TIMEOUTS.headersTimeout;
   server.requestTimeout = SERVER_TIMEOUTS.requestTimeout;
   server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
@@ -139,6 +188,7 @@ export async function listenWithTimeouts(
   return {
     url: `http://${urlHost}:${actualPort}/`,
     server,
+    connections: () => guard.stats(),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         const force = setTimeout(() => server.closeAllConnections(), 5000);
@@ -147,6 +197,7 @@ export async function listenWithTimeouts(
           resolve();
         });
         server.closeIdleConnections();
+        guard.close();
       });
       return closing;
     },
