@@ -44,6 +44,8 @@ export class ScanModuleError extends EngineError {
   readonly where: string;
   /** The error text without the location, e.g. `SyntaxError: Unexpected token`. */
   readonly reason: string;
+  /** The line at `location`, its column marked, when known: for a terminal. */
+  readonly frame: string | undefined;
   constructor(
     file: string,
     location: SourceLocation,
@@ -62,6 +64,7 @@ export class ScanModuleError extends EngineError {
     this.location = location;
     this.where = where;
     this.reason = reason;
+    this.frame = options.frame;
   }
 }
 
@@ -320,6 +323,15 @@ function codeFrame(location: SourceLocation): string | undefined {
   return lines.join('\n');
 }
 
+/** `error.location` when it is `{ file, line, column? }` (file absolute or relative to the project), else undefined. */
+function statedLocation(error: unknown, root: string): SourceLocation | undefined {
+  const at = (error as { location?: { file?: unknown; line?: unknown; column?: unknown } } | null)?.location;
+  if (!at || typeof at !== 'object' || typeof at.file !== 'string' || at.file === '') return undefined;
+  const line = Number.isInteger(at.line) && (at.line as number) > 0 ? (at.line as number) : undefined;
+  const column = line && Number.isInteger(at.column) && (at.column as number) > 0 ? (at.column as number) : undefined;
+  return { file: resolve(root, toPath(at.file)), line, column };
+}
+
 const LOCATION_HINT = 'Fix it and save (serve reloads), or run the command again.';
 
 /** Turns anything thrown while importing the module into a ScanModuleError with the best location we can find. */
@@ -334,6 +346,10 @@ async function describeLoadError(error: unknown, ctx: ErrorContext): Promise<Sca
   };
   const relativise = (text: string) => text.split(ctx.root + sep).join('');
   if (!existsSync(ctx.entry)) return make({ file: ctx.entry }, 'the scan module does not exist (was it deleted or renamed?)');
+
+  // An error that says where it is (a YARA rule's compile error, esbuild's errors): shown at that place, in that file.
+  const stated = statedLocation(error, ctx.root);
+  if (stated) return make(stated, `${e.name ?? 'Error'}: ${relativise(message)}`);
 
   // jiti (babel) parse error: "ParseError: <text>\n /abs/file.ts:2:24"
   const parse = /^(?:ParseError: )?([\s\S]*?)\s*\n\s*(\S[^\n]*?):(\d+):(\d+)\s*$/.exec(message);

@@ -1,10 +1,12 @@
 /**
- * Hot reload for `serve`: watch the project's `src/`, load the scan module fresh on save, and swap it in without
+ * Hot reload for `serve`: watch the project's `src/` (and the folders its package.json lists under
+ * `polyswarm.watch`, such as a YARA template's `rules/`), load the scan module fresh on save, and swap it in without
  * restarting the server. Queued and running bounties are untouched: the engine asks for the current module once
- * per bounty, so the next bounty uses the new code. A module that fails to load is reported and the last good
- * one keeps answering.
+ * per bounty, so the next bounty uses the new code. A module that fails to load is reported (with a code frame of
+ * the line at fault, in text logs) and the last good one keeps answering.
  */
-import { basename, relative, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -33,20 +35,40 @@ export interface ScanModuleWatcher {
   close(): Promise<void>;
 }
 
+/**
+ * What `serve` watches: `src/`, then what the project's package.json lists under `polyswarm.watch` (folders or
+ * files relative to the project, e.g. `{ "polyswarm": { "watch": ["rules"] } }`) for files the scan module reads
+ * when it loads. Throws a TypeError saying what is wrong when `polyswarm.watch` is not a list of relative paths.
+ */
+export function watchedPaths(project: EngineProject): string[] {
+  let pkg: { polyswarm?: { watch?: unknown } };
+  try {
+    pkg = JSON.parse(readFileSync(join(project.dir, 'package.json'), 'utf8')) as typeof pkg;
+  } catch {
+    return [project.srcDir];
+  }
+  const extra = pkg?.polyswarm?.watch;
+  if (extra === undefined) return [project.srcDir];
+  if (!Array.isArray(extra) || extra.some((p) => typeof p !== 'string' || p === '' || isAbsolute(p))) {
+    throw new TypeError('package.json "polyswarm.watch" must be a list of paths relative to the project, e.g. ["rules"]');
+  }
+  return [...new Set([project.srcDir, ...(extra as string[]).map((p) => resolve(project.dir, p))])];
+}
+
 /** Editor leftovers and other files whose changes mean nothing: dotfiles (`.#x`, `.x.swp`), backups, vim's probe. */
-function isIgnored(path: string, srcDir: string): boolean {
-  const rel = relative(srcDir, path);
-  if (rel === '') return false;
-  const parts = rel.split(sep);
+function isIgnored(path: string, roots: string[]): boolean {
+  const root = roots.find((r) => path === r || path.startsWith(r + sep));
+  if (root === undefined || path === root) return false;
+  const parts = relative(root, path).split(sep);
   if (parts.some((p) => p === 'node_modules' || p.startsWith('.'))) return true;
   const name = basename(path);
   return /~$|\.(swp|swo|swx|tmp|bak|orig)$|^#.*#$|^4913$/.test(name);
 }
 
 /**
- * Watches `project.srcDir` and reloads the scan module (debounced) on every change. Resolves once the watcher is
- * ready, so a save right after this resolves is seen. Logs `reloaded` with the milliseconds it took, or
- * `reload failed` with the file and line, keeping the last good module.
+ * Watches `project.srcDir` and the other {@link watchedPaths}, and reloads the scan module (debounced) on every
+ * change. Resolves once the watcher is ready, so a save right after this resolves is seen. Logs `reloaded` with
+ * the milliseconds it took, or `reload failed` with the file and line, keeping the last good module.
  */
 export async function watchScanModule(options: ScanModuleWatcherOptions): Promise<ScanModuleWatcher> {
   const { project, logger } = options;
@@ -83,6 +105,8 @@ export async function watchScanModule(options: ScanModuleWatcherOptions): Promis
       const ms = Math.round(performance.now() - started);
       if (error instanceof ScanModuleError) {
         logger.error('reload failed', { at: error.where, error: error.reason, keeping: 'the last good module' });
+        // One log line per event in JSON; a person at a terminal gets the line at fault under it.
+        if (logger.format === 'text') for (const line of error.frame?.split('\n') ?? []) logger.error(line);
       } else {
         logger.error('reload failed', { error: errorMessage(error), keeping: 'the last good module' });
       }
@@ -115,9 +139,15 @@ export async function watchScanModule(options: ScanModuleWatcherOptions): Promis
     timer = setTimeout(trigger, debounceMs);
   };
 
-  const watcher: FSWatcher = watch(project.srcDir, {
+  let paths = [project.srcDir];
+  try {
+    paths = watchedPaths(project);
+  } catch (error) {
+    logger.warn(`watching src/ only: ${errorMessage(error)}`);
+  }
+  const watcher: FSWatcher = watch(paths, {
     ignoreInitial: true,
-    ignored: (path: string) => isIgnored(path, project.srcDir),
+    ignored: (path: string) => isIgnored(path, paths),
   });
   watcher.on('add', onChange).on('change', onChange).on('unlink', onChange);
   watcher.on('error', (error) => logger.warn('file watcher error', { error: errorMessage(error) }));

@@ -43,7 +43,7 @@ describe('init (built bin, no install)', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('Error: init: missing values and no terminal to ask on:');
     expect(r.stderr).toContain('  [dir]  the folder to create, e.g. my-engine');
-    expect(r.stderr).toContain('  --template <typescript|javascript|clamav>  the project template');
+    expect(r.stderr).toContain('  --template <typescript|javascript|clamav|yara>  the project template');
     expect(r.stderr).toContain('--yes to accept the defaults');
     expect(readdirSync(cwd)).toEqual([]);
   });
@@ -194,7 +194,7 @@ describe('init (built bin, no install)', () => {
     const cwd = workdir();
     const t = await runBin(['init', 'x', '--template', 'rust', '--yes'], { cwd });
     expect(t.exitCode).toBe(2);
-    expect(t.stderr).toContain("argument 'rust' is invalid. Allowed choices are typescript, javascript, clamav.");
+    expect(t.stderr).toContain("argument 'rust' is invalid. Allowed choices are typescript, javascript, clamav, yara.");
     const pm = await runBin(['init', 'x', '--yes', '--package-manager', 'bun'], { cwd });
     expect(pm.exitCode).toBe(2);
     expect(pm.stderr).toContain("argument 'bun' is invalid. Allowed choices are npm, pnpm, yarn.");

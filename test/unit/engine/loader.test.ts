@@ -180,6 +180,30 @@ describe('loadScanModule: errors point at file:line:column', () => {
     expect(error.where).toMatch(/^src\/check\.ts:3:\d+$/);
     expect(error.reason).toBe('Error: API_KEY is not set');
   });
+
+  it('an error that states its location (`location: { file, line, column }`, a rule compiler’s): that place, in that file', async () => {
+    const dir = project({
+      'rules/a.yar': 'rule A {\n  condition:\n    nope\n}\n',
+      'src/scan.ts': [
+        "const error = Object.assign(new Error('unknown identifier `nope`'), { name: 'RuleCompileError' });",
+        'const where = process.env.PSE_TEST_WHERE ?? "relative";',
+        "const file = where === 'relative' ? 'rules/a.yar' : new URL('../rules/a.yar', import.meta.url).pathname;",
+        'throw Object.assign(error, { location: { file, line: 3, column: 5 } });',
+        'export const scan = () => ({ verdict: "benign" });',
+        '',
+      ].join('\n'),
+    });
+    for (const where of ['relative', 'absolute']) {
+      process.env.PSE_TEST_WHERE = where;
+      const error = await loadError(join(dir, 'src/scan.ts'), { fresh: true });
+      expect(error.where, where).toBe('rules/a.yar:3:5');
+      expect(error.location).toEqual({ file: join(dir, 'rules/a.yar'), line: 3, column: 5 });
+      expect(error.reason).toBe('RuleCompileError: unknown identifier `nope`');
+      expect(error.frame).toBe('  3 |     nope\n    |     ^');
+      expect(error.message).toBe(`rules/a.yar:3:5: RuleCompileError: unknown identifier \`nope\`\n${error.frame}`);
+    }
+    delete process.env.PSE_TEST_WHERE;
+  });
 });
 
 describe('loadScanModule: fresh loads', () => {

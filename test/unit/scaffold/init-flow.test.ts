@@ -30,14 +30,14 @@ describe('resolveInitAnswers without a terminal', () => {
     expect((error as UsageError).message).toBe(
       'init: missing values and no terminal to ask on:\n' +
         '  [dir]  the folder to create, e.g. my-engine\n' +
-        '  --template <typescript|javascript|clamav>  the project template',
+        '  --template <typescript|javascript|clamav|yara>  the project template',
     );
     expect((error as UsageError).hint).toContain('--yes to accept the defaults');
   });
 
   it('names only what is missing', async () => {
     await expect(resolveInitAnswers({ dir: 'x' }, { interactive: false, cwd })).rejects.toThrow(
-      /missing a value and no terminal to ask on:\n {2}--template <typescript\|javascript\|clamav> {2}the project template$/,
+      /missing a value and no terminal to ask on:\n {2}--template <typescript\|javascript\|clamav\|yara> {2}the project template$/,
     );
   });
 

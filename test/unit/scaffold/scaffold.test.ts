@@ -161,7 +161,7 @@ describe('scaffoldProject', () => {
     const dir = join(tmp, 'x');
     await expect(scaffoldProject({ ...base, template: 'rust', targetDir: dir })).rejects.toMatchObject({
       message: 'unknown template "rust"',
-      hint: 'Choose one of: typescript, javascript, clamav.',
+      hint: 'Choose one of: typescript, javascript, clamav, yara.',
       exitCode: 2,
     });
     const error = await scaffoldProject({ ...base, packageName: 'Bad Name', template: 'typescript', targetDir: dir }).catch(

@@ -47,9 +47,9 @@ describe('templates/*/monitoring', () => {
   });
 
   it('every template ships the same monitoring files, and compose runs them under the monitoring profile on port 9464', () => {
-    for (const template of ['javascript', 'clamav'])
+    for (const template of ['javascript', 'clamav', 'yara'])
       for (const file of FILES) expect(read(template, file), `${template}/${file}`).toBe(read('typescript', file));
-    for (const template of ['typescript', 'javascript', 'clamav']) {
+    for (const template of ['typescript', 'javascript', 'clamav', 'yara']) {
       const compose = read(template, 'docker-compose.yml');
       expect(compose.match(/POLYSWARM_METRICS_PORT: "9464"/g), template).toHaveLength(3);
       expect(compose).toMatch(/prometheus:\n {4}profiles: \["monitoring"\]/);
