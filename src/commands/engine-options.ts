@@ -222,6 +222,27 @@ export function webhookOptions(defaultHost: string) {
 }
 
 /**
+ * The production server's connection caps (engine/connections.ts): one client address cannot hold every connection.
+ * Behind a reverse proxy every connection comes from the proxy: raise the per-address cap to the global one there.
+ */
+export function connectionOptions() {
+  return {
+    maxConnections: integer(
+      '--max-connections <n>',
+      'connections held at once; past it an idle or slow one of the busiest client makes room (lowered to fit the open-file limit)',
+      { min: 1, max: 1_000_000 },
+      { env: 'POLYSWARM_MAX_CONNECTIONS', defaultValue: DEFAULTS.maxConnections, group: PRODUCTION },
+    ),
+    maxConnectionsPerAddress: integer(
+      '--max-connections-per-address <n>',
+      'connections held at once from one client address (an IPv6 /64); behind a reverse proxy, raise it to --max-connections',
+      { min: 1, max: 1_000_000 },
+      { env: 'POLYSWARM_MAX_CONNECTIONS_PER_ADDRESS', defaultValue: DEFAULTS.maxConnectionsPerAddress, group: PRODUCTION },
+    ),
+  };
+}
+
+/**
  * `--record FILE` and its companions (inspector/recorder.ts): `start` records each delivery it received, `worker`
  * each bounty it took from the queue, in the same JSON-lines format, so `test replay` can read them together.
  */

@@ -3,7 +3,7 @@
  * LOG_FORMAT=json). Thin: the process is hosted by `runtime/engine-process.ts`.
  */
 import { defineCommand, flag } from './define.js';
-import { egressOptions, recordOptions, webhookOptions } from './engine-options.js';
+import { connectionOptions, egressOptions, recordOptions, webhookOptions } from './engine-options.js';
 
 export const start = defineCommand({
   name: 'start',
@@ -12,6 +12,7 @@ export const start = defineCommand({
     ...webhookOptions('127.0.0.1'),
     ...egressOptions('public'),
     withWorker: flag('--with-worker', 'with --queue: also run scan workers in this process'),
+    ...connectionOptions(),
     ...recordOptions('delivery (headers without the secret, body, outcome, answer, timings)'),
   },
   examples: [

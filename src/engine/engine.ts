@@ -5,7 +5,7 @@
  * One bounty: node-handler.ts (or the h3 app) → app.ts (signature, parse, `queue.enqueue`, 202) → the queue
  * (queue.ts, or redis/) → scanner.ts (`scanJob`, `postAnswer`) → deliver.ts (the POST).
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { H3 } from 'h3';
 import { createLogger, type Logger } from '../util/logger.js';
 import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app.js';
@@ -19,7 +19,7 @@ import type { EngineObserver } from './observer.js';
 import { EmbeddedQueue } from './embedded-queue.js';
 import type { BountyQueue, RecoveryReport } from './queue.js';
 import { startScanning, stoppedFields } from './scan-service.js';
-import { listenWithTimeouts, type Listener } from './server.js';
+import { listenWithTimeouts, type Listener, type ListenOptions } from './server.js';
 import type { ScanModule } from './types.js';
 
 export type { RecoveryReport } from './queue.js';
@@ -87,7 +87,7 @@ export interface Engine {
   /** The queue bounties wait in. */
   readonly queue: BountyQueue;
   /** A node:http server with the internet-facing timeouts of docs/protocol.md §12, on 127.0.0.1:3000 by default. */
-  listen(options?: { port?: number; host?: string }): Promise<{ url: string; server: Server; close(): Promise<void> }>;
+  listen(options?: Omit<ListenOptions, 'logger'>): Promise<Listener>;
   /**
    * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
    * 25 s). With a journal, what is queued, and what is still running at the end of the grace, stays in it for the

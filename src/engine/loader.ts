@@ -14,6 +14,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Jiti } from 'jiti';
 import { EngineError } from './errors.js';
+import { findSpecifier, sourceFrame } from './source-lines.js';
 import type { ScanModule } from './types.js';
 
 export interface LoadScanModuleOptions {
@@ -242,28 +243,6 @@ function isProjectFile(root: string, file: string): boolean {
   return !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('node_modules');
 }
 
-function readLines(file: string): string[] | undefined {
-  try {
-    return readFileSync(file, 'utf8').split(/\r?\n/);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The line and column (1-based) of the first quoted occurrence of `specifier` in `file`. */
-function findSpecifier(file: string, specifiers: string[]): { line: number; column: number } | undefined {
-  const lines = readLines(file);
-  if (!lines) return undefined;
-  for (const specifier of specifiers) {
-    for (const quote of ["'", '"', '`']) {
-      const needle = `${quote}${specifier}${quote}`;
-      const index = lines.findIndex((l) => l.includes(needle));
-      if (index >= 0) return { line: index + 1, column: lines[index]!.indexOf(needle) + 1 };
-    }
-  }
-  return undefined;
-}
-
 /** Ways the author may have written an import of `target` from `importer` (`./x.js`, `./x.ts`, `./x`). */
 function specifiersFor(importer: string, target: string): string[] {
   let rel = relative(dirname(importer), target).split(sep).join('/');
@@ -309,20 +288,6 @@ function syntaxSuspects(ctx: ErrorContext): string[] {
   return [...new Set([...(ctx.changed ? [resolve(ctx.changed)] : []), ctx.entry, ...found])];
 }
 
-function codeFrame(location: SourceLocation): string | undefined {
-  if (location.line === undefined) return undefined;
-  const text = readLines(location.file)?.[location.line - 1];
-  if (text === undefined) return undefined;
-  const gutter = String(location.line);
-  const shown = text.length > 160 ? `${text.slice(0, 157)}...` : text;
-  const lines = [`  ${gutter} | ${shown}`];
-  if (location.column !== undefined && location.column - 1 <= shown.length) {
-    const pad = shown.slice(0, Math.max(0, location.column - 1)).replace(/[^\t]/g, ' ');
-    lines.push(`  ${' '.repeat(gutter.length)} | ${pad}^`);
-  }
-  return lines.join('\n');
-}
-
 /** `error.location` when it is `{ file, line, column? }` (file absolute or relative to the project), else undefined. */
 function statedLocation(error: unknown, root: string): SourceLocation | undefined {
   const at = (error as { location?: { file?: unknown; line?: unknown; column?: unknown } } | null)?.location;
@@ -342,7 +307,7 @@ async function describeLoadError(error: unknown, ctx: ErrorContext): Promise<Sca
     const where =
       display(ctx.root, location.file) +
       (location.line !== undefined ? `:${location.line}${location.column !== undefined ? `:${location.column}` : ''}` : '');
-    return new ScanModuleError(ctx.entry, location, where, reason, { hint: LOCATION_HINT, frame: codeFrame(location), cause: error });
+    return new ScanModuleError(ctx.entry, location, where, reason, { hint: LOCATION_HINT, frame: sourceFrame(location), cause: error });
   };
   const relativise = (text: string) => text.split(ctx.root + sep).join('');
   if (!existsSync(ctx.entry)) return make({ file: ctx.entry }, 'the scan module does not exist (was it deleted or renamed?)');

@@ -125,7 +125,8 @@ export async function listenWithTimeouts(
     socket[OWED] = (socket[OWED] ?? 0) + 1;
     socket[LAST] = req;
     res.once('close', () => {
-      if (--socket[OWED]! === 0) socket[THEN]?.();
+      socket[OWED] = socket[OWED]! - 1;
+      if (socket[OWED] === 0) socket[THEN]?.();
     });
     handler(req, res);
   };

@@ -7,11 +7,11 @@ import { relative, resolve } from 'node:path';
 import { createEngine } from '../engine/engine.js';
 import { ScanModuleError } from '../engine/loader.js';
 import { combineObservers } from '../engine/observer.js';
-import { watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../engine/reload.js';
+import { watchedPaths, watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../engine/reload.js';
 import { attachInspector } from '../inspector/attach.js';
 import { errorMessage, UsageError } from '../util/errors.js';
 import { theme } from '../util/logger.js';
-import { otherLiveServe, removeServeState, writeServeState, type ServeState } from '../util/project.js';
+import { otherLiveServe, removeServeState, writeServeState, type EngineProject, type ServeState } from '../util/project.js';
 import { codeFrameObserver } from './code-frame.js';
 import { watchDotEnv } from './dotenv-watch.js';
 import { hostProcess } from './host.js';
@@ -40,6 +40,9 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig 
   maxQueued?: number;
   maxQueuedBytes?: number;
   withWorker?: boolean;
+  /** start only: the production server's connection caps (engine/connections.ts). */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   /** serve only; default true. */
   watch?: boolean;
   /** serve only: the inspector page (default on), its port and history bound (inspector/attach.ts). */
@@ -139,7 +142,12 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       try {
         listening = serve
           ? await listenForDevelopment(engine.handler, config.host, config.port, logger, portOrigin !== undefined)
-          : await engine.listen({ port: config.port, host: config.host });
+          : await engine.listen({
+              port: config.port,
+              host: config.host,
+              maxConnections: config.maxConnections,
+              maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+            });
       } catch (error) {
         await watcher?.close();
         await envWatcher?.close();
@@ -173,7 +181,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
           ],
           ['secret', `from ${secretSource}`],
           ['scan', `${scanPath} ${theme.dim(`(in ${project.dir})`)}`],
-          ['reload', watcher ? 'on save (watching src/)' : 'off (--no-watch)'],
+          ['reload', watcher ? `on save (watching ${watchedFolders(project)})` : 'off (--no-watch)'],
           ['queue', `${queue.description}${config.concurrency ? `, ${config.concurrency} scans at a time` : ''}`],
           ['egress', open.egressText],
           ['inspect', inspectorUrl ? theme.accent(inspectorUrl) : 'off (--no-inspector)'],
@@ -218,4 +226,16 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       onExit: serve ? () => removeServeState(project.dir) : undefined,
     },
   );
+}
+
+/** What serve's reload watches, for the banner: `src/`, and the folders package.json adds (`polyswarm.watch`). */
+function watchedFolders(project: EngineProject): string {
+  try {
+    return watchedPaths(project)
+      .map((path) => `${relative(project.dir, path) || '.'}/`)
+      .join(', ');
+  } catch {
+    // A bad polyswarm.watch was reported by the watcher, which watches src/ alone then.
+    return 'src/';
+  }
 }

@@ -34,8 +34,7 @@ async function boot(options: ListenOptions): Promise<number> {
     secret: SECRET,
     maxBodyBytes: 100_000,
     logger: createLogger({ level: 'silent' }),
-    enqueue: async () => 'accepted',
-    health: async () => ({ ok: true }),
+    queue: { enqueue: async () => 'accepted', health: async () => ({ ok: true }) },
     isClosing: () => false,
     counters: { received: 0, accepted: 0, duplicates: 0, rejected: 0, expired: 0 },
   });
