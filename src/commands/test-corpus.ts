@@ -4,8 +4,8 @@
  */
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
-import { defineCommand, duration, integer, text, type OptionValues } from './define.js';
-import { OUTPUT_GROUP, streamOptions } from './test-options.js';
+import { defineCommand, integer, text, type OptionValues } from './define.js';
+import { expirationOption, OUTPUT_GROUP, streamOptions } from './test-options.js';
 
 function corpusFlags() {
   return streamOptions({
@@ -18,11 +18,7 @@ function corpusFlags() {
     html: text('--html <file>', 'also write a self-contained HTML report (matrix, rates, latency chart)', { group: OUTPUT_GROUP }),
     minDetection: text('--min-detection <percent>', 'exit 1 when fewer malicious files are answered malicious, e.g. 95'),
     maxFalsePositives: text('--max-false-positives <percent>', 'exit 1 when more benign files are answered malicious, e.g. 1'),
-    expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
-      defaultValue: 30_000,
-      defaultLabel: '30s',
-      min: 1000,
-    }),
+    expiration: expirationOption(),
   });
 }
 

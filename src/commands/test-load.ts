@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { defineCommand, duration, integer, text, type OptionValues } from './define.js';
-import { streamOptions } from './test-options.js';
+import { expirationOption, streamOptions } from './test-options.js';
 
 /** Bounties in flight when neither --rate nor --concurrency is given (autocannon's default connections). */
 const DEFAULT_CONCURRENCY = 10;
@@ -21,11 +21,7 @@ function loadFlags() {
     ),
     duration: duration('--duration <duration>', 'how long to send bounties', { defaultValue: 30_000, defaultLabel: '30s', min: 1 }),
     artifact: text('--artifact <eicar|benign|file>', 'the artifact every bounty carries', { defaultValue: 'eicar' }),
-    expiration: duration('--expiration <duration>', "each bounty's time until expiration", {
-      defaultValue: 30_000,
-      defaultLabel: '30s',
-      min: 1000,
-    }),
+    expiration: expirationOption(),
   });
 }
 

@@ -25,6 +25,10 @@ function engineOptions() {
   };
 }
 
+/** `--expiration` of the commands that send many bounties (test load, test corpus). */
+export const expirationOption = () =>
+  duration('--expiration <duration>', "each bounty's time until expiration", { defaultValue: 30_000, defaultLabel: '30s', min: 1000 });
+
 function outputOptions() {
   return inGroup(OUTPUT, {
     json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
