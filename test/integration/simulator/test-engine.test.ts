@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/run.js';
 import { UnreachableError, UsageError } from '../../../src/util/errors.js';
-import { useEngines } from '../../helpers/engines.js';
+import { openFixture, openOwn, useEngines, type Running } from '../../helpers/engines.js';
 
 const SECRET = 'qwertyuiop';
 /** Short expirations keep the whole file to seconds (each bounty case waits at most expiration + 2 s grace); 4 s leaves
@@ -33,11 +33,46 @@ const FAULT_CASES = [
   'artifact host never answers → one unknown answer, bid 0',
 ];
 
+/**
+ * One `test all` run per engine, shared by the tests that read it, started before the first test and run two at a
+ * time behind the other tests: a run mostly waits (on expirations, the hang case and the settle time), but all five at
+ * once in this one process (engines and simulator alike) make a busy 2-core machine answer late. Each engine is
+ * closed when its run ends; a test awaits only its own run, so a failing run fails only the tests that read it.
+ */
+const SUITE_ENGINES = {
+  own: { open: () => openOwn(SECRET), expirationMs: 5000 },
+  correct: { open: () => openFixture(SECRET), expirationMs: EXPIRATION_MS },
+  late: { open: () => openFixture(SECRET, { lateMs: 500 }), expirationMs: EXPIRATION_MS },
+  noSignatureCheck: { open: () => openFixture(SECRET, { noSignatureCheck: true }), expirationMs: EXPIRATION_MS },
+  reference: { open: () => openFixture(SECRET, { reference: true }), expirationMs: EXPIRATION_MS },
+} satisfies Record<string, { open: () => Promise<Running>; expirationMs: number }>;
+const AT_ONCE = 2;
+type SuiteRun = { report: TestReport; seen: string[] };
+const suites = {} as Record<keyof typeof SUITE_ENGINES, Promise<SuiteRun>>;
+
+beforeAll(() => {
+  const lanes: Promise<unknown>[] = Array.from({ length: AT_ONCE }, () => Promise.resolve());
+  Object.entries(SUITE_ENGINES).forEach(([name, { open, expirationMs }], i) => {
+    const run = lanes[i % AT_ONCE]!.then(async () => {
+      const engine = await open();
+      try {
+        const seen: string[] = [];
+        const report = await testEngine({ url: engine.url, secret: SECRET, suite: 'all', expirationMs, onCase: (c) => seen.push(c.name) });
+        return { report, seen };
+      } finally {
+        await engine.close();
+      }
+    });
+    // The next run of this lane starts when this one ends, pass or fail; a run no test has awaited yet must not be
+    // an unhandled rejection.
+    lanes[i % AT_ONCE] = run.catch(() => undefined);
+    suites[name as keyof typeof SUITE_ENGINES] = run;
+  });
+});
+
 describe("testEngine against the project's own engine (createEngine)", () => {
   it('passes the whole conformance suite', async () => {
-    const url = await ownEngine();
-    const seen: string[] = [];
-    const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: 5000, onCase: (c) => seen.push(c.name) });
+    const { report, seen } = await suites.own;
     expect(
       failing(report),
       JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2),
@@ -74,13 +109,13 @@ describe("testEngine against the project's own engine (createEngine)", () => {
 
 describe('testEngine against the fixture engines', () => {
   it('the correct fixture passes everything', async () => {
-    const report = await testEngine({ url: await fixture(), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const { report } = await suites.correct;
     expect(failing(report)).toEqual([]);
     expect(report.passed).toBe(28);
   });
 
   it('an engine that answers late fails every answered bounty case with the delay', async () => {
-    const report = await testEngine({ url: await fixture({ lateMs: 500 }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const { report } = await suites.late;
     const answeredCases = [...BOUNTY_CASES, ...FAULT_CASES, 'artifact bytes do not match sha256 → unknown (warning otherwise)'];
     // (The 2121 bounty passes: its late timer overflows and fires at once.)
     expect(names(failing(report))).toEqual([
@@ -146,12 +181,7 @@ describe('testEngine against the fixture engines', () => {
   });
 
   it('an engine that skips the signature check fails exactly the security cases', async () => {
-    const report = await testEngine({
-      url: await fixture({ noSignatureCheck: true }),
-      secret: SECRET,
-      suite: 'all',
-      expirationMs: EXPIRATION_MS,
-    });
+    const { report } = await suites.noSignatureCheck;
     expect(names(failing(report))).toEqual([
       'security: missing signature → 400',
       'security: wrong secret → 401',
@@ -176,7 +206,7 @@ describe('testEngine against the fixture engines', () => {
   });
 
   it('an engine that behaves like the Python reference gets a meaningful report: its known departures', async () => {
-    const report = await testEngine({ url: await fixture({ reference: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const { report } = await suites.reference;
     expect(names(failing(report))).toEqual([
       'bounty: arbitration → Vote',
       'bounty: v0 field names (guid, artifact_url)',
