@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { until as poll } from '../helpers/poll.js';
 import { startRedis } from '../helpers/redis.js';
 import { makeProject, postSignedBounty, READY, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
@@ -82,13 +83,8 @@ async function sendBounty(engineUrl: string, id: string, artifactUri: string, re
   return postSignedBounty(engineUrl, body);
 }
 
-async function until(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The suite's polling helper, with this file's 10 s default. */
+const until = (done: () => boolean, what: string, timeoutMs = 10_000) => poll(done, what, timeoutMs);
 
 async function startEngine(args: string[], env: Record<string, string> = {}): Promise<{ child: Child; url: string }> {
   const project = makeProject({ 'src/scan.mjs': SCAN });
