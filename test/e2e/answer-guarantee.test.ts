@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
-import { until } from '../helpers/poll.js';
+import { holds, until } from '../helpers/poll.js';
 import { runBin } from '../helpers/bin.js';
 import { makeProject, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
@@ -65,6 +65,8 @@ async function startHost(options: { answerDelayMs?: number } = {}) {
     answers,
     setAnswerDelay: (ms: number) => void (answerDelayMs = ms),
     unique: () => new Set(answers.map((a) => a.id)),
+    /** Artifact requests held open at /stall. */
+    stalled: () => stalled.size,
     until: (done: () => boolean, what: string, timeoutMs = 30_000) =>
       until(done, what, { timeoutMs, detail: () => `${answers.length} answers so far` }),
     close: () =>
@@ -183,7 +185,7 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     // A delivery sent again after the restart (new delivery id, same signed body) is a duplicate: no new answer.
     const answered = host.answers.length;
     expect(await post(second.url, bodies.get('k0')!)).toBe(202);
-    await new Promise((r) => setTimeout(r, 500));
+    await holds(() => host.answers.length === answered, 'no new answer to the duplicate', 500);
     expect(host.answers.length).toBe(answered);
     console.log(`kill -9: ${beforeRestart} answered before, ${200 - beforeRestart} after the restart, ${twice} twice`);
     second.child.kill('SIGTERM');
@@ -198,7 +200,7 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const body = bountyBody({ id: 'replayed', host: host.url, expiresAt: Date.now() + 30_000, sleepMs: 200 });
     for (let i = 0; i < 3; i++) expect(await post(url, body)).toBe(202);
     await host.until(() => host.answers.length === 1, 'the answer');
-    await new Promise((r) => setTimeout(r, 600));
+    await holds(() => host.answers.length === 1, 'one answer, no second', 600);
     expect(host.answers.map((a) => a.id)).toEqual(['replayed']);
     expect(child.lines.filter((l) => /scanned_by|answer bounty=replayed/.test(l))).toHaveLength(1);
     child.kill('SIGTERM');
@@ -232,7 +234,8 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const stuck = ['stuck-1', 'stuck-2'].map((id) => ({ id, expiresAt: now + 9000 }));
     const healthy = ['ok-1', 'ok-2', 'ok-3'].map((id) => ({ id, expiresAt: now + 5000 }));
     for (const s of stuck) expect(await post(url, bountyBody({ ...s, host: host.url, artifact: 'stall' }))).toBe(202);
-    await new Promise((r) => setTimeout(r, 300));
+    // Both scans hold the two slots before the healthy bounties arrive.
+    await host.until(() => host.stalled() === 2, 'both stuck scans to be fetching their artifact', 5000);
     for (const h of healthy) expect(await post(url, bountyBody({ ...h, host: host.url }))).toBe(202);
     await host.until(() => host.unique().size === 5, 'all five answers', 15_000);
     for (const b of [...stuck, ...healthy]) {

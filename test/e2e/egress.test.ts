@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { sign } from '../../src/protocol/signature.js';
 import { runBin } from '../helpers/bin.js';
+import { until as poll } from '../helpers/poll.js';
 import { startRedis } from '../helpers/redis.js';
 import { makeProject, postSignedBounty, READY, SECRET, spawnBin, useCleanup, type Child } from './serve-helpers.js';
 
@@ -97,13 +98,8 @@ async function signedReply(engineUrl: string, body: string): Promise<{ status: n
   return { status: res.status, body: await res.text() };
 }
 
-async function until(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The suite's polling helper, with this file's 10 s default. */
+const until = (done: () => boolean, what: string, timeoutMs = 10_000) => poll(done, what, timeoutMs);
 
 async function startEngine(args: string[], env: Record<string, string> = {}): Promise<{ child: Child; url: string }> {
   const project = makeProject({ 'src/scan.mjs': SCAN });

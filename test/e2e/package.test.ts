@@ -4,28 +4,22 @@
  * new project's own tests; then the generated Dockerfile's install step, run outside Docker as a non-root user,
  * for a project that depends on the tarball kept in its folder.
  *
- * Loopback only: every npm command runs with --offline, from the npm cache that `npm ci` of this checkout filled
- * (the new project's dependencies are this package's and its dev tools: typescript, vitest, @types/node). A machine
- * whose cache lacks one fails here with npm's ENOTCACHED, naming it.
+ * Loopback only: every npm command runs with --offline, from a lean copy of the npm cache that `npm ci` of this
+ * checkout filled: only the packages the tarball and the new project install (this package's dependencies and the
+ * template's dev tools: typescript, vitest, @types/node), not the whole cache. A machine whose cache lacks one fails
+ * here with npm's ENOTCACHED, naming it.
+ *
+ * The tarball is packed from the dist/ that `npm test` has just built (`npm pack --ignore-scripts`), not built a
+ * second time by prepack; the first test checks that prepack still builds.
  */
-import {
-  chmodSync,
-  chownSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/bin.js';
+import { leanNpmCache } from '../helpers/npm-cache.js';
 
 const SLOW = 300_000;
 const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -66,28 +60,35 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'pse-package-'));
   // World-traversable: the non-root user below works inside it.
   chmodSync(tmp, 0o755);
-  // A copy of this machine's npm cache: the Dockerfile step ends with `npm cache clean --force`, which must not
+  // A lean copy of this machine's npm cache: the Dockerfile step ends with `npm cache clean --force`, which must not
   // empty the real one, and the non-root user needs a cache of its own.
   const real = (await execa('npm', ['config', 'get', 'cache'])).stdout.trim();
   cache = join(tmp, 'npm-cache');
-  cpSync(join(real, '_cacache'), join(cache, '_cacache'), { recursive: true });
-  // `npm pack` as the README says (prepack builds dist first), in a copy of the checkout: the build starts by
-  // removing dist/, which the other e2e tests are running from.
-  const checkout = join(tmp, 'checkout');
-  for (const name of ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'LICENSE', 'bin', 'src', 'templates']) {
-    cpSync(join(ROOT, name), join(checkout, name), { recursive: true });
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
-  const pack = await run('npm', ['pack', '--pack-destination', tmp], checkout);
+  const manifest = (path: string) => JSON.parse(readFileSync(join(ROOT, path), 'utf8')) as Record<string, Record<string, string>>;
+  const template = manifest('templates/typescript/package.json');
+  const roots = [manifest('package.json').dependencies, template.dependencies, template.devDependencies].flatMap((d) =>
+    Object.keys(d ?? {}),
+  );
+  leanNpmCache(
+    real,
+    cache,
+    roots.filter((name) => name !== 'polyswarm-engine'),
+    join(ROOT, 'package-lock.json'),
+  );
+  // `npm pack` of the dist/ the suite runs (npm test builds it first): prepack would build it again, and its
+  // `rm -rf dist` would pull it from under the other e2e tests.
+  expect(existsSync(join(ROOT, 'dist', 'index.js')), 'dist/ is not built: npm run build').toBe(true);
+  const pack = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', tmp], ROOT);
   expect(pack.exitCode, pack.all).toBe(0);
   tarball = join(tmp, TARBALL);
   expect(existsSync(tarball)).toBe(true);
 }, SLOW);
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+// Three installs' node_modules and the cache: on a loaded machine, more than the default 30 s hook timeout.
+afterAll(() => rm(tmp, { recursive: true, force: true }), SLOW);
 
 describe('the packed package', () => {
   it('ships the LICENSE, no source maps into unshipped sources, and no install-time script', async () => {
-    const dry = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], join(tmp, 'checkout'));
+    const dry = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], ROOT);
     const files = (JSON.parse(dry.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
     expect(files).toContain('LICENSE');
     expect(files).toContain('dist/index.js');
@@ -95,6 +96,8 @@ describe('the packed package', () => {
     expect(files.filter((f) => f.startsWith('src/'))).toEqual([]);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; license: string };
     expect(Object.keys(pkg.scripts).filter((s) => ['preinstall', 'install', 'postinstall', 'prepare'].includes(s))).toEqual([]);
+    // Packed above without scripts, from the dist/ already built; `npm pack` and `npm publish` build first.
+    expect(pkg.scripts.prepack).toBe('npm run build');
     expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(new RegExp(`^${pkg.license} License`));
   });
 

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runBin } from '../helpers/bin.js';
 import { killAll, spawnBin, type Proc } from '../helpers/spawn.js';
 import { bountyBody, EICAR, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { holds, within, work } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** The engine under test: sleeps `metadata.sleep_ms`, says when it starts, and signs its answer with its pid. */
@@ -157,7 +158,7 @@ describe('Redis scale-out with real processes', () => {
     await lb.waitForAnswers(total, { timeoutMs: 40_000 });
     const elapsed = Date.now() - started;
     // Anything posted twice would arrive right after; give it a moment to show.
-    await new Promise((r) => setTimeout(r, 500));
+    await holds(() => lb!.answers.length === total, `no answer beyond the ${total}`, 500);
     const counts = answerCounts();
     expect(counts.size).toBe(total);
     // Which process posted each copy, and when: a stalled worker (its job's lock lapsed) and a retried POST look different.
@@ -205,7 +206,7 @@ describe('Redis scale-out with real processes', () => {
     await survivor.waitFor(/scan started.*bounty=4242/);
     // The re-run waited for the dead worker's lock (2 s here) to expire, then scanned again.
     expect(answer!.at - killedAt).toBeGreaterThan(1500);
-    await new Promise((r) => setTimeout(r, 500));
+    await holds(() => lb!.attempts.length === 1, 'one answer attempt, no second', 500);
     expect(lb.attempts).toHaveLength(1);
     console.log(`worker killed mid-scan: answered by the other worker ${answer!.at - killedAt} ms after the kill (lock 2 s)`);
   }, 30_000);
@@ -225,9 +226,17 @@ describe('Redis scale-out with real processes', () => {
       metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] },
     });
     // Three workers died on it; the fourth gave up on it and answered.
-    const codes = await Promise.all(workers.map((w) => Promise.race([w.exited, new Promise((r) => setTimeout(() => r('running'), 200))])));
+    const codes = await Promise.all(
+      workers.map(
+        async (w) =>
+          (await within(
+            w.exited.then(() => 'exited'),
+            200,
+          )) ?? 'running',
+      ),
+    );
     expect(codes.filter((c) => c === 'running')).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => lb!.attempts.length === 1, 'one answer attempt, no second', 300);
     expect(lb.attempts).toHaveLength(1);
   }, 30_000);
 
@@ -251,17 +260,19 @@ describe('Redis scale-out with real processes', () => {
         if (status === 202) accepted.add(mine);
         else refused.add(mine);
         if (phase === 'down') statusesWhileDown.push(status);
-        await new Promise((r) => setTimeout(r, 20));
+        // A sender's pace, not a wait of the test.
+        await work(20);
       }
     });
     await until(() => accepted.size >= 100, '100 bounties accepted before the outage', 15_000);
     // SHUTDOWN SAVE: the outage loses nothing Redis had stored (as with persistence in production).
     await redis.stop({ save: true });
     phase = 'down';
-    await new Promise((r) => setTimeout(r, 1000));
+    // Down until the web process has refused a good number of bounties (what is asserted below), and says so on GET /.
+    await until(() => web.lines.some((l) => /ERROR\s+redis unavailable/.test(l)), 'the web to log that Redis is down', 10_000);
     const health = await fetch(url);
     healthWhileDown = { status: health.status, body: await health.json() };
-    await new Promise((r) => setTimeout(r, 2000));
+    await until(() => statusesWhileDown.filter((s) => s === 503).length > 10, 'more than 10 bounties refused while Redis is down', 10_000);
     await redis.start();
     phase = 'back';
     await until(() => statusesWhileDown.length > 0 && accepted.size >= 250, 'bounties accepted again after the outage', 20_000);
@@ -284,7 +295,7 @@ describe('Redis scale-out with real processes', () => {
     );
     expect(accepted.size).toBe(id - 1);
     await lb.waitForAnswers(accepted.size, { timeoutMs: 25_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await holds(() => lb!.answers.length === accepted.size, `no answer beyond the ${accepted.size}`, 500);
     const counts = answerCounts();
     expect([...accepted].filter((mine) => counts.get(String(mine)) !== 1)).toEqual([]);
     expect(lb.answers).toHaveLength(accepted.size);
@@ -305,23 +316,23 @@ describe('Redis scale-out with real processes', () => {
     expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([['/answer/1', patient.pid]]);
     expect(patient.lines.some((l) => /INFO\s+stopped/.test(l))).toBe(true);
 
-    // Hand back: an 8 s scan and a 300 ms grace; the job goes back to the queue, another worker answers it. The scan
-    // is long so that a loaded machine, slow to start the successor, still sends SIGTERM mid-scan.
+    // Hand back: an 8 s scan and a 300 ms grace; the job goes back to the queue, another worker answers it. SIGTERM
+    // as soon as the scan starts, and the successor only then: a loaded machine, slow to start a process, must not
+    // let the scan end first.
     const hasty = await startWorker(2, { POLYSWARM_SHUTDOWN_GRACE: '300ms' });
     expect(await send(url, 2, { expiration: inMs(30_000), metadata: { sleep_ms: 8000 } })).toBe(202);
     await hasty.waitFor(/scan started.*bounty=2\b/);
-    // Idle until the job comes back.
-    const other = await startWorker(2);
     const exited = hasty.kill('SIGTERM');
     await hasty.waitFor(/job handed back to the queue.*bounty=2\b/, 15_000);
     expect(await exited).toBe(0);
+    const other = await startWorker(2);
     // Handed back after the grace, not when the 8 s scan would have ended: the stopped worker never answered it.
     // (Its aborted scan's SKIPPED:SHUTDOWN answer was refused: "handed back to the queue".)
     const hastyAnswers = hasty.lines.filter((l) => /answer bounty=2\b/.test(l));
     expect(hastyAnswers.filter((l) => !/delivery="handed back to the queue at shutdown/.test(l))).toEqual([]);
     await other.waitFor(/scan started.*bounty=2\b/, 15_000);
     await lb.waitForAnswers(2, { timeoutMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => lb!.answers.length === 2, 'no third answer', 300);
     expect(lb.answers.map((a) => [a.path, scannedBy(a)])).toEqual([
       ['/answer/1', patient.pid],
       ['/answer/2', other.pid],

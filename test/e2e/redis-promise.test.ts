@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runBin } from '../helpers/bin.js';
 import { bountyBody, SECRET, startLoopback, webhook, type Loopback } from '../helpers/loopback.js';
+import { holds } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { killAll, READY_URL, spawnBin, type Proc } from '../helpers/spawn.js';
 
@@ -171,7 +172,11 @@ describe('Redis mode keeps the promise', () => {
     }
     // A worker that comes up now finds nothing to scan, and nothing is posted twice.
     const worker = await startWorker(redis, engineA);
-    await new Promise((r) => setTimeout(r, 1000));
+    await holds(
+      () => !worker.lines.some((l) => /scan started|answer bounty=/.test(l)) && lb.attempts.length === 20,
+      'the new worker idle',
+      1000,
+    );
     expect(worker.lines.some((l) => /scan started|answer bounty=/.test(l))).toBe(false);
     expect([...answerCounts().values()].filter((n) => n !== 1)).toEqual([]);
     expect(lb.attempts).toHaveLength(20);
@@ -234,7 +239,7 @@ describe('Redis mode keeps the promise', () => {
     for (const id of ids.slice(0, 10)) expect((await send(url, id, {}, `d-${id}`)).status).toBe(202);
     await startWorker(redis, engineA);
     await lb.waitForAnswers(50, { timeoutMs: 15_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    await holds(() => lb.answers.length === 50, 'no answer beyond the 50', 500);
     expect(answerCounts().size).toBe(50);
     expect([...answerCounts().values()].filter((n) => n !== 1)).toEqual([]);
     expect(web.lines.filter((l) => /delivery .*duplicate=true/.test(l))).toHaveLength(10);

@@ -24,6 +24,7 @@ import { toCliError } from '../../src/runtime/engine-errors.js';
 import type { CliError } from '../../src/util/errors.js';
 import { createLogger, type Logger } from '../../src/util/logger.js';
 import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { holds, work } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 let redis: RedisServer;
@@ -122,7 +123,7 @@ describe('Redis queue (library, real redis-server)', () => {
     const w = worker({
       scan: async () => {
         scans++;
-        await new Promise((r) => setTimeout(r, 100));
+        await work(100);
         return { verdict: 'benign' };
       },
     });
@@ -139,7 +140,7 @@ describe('Redis queue (library, real redis-server)', () => {
     await until(() => w.stats().answered === 3, 'three answers');
     // Once answered (and its job completed), a late copy is still a duplicate.
     expect((await post(url, { id: 1, expiration }, 'delivery-a')).status).toBe(202);
-    await new Promise((r) => setTimeout(r, 500));
+    await holds(() => lb.answers.length === 3 && scans === 3, 'three answers and three scans, no more', 500);
     expect(lb.answers).toHaveLength(3);
     expect(scans).toBe(3);
     expect(engine.stats()).toMatchObject({ accepted: 3, duplicates: 4 });
@@ -168,7 +169,7 @@ describe('Redis queue (library, real redis-server)', () => {
       },
     });
     await w.ready();
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => scans === 0 && lb.attempts.length === 1, 'no scan and no second answer', 300);
     expect(scans).toBe(0);
     expect(lb.attempts).toHaveLength(1);
   });
@@ -181,7 +182,7 @@ describe('Redis queue (library, real redis-server)', () => {
     const { url } = await web(logger);
     const w = worker({
       scan: async () => {
-        await new Promise((r) => setTimeout(r, 1500));
+        await work(1500);
         return { verdict: 'benign' };
       },
     });
@@ -192,7 +193,7 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(answer!.json).toMatchObject({ verdict: 'benign' });
     expect(answer!.at).toBeLessThan(expiration);
     await until(() => w.stats().answered === 1, 'the worker to count its answer');
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => lb.attempts.length === 1, 'one answer attempt, no second', 300);
     expect(lb.attempts).toHaveLength(1);
     expect(lines.some((l) => l.msg === 'bounty reached its scan deadline in the queue')).toBe(false);
   });
@@ -227,7 +228,7 @@ describe('Redis queue (library, real redis-server)', () => {
       return counts.active === 0;
     }, 'the expired job to leave the active list');
     expect(counts).toEqual({ waiting: 0, active: 0, failed: 0 });
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => scans === 0 && lb.attempts.length === 0, 'no scan and no answer', 300);
     expect(scans).toBe(0);
     expect(lb.attempts).toHaveLength(0);
   });
@@ -422,7 +423,7 @@ describe('Redis queue (library, real redis-server)', () => {
       metadata: { comments: ['ERROR:gave up on this bounty: job stalled more than allowable limit'] },
     });
     expect(scans).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => lb.attempts.length === 1, 'one answer attempt, no second', 300);
     expect(lb.attempts).toHaveLength(1);
   });
 
@@ -525,7 +526,7 @@ describe('Redis queue (library, real redis-server)', () => {
     await next.ready();
     const [answer] = await lb.waitForAnswers(1);
     expect(answer!.json).toMatchObject({ verdict: 'benign' });
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => lb.attempts.length === 1, 'one answer attempt, no second', 300);
     expect(lb.attempts).toHaveLength(1);
   });
 

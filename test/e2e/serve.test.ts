@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
+import { holds } from '../helpers/poll.js';
 import { makeProject, useCleanup, READY, sendBounty, spawnBin, startLoopback } from './serve-helpers.js';
 
 const scanReturning = (verdict: string) =>
@@ -86,7 +87,8 @@ describe('serve (built bin)', () => {
     const [, url] = await child.waitFor(READY);
     expect(child.output()).toContain('reload   off (--no-watch)');
     project.write('src/scan.ts', scanReturning('malicious'));
-    await new Promise((r) => setTimeout(r, 400));
+    // A watcher would have reloaded within this (the hot-reload test above sees it in well under that).
+    await holds(() => !/\breloaded\b/.test(child.output()), 'no reload', 400);
     expect(await sendBounty(url!, loopback.url, 'nw')).toBe(202);
     expect((await loopback.waitForAnswers(1))[0]!.body.verdict).toBe('benign');
     child.kill('SIGINT');

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
+import { holds } from '../helpers/poll.js';
 import { makeProject, useCleanup, READY, SECRET, sendBounty, spawnBin, startLoopback } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
@@ -54,7 +55,7 @@ describe('start (built bin)', () => {
     for (const a of skipped) expect(JSON.stringify(a.body.metadata)).toContain('SKIPPED:SHUTDOWN');
     console.log(`SIGTERM: ${50 - skipped.length} scanned, ${skipped.length} answered SKIPPED:SHUTDOWN, exit ${code}`);
     // And nothing arrives after the exit.
-    await new Promise((r) => setTimeout(r, 200));
+    await holds(() => loopback.answers.length === 50, 'no answer after the exit', 200);
     expect(loopback.answers.length).toBe(50);
   });
 

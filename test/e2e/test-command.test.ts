@@ -3,11 +3,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runBin } from '../helpers/bin.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBin, type BinResult } from '../helpers/bin.js';
 import { parseXml } from '../unit/simulator/xml.js';
 import { createEngine } from '../../src/engine/engine.js';
-import { eicarScan, useEngines } from '../helpers/engines.js';
+import { eicarScan, openOwn, useEngines } from '../helpers/engines.js';
+import { inLanes } from '../helpers/lanes.js';
 
 const SECRET = 'qwertyuiop';
 const tmp = mkdtempSync(join(tmpdir(), 'pse-test-cmd-'));
@@ -29,9 +30,19 @@ async function deadPort(): Promise<number> {
 const test = (args: string[], options: Parameters<typeof runBin>[1] = {}) => runBin(['test', ...args], { cwd: tmp, ...options });
 
 describe("polyswarm-engine test (built bin) against the project's own engine", () => {
+  /** The two `test all` runs (text and --json), each against an engine of its own, side by side before the tests. */
+  let runs: Record<'text' | 'json', Promise<{ url: string; r: BinResult }>>;
+  beforeAll(() => {
+    const all = (extra: string[]) => async () => {
+      const engine = await openOwn(SECRET);
+      const r = await test(['all', '--url', engine.url, '--secret', SECRET, '--expiration', '8s', ...extra]).finally(() => engine.close());
+      return { url: engine.url, r };
+    };
+    runs = inLanes(2, { text: all([]), json: all(['--json']) });
+  });
+
   it('test all: every case green, one line each with its timing, then the summary; exit 0', async () => {
-    const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s']);
+    const { url, r } = await runs.text;
     expect(r.stderr).toBe(`Testing ${url} (secret from --secret)`);
     // Warnings (a slow acknowledgement on a busy machine) are not failures; every case line must be green.
     const lines = String(r.stdout)
@@ -48,23 +59,26 @@ describe("polyswarm-engine test (built bin) against the project's own engine", (
     const url = await ownEngine();
     const file = join(tmp, 'sample.txt');
     writeFileSync(file, 'just text\n');
-    for (const args of [
+    const invocations = [
       ['ping'],
       ['analyze'],
       ['bounty'],
       ['bounty', '--benign'],
       ['bounty', '--file', file, '--expect', 'benign'],
       ['bounty', '--eicar', '--phase', 'arbitration'],
-    ]) {
-      const r = await test([...args, '--url', url, '--secret', SECRET, ...(args[0] === 'bounty' ? ['--expiration', '5s'] : [])]);
+    ].map(async (args) => ({
+      args,
+      r: await test([...args, '--url', url, '--secret', SECRET, ...(args[0] === 'bounty' ? ['--expiration', '5s'] : [])]),
+    }));
+    // All at once (each mostly waits for its answer and the settle time); checked in order.
+    for (const { args, r } of await Promise.all(invocations)) {
       expect(r.exitCode, `${args.join(' ')}\n${r.stdout}\n${r.stderr}`).toBe(0);
       expect(String(r.stdout).split('\n').at(-1)).toBe('1 passed, 0 failed');
     }
   });
 
   it('--json prints only JSON documents on stdout, one per line, the summary last', async () => {
-    const url = await ownEngine();
-    const r = await test(['all', '--url', url, '--secret', SECRET, '--expiration', '8s', '--json']);
+    const { url, r } = await runs.json;
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
     const docs = String(r.stdout)

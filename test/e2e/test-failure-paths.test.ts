@@ -1,20 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
 import { createEngine } from '../../src/engine/engine.js';
-import { eicarScan, useEngines } from '../helpers/engines.js';
+import { eicarScan, openFixture, openOwn, type Running } from '../helpers/engines.js';
+import { inLanes } from '../helpers/lanes.js';
 
 const SECRET = 'qwertyuiop';
 const tmp = mkdtempSync(join(tmpdir(), 'pse-test-failures-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const engines = useEngines(SECRET);
-
-/** `test all` against a URL: the exit code, the failing cases' names, and their indented messages by name. */
-async function all(url: string) {
-  const r = await runBin(['test', 'all', '--url', url, '--secret', SECRET, '--expiration', '8s'], { cwd: tmp, timeout: 90_000 });
+/** `test all` against an engine (closed after): the exit code, the failing cases' names, and their messages by name. */
+async function all(open: () => Promise<Running>) {
+  const engine = await open();
+  const r = await runBin(['test', 'all', '--url', engine.url, '--secret', SECRET, '--expiration', '8s'], {
+    cwd: tmp,
+    timeout: 90_000,
+  }).finally(() => engine.close());
   const failed = new Map<string, string[]>();
   let current: string[] | null = null;
   for (const line of String(r.stdout).split('\n')) {
@@ -27,6 +30,51 @@ async function all(url: string) {
   return { ...r, failed };
 }
 
+/**
+ * One `test all` per engine, all started before the first test, two at a time (each mostly waits on expirations and
+ * the hang case; the simulator runs in its own process), each read by one test below.
+ */
+let runs: Record<
+  'own' | 'silentOnFetchError' | 'maliciousOnFetchError' | 'nonAscii500' | 'timerOverflow' | 'hashBlind' | 'oneCause',
+  ReturnType<typeof all>
+>;
+beforeAll(() => {
+  runs = inLanes(2, {
+    own: () => all(() => openOwn(SECRET)),
+    silentOnFetchError: () => all(() => openFixture(SECRET, { silentOnFetchError: true })),
+    maliciousOnFetchError: () => all(() => openFixture(SECRET, { maliciousOnFetchError: true })),
+    nonAscii500: () => all(() => openFixture(SECRET, { nonAscii500: true })),
+    timerOverflow: () => all(() => openFixture(SECRET, { timerOverflow: true })),
+    hashBlind: () => all(() => openFixture(SECRET, { hashBlind: true })),
+    oneCause: () => all(openFailingEverywhere),
+  });
+});
+
+/** What ClamAV without signatures answers every scan: the same error, whatever the file. */
+const CLAMAV = "cli_loaddbdir: No supported database files found in /var/lib/clamav; Can't open file or directory";
+
+/** The project's own engine with a scan that fails every file the same way (URL artifacts still answer). */
+async function openFailingEverywhere(): Promise<Running> {
+  const engine = createEngine({
+    secret: SECRET,
+    module: {
+      async scan(bounty, ctx) {
+        if (bounty.artifact_type === 'url') return eicarScan.scan(bounty, ctx);
+        await bounty.fetchArtifact();
+        throw new Error(CLAMAV);
+      },
+    },
+  });
+  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url: listening.url,
+    close: async () => {
+      await listening.close();
+      await engine.close({ graceMs: 100 });
+    },
+  };
+}
+
 const CANNOT_FETCH = [
   'artifact host answers 404 → one unknown answer, bid 0',
   'artifact host answers 500 → one unknown answer, bid 0',
@@ -35,7 +83,7 @@ const CANNOT_FETCH = [
 
 describe('test all: the failure paths, each failed by a fixture engine with its message (exit 1)', () => {
   it("the project's own engine passes every failure-path case", async () => {
-    const r = await all(await engines.own());
+    const r = await runs.own;
     expect([...r.failed.keys()], r.stdout).toEqual([]);
     expect(r.stdout).toMatch(/\n✓ artifact host never answers → one unknown answer, bid 0 \(/);
     expect(r.stdout).toMatch(/\n✓ bounty: 20 at once → each answered exactly once \(/);
@@ -44,7 +92,7 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
   });
 
   it('an engine that never answers when the download fails', async () => {
-    const r = await all(await engines.fixture({ silentOnFetchError: true }));
+    const r = await runs.silentOnFetchError;
     expect(r.exitCode).toBe(1);
     expect([...r.failed.keys()]).toEqual(CANNOT_FETCH);
     expect(r.failed.get(CANNOT_FETCH[0])).toEqual([
@@ -56,7 +104,7 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
   });
 
   it('an engine that answers malicious to a file it could not fetch', async () => {
-    const r = await all(await engines.fixture({ maliciousOnFetchError: true }));
+    const r = await runs.maliciousOnFetchError;
     expect(r.exitCode).toBe(1);
     expect([...r.failed.keys()]).toEqual(CANNOT_FETCH);
     for (const name of CANNOT_FETCH)
@@ -66,23 +114,7 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
   });
 
   it('a scanner that fails every scan the same way (ClamAV without signatures): the cause said once, no wrong diagnosis', async () => {
-    const CLAMAV = "cli_loaddbdir: No supported database files found in /var/lib/clamav; Can't open file or directory";
-    const engine = createEngine({
-      secret: SECRET,
-      module: {
-        async scan(bounty, ctx) {
-          if (bounty.artifact_type === 'url') return eicarScan.scan(bounty, ctx);
-          await bounty.fetchArtifact();
-          throw new Error(CLAMAV);
-        },
-      },
-    });
-    const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-    engines.track(async () => {
-      await listening.close();
-      await engine.close({ graceMs: 100 });
-    });
-    const r = await all(listening.url);
+    const r = await runs.oneCause;
     expect(r.exitCode).toBe(1);
     const failed = r.failed.size;
     expect(failed).toBeGreaterThanOrEqual(9);
@@ -101,7 +133,7 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
   });
 
   it('an engine that answers 500 to a non-ASCII signature header', async () => {
-    const r = await all(await engines.fixture({ nonAscii500: true }));
+    const r = await runs.nonAscii500;
     expect(r.exitCode).toBe(1);
     expect([...r.failed.keys()]).toEqual(['security: non-ASCII signature header → 4xx, still serving']);
     expect(r.failed.get('security: non-ASCII signature header → 4xx, still serving')).toEqual([
@@ -110,7 +142,7 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
   });
 
   it('an engine whose scan deadline overflows for a 2121 expiration', async () => {
-    const r = await all(await engines.fixture({ timerOverflow: true }));
+    const r = await runs.timerOverflow;
     expect(r.exitCode).toBe(1);
     expect([...r.failed.keys()]).toEqual(['bounty: expiration in 2121 → a real verdict']);
     expect(r.failed.get('bounty: expiration in 2121 → a real verdict')![0]).toMatch(
@@ -119,7 +151,7 @@ describe('test all: the failure paths, each failed by a fixture engine with its 
   });
 
   it('the hash-mismatch case warns, with the reason, when an engine scans bytes that are not the ones sha256 names', async () => {
-    const r = await all(await engines.fixture({ hashBlind: true }));
+    const r = await runs.hashBlind;
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(
       "    warning: the engine answered malicious for a file whose bytes do not match the bounty's sha256: it scanned another file than the one PolySwarm asked about",

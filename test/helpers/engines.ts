@@ -18,9 +18,27 @@ export const eicarScan: ScanModule = {
   },
 };
 
-interface Running {
+export interface Running {
   url: string;
   close(): Promise<void>;
+}
+
+/** The node:http fixture engine (test/fixtures/engines/engine.mjs), broken on purpose by its quirks; the caller closes it. */
+export async function openFixture(secret: string, quirks: Record<string, unknown> = {}): Promise<Running> {
+  return (await startEngine({ secret, quirks })) as Running;
+}
+
+/** The project's own engine (createEngine with `eicarScan`) on 127.0.0.1:0; the caller closes it. */
+export async function openOwn(secret: string): Promise<Running> {
+  const engine = createEngine({ secret, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
+  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url: listening.url,
+    close: async () => {
+      await listening.close();
+      await engine.close({ graceMs: 100 });
+    },
+  };
 }
 
 /**
@@ -34,27 +52,16 @@ export function useEngines(secret: string) {
     await Promise.all(running.map((r) => r.close()));
     running = [];
   });
+  const opened = (engine: Running) => {
+    running.push(engine);
+    return engine.url;
+  };
   return {
     /** Closes `close` after the test too (servers a test builds itself). */
     track(close: () => Promise<void>): void {
       running.push({ url: '', close });
     },
-    async fixture(quirks: Record<string, unknown> = {}): Promise<string> {
-      const engine = (await startEngine({ secret, quirks })) as Running;
-      running.push(engine);
-      return engine.url;
-    },
-    async own(): Promise<string> {
-      const engine = createEngine({ secret, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
-      const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-      running.push({
-        url: listening.url,
-        close: async () => {
-          await listening.close();
-          await engine.close({ graceMs: 100 });
-        },
-      });
-      return listening.url;
-    },
+    fixture: async (quirks: Record<string, unknown> = {}): Promise<string> => opened(await openFixture(secret, quirks)),
+    own: async (): Promise<string> => opened(await openOwn(secret)),
   };
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from './poll.js';
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -91,12 +92,7 @@ function command(port: number, line: string, timeoutMs = 2000): Promise<string> 
 }
 
 async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await until(() => check().catch(() => false), what, { timeoutMs, everyMs: 25 });
 }
 
 /** Starts a redis-server on 127.0.0.1:<free port>. Close it in afterAll. */

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../../src/protocol/signature.js';
 import { bountyBody, until } from '../../helpers/loopback.js';
+import { within } from '../../helpers/poll.js';
 import { removeProject, SECRET, socketsOf, startEngine, writeProject, type EngineProcess } from './harness.js';
 
 /** The bounty id says what the scan does (the engine's own deadline handling is what is under test). */
@@ -383,8 +384,8 @@ describe('faults around the scan, in a real start process', () => {
     await live.arrayBuffer();
     const signalled = Date.now();
     engine.child.kill('SIGTERM');
-    const exit = await Promise.race([engine.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 8000))]);
-    expect(exit, `still running 8 s after SIGTERM (a leaked timer or socket?)\n${engine.output().slice(-3000)}`).not.toBeNull();
+    const exit = await within(engine.exited, 8000);
+    expect(exit, `still running 8 s after SIGTERM (a leaked timer or socket?)\n${engine.output().slice(-3000)}`).toBeDefined();
     expect(exit!.code).toBe(0);
     console.log(`faults: exited ${exit!.at - signalled} ms after SIGTERM`);
     expect(engine.output()).not.toMatch(/uncaught|unhandled|FATAL|\n\s+at .*\.js:\d+/i);
@@ -421,8 +422,8 @@ describe('SIGTERM with work in flight', () => {
       const sockets = socketsOf(target.pid);
 
       target.child.kill('SIGTERM');
-      const exit = await Promise.race([target.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
-      expect(exit, `still running 10 s after SIGTERM\n${target.output().slice(-3000)}`).not.toBeNull();
+      const exit = await within(target.exited, 10_000);
+      expect(exit, `still running 10 s after SIGTERM\n${target.output().slice(-3000)}`).toBeDefined();
       expect(exit!.code).toBe(0);
 
       for (const { name, expiration } of submitted) {

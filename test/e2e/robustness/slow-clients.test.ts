@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until, work } from '../../helpers/poll.js';
 import { removeProject, rssOf, SECRET, socketsOf, startEngine, writeProject, type EngineProcess } from './harness.js';
 
 const TRICKLE_HEADERS = 150;
@@ -108,8 +109,9 @@ describe('slow clients', () => {
     }
     // The engine holds every one of them (accept() may lag a little behind connect()).
     const held = baselineSockets + TRICKLE_HEADERS + TRICKLE_BODIES;
-    const acceptDeadline = Date.now() + 5000;
-    while (socketsOf(engine.pid) < held && Date.now() < acceptDeadline) await new Promise((r) => setTimeout(r, 50));
+    await until(() => socketsOf(engine.pid) >= held, 'the engine to hold every slow connection', { timeoutMs: 5000, everyMs: 50 }).catch(
+      () => undefined,
+    );
     expect(socketsOf(engine.pid)).toBeGreaterThanOrEqual(held);
 
     // Normal pings every 100 ms while the slow connections are held, until the server has cut them all.
@@ -117,7 +119,8 @@ describe('slow clients', () => {
     const deadline = Date.now() + 30_000;
     while (tricklers.some(({ t }) => t.closedAt === undefined) && Date.now() < deadline) {
       pings.push(await ping());
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The pace of a normal client, not a wait of the test.
+      await work(100);
     }
     const stillOpen = tricklers.filter(({ t }) => t.closedAt === undefined).length;
     expect(stillOpen, 'slow connections the server never cut (within 30 s)').toBe(0);
@@ -144,8 +147,10 @@ describe('slow clients', () => {
     );
 
     // No socket left behind in the engine, and it still answers.
-    const deadlineSockets = Date.now() + 5000;
-    while (socketsOf(engine.pid) > baselineSockets + 5 && Date.now() < deadlineSockets) await new Promise((r) => setTimeout(r, 100));
+    await until(() => socketsOf(engine.pid) <= baselineSockets + 5, 'the engine to let go of the sockets', {
+      timeoutMs: 5000,
+      everyMs: 100,
+    }).catch(() => undefined);
     expect(socketsOf(engine.pid)).toBeLessThanOrEqual(baselineSockets + 5);
     expect((await ping()).status).toBe(200);
     expect(engine.child.exitCode).toBeNull();

@@ -9,6 +9,7 @@ import type { BountyQueue } from '../../../src/engine/queue.js';
 import { sign } from '../../../src/protocol/signature.js';
 import { createLogger } from '../../../src/util/logger.js';
 import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback, type WebhookOptions } from '../../helpers/loopback.js';
+import { holds, work } from '../../helpers/poll.js';
 
 interface Reply {
   status: number;
@@ -255,7 +256,7 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
     const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
     expect(warnings.map((w) => w.msg)).toEqual(['bounty already expired on arrival; accepted but not scanned']);
     expect(engine.stats()).toMatchObject({ accepted: 0, expired: 1, queued: 0 });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await holds(() => scans.length === 0 && lb.attempts.length === 0, 'no scan and no answer', 300);
     expect(scans).toEqual([]);
     expect(lb.attempts).toEqual([]);
   });
@@ -316,7 +317,7 @@ describe.each<Mode>(['app.fetch', 'listener'])('webhook endpoint via %s', (mode)
   it('while shutting down, new requests get 503 with Retry-After', async () => {
     await boot({
       concurrency: 1,
-      module: { scan: () => new Promise((resolve) => setTimeout(() => resolve({ verdict: 'benign' }), 300)) },
+      module: { scan: () => work(300).then(() => ({ verdict: 'benign' as const })) },
     });
     expect((await send(bounty())).status).toBe(202);
     await until(() => engine.stats().running === 1, 'the scan to start');

@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '../../helpers/poll.js';
 import { createDeliveryHandler } from '../../../src/engine/app.js';
 import { toNodeDeliveryHandler } from '../../../src/engine/node-handler.js';
 import { sign } from '../../../src/protocol/signature.js';
@@ -14,6 +15,9 @@ import { createLogger } from '../../../src/util/logger.js';
 const SECRET = 'budget-secret';
 let server: Server | undefined;
 const sockets: Socket[] = [];
+/** Requests the server has taken (the handler has run for them) and client connections it has seen close. */
+let requests = 0;
+let closed = 0;
 
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
@@ -32,6 +36,11 @@ async function boot(maxBodyBytesInFlight: number): Promise<number> {
     counters: { received: 0, accepted: 0, duplicates: 0, rejected: 0, expired: 0 },
   });
   server = createServer(toNodeDeliveryHandler(handle, { maxBodyBytesInFlight }));
+  requests = 0;
+  closed = 0;
+  // Listeners after the handler's own: when they run, the handler has taken (or given back) the body's share.
+  server.on('request', () => requests++);
+  server.on('connection', (socket) => socket.on('close', () => setImmediate(() => closed++)));
   await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
 }
@@ -51,19 +60,11 @@ function partialPing(port: number, size: number, sent: number): { socket: Socket
   return { socket, received: () => text, rest: () => void socket.write(body.subarray(sent)) };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('body bytes in flight (node adapter)', () => {
   it('a body that does not fit is refused 503 with Retry-After at once; the share returns when the first body is read', async () => {
     const port = await boot(1500);
     const first = partialPing(port, 1000, 500);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => requests === 1, 'the first request to take its share');
     const second = partialPing(port, 1000, 0);
     await until(() => second.received().includes('\r\n\r\n{'), 'the refusal');
     expect(second.received()).toMatch(/^HTTP\/1\.1 503 /);
@@ -87,9 +88,9 @@ describe('body bytes in flight (node adapter)', () => {
   it('a client that leaves mid-body gives its share back', async () => {
     const port = await boot(1500);
     const leaver = partialPing(port, 1000, 100);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => requests === 1, 'the request to take its share');
     leaver.socket.destroy();
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => closed === 1, 'the server to see the client leave');
     const next = partialPing(port, 1000, 1000);
     await until(() => next.received().includes('{"status":"OK"}'), 'the answer');
   });

@@ -85,9 +85,12 @@ async function failure(promise: Promise<unknown>): Promise<ArtifactError> {
 
 /**
  * With pipelining 1, undici hands a socket back to its pool one event-loop turn after the response ends, so a
- * request sent at once after the last may open a second connection; a short pause makes "one connection" fair.
+ * request sent at once after the last may open a second connection; a few turns of the loop (not a guessed number
+ * of milliseconds) make "one connection" fair.
  */
-const pause = () => new Promise((r) => setTimeout(r, 30));
+const pause = async () => {
+  for (let turn = 0; turn < 3; turn++) await new Promise((r) => setImmediate(r));
+};
 
 describe('downloadArtifact over undici', () => {
   it('reuses keep-alive connections across downloads, 404s with a body and redirects (unwanted bodies are drained)', async () => {

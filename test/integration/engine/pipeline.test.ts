@@ -11,6 +11,7 @@ import { createEngine, type Engine, type EngineOptions } from '../../../src/engi
 import { ArtifactError, type ScanModule } from '../../../src/engine/types.js';
 import { createLogger } from '../../../src/util/logger.js';
 import { bountyBody, EICAR, startLoopback, until, webhook, type Loopback } from '../../helpers/loopback.js';
+import { work } from '../../helpers/poll.js';
 
 let lb: Loopback;
 let engine: Engine | undefined;
@@ -312,7 +313,7 @@ describe('scan pipeline', () => {
       {
         scan: async (b) => {
           scanned.push(b.id);
-          await new Promise((r) => setTimeout(r, 800));
+          await work(800);
           return { verdict: 'benign' };
         },
       },
@@ -331,7 +332,7 @@ describe('scan pipeline', () => {
 
   it('a bounty inside its delivery margin on arrival is answered SKIPPED:TIMEOUT at once, before its expiration', async () => {
     lb.receiver('/answer');
-    boot({ scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 900)) }, { concurrency: 1 });
+    boot({ scan: () => work(900).then(() => ({ verdict: 'benign' as const })) }, { concurrency: 1 });
     await submit({ id: 1, expiration: inMs(3000) });
     const sent = Date.now();
     await submit({ id: 2, expiration: inMs(700) });
@@ -397,7 +398,7 @@ describe('answer delivery', () => {
 describe('graceful close', () => {
   it('close() with queued work: every accepted bounty answered exactly once (scanned or SKIPPED:SHUTDOWN)', async () => {
     lb.receiver('/answer');
-    boot({ scan: () => new Promise((r) => setTimeout(() => r({ verdict: 'benign' }), 150)) }, { concurrency: 2 });
+    boot({ scan: () => work(150).then(() => ({ verdict: 'benign' as const })) }, { concurrency: 2 });
     for (let i = 0; i < 20; i++) await submit({ id: i, expiration: inMs(5000) });
     await until(() => engine!.stats().running === 2, 'two scans to run');
     await engine!.close({ graceMs: 1000 });

@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { testEngine, type CaseResult, type TestReport } from '../../../src/simulator/run.js';
 import { UnreachableError, UsageError } from '../../../src/util/errors.js';
-import { useEngines } from '../../helpers/engines.js';
+import { openFixture, openOwn, useEngines, type Running } from '../../helpers/engines.js';
+import { inLanes } from '../../helpers/lanes.js';
 
 const SECRET = 'qwertyuiop';
 /** Short expirations keep the whole file to seconds (each bounty case waits at most expiration + 2 s grace); 4 s leaves
@@ -33,11 +34,44 @@ const FAULT_CASES = [
   'artifact host never answers → one unknown answer, bid 0',
 ];
 
+/**
+ * One `test all` run per engine, shared by the tests that read it, started before the first test and run two at a
+ * time behind the other tests (all five at once in this one process, engines and simulator alike, make a busy 2-core
+ * machine answer late). Each engine is closed when its run ends. Their bounties expire in 6 s, not 4: two runs share
+ * this process's event loop, and on a loaded machine one run's bursts (twenty bounties at once, a 1 MiB body) delay
+ * the other's acknowledgements by seconds.
+ */
+const SUITE_EXPIRATION_MS = 6000;
+type SuiteRun = { report: TestReport; seen: string[] };
+const suiteRun = (open: () => Promise<Running>, expirationMs: number) => async (): Promise<SuiteRun> => {
+  const engine = await open();
+  try {
+    const seen: string[] = [];
+    const report = await testEngine({ url: engine.url, secret: SECRET, suite: 'all', expirationMs, onCase: (c) => seen.push(c.name) });
+    return { report, seen };
+  } finally {
+    await engine.close();
+  }
+};
+let suites: Record<'own' | 'correct' | 'late' | 'noSignatureCheck' | 'reference', Promise<SuiteRun>>;
+
+beforeAll(async () => {
+  // One bounty first, alone: the first run in a process pays for compiling the schemas and loading the engine, a
+  // pause that would land in the middle of a run in the other lane.
+  const warm = await openOwn(SECRET);
+  await testEngine({ url: warm.url, secret: SECRET, bounty: { expirationMs: EXPIRATION_MS } }).finally(() => warm.close());
+  suites = inLanes(2, {
+    own: suiteRun(() => openOwn(SECRET), SUITE_EXPIRATION_MS),
+    correct: suiteRun(() => openFixture(SECRET), SUITE_EXPIRATION_MS),
+    late: suiteRun(() => openFixture(SECRET, { lateMs: 500 }), SUITE_EXPIRATION_MS),
+    noSignatureCheck: suiteRun(() => openFixture(SECRET, { noSignatureCheck: true }), SUITE_EXPIRATION_MS),
+    reference: suiteRun(() => openFixture(SECRET, { reference: true }), SUITE_EXPIRATION_MS),
+  });
+});
+
 describe("testEngine against the project's own engine (createEngine)", () => {
   it('passes the whole conformance suite', async () => {
-    const url = await ownEngine();
-    const seen: string[] = [];
-    const report = await testEngine({ url, secret: SECRET, suite: 'all', expirationMs: 5000, onCase: (c) => seen.push(c.name) });
+    const { report, seen } = await suites.own;
     expect(
       failing(report),
       JSON.stringify(failing(report), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2),
@@ -74,13 +108,13 @@ describe("testEngine against the project's own engine (createEngine)", () => {
 
 describe('testEngine against the fixture engines', () => {
   it('the correct fixture passes everything', async () => {
-    const report = await testEngine({ url: await fixture(), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const { report } = await suites.correct;
     expect(failing(report)).toEqual([]);
     expect(report.passed).toBe(28);
   });
 
   it('an engine that answers late fails every answered bounty case with the delay', async () => {
-    const report = await testEngine({ url: await fixture({ lateMs: 500 }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const { report } = await suites.late;
     const answeredCases = [...BOUNTY_CASES, ...FAULT_CASES, 'artifact bytes do not match sha256 → unknown (warning otherwise)'];
     // (The 2121 bounty passes: its late timer overflows and fires at once.)
     expect(names(failing(report))).toEqual([
@@ -146,12 +180,7 @@ describe('testEngine against the fixture engines', () => {
   });
 
   it('an engine that skips the signature check fails exactly the security cases', async () => {
-    const report = await testEngine({
-      url: await fixture({ noSignatureCheck: true }),
-      secret: SECRET,
-      suite: 'all',
-      expirationMs: EXPIRATION_MS,
-    });
+    const { report } = await suites.noSignatureCheck;
     expect(names(failing(report))).toEqual([
       'security: missing signature → 400',
       'security: wrong secret → 401',
@@ -176,7 +205,7 @@ describe('testEngine against the fixture engines', () => {
   });
 
   it('an engine that behaves like the Python reference gets a meaningful report: its known departures', async () => {
-    const report = await testEngine({ url: await fixture({ reference: true }), secret: SECRET, suite: 'all', expirationMs: EXPIRATION_MS });
+    const { report } = await suites.reference;
     expect(names(failing(report))).toEqual([
       'bounty: arbitration → Vote',
       'bounty: v0 field names (guid, artifact_url)',

@@ -8,7 +8,7 @@ import { findProject } from '../../../src/util/project.js';
 import { watchedPaths, watchScanModule, type ReloadOutcome, type ScanModuleWatcher } from '../../../src/engine/reload.js';
 import type { Bounty, ScanContext } from '../../../src/engine/types.js';
 import { createLogger } from '../../../src/util/logger.js';
-import { until } from '../../helpers/poll.js';
+import { holds, until } from '../../helpers/poll.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pse-reload-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -111,7 +111,7 @@ describe('watchScanModule', () => {
     t.write('scan.ts~', 'x');
     t.write('#scan.ts#', 'x');
     t.write('4913', '');
-    await new Promise((r) => setTimeout(r, 300));
+    await holds(() => t.outcomes.length === 0, 'no reload', 300);
     expect(t.outcomes).toEqual([]);
     t.write('suffix.ts', "export const suffix = '?';\n");
     await waitFor('the reload', () => t.outcomes.length === 1);

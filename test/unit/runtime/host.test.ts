@@ -34,7 +34,8 @@ function service(overrides: Partial<HostedService> = {}): HostedService & { abor
   return s;
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 10));
+/** One turn of the event loop: the host's promise chains (all in this process) have run by then. */
+const tick = () => new Promise((r) => setImmediate(r));
 
 describe('hostProcess', () => {
   it('prints ready, stops gracefully on SIGTERM and exits 0; listeners are removed', async () => {

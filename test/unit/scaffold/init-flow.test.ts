@@ -91,7 +91,8 @@ function terminal() {
     seen = screen.indexOf(text, seen) + text.length;
     for (const key of keys) {
       input.write(key);
-      await new Promise((r) => setTimeout(r, 15));
+      // A turn of the event loop: the prompt reads the key before the next one comes, as from a typist.
+      await new Promise((r) => setImmediate(r));
     }
   }
   return { input, output, answer, screen: () => screen };
