@@ -1,0 +1,152 @@
+/**
+ * Redis memory is a budget, not a cliff (docs/protocol.md §13, "Redis memory"): the built bin on a real redis-server
+ * with `maxmemory 4mb`. Bounties with 100 KB bodies fill it while no worker runs: the web process answers 503 before
+ * Redis is full, every 202 is answered exactly once once a worker starts, and the log stays quiet (no line per retry).
+ * A second engine on the same Redis is refused at start, naming the first.
+ */
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/bin.js';
+import { killAll, READY_URL, spawnBin, type Proc } from '../helpers/spawn.js';
+import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+const SCAN = `export async function scan(bounty) {
+  return { verdict: 'benign', metadata: { malware_family: '' } };
+}
+`;
+
+let redis: RedisServer;
+const projects: string[] = [];
+let lb: Loopback | undefined;
+
+/** An engine project named `name` (its package name is its Redis queue's name). */
+function project(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pse-redismem-'));
+  projects.push(dir);
+  mkdirSync(join(dir, 'src'));
+  mkdirSync(join(dir, 'node_modules'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2));
+  writeFileSync(join(dir, '.env'), `WEBHOOK_SECRET=${SECRET}\n`);
+  writeFileSync(join(dir, 'src', 'scan.mjs'), SCAN);
+  symlinkSync(ROOT, join(dir, 'node_modules', 'polyswarm-engine'), 'dir');
+  return dir;
+}
+
+beforeAll(async () => {
+  redis = await startRedis({ args: ['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction'] });
+});
+afterAll(async () => {
+  await redis?.close();
+  for (const dir of projects) rmSync(dir, { recursive: true, force: true });
+});
+afterEach(async () => {
+  await killAll();
+  await lb?.close();
+  lb = undefined;
+  const client = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  try {
+    expect(await client.flushall()).toBe('OK');
+  } finally {
+    client.disconnect();
+  }
+});
+
+const PAD = 'x'.repeat(100_000);
+
+/** Sends a signed bounty with a 100 KB body whose answer goes to `/answer/<tag>/<id>`; resolves with the status. */
+async function send(url: string, tag: string, id: number, expiration: string): Promise<number> {
+  const path = `/answer/${tag}/${id}`;
+  lb!.receiver(path);
+  const w = webhook(bountyBody({ id, response_url: lb!.origin + path, expiration, metadata: { pad: PAD } }), { delivery: `${tag}-${id}` });
+  try {
+    const response = await fetch(url, { method: 'POST', headers: w.headers, body: w.body, signal: AbortSignal.timeout(10_000) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** How many answers each path got. */
+function answerCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const a of lb!.answers) counts.set(a.path, (counts.get(a.path) ?? 0) + 1);
+  return counts;
+}
+
+async function startWeb(dir: string): Promise<{ proc: Proc; url: string }> {
+  const proc = spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', dir]);
+  const [, url] = await proc.waitFor(READY_URL);
+  return { proc, url: url! };
+}
+
+describe('Redis at maxmemory 4mb', () => {
+  it('fills with no worker: 503 before the limit, then every 202 answered exactly once, the log quiet', async () => {
+    lb = await startLoopback();
+    const dir = project('redismem-engine-a');
+    const started = Date.now();
+    const { proc: web, url } = await startWeb(dir);
+    const expiration = new Date(Date.now() + 25_000).toISOString();
+    const accepted: number[] = [];
+    const refused: number[] = [];
+    for (let id = 1; id <= 50; id++) {
+      const status = await send(url, 'a', id, expiration);
+      if (status === 202) accepted.push(id);
+      else refused.push(id);
+    }
+    const health = await fetch(url);
+    const healthBody = (await health.json()) as { detail?: string };
+    const worker = spawnBin(['worker', '--queue', redis.url, '--concurrency', '4', '--cwd', dir]);
+    await worker.waitFor(/\bready\b/);
+    await until(() => accepted.every((id) => answerCounts().get(`/answer/a/${id}`)), 'every accepted bounty answered', {
+      timeoutMs: 30_000,
+      everyMs: 100,
+      detail: () =>
+        `${lb!.answers.length} answers of ${accepted.length}\n${worker.lines.slice(-20).join('\n')}\n${web.lines.slice(-20).join('\n')}`,
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const counts = answerCounts();
+    const minutes = (Date.now() - started) / 60_000;
+    const lines = web.lines.length + worker.lines.length;
+    console.log(
+      `maxmemory 4mb, 50 bounties of 100 KB: ${accepted.length} × 202, ${refused.length} × 503; ${lb.answers.length} answers; ` +
+        `${lines} log lines in ${(minutes * 60).toFixed(1)} s; GET / at the limit: ${health.status} ${JSON.stringify(healthBody)}`,
+    );
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const id of accepted) expect(counts.get(`/answer/a/${id}`), `bounty ${id}`).toBe(1);
+    for (const id of refused) expect(counts.get(`/answer/a/${id}`), `refused bounty ${id}`).toBeUndefined();
+    expect(health.status).toBe(503);
+    expect(healthBody.detail).toMatch(/out of memory|full/);
+    // Lines about one bounty (its delivery, its answer) come with its traffic; the rest must not grow with retries.
+    const other = [...web.lines, ...worker.lines].filter((line) => !/\b(bounty|delivery)=/.test(line));
+    expect(other.length / minutes, other.slice(-20).join('\n')).toBeLessThan(100);
+  }, 60_000);
+
+  it('a second engine on the same Redis is refused at start (exit 2), naming the first; the first keeps its bounties', async () => {
+    lb = await startLoopback();
+    const first = project('redismem-engine-first');
+    const second = project('redismem-engine-second');
+    const { url } = await startWeb(first);
+    const worker = spawnBin(['worker', '--queue', redis.url, '--concurrency', '2', '--cwd', first]);
+    await worker.waitFor(/\bready\b/);
+    const other = spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', second]);
+    const otherWorker = spawnBin(['worker', '--queue', redis.url, '--cwd', second]);
+    const within = (p: Promise<number | undefined>) => Promise.race([p, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
+    expect(await within(other.exited), other.lines.join('\n')).toBe(2);
+    expect(await within(otherWorker.exited), otherWorker.lines.join('\n')).toBe(2);
+    for (const proc of [other, otherWorker]) expect(proc.lines.join('\n')).toMatch(/"redismem-engine-first"/);
+    const expiration = new Date(Date.now() + 15_000).toISOString();
+    const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) => send(url, 'first', i + 1, expiration)));
+    expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(0);
+    const accepted = statuses.flatMap((s, i) => (s === 202 ? [i + 1] : []));
+    await until(() => accepted.every((id) => answerCounts().get(`/answer/first/${id}`)), 'the first engine answers its bounties', 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const id of accepted) expect(answerCounts().get(`/answer/first/${id}`)).toBe(1);
+    console.log(`second engine refused: ${other.lines.find((l) => /maxmemory/.test(l))}`);
+  }, 45_000);
+});
