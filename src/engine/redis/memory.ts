@@ -26,8 +26,12 @@ const STALE_MS = 2000;
 export const costOf = (bytes: number) => Math.ceil(bytes * 1.5) + 4096;
 /** What a job stored and not finished may still need in Redis until it is answered. */
 export const PER_HELD_BYTES = 4096;
-/** Fixed headroom under maxmemory: at least 256 KiB, and 5 % of maxmemory. */
-export const headroomFor = (maxmemory: number) => Math.max(256 * 1024, Math.ceil(maxmemory / 20));
+/**
+ * Fixed headroom under maxmemory: at least 1 MiB, and 10 % of maxmemory. Measured on Redis 7.0: a BullMQ worker
+ * that connects and takes its first job adds about 0.5 MB (its connections' buffers, BullMQ's scripts and keys),
+ * a producer about 0.35 MB; a worker started while Redis is at its budget must still be able to take jobs.
+ */
+export const headroomFor = (maxmemory: number) => Math.max(1024 * 1024, Math.ceil(maxmemory / 10));
 
 export interface MemoryReading {
   maxmemory: number;
