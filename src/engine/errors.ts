@@ -20,6 +20,8 @@ export type EngineErrorCode =
   | 'QUEUE_EVICTS'
   /** The Redis queue belongs to another engine project. data: { queueName, owner, role } */
   | 'QUEUE_OWNED'
+  /** Redis has a memory limit and another engine runs on it. data: { url, maxmemory, others: { queueName, engine, db }[] } */
+  | 'QUEUE_SHARED'
   /** Jobs of an older queue layout wait in Redis. data: { queueName, legacy, waiting } */
   | 'QUEUE_LEGACY_JOBS'
   /** Redis did not answer in time. data: { url, timeoutMs, reason } */

@@ -23,6 +23,8 @@ function hintFor(error: EngineError): string | undefined {
       return 'Set `maxmemory-policy noeviction` (redis.conf, or CONFIG SET maxmemory-policy noeviction): a full Redis then makes the engine answer 503, and PolySwarm sends the bounty again later.';
     case 'QUEUE_OWNED':
       return `Run ${data.role === 'worker' ? 'the worker' : 'it'} from the ${JSON.stringify(data.owner)} project, or give each engine its own queue with --queue-name (POLYSWARM_QUEUE_NAME). If ${JSON.stringify(data.owner)} no longer uses this queue: redis-cli HDEL ${data.registry} ${data.queueName}`;
+    case 'QUEUE_SHARED':
+      return 'Give each engine its own Redis (or its own redis-server process), or run this one where the other does not; a Redis without maxmemory may be shared. An engine that stopped counts as running for 30 s.';
     case 'QUEUE_UNREACHABLE':
       return 'Is Redis running at the --queue URL (POLYSWARM_QUEUE_URL)?';
     case 'SCAN_MODULE_INVALID':

@@ -283,8 +283,8 @@ describe('Redis mode keeps the promise', () => {
     const health = await fetch(url);
     expect(health.status).toBe(503);
     expect(await health.json()).toEqual({ status: 'UNAVAILABLE', detail: 'the shared queue is out of memory' });
-    // The operator's log has Redis's own words.
-    await web.waitFor(/ERROR\s+Redis is out of memory; bounties are refused with 503 .*OOM/);
+    // Refused before Redis itself refuses (docs/protocol.md, Redis memory); the operator's log says how full it is.
+    await web.waitFor(/WARN\s+Redis memory is at its budget: bounties are refused with 503 .*used_memory=\d+ maxmemory=4194304/);
   }, 30_000);
 
   it('secrets: --secret-file for start, a warning for --secret on every long-running process, both at once refused', async () => {

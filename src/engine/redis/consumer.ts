@@ -11,10 +11,11 @@ import type { Logger } from '../../util/logger.js';
 import type { AnswerPoster } from '../deliver.js';
 import type { BountyJob, JobRunner } from '../queue.js';
 import { Budget } from './budget.js';
-import { closeConnection, consumerConnection, isConnectionError, watchConnection } from './connection.js';
+import { closeConnection, consumerConnection, watchConnection } from './connection.js';
 import { decodeJob, jobIdFor } from './job.js';
 import { keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S } from './options.js';
 import { PostOnceGuard } from './post-once.js';
+import { throttleWorkerErrors } from './worker-errors.js';
 import type { RedisTarget } from './target.js';
 
 interface RunningJob {
@@ -81,11 +82,8 @@ export class Consumer {
       removeOnFail: keep(options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
       name: `${hostname()}:${process.pid}`,
     });
-    this.#worker.on('error', (error) => {
-      // Connection errors are logged once per outage by the connection watcher.
-      if (isConnectionError(error)) this.#logger.debug('worker connection error', { error: errorMessage(error) });
-      else this.#logger.error('worker error', { error: errorMessage(error) });
-    });
+    // Logged once per change with a count, and the worker paused a little after each: no line and no spin per retry.
+    throttleWorkerErrors(this.#worker, this.#logger, () => this.#closing !== undefined);
     this.#worker.on('failed', (job, error) => {
       if (!job) return;
       // BullMQ sets finishedOn only when it gives up (no retry left, or a job that stalled too often: one whose

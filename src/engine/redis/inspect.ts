@@ -7,6 +7,10 @@
  * - which engine a queue belongs to: a registry hash records the package name of the engine that uses each queue
  *   name, so a second engine (or a worker from another project) pointed at the same queue is refused, not fed
  *   the first engine's bounties.
+ * - who else spends its memory: with `maxmemory` set, an engine refuses to start on a Redis where another engine's
+ *   processes run (any database of it: memory is the server's). Each engine's budget (`maxQueuedBytes`, the memory
+ *   headroom of memory.ts) counts only its own jobs, so a second engine filling Redis would leave the first one's
+ *   accepted bounties without the memory to be taken by a worker.
  */
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
@@ -18,6 +22,61 @@ import type { RedisTarget } from './target.js';
 
 /** The registry of queue names and the engine (package name) each belongs to. */
 export const QUEUE_REGISTRY = 'polyswarm-engine:queues';
+
+/** A key every process on a queue keeps alive (the deadline watchdog refreshes it): the queue's engine is running. */
+export const aliveKey = (queueName: string) => `polyswarm-engine:alive:${queueName}`;
+/** How long a queue counts as in use after its last process stopped refreshing its key. */
+export const ALIVE_TTL_MS = 30_000;
+/** Sets the key at OOM too (a PEXPIRE, which cannot grow memory, before the SET: see budget.ts). KEYS alive; ARGV ttl. */
+export const KEEP_ALIVE = "redis.call('PEXPIRE', KEYS[1], ARGV[1]); return redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])";
+
+/** Marks `queueName` as in use for ALIVE_TTL_MS. */
+export async function keepAlive(redis: Redis, queueName: string): Promise<void> {
+  await redis.eval(KEEP_ALIVE, 1, aliveKey(queueName), String(ALIVE_TTL_MS));
+}
+
+/**
+ * Refuses (QUEUE_SHARED) to run on a Redis with `maxmemory` where another engine's queue is in use, in any of its
+ * databases; names them. The databases are read on this connection (SELECT), which is then put back.
+ */
+export async function refuseSharedMemory(
+  redis: Redis,
+  queueName: string,
+  engine: string | null,
+  facts: RedisFacts,
+  display: string,
+  db: number,
+): Promise<void> {
+  if (facts.maxmemory === 0) return;
+  let databases = 1;
+  try {
+    const reply = (await redis.config('GET', 'databases')) as string[];
+    databases = Math.max(1, Math.min(Number(reply[1] ?? 1) || 1, 64));
+  } catch {
+    databases = 1;
+  }
+  const others: { queueName: string; engine: string; db: number }[] = [];
+  try {
+    for (let other = 0; other < databases; other++) {
+      if (databases > 1) await redis.select(other);
+      const registry = await redis.hgetall(QUEUE_REGISTRY);
+      for (const [name, owner] of Object.entries(registry)) {
+        if (other === db && name === queueName) continue;
+        if (owner === engine && engine !== null) continue;
+        if ((await redis.exists(aliveKey(name))) === 1) others.push({ queueName: name, engine: owner, db: other });
+      }
+    }
+  } finally {
+    if (databases > 1) await redis.select(db);
+  }
+  if (others.length === 0) return;
+  const named = others.map((o) => `${JSON.stringify(o.engine)} (queue ${o.queueName}, database ${o.db})`).join(', ');
+  throw new EngineError(
+    'QUEUE_SHARED',
+    `Redis at ${display} has a memory limit (maxmemory ${facts.maxmemory} bytes) and another engine runs on it: ${named}. Two engines spending one memory limit could leave each other's accepted bounties unanswered`,
+    { url: display, maxmemory: facts.maxmemory, others },
+  );
+}
 
 export interface RedisFacts {
   /** `maxmemory-policy`, e.g. `noeviction` (null if Redis did not say). */
@@ -55,12 +114,6 @@ export async function readFacts(redis: Redis): Promise<RedisFacts> {
   };
 }
 
-/** Memory use and limit only (one INFO section), for frequent checks such as `GET /`. */
-export async function readMemory(redis: Redis): Promise<Pick<RedisFacts, 'maxmemory' | 'usedMemory'>> {
-  const memory = await redis.info('memory');
-  return { maxmemory: Number(field(memory, 'maxmemory') ?? 0), usedMemory: Number(field(memory, 'used_memory') ?? 0) };
-}
-
 /** Why this eviction policy is refused, or null when it keeps every key. */
 export function evictionRefusal(facts: RedisFacts, display: string): EngineError | null {
   if (facts.policy === null || facts.policy === 'noeviction') return null;
@@ -69,11 +122,6 @@ export function evictionRefusal(facts: RedisFacts, display: string): EngineError
     `Redis at ${display} has maxmemory-policy ${facts.policy}: when it is full it deletes keys, and with them bounties already acknowledged`,
     { url: display, policy: facts.policy },
   );
-}
-
-/** Whether Redis is at its memory limit (writes fail with OOM under noeviction). */
-export function outOfMemory(facts: Pick<RedisFacts, 'maxmemory' | 'usedMemory'>): boolean {
-  return facts.maxmemory > 0 && facts.usedMemory >= facts.maxmemory;
 }
 
 /** Logs once that Redis keeps nothing across a restart, and what to do about it. */
@@ -163,6 +211,9 @@ export async function preflight(target: RedisTarget, options: PreflightOptions):
       const refusal = evictionRefusal(facts, target.display);
       if (refusal) throw refusal;
       warnIfVolatile(facts, target.display, options.logger);
+      // Reads only, before the writes below (which a full Redis refuses): a full Redis is the case it is for.
+      await refuseSharedMemory(redis, options.queueName, options.engine, facts, target.display, target.options.db ?? 0);
+      await keepAlive(redis, options.queueName);
       if (options.engine !== null) await claimQueue(redis, options.queueName, options.engine, target.display, options.role);
       await warnIfLegacyBacklog(redis, options.queueName, options.logger);
       return true;

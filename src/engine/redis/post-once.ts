@@ -14,6 +14,25 @@ export const GUARD_SLACK_MS = 60_000;
 const POSTED = 'posted';
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/*
+ * The claim and the record run when Redis is at its memory limit too: an answer must not be lost, or posted twice,
+ * because Redis is full. Redis refuses a script at OOM only at its first write, and only if that write is one that
+ * can grow memory (SET); a PEXPIRE cannot (it only changes a TTL, here of a key that does not exist yet, or of the
+ * claim about to be overwritten), so the SET after it goes through. The key is a few dozen bytes over the limit.
+ */
+// KEYS posted; ARGV token leaseMs → 'OK' when claimed, else the holder's value.
+const CLAIM = `
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 'OK'
+`;
+// KEYS posted; ARGV ttlMs → records the answer as posted.
+const RECORD = `
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('SET', KEYS[1], '${POSTED}', 'PX', ARGV[1])
+`;
 
 /**
  * Guards the answer POST so that it happens once per job, across re-runs and workers.
@@ -56,9 +75,9 @@ export class PostOnceGuard {
   readonly post: AnswerPoster = async (request, options) => {
     const key = this.#key(request.key);
     const token = `${hostname()}:${process.pid}:${randomUUID()}`;
-    const claimed = await this.#redis.set(key, token, 'PX', this.#leaseMs, 'NX');
+    const claimed = await this.#redis.eval(CLAIM, 1, key, token, String(this.#leaseMs));
     if (claimed !== 'OK') {
-      const holder = await this.#redis.get(key).catch(() => null);
+      const holder = claimed;
       return {
         ok: false,
         status: null,
@@ -81,7 +100,7 @@ export class PostOnceGuard {
     }
     if (result.ok) {
       const ttl = Math.max(1, request.expiration.getTime() - Date.now()) + GUARD_SLACK_MS;
-      await this.#redis.set(key, POSTED, 'PX', ttl).catch((error: unknown) => {
+      await this.#redis.eval(RECORD, 1, key, String(ttl)).catch((error: unknown) => {
         this.#logger.warn('could not record the answer as posted; a re-run of this job could post again', {
           bounty: request.bountyId,
           error: errorMessage(error),

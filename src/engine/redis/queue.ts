@@ -16,6 +16,9 @@
  *   failed jobs are trimmed by count and age; guard keys expire with the bounty.
  * - Nothing evicted: a Redis whose maxmemory-policy would delete keys is refused (inspect.ts), at start and after
  *   every reconnection.
+ * - Memory a budget, not a cliff: a bounty is stored only if it fits under Redis's `maxmemory` with headroom for
+ *   what the bounties already accepted still need (memory.ts); else 503 + Retry-After. What runs after a 202 does
+ *   not depend on that headroom to answer: those scripts run at OOM (budget.ts, post-once.ts).
  * - Answered in time: every process on the queue runs a deadline watchdog that answers jobs no worker started by
  *   their scan deadline (watchdog.ts).
  * - Nothing internal in a reply: 503 bodies and `GET /` say what is wrong (unreachable, out of memory), never the
@@ -32,8 +35,9 @@ import { QueueUnavailableError, type BountyJob, type BountyQueue, type EnqueueOu
 import { Budget } from './budget.js';
 import { closeConnection, isConnectionError, producerConnection, watchConnection } from './connection.js';
 import { Consumer } from './consumer.js';
-import { evictionRefusal, outOfMemory, readFacts, readMemory } from './inspect.js';
+import { evictionRefusal, readFacts } from './inspect.js';
 import { encodeJob, jobIdFor } from './job.js';
+import { MemoryGauge } from './memory.js';
 import {
   DEFAULT_LOCK_DURATION_MS,
   DEFAULT_QUEUE_NAME,
@@ -57,6 +61,7 @@ interface WebSide {
   state: { lastError(): string | null };
   budget: Budget;
   guard: PostOnceGuard;
+  memory: MemoryGauge;
 }
 
 /**
@@ -84,10 +89,13 @@ export class RedisQueue implements BountyQueue {
   /** The last internal error logged, so an outage is logged once, not once per refused bounty. */
   #lastLogged: string | null = null;
   /**
-   * When a write last failed with OOM. Redis is then at its limit, yet INFO may show it just under (the refused
-   * command's own buffer is freed), so `GET /` reports it for a while after.
+   * When a bounty was last refused for memory (a write failed with OOM, or it would not fit). Redis is then at its
+   * limit, yet INFO may show it just under (the refused command's own buffer is freed), so `GET /` reports it for a
+   * while after.
    */
   #oomAt = 0;
+  /** Whether bounties are being refused because Redis memory is at its budget (logged once per change). */
+  #memoryFull = false;
 
   constructor(options: RedisQueueOptions) {
     this.#options = options;
@@ -99,17 +107,20 @@ export class RedisQueue implements BountyQueue {
     this.description = `redis ${this.#target.display} (${roleText}; queue ${this.#queueName})`;
     if (options.role === 'worker') return;
     const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
+    const budget = new Budget(redis, this.#queueName);
     this.#web = {
       redis,
       state: watchConnection(redis, this.#target, this.#logger, 'web'),
-      budget: new Budget(redis, this.#queueName),
+      budget,
       guard: new PostOnceGuard(redis, {
         namespace: this.#queueName,
         leaseMs: this.#lockDurationMs,
         post: options.post,
         logger: this.#logger,
       }),
+      memory: new MemoryGauge(redis, budget.keys.admitted),
     };
+    this.#web.memory.start();
     redis.on('ready', () => {
       if (this.#closed) return;
       void this.#inspect();
@@ -183,6 +194,8 @@ export class RedisQueue implements BountyQueue {
     const message = errorMessage(error);
     const oom = /\bOOM\b/.test(message);
     if (oom) this.#oomAt = Date.now();
+    // The reading the next bounty is admitted on must show what just failed.
+    void this.#web?.memory.refresh().catch(() => {});
     if (message !== this.#lastLogged) {
       this.#lastLogged = message;
       this.#logger.error(oom ? 'Redis is out of memory; bounties are refused with 503' : 'could not store a bounty in Redis', {
@@ -235,10 +248,17 @@ export class RedisQueue implements BountyQueue {
     const maxQueuedBytes = this.#options.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes;
     let reserved = false;
     try {
-      // Room first, atomically across web processes. 'seen': stored before (possibly done and trimmed), a duplicate
-      // with nothing to add again; 'held': a racing copy reserved it, and adding again is a no-op.
-      const room = await web.budget.reserve(id, seen, job.bytes ?? 0, expiresAt, maxQueued, maxQueuedBytes);
+      // Room first, atomically across web processes, in the queue's budget and in Redis memory (memory.ts). 'seen':
+      // stored before (possibly done and trimmed), a duplicate with nothing to add again; 'held': a racing copy
+      // reserved it, and adding again is a no-op.
+      const memory = await web.memory.roomFor(job.bytes ?? 0);
+      const room = await web.budget.reserve(id, seen, job.bytes ?? 0, expiresAt, maxQueued, maxQueuedBytes, memory);
       if (room === 'seen') return 'duplicate';
+      this.#memoryRefusal(room === 'full-memory');
+      if (room === 'full-memory') {
+        this.#oomAt = Date.now();
+        throw new QueueUnavailableError('the shared queue is out of memory');
+      }
       if (room === 'full-count' || room === 'full-bytes') {
         this.#logger.debug('shared queue full', room === 'full-count' ? { max_queued: maxQueued } : { max_queued_bytes: maxQueuedBytes });
         return 'full';
@@ -260,9 +280,20 @@ export class RedisQueue implements BountyQueue {
       this.#oomAt = 0;
       return first === 'OK' ? 'accepted' : 'duplicate';
     } catch (error) {
+      if (error instanceof QueueUnavailableError) throw error;
       if (reserved) await web.budget.finish(id).catch(() => {});
       throw this.#unavailable(error);
     }
+  }
+
+  /** Logs once when Redis memory starts refusing bounties, once when it takes them again. */
+  #memoryRefusal(full: boolean): void {
+    if (full === this.#memoryFull) return;
+    this.#memoryFull = full;
+    const reading = this.#web?.memory.reading;
+    const fields = { queue: this.#target.display, used_memory: reading?.usedMemory, maxmemory: reading?.maxmemory };
+    if (full) this.#logger.warn('Redis memory is at its budget: bounties are refused with 503 until answered ones free it', fields);
+    else this.#logger.info('Redis memory has room again: taking bounties', fields);
   }
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
@@ -272,8 +303,10 @@ export class RedisQueue implements BountyQueue {
     if (this.#refusal !== null) return { ok: false, detail: 'the shared queue’s Redis would evict bounties (maxmemory-policy)' };
     try {
       if (web.redis.status !== 'ready') throw new Error(web.state.lastError() ?? `connection ${web.redis.status}`);
-      const memory = await readMemory(web.redis);
-      if (outOfMemory(memory) || Date.now() - this.#oomAt < OOM_REPORTED_MS)
+      // The cached reading (memory.ts), not an INFO per request.
+      const reading = web.memory.reading;
+      if (!reading || Date.now() - reading.at > 2000) await web.memory.refresh();
+      if (web.memory.nearLimit() || Date.now() - this.#oomAt < OOM_REPORTED_MS)
         return { ok: false, detail: 'the shared queue is out of memory' };
       return { ok: true };
     } catch (error) {
@@ -302,6 +335,7 @@ export class RedisQueue implements BountyQueue {
   /** Closes the connections once the scan core is idle (its last answers may still be posting through the guard). */
   async release(): Promise<void> {
     await this.#queue?.close().catch(() => {});
+    this.#web?.memory.stop();
     if (this.#web) await closeConnection(this.#web.redis);
   }
 }

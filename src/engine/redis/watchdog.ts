@@ -4,6 +4,11 @@
  * them — the workers are down, busy, or too few — and answers each `unknown` (SKIPPED:TIMEOUT) before its
  * expiration. Whichever process claims a job first answers it (budget.ts's overdue key, set atomically with a
  * check of the job's lock), and no worker scans it afterwards. Expired jobs are removed the same way, unanswered.
+ *
+ * It needs no free Redis memory: it reads, claims with a script that runs at OOM (budget.ts), and answers from the job
+ * it read, through the post-once guard (whose scripts run at OOM too). A failing look (Redis down, or refusing)
+ * is logged once per change with a count, and the next one waits longer (up to 5 s), so a refusing Redis costs
+ * neither a log line per attempt nor a busy loop.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -12,6 +17,8 @@ import type { Logger } from '../../util/logger.js';
 import { mapLimit } from '../../util/map-limit.js';
 import type { BountyJob } from '../queue.js';
 import type { Budget } from './budget.js';
+import { ErrorTally } from './error-tally.js';
+import { ALIVE_TTL_MS, keepAlive } from './inspect.js';
 import { decodeJob } from './job.js';
 import { GUARD_SLACK_MS } from './post-once.js';
 
@@ -36,19 +43,30 @@ export class OverdueWatchdog {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  readonly #tally: ErrorTally;
+  /** When this process last said its queue is in use (inspect.ts: engines sharing a Redis with maxmemory). */
+  #aliveAt = 0;
 
   constructor(options: WatchdogOptions) {
     this.#options = options;
+    this.#tally = new ErrorTally(options.logger, 'deadline watchdog: Redis refused a look for overdue bounties', {
+      queue: options.queueName,
+    });
   }
 
   start(): void {
     if (this.#stopped || this.#timer) return;
     const loop = () => {
       this.#running = this.#tick()
-        .catch((error: unknown) => this.#options.logger.debug('deadline watchdog: Redis did not answer', { error: errorMessage(error) }))
+        .then(
+          (looked) => {
+            if (looked) this.#tally.succeeded();
+          },
+          (error: unknown) => this.#tally.failed(error),
+        )
         .finally(() => {
           this.#running = undefined;
-          if (!this.#stopped) this.#timer = setTimeout(loop, WATCHDOG_INTERVAL_MS);
+          if (!this.#stopped) this.#timer = setTimeout(loop, this.#tally.backoffMs(WATCHDOG_INTERVAL_MS));
         });
     };
     this.#timer = setTimeout(loop, WATCHDOG_INTERVAL_MS);
@@ -61,11 +79,17 @@ export class OverdueWatchdog {
     await this.#running;
   }
 
-  async #tick(): Promise<void> {
-    const { redis, budget, marginMs } = this.#options;
-    if (redis.status !== 'ready') return;
+  /** One look; false when there was none (the connection is down: its watcher says so). */
+  async #tick(): Promise<boolean> {
+    const { redis, budget, marginMs, queueName } = this.#options;
+    if (redis.status !== 'ready') return false;
+    if (Date.now() - this.#aliveAt > ALIVE_TTL_MS / 3) {
+      await keepAlive(redis, queueName);
+      this.#aliveAt = Date.now();
+    }
     const due = await budget.dueBefore(Date.now() + marginMs, 200);
     await mapLimit(due, 32, (id) => this.#answer(id));
+    return true;
   }
 
   async #answer(id: string): Promise<void> {
