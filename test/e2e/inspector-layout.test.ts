@@ -172,6 +172,17 @@ describe('inspector layout in Chromium', () => {
     await page.click('[data-testid=curl]');
     await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toMatch(/^curl .*x-polyswarm-signature: [0-9a-f]{64}/is);
     expect(await page.textContent('[data-testid=flash]')).toMatch(/curl command copied/);
+    // Where the Clipboard API is missing (a page served over plain HTTP to another host), the fallback copies it.
+    await page.evaluate(async () => {
+      const clipboard = navigator.clipboard;
+      await clipboard.writeText('');
+      Object.assign(window, { realClipboard: clipboard });
+      Object.defineProperty(navigator, 'clipboard', { value: undefined });
+    });
+    await page.click('[data-testid=curl]');
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { realClipboard: Clipboard }).realClipboard.readText()))
+      .toMatch(/^curl .*x-polyswarm-signature: [0-9a-f]{64}/is);
 
     // A re-signed replay is selected when it arrives.
     await page.click('[data-testid=replay-resigned]');
