@@ -39,23 +39,25 @@ function margin(tx) {
   const left = Date.parse(tx.summary.expiration) - Date.now();
   return left > 0 ? 'expires in ' + Math.ceil(left / 1000) + ' s' : 'expired ' + secs(left) + ' ago';
 }
+function out(kind, title, reason, label) { return { kind, label: label || kind, title, reason: reason || '' }; }
 /** What became of a transaction, as a badge: refused, duplicate, error, the verdict, undelivered, waiting, expired. */
 function outcome(tx) {
   const r = tx.response;
-  if (r.status >= 400) return { kind: 'refused', label: 'refused', title: 'the engine refused it (' + r.status + ')', reason: r.reason || 'HTTP ' + r.status };
-  if (r.duplicate) return { kind: 'duplicate', label: 'duplicate', title: 'already seen: acknowledged, not scanned again', reason: 'the engine had this bounty already (docs/protocol.md §13)' };
   const a = tx.answer;
   const err = tx.scan && tx.scan.error;
-  if (err) return { kind: 'error', label: 'error', title: 'the scan failed' + (a ? '; answered ' + a.verdict : ''), reason: err.kind + ': ' + err.message };
-  if (a && !a.delivered) return { kind: 'undelivered', label: a.verdict + ' ✗', title: 'answered ' + a.verdict + ' but the answer was not delivered', reason: a.error || 'HTTP ' + a.status };
-  if (a) return { kind: a.verdict, label: a.verdict, title: 'answered ' + a.verdict + ' (HTTP ' + a.status + ')', reason: a.schemaOk ? a.comments.join(', ') : 'answer INVALID: ' + (a.schemaErrors || []).join('; ') };
-  if (tx.summary && r.status === 202) {
-    const expiry = Date.parse(tx.summary.expiration);
-    const late = expiry <= Date.parse(tx.at) ? 'it had expired when it arrived (accepted, not scanned): ' : '';
-    if (expiry <= Date.now()) return { kind: 'expired', label: 'expired', title: 'no answer before the expiration', reason: late + 'no answer was posted before ' + tx.summary.expiration };
-    return { kind: 'waiting', label: 'waiting', title: 'accepted, the answer is not posted yet', reason: '' };
+  if (r.status >= 400) return out('refused', 'the engine refused it (' + r.status + ')', r.reason || 'HTTP ' + r.status);
+  if (r.duplicate) return out('duplicate', 'already seen: acknowledged, not scanned again', 'the engine had this bounty already (docs/protocol.md §13)');
+  if (err) return out('error', 'the scan failed' + (a ? '; answered ' + a.verdict : ''), err.kind + ': ' + err.message);
+  if (a && !a.delivered) return out('undelivered', 'answered ' + a.verdict + ', not delivered', a.error || 'HTTP ' + a.status, a.verdict + ' ✗');
+  if (a) {
+    const reason = a.schemaOk ? a.comments.join(', ') : 'answer INVALID: ' + (a.schemaErrors || []).join('; ');
+    return out(a.verdict, 'answered ' + a.verdict + ' (HTTP ' + a.status + ')', reason);
   }
-  return { kind: 'ok', label: tx.event === 'ping' ? 'pong' : 'ok', title: 'acknowledged ' + r.status, reason: r.reason || '' };
+  if (!tx.summary || r.status !== 202) return out('ok', 'acknowledged ' + r.status, r.reason, tx.event === 'ping' ? 'pong' : 'ok');
+  const expiry = Date.parse(tx.summary.expiration);
+  if (expiry > Date.now()) return out('waiting', 'accepted, the answer is not posted yet');
+  const late = expiry <= Date.parse(tx.at) ? 'it had expired when it arrived (accepted, not scanned): ' : '';
+  return out('expired', 'no answer before the expiration', late + 'no answer was posted before ' + tx.summary.expiration);
 }
 function badge(o) { return el('span', { class: 'badge b-' + o.kind, 'data-testid': 'badge', title: o.title }, o.label); }
 function filters() {
@@ -143,8 +145,16 @@ function connect() {
 }
 let pending = false;
 function scheduleRender() { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; render(); }); } }
-// A bounty waiting for its answer turns to expired by the clock alone, and its margin counts down.
-setInterval(() => { for (const tx of txs.values()) if (tx.summary && !tx.answer && tx.response.status === 202) return scheduleRender(); }, 1000);
+// A bounty waiting for its answer turns to expired by the clock alone, and its margin counts down: the list is
+// drawn again only when a listed row's outcome changed, the selected margin is set in place.
+setInterval(() => {
+  const tx = selected && txs.get(selected); const m = $('margin');
+  if (tx && m) m.textContent = margin(tx) || '—';
+  for (const row of document.querySelectorAll('#rows tr[data-outcome=waiting]')) {
+    const waiting = txs.get(row.dataset.id);
+    if (waiting && outcome(waiting).kind !== 'waiting') return scheduleRender();
+  }
+}, 1000);
 for (const id of ['f-event', 'f-status', 'f-verdict', 'f-text']) $(id).addEventListener('input', render);
 document.addEventListener('keydown', (event) => {
   if (!['ArrowDown', 'ArrowUp', 'j', 'k'].includes(event.key) || event.target.closest('input, textarea, select')) return;

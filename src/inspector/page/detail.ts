@@ -73,42 +73,55 @@ function logView(tx) {
   }
   return rows.length ? el('div', { class: 'log', 'data-testid': 'log' }, ...rows) : null;
 }
+function requestStep(tx) {
+  const q = tx.request;
+  const s = tx.summary;
+  const headers = Object.entries(q.headers).map(([k, v]) => k + ': ' + v).join('\n');
+  return step('request', 'request', 'ok', [tx.event || 'no event', q.bytes + ' B', 'signature ' + signature(tx.response)].join(' · '),
+    kv([['id', tx.id], ['via', tx.source], ['at', tx.at], ['delivery', tx.delivery], ['bytes', q.bytes + (q.truncated ? ' (truncated)' : '')]]),
+    s ? el('div', { 'data-testid': 'bounty' }, kv([['bounty', tx.bounty], ['phase', s.phase], ['artifact', s.artifactType + ' ' + s.artifactUri],
+      ['sha256', s.sha256], ['expires', s.expiration], ['answer to', s.responseUrl]])) : null,
+    el('pre', {}, headers || '(no headers: taken from the queue)'), body(q.body, 'request-body', q.encoding));
+}
+function ackStep(r) {
+  const ack = r.ackMs === null ? 'by the web process (taken from the queue)' : ms(r.ackMs);
+  const line = r.status + (r.reason ? ' ' + r.reason : '') + (r.ackMs === null ? ' · by the web process' : ' in ' + ack) + (r.duplicate ? ' · duplicate, not queued again' : '');
+  return step('ack', 'response', r.status < 400 ? 'ok' : 'bad', line,
+    kv([['status', r.status], ['reason', r.reason], ['ack', ack], ['duplicate', r.duplicate ? 'yes, not queued again' : '']]));
+}
+function downloadStep(d) {
+  const check = d.sha256Ok === null ? 'nothing to check' : d.sha256Ok ? 'matches' : 'MISMATCH';
+  const result = d.ok ? 'ok' : d.reason || 'failed';
+  return step('download', 'download', d.ok && d.sha256Ok !== false ? 'ok' : 'bad', [result, d.bytes + ' B in ' + d.ms + ' ms', 'sha256 ' + check].join(' · '),
+    kv([['url', d.url], ['result', result], ['bytes', d.bytes], ['time', d.ms + ' ms'], ['sha256 check', check], ['error', d.error]]));
+}
+function scanStep(tx) {
+  const scan = tx.scan || { ms: null, queueWaitMs: 0 };
+  const err = scan.error ? scan.error.kind + ': ' + scan.error.message : '';
+  const time = scan.ms === null ? 'not scanned (yet)' : scan.ms + ' ms';
+  return step('scan', 'scan', err ? 'bad' : scan.ms === null ? 'pending' : 'ok', err || (scan.ms === null ? time : time + ' (queue wait ' + scan.queueWaitMs + ' ms)'),
+    kv([['scan time', time], ['queue wait', scan.queueWaitMs + ' ms'], ['error', err]]),
+    scan.error && scan.error.stack ? el('pre', { 'data-testid': 'stack' }, scan.error.stack) : null, logView(tx));
+}
+function answerStep(tx) {
+  const a = tx.answer;
+  if (!a) {
+    const expired = outcome(tx).kind === 'expired';
+    return step('answer', 'answer-detail', expired ? 'late' : 'pending', expired ? 'none before the expiration' : 'waiting: ' + margin(tx));
+  }
+  const receiver = a.delivered ? 'HTTP ' + a.status + ' after ' + a.attempts + ' attempt(s)' : 'not delivered: ' + (a.error || a.status);
+  return step('answer', 'answer-detail', a.delivered && a.schemaOk ? 'ok' : 'bad', [a.verdict, a.delivered ? 'HTTP ' + a.status : 'not delivered', margin(tx)].join(' · '),
+    kv([['verdict', el('span', { class: 'badge b-' + a.verdict }, a.verdict)], ['kind', a.kind], ['bid', a.kind === 'vote' ? '—' : nct(a.bid) + ' NCT (' + a.bid + ' wei)'],
+      ['comments', a.comments.join(', ')], ['receiver', receiver], ['schema', a.schemaOk ? 'valid' : 'INVALID: ' + (a.schemaErrors || []).join('; ')], ['margin', margin(tx)]]),
+    body(a.body, 'answer-body'));
+}
+/** The steps a transaction went through; an accepted bounty always ends with its answer (or why there is none). */
 function timeline(tx) {
   const r = tx.response;
-  const s = tx.summary;
-  const steps = [
-    step('request', 'request', 'ok', [tx.event || 'no event', tx.request.bytes + ' B', 'signature ' + signature(r)].join(' · '),
-      kv([['id', tx.id], ['via', tx.source], ['at', tx.at], ['delivery', tx.delivery], ['bytes', tx.request.bytes + (tx.request.truncated ? ' (truncated)' : '')]]),
-      s ? el('div', { 'data-testid': 'bounty' }, kv([['bounty', tx.bounty], ['phase', s.phase], ['artifact', s.artifactType + ' ' + s.artifactUri], ['sha256', s.sha256], ['expires', s.expiration], ['answer to', s.responseUrl]])) : null,
-      el('pre', {}, Object.entries(tx.request.headers).map(([k, v]) => k + ': ' + v).join('\n') || '(no headers: taken from the queue)'),
-      body(tx.request.body, 'request-body', tx.request.encoding)),
-    step('ack', 'response', r.status < 400 ? 'ok' : 'bad', r.status + (r.reason ? ' ' + r.reason : '') + (r.ackMs === null ? ' · by the web process' : ' in ' + ms(r.ackMs)) + (r.duplicate ? ' · duplicate, not queued again' : ''),
-      kv([['status', r.status], ['reason', r.reason], ['ack', r.ackMs === null ? 'by the web process (taken from the queue)' : ms(r.ackMs)], ['duplicate', r.duplicate ? 'yes, not queued again' : '']])),
-  ];
-  if (tx.download) {
-    const d = tx.download;
-    const check = d.sha256Ok === null ? 'nothing to check' : d.sha256Ok ? 'matches' : 'MISMATCH';
-    steps.push(step('download', 'download', d.ok && d.sha256Ok !== false ? 'ok' : 'bad', [d.ok ? 'ok' : d.reason || 'failed', d.bytes + ' B in ' + d.ms + ' ms', 'sha256 ' + check].join(' · '),
-      kv([['url', d.url], ['result', d.ok ? 'ok' : d.reason || 'failed'], ['bytes', d.bytes], ['time', d.ms + ' ms'], ['sha256 check', check], ['error', d.error]])));
-  }
-  if (tx.scan || tx.log) {
-    const scan = tx.scan || { ms: null, queueWaitMs: 0 };
-    const err = scan.error;
-    steps.push(step('scan', 'scan', err ? 'bad' : scan.ms === null ? 'pending' : 'ok',
-      err ? err.kind + ': ' + err.message : scan.ms === null ? 'not scanned (yet)' : scan.ms + ' ms (queue wait ' + scan.queueWaitMs + ' ms)',
-      kv([['scan time', scan.ms === null ? 'not scanned (yet)' : scan.ms + ' ms'], ['queue wait', scan.queueWaitMs + ' ms'], ['error', err ? err.kind + ': ' + err.message : '']]),
-      err && err.stack ? el('pre', { 'data-testid': 'stack' }, err.stack) : null, logView(tx)));
-  }
-  const a = tx.answer;
-  if (a) {
-    steps.push(step('answer', 'answer-detail', a.delivered && a.schemaOk ? 'ok' : 'bad', [a.verdict, a.delivered ? 'HTTP ' + a.status : 'not delivered', margin(tx)].join(' · '),
-      kv([['verdict', el('span', { class: 'badge b-' + a.verdict }, a.verdict)], ['kind', a.kind], ['bid', a.kind === 'vote' ? '—' : nct(a.bid) + ' NCT (' + a.bid + ' wei)'], ['comments', a.comments.join(', ')],
-        ['receiver', a.delivered ? 'HTTP ' + a.status + ' after ' + a.attempts + ' attempt(s)' : 'not delivered: ' + (a.error || a.status)], ['schema', a.schemaOk ? 'valid' : 'INVALID: ' + (a.schemaErrors || []).join('; ')],
-        ['margin', margin(tx)]]), body(a.body, 'answer-body')));
-  } else if (s && r.status === 202 && !r.duplicate) {
-    const o = outcome(tx);
-    steps.push(step('answer', 'answer-detail', o.kind === 'expired' ? 'late' : 'pending', o.kind === 'expired' ? 'none before the expiration' : 'waiting: ' + margin(tx)));
-  }
+  const steps = [requestStep(tx), ackStep(r)];
+  if (tx.download) steps.push(downloadStep(tx.download));
+  if (tx.scan || tx.log) steps.push(scanStep(tx));
+  if (tx.answer || (tx.summary && r.status === 202 && !r.duplicate)) steps.push(answerStep(tx));
   return el('div', { class: 'timeline', 'data-testid': 'timeline' }, ...steps);
 }
 /** Opens the steps that matter: the answer, and any step that went wrong. */
