@@ -6,7 +6,7 @@
  * arrives, and the empty detail says whether there is nothing yet or nothing selected. Screenshots are written to the
  * test's temp dir (its path is printed) for a human to look at.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -128,6 +128,19 @@ describe('inspector layout in Chromium', () => {
     expect(rows.map((r) => r.badge)).toEqual(['expired', 'error', 'duplicate', 'refused', 'malicious']);
     expect(rows.map((r) => r.via)).toEqual(['replay-edited', 'send', 'replay-exact', 'engine', 'engine']);
 
+    // A bounty still due an answer turns from waiting to expired by the clock alone, as the page stays open: the
+    // answered EICAR imported without its answer, two seconds from its expiration.
+    const exported = (await (await fetch(`${inspector}api/export.jsonl`)).text()).trim().split('\n');
+    const unanswered = JSON.parse(exported[0]!) as Record<string, unknown> & { summary: { expiration: string } };
+    delete unanswered.answer;
+    unanswered.summary.expiration = new Date(Date.now() + 2000).toISOString();
+    const file = join(project.dir, 'unanswered.jsonl');
+    writeFileSync(file, `${JSON.stringify(unanswered)}\n`);
+    await page.setInputFiles('#import', file);
+    await expect.poll(async () => (await list(page)).rows[0], { timeout: 10_000 }).toMatchObject({ via: 'import', outcome: 'waiting' });
+    await expect.poll(async () => (await list(page)).rows[0]?.outcome, { timeout: 10_000 }).toBe('expired');
+    rows.unshift((await list(page)).rows[0]!);
+
     // Each selected row, at both sizes, light and dark: no sideways scroll, the summary in view, a screenshot.
     for (const [width, height] of [
       [1280, 800],
@@ -141,7 +154,7 @@ describe('inspector layout in Chromium', () => {
         expect(shown.overflow, `list scrolls sideways at ${width}×${height} with ${row.outcome} selected`).toBeLessThanOrEqual(0);
         expect(await summaryInView(page), `summary of ${row.outcome} above the fold at ${width}×${height}`).toBe(true);
         expect(await page.textContent('[data-testid=summary]')).toContain(row.outcome === 'malicious' ? 'EICAR-Test-File' : row.badge!);
-        await page.screenshot({ path: join(SHOTS, `inspector-${width}x${height}-${row.outcome}.png`) });
+        await page.screenshot({ path: join(SHOTS, `inspector-${width}x${height}-${row.outcome}-${row.via}.png`) });
       }
       await page.click(`[data-id="${eicar}"]`);
     }
@@ -161,7 +174,7 @@ describe('inspector layout in Chromium', () => {
       family: 'EICAR-Test-File',
       margin: expect.stringMatching(/^\d+\.\d\d s before expiry$/),
     });
-    await page.click(`[data-id="${rows[1]!.id}"]`);
+    await page.click(`[data-id="${rows.find((r) => r.outcome === 'error')!.id}"]`);
     await expect.poll(() => page.textContent('[data-testid=scan]')).toMatch(/unprocessable: boom: this file breaks the scan/);
     const scan = (await page.textContent('[data-testid=scan]'))!;
     expect(scan.match(/Error: boom: this file breaks the scan/g), scan).toHaveLength(1);
@@ -186,7 +199,7 @@ describe('inspector layout in Chromium', () => {
 
     // A re-signed replay is selected when it arrives.
     await page.click('[data-testid=replay-resigned]');
-    await expect.poll(async () => (await list(page)).rows.length, { timeout: 10_000 }).toBe(6);
+    await expect.poll(async () => (await list(page)).rows.length, { timeout: 10_000 }).toBe(7);
     const after = await list(page);
     expect(after.rows[0]!.via).toBe('replay-resigned');
     await expect.poll(async () => (await list(page)).selected).toBe(after.rows[0]!.id);
