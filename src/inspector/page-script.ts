@@ -1,17 +1,22 @@
 /**
  * The inspector page's script (plain ES2020, run as is by the browser): keeps the list live from
- * `/api/events` (EventSource resumes after a drop with `Last-Event-ID`), filters it, shows one transaction, and
- * calls the API to replay, send, export and import. Everything shown is set with textContent, never as HTML.
+ * `/api/events` (EventSource resumes after a drop with `Last-Event-ID`), filters it, shows one transaction
+ * (page/detail.ts), and calls the API to replay, send, export and import. Everything shown is set with textContent,
+ * never as HTML: transactions are what anyone could send to the engine.
  */
-export const PAGE_SCRIPT = String.raw`
-'use strict';
+import { DETAIL_SCRIPT } from './page/detail.js';
+
+const LIST_SCRIPT = String.raw`
 const txs = new Map();
 let selected = null;
+/** A replay or a new bounty just sent: its transaction is selected when it arrives (ids known before it was sent). */
+let follow = null;
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === 'class') node.className = v; else if (k.startsWith('on')) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
+    if (v === false || v === undefined || v === null) continue;
+    if (k === 'class') node.className = v; else if (k.startsWith('on')) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v === true ? '' : v);
   }
   for (const c of children) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
   return node;
@@ -21,11 +26,40 @@ function nct(wei) {
   const whole = d.slice(0, -18).replace(/^0+(?=\d)/, ''); const frac = d.slice(-18).replace(/0+$/, '');
   return (neg ? '-' : '') + whole + (frac ? '.' + frac : '');
 }
-function statusClass(s) { return 's' + String(s)[0]; }
-function answerText(tx) {
-  if (!tx.answer) return tx.bounty && tx.response.status === 202 && !tx.response.duplicate ? 'waiting' : '';
-  return tx.answer.delivered ? String(tx.answer.status) : 'failed';
+function ms(n) { return (n < 10 ? n.toFixed(1) : String(Math.round(n))) + ' ms'; }
+/** A duration for people: seconds to the hundredth under a minute, then minutes, hours, days. */
+function secs(n) {
+  const s = Math.abs(n) / 1000;
+  return s < 60 ? s.toFixed(2) + ' s' : s < 3600 ? Math.round(s / 60) + ' min' : s < 86400 ? Math.round(s / 3600) + ' h' : Math.round(s / 86400) + ' days';
 }
+/** Time left before the expiration when answered, or now when still waiting. */
+function margin(tx) {
+  if (tx.answer && tx.answer.marginMs !== null) return tx.answer.marginMs >= 0 ? secs(tx.answer.marginMs) + ' before expiry' : secs(tx.answer.marginMs) + ' late';
+  if (!tx.summary || tx.answer) return '';
+  const left = Date.parse(tx.summary.expiration) - Date.now();
+  return left > 0 ? 'expires in ' + Math.ceil(left / 1000) + ' s' : 'expired ' + secs(left) + ' ago';
+}
+function out(kind, title, reason, label) { return { kind, label: label || kind, title, reason: reason || '' }; }
+/** What became of a transaction, as a badge: refused, duplicate, error, the verdict, undelivered, waiting, expired. */
+function outcome(tx) {
+  const r = tx.response;
+  const a = tx.answer;
+  const err = tx.scan && tx.scan.error;
+  if (r.status >= 400) return out('refused', 'the engine refused it (' + r.status + ')', r.reason || 'HTTP ' + r.status);
+  if (r.duplicate) return out('duplicate', 'already seen: acknowledged, not scanned again', 'the engine had this bounty already (docs/protocol.md §13)');
+  if (err) return out('error', 'the scan failed' + (a ? '; answered ' + a.verdict : ''), err.kind + ': ' + err.message);
+  if (a && !a.delivered) return out('undelivered', 'answered ' + a.verdict + ', not delivered', a.error || 'HTTP ' + a.status, a.verdict + ' ✗');
+  if (a) {
+    const reason = a.schemaOk ? a.comments.join(', ') : 'answer INVALID: ' + (a.schemaErrors || []).join('; ');
+    return out(a.verdict, 'answered ' + a.verdict + ' (HTTP ' + a.status + ')', reason);
+  }
+  if (!tx.summary || r.status !== 202) return out('ok', 'acknowledged ' + r.status, r.reason, tx.event === 'ping' ? 'pong' : 'ok');
+  const expiry = Date.parse(tx.summary.expiration);
+  if (expiry > Date.now()) return out('waiting', 'accepted, the answer is not posted yet');
+  const late = expiry <= Date.parse(tx.at) ? 'it had expired when it arrived (accepted, not scanned): ' : '';
+  return out('expired', 'no answer before the expiration', late + 'no answer was posted before ' + tx.summary.expiration);
+}
+function badge(o) { return el('span', { class: 'badge b-' + o.kind, 'data-testid': 'badge', title: o.title }, o.label); }
 function filters() {
   return { event: $('f-event').value, status: $('f-status').value.trim(), verdict: $('f-verdict').value, q: $('f-text').value.trim().toLowerCase() };
 }
@@ -38,23 +72,31 @@ function matches(tx, f) {
 }
 function render() {
   const f = filters();
-  const rows = [...txs.values()].filter((tx) => matches(tx, f)).reverse().map((tx) => {
-    const verdict = tx.answer ? tx.answer.verdict : '';
-    return el('tr', { class: 'tx' + (tx.id === selected ? ' selected' : ''), 'data-id': tx.id, 'data-testid': 'tx', onclick: () => select(tx.id) },
-      el('td', {}, new Date(tx.at).toLocaleTimeString()), el('td', {}, tx.event || '—'),
-      el('td', { class: statusClass(tx.response.status), 'data-testid': 'status' }, tx.response.status),
-      el('td', {}, tx.response.ackMs === null ? '—' : tx.response.ackMs + ' ms'), el('td', { class: 'v-' + verdict, 'data-testid': 'verdict' }, verdict),
-      el('td', { 'data-testid': 'answer' }, answerText(tx)), el('td', {}, tx.bounty || ''), el('td', {}, el('span', { class: 'badge' }, tx.source)));
+  const shown = [...txs.values()].filter((tx) => matches(tx, f)).reverse();
+  const rows = shown.map((tx) => {
+    const o = outcome(tx);
+    const answer = tx.answer ? (tx.answer.delivered ? String(tx.answer.status) : 'failed') : o.kind === 'waiting' ? 'waiting' : '';
+    return el('tr', { class: 'tx' + (tx.id === selected ? ' selected' : ''), 'data-id': tx.id, 'data-testid': 'tx', 'data-outcome': o.kind, 'data-answer': answer, onclick: () => select(tx.id) },
+      el('td', { title: tx.at }, new Date(tx.at).toLocaleTimeString([], { hour12: false })), el('td', {}, tx.event || '—'),
+      el('td', { class: 's' + String(tx.response.status)[0], 'data-testid': 'status', title: tx.response.reason || '' }, tx.response.status),
+      el('td', {}, tx.response.ackMs === null ? '—' : ms(tx.response.ackMs)),
+      el('td', { 'data-testid': 'verdict', 'data-verdict': tx.answer ? tx.answer.verdict : '' }, badge(o)),
+      el('td', { class: 'mono', title: tx.bounty || '' }, tx.bounty || ''), el('td', { class: 'dim', 'data-testid': 'via' }, tx.source));
   });
+  if (rows.length === 0) rows.push(el('tr', {}, el('td', { colspan: 7, class: 'empty' }, txs.size ? 'No transaction matches the filters.' : 'Nothing yet.')));
   $('rows').replaceChildren(...rows);
-  if (selected && txs.has(selected)) renderDetail(txs.get(selected));
+  const tx = selected && txs.get(selected);
+  if (tx) { renderDetail(tx); const m = $('margin'); if (m) m.textContent = margin(tx) || '—'; } else empty(shown.length);
 }
-function dl(pairs) {
-  const node = el('dl');
-  for (const [k, v] of pairs) if (v !== undefined && v !== null && v !== '') node.append(el('dt', {}, k), el('dd', {}, v));
-  return node;
+function empty(listed) {
+  const detail = $('detail');
+  const text = txs.size === 0
+    ? 'Nothing yet. Send a bounty (npx polyswarm-engine test bounty --eicar, or “send a bounty” above) and it appears here.'
+    : 'Select a transaction in the list (' + listed + ' listed) to see its summary, its timeline and its bodies.';
+  if (detail.dataset.key === text) return;
+  detail.dataset.key = text; detail.dataset.id = '';
+  detail.replaceChildren(el('p', { 'data-testid': 'empty' }, text));
 }
-function section(title, testid, ...children) { return el('section', { 'data-testid': testid }, el('h2', {}, title), ...children); }
 async function api(path, options) {
   const res = await fetch(path, options);
   const type = res.headers.get('content-type') || '';
@@ -62,84 +104,83 @@ async function api(path, options) {
   if (!res.ok) throw new Error(body && body.error ? body.error : 'HTTP ' + res.status);
   return body;
 }
-function flash(text) { $('engine').textContent = text; }
-async function replay(tx, mode, body) {
+function flash(text) { $('flash').textContent = text; }
+/** POSTs a replay or a new bounty; the transaction it makes is selected as soon as it is listed. */
+async function post(path, body, what) {
+  const known = new Set(txs.keys());
   try {
-    const r = await api('/api/transactions/' + encodeURIComponent(tx.id) + '/replay', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode, body }) });
-    flash('replayed (' + mode + '): engine answered ' + r.status);
-  } catch (e) { flash('replay failed: ' + e.message); }
+    const r = await api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    flash(what + ': engine answered ' + r.status);
+    follow = { delivery: r.delivery, known };
+    for (const tx of txs.values()) followed(tx);
+  } catch (e) { flash(what + ' failed: ' + e.message); }
 }
-function renderDetail(tx) {
-  const detail = $('detail');
-  if (detail.dataset.id === tx.id && detail.dataset.rev === String(tx.rev)) return;
-  const editing = detail.dataset.id === tx.id ? detail.querySelector('textarea') : null;
-  detail.dataset.id = tx.id; detail.dataset.rev = String(tx.rev);
-  const r = tx.response;
-  const sig = r.status === 401 || (r.status === 400 && /signature/i.test(r.reason || '')) ? 'refused: ' + (r.reason || '') : r.status < 400 ? 'valid' : 'not reached (' + (r.reason || r.status) + ')';
-  const parts = [
-    el('div', { class: 'row' },
-      el('button', { 'data-testid': 'replay-exact', onclick: () => replay(tx, 'exact') }, 'replay byte for byte'),
-      el('button', { 'data-testid': 'replay-resigned', onclick: () => replay(tx, 'resigned') }, 'replay re-signed'),
-      el('button', { 'data-testid': 'edit', onclick: () => edit(tx) }, 'edit and replay…'),
-      el('button', { 'data-testid': 'curl', onclick: async () => { $('export-out').textContent = await api('/api/transactions/' + encodeURIComponent(tx.id) + '/curl'); } }, 'copy as curl'),
-      el('a', { href: '/api/transactions/' + encodeURIComponent(tx.id) + '/bounty', download: '' }, 'bounty file')),
-    el('div', { id: 'editor' }), el('pre', { id: 'export-out' }),
-    section('request', 'request', dl([['id', tx.id], ['via', tx.source], ['at', tx.at], ['event', tx.event], ['delivery', tx.delivery], ['signature', sig], ['bytes', tx.request.bytes + (tx.request.truncated ? ' (truncated)' : '')]]),
-      el('pre', {}, Object.entries(tx.request.headers).map(([k, v]) => k + ': ' + v).join('\n')),
-      el('pre', { 'data-testid': 'request-body' }, tx.request.encoding === 'base64' ? '(base64) ' + tx.request.body : tx.request.body)),
-    section('engine response', 'response', dl([['status', r.status], ['reason', r.reason], ['ack', r.ackMs === null ? 'by the web process (taken from the queue)' : r.ackMs + ' ms'], ['duplicate', r.duplicate ? 'yes, not queued again' : '']])),
-  ];
-  if (tx.summary) parts.push(section('bounty', 'bounty', dl([['bounty', tx.bounty], ['phase', tx.summary.phase], ['artifact', tx.summary.artifactType + ' ' + tx.summary.artifactUri], ['sha256', tx.summary.sha256], ['expires', tx.summary.expiration], ['answer to', tx.summary.responseUrl]])));
-  if (tx.download) {
-    const d = tx.download;
-    parts.push(section('artifact download', 'download', dl([['url', d.url], ['result', d.ok ? 'ok' : (d.reason || 'failed')], ['bytes', d.bytes], ['time', d.ms + ' ms'], ['sha256 check', d.sha256Ok === null ? 'nothing to check' : d.sha256Ok ? 'matches' : 'MISMATCH'], ['error', d.error]])));
-  }
-  if (tx.scan || tx.log) {
-    const scan = tx.scan || { ms: null, queueWaitMs: 0 };
-    const lines = (tx.log || []).map((l) => l.at.slice(11, 23) + ' ' + l.level.toUpperCase().padEnd(5) + ' ' + l.message + (l.fields ? ' ' + JSON.stringify(l.fields) : '')).join('\n');
-    parts.push(section('scan', 'scan', dl([['scan time', scan.ms === null ? 'not scanned (yet)' : scan.ms + ' ms'], ['queue wait', scan.queueWaitMs + ' ms'], ['error', scan.error ? scan.error.kind + ': ' + scan.error.message : '']]),
-      scan.error && scan.error.stack ? el('pre', { 'data-testid': 'stack' }, scan.error.stack) : null, lines ? el('pre', { 'data-testid': 'log' }, lines) : null));
-  }
-  if (tx.answer) {
-    const a = tx.answer;
-    parts.push(section('answer', 'answer-detail', dl([['verdict', el('span', { class: 'v-' + a.verdict }, a.verdict)], ['kind', a.kind], ['bid', a.kind === 'vote' ? '—' : nct(a.bid) + ' NCT (' + a.bid + ' wei)'], ['comments', a.comments.join(', ')],
-      ['receiver', a.delivered ? 'HTTP ' + a.status + ' after ' + a.attempts + ' attempt(s)' : 'not delivered: ' + (a.error || a.status)], ['schema', a.schemaOk ? 'valid' : 'INVALID: ' + (a.schemaErrors || []).join('; ')],
-      ['margin', a.marginMs === null ? '' : (a.marginMs / 1000).toFixed(2) + ' s before expiration']]), el('pre', {}, a.body)));
-  }
-  detail.replaceChildren(...parts);
-  if (editing) detail.querySelector('#editor').replaceWith(editing.parentNode);
+function followed(tx) {
+  if (follow && tx.delivery === follow.delivery && !follow.known.has(tx.id)) { follow = null; select(tx.id); }
 }
+function replay(tx, mode, body) { return post('/api/transactions/' + encodeURIComponent(tx.id) + '/replay', { mode, body }, 'replayed (' + mode + ')'); }
 async function edit(tx) {
   const draft = await api('/api/transactions/' + encodeURIComponent(tx.id) + '/draft');
   const area = el('textarea', { 'data-testid': 'edit-body' }); area.value = draft.body;
   $('editor').replaceChildren(el('p', {}, 'Edited bodies are signed with the current secret and sent as they are.'), area,
     el('button', { 'data-testid': 'send-edited', onclick: () => replay(tx, 'edited', area.value) }, 'sign and send'));
 }
-function select(id) { selected = id; $('detail').dataset.id = ''; render(); }
+/** Copies the curl command: the Clipboard API where the page is a secure context, else a selected textarea. */
+async function copyCurl(tx) {
+  let text;
+  try { text = await api('/api/transactions/' + encodeURIComponent(tx.id) + '/curl'); } catch (e) { return flash('copy as curl failed: ' + e.message); }
+  try { await navigator.clipboard.writeText(text); return flash('curl command copied (' + text.length + ' characters)'); } catch { /* below */ }
+  const area = el('textarea', { class: 'vh', readonly: true }); area.value = text; document.body.append(area); area.select();
+  const copied = document.execCommand('copy'); area.remove();
+  if (copied) return flash('curl command copied (' + text.length + ' characters)');
+  const out = $('out'); out.hidden = false; out.textContent = text;
+  flash('the browser refused the clipboard: the command is below, select and copy it');
+}
+function select(id) { selected = id; render(); }
 function connect() {
   const source = new EventSource('/api/events?since=0');
   source.addEventListener('open', () => { $('live').textContent = 'live'; $('live').className = 'on'; });
   source.addEventListener('error', () => { $('live').textContent = 'reconnecting…'; $('live').className = 'off'; });
-  source.addEventListener('transaction', (event) => { const tx = JSON.parse(event.data); txs.set(tx.id, tx); scheduleRender(); });
+  source.addEventListener('transaction', (event) => { const tx = JSON.parse(event.data); txs.set(tx.id, tx); followed(tx); scheduleRender(); });
 }
 let pending = false;
 function scheduleRender() { if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; render(); }); } }
+// A bounty waiting for its answer turns to expired by the clock alone, and its margin counts down: the list is
+// drawn again only when a listed row's outcome changed, the selected margin is set in place.
+setInterval(() => {
+  const tx = selected && txs.get(selected); const m = $('margin');
+  if (tx && m) m.textContent = margin(tx) || '—';
+  for (const row of document.querySelectorAll('#rows tr[data-outcome=waiting]')) {
+    const waiting = txs.get(row.dataset.id);
+    if (waiting && outcome(waiting).kind !== 'waiting') return scheduleRender();
+  }
+}, 1000);
 for (const id of ['f-event', 'f-status', 'f-verdict', 'f-text']) $(id).addEventListener('input', render);
+document.addEventListener('keydown', (event) => {
+  if (!['ArrowDown', 'ArrowUp', 'j', 'k'].includes(event.key) || event.target.closest('input, textarea, select')) return;
+  const ids = [...document.querySelectorAll('#rows tr.tx')].map((tr) => tr.dataset.id);
+  const next = ids[ids.indexOf(selected) + (event.key === 'ArrowDown' || event.key === 'j' ? 1 : -1)] || ids[0];
+  if (next) { event.preventDefault(); select(next); document.querySelector('#rows tr.selected').scrollIntoView({ block: 'nearest' }); }
+});
 $('import').addEventListener('change', async (event) => {
   const file = event.target.files[0]; if (!file) return;
   try { const r = await api('/api/import', { method: 'POST', body: await file.text() }); flash('imported ' + r.imported); } catch (e) { flash('import failed: ' + e.message); }
 });
 $('send').addEventListener('click', async () => {
   const body = { expirationMs: Number($('send-exp').value) * 1000, phase: $('send-phase').value };
-  const useFile = document.querySelector('input[name=artifact]:checked').value === 'file';
-  if (useFile) {
+  if (document.querySelector('input[name=artifact]:checked').value === 'file') {
     const file = $('send-file').files[0]; if (!file) return flash('choose a file first');
     const bytes = new Uint8Array(await file.arrayBuffer()); let bin = '';
     for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     body.file = { name: file.name, base64: btoa(bin) };
   }
-  try { const r = await api('/api/send', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }); flash('sent: engine answered ' + r.status); } catch (e) { flash('send failed: ' + e.message); }
+  $('send-box').open = false;
+  await post('/api/send', body, 'sent');
 });
-api('/api/transactions').then((r) => flash('engine ' + r.engine)).catch(() => {});
+api('/api/transactions').then((r) => { $('engine').textContent = 'engine ' + r.engine; }).catch(() => {});
+render();
 connect();
 `;
+
+/** Functions first (the detail's class must exist before the list's last lines run), then the list, which starts it all. */
+export const PAGE_SCRIPT = `'use strict';${DETAIL_SCRIPT}${LIST_SCRIPT}`;

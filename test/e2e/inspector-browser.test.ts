@@ -64,8 +64,9 @@ async function rows(page: Page) {
       id: tr.getAttribute('data-id'),
       cells: Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? ''),
       status: tr.querySelector('[data-testid=status]')?.textContent,
-      verdict: tr.querySelector('[data-testid=verdict]')?.textContent,
-      answer: tr.querySelector('[data-testid=answer]')?.textContent,
+      verdict: tr.querySelector('[data-testid=verdict]')?.getAttribute('data-verdict'),
+      answer: tr.getAttribute('data-answer'),
+      outcome: tr.getAttribute('data-outcome'),
     })),
   );
 }
@@ -93,7 +94,7 @@ describe('inspector in a browser', () => {
       .poll(() => page.textContent('[data-testid=answer-detail]'))
       .toMatch(/malicious[\s\S]*1 NCT \(1000000000000000000 wei\)[\s\S]*HTTP 200[\s\S]*valid/);
     await expect.poll(() => page.textContent('[data-testid=download]')).toMatch(/sha256 checkmatches/);
-    await expect.poll(() => page.textContent('[data-testid=log]')).toMatch(/INFO  looked at the artifact \{"bytes":68\}/);
+    await expect.poll(() => page.textContent('[data-testid=log]')).toMatch(/INFOlooked at the artifact bytes=68/);
 
     // Re-signed: a second transaction, scanned again and answered malicious.
     await page.click('[data-testid=replay-resigned]');
@@ -101,7 +102,7 @@ describe('inspector in a browser', () => {
     await expect
       .poll(async () => (await rows(page))[0], { timeout: 10_000 })
       .toMatchObject({ status: '202', verdict: 'malicious', answer: '200' });
-    expect((await rows(page))[0]!.cells[7]).toBe('replay-resigned');
+    expect((await rows(page))[0]!.cells[6]).toBe('replay-resigned');
 
     // Edited and re-signed with a wrong sha256: the download shows the mismatch, the answer is unknown.
     await page.click(`[data-id="${list[0]!.id}"]`);
@@ -110,7 +111,7 @@ describe('inspector in a browser', () => {
     await expect.poll(() => area.inputValue()).toMatch(/"sha256":"[0-9a-f]{64}"/);
     await area.fill((await area.inputValue()).replace(/"sha256":"[0-9a-f]{64}"/, `"sha256":"${'0'.repeat(64)}"`));
     await page.click('[data-testid=send-edited]');
-    await expect.poll(async () => (await rows(page))[0]?.cells[7], { timeout: 10_000 }).toBe('replay-edited');
+    await expect.poll(async () => (await rows(page))[0]?.cells[6], { timeout: 10_000 }).toBe('replay-edited');
     await expect.poll(async () => (await rows(page))[0]?.verdict, { timeout: 10_000 }).toBe('unknown');
     await page.click('[data-testid=tx] >> nth=0');
     await expect.poll(() => page.textContent('[data-testid=download]')).toMatch(/hash-mismatch[\s\S]*MISMATCH/);
@@ -120,7 +121,7 @@ describe('inspector in a browser', () => {
     await page.setInputFiles('#send-file', { name: 'boom.txt', mimeType: 'text/plain', buffer: Buffer.from('BOOM') });
     await page.check('input[name=artifact][value=file]');
     await page.click('[data-testid=send]');
-    await expect.poll(async () => (await rows(page))[0]?.cells[7], { timeout: 10_000 }).toBe('send');
+    await expect.poll(async () => (await rows(page))[0]?.cells[6], { timeout: 10_000 }).toBe('send');
     await expect.poll(async () => (await rows(page))[0]?.verdict, { timeout: 10_000 }).toBe('unknown');
     await page.click('[data-testid=tx] >> nth=0');
     await expect.poll(() => page.textContent('[data-testid=scan]')).toMatch(/unprocessable: boom: this file breaks the scan/);
@@ -139,7 +140,7 @@ describe('inspector in a browser', () => {
     const file = join(project.dir, 'history.jsonl');
     writeFileSync(file, exported);
     await page.setInputFiles('#import', file);
-    await expect.poll(async () => (await rows(page)).filter((r) => r.cells[7] === 'import').length, { timeout: 10_000 }).toBe(4);
+    await expect.poll(async () => (await rows(page)).filter((r) => r.cells[6] === 'import').length, { timeout: 10_000 }).toBe(4);
 
     // Byte for byte, after the secret changed: the 401 and its reason.
     const before = (await rows(page)).length;
