@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MAX_ID_BYTES } from '../../src/protocol/bounty.js';
 import { sign } from '../../src/protocol/signature.js';
+import { work } from '../helpers/poll.js';
 import { makeProject, READY, SECRET, spawnBin, startLoopback, useCleanup } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
@@ -108,7 +109,7 @@ describe('protocol limits (start)', () => {
       return latencies;
     };
     // The machine's own noise first (2 cores shared with other work): pings for a second with nothing else sent.
-    const baseline = Math.max(...(await pingWhile(new Promise((r) => setTimeout(r, 1000)))));
+    const baseline = Math.max(...(await pingWhile(work(1000))));
     const started = performance.now();
     const sent = (async () => {
       for (const body of bodies) expect((await deliver(url, 'bounty', body)).status).toBe(202);

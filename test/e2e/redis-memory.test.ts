@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/bin.js';
 import { killAll, READY_URL, spawnBin, type Proc } from '../helpers/spawn.js';
 import { bountyBody, SECRET, startLoopback, until, webhook, type Loopback } from '../helpers/loopback.js';
+import { holds, within, work } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const SCAN = `export async function scan(bounty) {
@@ -117,7 +118,11 @@ describe('Redis at maxmemory 4mb', () => {
         `${lb!.answers.length} answers of ${accepted.length}\n${worker.lines.slice(-20).join('\n')}\n${web.lines.slice(-20).join('\n')}`,
     });
     // At least 10 s with the worker running, so a loop that logs would show; then nothing else may arrive.
-    await new Promise((r) => setTimeout(r, Math.max(1000, workerReady + 10_000 - Date.now())));
+    await holds(
+      () => lb!.answers.length === accepted.length,
+      'no answer beyond the accepted ones',
+      Math.max(1000, workerReady + 10_000 - Date.now()),
+    );
     const counts = answerCounts();
     const minutes = (Date.now() - started) / 60_000;
     const lines = web.lines.length + worker.lines.length;
@@ -171,7 +176,8 @@ describe('Redis at maxmemory 4mb', () => {
     const refilling = (async () => {
       while (keepFull) {
         await fill([2000, 100]);
-        await new Promise((r) => setTimeout(r, 20));
+        // The other client's pace, part of the pressure under test.
+        await work(20);
       }
     })();
     // GET / says so within a few readings of used_memory.
@@ -186,7 +192,8 @@ describe('Redis at maxmemory 4mb', () => {
     });
     // Then a while at the limit, to see that nothing loops, loudly or busily (CPU time from /proc, Linux).
     const cpuBefore = cpuMs(worker.pid);
-    await new Promise((r) => setTimeout(r, 3000));
+    // Three seconds of the worker at the limit: the time whose CPU is measured.
+    await work(3000);
     const cpuShare = (cpuMs(worker.pid) - cpuBefore) / 3000;
     keepFull = false;
     await refilling;
@@ -219,9 +226,9 @@ describe('Redis at maxmemory 4mb', () => {
     await worker.waitFor(/\bready\b/);
     const other = spawnBin(['start', '--queue', redis.url, '--port', '0', '--cwd', second]);
     const otherWorker = spawnBin(['worker', '--queue', redis.url, '--cwd', second]);
-    const within = (p: Promise<number | undefined>) => Promise.race([p, new Promise((r) => setTimeout(() => r('still running'), 10_000))]);
-    expect(await within(other.exited), other.lines.join('\n')).toBe(2);
-    expect(await within(otherWorker.exited), otherWorker.lines.join('\n')).toBe(2);
+    const within10s = async (p: Promise<number | undefined>) => ((await within(p, 10_000)) === undefined ? 'still running' : p);
+    expect(await within10s(other.exited), other.lines.join('\n')).toBe(2);
+    expect(await within10s(otherWorker.exited), otherWorker.lines.join('\n')).toBe(2);
     for (const proc of [other, otherWorker]) {
       expect(proc.lines.join('\n')).toMatch(/maxmemory 4194304 bytes\) and another engine runs on it: "redismem-engine-first"/);
       expect(proc.lines.join('\n')).toMatch(/Hint: Give each engine its own Redis/);
@@ -231,8 +238,7 @@ describe('Redis at maxmemory 4mb', () => {
     expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(0);
     const accepted = statuses.flatMap((s, i) => (s === 202 ? [i + 1] : []));
     await until(() => accepted.every((id) => answerCounts().get(`/answer/first/${id}`)), 'the first engine answers its bounties', 15_000);
-    await new Promise((r) => setTimeout(r, 500));
-    for (const id of accepted) expect(answerCounts().get(`/answer/first/${id}`)).toBe(1);
+    await holds(() => accepted.every((id) => answerCounts().get(`/answer/first/${id}`) === 1), 'each accepted bounty answered once', 500);
     console.log(`second engine refused: ${other.lines.find((l) => /maxmemory/.test(l))}`);
   }, 45_000);
 });
