@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { defineCommand, integer, text, type OptionValues } from './define.js';
-import { expirationOption, OUTPUT_GROUP, streamOptions } from './test-options.js';
+import { expirationOption, streamSettings, OUTPUT_GROUP, streamOptions } from './test-options.js';
 
 function corpusFlags() {
   return streamOptions({
@@ -69,11 +69,7 @@ async function runCorpusCommand(dir: string | undefined, options: OptionValues<R
       dir: corpusDir,
       labels: options.labels === undefined ? undefined : resolve(options.cwd, options.labels),
       concurrency: options.concurrency,
-      expirationMs: options.expiration,
-      timeoutMs: options.timeout,
-      listenHost: options.listenHost,
-      advertiseHost: options.advertiseHost,
-      port: options.callbackPort,
+      ...streamSettings(options),
       onListening: () => {
         if (!options.json)
           err.write(

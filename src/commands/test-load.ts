@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { defineCommand, duration, integer, text, type OptionValues } from './define.js';
-import { expirationOption, streamOptions } from './test-options.js';
+import { expirationOption, streamSettings, streamOptions } from './test-options.js';
 
 /** Bounties in flight when neither --rate nor --concurrency is given (autocannon's default connections). */
 const DEFAULT_CONCURRENCY = 10;
@@ -62,11 +62,7 @@ async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>
       concurrency,
       durationMs: options.duration,
       artifact,
-      expirationMs: options.expiration,
-      timeoutMs: options.timeout,
-      listenHost: options.listenHost,
-      advertiseHost: options.advertiseHost,
-      port: options.callbackPort,
+      ...streamSettings(options),
       onListening: () => {
         if (!options.json)
           err.write(

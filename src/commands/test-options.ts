@@ -29,6 +29,23 @@ function engineOptions() {
 export const expirationOption = () =>
   duration('--expiration <duration>', "each bounty's time until expiration", { defaultValue: 30_000, defaultLabel: '30s', min: 1000 });
 
+/** What `test load` and `test corpus` hand the simulator from their shared flags: timings and the callback address. */
+export function streamSettings(options: {
+  expiration: number;
+  timeout: number;
+  listenHost: string;
+  advertiseHost?: string;
+  callbackPort?: number;
+}) {
+  return {
+    expirationMs: options.expiration,
+    timeoutMs: options.timeout,
+    listenHost: options.listenHost,
+    advertiseHost: options.advertiseHost,
+    port: options.callbackPort,
+  };
+}
+
 function outputOptions() {
   return inGroup(OUTPUT, {
     json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
