@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveSecret } from '../util/env.js';
+import { lookupSecret } from '../util/env.js';
 import { UnreachableError, UsageError } from '../util/errors.js';
 import { detectProject, processAlive as isAlive, readServeState } from '../util/project.js';
 import { send } from './http.js';
@@ -49,7 +49,7 @@ export function parseEngineUrl(url: string): URL {
 }
 
 function requireSecret(flag: string | undefined, dir: string, env: NodeJS.ProcessEnv) {
-  const found = resolveSecret(flag, dir, env);
+  const found = lookupSecret(flag, dir, env);
   if (!found) {
     throw new UsageError('no webhook secret to sign the events with', {
       hint: `Pass --secret, set WEBHOOK_SECRET, or put WEBHOOK_SECRET=… in ${join(dir, '.env')} (the engine must use the same one).`,

@@ -69,10 +69,11 @@ export interface ResolvedSecret {
 }
 
 /**
- * The webhook secret, by precedence: the `--secret` flag, `WEBHOOK_SECRET`, `PSENGINE_WEBHOOK_SECRET`,
- * then the same two names in `<cwd>/.env`. Returns undefined when none is set (an empty value counts as unset).
+ * The secret `test` signs with, looked up by precedence: the `--secret` flag, `WEBHOOK_SECRET`,
+ * `PSENGINE_WEBHOOK_SECRET`, then the same two names in `<cwd>/.env`. Returns undefined when none is set (an empty
+ * value counts as unset). (An engine's own secret, with its file and its sources, is runtime/secret.ts.)
  */
-export function resolveSecret(
+export function lookupSecret(
   flag: string | undefined,
   cwd: string = process.cwd(),
   env: NodeJS.ProcessEnv = process.env,
