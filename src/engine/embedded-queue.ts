@@ -8,7 +8,7 @@
  * - bounded by count and by bytes (one more is refused with 503 + Retry-After, before anything is stored).
  */
 import { SKIP } from '../protocol/answer.js';
-import { isExpired, parseBountyBody } from '../protocol/bounty.js';
+import { idForLog, isExpired, parseBountyBody } from '../protocol/bounty.js';
 import { jobKey } from '../protocol/job.js';
 import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -228,7 +228,7 @@ export class EmbeddedQueue implements BountyQueue {
   }
 
   #failed(error: unknown, job: BountyJob): void {
-    this.#logger.error('job failed', { bounty: job.bounty.id, error: errorMessage(error) });
+    this.#logger.error('job failed', { bounty: idForLog(job.bounty.id), error: errorMessage(error) });
   }
 
   #halt(): void {
@@ -330,7 +330,7 @@ export class EmbeddedQueue implements BountyQueue {
     if (outcome !== 'retained' && this.#options.journal) {
       const settle = this.#options.journal.settle(job.key, job.bounty.expiration.getTime()).catch((error: unknown) =>
         this.#logger.error('could not remove an answered bounty from the journal; the next start answers it again', {
-          bounty: job.bounty.id,
+          bounty: idForLog(job.bounty.id),
           error: errorMessage(error),
         }),
       );

@@ -10,7 +10,7 @@
  */
 import { buildAnswer, errorComment, normalizeScanResult, serializeAnswer, SKIP, unknownResult } from '../protocol/answer.js';
 import { defaultBid, finalBid } from '../protocol/bid.js';
-import { isExpired } from '../protocol/bounty.js';
+import { idForLog, isExpired } from '../protocol/bounty.js';
 import type { ScanResult } from '../protocol/types.js';
 import { bountyToWire } from '../protocol/bounty.js';
 import { stringifyJson } from '../protocol/json.js';
@@ -159,13 +159,16 @@ function kept(core: Core): boolean {
 
 function expired(job: BountyJob, log: Logger, when: string): boolean {
   if (!isExpired(job.bounty)) return false;
-  log.warn(`bounty expired ${when}; no answer is due`, { bounty: job.bounty.id, expiration: job.bounty.expiration.toISOString() });
+  log.warn(`bounty expired ${when}; no answer is due`, {
+    bounty: idForLog(job.bounty.id),
+    expiration: job.bounty.expiration.toISOString(),
+  });
   return true;
 }
 
 /** Answers a job that will not be scanned with `unknown` and `comment` (default SKIPPED:SHUTDOWN). */
 async function answerUnscanned(core: Core, job: BountyJob, comment: string = SKIP.SHUTDOWN): Promise<JobOutcome> {
-  const log = core.logger.child({ bounty: job.bounty.id });
+  const log = core.logger.child({ bounty: idForLog(job.bounty.id) });
   if (expired(job, log, 'before it could be scanned')) return 'expired';
   if (comment === SKIP.TIMEOUT) log.warn('bounty reached its scan deadline in the queue', { waited_ms: Date.now() - job.receivedAt });
   return postAnswer(core, job, unknownResult(comment), 0n, null, log);
@@ -178,7 +181,7 @@ async function answerUnscanned(core: Core, job: BountyJob, comment: string = SKI
 async function scanJob(core: Core, job: BountyJob, { taken, scanned }: { taken?: boolean; scanned?: () => void }): Promise<JobOutcome> {
   if (taken) observeJob(core.observer, job);
   const { bounty } = job;
-  const log = core.logger.child({ bounty: bounty.id });
+  const log = core.logger.child({ bounty: idForLog(bounty.id) });
   if (expired(job, log, 'in the queue')) return 'expired';
   if (kept(core)) return 'retained';
   const deadline = bounty.expiration.getTime() - core.margin;
@@ -300,12 +303,16 @@ async function chooseBid(bounty: Bounty, result: ScanResult, module: ScanModule,
     const aborted = whenAborted(signal);
     try {
       const value = await Promise.race([Promise.resolve().then(() => module.computeBid!(bounty, result)), aborted.promise]);
-      if (value === ABORTED) log.warn('computeBid did not finish before the scan deadline; using the default bid', { bounty: bounty.id });
+      if (value === ABORTED)
+        log.warn('computeBid did not finish before the scan deadline; using the default bid', { bounty: idForLog(bounty.id) });
       else if (typeof value === 'bigint' || (typeof value === 'number' && !Number.isNaN(value))) chosen = value;
       else
-        log.warn('computeBid returned neither a bigint nor a number; using the default bid', { bounty: bounty.id, value: String(value) });
+        log.warn('computeBid returned neither a bigint nor a number; using the default bid', {
+          bounty: idForLog(bounty.id),
+          value: String(value),
+        });
     } catch (error) {
-      log.warn('computeBid threw; using the default bid', { bounty: bounty.id, error: errorMessage(error) });
+      log.warn('computeBid threw; using the default bid', { bounty: idForLog(bounty.id), error: errorMessage(error) });
     } finally {
       aborted.dispose();
     }
@@ -345,7 +352,7 @@ async function postAnswer(
   }
   const comments = Array.isArray(result.metadata?.comments) ? (result.metadata.comments as unknown[]).map(String) : [];
   log.info('answer', {
-    bounty: bounty.id,
+    bounty: idForLog(bounty.id),
     verdict: result.verdict,
     // An unknown answer says why (SKIPPED:TIMEOUT, ERROR:…); a verdict's own comments stay in the answer body.
     comments: result.verdict === 'unknown' && comments.length > 0 ? comments : undefined,
@@ -356,10 +363,10 @@ async function postAnswer(
   });
   if (!posted.ok && core.cutJobs === 'keep-cut-posts' && core.shutdown.signal.aborted) {
     // Cut by the shutdown: the journal keeps the job, the next start posts the answer (maybe twice, see §9).
-    log.warn('answer cut by the shutdown; the next start answers this bounty', { bounty: bounty.id });
+    log.warn('answer cut by the shutdown; the next start answers this bounty', { bounty: idForLog(bounty.id) });
     return 'retained';
   }
-  if (!posted.ok) log.warn('answer not delivered', { bounty: bounty.id, error: posted.error, attempts: posted.attempts });
+  if (!posted.ok) log.warn('answer not delivered', { bounty: idForLog(bounty.id), error: posted.error, attempts: posted.attempts });
   notify(core.observer, 'onAnswer', {
     bounty: bounty.id,
     key: job.key,

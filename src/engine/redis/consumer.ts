@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { errorComment } from '../../protocol/answer.js';
+import { idForLog } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import type { AnswerPoster } from '../deliver.js';
@@ -105,7 +106,7 @@ export class Consumer {
       this.#runner
         .abandon(bountyJob, errorComment(`gave up on this bounty: ${errorMessage(error)}`))
         .catch((failure: unknown) =>
-          this.#logger.error('could not answer a failed job', { bounty: bountyJob.bounty.id, error: errorMessage(failure) }),
+          this.#logger.error('could not answer a failed job', { bounty: idForLog(bountyJob.bounty.id), error: errorMessage(failure) }),
         )
         .finally(() => this.#finish(bountyJob.key));
     });
@@ -147,11 +148,15 @@ export class Consumer {
       throw new UnrecoverableError(`unreadable job: ${errorMessage(error)}`);
     }
     if ((await this.#budget.start(jobIdFor(bountyJob.key))) === 'overdue') {
-      this.#logger.info('answered by the deadline watchdog; not scanning', { bounty: bountyJob.bounty.id, job: job.id });
+      this.#logger.info('answered by the deadline watchdog; not scanning', { bounty: idForLog(bountyJob.bounty.id), job: job.id });
       return 'overdue';
     }
     if (await this.#guard.posted(bountyJob.key)) {
-      this.#logger.info('already answered; not scanning again', { bounty: bountyJob.bounty.id, job: job.id, attempt: job.attemptsStarted });
+      this.#logger.info('already answered; not scanning again', {
+        bounty: idForLog(bountyJob.bounty.id),
+        job: job.id,
+        attempt: job.attemptsStarted,
+      });
       await this.#finish(bountyJob.key);
       return 'already-answered';
     }
@@ -172,7 +177,7 @@ export class Consumer {
       if (outcome === HANDED_BACK) {
         await job.moveToWait(token);
         await this.#budget.requeue(jobIdFor(bountyJob.key)).catch(() => {});
-        this.#logger.info('job handed back to the queue', { bounty: bountyJob.bounty.id, job: job.id });
+        this.#logger.info('job handed back to the queue', { bounty: idForLog(bountyJob.bounty.id), job: job.id });
         // Tells BullMQ the job was moved on purpose: neither completed nor failed.
         throw new WaitingError();
       }

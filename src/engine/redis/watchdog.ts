@@ -12,6 +12,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { idForLog } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { mapLimit } from '../../util/map-limit.js';
@@ -107,7 +108,9 @@ export class OverdueWatchdog {
       // Answers `unknown` (or nothing, once expired); the pipeline logs it and says why.
       await this.#options
         .onOverdue(job)
-        .catch((error: unknown) => logger.error('could not answer an overdue job', { bounty: job!.bounty.id, error: errorMessage(error) }));
+        .catch((error: unknown) =>
+          logger.error('could not answer an overdue job', { bounty: idForLog(job!.bounty.id), error: errorMessage(error) }),
+        );
     }
     // A worker that takes it meanwhile sees the overdue key and does not scan it; removing it frees Redis now.
     await this.#options
