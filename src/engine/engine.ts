@@ -123,7 +123,7 @@ export function createEngine(options: EngineOptions): Engine {
   }
   const logger = options.logger ?? createLogger({ level: 'silent' });
   const deliveryMarginMs = integerOption('createEngine', 'deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0);
-  const queue =
+  const queue: BountyQueue =
     options.queue ??
     new EmbeddedQueue({
       concurrency: integerOption('createEngine', 'concurrency', options.concurrency, defaultConcurrency()),
@@ -156,7 +156,8 @@ export function createEngine(options: EngineOptions): Engine {
     isClosing: () => closing !== undefined,
     counters,
     observer: options.observer,
-    egress: options.egress ? { guard: createEgressGuard(options.egress), hint: options.egressHint } : undefined,
+    // Refused at once only where this process posts the answers (workers elsewhere have their own policy).
+    egress: options.egress && !queue.postsElsewhere ? { guard: createEgressGuard(options.egress), hint: options.egressHint } : undefined,
   });
   const app = createWebhookApp(handleDelivery);
   const handler = toNodeDeliveryHandler(handleDelivery);

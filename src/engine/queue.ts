@@ -70,6 +70,11 @@ export interface BountyQueue {
   readonly cutJobs: CutJobs;
   /** How the answers of this queue's jobs are posted (the Redis queue: once per job, across workers); default a plain POST. */
   readonly post?: AnswerPoster;
+  /**
+   * True when other processes post most answers, under their own egress policy (a Redis web process whose workers
+   * scan): the webhook then does not refuse a response_url by this process's policy.
+   */
+  readonly postsElsewhere?: boolean;
   /** Resolves once the job is stored (a 202 is only sent after that); rejects with QueueUnavailableError if it cannot be. */
   enqueue(job: BountyJob): Promise<EnqueueOutcome>;
   health(): Promise<{ ok: boolean; detail?: string }>;

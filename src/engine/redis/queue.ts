@@ -73,6 +73,8 @@ export class RedisQueue implements BountyQueue {
   readonly description: string;
   /** A job cut at shutdown is handed back to the queue for another worker; posts under way finish. */
   readonly cutJobs = 'keep' as const;
+  /** A web process whose workers scan: they post the answers, under their own egress policy. */
+  readonly postsElsewhere: boolean;
   readonly #options: RedisQueueOptions;
   readonly #target: RedisTarget;
   readonly #logger: Logger;
@@ -105,6 +107,7 @@ export class RedisQueue implements BountyQueue {
     this.#lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
     const roleText = { web: 'web only: workers scan', worker: 'worker', 'web+worker': 'scanning in this process too' }[options.role];
     this.description = `redis ${this.#target.display} (${roleText}; queue ${this.#queueName})`;
+    this.postsElsewhere = options.role === 'web';
     if (options.role === 'worker') return;
     const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
     const budget = new Budget(redis, this.#queueName);
