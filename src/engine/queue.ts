@@ -68,8 +68,11 @@ export interface BountyQueue {
   readonly description: string;
   /** What a job cut short at the end of the shutdown grace becomes. */
   readonly cutJobs: CutJobs;
-  /** How the answers of this queue's jobs are posted (the Redis queue: once per job, across workers); default a plain POST. */
-  readonly post?: AnswerPoster;
+  /**
+   * What the answers of this queue's jobs are posted through, in front of `inner` (the engine's bounded POST): the
+   * Redis queue's post-once guard, which also keeps a scanned job's answer in Redis while it is posted.
+   */
+  postThrough?(inner: AnswerPoster): AnswerPoster;
   /**
    * True when other processes post most answers, under their own egress policy (a Redis web process whose workers
    * scan): the webhook then does not refuse a response_url by this process's policy.

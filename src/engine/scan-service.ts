@@ -5,6 +5,9 @@
  * differ between them.
  */
 import type { Logger } from '../util/logger.js';
+import { DEFAULTS } from './defaults.js';
+import { deliverAnswer } from './deliver.js';
+import { boundedPoster } from './deliverer.js';
 import type { BountyQueue } from './queue.js';
 import { createScanner, type Scanner, type ScannerOptions, type ScannerStats } from './scanner.js';
 
@@ -20,7 +23,13 @@ export interface ScanService {
 
 /** Creates the scan core for `queue` (its answer poster and shutdown rule) and starts the queue on it. */
 export function startScanning(queue: BountyQueue, options: ScannerOptions & { logger: Logger }): ScanService {
-  const scanner = createScanner({ ...options, post: options.post ?? queue.post, cutJobs: queue.cutJobs });
+  // Answers hold no scan slot: they wait for post slots of their own (deliverer.ts), behind what the queue adds.
+  const bounded = boundedPoster(options.post ?? deliverAnswer, {
+    inFlight: DEFAULTS.answerPostsInFlight,
+    perOrigin: DEFAULTS.answerPostsPerOrigin,
+  });
+  const post = queue.postThrough ? queue.postThrough(bounded) : bounded;
+  const scanner = createScanner({ ...options, post, cutJobs: queue.cutJobs });
   queue.start(scanner);
   let closing: Promise<void> | undefined;
   return {

@@ -21,7 +21,6 @@ import { setDeadline } from '../util/timers.js';
 import { ABORTED, whenAborted } from '../util/abort.js';
 import { DEFAULTS } from './defaults.js';
 import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from './deliver.js';
-import { boundedPoster } from './deliverer.js';
 import { createArtifactAccess } from './download.js';
 import type { EgressPolicy } from './egress.js';
 import { EngineError, integerOption } from './errors.js';
@@ -34,7 +33,7 @@ import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext,
 export interface ScannerOptions {
   /** The scan module, or a getter called once per bounty (so a hot reload takes effect from the next bounty on). */
   module: ScanModule | (() => ScanModule);
-  /** How answers are posted (default deliverAnswer); the Redis queue supplies its post-once guard. */
+  /** How answers are posted (default deliverAnswer; startScanning hands the bounded one, behind the queue's guard). */
   post?: AnswerPoster;
   /** What a job cut short at the end of the shutdown grace becomes (the queue says: queue.ts `CutJobs`). Default 'answer'. */
   cutJobs?: CutJobs;
@@ -106,10 +105,7 @@ export function createScanner(options: ScannerOptions): Scanner {
   }
   const core: Core = {
     module: typeof moduleOption === 'function' ? moduleOption : () => moduleOption,
-    post: boundedPoster(options.post ?? deliverAnswer, {
-      inFlight: DEFAULTS.answerPostsInFlight,
-      perOrigin: DEFAULTS.answerPostsPerOrigin,
-    }),
+    post: options.post ?? deliverAnswer,
     cutJobs: options.cutJobs ?? 'answer',
     margin: integerOption('createScanner', 'deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0),
     maxArtifactBytes: integerOption('createScanner', 'maxArtifactBytes', options.maxArtifactBytes, DEFAULTS.maxArtifactBytes),

@@ -4,6 +4,8 @@
  * bad queue URLs. (Process-level tests with the built bin are in redis-processes.test.ts.)
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -496,6 +498,37 @@ describe('Redis queue (library, real redis-server)', () => {
     expect(line?.answer?.verdict).toBe('unknown');
     // Answered once.
     await holds(() => lb!.attempts.length === 2, 'two answer posts, no third', 300);
+  });
+
+  it('a worker: a receiver that hangs holds no scan slot; its answers are kept in Redis while they are posted, the healthy ones go out', async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    // Accepts every answer POST and never replies (until the test ends).
+    const hung = new Set<import('node:http').ServerResponse>();
+    const hanging = createServer((_req, res) => void hung.add(res));
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const res of hung) res.destroy();
+          hanging.closeAllConnections();
+          hanging.close(() => resolve());
+        }),
+    );
+    const hangingUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/answer`;
+    const { url } = await web();
+    const w = worker({ scan: (bounty) => ({ verdict: String(bounty.id).startsWith('9') ? 'malicious' : 'benign' }) }, { concurrency: 1 });
+    await w.ready();
+    for (let i = 0; i < 10; i++)
+      expect((await post(url, { id: 100 + i, response_url: hangingUrl, expiration: inMs(12_000) })).status).toBe(202);
+    await until(() => hung.size >= 8, 'the answers to the hanging receiver to be posting', 10_000);
+    // Kept in Redis while they are posted: a worker that died now would leave them to the deadline watchdog.
+    expect((await admin.keys(`${DEFAULT_QUEUE_NAME}:answer:*`)).length).toBeGreaterThanOrEqual(8);
+    const expiresAt = Date.now() + 8000;
+    for (let i = 0; i < 20; i++) expect((await post(url, { id: 900 + i, expiration: new Date(expiresAt).toISOString() })).status).toBe(202);
+    const answers = await lb.waitForAnswers(20, { timeoutMs: 7000 });
+    expect(answers.map((a) => (a.json as { verdict: string }).verdict)).toEqual(Array(20).fill('malicious'));
+    for (const a of answers) expect(a.at).toBeLessThan(expiresAt);
   });
 
   it('closing a worker: a scan past the grace period is handed back to the queue and another worker answers it once', async () => {

@@ -23,9 +23,12 @@ interface RunningJob {
   phase: 'scanning' | 'delivering';
   handedBack: boolean;
   handBack: () => void;
+  /** Called once its answer is kept in Redis: the job may complete and its slot go to the next one. */
+  kept: () => void;
 }
 
 const HANDED_BACK = Symbol('handed back');
+const KEPT = Symbol('answer kept');
 
 export interface ConsumerOptions {
   queueName: string;
@@ -49,6 +52,8 @@ export class Consumer {
   readonly #redis: Redis;
   readonly #worker: Worker;
   readonly #logger: Logger;
+  /** The post-once guard on this connection (the watchdog of a worker posts kept answers through it). */
+  readonly guard: PostOnceGuard;
   readonly #guard: PostOnceGuard;
   readonly #running = new Map<string, RunningJob>();
   /** Keys of jobs handed back at shutdown (only filled then), so their refused answers are not counted as failures. */
@@ -57,6 +62,8 @@ export class Consumer {
   #handingBack = false;
   readonly #budget: Budget;
   #closing: Promise<void> | undefined;
+  /** Redis did not let the worker close (down): its connection is dropped rather than quit. */
+  #gaveUpClosing = false;
 
   constructor(target: RedisTarget, options: ConsumerOptions) {
     this.#logger = options.logger;
@@ -64,7 +71,7 @@ export class Consumer {
     this.redis = this.#redis;
     watchConnection(this.#redis, target, this.#logger, 'worker');
     this.#budget = new Budget(this.#redis, options.queueName);
-    this.#guard = new PostOnceGuard(this.#redis, {
+    this.guard = this.#guard = new PostOnceGuard(this.#redis, {
       namespace: options.queueName,
       leaseMs: options.lockDurationMs,
       post: options.post,
@@ -121,14 +128,30 @@ export class Consumer {
     return this.#worker.waitUntilReady().then(() => undefined);
   }
 
-  /** The scanner's poster: refuses jobs handed back at shutdown, then posts through the post-once guard. */
+  /**
+   * The scanner's poster: refuses jobs handed back at shutdown, then posts through the post-once guard. A scanned
+   * job's answer is kept in Redis first, so the job completes and its worker slot goes to the next job while the post
+   * (and its retries, to a receiver that may be failing) goes on: scan slots hold scans only (docs/protocol.md §11).
+   * The job's room in the budget is freed once the post is over; a process that dies meanwhile leaves the kept
+   * answer to the deadline watchdog (watchdog.ts).
+   */
   readonly post: AnswerPoster = async (request, options) => {
     const running = this.#running.get(request.key);
     if (running?.handedBack) {
       return { ok: false, status: null, attempts: 0, error: 'handed back to the queue at shutdown; another worker answers' };
     }
-    if (running) running.phase = 'delivering';
-    return this.#guard.post(request, options);
+    if (!running) return this.#guard.post(request, options);
+    running.phase = 'delivering';
+    const kept = await this.#guard.keep(request);
+    if (kept) running.kept();
+    try {
+      return await this.#guard.post(request, options);
+    } finally {
+      if (kept) {
+        await this.#guard.forget(request.key);
+        await this.#finish(request.key);
+      }
+    }
   };
 
   /** The job is done with (answered, expired, given up): its room in the budget is free. */
@@ -162,6 +185,8 @@ export class Consumer {
     }
     let resolveHandBack!: (value: typeof HANDED_BACK) => void;
     const handedBack = new Promise<typeof HANDED_BACK>((resolve) => (resolveHandBack = resolve));
+    let resolveKept!: (value: typeof KEPT) => void;
+    const kept = new Promise<typeof KEPT>((resolve) => (resolveKept = resolve));
     const running: RunningJob = {
       phase: 'scanning',
       handedBack: false,
@@ -169,11 +194,14 @@ export class Consumer {
         running.handedBack = true;
         resolveHandBack(HANDED_BACK);
       },
+      kept: () => resolveKept(KEPT),
     };
     this.#running.set(bountyJob.key, running);
     try {
       if (this.#handingBack) running.handBack();
-      const outcome = await Promise.race([this.#runner.process(bountyJob, { taken }).then(() => 'done' as const), handedBack]);
+      const outcome = await Promise.race([this.#runner.process(bountyJob, { taken }).then(() => 'done' as const), handedBack, kept]);
+      // Its answer is kept and being posted: the job completes, the post frees the budget when it is over.
+      if (outcome === KEPT) return 'posting';
       if (outcome === HANDED_BACK) {
         await job.moveToWait(token);
         await this.#budget.requeue(jobIdFor(bountyJob.key)).catch(() => {});
@@ -235,11 +263,15 @@ export class Consumer {
             held: this.#running.size,
           },
         );
-        this.#redis.disconnect();
-        return;
+        this.#gaveUpClosing = true;
       }
-      await closeConnection(this.#redis);
     })();
     return this.#closing;
+  }
+
+  /** Closes the connection once the scan core is idle: the answers still being posted use it (the guard). */
+  async release(): Promise<void> {
+    if (this.#gaveUpClosing) this.#redis.disconnect();
+    else await closeConnection(this.#redis);
   }
 }

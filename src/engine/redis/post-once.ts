@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from '../deliver.js';
+import { deliverAnswer, type AnswerPost, type AnswerPoster, type AnswerPostResult } from '../deliver.js';
 import { jobIdFor } from './job.js';
 
 /** Guard keys outlive the expiration a little, so a late duplicate still finds them. */
@@ -51,7 +51,7 @@ export class PostOnceGuard {
   readonly #redis: Redis;
   readonly #namespace: string;
   readonly #leaseMs: number;
-  readonly #inner: AnswerPoster;
+  #inner: AnswerPoster;
   readonly #logger: Logger;
 
   constructor(redis: Redis, options: { namespace: string; leaseMs: number; post?: AnswerPoster; logger: Logger }) {
@@ -64,6 +64,44 @@ export class PostOnceGuard {
 
   #key(jobKey: string): string {
     return `${this.#namespace}:posted:${jobIdFor(jobKey)}`;
+  }
+
+  /**
+   * Keeps an answer in Redis until it is posted (`forget`), so the job that produced it can complete and free its
+   * worker slot while the post goes on; if the process dies meanwhile, the deadline watchdog posts it (`kept`). False
+   * when Redis would not take it (full): the caller then posts with the job still held, as before.
+   */
+  async keep(request: AnswerPost): Promise<boolean> {
+    const ttl = Math.max(1, request.expiration.getTime() - Date.now()) + GUARD_SLACK_MS;
+    const kept = {
+      url: request.url,
+      body: request.body,
+      expiration: request.expiration.getTime(),
+      bountyId: request.bountyId,
+      key: request.key,
+    };
+    return (await this.#redis.set(this.#keptKey(jobIdFor(request.key)), JSON.stringify(kept), 'PX', ttl).catch(() => null)) === 'OK';
+  }
+
+  async forget(jobKey: string): Promise<void> {
+    await this.#redis.del(this.#keptKey(jobIdFor(jobKey))).catch(() => 0);
+  }
+
+  /** The answer kept for this job id, if any. */
+  async kept(jobId: string): Promise<AnswerPost | null> {
+    const text = await this.#redis.get(this.#keptKey(jobId));
+    if (text === null) return null;
+    const kept = JSON.parse(text) as Omit<AnswerPost, 'expiration'> & { expiration: number };
+    return { ...kept, expiration: new Date(kept.expiration) };
+  }
+
+  #keptKey(jobId: string): string {
+    return `${this.#namespace}:answer:${jobId}`;
+  }
+
+  /** Posts through `inner` from now on (the engine's bounded poster: deliverer.ts). */
+  through(inner: AnswerPoster): void {
+    this.#inner = inner;
   }
 
   /** Whether an answer for this job was already posted successfully (so a re-run need not even scan). */

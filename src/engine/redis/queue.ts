@@ -27,6 +27,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SKIP } from '../../protocol/answer.js';
+import { idForLog } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import { DEFAULTS } from '../defaults.js';
@@ -140,9 +141,18 @@ export class RedisQueue implements BountyQueue {
     return this.#target.display;
   }
 
-  /** The post-once guard: the consumer's (which also refuses jobs handed back at shutdown), else the web side's. */
-  readonly post: AnswerPoster = (request, options) =>
-    this.#consumer ? this.#consumer.post(request, options) : this.#web!.guard.post(request, options);
+  /**
+   * Posts through the post-once guard, and `inner` behind it: the consumer's (which keeps a scanned job's answer in
+   * Redis and refuses jobs handed back at shutdown), else the web side's.
+   */
+  postThrough(inner: AnswerPoster): AnswerPoster {
+    this.#inner = inner;
+    this.#web?.guard.through(inner);
+    return (request, options) => (this.#consumer ? this.#consumer.post(request, options) : this.#web!.guard.post(request, options));
+  }
+
+  /** The POST behind the guard (postThrough's `inner`; before it, the options' own). */
+  #inner: AnswerPoster | undefined;
 
   /**
    * Starts the deadline watchdog (every role runs one) and, in a role that scans, the consumer. Both hand their jobs
@@ -160,7 +170,7 @@ export class RedisQueue implements BountyQueue {
         keepFailed: this.#options.keepFailed,
         logger: this.#logger,
         runner,
-        post: this.#options.post,
+        post: this.#inner ?? this.#options.post,
         taken: this.#options.role === 'worker',
       });
     }
@@ -173,10 +183,26 @@ export class RedisQueue implements BountyQueue {
       budget,
       marginMs: this.#options.deadlineMarginMs ?? DEFAULTS.deliveryMarginMs,
       onOverdue: (job: BountyJob) => runner.abandon(job, SKIP.TIMEOUT),
+      answerKept: (jobId) => this.#answerKept(jobId),
       queue: () => (this.#queue ??= new Queue(this.#queueName, { connection: redis })),
       logger: this.#logger,
     });
     this.#watchdog.start();
+  }
+
+  /** Posts the answer a worker kept for `jobId` and did not finish posting (it died); false when there is none. */
+  async #answerKept(jobId: string): Promise<boolean> {
+    const guard = this.#consumer?.guard ?? this.#web!.guard;
+    const kept = await guard.kept(jobId);
+    if (!kept) return false;
+    const posted = await guard.post(kept);
+    this.#logger.info('answer kept by a worker, posted by the deadline watchdog', {
+      bounty: idForLog(kept.bountyId),
+      delivery: posted.ok ? posted.status : (posted.error ?? posted.status),
+      attempts: posted.attempts,
+    });
+    if (posted.ok) await guard.forget(kept.key);
+    return true;
   }
 
   /** Checks the eviction policy on every (re)connection: Redis may have been reconfigured or replaced meanwhile. */
@@ -337,6 +363,7 @@ export class RedisQueue implements BountyQueue {
 
   /** Closes the connections once the scan core is idle (its last answers may still be posting through the guard). */
   async release(): Promise<void> {
+    await this.#consumer?.release();
     await this.#queue?.close().catch(() => {});
     this.#web?.memory.stop();
     if (this.#web) await closeConnection(this.#web.redis);

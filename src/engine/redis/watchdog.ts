@@ -34,6 +34,11 @@ export interface WatchdogOptions {
   marginMs: number;
   /** Answers a job that no worker started in time (the pipeline's `abandon(job, SKIP.TIMEOUT)`). */
   onOverdue: (job: BountyJob) => Promise<unknown>;
+  /**
+   * Posts the answer a worker kept for this job (scanned, its post not over: the worker died, or its receiver kept
+   * failing); false when there is none. Tried before `onOverdue`: a real verdict beats `unknown`.
+   */
+  answerKept: (jobId: string) => Promise<boolean>;
   /** The queue, to remove an answered job from it (created lazily: BullMQ connects on creation). */
   queue: () => Queue | undefined;
   logger: Logger;
@@ -97,6 +102,10 @@ export class OverdueWatchdog {
     const { redis, budget, logger } = this.#options;
     const expiresAt = Number(await redis.zscore(budget.keys.held, id));
     if (!(await budget.claimOverdue(id, Math.max(0, expiresAt - Date.now()) + GUARD_SLACK_MS))) return;
+    if (await this.#options.answerKept(id).catch(() => false)) {
+      await budget.finish(id);
+      return;
+    }
     const data = await redis.hget(`${budget.keys.jobPrefix}${id}`, 'data');
     let job: BountyJob | undefined;
     try {
