@@ -49,6 +49,9 @@ export interface EmbeddedQueueOptions {
   logger?: Logger;
 }
 
+/** How long `GET /` reports a failed journal write when no bounty has come since to try again. */
+const WRITE_FAILURE_REPORTED_MS = 30_000;
+
 /**
  * The in-process queue: earliest deadline first, a concurrency limit, a capacity in bounties and bytes, dedup of
  * keys until the bounty's expiration, a deadline watchdog, and (with a journal) crash safety.
@@ -116,8 +119,10 @@ export class EmbeddedQueue implements BountyQueue {
       } catch (error) {
         this.#seen.delete(job.key);
         this.#bytes -= bytes;
+        this.#writeFailed = { at: Date.now(), reason: errorMessage(error) };
         throw new QueueUnavailableError(`cannot write the journal: ${(error as Error).message}`, { cause: error });
       }
+      this.#writeFailed = undefined;
       if (this.#closed) return 'accepted'; // stored: the next start answers it
     }
     this.#push({ ...job, body: undefined });
@@ -176,8 +181,15 @@ export class EmbeddedQueue implements BountyQueue {
   }
 
   async health(): Promise<{ ok: boolean; detail?: string }> {
-    return this.#closed ? { ok: false, detail: 'the queue is shutting down' } : { ok: true };
+    if (this.#closed) return { ok: false, detail: 'the queue is shutting down' };
+    // A full disk refuses bounties with 503; `GET /` says so too until a write succeeds again (or a while has passed).
+    if (this.#writeFailed && Date.now() - this.#writeFailed.at < WRITE_FAILURE_REPORTED_MS)
+      return { ok: false, detail: 'the journal cannot be written (is the disk full?)' };
+    return { ok: true };
   }
+
+  /** The last journal write that failed, until one succeeds. */
+  #writeFailed: { at: number; reason: string } | undefined;
 
   counts(): { waiting: number; active: number } {
     return { waiting: this.#heap.size, active: this.#busy() };

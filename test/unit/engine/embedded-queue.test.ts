@@ -208,6 +208,27 @@ describe('EmbeddedQueue', () => {
     expect(await q.enqueue(sized('c', 1000))).toBe('accepted');
   });
 
+  it('a journal that cannot be written (disk full): the bounty is refused and GET / says so until a write succeeds', async () => {
+    let full = true;
+    const journal = {
+      path: '/state/journal.lmdb',
+      checkMs: 0,
+      add: async () => {
+        if (full) throw new Error('MDB_MAP_FULL: Environment mapsize limit reached');
+      },
+      settle: async () => {},
+      recover: async () => ({ pending: [], answered: [], dropped: [], damaged: [] }),
+      close: async () => {},
+    };
+    const { q } = started(async () => {}, { concurrency: 1, capacity: 10, journal });
+    expect(await q.health()).toEqual({ ok: true });
+    await expect(q.enqueue(job('a'))).rejects.toThrow('cannot write the journal: MDB_MAP_FULL');
+    expect(await q.health()).toEqual({ ok: false, detail: 'the journal cannot be written (is the disk full?)' });
+    full = false;
+    expect(await q.enqueue(job('a'))).toBe('accepted');
+    expect(await q.health()).toEqual({ ok: true });
+  });
+
   it('rejects nonsense options', () => {
     expect(() => new EmbeddedQueue({ concurrency: 0, capacity: 1 })).toThrow(/concurrency/);
     expect(() => new EmbeddedQueue({ concurrency: 1, capacity: -1 })).toThrow(/capacity/);
