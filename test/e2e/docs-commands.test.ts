@@ -57,7 +57,13 @@ function writeFixtures(dir: string): void {
 
 /** Runs text as the user's shell would, in the project. */
 const shell = (code: string) =>
-  execa('sh', ['-e', '-c', code], { cwd: project, reject: false, all: true, timeout: 120_000, env: { NO_COLOR: '1', CI: '1' } });
+  execa('sh', ['-e', '-c', code], {
+    cwd: project,
+    reject: false,
+    all: true,
+    timeout: 120_000,
+    env: { NO_COLOR: '1', CI: '1', npm_config_package: undefined },
+  });
 
 beforeAll(async () => {
   project = await linkedProject(tmp, 'docs-engine');

@@ -22,8 +22,15 @@ const PATHS: string[][] = [[], ...COMMANDS.flatMap((c) => [[c.name], ...(c.subco
 const examples = (help: string) => [...help.matchAll(/^ {2}\$ ((?:.*\\\n)*.+)$/gm)].map((m) => m[1]);
 
 /** Runs a printed line as a user's shell would. */
+// `npm_config_package` is what `npx -p node@24 -- …` (CI's Node 24 run) leaves to its children: an inner `npx`
+// would take it as its own `-p` and try to fetch that package again. A user's shell has none.
 const shell = (line: string, cwd: string, env: Record<string, string> = {}) =>
-  execa('sh', ['-c', line], { cwd, reject: false, env: { NO_COLOR: '1', CI: '1', ...env }, timeout: 60_000 });
+  execa('sh', ['-c', line], {
+    cwd,
+    reject: false,
+    env: { NO_COLOR: '1', CI: '1', npm_config_package: undefined, ...env },
+    timeout: 60_000,
+  });
 
 describe('printed commands run where the user stands', () => {
   it('from a clone, every --help example starts with `node bin/polyswarm-engine.js`, and the read-only ones run as printed', async () => {
