@@ -290,7 +290,8 @@ describe('Redis scale-out with real processes', () => {
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         for (let mine = retries.shift(); mine !== undefined; mine = retries.shift()) {
-          if ((await send(url, mine, { expiration: inMs(30_000), metadata: { sleep_ms: 30 } }, `outage-${mine}`)) === 202) accepted.add(mine);
+          if ((await send(url, mine, { expiration: inMs(30_000), metadata: { sleep_ms: 30 } }, `outage-${mine}`)) === 202)
+            accepted.add(mine);
         }
       }),
     );
