@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBin } from '../helpers/bin.js';
-import { createEngine } from '../../src/engine/engine.js';
 import { eicarScan, openFixture, openOwn, type Running } from '../helpers/engines.js';
 import { inLanes } from '../helpers/lanes.js';
 
@@ -54,26 +53,14 @@ beforeAll(() => {
 const CLAMAV = "cli_loaddbdir: No supported database files found in /var/lib/clamav; Can't open file or directory";
 
 /** The project's own engine with a scan that fails every file the same way (URL artifacts still answer). */
-async function openFailingEverywhere(): Promise<Running> {
-  const engine = createEngine({
-    secret: SECRET,
-    module: {
-      async scan(bounty, ctx) {
-        if (bounty.artifact_type === 'url') return eicarScan.scan(bounty, ctx);
-        await bounty.fetchArtifact();
-        throw new Error(CLAMAV);
-      },
+const openFailingEverywhere = () =>
+  openOwn(SECRET, {
+    async scan(bounty, ctx) {
+      if (bounty.artifact_type === 'url') return eicarScan.scan(bounty, ctx);
+      await bounty.fetchArtifact();
+      throw new Error(CLAMAV);
     },
   });
-  const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    url: listening.url,
-    close: async () => {
-      await listening.close();
-      await engine.close({ graceMs: 100 });
-    },
-  };
-}
 
 const CANNOT_FETCH = [
   'artifact host answers 404 → one unknown answer, bid 0',

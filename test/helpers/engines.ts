@@ -28,9 +28,9 @@ export async function openFixture(secret: string, quirks: Record<string, unknown
   return (await startEngine({ secret, quirks })) as Running;
 }
 
-/** The project's own engine (createEngine with `eicarScan`) on 127.0.0.1:0; the caller closes it. */
-export async function openOwn(secret: string): Promise<Running> {
-  const engine = createEngine({ secret, module: eicarScan, concurrency: 8, deliveryMarginMs: 500 });
+/** The project's own engine (createEngine with `eicarScan`, or `module`) on 127.0.0.1:0; the caller closes it. */
+export async function openOwn(secret: string, module: ScanModule = eicarScan): Promise<Running> {
+  const engine = createEngine({ secret, module, concurrency: 8, deliveryMarginMs: 500 });
   const listening = await engine.listen({ port: 0, host: '127.0.0.1' });
   return {
     url: listening.url,
