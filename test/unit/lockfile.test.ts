@@ -41,8 +41,6 @@ describe('package-lock.json', () => {
     }
     expect(missing).toEqual([]);
     // The guard reads the real shape: yara-x's own platform builds are among what it checked.
-    expect(Object.keys(lock.packages['node_modules/@litko/yara-x']?.optionalDependencies ?? {})).toContain(
-      '@litko/yara-x-darwin-arm64',
-    );
+    expect(Object.keys(lock.packages['node_modules/@litko/yara-x']?.optionalDependencies ?? {})).toContain('@litko/yara-x-darwin-arm64');
   });
 });
