@@ -49,6 +49,17 @@ export const queueNameOption = () =>
     },
   }) as OptionSpec<string, false>;
 
+/** TLS files for a `rediss://` queue: the web processes and the workers take the same. */
+export function queueTlsOptions() {
+  const file = (flag: string, what: string, env: string) =>
+    text(`${flag} <file>`, `with --queue rediss://…: ${what}`, { env, group: QUEUE });
+  return {
+    queueCa: file('--queue-ca', 'PEM file of the CA that signed Redis’s certificate', 'POLYSWARM_QUEUE_CA'),
+    queueCert: file('--queue-cert', 'PEM file of a client certificate, for a Redis that asks for one', 'POLYSWARM_QUEUE_CERT'),
+    queueKey: file('--queue-key', 'PEM file of the client certificate’s private key', 'POLYSWARM_QUEUE_KEY'),
+  };
+}
+
 export const concurrencyOption = () =>
   integer(
     '-c, --concurrency <n>',
@@ -191,6 +202,13 @@ export function webhookOptions(defaultHost: string) {
       },
     ),
     queueName: queueNameOption(),
+    ...queueTlsOptions(),
+    queueReplicas: integer(
+      '--queue-replicas <n>',
+      'with --queue: Redis replicas that must hold each bounty before its 202 (WAIT, 100 ms; else 503)',
+      { min: 0, max: 100 },
+      { env: 'POLYSWARM_QUEUE_REPLICAS', defaultLabel: '1 when the master has a replica, else 0', group: QUEUE },
+    ),
     stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
       env: 'POLYSWARM_STATE_DIR',
       defaultLabel: '<project>/.polyswarm',

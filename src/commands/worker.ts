@@ -3,7 +3,7 @@
  * Thin: the process is hosted by `runtime/worker-process.ts`.
  */
 import { defineCommand, text } from './define.js';
-import { egressOptions, processOptions, queueNameOption, recordOptions } from './engine-options.js';
+import { egressOptions, processOptions, queueNameOption, queueTlsOptions, recordOptions } from './engine-options.js';
 
 export const worker = defineCommand({
   name: 'worker',
@@ -13,6 +13,7 @@ export const worker = defineCommand({
       env: 'POLYSWARM_QUEUE_URL',
     }),
     queueName: queueNameOption(),
+    ...queueTlsOptions(),
     ...processOptions(),
     ...egressOptions('public'),
     ...recordOptions('bounty this worker takes from the queue (body as stored, download, scan, answer, timings)'),

@@ -16,6 +16,8 @@ export type EngineErrorCode =
   | 'JOURNAL_DAMAGED'
   /** The queue URL cannot be used. data: { url (password masked), reason } */
   | 'QUEUE_URL_INVALID'
+  /** A TLS file for the queue is unusable, or Redis's certificate (or ours) failed the handshake. data: { file, role, reason } */
+  | 'QUEUE_TLS_INVALID'
   /** Redis is configured to evict keys (maxmemory-policy), which would lose accepted bounties. data: { url, policy } */
   | 'QUEUE_EVICTS'
   /** The Redis queue belongs to another engine project. data: { queueName, owner, role } */

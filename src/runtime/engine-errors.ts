@@ -19,6 +19,8 @@ function hintFor(error: EngineError): string | undefined {
       return `Move ${data.path ?? 'the journal file'} aside (its bounties cannot be read back) and start again, or start on a fresh folder with --state-dir.`;
     case 'QUEUE_URL_INVALID':
       return data.suggestion ? `Did you mean ${data.suggestion}?` : QUEUE_URL_HINT;
+    case 'QUEUE_TLS_INVALID':
+      return 'Give Redis’s CA with --queue-ca (POLYSWARM_QUEUE_CA), and a client certificate with --queue-cert and --queue-key (POLYSWARM_QUEUE_CERT, POLYSWARM_QUEUE_KEY) if Redis asks for one; files are PEM.';
     case 'QUEUE_EVICTS':
       return 'Set `maxmemory-policy noeviction` (redis.conf, or CONFIG SET maxmemory-policy noeviction): a full Redis then makes the engine answer 503, and PolySwarm sends the bounty again later.';
     case 'QUEUE_OWNED':

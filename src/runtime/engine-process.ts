@@ -19,12 +19,13 @@ import { connectableUrl, listenError, listenForDevelopment, printBanner, type Li
 import { openProject, startProject, type ProjectProcessConfig } from './open-project.js';
 import type { ValueSource } from './options.js';
 import { openQueue } from './queue.js';
+import type { QueueConnectionConfig } from './queue-name.js';
 import { resolveSecret, warnSecretFlags, type SecretConfig } from './secret.js';
 
 export { connectableUrl } from './listen.js';
 
 /** The resolved configuration of `serve` / `start`. */
-export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig {
+export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig, QueueConnectionConfig {
   /** `serve`: listhen, hot reload, banner, state file, inspector. `start`: strict server timeouts, no watcher. */
   mode: 'serve' | 'start';
   port: number;
@@ -80,6 +81,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
           command: config.mode,
           url: config.queue,
           queueName: config.queueName,
+          connection: config,
           maxQueued: config.maxQueued,
           maxQueuedBytes: config.maxQueuedBytes,
           projectDir: project.dir,

@@ -6,6 +6,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queueNameFor } from '../engine/redis/options.js';
 
+/** `--queue-ca`, `--queue-cert`, `--queue-key` (`start`, `serve`, `worker`) and `--queue-replicas`, as resolved. */
+export interface QueueConnectionConfig {
+  queueCa?: string;
+  queueCert?: string;
+  queueKey?: string;
+  queueReplicas?: number;
+}
+
+/** The queue URL's companions (TLS files, replicas), as parseRedisUrl takes them. */
+export const connectionOf = (c: QueueConnectionConfig) => ({
+  ca: c.queueCa,
+  cert: c.queueCert,
+  key: c.queueKey,
+  replicas: c.queueReplicas,
+});
+
 /**
  * The Redis queue's name and the engine it belongs to: `--queue-name` if given, else the project's package name
  * (so two engines on one Redis database never share a queue), else the historical default. `engine` (the package

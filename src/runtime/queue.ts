@@ -12,7 +12,7 @@ import { EmbeddedQueue } from '../engine/embedded-queue.js';
 import type { BountyQueue } from '../engine/queue.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { sharedQueueName } from './queue-name.js';
+import { connectionOf, sharedQueueName, type QueueConnectionConfig } from './queue-name.js';
 
 export interface QueueChoice {
   command: 'serve' | 'start';
@@ -20,6 +20,8 @@ export interface QueueChoice {
   url?: string;
   /** `--queue-name`: the Redis queue's name (default: the project's package name). */
   queueName?: string;
+  /** TLS files and replicas for a Redis queue. */
+  connection?: QueueConnectionConfig;
   /** `--max-queued`, `--max-queued-bytes`: the queue's limits, embedded or shared. */
   maxQueued?: number;
   maxQueuedBytes?: number;
@@ -88,10 +90,11 @@ export async function openQueue(choice: QueueChoice): Promise<QueueSetup> {
   }
   // Loaded only when asked for: BullMQ and ioredis add about a quarter of a second to every start-up.
   const { parseRedisUrl, preflight, RedisQueue } = await import('../engine/redis/index.js');
-  const target = parseRedisUrl(choice.url);
+  const target = parseRedisUrl(choice.url, connectionOf(choice.connection ?? {}));
   const { queueName, engine } = sharedQueueName(choice.projectDir, choice.queueName);
-  // Exit 2 now for a Redis that would evict bounties or a queue that belongs to another engine; if Redis is down,
-  // the queue checks the policy when it connects (and refuses bounties meanwhile).
+  // Exit 2 now for a Redis that would evict bounties, a queue that belongs to another engine or a certificate that
+  // fails; it finds a cluster too. If Redis is down, the queue checks the policy when it connects (and refuses
+  // bounties meanwhile).
   await preflight(target, { queueName, engine, role: 'web', logger: choice.logger, timeoutMs: READY_WAIT_MS });
   // `serve` is for development: it scans too, so one process shows answers without a separate worker.
   const scans = choice.command === 'serve' || Boolean(choice.withWorker);

@@ -8,9 +8,9 @@ import { createRedisWorker } from '../engine/worker.js';
 import { UsageError } from '../util/errors.js';
 import { hostProcess } from './host.js';
 import { openProject, startProject, type ProjectProcessConfig } from './open-project.js';
-import { sharedQueueName } from './queue-name.js';
+import { connectionOf, sharedQueueName, type QueueConnectionConfig } from './queue-name.js';
 
-export interface WorkerProcessConfig extends ProjectProcessConfig {
+export interface WorkerProcessConfig extends ProjectProcessConfig, QueueConnectionConfig {
   /** `--queue` / POLYSWARM_QUEUE_URL; required. */
   queue?: string;
   /** `--queue-name` / POLYSWARM_QUEUE_NAME (default: the project's package name, as for `start`). */
@@ -31,7 +31,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     });
   }
   const { parseRedisUrl, preflight } = await import('../engine/redis/index.js');
-  const target = parseRedisUrl(config.queue);
+  const target = parseRedisUrl(config.queue, connectionOf(config));
   const open = openProject(config, { followEnv: false, egress: 'public' });
   const { project, logger } = open;
   const { queueName, engine } = sharedQueueName(project.dir, config.queueName);

@@ -2,17 +2,20 @@
  * A real redis-server for tests: started on a free loopback port in a temp folder, with no automatic
  * persistence (`--save '' --appendonly no`) unless `args` say otherwise. `stop({ save: true })` + `start()` simulates an outage that
  * loses nothing (SHUTDOWN SAVE writes dump.rdb, the restart on the same port and folder loads it).
+ * Also as production runs it: TLS only (`tls`, with certificates from `makeCertificates`), a Sentinel group
+ * (`startSentinelGroup`) and a cluster (`startCluster`).
  * Never skips: without the binary the suite fails loudly and says how to install it.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { until } from './poll.js';
 
 export interface RedisServer {
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (`rediss://` with `tls`) */
   url: string;
   port: number;
   dir: string;
@@ -35,6 +38,63 @@ export interface RedisServer {
 export interface RedisOptions {
   /** More redis-server arguments, after the defaults (so they win), e.g. `['--appendonly', 'yes']`. */
   args?: string[];
+  /** Speak TLS only, with this certificate (clients must show one signed by `ca` when `clientCert` is given). */
+  tls?: Certificates;
+  /** A config file to start from (a Sentinel's: it rewrites it). */
+  config?: (port: number, dir: string) => string;
+}
+
+/** PEM files made by `makeCertificates`. */
+export interface Certificates {
+  dir: string;
+  /** The CA that signed the server's and the client's certificates. */
+  ca: string;
+  /** Another CA, which signed nothing here: the wrong one to trust. */
+  otherCa: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** A CA, a server certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1) and a client certificate, with openssl. */
+export function makeCertificates(): Certificates {
+  const dir = mkdtempSync(join(tmpdir(), 'pse-tls-'));
+  const at = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const ca of ['ca', 'other-ca'])
+    openssl('req', '-x509', ...key, '-keyout', `${ca}.key`, '-out', `${ca}.pem`, '-days', '2', '-subj', `/CN=pse ${ca}`);
+  writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  for (const who of ['server', 'client']) {
+    openssl('req', ...key, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=pse ${who}`);
+    const ext = who === 'server' ? ['-extfile', 'server.ext'] : [];
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${who}.pem`,
+      '-days',
+      '2',
+      ...ext,
+    );
+  }
+  return {
+    dir,
+    ca: at('ca.pem'),
+    otherCa: at('other-ca.pem'),
+    serverCert: at('server.pem'),
+    serverKey: at('server.key'),
+    clientCert: at('client.pem'),
+    clientKey: at('client.key'),
+  };
 }
 
 const BINARY = process.env.REDIS_SERVER ?? 'redis-server';
@@ -62,9 +122,17 @@ async function freePort(): Promise<number> {
 }
 
 /** Sends one inline command and resolves with the first reply line (no client library needed here). */
-function command(port: number, line: string, timeoutMs = 2000): Promise<string> {
+function command(port: number, line: string, timeoutMs = 2000, tls?: Certificates): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = new Socket();
+    const socket = tls
+      ? tlsConnect({
+          port,
+          host: '127.0.0.1',
+          ca: readFileSync(tls.ca),
+          cert: readFileSync(tls.clientCert),
+          key: readFileSync(tls.clientKey),
+        })
+      : new Socket();
     let reply = '';
     const timer = setTimeout(() => {
       socket.destroy();
@@ -87,7 +155,8 @@ function command(port: number, line: string, timeoutMs = 2000): Promise<string> 
       clearTimeout(timer);
       resolve(reply.split('\r\n', 1)[0] ?? '');
     });
-    socket.connect(port, '127.0.0.1', () => socket.write(`${line}\r\n`));
+    if (tls) socket.once('secureConnect', () => socket.write(`${line}\r\n`));
+    else socket.connect(port, '127.0.0.1', () => socket.write(`${line}\r\n`));
   });
 }
 
@@ -101,15 +170,32 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   // The free port may be taken between the probe and redis-server's bind (tests run in parallel): try another.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startRedisOn(await freePort(), options.args ?? []);
+      return await startRedisOn(await freePort(), options);
     } catch (error) {
       if (attempt >= 3 || !/Address already in use/i.test((error as Error).message)) throw error;
     }
   }
 }
 
-async function startRedisOn(port: number, extra: string[]): Promise<RedisServer> {
+async function startRedisOn(port: number, options: RedisOptions): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pse-redis-'));
+  const { tls } = options;
+  const ports = tls
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        tls.serverCert,
+        '--tls-key-file',
+        tls.serverKey,
+        '--tls-ca-cert-file',
+        tls.ca,
+      ]
+    : ['--port', String(port)];
+  const config = options.config ? [options.config(port, dir)] : [];
+  const ask = (line: string, timeoutMs?: number) => command(port, line, timeoutMs, tls);
   let child: ChildProcess | undefined;
   let stderr = '';
 
@@ -119,8 +205,8 @@ async function startRedisOn(port: number, extra: string[]): Promise<RedisServer>
     const proc = spawn(
       BINARY,
       [
-        '--port',
-        String(port),
+        ...config,
+        ...ports,
         '--bind',
         '127.0.0.1',
         '--save',
@@ -133,7 +219,7 @@ async function startRedisOn(port: number, extra: string[]): Promise<RedisServer>
         'no',
         '--loglevel',
         'warning',
-        ...extra,
+        ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -146,17 +232,17 @@ async function startRedisOn(port: number, extra: string[]): Promise<RedisServer>
     });
     await waitFor(`redis-server on port ${port}`, 10_000, async () => {
       if (exited) throw new Error(`redis-server exited: ${stderr.trim()}`);
-      return (await command(port, 'PING', 500)) === '+PONG';
+      return (await ask('PING', 500)) === '+PONG';
     }).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}${stderr ? `\n${stderr}` : ''}`);
     });
   };
 
-  const stop = async (options: { save?: boolean } = {}) => {
+  const stop = async (how: { save?: boolean } = {}) => {
     const proc = child;
     if (!proc) return;
     const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    await command(port, options.save ? 'SHUTDOWN SAVE' : 'SHUTDOWN NOSAVE').catch(() => proc.kill('SIGKILL'));
+    await ask(how.save ? 'SHUTDOWN SAVE' : 'SHUTDOWN NOSAVE').catch(() => proc.kill('SIGKILL'));
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
     await gone;
     clearTimeout(timer);
@@ -169,7 +255,7 @@ async function startRedisOn(port: number, extra: string[]): Promise<RedisServer>
     throw error;
   }
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     port,
     dir,
     get running() {
@@ -192,4 +278,86 @@ async function startRedisOn(port: number, extra: string[]): Promise<RedisServer>
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A master, its replica and three Sentinels watching them (quorum 2), with short timeouts: a failover takes seconds. */
+export interface SentinelGroup {
+  /** `redis+sentinel://127.0.0.1:<s1>,…/mymaster` */
+  url: string;
+  master: RedisServer;
+  replica: RedisServer;
+  sentinels: RedisServer[];
+  /** The master's port as the Sentinels see it now. */
+  masterPort(): number;
+  close(): Promise<void>;
+}
+
+export async function startSentinelGroup(): Promise<SentinelGroup> {
+  const master = await startRedis();
+  const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+  const sentinels: RedisServer[] = [];
+  for (let i = 0; i < 3; i++) {
+    sentinels.push(
+      await startRedis({
+        args: ['--sentinel'],
+        config: (_port, dir) => {
+          const file = join(dir, 'sentinel.conf');
+          // Down after 1 s; a failover that stalls is tried again after 2 s.
+          writeFileSync(
+            file,
+            [
+              `sentinel monitor mymaster 127.0.0.1 ${master.port} 2`,
+              'sentinel down-after-milliseconds mymaster 1000',
+              'sentinel failover-timeout mymaster 2000',
+              '',
+            ].join('\n'),
+          );
+          return file;
+        },
+      }),
+    );
+  }
+  const cli = (port: number, ...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
+  // Ready when the replica is in sync and every Sentinel knows the others and the replica.
+  await until(() => /master_link_status:up/.test(cli(replica.port, 'info', 'replication')), 'the replica in sync', 10_000);
+  await until(
+    () =>
+      sentinels.every(
+        (s) =>
+          /num-other-sentinels\n2\n/.test(cli(s.port, 'sentinel', 'master', 'mymaster')) &&
+          /num-slaves\n1\n/.test(cli(s.port, 'sentinel', 'master', 'mymaster')),
+      ),
+    'three Sentinels that know each other and the replica',
+    { timeoutMs: 15_000, everyMs: 100 },
+  );
+  return {
+    url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/mymaster`,
+    master,
+    replica,
+    sentinels,
+    masterPort: () => Number(cli(sentinels[0]!.port, 'sentinel', 'get-master-addr-by-name', 'mymaster').trim().split('\n')[1]),
+    async close() {
+      await Promise.all([...sentinels, replica, master].map((s) => s.close()));
+    },
+  };
+}
+
+/** A cluster of `masters` masters (no replicas), its slots spread over them by `redis-cli --cluster create`. */
+export interface RedisCluster {
+  /** `redis://127.0.0.1:<port of the first node>`: any node names the cluster. */
+  url: string;
+  nodes: RedisServer[];
+  close(): Promise<void>;
+}
+
+export async function startCluster(masters = 3): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  for (let i = 0; i < masters; i++) nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-node-timeout', '2000'] }));
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { stdio: 'ignore' });
+  const cli = (port: number, ...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' });
+  await until(() => nodes.every((n) => /cluster_state:ok/.test(cli(n.port, 'cluster', 'info'))), 'the cluster to be ok', {
+    timeoutMs: 15_000,
+    everyMs: 50,
+  });
+  return { url: nodes[0]!.url, nodes, close: async () => void (await Promise.all(nodes.map((n) => n.close()))) };
 }

@@ -20,7 +20,7 @@
  * Entries are removed when a job finishes; an entry whose job vanished without finishing (a process killed at the
  * wrong moment) is pruned a minute after its bounty's expiration, so the budget can only be over-counted until then.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 /** How BullMQ names its keys (its default prefix): a job is the hash `bull:<queue>:<id>`, its lock `…:<id>:lock`. */
 const BULL_PREFIX = 'bull';
@@ -157,11 +157,11 @@ type Scripted = { [K in keyof typeof SCRIPTS]: (...keysAndArgs: string[]) => Pro
 
 /** The budget's scripts on one connection (sent once, then called by their SHA1: EVALSHA). */
 export class Budget {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #scripts: Scripted;
   readonly keys: BudgetKeys;
 
-  constructor(redis: Redis, queueName: string) {
+  constructor(redis: RedisClient, queueName: string) {
     this.#redis = redis;
     this.keys = budgetKeys(queueName);
     for (const [name, definition] of Object.entries(SCRIPTS)) if (!(name in redis)) redis.defineCommand(name, definition);

@@ -4,7 +4,6 @@
  */
 import { hostname } from 'node:os';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { errorComment } from '../../protocol/answer.js';
 import { idForLog } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
@@ -12,7 +11,7 @@ import type { Logger } from '../../util/logger.js';
 import type { AnswerPoster } from '../deliver.js';
 import type { BountyJob, JobRunner } from '../queue.js';
 import { Budget } from './budget.js';
-import { closeConnection, consumerConnection, watchConnection } from './connection.js';
+import { closeConnection, consumerConnection, type RedisClient, watchConnection } from './connection.js';
 import { decodeJob, jobIdFor } from './job.js';
 import { keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S } from './options.js';
 import { PostOnceGuard } from './post-once.js';
@@ -48,8 +47,8 @@ export interface ConsumerOptions {
 /** The consuming half: a BullMQ Worker feeding jobs to the scan core, with hand-back at shutdown. */
 export class Consumer {
   /** Its own connection (BullMQ's blocking commands need one); the post-once guard and a worker's watchdog use it too. */
-  readonly redis: Redis;
-  readonly #redis: Redis;
+  readonly redis: RedisClient;
+  readonly #redis: RedisClient;
   readonly #worker: Worker;
   readonly #logger: Logger;
   /** The post-once guard on this connection (the watchdog of a worker posts kept answers through it). */

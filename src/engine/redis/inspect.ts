@@ -11,14 +11,17 @@
  *   processes run (any database of it: memory is the server's). Each engine's budget (`maxQueuedBytes`, the memory
  *   headroom of memory.ts) counts only its own jobs, so a second engine filling Redis would leave the first one's
  *   accepted bounties without the memory to be taken by a worker.
+ * - whether it is a cluster node (then every key of a queue is hash-tagged into one slot: target.ts's `keyspace`), and
+ *   how many replicas its master has (the web process waits for one to acknowledge each bounty: queue.ts).
  */
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { errorMessage } from '../../util/errors.js';
 import { EngineError, isEngineError } from '../errors.js';
 import type { Logger } from '../../util/logger.js';
+import { connect, type RedisClient } from './connection.js';
 import { DEFAULT_QUEUE_NAME } from './options.js';
-import type { RedisTarget } from './target.js';
+import { keyspace, tlsInvalid, type RedisTarget } from './target.js';
 
 /** The registry of queue names and the engine (package name) each belongs to. */
 export const QUEUE_REGISTRY = 'polyswarm-engine:queues';
@@ -31,7 +34,7 @@ export const ALIVE_TTL_MS = 30_000;
 export const KEEP_ALIVE = "redis.call('PEXPIRE', KEYS[1], ARGV[1]); return redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])";
 
 /** Marks `queueName` as in use for ALIVE_TTL_MS. */
-export async function keepAlive(redis: Redis, queueName: string): Promise<void> {
+export async function keepAlive(redis: RedisClient, queueName: string): Promise<void> {
   await redis.eval(KEEP_ALIVE, 1, aliveKey(queueName), String(ALIVE_TTL_MS));
 }
 
@@ -40,7 +43,7 @@ export async function keepAlive(redis: Redis, queueName: string): Promise<void> 
  * databases; names them. The databases are read on this connection (SELECT), which is then put back.
  */
 export async function refuseSharedMemory(
-  redis: Redis,
+  redis: RedisClient,
   queueName: string,
   engine: string | null,
   facts: RedisFacts,
@@ -49,12 +52,14 @@ export async function refuseSharedMemory(
 ): Promise<void> {
   if (facts.maxmemory === 0) return;
   let databases = 1;
-  try {
-    const reply = (await redis.config('GET', 'databases')) as string[];
-    databases = Math.max(1, Math.min(Number(reply[1] ?? 1) || 1, 64));
-  } catch {
-    databases = 1;
-  }
+  // A cluster has one database.
+  if (!(redis instanceof Cluster))
+    try {
+      const reply = (await redis.config('GET', 'databases')) as string[];
+      databases = Math.max(1, Math.min(Number(reply[1] ?? 1) || 1, 64));
+    } catch {
+      databases = 1;
+    }
   const others: { queueName: string; engine: string; db: number }[] = [];
   try {
     for (let other = 0; other < databases; other++) {
@@ -87,6 +92,10 @@ export interface RedisFacts {
   aof: boolean | null;
   /** Whether RDB snapshots are configured (`save` not empty); null when CONFIG is not allowed. */
   rdb: boolean | null;
+  /** `cluster_enabled:1`: a Redis Cluster node. */
+  cluster: boolean;
+  /** Replicas connected to the master (on a cluster, the fewest any master has). */
+  replicas: number;
 }
 
 function field(info: string, name: string): string | null {
@@ -94,9 +103,18 @@ function field(info: string, name: string): string | null {
   return match ? match[1]!.trim() : null;
 }
 
-/** Reads the facts from INFO (always allowed) and CONFIG GET save (managed services may forbid it). */
-export async function readFacts(redis: Redis): Promise<RedisFacts> {
-  const [memory, persistence] = await Promise.all([redis.info('memory'), redis.info('persistence')]);
+/**
+ * Reads the facts from INFO (always allowed) and CONFIG GET save (managed services may forbid it). On a cluster, from
+ * every master: the one that would evict (or else keeps nothing) speaks for them all.
+ */
+export async function readFacts(redis: RedisClient): Promise<RedisFacts> {
+  if (redis instanceof Cluster) {
+    const all = await Promise.all(redis.nodes('master').map(readFacts));
+    const worst = all.find((f) => f.policy !== null && f.policy !== 'noeviction') ?? all.find((f) => !f.aof && !f.rdb) ?? all[0]!;
+    return { ...worst, replicas: Math.min(...all.map((f) => f.replicas)) };
+  }
+  // INFO without a section: the default ones, memory, persistence, replication and cluster among them.
+  const info = await redis.info();
   let rdb: boolean | null = null;
   try {
     const save = (await redis.config('GET', 'save')) as string[];
@@ -104,13 +122,15 @@ export async function readFacts(redis: Redis): Promise<RedisFacts> {
   } catch {
     rdb = null;
   }
-  const aof = field(persistence, 'aof_enabled');
+  const aof = field(info, 'aof_enabled');
   return {
-    policy: field(memory, 'maxmemory_policy'),
-    maxmemory: Number(field(memory, 'maxmemory') ?? 0),
-    usedMemory: Number(field(memory, 'used_memory') ?? 0),
+    policy: field(info, 'maxmemory_policy'),
+    maxmemory: Number(field(info, 'maxmemory') ?? 0),
+    usedMemory: Number(field(info, 'used_memory') ?? 0),
     aof: aof === null ? null : aof === '1',
     rdb,
+    cluster: field(info, 'cluster_enabled') === '1',
+    replicas: Number(field(info, 'connected_slaves') ?? 0),
   };
 }
 
@@ -144,7 +164,13 @@ export function warnIfVolatile(facts: RedisFacts, display: string, logger: Logge
  * Records that `queueName` belongs to the engine `engine` (its package name), or refuses when another engine
  * registered it. Each web process and worker calls this at start.
  */
-export async function claimQueue(redis: Redis, queueName: string, engine: string, display: string, role: 'web' | 'worker'): Promise<void> {
+export async function claimQueue(
+  redis: RedisClient,
+  queueName: string,
+  engine: string,
+  display: string,
+  role: 'web' | 'worker',
+): Promise<void> {
   await redis.hsetnx(QUEUE_REGISTRY, queueName, engine);
   const owner = await redis.hget(QUEUE_REGISTRY, queueName);
   if (owner === null || owner === engine) return;
@@ -160,7 +186,7 @@ export async function claimQueue(redis: Redis, queueName: string, engine: string
  * Versions before per-engine queue names all used `polyswarm-bounties`. Bounties still waiting there after an
  * upgrade would go unanswered by processes on the new name: say so, and how to drain them.
  */
-async function warnIfLegacyBacklog(redis: Redis, queueName: string, logger: Logger): Promise<void> {
+async function warnIfLegacyBacklog(redis: RedisClient, queueName: string, logger: Logger): Promise<void> {
   if (queueName === DEFAULT_QUEUE_NAME) return;
   const waiting = await redis.llen(`bull:${DEFAULT_QUEUE_NAME}:wait`);
   if (waiting === 0) return;
@@ -188,34 +214,51 @@ export interface PreflightOptions {
  * reached within `timeoutMs`: the process then starts and answers 503 until Redis is there.
  */
 export async function preflight(target: RedisTarget, options: PreflightOptions): Promise<boolean> {
-  const redis = new Redis({
-    ...target.options,
-    connectionName: `polyswarm-engine-check:${hostname()}:${process.pid}`,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: options.timeoutMs,
-    commandTimeout: options.timeoutMs,
-  });
-  redis.on('error', () => {});
+  let failure: unknown;
+  const open = () => {
+    const client = connect(target, {
+      connectionName: `polyswarm-engine-check:${hostname()}:${process.pid}`,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      sentinelRetryStrategy: () => null,
+      connectTimeout: options.timeoutMs,
+      commandTimeout: options.timeoutMs,
+    });
+    // A cluster reports its nodes' errors apart; the first TLS one names the file at fault.
+    for (const event of ['error', 'node error'])
+      client.on(event, (error: unknown) => (failure = tlsFailure(error, target) ?? failure ?? error));
+    return client;
+  };
+  let redis = open();
   try {
     try {
       await redis.connect();
+      // A cluster node answers for its own slots only: the same URL then names the cluster, reached through ioredis' Cluster.
+      if (!target.cluster && (await readFacts(redis)).cluster) {
+        target.cluster = true;
+        redis.disconnect();
+        redis = open();
+        await redis.connect();
+      }
     } catch (error) {
-      options.logger.debug('could not check Redis at start', { queue: target.display, error: errorMessage(error) });
+      const tls = tlsFailure(failure, target) ?? tlsFailure(error, target);
+      if (tls) throw tls;
+      options.logger.debug('could not check Redis at start', { queue: target.display, error: errorMessage(failure ?? error) });
       return false;
     }
+    const queueName = keyspace(options.queueName, target);
     try {
       const facts = await readFacts(redis);
       const refusal = evictionRefusal(facts, target.display);
       if (refusal) throw refusal;
       warnIfVolatile(facts, target.display, options.logger);
       // Reads only, before the writes below (which a full Redis refuses): a full Redis is the case it is for.
-      await refuseSharedMemory(redis, options.queueName, options.engine, facts, target.display, target.options.db ?? 0);
-      await keepAlive(redis, options.queueName);
-      if (options.engine !== null) await claimQueue(redis, options.queueName, options.engine, target.display, options.role);
-      await warnIfLegacyBacklog(redis, options.queueName, options.logger);
+      await refuseSharedMemory(redis, queueName, options.engine, facts, target.display, target.options.db ?? 0);
+      await keepAlive(redis, queueName);
+      if (options.engine !== null) await claimQueue(redis, queueName, options.engine, target.display, options.role);
+      await warnIfLegacyBacklog(redis, queueName, options.logger);
       return true;
     } catch (error) {
       if (isEngineError(error)) throw error;
@@ -225,4 +268,22 @@ export async function preflight(target: RedisTarget, options: PreflightOptions):
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A connection error that is a TLS certificate failure, as QUEUE_TLS_INVALID naming the file at fault: the CA file when
+ * the server's certificate did not verify against it, the client certificate when the server refused ours (an alert).
+ */
+export function tlsFailure(error: unknown, target: RedisTarget): EngineError | null {
+  if (!target.options.tls || error === undefined) return null;
+  if (isEngineError(error)) return error;
+  const text = `${(error as { code?: unknown }).code ?? ''} ${errorMessage(error)}`;
+  // Redis (TLS 1.3) resets a connection whose client shows no certificate when it asks for one.
+  const reset = /ECONNRESET/.test(text);
+  if (!reset && !/CERT|SSL|TLS|certificate|self[- ]signed|alert/i.test(text)) return null;
+  const ours = reset || /alert/i.test(text);
+  const files = target.tlsFiles ?? {};
+  const file = (ours ? files.cert : files.ca) ?? (ours ? '(none given)' : '(none given: the system’s CAs)');
+  const why = reset ? 'Redis closed the connection in the TLS handshake (does it require a client certificate?)' : errorMessage(error);
+  return tlsInvalid(file, ours ? 'cert' : 'ca', `the TLS handshake with Redis at ${target.display} failed: ${why}`);
 }

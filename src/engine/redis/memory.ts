@@ -15,7 +15,7 @@
  * client writes to it), the paths after a 202 do not need the headroom to answer: the budget's and the post-once
  * guard's scripts run at OOM (budget.ts), and the deadline watchdog answers what no worker could take.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { MemoryRoom } from './budget.js';
 
 /** How often `used_memory` is read while the connection is up. */
@@ -47,13 +47,13 @@ function field(info: string, name: string): number {
 
 /** A cached reading of Redis memory, refreshed on a short interval and on demand. */
 export class MemoryGauge {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #admittedKey: string;
   #reading: MemoryReading | null = null;
   #refreshing: Promise<MemoryReading> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(redis: Redis, admittedKey: string) {
+  constructor(redis: RedisClient, admittedKey: string) {
     this.#redis = redis;
     this.#admittedKey = admittedKey;
   }

@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
 import { deliverAnswer, type AnswerPost, type AnswerPoster, type AnswerPostResult } from '../deliver.js';
@@ -48,13 +48,13 @@ return redis.call('SET', KEYS[1], '${POSTED}', 'PX', ARGV[1])
  *   the expiration, which would leave such a bounty unanswered: PolySwarm counts a missing answer as a failure.
  */
 export class PostOnceGuard {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #namespace: string;
   readonly #leaseMs: number;
   #inner: AnswerPoster;
   readonly #logger: Logger;
 
-  constructor(redis: Redis, options: { namespace: string; leaseMs: number; post?: AnswerPoster; logger: Logger }) {
+  constructor(redis: RedisClient, options: { namespace: string; leaseMs: number; post?: AnswerPoster; logger: Logger }) {
     this.#redis = redis;
     this.#namespace = options.namespace;
     this.#leaseMs = options.leaseMs;

@@ -21,11 +21,13 @@
  *   not depend on that headroom to answer: those scripts run at OOM (budget.ts, post-once.ts).
  * - Answered in time: every process on the queue runs a deadline watchdog that answers jobs no worker started by
  *   their scan deadline (watchdog.ts).
+ * - Accepted means replicated: where the master has a replica, the 202 waits until one holds the bounty (replication.ts).
+ * - One slot on a cluster: every key of a queue is hash-tagged (`{<queue>}`: target.ts), so BullMQ's and the
+ *   budget's scripts, which touch several keys at once, run there.
  * - Nothing internal in a reply: 503 bodies and `GET /` say what is wrong (unreachable, out of memory), never the
  *   URL or Redis's own error text; the log has those.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { SKIP } from '../../protocol/answer.js';
 import { idForLog } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
@@ -34,7 +36,7 @@ import { DEFAULTS } from '../defaults.js';
 import type { AnswerPoster } from '../deliver.js';
 import { QueueUnavailableError, type BountyJob, type BountyQueue, type EnqueueOutcome, type JobRunner } from '../queue.js';
 import { Budget } from './budget.js';
-import { closeConnection, isConnectionError, producerConnection, watchConnection } from './connection.js';
+import { closeConnection, isConnectionError, producerConnection, type RedisClient, watchConnection } from './connection.js';
 import { Consumer } from './consumer.js';
 import { evictionRefusal, readFacts } from './inspect.js';
 import { encodeJob, jobIdFor } from './job.js';
@@ -50,15 +52,18 @@ import {
   type RedisQueueOptions,
 } from './options.js';
 import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
-import { parseRedisUrl, type RedisTarget } from './target.js';
+import { markSeen, REPLICA_WAIT_MS } from './replication.js';
+import { keyspace, parseRedisUrl, type RedisTarget } from './target.js';
 import { OverdueWatchdog } from './watchdog.js';
 
 /** How long `GET /` reports out-of-memory after a bounty was refused for it (the 503's Retry-After is 5 s). */
 const OOM_REPORTED_MS = 10_000;
+/** How often the replicas are counted again (and on every reconnection, and when one did not acknowledge). */
+const INSPECT_EVERY_MS = 5000;
 
 /** The web side of a process on the queue: its fail-fast connection and what it needs to store bounties. */
 interface WebSide {
-  redis: Redis;
+  redis: RedisClient;
   state: { lastError(): string | null };
   budget: Budget;
   guard: PostOnceGuard;
@@ -99,15 +104,19 @@ export class RedisQueue implements BountyQueue {
   #oomAt = 0;
   /** Whether bounties are being refused because Redis memory is at its budget (logged once per change). */
   #memoryFull = false;
+  /** Replicas the master had at the last look (#inspect), and when that was. */
+  #replicas = 0;
+  #inspectedAt = 0;
 
   constructor(options: RedisQueueOptions) {
     this.#options = options;
     this.#target = typeof options.url === 'string' ? parseRedisUrl(options.url) : options.url;
     this.#logger = options.logger ?? createLogger({ level: 'silent' });
-    this.#queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+    this.#queueName = keyspace(options.queueName ?? DEFAULT_QUEUE_NAME, this.#target);
     this.#lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
     const roleText = { web: 'web only: workers scan', worker: 'worker', 'web+worker': 'scanning in this process too' }[options.role];
-    this.description = `redis ${this.#target.display} (${roleText}; queue ${this.#queueName})`;
+    const kind = this.#target.cluster ? 'cluster, ' : '';
+    this.description = `redis ${this.#target.display} (${kind}${roleText}; queue ${options.queueName ?? DEFAULT_QUEUE_NAME})`;
     this.postsElsewhere = options.role === 'web';
     if (options.role === 'worker') return;
     const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
@@ -205,10 +214,19 @@ export class RedisQueue implements BountyQueue {
     return true;
   }
 
-  /** Checks the eviction policy on every (re)connection: Redis may have been reconfigured or replaced meanwhile. */
+  /**
+   * Checks the eviction policy and counts the replicas on every (re)connection, and every INSPECT_EVERY_MS: Redis may
+   * have been reconfigured, replaced, or failed over meanwhile.
+   */
   async #inspect(): Promise<void> {
+    this.#inspectedAt = Date.now();
     try {
-      const refusal = evictionRefusal(await readFacts(this.#web!.redis), this.#target.display);
+      const facts = await readFacts(this.#web!.redis);
+      this.#replicas = facts.replicas;
+      const refusal =
+        facts.cluster && !this.#target.cluster
+          ? new Error(`Redis at ${this.#target.display} is a cluster node, unknown when this process started: restart it`)
+          : evictionRefusal(facts, this.#target.display);
       if (refusal && this.#refusal === null) this.#logger.error('refusing bounties: Redis would evict them', { error: refusal.message });
       else if (!refusal && this.#refusal !== null)
         this.#logger.info('Redis no longer evicts keys; taking bounties again', { queue: this.#target.display });
@@ -267,6 +285,7 @@ export class RedisQueue implements BountyQueue {
     if (!web) throw new QueueUnavailableError('a worker does not take bounties from a webhook');
     if (this.#closed) throw new QueueUnavailableError('the queue is shutting down');
     if (this.#refusal !== null) throw new QueueUnavailableError('the shared queue’s Redis would evict bounties (maxmemory-policy)');
+    if (Date.now() - this.#inspectedAt > INSPECT_EVERY_MS) void this.#inspect();
     const queue = this.#queue;
     if (!queue || web.redis.status !== 'ready')
       throw this.#unavailable(new Error(web.state.lastError() ?? `connection ${web.redis.status}`));
@@ -282,37 +301,54 @@ export class RedisQueue implements BountyQueue {
       // reserved it, and adding again is a no-op.
       const memory = await web.memory.roomFor(job.bytes ?? 0);
       const room = await web.budget.reserve(id, seen, job.bytes ?? 0, expiresAt, maxQueued, maxQueuedBytes, memory);
-      if (room === 'seen') return 'duplicate';
-      this.#memoryRefusal(room === 'full-memory');
-      if (room === 'full-memory') {
-        this.#oomAt = Date.now();
-        throw new QueueUnavailableError('the shared queue is out of memory');
+      if (room !== 'seen') {
+        this.#memoryRefusal(room === 'full-memory');
+        if (room === 'full-memory') {
+          this.#oomAt = Date.now();
+          throw new QueueUnavailableError('the shared queue is out of memory');
+        }
+        if (room === 'full-count' || room === 'full-bytes') {
+          this.#logger.debug('shared queue full', room === 'full-count' ? { max_queued: maxQueued } : { max_queued_bytes: maxQueuedBytes });
+          return 'full';
+        }
+        reserved = room === 'ok';
+        // Adding an existing job id is a no-op in BullMQ, so two racing deliveries still make one job.
+        await queue.add('bounty', encodeJob(job), {
+          jobId: id,
+          attempts: 3,
+          backoff: { type: 'fixed', delay: 1000 },
+          removeOnComplete: keep(this.#options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
+          removeOnFail: keep(this.#options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
+        });
       }
-      if (room === 'full-count' || room === 'full-bytes') {
-        this.#logger.debug('shared queue full', room === 'full-count' ? { max_queued: maxQueued } : { max_queued_bytes: maxQueuedBytes });
-        return 'full';
-      }
-      reserved = room === 'ok';
-      // Adding an existing job id is a no-op in BullMQ, so two racing deliveries still make one job.
-      await queue.add('bounty', encodeJob(job), {
-        jobId: id,
-        attempts: 3,
-        backoff: { type: 'fixed', delay: 1000 },
-        removeOnComplete: keep(this.#options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
-        removeOnFail: keep(this.#options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
-      });
       // Recorded only once the job is stored, so "seen" never stands for a bounty Redis does not hold. Of two racing
-      // deliveries, the one that sets it is 'accepted'.
+      // deliveries, the one that sets it is 'accepted'. A duplicate too waits for a replica: its first copy's 202 may
+      // have been a 503 (WAIT below), and this 202 says the bounty is stored.
       const ttl = Math.max(1, expiresAt - Date.now()) + GUARD_SLACK_MS;
-      const first = await web.redis.set(seen, job.deliveryId ?? '1', 'PX', ttl, 'NX');
+      const first = await this.#acknowledged(seen, job.deliveryId ?? '1', ttl);
       this.#lastLogged = null;
       this.#oomAt = 0;
-      return first === 'OK' ? 'accepted' : 'duplicate';
+      return room !== 'seen' && first ? 'accepted' : 'duplicate';
     } catch (error) {
       if (error instanceof QueueUnavailableError) throw error;
       if (reserved) await web.budget.finish(id).catch(() => {});
       throw this.#unavailable(error);
     }
+  }
+
+  /** markSeen (replication.ts); QueueUnavailableError (503) when fewer replicas than wanted acknowledged in time. */
+  async #acknowledged(seen: string, value: string, ttl: number): Promise<boolean> {
+    const wanted = this.#target.replicas ?? Math.min(1, this.#replicas);
+    const { first, acked } = await markSeen(this.#web!.redis, seen, value, ttl, wanted);
+    if (acked < wanted) {
+      // Perhaps the replica is gone for good: count again, so the default (one when there is one) follows.
+      void this.#inspect();
+      const message = `${acked} of ${wanted} replicas acknowledged a bounty within ${REPLICA_WAIT_MS} ms; it is answered 503`;
+      if (message !== this.#lastLogged) this.#logger.warn(message, { queue: this.#target.display });
+      this.#lastLogged = message;
+      throw new QueueUnavailableError('the shared queue could not replicate the bounty in time');
+    }
+    return first;
   }
 
   /** Logs once when Redis memory starts refusing bounties, once when it takes them again. */

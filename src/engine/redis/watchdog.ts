@@ -11,7 +11,7 @@
  * neither a log line per attempt nor a busy loop.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { idForLog } from '../../protocol/bounty.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -27,7 +27,7 @@ import { GUARD_SLACK_MS } from './post-once.js';
 export const WATCHDOG_INTERVAL_MS = 250;
 
 export interface WatchdogOptions {
-  redis: Redis;
+  redis: RedisClient;
   queueName: string;
   budget: Budget;
   /** Scan deadline = expiration − this. */
