@@ -1,6 +1,6 @@
 /**
  * The Redis queue over TLS, as managed services run it: a redis-server that speaks TLS only and asks clients for a
- * certificate, with a CA made here (openssl). The conformance suite passes through `start --queue rediss://…` and a
+ * certificate, with a CA made here (openssl), and an ACL user that may not run CONFIG (`+@all -@dangerous +info`). The conformance suite passes through `start --queue rediss://…` and a
  * `worker`; a certificate problem stops the process with exit 2 naming the file, never a hang.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,10 +23,13 @@ export async function scan(bounty) {
 let certs: Certificates;
 let redis: RedisServer;
 let project: string;
+/** The queue URL, as the ACL user. */
+let queueUrl: string;
 
 beforeAll(async () => {
   certs = makeCertificates();
-  redis = await startRedis({ tls: certs });
+  redis = await startRedis({ tls: certs, args: ['--user', 'engine', 'on', '>s3cret', '~*', '&*', '+@all', '-@dangerous', '+info'] });
+  queueUrl = redis.url.replace('//', '//engine:s3cret@');
   project = mkdtempSync(join(tmpdir(), 'pse-redis-tls-'));
   mkdirSync(join(project, 'src'));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'tls-engine', private: true, type: 'module' }));
@@ -41,12 +44,14 @@ afterEach(() => killAll());
 describe('Redis over TLS', () => {
   it('`test all` passes through start --queue rediss://… and a worker, with a CA and a client certificate', async () => {
     const tls = ['--queue-ca', certs.ca, '--queue-cert', certs.clientCert, '--queue-key', certs.clientKey];
-    const web = spawnBin(['start', '--queue', redis.url, ...tls, '--port', '0', '--cwd', project], { WEBHOOK_SECRET: SECRET });
+    const web = spawnBin(['start', '--queue', queueUrl, ...tls, '--port', '0', '--cwd', project], { WEBHOOK_SECRET: SECRET });
     const [, url] = await web.waitFor(READY_URL);
-    expect(web.lines.join('\n')).toMatch(/queue="redis rediss:\/\/127\.0\.0\.1:\d+\/0 \(web only/);
+    expect(web.lines.join('\n')).toMatch(/queue="redis rediss:\/\/engine:\*\*\*@127\.0\.0\.1:\d+\/0 \(web only/);
+    // CONFIG is forbidden to this user: the engine runs, and says what it could not tell.
+    expect(web.lines.join('\n')).toContain('would not say whether it takes snapshots');
     // The worker takes the same files from the environment.
     const env = { POLYSWARM_QUEUE_CA: certs.ca, POLYSWARM_QUEUE_CERT: certs.clientCert, POLYSWARM_QUEUE_KEY: certs.clientKey };
-    await spawnBin(['worker', '--queue', redis.url, '--concurrency', '4', '--cwd', project], env).waitFor(/\bready\b/);
+    await spawnBin(['worker', '--queue', queueUrl, '--concurrency', '4', '--cwd', project], env).waitFor(/\bready\b/);
     const result = await runBin(['test', 'all', '--url', url!, '--secret', SECRET, '--expiration', '10s'], { timeout: 90_000 });
     expect(result.stdout).toMatch(/\b\d+ passed, 0 failed\b/);
     expect(result.exitCode).toBe(0);
@@ -83,7 +88,7 @@ describe('Redis over TLS', () => {
           async () => {
             const started = Date.now();
             const env = { WEBHOOK_SECRET: SECRET };
-            const run = await runBin([...command, '--queue', redis.url, ...args, '--cwd', project], { env, timeout: 40_000 });
+            const run = await runBin([...command, '--queue', queueUrl, ...args, '--cwd', project], { env, timeout: 40_000 });
             return { what: `${command[0]} ${args.join(' ')}:\n${run.stderr}`, run, file, says, ms: Date.now() - started };
           },
         ]),

@@ -284,6 +284,10 @@ export function tlsFailure(error: unknown, target: RedisTarget): EngineError | n
   const ours = reset || /alert/i.test(text);
   const files = target.tlsFiles ?? {};
   const file = (ours ? files.cert : files.ca) ?? (ours ? '(none given)' : '(none given: the system’s CAs)');
-  const why = reset ? 'Redis closed the connection in the TLS handshake (does it require a client certificate?)' : errorMessage(error);
-  return tlsInvalid(file, ours ? 'cert' : 'ca', `the TLS handshake with Redis at ${target.display} failed: ${why}`);
+  // OpenSSL's text for an alert is long; its name is what helps ("certificate required", "unknown ca").
+  const alert = /alert ([a-z ]+)/i.exec(text)?.[1]?.trim();
+  const why = ours
+    ? `Redis at ${target.display} ended the TLS handshake (${alert ? `alert: ${alert}` : 'connection reset'})${files.cert ? '' : ': does it require a client certificate?'}`
+    : `the TLS handshake with Redis at ${target.display} failed: ${errorMessage(error)}`;
+  return tlsInvalid(file, ours ? 'cert' : 'ca', why);
 }

@@ -21,9 +21,8 @@
  *   not depend on that headroom to answer: those scripts run at OOM (budget.ts, post-once.ts).
  * - Answered in time: every process on the queue runs a deadline watchdog that answers jobs no worker started by
  *   their scan deadline (watchdog.ts).
- * - Accepted means replicated: where the master has a replica, the 202 waits until one holds the bounty (replication.ts).
- * - One slot on a cluster: every key of a queue is hash-tagged (`{<queue>}`: target.ts), so BullMQ's and the
- *   budget's scripts, which touch several keys at once, run there.
+ * - Accepted means replicated: with a replica, the 202 waits until it holds the bounty (replication.ts).
+ * - One slot on a cluster: a queue's keys are hash-tagged (target.ts), for BullMQ's and the budget's scripts.
  * - Nothing internal in a reply: 503 bodies and `GET /` say what is wrong (unreachable, out of memory), never the
  *   URL or Redis's own error text; the log has those.
  */
@@ -115,8 +114,7 @@ export class RedisQueue implements BountyQueue {
     this.#queueName = keyspace(options.queueName ?? DEFAULT_QUEUE_NAME, this.#target);
     this.#lockDurationMs = options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
     const roleText = { web: 'web only: workers scan', worker: 'worker', 'web+worker': 'scanning in this process too' }[options.role];
-    const kind = this.#target.cluster ? 'cluster, ' : '';
-    this.description = `redis ${this.#target.display} (${kind}${roleText}; queue ${options.queueName ?? DEFAULT_QUEUE_NAME})`;
+    this.description = `redis ${this.#target.display} (${this.#target.cluster ? 'cluster, ' : ''}${roleText}; queue ${options.queueName ?? DEFAULT_QUEUE_NAME})`;
     this.postsElsewhere = options.role === 'web';
     if (options.role === 'worker') return;
     const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
@@ -214,19 +212,14 @@ export class RedisQueue implements BountyQueue {
     return true;
   }
 
-  /**
-   * Checks the eviction policy and counts the replicas on every (re)connection, and every INSPECT_EVERY_MS: Redis may
-   * have been reconfigured, replaced, or failed over meanwhile.
-   */
+  /** Checks the eviction policy, counts the replicas: on every (re)connection and every INSPECT_EVERY_MS (a failover). */
   async #inspect(): Promise<void> {
     this.#inspectedAt = Date.now();
     try {
       const facts = await readFacts(this.#web!.redis);
       this.#replicas = facts.replicas;
-      const refusal =
-        facts.cluster && !this.#target.cluster
-          ? new Error(`Redis at ${this.#target.display} is a cluster node, unknown when this process started: restart it`)
-          : evictionRefusal(facts, this.#target.display);
+      const unknown = facts.cluster && !this.#target.cluster && new Error(`${this.#target.display} is a cluster: restart this process`);
+      const refusal = unknown || evictionRefusal(facts, this.#target.display);
       if (refusal && this.#refusal === null) this.#logger.error('refusing bounties: Redis would evict them', { error: refusal.message });
       else if (!refusal && this.#refusal !== null)
         this.#logger.info('Redis no longer evicts keys; taking bounties again', { queue: this.#target.display });
@@ -322,8 +315,7 @@ export class RedisQueue implements BountyQueue {
         });
       }
       // Recorded only once the job is stored, so "seen" never stands for a bounty Redis does not hold. Of two racing
-      // deliveries, the one that sets it is 'accepted'. A duplicate too waits for a replica: its first copy's 202 may
-      // have been a 503 (WAIT below), and this 202 says the bounty is stored.
+      // deliveries, the one that sets it is 'accepted'. A duplicate too waits for a replica (its first copy got a 503?).
       const ttl = Math.max(1, expiresAt - Date.now()) + GUARD_SLACK_MS;
       const first = await this.#acknowledged(seen, job.deliveryId ?? '1', ttl);
       this.#lastLogged = null;
@@ -336,12 +328,11 @@ export class RedisQueue implements BountyQueue {
     }
   }
 
-  /** markSeen (replication.ts); QueueUnavailableError (503) when fewer replicas than wanted acknowledged in time. */
+  /** markSeen (replication.ts); 503 when too few replicas acknowledged in time (then counted again: gone for good?). */
   async #acknowledged(seen: string, value: string, ttl: number): Promise<boolean> {
     const wanted = this.#target.replicas ?? Math.min(1, this.#replicas);
     const { first, acked } = await markSeen(this.#web!.redis, seen, value, ttl, wanted);
     if (acked < wanted) {
-      // Perhaps the replica is gone for good: count again, so the default (one when there is one) follows.
       void this.#inspect();
       const message = `${acked} of ${wanted} replicas acknowledged a bounty within ${REPLICA_WAIT_MS} ms; it is answered 503`;
       if (message !== this.#lastLogged) this.#logger.warn(message, { queue: this.#target.display });
