@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseRedisUrl } from '../../src/engine/redis/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bountyBody, type Loopback, SECRET, startLoopback, webhook } from '../helpers/loopback.js';
 import { holds, until, work } from '../helpers/poll.js';
@@ -42,6 +43,33 @@ afterAll(async () => {
 afterEach(() => killAll());
 
 describe('Redis behind Sentinel', () => {
+  it('Sentinel URLs: the Sentinels, the master’s name and database, a password never shown; a precise message otherwise', () => {
+    expect(parseRedisUrl('redis+sentinel://app:p%40ss@10.0.0.1:26379,[::1],s3:26380/mymaster/2')).toMatchObject({
+      display: 'redis+sentinel://app:***@10.0.0.1:26379,[::1],s3:26380/mymaster/2',
+      options: {
+        sentinels: [
+          { host: '10.0.0.1', port: 26379 },
+          { host: '::1', port: 26379 },
+          { host: 's3', port: 26380 },
+        ],
+        name: 'mymaster',
+        db: 2,
+        username: 'app',
+        password: 'p@ss',
+      },
+    });
+    expect(parseRedisUrl('rediss+sentinel://s1/mymaster').options).toMatchObject({
+      tls: {},
+      sentinelTLS: {},
+      enableTLSForSentinelMode: true,
+    });
+    expect(() => parseRedisUrl('redis+sentinel://s1:26379/')).toThrow('no master name after the Sentinels');
+    expect(() => parseRedisUrl('redis+sentinel://s1:26379/mymaster/x')).toThrow('the database "x" is not a number');
+    expect(() => parseRedisUrl('redis+sentinel://s1:26379,s2:x/mymaster')).toThrow(
+      /"redis\+sentinel:\/\/s1:26379,s2:x\/mymaster" is not a URL/,
+    );
+  });
+
   it('the master SIGKILLed mid-stream: the replica is promoted, every 202 answered exactly once before its expiration', async () => {
     lb.receiver('/answer');
     const web = spawnBin(['start', '--queue', group.url, '--port', '0', '--cwd', project], { WEBHOOK_SECRET: SECRET });
