@@ -51,14 +51,12 @@ import {
   type RedisQueueOptions,
 } from './options.js';
 import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
-import { markSeen, REPLICA_WAIT_MS } from './replication.js';
+import { INSPECT_EVERY_MS, markSeen, REPLICA_WAIT_MS } from './replication.js';
 import { keyspace, parseRedisUrl, type RedisTarget } from './target.js';
 import { OverdueWatchdog } from './watchdog.js';
 
 /** How long `GET /` reports out-of-memory after a bounty was refused for it (the 503's Retry-After is 5 s). */
 const OOM_REPORTED_MS = 10_000;
-/** How often the replicas are counted again (and on every reconnection, and when one did not acknowledge). */
-const INSPECT_EVERY_MS = 5000;
 
 /** The web side of a process on the queue: its fail-fast connection and what it needs to store bounties. */
 interface WebSide {
@@ -103,8 +101,8 @@ export class RedisQueue implements BountyQueue {
   #oomAt = 0;
   /** Whether bounties are being refused because Redis memory is at its budget (logged once per change). */
   #memoryFull = false;
-  /** Replicas the master had at the last look (#inspect), and when that was. */
-  #replicas = 0;
+  /** Replicas the master had at the last look (#inspect; null before it), and when that was. */
+  #replicas: number | null = null;
   #inspectedAt = 0;
 
   constructor(options: RedisQueueOptions) {
@@ -225,6 +223,7 @@ export class RedisQueue implements BountyQueue {
         this.#logger.info('Redis no longer evicts keys; taking bounties again', { queue: this.#target.display });
       this.#refusal = refusal ? refusal.message : null;
     } catch (error) {
+      this.#replicas ??= 0;
       this.#logger.debug('could not read the Redis configuration', { error: errorMessage(error) });
     }
   }
@@ -328,9 +327,10 @@ export class RedisQueue implements BountyQueue {
     }
   }
 
-  /** markSeen (replication.ts); 503 when too few replicas acknowledged in time (then counted again: gone for good?). */
+  /** markSeen (replication.ts), the replicas counted first if not yet (just connected); 503 when too few acknowledged. */
   async #acknowledged(seen: string, value: string, ttl: number): Promise<boolean> {
-    const wanted = this.#target.replicas ?? Math.min(1, this.#replicas);
+    if (this.#target.replicas === undefined && this.#replicas === null) await this.#inspect();
+    const wanted = this.#target.replicas ?? Math.min(1, this.#replicas ?? 0);
     const { first, acked } = await markSeen(this.#web!.redis, seen, value, ttl, wanted);
     if (acked < wanted) {
       void this.#inspect();

@@ -9,6 +9,8 @@ import type { RedisClient } from './connection.js';
 
 /** How long a 202 waits for replicas (WAIT): a replica on the same network answers in about a millisecond. */
 export const REPLICA_WAIT_MS = 100;
+/** How often a web process counts the replicas again (and on every reconnection, and after one did not acknowledge). */
+export const INSPECT_EVERY_MS = 5000;
 
 /**
  * Sets a bounty's "seen" key (`first`: this call set it) and, when `replicas` > 0, waits for that many to acknowledge,
