@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: ten figures, each a ratio against a baseline measured in the same run (the machine is shared
+ * `npm run bench`: eleven figures, each a ratio against a baseline measured in the same run (the machine is shared
  * and noisy, so absolute numbers from another run mean little), plus the raw numbers. Loopback only; bounded to
  * under five minutes. See the README's "Benchmarks" section for what each figure means.
  *
@@ -14,7 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -175,6 +175,20 @@ function cpuSeconds(pid) {
   }
 }
 
+/** CPU seconds of a process and every descendant still running (their threads included), from /proc. */
+function treeCpuSeconds(pid) {
+  let total = cpuSeconds(pid) ?? 0;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean))
+        total += treeCpuSeconds(child);
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return total;
+}
+
 async function pingRate(url, seconds, connections = 10) {
   const result = await cannon({ url, duration: seconds, connections, requests: [pingRequest()] });
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
@@ -183,14 +197,18 @@ async function pingRate(url, seconds, connections = 10) {
   return result.requests.total / (result.duration || seconds);
 }
 
-/** Sends `amount` signed bounties and records each acknowledgement's round trip (ms, float). */
-async function sendBounties(url, host, prefix, amount, connections, options = {}) {
+/**
+ * Sends `amount` signed bounties and records each acknowledgement's round trip (ms, float); `overallRate` (per second)
+ * makes it a fixed-rate load instead of a closed loop, the other options go to the bodies.
+ */
+async function sendBounties(url, host, prefix, amount, connections, { overallRate, ...options } = {}) {
   const latencies = [];
   const statuses = new Map();
   const result = await cannon({
     url,
     amount,
     connections,
+    overallRate,
     requests: bountyRequests(host, prefix, options),
     onInstance: (instance) =>
       instance.on('response', (_client, status, _bytes, ms) => {
@@ -960,6 +978,85 @@ async function figureInspector() {
   }
 }
 
+/**
+ * 11. CPU per answered bounty of `start` (journaled) ÷ a minimal durable engine (bench/minimal-engine.mjs: HMAC,
+ * parse, LMDB put before the 202, undici GET + POST, LMDB remove), and of `start --queue memory` ÷ the same minimal
+ * engine without LMDB: how far the engine is from the floor of what it promises. The four take the same fixed-rate
+ * load in turn, round after round (the order rotating); CPU is user + system time of each one's process tree, from
+ * /proc, over the time from its first bounty to its last answer.
+ */
+async function figureFloor() {
+  const RATE = 400;
+  const SECONDS = 4;
+  const ROUNDS = 3;
+  const project = writeProject(SCAN);
+  const host = await startHost();
+  const minimal = join(ROOT, 'bench', 'minimal-engine.mjs');
+  const engines = {
+    journaled: await startEngine({ project }),
+    memory: await startEngine({ project, args: ['--queue', 'memory'] }),
+    floor: await spawnReady([minimal, SECRET]),
+    'floor-memory': await spawnReady([minimal, SECRET, '--memory']),
+  };
+  const names = Object.keys(engines);
+  const cpu = Object.fromEntries(names.map((name) => [name, []]));
+  const run = async (name, prefix, amount) => {
+    const engine = engines[name];
+    const before = host.total;
+    const answered = host.waitForTotal(before + amount, 120_000);
+    const cpu0 = treeCpuSeconds(engine.pid);
+    const sent = await sendBounties(engine.url, host, prefix, amount, 16, { overallRate: RATE });
+    expectAll202(sent.statuses, `floor figure (${name})`);
+    await answered;
+    return (treeCpuSeconds(engine.pid) - cpu0) / amount;
+  };
+  try {
+    progress('11 floor: warming up');
+    for (const name of names) await run(name, `warm-${name}`, 600);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of [...names.slice(r), ...names.slice(0, r)]) cpu[name].push(await run(name, `f${r}-${name}`, RATE * SECONDS));
+      progress(`11 floor: round ${r + 1}: ms per bounty ${names.map((n) => `${n} ${(cpu[n].at(-1) * 1000).toFixed(3)}`).join(', ')}`);
+    }
+    if (host.duplicates > 0) throw new Error(`floor: ${host.duplicates} bounties were answered twice`);
+    const ms = (name) => median(cpu[name]) * 1000;
+    const raw = {
+      rate_per_s: RATE,
+      bounties_per_round: RATE * SECONDS,
+      connections: 16,
+      answer_bytes: Object.fromEntries(['journaled', 'floor'].map((n) => [n, host.answers.get(`f0-${n}-0`)?.[0]?.body.length ?? null])),
+      cpu_ms_per_bounty_rounds: Object.fromEntries(names.map((n) => [n, cpu[n].map((v) => round(v * 1000, 3))])),
+    };
+    return [
+      {
+        id: 11,
+        name: 'CPU per answered bounty: start ÷ minimal durable engine',
+        value: round(ms('journaled'), 3),
+        baseline: round(ms('floor'), 3),
+        unit: 'ms',
+        ratio: round(ms('journaled') / ms('floor'), 3),
+        target: '≤ 1.3',
+        met: ms('journaled') / ms('floor') <= 1.3,
+        raw,
+      },
+      {
+        id: '11m',
+        name: 'CPU per answered bounty: --queue memory ÷ minimal engine',
+        value: round(ms('memory'), 3),
+        baseline: round(ms('floor-memory'), 3),
+        unit: 'ms',
+        ratio: round(ms('memory') / ms('floor-memory'), 3),
+        target: '≤ 1.3',
+        met: ms('memory') / ms('floor-memory') <= 1.3,
+        raw: { journaled_over_memory: round(ms('journaled') / ms('memory'), 3) },
+      },
+    ];
+  } finally {
+    await Promise.all(Object.values(engines).map((engine) => engine.stop()));
+    await host.close();
+    removeDir(project);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Run and report
 
@@ -974,6 +1071,7 @@ const FIGURES = [
   [8, figureBigBodies],
   [9, figureSchedule],
   [10, figureInspector],
+  [11, figureFloor],
 ];
 
 const rows = [];
