@@ -17,7 +17,16 @@ const [secret = '', mode] = process.argv.slice(2);
 const dir = mode === '--memory' ? null : mkdtempSync(join(tmpdir(), 'polyswarm-bench-minimal-'));
 const db = dir && open({ path: join(dir, 'journal.lmdb'), compression: false, encoding: 'binary', mapSize: 2 * 1024 ** 3 });
 const agent = new Agent({ keepAliveTimeout: 30_000 });
-const METADATA = { malware_family: '', product: 'bench-minimal', scanner: { version: '0.0.0', vendor_version: '0.0.0' } };
+const METADATA = {
+  malware_family: '',
+  product: 'bench-minimal-engine',
+  scanner: {
+    version: '0.0.0',
+    vendor_version: '0.0.0',
+    signatures_version: '0.0.0',
+    environment: { architecture: 'x64', operating_system: 'linux' },
+  },
+};
 
 async function answer(key, bounty) {
   const artifact = await request(bounty.artifact_uri, { dispatcher: agent });
