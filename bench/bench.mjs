@@ -282,7 +282,7 @@ async function figurePing() {
     // their ratio, and the CPU time each engine process spent per ping (from /proc), which load from others on the
     // machine disturbs far less than throughput.
     const paired = [];
-    const cpuPerPing = { engine: [], metrics: [] };
+    const cpuPerPing = { bare: [], engine: [], metrics: [] };
     const measure = async (name) => {
       const server = servers[name];
       const cpu0 = cpuSeconds(server.pid);
@@ -323,6 +323,9 @@ async function figurePing() {
           engine_rounds: rounds.engine.map((v) => round(v, 0)),
           bare_rounds: rounds.bare.map((v) => round(v, 0)),
           bare_h3_rounds: rounds.h3.map((v) => round(v, 0)),
+          // CPU time per ping (from /proc), which someone else's load on the machine disturbs far less than req/s.
+          cpu_us_per_ping: { engine: cpuPerPing.engine.map((v) => round(v, 1)), bare: cpuPerPing.bare.map((v) => round(v, 1)) },
+          cpu_per_ping_bare_over_engine: cpuPerPing.bare.length ? round(median(cpuPerPing.bare) / median(cpuPerPing.engine), 3) : null,
           bare_h3_over_bare: round(h3 / baseline, 3),
           engine_over_bare_h3: round(value / h3, 3),
           connections: 10,
