@@ -1007,22 +1007,22 @@ async function figureFloor() {
   const cpu = Object.fromEntries(names.map((name) => [name, []]));
   const result = {};
   /** One round: `amount` bounties to each engine at RATE/s, all four at once; CPU ms per answered bounty of each. */
-  const round_ = async (prefix, amount) => {
+  const measureRound = async (prefix, amount) => {
     const before = host.total;
     const answered = host.waitForTotal(before + amount * names.length, 120_000);
     const cpu0 = names.map((name) => treeCpuSeconds(engines[name].pid));
     const runs = await Promise.all(
       names.map((name) => sendBounties(engines[name].url, host, `${prefix}-${name}`, amount, 16, { overallRate: RATE })),
     );
-    runs.forEach((sent, i) => expectAll202(sent.statuses, `floor figure (${names[i]})`));
+    for (const [i, sent] of runs.entries()) expectAll202(sent.statuses, `floor figure (${names[i]})`);
     await answered;
     return names.map((name, i) => ((treeCpuSeconds(engines[name].pid) - cpu0[i]) / amount) * 1000);
   };
   try {
     progress('11 floor: warming up');
-    await round_('warm', 600);
+    await measureRound('warm', 600);
     for (let r = 0; r < ROUNDS; r++) {
-      (await round_(`f${r}`, RATE * SECONDS)).forEach((ms, i) => cpu[names[i]].push(ms));
+      for (const [i, ms] of (await measureRound(`f${r}`, RATE * SECONDS)).entries()) cpu[names[i]].push(ms);
       progress(`11 floor: round ${r + 1}: CPU ms per bounty ${names.map((n) => `${n} ${cpu[n].at(-1).toFixed(3)}`).join(', ')}`);
     }
     if (host.duplicates > 0) throw new Error(`floor: ${host.duplicates} bounties were answered twice`);
