@@ -9,8 +9,8 @@ import { engineDependency, type EngineDependency } from './dependency.js';
 import { initGitRepository, type GitOutcome } from './git.js';
 import { detectPackageManager, installDependencies, PACKAGE_MANAGERS, runScriptCommand, type PackageManager } from './install.js';
 import { checkPackageName, suggestPackageName } from './package-name.js';
-import { displayPath, scaffoldProject, type ScaffoldResult } from './scaffold.js';
-import { DEFAULT_TEMPLATE, isTemplateName, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './templates.js';
+import { assertValidName, displayPath, scaffoldProject, validTemplate, type ScaffoldResult } from './scaffold.js';
+import { DEFAULT_TEMPLATE, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './templates.js';
 
 /** The folder `--yes` creates when none is given. */
 export const DEFAULT_DIR = 'my-engine';
@@ -39,18 +39,6 @@ export interface AnswerContext {
   interactive: boolean;
   prompter?: Prompter;
   cwd?: string;
-}
-
-/** The package name a folder suggests: its basename, made valid (`My Engine` → `my-engine`). */
-export function defaultPackageName(dir: string, cwd: string = process.cwd()): string {
-  return suggestPackageName(basename(resolve(cwd, dir)));
-}
-
-function validTemplate(value: string): TemplateName {
-  if (!isTemplateName(value)) {
-    throw new UsageError(`unknown template "${value}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
-  }
-  return value;
 }
 
 /**
@@ -94,7 +82,8 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
             default: DEFAULT_TEMPLATE,
           })
         : DEFAULT_TEMPLATE;
-  const suggested = defaultPackageName(dir, cwd);
+  // The folder's basename, made valid (`My Engine` → `my-engine`).
+  const suggested = suggestPackageName(basename(resolve(cwd, dir)));
   const name =
     flags.name ??
     (ask
@@ -110,15 +99,6 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
         ).trim()
       : suggested);
   return { dir, template, name };
-}
-
-function assertValidName(name: string): void {
-  const check = checkPackageName(name);
-  if (!check.valid) {
-    throw new UsageError(`"${name}" is not a valid npm package name: it ${check.problems.join('; it ')}`, {
-      hint: `Try --name ${check.suggestion}`,
-    });
-  }
 }
 
 export interface InitIO {
