@@ -92,13 +92,12 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
 
   const record = answer as Record<string, unknown>;
   const verdict = record.verdict;
-  const comments = (record.metadata as { comments?: unknown } | undefined)?.comments;
+  const comments = (record.metadata as { comments?: unknown } | null | undefined)?.comments;
   if (Array.isArray(comments) && comments.includes(EGRESS_REFUSED)) {
     messages.push(`the engine's egress policy refused to download the artifact (${EGRESS_REFUSED}): ${EGRESS_HINT}`);
   }
   if (expect.verdict !== 'any' && typeof verdict === 'string' && verdict !== expect.verdict) {
     // The engine's own reason (SKIPPED:TIMEOUT, SKIPPED:CANNOT-FETCH, …) says why, when it gave one.
-    const comments = (record.metadata as { comments?: unknown } | null | undefined)?.comments;
     const why = Array.isArray(comments) && comments.length > 0 ? ` (its metadata.comments: ${JSON.stringify(comments.slice(0, 3))})` : '';
     messages.push(`expected verdict ${expect.verdict}, got ${verdict}${why}`);
   }
