@@ -122,13 +122,8 @@ export function formatSummary(report: Pick<TestReport, 'passed' | 'failed' | 'no
 }
 
 /** A case as one JSON line (bigints in answers as integer digits). */
-export function caseJson(result: CaseResult): string {
-  return stringifyJson({ case: result.name, ...withoutName(result) }) + '\n';
-}
-
-function withoutName(result: CaseResult): Omit<CaseResult, 'name'> {
-  const { name: _name, ...rest } = result;
-  return rest;
+export function caseJson({ name, ...rest }: CaseResult): string {
+  return stringifyJson({ case: name, ...rest }) + '\n';
 }
 
 /** The final JSON line: `{"summary":{…}}`. */
