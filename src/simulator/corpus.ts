@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { weiToNct } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
@@ -167,14 +167,9 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
 
 /** The first 4 KiB of a file: enough for guessMimetype's magic bytes and text check. */
 async function headOf(path: string): Promise<Buffer> {
-  const file = await open(path);
-  try {
-    const buffer = Buffer.alloc(4096);
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of createReadStream(path, { end: 4095 })) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** The first answer's verdict and bid, from its raw bytes (bids exact); anything unreadable counts as missing. */
