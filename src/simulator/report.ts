@@ -76,10 +76,10 @@ export function caseFormatter(): (result: CaseResult) => string {
       const short = `${reason.slice(0, LONG_REASON - 10)}… (as above)`;
       for (const form of new Set([reason, JSON.stringify(reason).slice(1, -1)])) {
         let first = !shown.has(reason);
-        text = text.split(form).reduce((joined, part) => {
+        text = text.replaceAll(form, () => {
           const kept = first ? form : short;
           first = false;
-          return `${joined}${kept}${part}`;
+          return kept;
         });
       }
       shown.add(reason);
