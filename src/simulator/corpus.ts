@@ -13,15 +13,8 @@ import { UsageError } from '../util/errors.js';
 import { mapLimit } from '../util/map-limit.js';
 import { setDeadline, type DeadlineTimer } from '../util/timers.js';
 import { guessMimetype } from './artifacts.js';
-import {
-  accepted,
-  dispatchBounty,
-  WATCH_GRACE_MS,
-  withDispatcher,
-  type Dispatcher,
-  type DispatchOptions,
-  type TrackedBounty,
-} from './dispatch.js';
+import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
+import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
 import { sleep, type ReceivedAnswer } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';

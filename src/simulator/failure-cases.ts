@@ -11,16 +11,8 @@ import { benignArtifact, eicarArtifact } from './artifacts.js';
 import { prepareBounty } from './bounty.js';
 import { EMPTY, eicarWire, expectStatus, outcome, runBountyCase, scanError, type CaseDefinition, type CaseOutcome } from './cases.js';
 import { checkAnswers } from './checks.js';
-import {
-  bodyQuote,
-  CaseRequestError,
-  explain401,
-  isJsonBody,
-  sendEvent,
-  type EngineRequest,
-  type RunContext,
-  type SentResponse,
-} from './context.js';
+import { bodyQuote, CaseRequestError, explain401, isJsonBody, sendEvent } from './context.js';
+import type { EngineRequest, RunContext, SentResponse } from './context.js';
 import { WATCH_GRACE_MS } from './dispatch.js';
 import type { ArtifactFault } from './host.js';
 

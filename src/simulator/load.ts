@@ -9,15 +9,8 @@ import { UsageError } from '../util/errors.js';
 import { setDeadline } from '../util/timers.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { readArtifactFile } from './cases.js';
-import {
-  accepted,
-  dispatchBounty,
-  WATCH_GRACE_MS,
-  withDispatcher,
-  type Dispatcher,
-  type DispatchOptions,
-  type TrackedBounty,
-} from './dispatch.js';
+import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
+import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
 import { sleep } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
