@@ -61,17 +61,12 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
   const prompter = context.prompter;
   if (ask && !prompter) throw new Error('resolveInitAnswers: interactive without a prompter');
 
+  // A text answer asked on a terminal, else the default.
+  const askText = async (message: string, fallback: string, validate: (value: string) => string | true) =>
+    ask ? (await prompter!.text({ message, default: fallback, validate })).trim() : fallback;
+
   const dir =
-    flags.dir ??
-    (ask
-      ? (
-          await prompter!.text({
-            message: 'Project folder',
-            default: DEFAULT_DIR,
-            validate: (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true),
-          })
-        ).trim()
-      : DEFAULT_DIR);
+    flags.dir ?? (await askText('Project folder', DEFAULT_DIR, (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true)));
   const template =
     flags.template !== undefined
       ? validTemplate(flags.template)
@@ -86,18 +81,10 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
   const suggested = suggestPackageName(basename(resolve(cwd, dir)));
   const name =
     flags.name ??
-    (ask
-      ? (
-          await prompter!.text({
-            message: 'Package name',
-            default: suggested,
-            validate: (v) => {
-              const check = checkPackageName(v.trim());
-              return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
-            },
-          })
-        ).trim()
-      : suggested);
+    (await askText('Package name', suggested, (v) => {
+      const check = checkPackageName(v.trim());
+      return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
+    }));
   return { dir, template, name };
 }
 
