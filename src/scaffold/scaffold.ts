@@ -295,9 +295,7 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
   let createdParent: string | null = null;
   let staging: string;
   try {
-    if (!(await exists(parent))) {
-      createdParent = (await mkdir(parent, { recursive: true })) ?? null;
-    }
+    if (!(await exists(parent))) createdParent = (await mkdir(parent, { recursive: true })) ?? null;
     // mkdir, not mkdtemp (0700): the folder becomes the project, so it gets the mode the umask gives.
     staging = join(stagingParent, `.${basename(target)}.polyswarm-init-${randomBytes(4).toString('hex')}`);
     await mkdir(staging);
@@ -316,14 +314,12 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
     await writeFile(join(staging, '.env'), envFromExample(example, options.secret ?? generateSecret()), { mode: 0o600 });
     const files = [...new Set([...templateFiles(template, options.templatesRoot), '.env'])].sort();
 
-    if (content === null) {
-      await rename(staging, target);
-      moved = true;
-    } else {
+    if (content === null) await rename(staging, target);
+    else {
       await mergeInto(staging, target, record);
       await rm(staging, { recursive: true, force: true });
-      moved = true;
     }
+    moved = true;
     const kept = record.kept.sort();
     return {
       dir: target,
