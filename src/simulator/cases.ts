@@ -274,8 +274,7 @@ export function scanError(answer: unknown): string | null {
   if (answer === null || typeof answer !== 'object') return null;
   const { verdict, metadata } = answer as { verdict?: unknown; metadata?: { comments?: unknown } };
   if (verdict !== 'unknown' || !Array.isArray(metadata?.comments)) return null;
-  const error = metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:'));
-  return error ?? null;
+  return metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:')) ?? null;
 }
 
 /**

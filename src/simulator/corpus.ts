@@ -173,12 +173,8 @@ function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | n
   const record = json.value as { verdict?: unknown; bid?: unknown; metadata?: { comments?: unknown } };
   const verdict = typeof record.verdict === 'string' ? record.verdict.toLowerCase() : '';
   const outcome = (['malicious', 'benign', 'suspicious', 'unknown'] as const).find((v) => v === verdict) ?? 'missing';
-  const bid =
-    typeof record.bid === 'bigint'
-      ? record.bid
-      : typeof record.bid === 'number' && Number.isSafeInteger(record.bid)
-        ? BigInt(record.bid)
-        : null;
+  const exact = typeof record.bid === 'bigint' || (typeof record.bid === 'number' && Number.isSafeInteger(record.bid));
+  const bid = exact ? BigInt(record.bid as bigint | number) : null;
   const comments = Array.isArray(record.metadata?.comments) ? record.metadata.comments.map(String) : [];
   return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)), comments };
 }
