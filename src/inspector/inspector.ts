@@ -57,6 +57,7 @@ export class Inspector {
         return source;
       },
       onChange: (tx) => this.#publish(tx),
+      onComplete: (tx) => this.history.put(tx),
       onArtifact: (sha256, data) => this.artifacts.put(sha256, data),
     });
     this.#host = new SimulatorHost(
@@ -95,8 +96,11 @@ export class Inspector {
     return () => this.#subscribers.delete(listener);
   }
 
+  /** A transaction created or changed: serialized only when a page is watching. */
   #publish(tx: Transaction): void {
-    const json = this.history.put(tx);
+    this.history.open(tx);
+    if (this.#subscribers.size === 0) return;
+    const json = JSON.stringify(tx);
     for (const listener of this.#subscribers) listener(tx, json);
   }
 
@@ -164,7 +168,9 @@ export class Inspector {
         throw new Error(`line ${count + 1}: not a transaction (needs request.body and response.status)`);
       }
       count++;
-      this.#publish({ ...tx, id: `${batch}-${count}`, source: 'import', rev: this.tracker.nextRev() });
+      const imported: Transaction = { ...tx, id: `${batch}-${count}`, source: 'import', rev: this.tracker.nextRev() };
+      this.#publish(imported);
+      this.history.put(imported);
     }
     return count;
   }

@@ -171,7 +171,7 @@ function stream(inspector: Inspector, event: H3Event) {
   );
   const since = from === instance ? Number(rev || Number.NaN) : 0;
   void events.push({ retry: 1000, data: '' });
-  if (Number.isFinite(since)) for (const json of inspector.history.since(since)) push((JSON.parse(json) as Transaction).rev, json);
+  if (Number.isFinite(since)) for (const kept of inspector.history.since(since)) push(kept.rev, kept.json);
   const unsubscribe = inspector.subscribe((tx, json) => push(tx.rev, json));
   const ping = setInterval(() => void events.pushComment('keep-alive'), 15_000);
   events.onClosed(() => {
