@@ -18,6 +18,9 @@ interface Segment {
   orders: number[];
 }
 
+/** A transaction kept: its JSON text, its rev and its arrival order. */
+type Kept = { rev: number; json: string; order: number };
+
 export class History {
   #segments: Segment[] = [];
   #capacity = 0;
@@ -82,7 +85,7 @@ export class History {
   }
 
   /** The transactions changed since `rev` (all for 0; the live stream's resume) with their JSON texts, oldest first. */
-  since(rev: number): { rev: number; json: string; order: number }[] {
+  since(rev: number): Kept[] {
     this.#flush();
     const kept = this.#segments.flatMap((s) =>
       s.revs.flatMap((r, i) =>

@@ -8,8 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createEventStream, getRouterParam, H3, HTTPError, type H3Event } from 'h3';
 import { toNodeHandler } from 'h3/node';
-import { bountyFile, curlCommand, harLog, jsonLines } from './exports.js';
-import type { Inspector, ReplayMode } from './inspector.js';
+import { bountyFile, curlCommand, harLog } from './exports.js';
+import type { Change, Inspector, ReplayMode } from './inspector.js';
 import { inspectorPage } from './page.js';
 import type { Transaction } from '../simulator/recording.js';
 
@@ -106,9 +106,16 @@ function inspectorApp(inspector: Inspector, allowedHosts: () => string[], url: (
     };
   });
   app.get('/api/export.jsonl', () =>
-    text(jsonLines(inspector.history.list()), 'application/x-ndjson', {
-      'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
-    }),
+    text(
+      inspector.history
+        .since(0)
+        .map((kept) => `${kept.json}\n`)
+        .join(''),
+      'application/x-ndjson',
+      {
+        'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
+      },
+    ),
   );
   app.get('/api/export.har', () =>
     text(JSON.stringify(harLog(inspector.history.list(), inspector.engineUrl), null, 2), 'application/json', {
@@ -165,14 +172,15 @@ function stream(inspector: Inspector, event: H3Event) {
   const events = createEventStream(event);
   // Event ids are `<process>:<rev>`: after a restart of serve, a resuming page gets the whole new history.
   const instance = inspector.tracker.instance;
-  const push = (rev: number, json: string) => void events.push({ id: `${instance}:${rev}`, event: 'transaction', data: json });
+  const push = (batch: Change[]) =>
+    void events.push(batch.map((c) => ({ id: `${instance}:${c.rev}`, event: 'transaction', data: c.json })));
   const [from, rev] = String(event.req.headers.get('last-event-id') ?? `${instance}:${event.url.searchParams.get('since') ?? ''}`).split(
     ':',
   );
   const since = from === instance ? Number(rev || Number.NaN) : 0;
   void events.push({ retry: 1000, data: '' });
-  if (Number.isFinite(since)) for (const kept of inspector.history.since(since)) push(kept.rev, kept.json);
-  const unsubscribe = inspector.subscribe((tx, json) => push(tx.rev, json));
+  if (Number.isFinite(since)) push(inspector.history.since(since));
+  const unsubscribe = inspector.subscribe(push);
   const ping = setInterval(() => void events.pushComment('keep-alive'), 15_000);
   events.onClosed(() => {
     clearInterval(ping);

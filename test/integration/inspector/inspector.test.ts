@@ -117,6 +117,25 @@ describe('inspector history', () => {
     expect(history.size).toBe(3);
   });
 
+  it('streams the changes of one turn to a watching page at once, in the order they were made', async () => {
+    const inspector = new Inspector({ secret: SECRET, maxBytes: 1024 * 1024, maxBodyBytes: 1024 });
+    const batches: { rev: number; id: string }[][] = [];
+    const stop = inspector.subscribe((batch) =>
+      batches.push(batch.map((c) => ({ rev: c.rev, id: (JSON.parse(c.json) as Transaction).id }))),
+    );
+    const ping = { event: 'ping', delivery: null, status: 200, ackMs: 1 };
+    for (let i = 0; i < 3; i++) inspector.tracker.onDelivery(ping);
+    expect(batches).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const ids = inspector.history.list().map((tx) => tx.id);
+    expect(batches).toEqual([ids.map((id, i) => ({ rev: i + 1, id }))]);
+    stop();
+    inspector.tracker.onDelivery(ping);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches.length).toBe(1);
+    expect(inspector.history.size).toBe(4);
+  });
+
   it('shows bids in NCT', () => {
     expect(weiToNct('1000000000000000000')).toBe('1');
     expect(weiToNct('62500000000000000')).toBe('0.0625');
