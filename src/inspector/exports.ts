@@ -36,6 +36,10 @@ export function bountyFile(tx: Transaction): string {
   }
 }
 
+export function jsonLines(list: readonly Transaction[]): string {
+  return list.map((tx) => `${JSON.stringify(tx)}\n`).join('');
+}
+
 /** The history as a HAR 1.2 log; the PolySwarm side (download, scan, answer) rides along in `_polyswarm`. */
 export function harLog(list: readonly Transaction[], engineUrl: string): Record<string, unknown> {
   const entries = list.map((tx) => {

@@ -10,22 +10,12 @@
 import type { Transaction } from '../simulator/recording.js';
 
 /** JSON texts back to back, with where each ends, its rev and its arrival order; dropped whole, oldest first. */
-interface Segment {
-  data: Buffer;
-  used: number;
-  ends: number[];
-  revs: number[];
-  orders: number[];
-}
-
+type Segment = { data: Buffer; used: number; ends: number[]; revs: number[]; orders: number[] };
 /** A transaction kept: its JSON text, its rev and its arrival order. */
 type Kept = { rev: number; json: string; order: number };
 
 export class History {
   #segments: Segment[] = [];
-  #capacity = 0;
-  #bytes = 0;
-  #count = 0;
   /** Open transactions and their arrival order; finished ones wait in `#pending` for the next turn. */
   readonly #open = new Map<Transaction, number>();
   #pending: [Transaction, number][] = [];
@@ -51,17 +41,13 @@ export class History {
   #flush(): void {
     for (const [tx, order] of this.#pending.splice(0)) {
       const json = JSON.stringify(tx);
+      const bytes = Buffer.byteLength(json);
       let s = this.#segments.at(-1);
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: the exact count only matters near a segment's end.
-      if (!s || (json.length * 3 > s.data.length - s.used && Buffer.byteLength(json) > s.data.length - s.used))
-        s = this.#grow(Buffer.byteLength(json));
-      const written = s.data.write(json, s.used);
-      s.used += written;
+      if (!s || s.used + bytes > s.data.length) s = this.#grow(bytes);
+      s.used += s.data.write(json, s.used);
       s.ends.push(s.used);
       s.revs.push(tx.rev);
       s.orders.push(order);
-      this.#bytes += written;
-      this.#count++;
     }
   }
 
@@ -69,18 +55,12 @@ export class History {
   #grow(bytes: number): Segment {
     const size = Math.max(this.#segmentBytes, bytes);
     let reused: Buffer | undefined;
-    while (this.#segments.length > 0 && this.#capacity + size > this.maxBytes) {
+    while (this.#segments.length > 0 && this.#segments.reduce((sum, s) => sum + s.data.length, size) > this.maxBytes) {
       const oldest = this.#segments.shift()!;
-      [this.#capacity, this.#bytes, this.#count] = [
-        this.#capacity - oldest.data.length,
-        this.#bytes - oldest.used,
-        this.#count - oldest.ends.length,
-      ];
       if (oldest.data.length === size) reused = oldest.data;
     }
     const segment: Segment = { data: reused ?? Buffer.allocUnsafeSlow(size), used: 0, ends: [], revs: [], orders: [] };
     this.#segments.push(segment);
-    this.#capacity += size;
     return segment;
   }
 
@@ -122,12 +102,12 @@ export class History {
   /** Bytes of JSON the ring holds (the open transactions are the tracker's objects). */
   get bytes(): number {
     this.#flush();
-    return this.#bytes;
+    return this.#segments.reduce((sum, s) => sum + s.used, 0);
   }
 
   get size(): number {
     this.#flush();
-    return this.#count + this.#open.size;
+    return this.#segments.reduce((sum, s) => sum + s.ends.length, this.#open.size);
   }
 }
 

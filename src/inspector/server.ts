@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createEventStream, getRouterParam, H3, HTTPError, type H3Event } from 'h3';
 import { toNodeHandler } from 'h3/node';
-import { bountyFile, curlCommand, harLog } from './exports.js';
+import { bountyFile, curlCommand, harLog, jsonLines } from './exports.js';
 import type { Change, Inspector, ReplayMode } from './inspector.js';
 import { inspectorPage } from './page.js';
 import type { Transaction } from '../simulator/recording.js';
@@ -106,16 +106,9 @@ function inspectorApp(inspector: Inspector, allowedHosts: () => string[], url: (
     };
   });
   app.get('/api/export.jsonl', () =>
-    text(
-      inspector.history
-        .since(0)
-        .map((kept) => `${kept.json}\n`)
-        .join(''),
-      'application/x-ndjson',
-      {
-        'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
-      },
-    ),
+    text(jsonLines(inspector.history.list()), 'application/x-ndjson', {
+      'content-disposition': 'attachment; filename="polyswarm-transactions.jsonl"',
+    }),
   );
   app.get('/api/export.har', () =>
     text(JSON.stringify(harLog(inspector.history.list(), inspector.engineUrl), null, 2), 'application/json', {
