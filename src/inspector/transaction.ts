@@ -69,7 +69,6 @@ export class TransactionTracker implements EngineObserver {
       request,
       response: { status: event.status, ackMs: event.ackMs },
     };
-    // Plain assignments, not spreads: a spread object can land in V8's slow dictionary mode, and thousands are kept.
     if (event.reason) tx.response.reason = event.reason;
     if (event.duplicate) tx.response.duplicate = true;
     if (event.bounty !== undefined && event.body) this.#openBounty(tx, event.body, event.status === 202 && !event.duplicate);
