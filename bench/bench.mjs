@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: ten figures, each a ratio against a baseline measured in the same run (the machine is shared
+ * `npm run bench`: eleven figures, each a ratio against a baseline measured in the same run (the machine is shared
  * and noisy, so absolute numbers from another run mean little), plus the raw numbers. Loopback only; bounded to
  * under five minutes. See the README's "Benchmarks" section for what each figure means.
  *
@@ -7,14 +7,14 @@
  *   node bench/bench.mjs --json          the results as JSON on stdout instead of the table
  *   node bench/bench.mjs --json FILE     the table on stdout, and the JSON written to FILE
  *   node bench/bench.mjs --only 1,4      a subset of the figures
- *   node bench/bench.mjs --profile       also CPU-profile the engine in figures 1 and 3 (where its time goes, by
+ *   node bench/bench.mjs --profile       also CPU-profile the engine in figures 1, 3 and 11 (where its time goes, by
  *                                        layer; the profiler slows it a little, so those figures read lower)
  *
  * The engine always runs as a child process of the built bin (`polyswarm-engine start|serve`), as users run it.
  */
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -175,6 +175,20 @@ function cpuSeconds(pid) {
   }
 }
 
+/** CPU seconds of a process and every descendant still running (their threads included), from /proc. */
+function treeCpuSeconds(pid) {
+  let total = cpuSeconds(pid) ?? 0;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean))
+        total += treeCpuSeconds(child);
+    }
+  } catch {
+    // exited meanwhile
+  }
+  return total;
+}
+
 async function pingRate(url, seconds, connections = 10) {
   const result = await cannon({ url, duration: seconds, connections, requests: [pingRequest()] });
   if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
@@ -183,14 +197,18 @@ async function pingRate(url, seconds, connections = 10) {
   return result.requests.total / (result.duration || seconds);
 }
 
-/** Sends `amount` signed bounties and records each acknowledgement's round trip (ms, float). */
-async function sendBounties(url, host, prefix, amount, connections, options = {}) {
+/**
+ * Sends `amount` signed bounties and records each acknowledgement's round trip (ms, float); `overallRate` (per second)
+ * makes it a fixed-rate load instead of a closed loop, the other options go to the bodies.
+ */
+async function sendBounties(url, host, prefix, amount, connections, { overallRate, ...options } = {}) {
   const latencies = [];
   const statuses = new Map();
   const result = await cannon({
     url,
     amount,
     connections,
+    overallRate,
     requests: bountyRequests(host, prefix, options),
     onInstance: (instance) =>
       instance.on('response', (_client, status, _bytes, ms) => {
@@ -264,7 +282,7 @@ async function figurePing() {
     // their ratio, and the CPU time each engine process spent per ping (from /proc), which load from others on the
     // machine disturbs far less than throughput.
     const paired = [];
-    const cpuPerPing = { engine: [], metrics: [] };
+    const cpuPerPing = { bare: [], engine: [], metrics: [] };
     const measure = async (name) => {
       const server = servers[name];
       const cpu0 = cpuSeconds(server.pid);
@@ -305,6 +323,9 @@ async function figurePing() {
           engine_rounds: rounds.engine.map((v) => round(v, 0)),
           bare_rounds: rounds.bare.map((v) => round(v, 0)),
           bare_h3_rounds: rounds.h3.map((v) => round(v, 0)),
+          // CPU time per ping (from /proc), which someone else's load on the machine disturbs far less than req/s.
+          cpu_us_per_ping: { engine: cpuPerPing.engine.map((v) => round(v, 1)), bare: cpuPerPing.bare.map((v) => round(v, 1)) },
+          cpu_per_ping_bare_over_engine: cpuPerPing.bare.length ? round(median(cpuPerPing.bare) / median(cpuPerPing.engine), 3) : null,
           bare_h3_over_bare: round(h3 / baseline, 3),
           engine_over_bare_h3: round(value / h3, 3),
           connections: 10,
@@ -960,6 +981,97 @@ async function figureInspector() {
   }
 }
 
+/**
+ * 11. CPU per answered bounty of `start` (journaled) ÷ a minimal durable engine (bench/minimal-engine.mjs: HMAC,
+ * parse, LMDB put before the 202, undici GET + POST, LMDB remove), and of `start --queue memory` ÷ the same minimal
+ * engine without LMDB: how far the engine is from the floor of what it promises. In each round the four take the
+ * same fixed-rate load at the same time (so a burst of someone else's load hits all four alike); CPU is user +
+ * system time of each one's process tree, from /proc, from the round's first bounty to its last answer. The figure
+ * is the median of the rounds' ratios.
+ */
+async function figureFloor() {
+  const RATE = 250;
+  const SECONDS = 6;
+  const ROUNDS = 5;
+  const project = writeProject(SCAN);
+  const host = await startHost();
+  const minimal = join(ROOT, 'bench', 'minimal-engine.mjs');
+  const prof = profiler();
+  const engines = {
+    journaled: await startEngine({ project, nodeArgs: prof.nodeArgs }),
+    memory: await startEngine({ project, args: ['--queue', 'memory'] }),
+    floor: await spawnReady([minimal, SECRET]),
+    'floor-memory': await spawnReady([minimal, SECRET, '--memory']),
+  };
+  const names = Object.keys(engines);
+  const cpu = Object.fromEntries(names.map((name) => [name, []]));
+  const result = {};
+  /** One round: `amount` bounties to each engine at RATE/s, all four at once; CPU ms per answered bounty of each. */
+  const measureRound = async (prefix, amount) => {
+    const before = host.total;
+    const answered = host.waitForTotal(before + amount * names.length, 120_000);
+    const cpu0 = names.map((name) => treeCpuSeconds(engines[name].pid));
+    const runs = await Promise.all(
+      names.map((name) => sendBounties(engines[name].url, host, `${prefix}-${name}`, amount, 16, { overallRate: RATE })),
+    );
+    for (const [i, sent] of runs.entries()) expectAll202(sent.statuses, `floor figure (${names[i]})`);
+    await answered;
+    return names.map((name, i) => ((treeCpuSeconds(engines[name].pid) - cpu0[i]) / amount) * 1000);
+  };
+  try {
+    progress('11 floor: warming up');
+    await measureRound('warm', 600);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [i, ms] of (await measureRound(`f${r}`, RATE * SECONDS)).entries()) cpu[names[i]].push(ms);
+      progress(`11 floor: round ${r + 1}: CPU ms per bounty ${names.map((n) => `${n} ${cpu[n].at(-1).toFixed(3)}`).join(', ')}`);
+    }
+    if (host.duplicates > 0) throw new Error(`floor: ${host.duplicates} bounties were answered twice`);
+    const ratios = (a, b) => cpu[a].map((v, i) => v / cpu[b][i]);
+    const journaled = median(ratios('journaled', 'floor'));
+    const memory = median(ratios('memory', 'floor-memory'));
+    const raw = {
+      rate_per_s_each: RATE,
+      bounties_per_round: RATE * SECONDS,
+      connections: 16,
+      answer_bytes: Object.fromEntries(['journaled', 'floor'].map((n) => [n, host.answers.get(`f0-${n}-0`)?.[0]?.body.length ?? null])),
+      cpu_ms_per_bounty_rounds: Object.fromEntries(names.map((n) => [n, cpu[n].map((v) => round(v, 3))])),
+    };
+    return [
+      Object.assign(result, {
+        id: 11,
+        name: 'CPU per answered bounty: start ÷ minimal durable engine',
+        value: round(median(cpu.journaled), 3),
+        baseline: round(median(cpu.floor), 3),
+        unit: 'ms',
+        ratio: round(journaled, 3),
+        target: '≤ 1.3',
+        met: journaled <= 1.3,
+        raw: { ...raw, round_ratios: ratios('journaled', 'floor').map((v) => round(v, 3)) },
+      }),
+      {
+        id: '11m',
+        name: 'CPU per answered bounty: --queue memory ÷ minimal engine',
+        value: round(median(cpu.memory), 3),
+        baseline: round(median(cpu['floor-memory']), 3),
+        unit: 'ms',
+        ratio: round(memory, 3),
+        target: '≤ 1.3',
+        met: memory <= 1.3,
+        raw: {
+          round_ratios: ratios('memory', 'floor-memory').map((v) => round(v, 3)),
+          journaled_over_memory: round(median(ratios('journaled', 'memory')), 3),
+          floor_over_floor_memory: round(median(ratios('floor', 'floor-memory')), 3),
+        },
+      },
+    ];
+  } finally {
+    await Promise.all(Object.values(engines).map((engine) => engine.stop()));
+    await host.close();
+    removeDir(project);
+    if (result.raw) result.profile = prof.read();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Run and report
 
@@ -974,6 +1086,7 @@ const FIGURES = [
   [8, figureBigBodies],
   [9, figureSchedule],
   [10, figureInspector],
+  [11, figureFloor],
 ];
 
 const rows = [];

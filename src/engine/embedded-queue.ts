@@ -152,6 +152,7 @@ export class EmbeddedQueue implements BountyQueue {
     for (const [key, until] of answered) this.#remember(key, until, now);
     report.dropped = dropped;
     for (const key of dropped) this.#logger.warn('bounty expired while the engine was down; no answer is due', { key });
+    const removed: Promise<void>[] = [];
     for (const [key, record] of pending) {
       const parsed = parseBountyBody(record.body);
       if (!parsed.ok || jobKey(parsed.value) !== key || isExpired(parsed.value)) {
@@ -160,7 +161,7 @@ export class EmbeddedQueue implements BountyQueue {
           key,
           error: parsed.ok ? 'key or expiration mismatch' : parsed.errors[0]?.message,
         });
-        await journal.settle(key, 0);
+        removed.push(journal.settle(key, 0));
         continue;
       }
       const bounty = parsed.value;
@@ -169,6 +170,7 @@ export class EmbeddedQueue implements BountyQueue {
       this.#push({ key, deliveryId: record.deliveryId, bounty, receivedAt: record.receivedAt, bytes: record.body.byteLength });
       report.restored++;
     }
+    await Promise.all(removed);
     if (report.restored > 0 || dropped.length > 0 || report.unreadable > 0) {
       this.#logger.info('journal recovered', {
         restored: report.restored,
@@ -226,10 +228,9 @@ export class EmbeddedQueue implements BountyQueue {
     this.#runner?.cut();
   }
 
-  /** After the scanner is idle: waits for the journal writes of settled jobs, then closes the journal. */
+  /** After the scanner is idle: closes the journal, which writes the settles still waiting, and waits for them. */
   async release(): Promise<void> {
-    await Promise.all(this.#settling);
-    await this.#options.journal?.close();
+    await Promise.all([this.#options.journal?.close(), ...this.#settling]);
   }
 
   readonly #settling = new Set<Promise<unknown>>();
@@ -337,8 +338,8 @@ export class EmbeddedQueue implements BountyQueue {
       this.#bytes -= job.bytes ?? 0;
     }
     // Settled: its body leaves the journal, its key stays until the expiration. Retained (shutdown): it stays. Not
-    // awaited: the slot goes to the next bounty now; LMDB commits it with the other writes of this turn, and a crash
-    // before that commit only means this bounty is answered again (docs/protocol.md §13).
+    // awaited: the slot goes to the next bounty now; the journal writes it with the next accept's transaction (group
+    // commit), and a crash before that commit only means this bounty is answered again (docs/protocol.md §13).
     if (outcome !== 'retained' && this.#options.journal) {
       const settle = this.#options.journal.settle(job.key, job.bounty.expiration.getTime()).catch((error: unknown) =>
         this.#logger.error('could not remove an answered bounty from the journal; the next start answers it again', {

@@ -8,6 +8,11 @@
  * survives a killed process by design (copy-on-write B-tree, no recovery step), and batches the writes of one event
  * loop turn into a single commit, so 2,000 acknowledgements cost one transaction, not 2,000 fsyncs.
  *
+ * Group commit: the bounties received in one event loop turn share a transaction, and each 202 waits for it. Settles
+ * (answered: body out, key kept) wait in memory and ride with the next accept's transaction, or are written on their
+ * own after SETTLE_BATCH_MS, and at close: a settle alone cost a transaction and an fdatasync per bounty. A crash
+ * loses at most the settles of that window, whose bounties are then answered again (docs/protocol.md §13).
+ *
  * Durability: a put resolves when its transaction is committed; LMDB's flush to disk follows (overlapping sync).
  * A process crash after the 202 loses nothing; a power cut can lose the last few milliseconds of commits.
  *
@@ -54,7 +59,10 @@ export interface Journal {
   readonly checkMs: number;
   /** Stores a pending bounty; resolves once committed (the 202 waits for this). */
   add(key: string, record: JournalRecord): Promise<void>;
-  /** The bounty is answered (or will never be): forget its body, remember its key until `expiresAt`. */
+  /**
+   * The bounty is answered (or will never be): forget its body, remember its key until `expiresAt`. Written with the
+   * next `add`, after SETTLE_BATCH_MS, or at `close`, whichever comes first; resolves once committed.
+   */
   settle(key: string, expiresAt: number): Promise<void>;
   /** Pending bounties left by the previous run, and answered keys still live; expired and damaged ones are removed. */
   recover(now?: number): Promise<JournalRecovery>;
@@ -63,6 +71,8 @@ export interface Journal {
 
 const PENDING = 'p:';
 const ANSWERED = 'a:';
+/** How long a settle may wait for an accept's transaction to ride with before it is written on its own. */
+const SETTLE_BATCH_MS = 50;
 
 /**
  * A record's bytes: format version (1 byte), CRC-32 (4, little-endian) of the key's UTF-8 and every byte after the
@@ -207,23 +217,46 @@ export function openJournal(dir: string): Journal {
     }
     throw new EngineError('JOURNAL_UNAVAILABLE', `cannot write the journal ${path}: ${reason}`, { dir, path, reason });
   };
+  /** Settles not written yet ([key, expiresAt]), and the promise their `settle` calls return. */
+  let settles:
+    | { entries: [string, number][]; written: Promise<void>; resolve: (written: Promise<void>) => void; timer: NodeJS.Timeout }
+    | undefined;
+  /** Issues the waiting settles now, so they join whatever this event loop turn commits. */
+  const writeSettles = () => {
+    if (!settles) return;
+    const { entries, resolve, timer } = settles;
+    settles = undefined;
+    clearTimeout(timer);
+    const now = Date.now();
+    let writes: Promise<unknown>;
+    try {
+      writes = Promise.all(
+        entries.flatMap(([k, until]) => [db.remove(PENDING + k), until > now ? db.put(ANSWERED + k, encode(k, until)) : undefined]),
+      );
+    } catch (error) {
+      writes = Promise.reject(error);
+    }
+    // Awaited by every settle of the batch, so a failed commit is a rejection there, never an unhandled one.
+    resolve(writes.then(() => {}, writeFailed));
+  };
   let closing: Promise<void> | undefined;
   return {
     path,
     checkMs,
     async add(key, record) {
+      writeSettles();
       await Promise.resolve()
         .then(() => db.put(PENDING + key, encode(key, record.expiresAt, record)))
         .catch(writeFailed);
     },
-    async settle(key, expiresAt) {
-      // Two writes of one turn, committed in the same batch; both awaited, so a failed commit is one rejection here,
-      // never an unhandled one.
-      await Promise.resolve()
-        .then(() =>
-          Promise.all([db.remove(PENDING + key), expiresAt > Date.now() ? db.put(ANSWERED + key, encode(key, expiresAt)) : undefined]),
-        )
-        .catch(writeFailed);
+    settle(key, expiresAt) {
+      if (!settles) {
+        let resolve!: (written: Promise<void>) => void;
+        const written = new Promise<void>((r) => (resolve = r));
+        settles = { entries: [], written, resolve, timer: setTimeout(writeSettles, SETTLE_BATCH_MS) };
+      }
+      settles.entries.push([key, expiresAt]);
+      return settles.written;
     },
     async recover(now = Date.now()) {
       const found: JournalRecovery = { pending: [], answered: [], dropped: [], damaged: [] };
@@ -261,6 +294,7 @@ export function openJournal(dir: string): Journal {
       return found;
     },
     close() {
+      writeSettles();
       closing ??= (async () => {
         try {
           await db.close();

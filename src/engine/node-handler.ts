@@ -72,8 +72,15 @@ class NodeDeliveryRequest implements DeliveryRequest {
 
   readBody(max: number): Promise<Uint8Array> {
     const req = this.req;
-    // Nothing to wait for: the parser has seen the whole request and no body byte is buffered (a ping, a GET).
-    if (req.complete && req.readableLength === 0) {
+    // Nothing to wait for: the framing says there is no body (Content-Length: 0, or neither it nor Transfer-Encoding:
+    // RFC 9112 §6.3), as for a ping, or the parser has seen the whole request and no body byte is buffered. The
+    // handler runs before the parser marks even a body-less request complete, so the framing is what a ping meets.
+    const length = req.headers['content-length'];
+    if (
+      length === '0' ||
+      (length === undefined && req.headers['transfer-encoding'] === undefined) ||
+      (req.complete && req.readableLength === 0)
+    ) {
       req.resume();
       return Promise.resolve(EMPTY);
     }

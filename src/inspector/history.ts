@@ -1,112 +1,114 @@
 /**
- * The inspector's history: transactions in arrival order, bounded in bytes (`--inspector-history`). When a new or
- * grown transaction passes the bound, the oldest go first. Artifacts kept for replay are bounded the same way.
+ * The inspector's history: transactions in arrival order, bounded in bytes (`--inspector-history`), the oldest out
+ * first. Artifacts kept for replay are bounded the same way.
+ *
+ * A finished transaction is kept as its JSON bytes in a ring of Buffers, written on the next turn of the event loop:
+ * the request path only hands the object over, and nothing per transaction stays on the JavaScript heap for the
+ * garbage collector to trace and promote (kept as objects, then as strings, a full history cost each request more
+ * than everything else the inspector does). One still open (a bounty awaiting its answer) is the tracker's object.
  */
 import type { Transaction } from '../simulator/recording.js';
 
-/** Where an open transaction sits in the history: on the object itself (JSON leaves symbol keys out). */
-const SLOT = Symbol('history entry');
-type Slotted = Transaction & { [SLOT]?: Entry };
+/** JSON texts back to back, with where each ends, its rev and its arrival order; dropped whole, oldest first. */
+type Segment = { data: Buffer; used: number; ends: number[]; revs: number[]; orders: number[] };
+/** A transaction kept: its JSON text, its rev and its arrival order. */
+type Kept = { rev: number; json: string; order: number };
 
-/**
- * Each transaction is kept as its JSON text: one flat string per transaction instead of a tree of small objects,
- * which the garbage collector would otherwise trace and copy on every collection (with a few thousand kept, that
- * cost the request path more than everything else the inspector does). Its size is then known: 2 bytes per
- * character (V8 stores a string with any non-Latin-1 character at 2 bytes each) plus the entry.
- */
 export class History {
-  /** Arrival order, oldest at `#head`; evicted slots are cleared and the array compacted now and then. */
-  #order: (Entry | undefined)[] = [];
-  #head = 0;
-  #size = 0;
-  #bytes = 0;
+  #segments: Segment[] = [];
+  /** Open transactions and their arrival order; finished ones wait in `#pending` for the next turn. */
+  readonly #open = new Map<Transaction, number>();
+  #pending: [Transaction, number][] = [];
+  #order = 0;
+  readonly #segmentBytes: number;
 
-  constructor(readonly maxBytes: number) {}
-
-  /** Adds or updates `tx`, then drops the oldest until the history fits (never `tx` itself); returns its JSON. */
-  put(tx: Transaction): string {
-    const json = JSON.stringify(tx);
-    const bytes = ENTRY_BYTES + 2 * json.length;
-    const slotted = tx as Slotted;
-    const known = slotted[SLOT];
-    if (known && !known.evicted) {
-      this.#bytes += bytes - known.bytes;
-      known.bytes = bytes;
-      known.json = json;
-      known.rev = tx.rev;
-    } else {
-      const entry: Entry = { id: tx.id, rev: tx.rev, json, bytes, evicted: false };
-      slotted[SLOT] = entry;
-      this.#order.push(entry);
-      this.#size++;
-      this.#bytes += bytes;
-    }
-    const newest = slotted[SLOT]!;
-    while (this.#bytes > this.maxBytes && this.#head < this.#order.length - 1) {
-      const oldest = this.#order[this.#head];
-      this.#order[this.#head++] = undefined;
-      if (oldest && oldest !== newest) {
-        oldest.evicted = true;
-        this.#size--;
-        this.#bytes -= oldest.bytes;
-      } else if (oldest) {
-        this.#order.push(oldest);
-      }
-    }
-    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#head);
-      this.#head = 0;
-    }
-    return json;
+  constructor(readonly maxBytes: number) {
+    this.#segmentBytes = Math.min(maxBytes, Math.max(4096, Math.min(1 << 20, Math.floor(maxBytes / 16))));
   }
 
-  /** By id: a scan from the newest (the API asks rarely; the request path never does). */
-  get(id: string): Transaction | undefined {
-    for (let i = this.#order.length - 1; i >= this.#head; i--) {
-      const entry = this.#order[i];
-      if (entry?.id === id) return JSON.parse(entry.json) as Transaction;
+  /** A transaction created or changed that may change again: listed as it is until `put`. */
+  open(tx: Transaction): void {
+    if (!this.#open.has(tx)) this.#open.set(tx, ++this.#order);
+  }
+
+  /** A transaction that can change no more: serialized into the ring on the next turn of the event loop. */
+  put(tx: Transaction): void {
+    const order = this.#open.get(tx) ?? ++this.#order;
+    this.#open.delete(tx);
+    if (this.#pending.push([tx, order]) === 1) setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    for (const [tx, order] of this.#pending.splice(0)) {
+      const json = JSON.stringify(tx);
+      const bytes = Buffer.byteLength(json);
+      let s = this.#segments.at(-1);
+      if (!s || s.used + bytes > s.data.length) s = this.#grow(bytes);
+      s.used += s.data.write(json, s.used);
+      s.ends.push(s.used);
+      s.revs.push(tx.rev);
+      s.orders.push(order);
     }
-    return undefined;
+  }
+
+  /** A new segment for at least `bytes`, once the oldest are dropped to fit the bound (one's memory reused). */
+  #grow(bytes: number): Segment {
+    const size = Math.max(this.#segmentBytes, bytes);
+    let reused: Buffer | undefined;
+    while (this.#segments.length > 0 && this.#segments.reduce((sum, s) => sum + s.data.length, size) > this.maxBytes) {
+      const oldest = this.#segments.shift()!;
+      if (oldest.data.length === size) reused = oldest.data;
+    }
+    const segment: Segment = { data: reused ?? Buffer.allocUnsafeSlow(size), used: 0, ends: [], revs: [], orders: [] };
+    this.#segments.push(segment);
+    return segment;
+  }
+
+  /** The transactions changed since `rev` (all for 0; the live stream's resume) with their JSON texts, oldest first. */
+  since(rev: number): Kept[] {
+    this.#flush();
+    const kept = this.#segments.flatMap((s) =>
+      s.revs.flatMap((r, i) =>
+        r > rev ? [{ rev: r, json: s.data.toString('utf8', s.ends[i - 1] ?? 0, s.ends[i]), order: s.orders[i]! }] : [],
+      ),
+    );
+    for (const [tx, order] of this.#open) if (tx.rev > rev) kept.push({ rev: tx.rev, json: JSON.stringify(tx), order });
+    return kept.sort((a, b) => a.order - b.order);
   }
 
   /** Oldest first. */
   list(): Transaction[] {
-    return this.#entries().map((e) => JSON.parse(e.json) as Transaction);
+    return this.since(0).map((k) => JSON.parse(k.json) as Transaction);
   }
 
-  /** The JSON texts changed since `rev` (the live stream's resume), oldest first. */
-  since(rev: number): string[] {
-    return this.#entries()
-      .filter((e) => e.rev > rev)
-      .map((e) => e.json);
-  }
-
-  #entries(): Entry[] {
-    const list: Entry[] = [];
-    for (let i = this.#head; i < this.#order.length; i++) {
-      const entry = this.#order[i];
-      if (entry) list.push(entry);
+  /** By id: the open ones, then a search of the ring's bytes, newest first (the API asks rarely, the request path never). */
+  get(id: string): Transaction | undefined {
+    this.#flush();
+    for (const tx of this.#open.keys()) if (tx.id === id) return JSON.parse(JSON.stringify(tx)) as Transaction;
+    const needle = Buffer.from(`"id":${JSON.stringify(id)}`);
+    for (const { data, used, ends } of [...this.#segments].reverse()) {
+      const bytes = data.subarray(0, used);
+      // (A negative offset would count from the end: the search stops at the first byte.)
+      for (let at = bytes.lastIndexOf(needle); at >= 0; at = at > 0 ? bytes.lastIndexOf(needle, at - 1) : -1) {
+        // The entry holding the match: its id, or another key's value inside it (a log line's field).
+        const i = ends.findIndex((end) => end > at);
+        const tx = JSON.parse(bytes.toString('utf8', ends[i - 1] ?? 0, ends[i])) as Transaction;
+        if (tx.id === id) return tx;
+      }
     }
-    return list;
+    return undefined;
   }
 
+  /** Bytes of JSON the ring holds (the open transactions are the tracker's objects). */
   get bytes(): number {
-    return this.#bytes;
+    this.#flush();
+    return this.#segments.reduce((sum, s) => sum + s.used, 0);
   }
 
   get size(): number {
-    return this.#size;
+    this.#flush();
+    return this.#segments.reduce((sum, s) => sum + s.ends.length, this.#open.size);
   }
-}
-
-const ENTRY_BYTES = 96;
-
-interface Entry {
-  id: string;
-  rev: number;
-  json: string;
-  bytes: number;
-  evicted: boolean;
 }
 
 /** Artifact bytes by sha256, for replays and new bounties; bounded in bytes, oldest out first. */

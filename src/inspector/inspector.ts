@@ -18,6 +18,9 @@ import { TransactionTracker } from './transaction.js';
 
 export type ReplayMode = 'exact' | 'resigned' | 'edited';
 
+/** A transaction as the live stream sends it: its JSON text and the rev of the change. */
+export type Change = { rev: number; json: string };
+
 export interface InspectorOptions {
   /** The secret replays and new bounties are signed with (the engine's current one). */
   secret: string;
@@ -38,7 +41,9 @@ export class Inspector {
   readonly history: History;
   readonly artifacts: ArtifactStore;
   readonly tracker: TransactionTracker;
-  readonly #subscribers = new Set<(tx: Transaction, json: string) => void>();
+  readonly #subscribers = new Set<(batch: Change[]) => void>();
+  /** Changes since the last turn, for the live stream (only while a page watches), with the rev each made. */
+  #changes: [Transaction, number][] = [];
   /** Sources of the deliveries the inspector itself sent, by delivery id, until the engine reports them. */
   readonly #sources = new Map<string, TransactionSource>();
   /** Serves the artifacts the inspector holds (by sha256) and acknowledges the answers of replays and new bounties. */
@@ -57,6 +62,7 @@ export class Inspector {
         return source;
       },
       onChange: (tx) => this.#publish(tx),
+      onComplete: (tx) => this.history.put(tx),
       onArtifact: (sha256, data) => this.artifacts.put(sha256, data),
     });
     this.#host = new SimulatorHost(
@@ -89,15 +95,23 @@ export class Inspector {
     return this.#engineUrl;
   }
 
-  /** `listener` gets each transaction created or changed, with its JSON text. */
-  subscribe(listener: (tx: Transaction, json: string) => void): () => void {
+  /** `listener` gets the transactions created or changed, as JSON, once a turn of the event loop, in the order they changed. */
+  subscribe(listener: (batch: Change[]) => void): () => void {
     this.#subscribers.add(listener);
     return () => this.#subscribers.delete(listener);
   }
 
+  /** A transaction created or changed; a watching page gets it on the next turn, serialized once however often it changed. */
   #publish(tx: Transaction): void {
-    const json = this.history.put(tx);
-    for (const listener of this.#subscribers) listener(tx, json);
+    this.history.open(tx);
+    if (this.#subscribers.size > 0 && this.#changes.push([tx, tx.rev]) === 1) setImmediate(() => this.#broadcast());
+  }
+
+  #broadcast(): void {
+    const texts = new Map<Transaction, string>();
+    const json = (tx: Transaction) => texts.get(tx) ?? texts.set(tx, JSON.stringify(tx)).get(tx)!;
+    const batch = this.#changes.splice(0).map(([tx, rev]) => ({ rev, json: json(tx) }));
+    for (const listener of this.#subscribers) listener(batch);
   }
 
   /**
@@ -164,7 +178,9 @@ export class Inspector {
         throw new Error(`line ${count + 1}: not a transaction (needs request.body and response.status)`);
       }
       count++;
-      this.#publish({ ...tx, id: `${batch}-${count}`, source: 'import', rev: this.tracker.nextRev() });
+      const imported: Transaction = { ...tx, id: `${batch}-${count}`, source: 'import', rev: this.tracker.nextRev() };
+      this.#publish(imported);
+      this.history.put(imported);
     }
     return count;
   }

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createEventStream, getRouterParam, H3, HTTPError, type H3Event } from 'h3';
 import { toNodeHandler } from 'h3/node';
 import { bountyFile, curlCommand, harLog, jsonLines } from './exports.js';
-import type { Inspector, ReplayMode } from './inspector.js';
+import type { Change, Inspector, ReplayMode } from './inspector.js';
 import { inspectorPage } from './page.js';
 import type { Transaction } from '../simulator/recording.js';
 
@@ -165,14 +165,15 @@ function stream(inspector: Inspector, event: H3Event) {
   const events = createEventStream(event);
   // Event ids are `<process>:<rev>`: after a restart of serve, a resuming page gets the whole new history.
   const instance = inspector.tracker.instance;
-  const push = (rev: number, json: string) => void events.push({ id: `${instance}:${rev}`, event: 'transaction', data: json });
+  const push = (batch: Change[]) =>
+    void events.push(batch.map((c) => ({ id: `${instance}:${c.rev}`, event: 'transaction', data: c.json })));
   const [from, rev] = String(event.req.headers.get('last-event-id') ?? `${instance}:${event.url.searchParams.get('since') ?? ''}`).split(
     ':',
   );
   const since = from === instance ? Number(rev || Number.NaN) : 0;
   void events.push({ retry: 1000, data: '' });
-  if (Number.isFinite(since)) for (const json of inspector.history.since(since)) push((JSON.parse(json) as Transaction).rev, json);
-  const unsubscribe = inspector.subscribe((tx, json) => push(tx.rev, json));
+  if (Number.isFinite(since)) push(inspector.history.since(since));
+  const unsubscribe = inspector.subscribe(push);
   const ping = setInterval(() => void events.pushComment('keep-alive'), 15_000);
   events.onClosed(() => {
     clearInterval(ping);

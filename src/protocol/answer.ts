@@ -1,16 +1,8 @@
 import { describe, isObject, own, pointer } from './describe.js';
 import { stringifyJson } from './json.js';
 import { buildScanMetadata, type BuildScanMetadataOptions } from './metadata.js';
-import {
-  VERDICTS,
-  type Answer,
-  type Assertion,
-  type BountyData,
-  type FieldError,
-  type ParseResult,
-  type ScanResult,
-  type Vote,
-} from './types.js';
+import { VERDICTS } from './types.js';
+import type { Answer, Assertion, BountyData, FieldError, ParseResult, ScanResult, Vote } from './types.js';
 
 /** The `metadata.comments` reasons of an `unknown` answer the engine gives on the author's behalf. */
 export const SKIP = {

@@ -59,21 +59,18 @@ export function clampBid(bid: bigint, rules: BidRules): { bid: bigint; clamped: 
 export function finalBid(verdict: Verdict, bid: bigint | number, rules: BidRules): { bid: bigint; warning?: string } {
   if (verdict === 'unknown' || verdict === 'suspicious') return { bid: 0n };
   const warnings: string[] = [];
+  const { min, max } = bidRange(rules);
   let wei: bigint;
   if (typeof bid === 'bigint') wei = bid;
   else if (Number.isSafeInteger(bid)) wei = BigInt(bid);
   else {
-    const { min, max } = bidRange(rules);
     if (Number.isNaN(bid)) wei = min;
     else if (!Number.isFinite(bid)) wei = bid > 0 ? max : min;
     else wei = BigInt(Math.trunc(bid));
     warnings.push(`bid ${bid} is a number but not a safe integer (wei exceed 2^53: return a bigint); used ${wei}`);
   }
   const clamped = clampBid(wei, rules);
-  if (clamped.clamped) {
-    const { min, max } = bidRange(rules);
-    warnings.push(`bid ${wei} is outside the bounty's rules [${min}, ${max}]; clamped to ${clamped.bid}`);
-  }
+  if (clamped.clamped) warnings.push(`bid ${wei} is outside the bounty's rules [${min}, ${max}]; clamped to ${clamped.bid}`);
   return warnings.length > 0 ? { bid: clamped.bid, warning: warnings.join('; ') } : { bid: clamped.bid };
 }
 

@@ -156,20 +156,13 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
     fail(pointer(uriField.key), `must be an absolute http(s) URL for a file artifact, got ${describe(uriField.value)}`);
   } else artifactUri = uriField.value;
 
-  let expiration = new Date(Number.NaN);
-  let expirationWasNaive = false;
   const rawExpiration = own(value, 'expiration');
+  const parsedExpiration = typeof rawExpiration === 'string' ? parseTimestamp(rawExpiration) : null;
+  const { date: expiration, naive: expirationWasNaive } = parsedExpiration ?? { date: new Date(Number.NaN), naive: false };
   if (rawExpiration === undefined) fail('/expiration', 'is required');
-  else {
-    const parsed = typeof rawExpiration === 'string' ? parseTimestamp(rawExpiration) : null;
-    if (!parsed) fail('/expiration', `must be an ISO-8601 timestamp, got ${describe(rawExpiration)}`);
-    else {
-      expiration = parsed.date;
-      expirationWasNaive = parsed.naive;
-      if (parsed.naive) {
-        warnings.push(`expiration ${describe(rawExpiration)} has no UTC offset; read as UTC (${parsed.date.toISOString()})`);
-      }
-    }
+  else if (!parsedExpiration) fail('/expiration', `must be an ISO-8601 timestamp, got ${describe(rawExpiration)}`);
+  else if (expirationWasNaive) {
+    warnings.push(`expiration ${describe(rawExpiration)} has no UTC offset; read as UTC (${expiration.toISOString()})`);
   }
 
   let responseUrl = '';
@@ -217,30 +210,20 @@ function parseBountyValue(value: unknown, options: ParseBountyOptions, literals:
   const phaseTooLong = phase === null ? null : tooLong(phase, MAX_PHASE_BYTES);
   if (phaseTooLong !== null) fail('/phase', phaseTooLong);
 
-  let metadata: Record<string, unknown> | null = null;
   const rawMetadata = own(value, 'metadata');
-  if (isObject(rawMetadata)) metadata = rawMetadata;
-  else if (rawMetadata !== undefined && rawMetadata !== null) {
-    fail('/metadata', `must be a JSON object or null, got ${describe(rawMetadata)}`);
-  }
+  const metadata = isObject(rawMetadata) ? rawMetadata : null;
+  if (rawMetadata != null && metadata === null) fail('/metadata', `must be a JSON object or null, got ${describe(rawMetadata)}`);
 
   let duration: number | string | null = null;
   const rawDuration = own(value, 'duration');
-  if (typeof rawDuration === 'string' || (typeof rawDuration === 'number' && Number.isFinite(rawDuration))) {
-    duration = rawDuration;
-  } else if (typeof rawDuration === 'bigint')
-    duration = rawDuration.toString(); // beyond 2^53: keep the digits
-  else if (rawDuration !== undefined && rawDuration !== null) {
-    fail('/duration', `must be a number, a string or null, got ${describe(rawDuration)}`);
-  }
+  if (typeof rawDuration === 'string' || (typeof rawDuration === 'number' && Number.isFinite(rawDuration))) duration = rawDuration;
+  // Beyond 2^53: keep the digits.
+  else if (typeof rawDuration === 'bigint') duration = rawDuration.toString();
+  else if (rawDuration != null) fail('/duration', `must be a number, a string or null, got ${describe(rawDuration)}`);
 
-  let taskedAt: Date | null = null;
   const rawTaskedAt = own(value, 'tasked_at');
-  if (typeof rawTaskedAt === 'string') {
-    const parsed = parseTimestamp(rawTaskedAt);
-    if (parsed) taskedAt = parsed.date;
-    else fail('/tasked_at', `must be an ISO-8601 timestamp or null, got ${describe(rawTaskedAt)}`);
-  } else if (rawTaskedAt !== undefined && rawTaskedAt !== null) {
+  const taskedAt = typeof rawTaskedAt === 'string' ? (parseTimestamp(rawTaskedAt)?.date ?? null) : null;
+  if (rawTaskedAt != null && taskedAt === null) {
     fail('/tasked_at', `must be an ISO-8601 timestamp or null, got ${describe(rawTaskedAt)}`);
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { parse, stringify } from 'lossless-json';
+import { pointer } from './describe.js';
 
 /**
  * JSON that keeps big integers exact. PolySwarm ids and bids exceed 2^53, where `JSON.parse` rounds
@@ -52,10 +53,6 @@ function nestedDeeperThan(text: string, limit: number): boolean {
   return false;
 }
 
-function escapePointer(segment: string): string {
-  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
 /** Parses JSON text or UTF-8 bytes; never throws. Errors say where the problem is. */
 export function parseJson(input: string | Uint8Array): JsonParseResult {
   let text: string;
@@ -99,18 +96,8 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
       const integral = /^-?\d+$/.test(literal);
       if (integral && literal.length <= MAX_EXACT_DIGITS) return BigInt(literal);
       const shown = integral ? `${literal.slice(0, 24)}…(${literal.length} digits)` : literal;
-      nonIntegerLiterals.set(path.map((p) => `/${escapePointer(p)}`).join(''), shown);
+      nonIntegerLiterals.set(pointer(...path), shown);
       return Number(literal);
-    }
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const item = value[i];
-        if (typeof item === 'string' ? item.charCodeAt(0) !== 0 : typeof item !== 'object' || item === null) continue;
-        path.push(String(i));
-        value[i] = restore(item);
-        path.pop();
-      }
-      return value;
     }
     if (value !== null && typeof value === 'object') {
       const record = value as Record<string, unknown>;
@@ -125,7 +112,6 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
         if (restored !== item)
           Object.defineProperty(record, key, { value: restored, enumerable: true, writable: true, configurable: true });
       }
-      return value;
     }
     return value;
   };

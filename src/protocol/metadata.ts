@@ -25,11 +25,6 @@ export type ScanMetadataInput = Partial<ScanMetadata> & Record<string, unknown>;
 const SIX_KEYS = new Set(['malware_family', 'domains', 'ip_addresses', 'stix', 'scanner', 'heuristic']);
 const SCANNER_VERSIONS = ['version', 'polyswarmclient_version', 'vendor_version', 'signatures_version'] as const;
 
-/** `given` unless it is null/undefined, then `fallback`. */
-function orDefault<T>(given: T | null | undefined, fallback: T): T {
-  return given === undefined || given === null ? fallback : given;
-}
-
 /** Sets an own key, even `__proto__` (which plain assignment would turn into a prototype change). */
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
@@ -40,8 +35,8 @@ function buildScanner(given: ScannerInfo | null | undefined, options: BuildScanM
   const env = input.environment ?? {};
   const host = hostEnvironment();
   const environment: Record<string, unknown> = {
-    operating_system: orDefault(env.operating_system, options.environment?.operating_system ?? host.operating_system),
-    architecture: orDefault(env.architecture, options.environment?.architecture ?? host.architecture),
+    operating_system: env.operating_system ?? options.environment?.operating_system ?? host.operating_system,
+    architecture: env.architecture ?? options.environment?.architecture ?? host.architecture,
   };
   for (const [key, value] of Object.entries(env)) if (!Object.hasOwn(environment, key)) setOwn(environment, key, value);
   // Key order on the wire: the four versions, environment, then any extra scanner keys.

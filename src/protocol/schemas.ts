@@ -11,48 +11,38 @@ export const SCHEMA_FILES = {
   metadata: 'scan-metadata.schema.json',
 } as const;
 
+const DRAFT = 'https://json-schema.org/draft/2020-12/schema';
+const VERDICT = { enum: ['benign', 'malicious', 'suspicious', 'unknown'] };
+const METADATA_REF = { $ref: 'urn:polyswarm-engine:schema:scan-metadata' };
+const WEI = { type: 'integer', minimum: 0 };
+const ID = { type: ['integer', 'string'], minLength: 1, minimum: 0 };
+const NON_EMPTY = { type: 'string', minLength: 1 };
+const VERSION = { type: ['string', 'null'], pattern: '^[0-9]+([.][0-9]+)*$' };
+const orNull = (type: string) => ({ type: [type, 'null'] });
+
 const assertion = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $schema: DRAFT,
   $id: 'urn:polyswarm-engine:schema:assertion',
   title: 'Assertion',
   description:
     "An engine's answer to an assertion-phase bounty, POSTed to the bounty's response_url. `bid` is an integer in wei (1 NCT = 10^18), written as JSON integer digits: PolySwarm rejects a float bid with 400. `unknown` and `suspicious` bid 0.",
   type: 'object',
   required: ['verdict', 'bid', 'metadata'],
-  properties: {
-    verdict: {
-      enum: ['benign', 'malicious', 'suspicious', 'unknown'],
-    },
-    bid: {
-      type: 'integer',
-      minimum: 0,
-    },
-    metadata: {
-      $ref: 'urn:polyswarm-engine:schema:scan-metadata',
-    },
-  },
+  properties: { verdict: VERDICT, bid: WEI, metadata: METADATA_REF },
 };
 
 const vote = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $schema: DRAFT,
   $id: 'urn:polyswarm-engine:schema:vote',
   title: 'Vote',
   description: "An engine's answer to an arbitration-phase bounty: a verdict and metadata, and no bid.",
   type: 'object',
   required: ['verdict', 'metadata'],
-  properties: {
-    verdict: {
-      enum: ['benign', 'malicious', 'suspicious', 'unknown'],
-    },
-    bid: false,
-    metadata: {
-      $ref: 'urn:polyswarm-engine:schema:scan-metadata',
-    },
-  },
+  properties: { verdict: VERDICT, bid: false, metadata: METADATA_REF },
 };
 
 const bounty = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $schema: DRAFT,
   $id: 'urn:polyswarm-engine:schema:bounty',
   title: 'Bounty',
   description:
@@ -60,94 +50,32 @@ const bounty = {
   type: 'object',
   required: ['artifact_type', 'expiration', 'response_url', 'rules'],
   allOf: [
-    {
-      anyOf: [
-        {
-          required: ['id'],
-        },
-        {
-          required: ['guid'],
-        },
-      ],
-    },
-    {
-      anyOf: [
-        {
-          required: ['artifact_uri'],
-        },
-        {
-          required: ['artifact_url'],
-        },
-      ],
-    },
+    { anyOf: [{ required: ['id'] }, { required: ['guid'] }] },
+    { anyOf: [{ required: ['artifact_uri'] }, { required: ['artifact_url'] }] },
   ],
   properties: {
-    id: {
-      type: ['integer', 'string'],
-      minLength: 1,
-      minimum: 0,
-    },
-    guid: {
-      type: ['integer', 'string'],
-      minLength: 1,
-      minimum: 0,
-    },
-    artifact_type: {
-      type: 'string',
-      pattern: '^([Ff][Ii][Ll][Ee]|[Uu][Rr][Ll])$',
-    },
-    artifact_uri: {
-      type: 'string',
-      minLength: 1,
-    },
-    artifact_url: {
-      type: 'string',
-      minLength: 1,
-    },
+    id: ID,
+    guid: ID,
+    artifact_type: { type: 'string', pattern: '^([Ff][Ii][Ll][Ee]|[Uu][Rr][Ll])$' },
+    artifact_uri: NON_EMPTY,
+    artifact_url: NON_EMPTY,
     expiration: {
       type: 'string',
       pattern: '^\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}(:\\d{2}([.,]\\d+)?)?([Zz]|[+-]\\d{2}(:?\\d{2})?)?$',
     },
-    response_url: {
-      type: 'string',
-      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$',
-    },
-    rules: {
-      type: 'object',
-      properties: {
-        min_allowed_bid: {
-          type: 'integer',
-          minimum: 0,
-        },
-        max_allowed_bid: {
-          type: 'integer',
-          minimum: 0,
-        },
-      },
-    },
-    sha256: {
-      type: ['string', 'null'],
-    },
-    mimetype: {
-      type: ['string', 'null'],
-    },
-    phase: {
-      type: ['string', 'null'],
-    },
-    metadata: {
-      type: ['object', 'null'],
-    },
-    duration: {
-      type: ['number', 'string', 'null'],
-    },
-    tasked_at: {
-      type: ['string', 'null'],
-    },
+    response_url: { type: 'string', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$' },
+    rules: { type: 'object', properties: { min_allowed_bid: WEI, max_allowed_bid: WEI } },
+    sha256: orNull('string'),
+    mimetype: orNull('string'),
+    phase: orNull('string'),
+    metadata: orNull('object'),
+    duration: { type: ['number', 'string', 'null'] },
+    tasked_at: orNull('string'),
   },
 };
 
 const metadata = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $schema: DRAFT,
   $id: 'urn:polyswarm-engine:schema:scan-metadata',
   title: 'ScanMetadata',
   description:
@@ -155,75 +83,32 @@ const metadata = {
   type: 'object',
   required: ['malware_family'],
   properties: {
-    malware_family: {
-      type: 'string',
-      description: 'The family name, or an empty string when there is none (e.g. benign).',
-    },
+    malware_family: { type: 'string', description: 'The family name, or an empty string when there is none (e.g. benign).' },
     domains: {
       type: ['array', 'null'],
-      items: {
-        type: 'string',
-        minLength: 3,
-        maxLength: 127,
-        pattern: '^[^\\s/]+$',
-      },
+      items: { type: 'string', minLength: 3, maxLength: 127, pattern: '^[^\\s/]+$' },
       description: 'Domains seen in the artifact.',
     },
     ip_addresses: {
       type: ['array', 'null'],
-      items: {
-        type: 'string',
-        format: 'ip',
-      },
+      items: { type: 'string', format: 'ip' },
       description: 'IPv4 or IPv6 addresses seen in the artifact.',
     },
     stix: {
       type: ['array', 'null'],
-      items: {
-        type: 'object',
-        required: ['schema', 'signature'],
-        properties: {
-          schema: {
-            type: 'string',
-          },
-          signature: true,
-        },
-      },
+      items: { type: 'object', required: ['schema', 'signature'], properties: { schema: { type: 'string' }, signature: true } },
     },
     scanner: {
       type: ['object', 'null'],
       properties: {
-        version: {
-          type: ['string', 'null'],
-          pattern: '^[0-9]+([.][0-9]+)*$',
-        },
-        polyswarmclient_version: {
-          type: ['string', 'null'],
-          pattern: '^[0-9]+([.][0-9]+)*$',
-        },
-        vendor_version: {
-          type: ['string', 'null'],
-        },
-        signatures_version: {
-          type: ['string', 'null'],
-        },
-        environment: {
-          type: ['object', 'null'],
-          properties: {
-            operating_system: {
-              type: ['string', 'null'],
-            },
-            architecture: {
-              type: ['string', 'null'],
-            },
-          },
-        },
+        version: VERSION,
+        polyswarmclient_version: VERSION,
+        vendor_version: orNull('string'),
+        signatures_version: orNull('string'),
+        environment: { type: ['object', 'null'], properties: { operating_system: orNull('string'), architecture: orNull('string') } },
       },
     },
-    heuristic: {
-      type: ['boolean', 'null'],
-      description: 'Whether the verdict came from heuristics.',
-    },
+    heuristic: { type: ['boolean', 'null'], description: 'Whether the verdict came from heuristics.' },
   },
 };
 

@@ -97,48 +97,38 @@ function formatAjvErrors(errors: ErrorObject[], root: unknown, kind: DocumentKin
   const out: FieldError[] = [];
   for (const e of errors) {
     const path = e.instancePath;
-    const found = valueAt(root, path);
+    const got = `, got ${describe(valueAt(root, path))}`;
+    const params = e.params as { missingProperty: string; allowedValues: unknown[]; type: string | string[]; format: string };
+    let message: string;
     switch (e.keyword) {
-      case 'required': {
-        const missing = (e.params as { missingProperty: string }).missingProperty;
-        out.push({ path: `${path}/${missing}`, message: 'is required' });
-        break;
-      }
+      case 'required':
+        out.push({ path: `${path}/${params.missingProperty}`, message: 'is required' });
+        continue;
+      case 'anyOf':
+      case 'allOf':
+        continue; // The branch errors already say what is missing.
       case 'enum': {
-        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-        let message = `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(found)}`;
-        if (typeof found === 'string' && allowed.includes(found.toLowerCase())) message += ' (verdicts are lowercase)';
-        out.push({ path, message });
+        const found = valueAt(root, path);
+        const lowercase = typeof found === 'string' && params.allowedValues.includes(found.toLowerCase());
+        message = `must be one of ${params.allowedValues.map((a) => JSON.stringify(a)).join(', ')}${got}${lowercase ? ' (verdicts are lowercase)' : ''}`;
         break;
       }
       case 'type':
-        out.push({
-          path,
-          message: `must be ${String((e.params as { type: string | string[] }).type).replace(',', ' or ')}, got ${describe(found)}`,
-        });
+        message = `must be ${String(params.type).replace(',', ' or ')}${got}`;
         break;
       case 'false schema':
-        out.push({
-          path,
-          message: kind === 'vote' && path === '/bid' ? 'must not be present: a Vote (arbitration) carries no bid' : 'is not allowed',
-        });
+        message = kind === 'vote' && path === '/bid' ? 'must not be present: a Vote (arbitration) carries no bid' : 'is not allowed';
         break;
       case 'format':
-        out.push({
-          path,
-          message: `must be ${(e.params as { format: string }).format === 'ip' ? 'an IPv4 or IPv6 address' : `a valid ${(e.params as { format: string }).format}`}, got ${describe(found)}`,
-        });
+        message = `must be ${params.format === 'ip' ? 'an IPv4 or IPv6 address' : `a valid ${params.format}`}${got}`;
         break;
       case 'pattern':
-        out.push({ path, message: `${e.message ?? 'does not match its pattern'}, got ${describe(found)}` });
-        break;
-      case 'anyOf':
-      case 'allOf':
-        // The branch errors already say what is missing.
+        message = `${e.message ?? 'does not match its pattern'}${got}`;
         break;
       default:
-        out.push({ path, message: `${e.message ?? 'is invalid'}${found === undefined ? '' : `, got ${describe(found)}`}` });
+        message = `${e.message ?? 'is invalid'}${valueAt(root, path) === undefined ? '' : got}`;
     }
+    out.push({ path, message });
   }
   return out;
 }
@@ -193,27 +183,18 @@ export function validateValue(
  * detected from its keys when `kind` is undefined. Never throws.
  */
 export function validateDocument(kind: DocumentKind | undefined, input: string | Uint8Array): ValidationResult {
+  const invalid = (message: string, fields: Pick<ValidationResult, 'kind' | 'detected' | 'unreadable'>): ValidationResult => ({
+    valid: false,
+    ...fields,
+    errors: [{ path: '', message }],
+    warnings: [],
+  });
   const parsed = parseJson(input);
-  if (!parsed.ok) {
-    return {
-      valid: false,
-      kind: kind ?? null,
-      detected: false,
-      unreadable: true,
-      errors: [{ path: '', message: parsed.error }],
-      warnings: [],
-    };
-  }
+  if (!parsed.ok) return invalid(parsed.error, { kind: kind ?? null, detected: false, unreadable: true });
   const actual = kind ?? detectKind(parsed.value);
   if (!actual) {
-    return {
-      valid: false,
-      kind: null,
-      detected: true,
-      unreadable: false,
-      errors: [{ path: '', message: 'cannot tell whether this is an assertion, vote, bounty or metadata document' }],
-      warnings: [],
-    };
+    const message = 'cannot tell whether this is an assertion, vote, bounty or metadata document';
+    return invalid(message, { kind: null, detected: true, unreadable: false });
   }
   const result = validateValue(actual, parsed.value, parsed.nonIntegerLiterals);
   return { ...result, kind: actual, detected: kind === undefined, unreadable: false };

@@ -9,8 +9,8 @@ import { engineDependency, type EngineDependency } from './dependency.js';
 import { initGitRepository, type GitOutcome } from './git.js';
 import { detectPackageManager, installDependencies, PACKAGE_MANAGERS, runScriptCommand, type PackageManager } from './install.js';
 import { checkPackageName, suggestPackageName } from './package-name.js';
-import { displayPath, scaffoldProject, type ScaffoldResult } from './scaffold.js';
-import { DEFAULT_TEMPLATE, isTemplateName, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './templates.js';
+import { assertValidName, displayPath, scaffoldProject, validTemplate, type ScaffoldResult } from './scaffold.js';
+import { DEFAULT_TEMPLATE, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './templates.js';
 
 /** The folder `--yes` creates when none is given. */
 export const DEFAULT_DIR = 'my-engine';
@@ -41,18 +41,6 @@ export interface AnswerContext {
   cwd?: string;
 }
 
-/** The package name a folder suggests: its basename, made valid (`My Engine` → `my-engine`). */
-export function defaultPackageName(dir: string, cwd: string = process.cwd()): string {
-  return suggestPackageName(basename(resolve(cwd, dir)));
-}
-
-function validTemplate(value: string): TemplateName {
-  if (!isTemplateName(value)) {
-    throw new UsageError(`unknown template "${value}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
-  }
-  return value;
-}
-
 /**
  * Settles the folder, template and package name. Given flags win; with `--yes` the rest takes defaults;
  * on a terminal the rest is asked; otherwise a UsageError lists the missing flags (exit 2).
@@ -73,17 +61,12 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
   const prompter = context.prompter;
   if (ask && !prompter) throw new Error('resolveInitAnswers: interactive without a prompter');
 
+  // A text answer asked on a terminal, else the default.
+  const askText = async (message: string, fallback: string, validate: (value: string) => string | true) =>
+    ask ? (await prompter!.text({ message, default: fallback, validate })).trim() : fallback;
+
   const dir =
-    flags.dir ??
-    (ask
-      ? (
-          await prompter!.text({
-            message: 'Project folder',
-            default: DEFAULT_DIR,
-            validate: (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true),
-          })
-        ).trim()
-      : DEFAULT_DIR);
+    flags.dir ?? (await askText('Project folder', DEFAULT_DIR, (v) => (v.trim() === '' ? 'Give a folder name, e.g. my-engine' : true)));
   const template =
     flags.template !== undefined
       ? validTemplate(flags.template)
@@ -94,31 +77,15 @@ export async function resolveInitAnswers(flags: InitFlags, context: AnswerContex
             default: DEFAULT_TEMPLATE,
           })
         : DEFAULT_TEMPLATE;
-  const suggested = defaultPackageName(dir, cwd);
+  // The folder's basename, made valid (`My Engine` → `my-engine`).
+  const suggested = suggestPackageName(basename(resolve(cwd, dir)));
   const name =
     flags.name ??
-    (ask
-      ? (
-          await prompter!.text({
-            message: 'Package name',
-            default: suggested,
-            validate: (v) => {
-              const check = checkPackageName(v.trim());
-              return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
-            },
-          })
-        ).trim()
-      : suggested);
+    (await askText('Package name', suggested, (v) => {
+      const check = checkPackageName(v.trim());
+      return check.valid ? true : `Not a valid npm name: it ${check.problems.join('; it ')} (try ${check.suggestion})`;
+    }));
   return { dir, template, name };
-}
-
-function assertValidName(name: string): void {
-  const check = checkPackageName(name);
-  if (!check.valid) {
-    throw new UsageError(`"${name}" is not a valid npm package name: it ${check.problems.join('; it ')}`, {
-      hint: `Try --name ${check.suggestion}`,
-    });
-  }
 }
 
 export interface InitIO {

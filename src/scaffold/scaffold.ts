@@ -12,7 +12,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { CliError, UsageError } from '../util/errors.js';
 import { checkPackageName } from './package-name.js';
-import { isTemplateName, renamed, TEMPLATE_NAMES, templateDir, type TemplateName } from './templates.js';
+import { isTemplateName, renamed, TEMPLATE_NAMES, templateDir, templateFiles, type TemplateName } from './templates.js';
 
 export interface ScaffoldOptions {
   template: TemplateName | string;
@@ -146,15 +146,6 @@ async function retitleReadme(dir: string, name: string): Promise<void> {
   if (text?.startsWith('# my-engine\n')) await writeFile(file, `# ${name}\n${text.slice('# my-engine\n'.length)}`);
 }
 
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) out.push(...(await listFiles(join(dir, entry.name), `${prefix}${entry.name}/`)));
-    else out.push(prefix + entry.name);
-  }
-  return out;
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
@@ -207,43 +198,59 @@ async function mergeInto(staged: string, target: string, record: MergeRecord, re
       record.created.push(to);
     } else if (entry.isDirectory() && (await stat(to)).isDirectory()) {
       await mergeInto(from, to, record, `${relPath}/`);
-    } else if (relPath === '.env') {
-      // Never replace a secret; give a .env without one the secret this run generated.
-      const secret = /^WEBHOOK_SECRET=(.+)$/m.exec(await readFile(from, 'utf8'))?.[1];
-      const filled = secret ? envWithSecret(await readFile(to, 'utf8'), secret) : null;
-      if (filled === null) record.kept.push(relPath);
-      else {
-        await writeFile(to, filled);
-        record.completed.push(relPath);
-      }
-    } else if (relPath === 'package.json' || relPath === '.gitignore') {
-      const before = await readFile(to, 'utf8');
-      const ours = await readFile(from, 'utf8');
-      let after: string;
-      if (relPath === '.gitignore') after = completeGitignore(before, ours);
-      else {
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(before) as Record<string, unknown>;
-        } catch (error) {
-          throw new UsageError(
-            `${to} is not valid JSON (${(error as Error).message}); init --force only adds to a package.json it can read`,
-            {
-              hint: 'Fix it, or init into an empty folder.',
-            },
-          );
-        }
-        after = `${JSON.stringify(completePackageJson(parsed, JSON.parse(ours) as Record<string, unknown>), null, 2)}\n`;
-        if (after === `${JSON.stringify(parsed, null, 2)}\n`) after = before;
-      }
-      if (after === before) record.kept.push(relPath);
+    } else {
+      const complete = COMPLETERS[relPath];
+      const before = complete ? await readFile(to, 'utf8') : '';
+      const after = complete ? complete(before, await readFile(from, 'utf8'), to) : null;
+      if (after === null || after === before) record.kept.push(relPath);
       else {
         await writeFile(to, after);
         record.completed.push(relPath);
       }
-    } else {
-      record.kept.push(relPath);
     }
+  }
+}
+
+/** How a file that --force finds already there gets what it lacks from ours (null: kept as it is). */
+const COMPLETERS: Partial<Record<string, (existing: string, ours: string, file: string) => string | null>> = {
+  // Never replace a secret; give a .env without one the secret this run generated.
+  '.env': (existing, ours) => {
+    const secret = /^WEBHOOK_SECRET=(.+)$/m.exec(ours)?.[1];
+    return secret ? envWithSecret(existing, secret) : null;
+  },
+  '.gitignore': completeGitignore,
+  'package.json': completedPackageJson,
+};
+
+/** package.json text with what the template's adds (see completePackageJson), or `before` itself when nothing is. */
+function completedPackageJson(before: string, ours: string, file: string): string {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(before) as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`${file} is not valid JSON (${(error as Error).message}); init --force only adds to a package.json it can read`, {
+      hint: 'Fix it, or init into an empty folder.',
+    });
+  }
+  const after = `${JSON.stringify(completePackageJson(parsed, JSON.parse(ours) as Record<string, unknown>), null, 2)}\n`;
+  return after === `${JSON.stringify(parsed, null, 2)}\n` ? before : after;
+}
+
+/** The template named `value`; a UsageError listing the templates otherwise. */
+export function validTemplate(value: string): TemplateName {
+  if (!isTemplateName(value)) {
+    throw new UsageError(`unknown template "${value}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
+  }
+  return value;
+}
+
+/** A UsageError saying which of npm's rules `name` breaks, with a name that works, unless it is valid. */
+export function assertValidName(name: string): void {
+  const check = checkPackageName(name);
+  if (!check.valid) {
+    throw new UsageError(`"${name}" is not a valid npm package name: it ${check.problems.join('; it ')}`, {
+      hint: `Try --name ${check.suggestion}`,
+    });
   }
 }
 
@@ -253,16 +260,8 @@ async function mergeInto(staged: string, target: string, record: MergeRecord, re
  * in every failure case nothing it wrote is left behind.
  */
 export async function scaffoldProject(options: ScaffoldOptions): Promise<ScaffoldResult> {
-  const template = options.template;
-  if (!isTemplateName(template)) {
-    throw new UsageError(`unknown template "${template}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
-  }
-  const name = checkPackageName(options.packageName);
-  if (!name.valid) {
-    throw new UsageError(`"${options.packageName}" is not a valid npm package name: it ${name.problems.join('; it ')}`, {
-      hint: `Try --name ${name.suggestion}`,
-    });
-  }
+  const template = validTemplate(options.template);
+  assertValidName(options.packageName);
   const target = resolve(options.targetDir);
   const source = templateDir(template, options.templatesRoot);
   try {
@@ -296,9 +295,7 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
   let createdParent: string | null = null;
   let staging: string;
   try {
-    if (!(await exists(parent))) {
-      createdParent = (await mkdir(parent, { recursive: true })) ?? null;
-    }
+    if (!(await exists(parent))) createdParent = (await mkdir(parent, { recursive: true })) ?? null;
     // mkdir, not mkdtemp (0700): the folder becomes the project, so it gets the mode the umask gives.
     staging = join(stagingParent, `.${basename(target)}.polyswarm-init-${randomBytes(4).toString('hex')}`);
     await mkdir(staging);
@@ -315,16 +312,14 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
     await retitleReadme(staging, options.packageName);
     const example = await readFile(join(staging, '.env.example'), 'utf8').catch(() => '');
     await writeFile(join(staging, '.env'), envFromExample(example, options.secret ?? generateSecret()), { mode: 0o600 });
-    const files = (await listFiles(staging)).sort();
+    const files = [...new Set([...templateFiles(template, options.templatesRoot), '.env'])].sort();
 
-    if (content === null) {
-      await rename(staging, target);
-      moved = true;
-    } else {
+    if (content === null) await rename(staging, target);
+    else {
       await mergeInto(staging, target, record);
       await rm(staging, { recursive: true, force: true });
-      moved = true;
     }
+    moved = true;
     const kept = record.kept.sort();
     return {
       dir: target,

@@ -10,25 +10,11 @@ import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
 import { checkAnswers } from './checks.js';
 import type { HttpResponse } from './http.js';
-import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
+import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext, type SentResponse } from './context.js';
+import { WATCH_GRACE_MS } from './dispatch.js';
 import type { ArtifactChoice, BountyOptions } from './types.js';
 
 /** What a case found; the runner adds the name and the timing. */
-/** The bytes of a valid, unexpired EICAR bounty served by the simulator's host: what the signature cases sign badly. */
-export function validEicarBounty(ctx: RunContext): ReturnType<typeof prepareBounty>['bytes'] {
-  const artifact = eicarArtifact();
-  const wire = buildBountyWire({
-    artifactType: 'file',
-    artifactUri: ctx.host.host(artifact),
-    sha256: artifact.sha256,
-    mimetype: artifact.mimetype,
-    responseUrl: ctx.host.answerUrl(),
-    expiration: new Date(Date.now() + ctx.expirationMs),
-    phase: 'assertion',
-  });
-  return prepareBounty(wire).bytes;
-}
-
 export interface CaseOutcome {
   messages: string[];
   warnings: string[];
@@ -40,8 +26,6 @@ export interface CaseDefinition {
   run: (ctx: RunContext) => Promise<CaseOutcome>;
 }
 
-/** After its expiration, how long a bounty's answer is still awaited (to tell "late" from "never"). */
-const LATE_GRACE_MS = 2000;
 /** How long an already-expired bounty is watched for an answer that must not come. */
 const EXPIRED_GRACE_MS = 2000;
 /** An acknowledgement slower than this suggests the engine scans before answering. */
@@ -49,19 +33,28 @@ const SLOW_ACK_MS = 2000;
 
 export const outcome = (): CaseOutcome => ({ messages: [], warnings: [] });
 
+/**
+ * Whether `res` got a status in [min, min + 99] (a 2xx or a 4xx). A 401 is explained instead (once per run): the engine refused our
+ * signature, whatever the case expected; any other status outside the range fails with `wrong`.
+ */
+export function expectStatus(ctx: RunContext, out: CaseOutcome, res: SentResponse, min: 200 | 400, wrong: string): boolean {
+  if (res.status === 401) out.messages.push(explain401(ctx, res));
+  else if (res.status < min || res.status > min + 99) out.messages.push(wrong);
+  else return true;
+  return false;
+}
+
+export const EMPTY = new Uint8Array(0);
+
 /** `ping`: a signed empty body, no Content-Type; any 2xx passes. */
 export const pingCase: CaseDefinition = {
   name: 'ping',
   async run(ctx) {
     const out = outcome();
-    const body = new Uint8Array(0);
-    const res = await sendEvent(ctx, { event: 'ping', body, json: false });
-    if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 200 || res.status > 299) {
-      // What answered, so a wrong --url (the metrics port, a web server) is recognised at a glance.
-      const type = res.headers['content-type'] ?? 'no content-type';
-      out.messages.push(`expected a 2xx answer to a signed ping, got ${res.status} (${type}): ${bodyQuote(res)}`);
-    }
+    const res = await sendEvent(ctx, { event: 'ping', body: EMPTY, json: false });
+    // What answered, so a wrong --url (the metrics port, a web server) is recognised at a glance.
+    const type = res.headers['content-type'] ?? 'no content-type';
+    expectStatus(ctx, out, res, 200, `expected a 2xx answer to a signed ping, got ${res.status} (${type}): ${bodyQuote(res)}`);
     return out;
   },
 };
@@ -71,16 +64,13 @@ export const analyzeCase: CaseDefinition = {
   name: 'unsupported event (analyze) → 4xx, still serving',
   async run(ctx) {
     const out = outcome();
-    const body = new Uint8Array(0);
-    const res = await sendEvent(ctx, { event: 'analyze', body, json: false });
-    if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 400 || res.status > 499) {
-      out.messages.push(
-        `expected a 4xx answer to the unsupported event "analyze", got ${res.status}: ${bodyQuote(res)} ` +
-          '(the reference answers 400 {"X-POLYSWARM-EVENT": "Given event not supported"})',
-      );
-    } else if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
-    const ping = await sendEvent(ctx, { event: 'ping', body, json: false });
+    const res = await sendEvent(ctx, { event: 'analyze', body: EMPTY, json: false });
+    const wrong =
+      `expected a 4xx answer to the unsupported event "analyze", got ${res.status}: ${bodyQuote(res)} ` +
+      '(the reference answers 400 {"X-POLYSWARM-EVENT": "Given event not supported"})';
+    if (expectStatus(ctx, out, res, 400, wrong) && !isJsonBody(res))
+      out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
+    const ping = await sendEvent(ctx, { event: 'ping', body: EMPTY, json: false });
     if (ping.status < 200 || ping.status > 299)
       out.messages.push(`after the unsupported event, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
     return out;
@@ -92,24 +82,32 @@ interface ResolvedArtifact {
   expect: Verdict | 'any';
 }
 
-/** The bytes of `--file <path>`; a UsageError (exit 2) that names the problem when it cannot be read. */
-export async function readArtifactFile(path: string): Promise<Buffer> {
+/** The bytes of `--file <path>` (or `flag`); a UsageError (exit 2) that names the problem when it cannot be read. */
+export async function readArtifactFile(path: string, flag = '--file'): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      `--file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
+      `${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
     );
   }
 }
 
+/** A bounty's artifact fields for `artifact`, served by the simulator's host. */
+export function hostedSpec(ctx: RunContext, artifact: Artifact): ResolvedArtifact['spec'] {
+  return { artifactType: 'file', artifactUri: ctx.host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype };
+}
+
+/** A valid, unexpired EICAR bounty served by the simulator's host, answered at `responseUrl`. */
+export function eicarWire(ctx: RunContext, responseUrl = ctx.host.answerUrl()): Record<string, unknown> {
+  const expiration = new Date(Date.now() + ctx.expirationMs);
+  return buildBountyWire({ ...hostedSpec(ctx, eicarArtifact()), responseUrl, expiration, phase: 'assertion' });
+}
+
 /** Hosts the chosen artifact (or points at the given URL) and says which verdict it calls for. */
 async function resolveArtifact(ctx: RunContext, choice: ArtifactChoice): Promise<ResolvedArtifact> {
-  const hosted = (artifact: Artifact, expect: Verdict | 'any'): ResolvedArtifact => ({
-    spec: { artifactType: 'file', artifactUri: ctx.host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype },
-    expect,
-  });
+  const hosted = (artifact: Artifact, expect: Verdict | 'any'): ResolvedArtifact => ({ spec: hostedSpec(ctx, artifact), expect });
   if (choice === 'eicar') return hosted(eicarArtifact(), 'malicious');
   if (choice === 'benign') return hosted(benignArtifact(), 'benign');
   if ('file' in choice) {
@@ -184,10 +182,9 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
     }
     // A negative test: the engine must refuse it, and must not answer it.
     const res = await sendEvent(ctx, { event: 'bounty', body: prepared.bytes, json: true });
-    if (res.status === 401) out.messages.push(explain401(ctx, prepared.bytes, res.signature));
-    else if (res.status < 400 || res.status > 499) {
-      out.messages.push(`expected a 4xx answer to an invalid bounty (${problems.join('; ')}), got ${res.status}: ${bodyQuote(res)}`);
-    } else if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
+    const wrong = `expected a 4xx answer to an invalid bounty (${problems.join('; ')}), got ${res.status}: ${bodyQuote(res)}`;
+    if (expectStatus(ctx, out, res, 400, wrong) && !isJsonBody(res))
+      out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
     const posted = await ctx.host.waitForAnswers(responseUrl, Date.now() + ctx.settleMs, 0);
     if (posted.length > 0) out.messages.push('the engine posted an answer to a bounty it should have rejected');
     return out;
@@ -202,7 +199,7 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
     const res = await sendEvent(ctx, { event: 'bounty', body: prepared.bytes, json: true, deliveryId });
     const which = sends > 1 ? (i === 0 ? 'first delivery' : 'repeated delivery') : 'bounty';
     if (res.status === 401) {
-      out.messages.push(explain401(ctx, prepared.bytes, res.signature));
+      out.messages.push(explain401(ctx, res));
       return out;
     }
     if (res.status < 200 || res.status > 299) {
@@ -235,7 +232,7 @@ export async function runBountyCase(ctx: RunContext, options: BountyCaseOptions)
   const started = Date.now();
   const settle = options.repeatDelivery ? Math.max(ctx.settleMs, 2000) : ctx.settleMs;
   const waitUntil = Math.min(
-    expiration + LATE_GRACE_MS,
+    expiration + WATCH_GRACE_MS,
     options.answerWithinMs === undefined ? Infinity : started + options.answerWithinMs,
   );
   const answers = await ctx.host.waitForAnswers(responseUrl, waitUntil, settle);
@@ -277,8 +274,7 @@ export function scanError(answer: unknown): string | null {
   if (answer === null || typeof answer !== 'object') return null;
   const { verdict, metadata } = answer as { verdict?: unknown; metadata?: { comments?: unknown } };
   if (verdict !== 'unknown' || !Array.isArray(metadata?.comments)) return null;
-  const error = metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:'));
-  return error ?? null;
+  return metadata.comments.find((c): c is string => typeof c === 'string' && c.startsWith('ERROR:')) ?? null;
 }
 
 /**
@@ -327,7 +323,7 @@ export function securityCase(name: string, expected: 400 | 401, mangle: Signatur
     async run(ctx) {
       const out = outcome();
       // A valid, unexpired bounty: an engine that skips the check would accept (and scan) it.
-      const sent = mangle(ctx, validEicarBounty(ctx));
+      const sent = mangle(ctx, prepareBounty(eicarWire(ctx)).bytes);
       const res = await sendEvent(ctx, { event: 'bounty', body: sent.body, signature: sent.signature, json: true });
       if (res.status === expected) {
         if (!isJsonBody(res)) out.warnings.push(`the ${res.status} body is not JSON: ${bodyQuote(res)}`);
@@ -361,10 +357,8 @@ export const malformedJsonCase: CaseDefinition = {
     const out = outcome();
     const body = Buffer.from('{"id": 1, "artifact_type": "file", "artifact_uri": ', 'utf8');
     const res = await sendEvent(ctx, { event: 'bounty', body, json: true });
-    if (res.status === 401) out.messages.push(explain401(ctx, body, res.signature));
-    else if (res.status < 400 || res.status > 499)
-      out.messages.push(`expected a 4xx answer to a bounty body that is not JSON, got ${res.status}: ${bodyQuote(res)}`);
-    else if (!isJsonBody(res)) {
+    const wrong = `expected a 4xx answer to a bounty body that is not JSON, got ${res.status}: ${bodyQuote(res)}`;
+    if (expectStatus(ctx, out, res, 400, wrong) && !isJsonBody(res)) {
       // The Python reference answers Flask's HTML page here: a foreign engine is not failed for it, only warned.
       out.warnings.push(
         `the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}; polyswarm-engine answers {"bounty":"Invalid bounty request","errors":[…]}`,

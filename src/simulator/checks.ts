@@ -1,3 +1,4 @@
+import { SKIP } from '../protocol/answer.js';
 import { bidRange } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
 import type { AnswerKind, BidRules, Verdict } from '../protocol/types.js';
@@ -20,9 +21,6 @@ export interface CheckOutcome {
   /** The first answer, parsed (bigints exact), when it was JSON. */
   answer?: unknown;
 }
-
-/** The comment an engine built on this package answers when its egress policy refused the artifact host. */
-const EGRESS_REFUSED = 'SKIPPED:EGRESS-REFUSED';
 
 /** Why a production engine may not reach this simulator, and what to do about it. */
 const EGRESS_HINT =
@@ -92,13 +90,12 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
 
   const record = answer as Record<string, unknown>;
   const verdict = record.verdict;
-  const comments = (record.metadata as { comments?: unknown } | undefined)?.comments;
-  if (Array.isArray(comments) && comments.includes(EGRESS_REFUSED)) {
-    messages.push(`the engine's egress policy refused to download the artifact (${EGRESS_REFUSED}): ${EGRESS_HINT}`);
+  const comments = (record.metadata as { comments?: unknown } | null | undefined)?.comments;
+  if (Array.isArray(comments) && comments.includes(SKIP.EGRESS_REFUSED)) {
+    messages.push(`the engine's egress policy refused to download the artifact (${SKIP.EGRESS_REFUSED}): ${EGRESS_HINT}`);
   }
   if (expect.verdict !== 'any' && typeof verdict === 'string' && verdict !== expect.verdict) {
     // The engine's own reason (SKIPPED:TIMEOUT, SKIPPED:CANNOT-FETCH, …) says why, when it gave one.
-    const comments = (record.metadata as { comments?: unknown } | null | undefined)?.comments;
     const why = Array.isArray(comments) && comments.length > 0 ? ` (its metadata.comments: ${JSON.stringify(comments.slice(0, 3))})` : '';
     messages.push(`expected verdict ${expect.verdict}, got ${verdict}${why}`);
   }

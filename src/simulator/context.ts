@@ -44,11 +44,14 @@ function preview(bytes: Uint8Array): string {
   return text.length > TEXT_PREVIEW ? `${text.slice(0, TEXT_PREVIEW)}… (${bytes.byteLength} bytes)` : text;
 }
 
+/** The engine's answer to one event, with the body and signature header that were sent (for the 401 explanation). */
+export type SentResponse = HttpResponse & { sent: Uint8Array; signature: string | string[] | null };
+
 /**
  * Sends one signed event to the engine. The very first request failing at the network level means the engine is
  * not there at all: that is an UnreachableError (exit 3), not a failed check.
  */
-export async function sendEvent(ctx: RunContext, request: EngineRequest): Promise<HttpResponse & { signature: string | string[] | null }> {
+export async function sendEvent(ctx: RunContext, request: EngineRequest): Promise<SentResponse> {
   const headers: Record<string, string | string[]> = signedHeaders(ctx.secret, request.body, request.event ?? '', {
     deliveryId: request.deliveryId,
     json: request.json,
@@ -76,7 +79,7 @@ export async function sendEvent(ctx: RunContext, request: EngineRequest): Promis
       );
       if (response.body.byteLength > 0) ctx.trace(`  ${preview(response.body)}`);
     }
-    return { ...response, signature };
+    return { ...response, sent: request.body, signature };
   } catch (error) {
     if (!(error instanceof NetworkError)) throw error;
     if (!ctx.engine.reached) {
@@ -113,7 +116,7 @@ export function isJsonBody(response: HttpResponse): boolean {
  * Why a correctly signed request can get 401: what was signed (length, digest), and the usual causes.
  * The secret itself is never printed.
  */
-export function explain401(ctx: RunContext, body: Uint8Array, signature: string | string[] | null): string {
+export function explain401(ctx: RunContext, { sent: body, signature }: SentResponse): string {
   // Once per run: when the secret is wrong, every case says so, and the long explanation once is enough.
   if (ctx.engine.explained401) return 'the engine answered 401 to a correctly signed request (see the explanation above)';
   ctx.engine.explained401 = true;

@@ -35,22 +35,14 @@ export function formatCorpusReport(r: CorpusReport): string {
   if (r.latencyBins.length > 0) lines.push('', theme.dim('scan latency'), ...histogramLines(r.latencyBins));
   if (r.slowest.length > 0)
     lines.push('', theme.dim('slowest'), ...r.slowest.map((s) => `  ${formatMs(s.latencyMs).padStart(8)}  ${s.name}`));
-  if (r.misjudged.length > 0) {
-    lines.push(
-      '',
-      theme.dim(`misjudged (${r.misjudged.length})`),
-      ...r.misjudged.slice(0, 20).map((m) => `  ${m.name}: ${m.truth}, answered ${m.outcome}`),
-    );
-    if (r.misjudged.length > 20) lines.push(`  … and ${r.misjudged.length - 20} more (see --json)`);
-  }
-  if (r.unknowns.length > 0) {
-    lines.push(
-      '',
-      theme.dim(`answered unknown (${r.unknowns.length})`),
-      ...r.unknowns.slice(0, 20).map((u) => `  ${u.name}: ${u.truth}, ${u.reason}`),
-    );
-    if (r.unknowns.length > 20) lines.push(`  … and ${r.unknowns.length - 20} more (see --json)`);
-  }
+  // The first 20 of a list, the rest counted.
+  const listed = <T>(title: string, items: T[], line: (item: T) => string) => {
+    if (items.length === 0) return;
+    lines.push('', theme.dim(`${title} (${items.length})`), ...items.slice(0, 20).map(line));
+    if (items.length > 20) lines.push(`  … and ${items.length - 20} more (see --json)`);
+  };
+  listed('misjudged', r.misjudged, (m) => `  ${m.name}: ${m.truth}, answered ${m.outcome}`);
+  listed('answered unknown', r.unknowns, (u) => `  ${u.name}: ${u.truth}, ${u.reason}`);
   return lines.join('\n') + '\n';
 }
 

@@ -5,19 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { Agent } from 'node:http';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { weiToNct } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
+import { mapLimit } from '../util/map-limit.js';
 import { setDeadline, type DeadlineTimer } from '../util/timers.js';
 import { guessMimetype } from './artifacts.js';
-import { accepted, dispatchBounty, WATCH_GRACE_MS, type Dispatcher, type TrackedBounty } from './dispatch.js';
-import { SimulatorHost, type CallbackAddress, type ReceivedAnswer } from './host.js';
+import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
+import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
+import { sleep, type ReceivedAnswer } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
-import type { CallbackInfo } from './types.js';
 
 export type Truth = 'malicious' | 'benign';
 /** What the engine said about a file; `missing` when it never answered (or refused the bounty). */
@@ -69,16 +69,13 @@ export interface CorpusReport {
   unknowns: { name: string; truth: Truth; reason: string }[];
 }
 
-export interface CorpusOptions extends CallbackAddress {
+export interface CorpusOptions extends DispatchOptions {
   url: string;
-  secret: string;
   dir: string;
   /** A CSV of `path or sha256,label`. */
   labels?: string;
   concurrency?: number;
   expirationMs?: number;
-  timeoutMs?: number;
-  onListening?: (callback: CallbackInfo) => void;
   /** Called after each file with how many are done. */
   onProgress?: (done: number, total: number) => void;
   /** Called with each file's result as soon as it is known (streamed, e.g. to a JUnit file). */
@@ -163,14 +160,9 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
 
 /** The first 4 KiB of a file: enough for guessMimetype's magic bytes and text check. */
 async function headOf(path: string): Promise<Buffer> {
-  const file = await open(path);
-  try {
-    const buffer = Buffer.alloc(4096);
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of createReadStream(path, { end: 4095 })) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** The first answer's verdict and bid, from its raw bytes (bids exact); anything unreadable counts as missing. */
@@ -181,88 +173,72 @@ function readAnswer(answer: ReceivedAnswer): { outcome: Outcome; bid: bigint | n
   const record = json.value as { verdict?: unknown; bid?: unknown; metadata?: { comments?: unknown } };
   const verdict = typeof record.verdict === 'string' ? record.verdict.toLowerCase() : '';
   const outcome = (['malicious', 'benign', 'suspicious', 'unknown'] as const).find((v) => v === verdict) ?? 'missing';
-  const bid =
-    typeof record.bid === 'bigint'
-      ? record.bid
-      : typeof record.bid === 'number' && Number.isSafeInteger(record.bid)
-        ? BigInt(record.bid)
-        : null;
+  const exact = typeof record.bid === 'bigint' || (typeof record.bid === 'number' && Number.isSafeInteger(record.bid));
+  const bid = exact ? BigInt(record.bid as bigint | number) : null;
   const comments = Array.isArray(record.metadata?.comments) ? record.metadata.comments.map(String) : [];
   return { outcome, bid, timeout: outcome === 'unknown' && comments.some((c) => /timeout/i.test(c)), comments };
+}
+
+/** Sends one file as a bounty and waits for its first answer (and a moment for a second one), or its expiration. */
+async function runFile(d: Dispatcher, entry: CorpusEntry, expirationMs: number): Promise<FileResult> {
+  const size = (await stat(entry.path)).size;
+  const sha256 = await sha256File(entry.path);
+  const mimetype = guessMimetype(await headOf(entry.path), basename(entry.path));
+  const uri = d.host.host({ path: entry.path, size, mimetype });
+  let first: ReturnType<typeof readAnswer> | null = null;
+  let answered: () => void = () => undefined;
+  const gotFirst = new Promise<void>((resolveFirst) => (answered = resolveFirst));
+  const tracked: TrackedBounty = await dispatchBounty(d, { uri, sha256, mimetype }, expirationMs, (_t, answer) => {
+    if (first === null) {
+      first = readAnswer(answer);
+      answered();
+    }
+  });
+  const result: FileResult = {
+    name: entry.name,
+    truth: entry.truth,
+    outcome: 'missing',
+    bid: null,
+    latencyMs: null,
+    timedOut: false,
+    answeredTwice: false,
+  };
+  if (!accepted(tracked)) {
+    result.refused = tracked.status === undefined ? `no HTTP answer (${tracked.error})` : `HTTP ${tracked.status}`;
+  } else {
+    let timer: DeadlineTimer | undefined;
+    await Promise.race([gotFirst, new Promise<void>((r) => (timer = setDeadline(tracked.expiration + WATCH_GRACE_MS, r)))]);
+    timer?.cancel();
+    // A moment for a second answer, so "answered twice" is seen.
+    if (first !== null) await sleep(200);
+    const got = first as ReturnType<typeof readAnswer> | null;
+    if (got !== null) {
+      result.outcome = got.outcome;
+      result.bid = got.bid === null ? null : got.bid.toString();
+      result.latencyMs = Math.max(0, tracked.firstAnswerTick! - tracked.sentTick - (tracked.ackMs ?? 0));
+      result.timedOut = got.timeout || tracked.late;
+      result.answeredTwice = tracked.answers > 1;
+      if (got.outcome === 'unknown') result.reason = got.comments.join('; ') || 'no reason given';
+    }
+  }
+  d.host.releaseAnswerUrl(tracked.responseUrl);
+  d.host.unhost(uri);
+  return result;
 }
 
 /** Runs the corpus and resolves with its report. */
 export async function runCorpus(options: CorpusOptions): Promise<{ report: CorpusReport; results: FileResult[] }> {
   const url = parseEngineUrl(options.url);
   const entries = await collectCorpus(options.dir, options.labels);
-  const expirationMs = options.expirationMs ?? 30_000;
-  const host = new SimulatorHost(options);
-  await host.start();
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const d: Dispatcher = { url, secret: options.secret, host, timeoutMs: options.timeoutMs ?? 10_000, agent };
   const results: FileResult[] = new Array(entries.length);
-  let next = 0;
   let done = 0;
-  try {
-    options.onListening?.({ url: host.baseUrl, listen: host.listenAddress, isDefault: host.isDefault });
-    const one = async (entry: CorpusEntry): Promise<FileResult> => {
-      const size = (await stat(entry.path)).size;
-      const sha256 = await sha256File(entry.path);
-      const mimetype = guessMimetype(await headOf(entry.path), basename(entry.path));
-      const uri = host.host({ path: entry.path, size, mimetype });
-      let first: ReturnType<typeof readAnswer> | null = null;
-      let answered: () => void = () => undefined;
-      const gotFirst = new Promise<void>((resolveFirst) => (answered = resolveFirst));
-      const tracked: TrackedBounty = await dispatchBounty(d, { uri, sha256, mimetype }, expirationMs, (_t, answer) => {
-        if (first === null) {
-          first = readAnswer(answer);
-          answered();
-        }
-      });
-      const result: FileResult = {
-        name: entry.name,
-        truth: entry.truth,
-        outcome: 'missing',
-        bid: null,
-        latencyMs: null,
-        timedOut: false,
-        answeredTwice: false,
-      };
-      if (!accepted(tracked)) {
-        result.refused = tracked.status === undefined ? `no HTTP answer (${tracked.error})` : `HTTP ${tracked.status}`;
-      } else {
-        let timer: DeadlineTimer | undefined;
-        await Promise.race([gotFirst, new Promise<void>((r) => (timer = setDeadline(tracked.expiration + WATCH_GRACE_MS, r)))]);
-        timer?.cancel();
-        // A moment for a second answer, so "answered twice" is seen.
-        if (first !== null) await new Promise((r) => setTimeout(r, 200));
-        const got = first as ReturnType<typeof readAnswer> | null;
-        if (got !== null) {
-          result.outcome = got.outcome;
-          result.bid = got.bid === null ? null : got.bid.toString();
-          result.latencyMs = Math.max(0, tracked.firstAnswerTick! - tracked.sentTick - (tracked.ackMs ?? 0));
-          result.timedOut = got.timeout || tracked.late;
-          result.answeredTwice = tracked.answers > 1;
-          if (got.outcome === 'unknown') result.reason = got.comments.join('; ') || 'no reason given';
-        }
-      }
-      host.releaseAnswerUrl(tracked.responseUrl);
-      host.unhost(uri);
-      return result;
-    };
-    const worker = async () => {
-      while (next < entries.length) {
-        const index = next++;
-        results[index] = await one(entries[index]);
-        options.onFile?.(results[index]);
-        options.onProgress?.(++done, entries.length);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, entries.length) }, worker));
-  } finally {
-    agent.destroy();
-    await host.close();
-  }
+  await withDispatcher(url, options, (d) =>
+    mapLimit([...entries.keys()], options.concurrency ?? 4, async (index) => {
+      results[index] = await runFile(d, entries[index], options.expirationMs ?? 30_000);
+      options.onFile?.(results[index]);
+      options.onProgress?.(++done, entries.length);
+    }),
+  );
   return { report: summarize(results), results };
 }
 

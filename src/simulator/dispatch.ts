@@ -3,11 +3,12 @@
  * send. Each bounty gets its own response_url on the simulator's host; a listener counts its answers and hands
  * the first one to the caller, then the record is dropped once the bounty has expired (memory stays flat).
  */
-import type { Agent } from 'node:http';
+import { Agent } from 'node:http';
 import { signedHeaders } from '../protocol/events.js';
 import { buildBountyWire, prepareBounty } from './bounty.js';
-import type { ReceivedAnswer, SimulatorHost } from './host.js';
+import { SimulatorHost, type CallbackAddress, type ReceivedAnswer } from './host.js';
 import { send } from './http.js';
+import type { CallbackInfo } from './types.js';
 
 /** How long after its expiration a bounty is still watched (a late answer, a second one). */
 export const WATCH_GRACE_MS = 2000;
@@ -18,6 +19,31 @@ export interface Dispatcher {
   host: SimulatorHost;
   timeoutMs: number;
   agent?: Agent;
+}
+
+/** What a run of many bounties is given: the engine, and where the simulator's host listens. */
+export interface DispatchOptions extends CallbackAddress {
+  secret: string;
+  /** How long to wait for each acknowledgement; default 10 s. */
+  timeoutMs?: number;
+  onListening?: (callback: CallbackInfo) => void;
+}
+
+/**
+ * Runs `fn` with a dispatcher for the engine at `url`: the simulator's host started (and announced), a keep-alive
+ * agent (the run measures the engine, not connection setup); both closed when `fn` settles.
+ */
+export async function withDispatcher<T>(url: URL, options: DispatchOptions, fn: (d: Dispatcher) => Promise<T>): Promise<T> {
+  const host = new SimulatorHost(options);
+  await host.start();
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  try {
+    options.onListening?.({ url: host.baseUrl, listen: host.listenAddress, isDefault: host.isDefault });
+    return await fn({ url, secret: options.secret, host, timeoutMs: options.timeoutMs ?? 10_000, agent });
+  } finally {
+    agent.destroy();
+    await host.close();
+  }
 }
 
 /** One bounty as sent and answered. */

@@ -8,10 +8,12 @@
 import { stringifyJson } from '../protocol/json.js';
 import { sign } from '../protocol/signature.js';
 import { benignArtifact, eicarArtifact } from './artifacts.js';
-import { buildBountyWire, prepareBounty } from './bounty.js';
-import { outcome, runBountyCase, scanError, validEicarBounty, type CaseDefinition, type CaseOutcome } from './cases.js';
+import { prepareBounty } from './bounty.js';
+import { EMPTY, eicarWire, expectStatus, outcome, runBountyCase, scanError, type CaseDefinition, type CaseOutcome } from './cases.js';
 import { checkAnswers } from './checks.js';
-import { bodyQuote, CaseRequestError, explain401, isJsonBody, sendEvent, type RunContext } from './context.js';
+import { bodyQuote, CaseRequestError, explain401, isJsonBody, sendEvent } from './context.js';
+import type { EngineRequest, RunContext, SentResponse } from './context.js';
+import { WATCH_GRACE_MS } from './dispatch.js';
 import type { ArtifactFault } from './host.js';
 
 const FAULTS: Record<string, { fault: ArtifactFault; what: string; reason: string }> = {
@@ -75,43 +77,42 @@ function malformedSignatureCase(name: string, what: string, header: (signature: 
     name,
     async run(ctx) {
       const out = outcome();
-      const body = validEicarBounty(ctx);
+      const body = prepareBounty(eicarWire(ctx)).bytes;
       const fix =
         'a signature header that is not 64 hex digits is the sender\'s error: answer 401 {"X-POLYSWARM-SIGNATURE": "Signature does not match body"}';
-      try {
-        const res = await sendEvent(ctx, { event: 'bounty', body, signature: header(sign(ctx.secret, body)), json: true });
-        if (res.status >= 200 && res.status <= 299)
-          out.messages.push(`the engine accepted a bounty with ${what} (answered ${res.status}); ${fix}`);
-        else if (res.status >= 500) {
-          out.messages.push(
-            `the engine answered ${res.status} to ${what}: ${bodyQuote(res)}; ${fix} (the Python reference answers a non-ASCII signature ` +
-              'with a 500: hmac.compare_digest raises TypeError on a non-ASCII str; compare bytes, or check the header is hex first)',
-          );
-        } else if (res.status < 400) out.messages.push(`expected a 4xx answer to ${what}, got ${res.status}: ${bodyQuote(res)}; ${fix}`);
-        else if (!isJsonBody(res))
-          out.warnings.push(`the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}`);
-      } catch (error) {
-        if (!(error instanceof CaseRequestError)) throw error;
-        out.messages.push(`the engine dropped ${what} without an HTTP answer (${error.message.replace(/^.*: /, '')}); ${fix}`);
-      }
+      const res = await sendOrReason(ctx, { event: 'bounty', body, signature: header(sign(ctx.secret, body)), json: true });
+      if (typeof res === 'string') out.messages.push(`the engine dropped ${what} without an HTTP answer (${res}); ${fix}`);
+      else if (res.status >= 200 && res.status <= 299)
+        out.messages.push(`the engine accepted a bounty with ${what} (answered ${res.status}); ${fix}`);
+      else if (res.status >= 500) {
+        out.messages.push(
+          `the engine answered ${res.status} to ${what}: ${bodyQuote(res)}; ${fix} (the Python reference answers a non-ASCII signature ` +
+            'with a 500: hmac.compare_digest raises TypeError on a non-ASCII str; compare bytes, or check the header is hex first)',
+        );
+      } else if (res.status < 400) out.messages.push(`expected a 4xx answer to ${what}, got ${res.status}: ${bodyQuote(res)}; ${fix}`);
+      else if (!isJsonBody(res))
+        out.warnings.push(`the ${res.status} body is not JSON (${res.headers['content-type'] ?? 'no Content-Type'}): ${bodyQuote(res)}`);
       await stillServing(ctx, out, what);
       return out;
     },
   };
 }
 
-/** After a hostile request: a signed ping must still get a 2xx. */
-async function stillServing(ctx: RunContext, out: CaseOutcome, after: string): Promise<void> {
-  const empty = new Uint8Array(0);
+/** Sends an event; a request dropped without an HTTP answer (after the engine answered others) gives the reason instead. */
+async function sendOrReason(ctx: RunContext, request: EngineRequest): Promise<SentResponse | string> {
   try {
-    const ping = await sendEvent(ctx, { event: 'ping', body: empty, json: false });
-    if (ping.status === 401) out.messages.push(explain401(ctx, empty, ping.signature));
-    else if (ping.status < 200 || ping.status > 299)
-      out.messages.push(`after ${after}, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
+    return await sendEvent(ctx, request);
   } catch (error) {
     if (!(error instanceof CaseRequestError)) throw error;
-    out.messages.push(`after ${after}, the engine stopped serving: a signed ping got no answer (${error.message.replace(/^.*: /, '')})`);
+    return error.message.replace(/^.*: /, '');
   }
+}
+
+/** After a hostile request: a signed ping must still get a 2xx. */
+async function stillServing(ctx: RunContext, out: CaseOutcome, after: string): Promise<void> {
+  const ping = await sendOrReason(ctx, { event: 'ping', body: EMPTY, json: false });
+  if (typeof ping === 'string') out.messages.push(`after ${after}, the engine stopped serving: a signed ping got no answer (${ping})`);
+  else expectStatus(ctx, out, ping, 200, `after ${after}, a signed ping got ${ping.status} instead of 2xx: ${bodyQuote(ping)}`);
 }
 
 export const signatureHeaderCases: CaseDefinition[] = [
@@ -181,17 +182,8 @@ const OVERSIZED = 2 * 1024 * 1024;
 
 /** A valid EICAR bounty padded with an unknown field to exactly `size` bytes. */
 function paddedBounty(ctx: RunContext, size: number) {
-  const artifact = eicarArtifact();
   const responseUrl = ctx.host.answerUrl();
-  const wire = buildBountyWire({
-    artifactType: 'file',
-    artifactUri: ctx.host.host(artifact),
-    sha256: artifact.sha256,
-    mimetype: artifact.mimetype,
-    responseUrl,
-    expiration: new Date(Date.now() + ctx.expirationMs),
-    phase: 'assertion',
-  });
+  const wire = eicarWire(ctx, responseUrl);
   wire.x_padding = '';
   // Parsed small: a megabyte through the lossless parser would stall this process (and its timings) for a second.
   const bare = prepareBounty(wire);
@@ -210,19 +202,14 @@ export const bodySizeCase: CaseDefinition = {
   async run(ctx) {
     const out = outcome();
     const over = paddedBounty(ctx, OVERSIZED);
-    let res: Awaited<ReturnType<typeof sendEvent>>;
-    try {
-      res = await sendEvent(ctx, { event: 'bounty', body: over.bytes, json: true });
-    } catch (error) {
-      if (!(error instanceof CaseRequestError)) throw error;
-      out.messages.push(
-        `a 2 MiB bounty got no HTTP answer (${error.message.replace(/^.*: /, '')}); refuse a body over your limit with 413 JSON, read or not`,
-      );
+    const res = await sendOrReason(ctx, { event: 'bounty', body: over.bytes, json: true });
+    if (typeof res === 'string') {
+      out.messages.push(`a 2 MiB bounty got no HTTP answer (${res}); refuse a body over your limit with 413 JSON, read or not`);
       await stillServing(ctx, out, 'a 2 MiB bounty');
       return out;
     }
     if (res.status === 401) {
-      out.messages.push(explain401(ctx, over.bytes, res.signature));
+      out.messages.push(explain401(ctx, res));
       return out;
     }
     if (res.status >= 200 && res.status <= 299) {
@@ -266,7 +253,7 @@ async function judgeAnswer(ctx: RunContext, out: CaseOutcome, sent: ReturnType<t
     );
     return;
   }
-  const answers = await ctx.host.waitForAnswers(sent.responseUrl, expiration + 2000, ctx.settleMs);
+  const answers = await ctx.host.waitForAnswers(sent.responseUrl, expiration + WATCH_GRACE_MS, ctx.settleMs);
   const checked = checkAnswers(
     answers,
     { kind: 'assertion', verdict: 'malicious', rules: sent.bounty.rules, expiration },

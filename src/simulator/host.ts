@@ -108,12 +108,7 @@ export function resolveCallbackAddress(options: CallbackAddress = {}): ResolvedC
   return { listenHost, advertiseHost, port };
 }
 
-/**
- * The simulator's own server, on loopback unless asked otherwise: it plays PolySwarm's side, serving artifacts
- * (`/artifacts/<token>`) and receiving answers (`/answers/<token>`), so a test run needs nothing on the internet.
- * An engine in a container cannot reach this machine's 127.0.0.1, hence the listen/advertise pair of CallbackAddress. Each bounty gets its own
- * answer token, so concurrent cases never see each other's answers.
- */
+/** What the inspector adds to the simulator's host. */
 export interface HostOptions {
   /** Serves `/artifacts/<token>` for tokens not hosted with `host()` (the inspector's artifact store, by sha256). */
   artifacts?: (token: string) => HostedFile | undefined;
@@ -121,6 +116,12 @@ export interface HostOptions {
   anyAnswer?: boolean;
 }
 
+/**
+ * The simulator's own server, on loopback unless asked otherwise: it plays PolySwarm's side, serving artifacts
+ * (`/artifacts/<token>`) and receiving answers (`/answers/<token>`), so a test run needs nothing on the internet.
+ * An engine in a container cannot reach this machine's 127.0.0.1, hence the listen/advertise pair of
+ * CallbackAddress. Each bounty gets its own answer token, so concurrent cases never see each other's answers.
+ */
 export class SimulatorHost {
   private readonly address: ResolvedCallbackAddress;
   private readonly options: HostOptions;
@@ -128,8 +129,10 @@ export class SimulatorHost {
   private readonly files = new Map<string, HostedFile | { fault: ArtifactFault }>();
   private readonly answers = new Map<string, ReceivedAnswer[] | AnswerListener>();
   private readonly downloads = new Map<string, number>();
-  private base = '';
-  private listening = '';
+  /** The base URL the engine is told to use, e.g. `http://127.0.0.1:41234` (after start). */
+  baseUrl = '';
+  /** Where the host listens, e.g. `0.0.0.0:41234` (after start). */
+  listenAddress = '';
 
   /** `address` is checked here (UsageError); the defaults bind 127.0.0.1 on a free port. */
   constructor(address: CallbackAddress = {}, options: HostOptions = {}) {
@@ -180,18 +183,8 @@ export class SimulatorHost {
     }
     const bound = (this.server.address() as AddressInfo).port;
     // Through URL, so the base compares equal to a parsed artifact_uri (lower case, compressed IPv6, no :80).
-    this.base = new URL(`http://${urlHost(advertiseHost)}:${bound}`).origin;
-    this.listening = `${urlHost(listenHost)}:${bound}`;
-  }
-
-  /** The base URL the engine is told to use, e.g. `http://127.0.0.1:41234` (after start). */
-  get baseUrl(): string {
-    return this.base;
-  }
-
-  /** Where the host listens, e.g. `0.0.0.0:41234` (after start). */
-  get listenAddress(): string {
-    return this.listening;
+    this.baseUrl = new URL(`http://${urlHost(advertiseHost)}:${bound}`).origin;
+    this.listenAddress = `${urlHost(listenHost)}:${bound}`;
   }
 
   /** Whether the callbacks use the defaults: loopback 127.0.0.1 on a free port, reachable from this machine only. */
@@ -201,17 +194,15 @@ export class SimulatorHost {
   }
 
   /** Serves `file` and returns its URL. */
-  host(file: HostedFile, suffix = ''): string {
+  host(file: HostedFile | { fault: ArtifactFault }, suffix = ''): string {
     const token = randomUUID();
     this.files.set(token, file);
-    return `${this.base}/artifacts/${token}${suffix}`;
+    return `${this.baseUrl}/artifacts/${token}${suffix}`;
   }
 
   /** An artifact URL that fails the way `fault` says (downloads are still counted). */
   hostFault(fault: ArtifactFault): string {
-    const token = randomUUID();
-    this.files.set(token, { fault });
-    return `${this.base}/artifacts/${token}`;
+    return this.host({ fault });
   }
 
   /** Stops serving the artifact at `url` and forgets its download count (long runs keep memory flat). */
@@ -225,7 +216,7 @@ export class SimulatorHost {
   isHosted(url: string): boolean {
     try {
       const parsed = new URL(url);
-      return parsed.origin === this.base && this.files.has(parsed.pathname.split('/')[2] ?? '');
+      return parsed.origin === this.baseUrl && this.files.has(parsed.pathname.split('/')[2] ?? '');
     } catch {
       return false;
     }
@@ -243,7 +234,7 @@ export class SimulatorHost {
   answerUrl(listener?: AnswerListener): string {
     const token = randomUUID();
     this.answers.set(token, listener ?? []);
-    return `${this.base}/answers/${token}`;
+    return `${this.baseUrl}/answers/${token}`;
   }
 
   /** Stops receiving at `url`: a later answer gets 404. */

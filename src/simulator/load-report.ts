@@ -55,8 +55,8 @@ export function formatLoadReport(r: LoadReport): string {
 
 /** The whole report as one JSON document. */
 export function loadJson(r: LoadReport, extra: Record<string, unknown> = {}): string {
-  const round = (s: LoadReport['ack']) =>
-    Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : Math.round(v * 1000) / 1000]));
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  const rounded = (s: LoadReport['ack']) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'count' ? v : round(v)]));
   return (
     stringifyJson({
       load: {
@@ -65,13 +65,9 @@ export function loadJson(r: LoadReport, extra: Record<string, unknown> = {}): st
         durationMs: Math.round(r.durationMs),
         sendingMs: Math.round(r.sendingMs),
         answeredPerSecond: Math.round(r.answeredPerSecond * 100) / 100,
-        ack: round(r.ack),
-        answer: round(r.answer),
-        answerBins: r.answerBins.map((b) => ({
-          from: Math.round(b.from * 1000) / 1000,
-          to: Math.round(b.to * 1000) / 1000,
-          count: b.count,
-        })),
+        ack: rounded(r.ack),
+        answer: rounded(r.answer),
+        answerBins: r.answerBins.map((b) => ({ from: round(b.from), to: round(b.to), count: b.count })),
       },
     }) + '\n'
   );

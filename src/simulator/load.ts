@@ -4,23 +4,21 @@
  * last answers, and reports acknowledgement and answer latencies, status counts, and the bounties answered never,
  * twice, or after their expiration. Nothing is kept per bounty once it has expired, so a long run stays flat.
  */
-import { readFile } from 'node:fs/promises';
-import { Agent } from 'node:http';
 import { basename } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { setDeadline } from '../util/timers.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
-import { accepted, dispatchBounty, WATCH_GRACE_MS, type Dispatcher, type TrackedBounty } from './dispatch.js';
-import { SimulatorHost, sleep, type CallbackAddress } from './host.js';
+import { readArtifactFile } from './cases.js';
+import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
+import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
+import { sleep } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
-import type { CallbackInfo } from './types.js';
 
 export type LoadArtifact = 'eicar' | 'benign' | { file: string };
 
-export interface LoadOptions extends CallbackAddress {
+export interface LoadOptions extends DispatchOptions {
   url: string;
-  secret: string;
   /** Bounties per second (open loop); or */
   rate?: number;
   /** bounties in flight at once (closed loop). */
@@ -29,11 +27,8 @@ export interface LoadOptions extends CallbackAddress {
   artifact?: LoadArtifact;
   /** Each bounty's expiration, from when it is sent; default 30 s. */
   expirationMs?: number;
-  /** How long to wait for each acknowledgement; default 10 s. */
-  timeoutMs?: number;
   /** After the last answer is in, how long to listen for second answers; default 1 s. */
   settleMs?: number;
-  onListening?: (callback: CallbackInfo) => void;
   /** Called about once a second while bounties are sent and awaited. */
   onProgress?: (progress: LoadProgress) => void;
   progressEveryMs?: number;
@@ -79,15 +74,8 @@ export interface LoadReport {
 async function loadArtifact(choice: LoadArtifact): Promise<Artifact> {
   if (choice === 'eicar') return eicarArtifact();
   if (choice === 'benign') return benignArtifact();
-  try {
-    const bytes = await readFile(choice.file);
-    return artifactOf(bytes, guessMimetype(bytes, basename(choice.file)));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(
-      `--artifact ${choice.file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
-    );
-  }
+  const bytes = await readArtifactFile(choice.file, '--artifact');
+  return artifactOf(bytes, guessMimetype(bytes, basename(choice.file)));
 }
 
 /** Runs the load and resolves with its report; throws UsageError for options that cannot run. */
@@ -97,17 +85,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     throw new UsageError('choose one of --rate N (bounties per second) or --concurrency N (bounties in flight)');
   }
   if (options.durationMs <= 0) throw new UsageError('--duration must be more than 0');
-  const expirationMs = options.expirationMs ?? 30_000;
   const artifact = await loadArtifact(options.artifact ?? 'eicar');
-  const host = new SimulatorHost(options);
-  await host.start();
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const d: Dispatcher = { url, secret: options.secret, host, timeoutMs: options.timeoutMs ?? 10_000, agent };
-  const target = { uri: host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype };
+  return withDispatcher(url, options, (d) => sendLoad(d, artifact, options));
+}
 
+async function sendLoad(d: Dispatcher, artifact: Artifact, options: LoadOptions): Promise<LoadReport> {
+  const expirationMs = options.expirationMs ?? 30_000;
+  const target = { uri: d.host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype };
   const ack = new LatencyHistogram();
   const answer = new LatencyHistogram();
   const window = new LatencyHistogram();
+  // The report's counters, filled in as the bounties go and come.
   const counts = {
     sent: 0,
     acknowledged: 0,
@@ -117,8 +105,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     networkErrors: 0,
     answered: 0,
     lost: 0,
-    twice: 0,
-    late: 0,
+    answeredTwice: 0,
+    answeredLate: 0,
   };
   const watching = new Set<TrackedBounty>();
   const waiters = new Map<TrackedBounty, () => void>();
@@ -128,12 +116,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     lastAnswerTick = performance.now();
     if (t.answers === 1) {
       counts.answered++;
-      if (t.late) counts.late++;
+      if (t.late) counts.answeredLate++;
       const ms = t.firstAnswerTick! - (t.sentTick + (t.ackMs ?? 0));
       answer.record(Math.max(0, ms));
       window.record(Math.max(0, ms));
       waiters.get(t)?.();
-    } else if (t.answers === 2) counts.twice++;
+    } else if (t.answers === 2) counts.answeredTwice++;
   };
 
   /** Sends one bounty; resolves when it has been answered or has expired (closed loop waits on that). */
@@ -149,7 +137,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       else if (t.status >= 400) counts.status4xx++;
     }
     if (!accepted(t)) {
-      host.releaseAnswerUrl(t.responseUrl);
+      d.host.releaseAnswerUrl(t.responseUrl);
       return;
     }
     watching.add(t);
@@ -167,7 +155,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       if (now < t.expiration + WATCH_GRACE_MS) continue;
       if (t.answers === 0) counts.lost++;
       watching.delete(t);
-      host.releaseAnswerUrl(t.responseUrl);
+      d.host.releaseAnswerUrl(t.responseUrl);
     }
   };
 
@@ -194,7 +182,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     void p.finally(() => inFlight.delete(p));
   };
   try {
-    options.onListening?.({ url: host.baseUrl, listen: host.listenAddress, isDefault: host.isDefault });
     const end = startedAt + options.durationMs;
     if (options.rate !== undefined) {
       const interval = 1000 / options.rate;
@@ -223,32 +210,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       if (watching.size === 0 || (!open && performance.now() - Math.max(lastAnswerTick, sendingEnded) >= settle)) break;
       await sleep(50);
     }
-    const durationMs = performance.now() - started;
     const answeringMs = Math.max(1, (lastAnswerTick || performance.now()) - started);
     return {
       mode: options.rate !== undefined ? { rate: options.rate } : { concurrency: options.concurrency! },
-      durationMs,
+      durationMs: performance.now() - started,
       sendingMs: sendingEnded - started,
-      sent: counts.sent,
-      acknowledged: counts.acknowledged,
-      status4xx: counts.status4xx,
-      status5xx: counts.status5xx,
-      status503: counts.status503,
-      networkErrors: counts.networkErrors,
-      answered: counts.answered,
-      lost: counts.lost,
-      answeredTwice: counts.twice,
-      answeredLate: counts.late,
+      ...counts,
       answeredPerSecond: (counts.answered * 1000) / answeringMs,
       ack: ack.summary(),
       answer: answer.summary(),
       answerBins: answer.bins(12),
-      ok: counts.acknowledged > 0 && counts.lost === 0 && counts.twice === 0,
+      ok: counts.acknowledged > 0 && counts.lost === 0 && counts.answeredTwice === 0,
     };
   } finally {
     clearInterval(ticker);
     progress();
-    agent.destroy();
-    await host.close();
   }
 }

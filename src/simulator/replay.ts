@@ -13,9 +13,10 @@ import { parseBountyBody } from '../protocol/bounty.js';
 import { signedHeaders } from '../protocol/events.js';
 import { parseJson, stringifyJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
+import { mapLimit } from '../util/map-limit.js';
 import { guessMimetype } from './artifacts.js';
 import { reaimBounty } from './bounty.js';
-import { SimulatorHost } from './host.js';
+import { SimulatorHost, sleep } from './host.js';
 import { send } from './http.js';
 import { decodeBody, type Transaction } from './recording.js';
 
@@ -127,25 +128,18 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRep
   const host = new SimulatorHost();
   await host.start();
   const entries: DiffEntry[] = new Array(list.length);
-  let next = 0;
   let lastStart = 0;
   const gap = options.rate ? 1000 / options.rate : 0;
   try {
-    const worker = async () => {
-      for (;;) {
-        const index = next++;
-        if (index >= list.length) return;
-        if (gap > 0) {
-          const wait = lastStart + gap - Date.now();
-          lastStart = Math.max(Date.now(), lastStart + gap);
-          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        }
-        const entry = await replayOne(list[index]!, host, options);
-        entries[index] = entry;
-        options.onEntry?.(entry);
+    await mapLimit([...list.keys()], options.concurrency, async (index) => {
+      if (gap > 0) {
+        const wait = lastStart + gap - Date.now();
+        lastStart = Math.max(Date.now(), lastStart + gap);
+        if (wait > 0) await sleep(wait);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency, Math.max(1, list.length)) }, worker));
+      entries[index] = await replayOne(list[index]!, host, options);
+      options.onEntry?.(entries[index]);
+    });
   } finally {
     await host.close();
   }
@@ -157,37 +151,25 @@ export async function replayRecording(options: ReplayOptions): Promise<ReplayRep
 async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOptions): Promise<DiffEntry> {
   const body = decodeBody(tx.request);
   const recorded = tx.answer ? { verdict: tx.answer.verdict, bid: tx.answer.bid } : null;
-  const base = { bounty: tx.bounty ?? '?', recorded };
+  // Keys in the order --json has always printed them.
+  const entry = (rest: Pick<DiffEntry, 'class'> & Partial<DiffEntry>): DiffEntry =>
+    Object.assign({ bounty: tx.bounty ?? '?', recorded, class: rest.class, now: null, status: null }, rest);
   const url = new URL(options.url);
   if (options.exact) {
-    if (tx.source === 'queue')
-      return { ...base, class: 'skipped', now: null, status: null, note: 'recorded by a worker: no signature to send exactly' };
+    if (tx.source === 'queue') return entry({ class: 'skipped', note: 'recorded by a worker: no signature to send exactly' });
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(tx.request.headers))
       if (name !== 'content-length' && name !== 'transfer-encoding') headers[name] = value;
     const status = await post(url, body, headers, options.timeoutMs);
-    return {
-      ...base,
-      class: 'missing',
-      now: null,
-      status,
-      note: status === 401 ? 'signature refused' : 'sent exactly: its answer goes to the recorded response_url',
-    };
+    const note = status === 401 ? 'signature refused' : 'sent exactly: its answer goes to the recorded response_url';
+    return entry({ class: 'missing', status, note });
   }
   const parsed = parseBountyBody(body);
-  if (!parsed.ok) return { ...base, class: 'skipped', now: null, status: null, note: 'not a valid bounty' };
+  if (!parsed.ok) return entry({ class: 'skipped', note: 'not a valid bounty' });
   const bounty = parsed.value;
-  if (bounty.artifact_type !== 'file')
-    return { ...base, class: 'skipped', now: null, status: null, note: 'URL artifact: replaying it would reach the recorded site' };
+  if (bounty.artifact_type !== 'file') return entry({ class: 'skipped', note: 'URL artifact: replaying it would reach the recorded site' });
   const bytes = bounty.sha256 && options.artifactsDir ? readArtifact(options.artifactsDir, bounty.sha256) : null;
-  if (!bytes)
-    return {
-      ...base,
-      class: 'skipped',
-      now: null,
-      status: null,
-      note: options.artifactsDir ? 'artifact not recorded' : 'no --artifacts folder',
-    };
+  if (!bytes) return entry({ class: 'skipped', note: options.artifactsDir ? 'artifact not recorded' : 'no --artifacts folder' });
   const answerUrl = host.answerUrl();
   const wire = reaimBounty((parseJson(body) as { value: Record<string, unknown> }).value, {
     responseUrl: answerUrl,
@@ -197,16 +179,11 @@ async function replayOne(tx: Transaction, host: SimulatorHost, options: ReplayOp
   const signed = Buffer.from(stringifyJson(wire), 'utf8');
   const status = await post(url, signed, signedHeaders(options.secret, signed, 'bounty'), options.timeoutMs);
   if (status !== 202)
-    return { ...base, class: 'missing', now: null, status, note: status === null ? 'engine unreachable' : `engine answered ${status}` };
+    return entry({ class: 'missing', status, note: status === null ? 'engine unreachable' : `engine answered ${status}` });
   const answers = await host.waitForAnswers(answerUrl, expiration, 0);
   const now = answers[0] ? verdictOf(answers[0].bytes) : null;
-  return {
-    ...base,
-    class: classify(recorded, now),
-    now,
-    status,
-    ...(now === null ? { note: answers[0] ? 'answer unreadable' : 'no answer before the expiration' } : {}),
-  };
+  const note = now === null ? { note: answers[0] ? 'answer unreadable' : 'no answer before the expiration' } : {};
+  return entry({ class: classify(recorded, now), now, status, ...note });
 }
 
 function readArtifact(dir: string, sha256: string): Buffer | null {
@@ -218,11 +195,10 @@ function readArtifact(dir: string, sha256: string): Buffer | null {
 }
 
 async function post(url: URL, body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<number | null> {
-  try {
-    return (await send(url, { headers, body, timeoutMs })).status;
-  } catch {
-    return null;
-  }
+  return send(url, { headers, body, timeoutMs }).then(
+    (res) => res.status,
+    () => null,
+  );
 }
 
 const show = (v: DiffEntry['recorded']) => (v === null ? '—' : `${v.verdict}${v.bid !== '0' ? ` (${weiToNct(v.bid)} NCT)` : ''}`);

@@ -76,10 +76,10 @@ export function caseFormatter(): (result: CaseResult) => string {
       const short = `${reason.slice(0, LONG_REASON - 10)}… (as above)`;
       for (const form of new Set([reason, JSON.stringify(reason).slice(1, -1)])) {
         let first = !shown.has(reason);
-        text = text.split(form).reduce((joined, part) => {
+        text = text.replaceAll(form, () => {
           const kept = first ? form : short;
           first = false;
-          return `${joined}${kept}${part}`;
+          return kept;
         });
       }
       shown.add(reason);
@@ -122,13 +122,8 @@ export function formatSummary(report: Pick<TestReport, 'passed' | 'failed' | 'no
 }
 
 /** A case as one JSON line (bigints in answers as integer digits). */
-export function caseJson(result: CaseResult): string {
-  return stringifyJson({ case: result.name, ...withoutName(result) }) + '\n';
-}
-
-function withoutName(result: CaseResult): Omit<CaseResult, 'name'> {
-  const { name: _name, ...rest } = result;
-  return rest;
+export function caseJson({ name, ...rest }: CaseResult): string {
+  return stringifyJson({ case: name, ...rest }) + '\n';
 }
 
 /** The final JSON line: `{"summary":{…}}`. */

@@ -1,5 +1,5 @@
 import { UsageError } from '../util/errors.js';
-import { analyzeCase, pingCase, runBountyCase, type CaseDefinition } from './cases.js';
+import { analyzeCase, pingCase, runBountyCase, type CaseDefinition, type CaseOutcome } from './cases.js';
 import { conformanceSuite } from './suite.js';
 import { CaseRequestError, type RunContext } from './context.js';
 import { SimulatorHost } from './host.js';
@@ -45,21 +45,17 @@ async function runCase(shared: RunContext, definition: CaseDefinition): Promise<
   // Cases run at once: each trace line says which case it belongs to.
   const trace = shared.trace;
   const ctx: RunContext = trace ? { ...shared, trace: (line) => trace(`[${definition.name}] ${line}`) } : shared;
+  let out: CaseOutcome;
   try {
-    const out = await definition.run(ctx);
-    const result: CaseResult = {
-      name: definition.name,
-      ok: out.messages.length === 0,
-      ms: Math.round(performance.now() - started),
-      messages: out.messages,
-      warnings: out.warnings,
-    };
-    if (out.answer !== undefined) result.answer = out.answer;
-    return result;
+    out = await definition.run(ctx);
   } catch (error) {
     if (!(error instanceof CaseRequestError)) throw error;
-    return { name: definition.name, ok: false, ms: Math.round(performance.now() - started), messages: [error.message], warnings: [] };
+    out = { messages: [error.message], warnings: [] };
   }
+  const ms = Math.round(performance.now() - started);
+  const result: CaseResult = { name: definition.name, ok: out.messages.length === 0, ms, messages: out.messages, warnings: out.warnings };
+  if (out.answer !== undefined) result.answer = out.answer;
+  return result;
 }
 
 /**

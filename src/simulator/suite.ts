@@ -2,16 +2,8 @@
  * The conformance suite of `test all`: the happy paths and the protocol's edges (cases.ts), then the failure paths
  * (failure-cases.ts).
  */
-import {
-  analyzeCase,
-  malformedJsonCase,
-  pingCase,
-  runBountyCase,
-  securityCase,
-  wrongSignature,
-  type BountyCaseOptions,
-  type CaseDefinition,
-} from './cases.js';
+import { analyzeCase, malformedJsonCase, pingCase, runBountyCase, securityCase, wrongSignature } from './cases.js';
+import type { BountyCaseOptions, CaseDefinition } from './cases.js';
 import {
   artifactFaultCase,
   bodySizeCase,

@@ -147,42 +147,24 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   const env = options.env ?? process.env;
   if (!existsSync(options.cwd)) throw new UsageError(`--cwd ${options.cwd}: no such folder`);
   const project = detectProject(options.cwd)?.dir ?? null;
-  const secretDir = project ?? resolve(options.cwd);
-  const noop = async () => undefined;
-  if (options.url !== undefined) {
-    parseEngineUrl(options.url);
-    const { secret, source } = requireSecret(options.secret, secretDir, env);
-    return { url: options.url, secret, secretSource: source, description: options.url, stop: noop };
-  }
-  if (project === null) {
-    const { secret, source } = requireSecret(options.secret, secretDir, env);
-    return {
-      url: DEFAULT_ENGINE_URL,
-      secret,
-      secretSource: source,
-      description: `${DEFAULT_ENGINE_URL} (the default; pass --url for another)`,
-      stop: noop,
-    };
-  }
-  const { secret, source } = requireSecret(options.secret, project, env);
+  if (options.url !== undefined) parseEngineUrl(options.url);
+  const { secret, source } = requireSecret(options.secret, project ?? resolve(options.cwd), env);
+  const target = (url: string, description: string, stop: Target['stop'] = async () => undefined): Target => ({
+    url,
+    secret,
+    secretSource: source,
+    description,
+    stop,
+  });
+  if (options.url !== undefined) return target(options.url, options.url);
+  if (project === null) return target(DEFAULT_ENGINE_URL, `${DEFAULT_ENGINE_URL} (the default; pass --url for another)`);
   const running = await runningServe(project);
   if (running) {
     // The last save did not load: the engine answers with older code than the file shows, and the reader must know.
     const stale = running.stale ? `; it runs the last good code, your last save did not load: ${running.stale}` : '';
-    return {
-      url: running.url,
-      secret,
-      secretSource: source,
-      description: `${running.url} (the running \`serve\` of ${project}, pid ${running.pid}${stale})`,
-      stop: noop,
-    };
+    return target(running.url, `${running.url} (the running \`serve\` of ${project}, pid ${running.pid}${stale})`);
   }
   const booted = await bootServe(project, secret, env);
-  return {
-    url: booted.url,
-    secret,
-    secretSource: source,
-    description: `${booted.url} (${project}'s engine, booted for this run, pid ${booted.child.pid})`,
-    stop: () => stopChild(booted.child),
-  };
+  const description = `${booted.url} (${project}'s engine, booted for this run, pid ${booted.child.pid})`;
+  return target(booted.url, description, () => stopChild(booted.child));
 }

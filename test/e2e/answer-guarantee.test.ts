@@ -178,7 +178,7 @@ describe('the answer guarantee (start, journaled embedded queue)', () => {
     const counts = new Map<string, number>();
     for (const a of host.answers) counts.set(a.id, (counts.get(a.id) ?? 0) + 1);
     const twice = [...counts.values()].filter((n) => n > 1).length;
-    // Only a bounty answered in the instant between its POST and the journal's update can be answered twice.
+    // Only a bounty answered between its POST and the journal's next commit (settles wait up to 50 ms) can be answered twice.
     expect(twice).toBeLessThanOrEqual(2);
     expect(host.answers.every((a) => a.verdict === 'benign')).toBe(true);
 

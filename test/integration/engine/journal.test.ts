@@ -187,10 +187,10 @@ describe('openJournal', () => {
         const small = { body: new Uint8Array(10), deliveryId: null, receivedAt: 1, expiresAt: Date.now() + 60000 };
         await j.add('small:', small);
         for (let i = 0; i < 3; i++) {
-          // A settle committed in the same batch as a write too big for the file fails with it.
+          // A settle rides with the next accept's transaction (group commit), so it fails with a write too big for the file.
           await Promise.all([
-            j.add('k' + i + ':', { ...small, body }).catch((e) => console.log('ADD ' + e.code + ' ' + e.message)),
             j.settle('small:', Date.now() + 60000).catch((e) => console.log('SETTLE ' + e.code + ' ' + e.message)),
+            j.add('k' + i + ':', { ...small, body }).catch((e) => console.log('ADD ' + e.code + ' ' + e.message)),
           ]);
         }
         setTimeout(() => process.exit(0), 300);

@@ -66,25 +66,74 @@ function raw(
 }
 
 describe('inspector history', () => {
-  it('keeps the newest transactions within its byte bound', () => {
+  const ping = (i: number, body = 'x'.repeat(1000)): Transaction => ({
+    id: `t-${i}`,
+    at: '',
+    rev: i + 1,
+    source: 'engine',
+    event: 'ping',
+    delivery: null,
+    request: { headers: {}, body, encoding: 'utf8', bytes: body.length },
+    response: { status: 200, ackMs: 1 },
+  });
+
+  it('keeps the newest transactions within its byte bound, counted in UTF-8 bytes', () => {
     const history = new History(20_000);
-    for (let i = 0; i < 100; i++) {
-      history.put({
-        id: `t-${i}`,
-        at: '',
-        rev: i + 1,
-        source: 'engine',
-        event: 'ping',
-        delivery: null,
-        request: { headers: {}, body: 'x'.repeat(1000), encoding: 'utf8', bytes: 1000 },
-        response: { status: 200, ackMs: 1 },
-      });
-    }
+    // Three bytes per character in UTF-8: the bound holds for the bytes kept, not the characters.
+    for (let i = 0; i < 100; i++) history.put(ping(i, i % 2 ? 'x'.repeat(1000) : '€'.repeat(400)));
     expect(history.bytes).toBeLessThanOrEqual(20_000);
-    expect(history.size).toBeGreaterThan(0);
-    expect(history.list().at(-1)!.id).toBe('t-99');
+    expect(history.bytes).toBeGreaterThan(10_000);
+    const ids = history.list().map((tx) => tx.id);
+    expect(ids.length).toBe(history.size);
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, k) => `t-${100 - ids.length + k}`));
     expect(history.get('t-0')).toBeUndefined();
-    expect(history.since(98).map((json) => (JSON.parse(json) as Transaction).id)).toEqual(['t-98', 't-99']);
+    expect(history.get('t-98')).toEqual(ping(98, '€'.repeat(400)));
+    expect(history.since(98).map((kept) => [kept.rev, (JSON.parse(kept.json) as Transaction).id])).toEqual([
+      [99, 't-98'],
+      [100, 't-99'],
+    ]);
+  });
+
+  it('lists an open transaction in its arrival order, as it is now, and finds each by its own id', async () => {
+    const history = new History(1024 * 1024);
+    const open = ping(1);
+    history.put(ping(0));
+    history.open(open);
+    // An id that is only a value inside another transaction (a log field) is not that transaction.
+    history.put({ ...ping(2), log: [{ at: '', level: 'info', message: 'm', fields: { id: 't-9' } }] });
+    open.response.status = 202;
+    expect(history.list().map((tx) => [tx.id, tx.response.status])).toEqual([
+      ['t-0', 200],
+      ['t-1', 202],
+      ['t-2', 200],
+    ]);
+    expect(history.get('t-1')).toEqual(open);
+    expect(history.get('t-9')).toBeUndefined();
+    history.put(open);
+    // Written on the next turn of the event loop, off the request path; still listed where it arrived.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(history.list().map((tx) => tx.id)).toEqual(['t-0', 't-1', 't-2']);
+    expect(history.get('t-1')).toEqual(open);
+    expect(history.size).toBe(3);
+  });
+
+  it('streams the changes of one turn to a watching page at once, in the order they were made', async () => {
+    const inspector = new Inspector({ secret: SECRET, maxBytes: 1024 * 1024, maxBodyBytes: 1024 });
+    const batches: { rev: number; id: string }[][] = [];
+    const stop = inspector.subscribe((batch) =>
+      batches.push(batch.map((c) => ({ rev: c.rev, id: (JSON.parse(c.json) as Transaction).id }))),
+    );
+    const ping = { event: 'ping', delivery: null, status: 200, ackMs: 1 };
+    for (let i = 0; i < 3; i++) inspector.tracker.onDelivery(ping);
+    expect(batches).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const ids = inspector.history.list().map((tx) => tx.id);
+    expect(batches).toEqual([ids.map((id, i) => ({ rev: i + 1, id }))]);
+    stop();
+    inspector.tracker.onDelivery(ping);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches.length).toBe(1);
+    expect(inspector.history.size).toBe(4);
   });
 
   it('shows bids in NCT', () => {
