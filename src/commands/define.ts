@@ -11,6 +11,7 @@ import { asTyped } from '../util/invocation.js';
 
 export {
   choice,
+  custom,
   duration,
   flag,
   inGroup,

@@ -11,16 +11,15 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN } from './defaults.js';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
 import { redactUrl } from '../util/logger.js';
-import { DEFAULTS } from './defaults.js';
+import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN, DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
 import { defaultOutbound, destroyBody, discardBody, headerValue, networkMessage, type Outbound, USER_AGENT } from './http-agent.js';
-import type { EngineObserver } from './observer.js';
+import { notify, type EngineObserver } from './observer.js';
 import { ArtifactError } from './types.js';
 
 export interface DownloadOptions {
@@ -239,35 +238,26 @@ function observed(
   const base = { bounty: bounty.id, url: redactUrl(bounty.artifact_uri), sha256: bounty.sha256 ?? null };
   const ms = () => Math.round(performance.now() - started);
   download.then(
-    (data) => {
-      try {
-        observer.onDownload!({
-          ...base,
-          ok: true,
-          bytes: data.byteLength,
-          ms: ms(),
-          sha256Ok: bounty.sha256 ? true : null,
-          ...(observer.wantsBodies ? { data } : {}),
-        });
-      } catch {
-        // Watching never changes what the engine does.
-      }
-    },
+    (data) =>
+      notify(observer, 'onDownload', {
+        ...base,
+        ok: true,
+        bytes: data.byteLength,
+        ms: ms(),
+        sha256Ok: bounty.sha256 ? true : null,
+        ...(observer.wantsBodies ? { data } : {}),
+      }),
     (error: unknown) => {
       const reason = error instanceof ArtifactError ? error.reason : undefined;
-      try {
-        observer.onDownload!({
-          ...base,
-          ok: false,
-          bytes: 0,
-          ms: ms(),
-          sha256Ok: reason === 'hash-mismatch' ? false : null,
-          reason,
-          error: (error as Error)?.message ?? String(error),
-        });
-      } catch {
-        // Watching never changes what the engine does.
-      }
+      notify(observer, 'onDownload', {
+        ...base,
+        ok: false,
+        bytes: 0,
+        ms: ms(),
+        sha256Ok: reason === 'hash-mismatch' ? false : null,
+        reason,
+        error: (error as Error)?.message ?? String(error),
+      });
     },
   );
   return download;
