@@ -99,6 +99,8 @@ export function buildProgram(): Command {
     .description('Build, run and test PolySwarm webhook microengines.')
     .version(packageInfo().version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
+    // Errors come back to main() (one exit owner), for the program and every command, which inherit it.
+    .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
@@ -149,14 +151,8 @@ export function reportError(thrown: unknown, stderr: NodeJS.WritableStream = pro
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  for (const cmd of program.commands) {
-    cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
   try {
-    await program.parseAsync(argv);
+    await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
   } catch (error) {
     return reportError(error);

@@ -7,29 +7,27 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { H3 } from 'h3';
-import { createLogger, type Logger } from '../util/logger.js';
+import { createLogger } from '../util/logger.js';
 import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app.js';
 import type { AnswerPoster } from './deliver.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
-import { createEgressGuard, type EgressPolicy } from './egress.js';
+import { createEgressGuard } from './egress.js';
 import { EngineError, integerOption } from './errors.js';
 import type { Journal } from './journal.js';
 import { toNodeDeliveryHandler } from './node-handler.js';
-import type { EngineObserver } from './observer.js';
 import { EmbeddedQueue } from './embedded-queue.js';
 import type { BountyQueue, RecoveryReport } from './queue.js';
 import { startScanning, stoppedFields } from './scan-service.js';
 import { listenWithTimeouts, type Listener, type ListenOptions } from './server.js';
-import type { ScanModule } from './types.js';
+import type { ScannerOptions } from './scanner.js';
 
 export type { RecoveryReport } from './queue.js';
 
-export interface EngineOptions {
+/** The scan core's options (scanner.ts), the webhook's and the default queue's. */
+export interface EngineOptions extends Omit<ScannerOptions, 'cutJobs' | 'post'> {
   secret: string;
   /** During a secret rotation: the previous secret, still accepted; requests signed with it are logged. */
   previousSecret?: string;
-  /** The scan module, or a getter that is called for every bounty (so hot reload can swap it). */
-  module: ScanModule | (() => ScanModule);
   /**
    * Where bounties wait: built first and handed in (a `RedisQueue` from engine/redis/, or an `EmbeddedQueue` of your
    * own). Default: an embedded queue from `concurrency`, `capacity`, `maxQueuedBytes` and `journal`.
@@ -46,24 +44,12 @@ export interface EngineOptions {
    * what a crash left; call `recover()` before serving. Without it, queued bounties live in memory only.
    */
   journal?: Journal;
-  /** Default 2000: scan deadline = expiration − margin, leaving time to post the answer. */
-  deliveryMarginMs?: number;
   /** Default 1 MiB. */
   maxBodyBytes?: number;
-  /** Default 64 MiB. */
-  maxArtifactBytes?: number;
-  /**
-   * Where artifact downloads and answer posts may connect (default `any`: everything but link-local and metadata).
-   * A bounty whose response_url the policy refuses outright is answered 422; `egressHint` is added to that answer.
-   */
-  egress?: EgressPolicy;
+  /** Added to the 422 that refuses a bounty whose response_url `egress` refuses outright. */
   egressHint?: string;
   /** How answers are posted (default: the queue's own, else a plain POST with retries). */
   post?: AnswerPoster;
-  /** Default: silent. */
-  logger?: Logger;
-  /** Told about every request, answer and failed scan (engine/observer.ts); combine several with combineObservers. */
-  observer?: EngineObserver;
 }
 
 export interface EngineStats {

@@ -18,7 +18,7 @@ import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { authorFrame } from '../util/stack.js';
 import { setDeadline } from '../util/timers.js';
-import { ABORTED, whenAborted } from '../util/abort.js';
+import { ABORTED, raceSignal } from '../util/abort.js';
 import { DEFAULTS } from './defaults.js';
 import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from './deliver.js';
 import { createArtifactAccess } from './download.js';
@@ -183,9 +183,8 @@ async function scanJob(core: Core, job: BountyJob, { taken, scanned }: { taken?:
   const deadline = bounty.expiration.getTime() - core.margin;
   const started = Date.now();
   if (started >= deadline) {
-    log.warn('bounty reached its scan deadline in the queue', { waited_ms: started - job.receivedAt });
     scanned?.();
-    return postAnswer(core, job, unknownResult(SKIP.TIMEOUT), 0n, null, log);
+    return answerUnscanned(core, job, SKIP.TIMEOUT);
   }
 
   const controller = new AbortController();
@@ -239,25 +238,20 @@ async function runScan(
   abortComment: () => string,
   log: Logger,
 ): Promise<ScanResult> {
-  const aborted = whenAborted(ctx.signal);
-  try {
-    const outcome = await Promise.race([Promise.resolve().then(() => module.scan(view, ctx)), aborted.promise]);
-    if (outcome === ABORTED) {
-      log.warn('scan did not finish before the deadline', { comment: abortComment() });
-      return unknownResult(abortComment());
-    }
-    const normalized = normalizeScanResult(outcome);
-    if (normalized.ok) {
-      for (const warning of normalized.warnings) log.warn('scan result', { warning });
-      return normalized.value;
-    }
-    const detail = normalized.errors.map((e) => `${e.path || 'result'} ${e.message}`).join('; ');
-    log.error('scan returned an invalid result', { error: detail });
-    observeScanError(core, job, 'unprocessable', `invalid scan result: ${detail}`);
-    return unknownResult(errorComment(`invalid scan result: ${detail}`));
-  } finally {
-    aborted.dispose();
+  const outcome = await raceSignal(ctx.signal, () => module.scan(view, ctx));
+  if (outcome === ABORTED) {
+    log.warn('scan did not finish before the deadline', { comment: abortComment() });
+    return unknownResult(abortComment());
   }
+  const normalized = normalizeScanResult(outcome);
+  if (normalized.ok) {
+    for (const warning of normalized.warnings) log.warn('scan result', { warning });
+    return normalized.value;
+  }
+  const detail = normalized.errors.map((e) => `${e.path || 'result'} ${e.message}`).join('; ');
+  log.error('scan returned an invalid result', { error: detail });
+  observeScanError(core, job, 'unprocessable', `invalid scan result: ${detail}`);
+  return unknownResult(errorComment(`invalid scan result: ${detail}`));
 }
 
 /** An ArtifactError, also one thrown by another copy of this package (an engine project's own node_modules). */
@@ -296,9 +290,8 @@ function scanFailure(core: Core, job: BountyJob, error: unknown, aborted: boolea
 async function chooseBid(bounty: Bounty, result: ScanResult, module: ScanModule, signal: AbortSignal, log: Logger): Promise<bigint> {
   let chosen: bigint | number = defaultBid(bounty.rules, result.confidence ?? 1);
   if (result.verdict !== 'unknown' && result.verdict !== 'suspicious' && module.computeBid) {
-    const aborted = whenAborted(signal);
     try {
-      const value = await Promise.race([Promise.resolve().then(() => module.computeBid!(bounty, result)), aborted.promise]);
+      const value = await raceSignal(signal, () => module.computeBid!(bounty, result));
       if (value === ABORTED)
         log.warn('computeBid did not finish before the scan deadline; using the default bid', { bounty: idForLog(bounty.id) });
       else if (typeof value === 'bigint' || (typeof value === 'number' && !Number.isNaN(value))) chosen = value;
@@ -309,8 +302,6 @@ async function chooseBid(bounty: Bounty, result: ScanResult, module: ScanModule,
         });
     } catch (error) {
       log.warn('computeBid threw; using the default bid', { bounty: idForLog(bounty.id), error: errorMessage(error) });
-    } finally {
-      aborted.dispose();
     }
   }
   const final = finalBid(result.verdict, chosen, bounty.rules);

@@ -7,41 +7,16 @@ import { Writable } from 'node:stream';
 import { confirm, input, select } from '@inquirer/prompts';
 import { UsageError } from './errors.js';
 
-/** Streams to ask on; tests inject their own instead of a pseudo-terminal. */
-export interface PromptStreams {
-  input?: NodeJS.ReadableStream;
-  output?: NodeJS.WritableStream;
-}
-
-export interface TextQuestion {
-  message: string;
-  default?: string;
-  /** `true` when the answer is acceptable, else the message shown under the prompt. */
-  validate?: (value: string) => true | string;
-}
-
-export interface Choice<T extends string> {
-  value: T;
-  name?: string;
-  description?: string;
-}
-
-export interface SelectQuestion<T extends string> {
-  message: string;
-  choices: readonly Choice<T>[];
-  default?: T;
-}
-
-export interface ConfirmQuestion {
-  message: string;
-  default?: boolean;
-}
-
 /** Asks questions on a terminal (or injected streams). Only create one when `isInteractive()` says so. */
 export interface Prompter {
-  text(question: TextQuestion): Promise<string>;
-  select<T extends string>(question: SelectQuestion<T>): Promise<T>;
-  confirm(question: ConfirmQuestion): Promise<boolean>;
+  /** `validate`: `true` when the answer is acceptable, else the message shown under the prompt. */
+  text(question: { message: string; default?: string; validate?: (value: string) => true | string }): Promise<string>;
+  select<T extends string>(question: {
+    message: string;
+    choices: readonly { value: T; name?: string; description?: string }[];
+    default?: T;
+  }): Promise<T>;
+  confirm(question: { message: string; default?: boolean }): Promise<boolean>;
 }
 
 /**
@@ -58,8 +33,8 @@ export function isInteractive(
   return Boolean(stdin.isTTY && stdout.isTTY);
 }
 
-/** A Prompter over @inquirer/prompts; `streams` default to the process's stdin/stdout. */
-export function createPrompter(streams: PromptStreams = {}): Prompter {
+/** A Prompter over @inquirer/prompts; `streams` (tests inject their own) default to the process's stdin/stdout. */
+export function createPrompter(streams: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {}): Prompter {
   // Each prompt ends its output stream when it closes; an injected stream must survive for the next
   // question, so every prompt writes through a throwaway forwarder (process.stdout is never ended).
   const context = () => {
@@ -75,8 +50,7 @@ export function createPrompter(streams: PromptStreams = {}): Prompter {
   };
   return {
     text: (q) => input({ message: q.message, default: q.default, validate: q.validate }, context()),
-    select: <T extends string>(q: SelectQuestion<T>) =>
-      select<T>({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context()),
+    select: (q) => select({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context()),
     confirm: (q) => confirm({ message: q.message, default: q.default }, context()),
   };
 }
