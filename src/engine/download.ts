@@ -1,11 +1,9 @@
 /**
  * Artifact download. Node's fetch has no size limit, 300 s timeouts and follows 20 redirects (docs/protocol.md §10), so
- * this uses undici's `request()` (through the shared keep-alive Agent, without fetch's WHATWG layers), follows
- * redirects by hand (at most 5), counts bytes while streaming, and takes the scan deadline's signal as the
- * overall timeout, inside which a connect timeout and an idle timeout (defaults.ts) cut a host that stalls. Every
- * hop, redirects included, is a connection the egress policy checks (egress.ts, http-agent.ts): a refused one is
- * `egress-refused`, answered `SKIPPED:EGRESS-REFUSED`. URLs in messages lose their query string (pre-signed URLs
- * carry credentials there).
+ * this uses undici's `request()` through the outbound Agent (http-agent.ts), follows at most 5 redirects by hand,
+ * counts bytes while streaming, and takes the scan deadline's signal as the overall timeout, inside which a connect
+ * and an idle timeout (defaults.ts) cut a host that stalls. URLs in messages lose their query (pre-signed URLs carry
+ * credentials there).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -27,13 +25,12 @@ export interface DownloadOptions {
   maxBytes: number;
   /** The scan deadline: aborting it fails the download with `timeout`. */
   signal: AbortSignal;
-  /** 64 lowercase hex digits to check the bytes against (`hash-mismatch`), or null. */
+  /** 64 hex digits to check the bytes against (`hash-mismatch`), or null. */
   sha256?: string | null;
-  /** Redirect hops allowed (default 5). */
+  /** Defaults 5 and DEFAULTS.downloadIdleTimeoutMs (the longest wait for the head or between body chunks). */
   maxRedirects?: number;
-  /** Longest wait for the response head or between body chunks (default DEFAULTS.downloadIdleTimeoutMs). */
   idleTimeoutMs?: number;
-  /** The Agent and egress policy to download through (default: egress `any`); an engine passes its own. */
+  /** The Agent and egress policy (default: egress `any`); an engine passes its own. */
   outbound?: Outbound;
 }
 

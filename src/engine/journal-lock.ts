@@ -29,12 +29,6 @@ export class JournalLockedError extends EngineError<{ dir: string; pid?: number 
   constructor(dir: string, pid?: number) {
     super('JOURNAL_LOCKED', `another engine${pid ? ` (pid ${pid})` : ''} is using the journal in ${dir}`, pid ? { dir, pid } : { dir });
   }
-  get dir(): string {
-    return this.data.dir;
-  }
-  get pid(): number | undefined {
-    return this.data.pid;
-  }
 }
 
 /** The longest socket path `bind` takes everywhere (Linux allows 107 bytes, macOS 103). */

@@ -90,13 +90,11 @@ export function resolveOptions<O extends OptionSpecs>(specs: O, layers: ConfigLa
 }
 
 function lookup(spec: OptionSpec, layers: ConfigLayers): { text: string; source: 'env' | 'dotenv'; name: string } | undefined {
-  for (const name of spec.env ?? []) {
-    const value = layers.env[name];
-    if (value !== undefined && value !== '') return { text: value, source: 'env', name };
-  }
-  for (const name of spec.env ?? []) {
-    const value = layers.dotenv[name];
-    if (value !== undefined && value !== '') return { text: value, source: 'dotenv', name };
+  for (const source of ['env', 'dotenv'] as const) {
+    for (const name of spec.env ?? []) {
+      const value = layers[source][name];
+      if (value !== undefined && value !== '') return { text: value, source, name };
+    }
   }
   return undefined;
 }
