@@ -108,14 +108,15 @@ export const test = defineCommand({
 
 /** The artifact flags of `test bounty`: at most one, and none together with --payload. */
 function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
-  const given: [string, ArtifactChoice][] = [];
+  // The flag, the artifact, and the URL it names (checked once the choice is known to be one).
+  const given: [string, ArtifactChoice, string?][] = [];
   if (options.eicar) given.push(['--eicar', 'eicar']);
   if (options.benign) given.push(['--benign', 'benign']);
   if (options.file !== undefined) given.push(['--file', { file: resolve(options.cwd, options.file) }]);
-  if (options.remoteFile !== undefined) given.push(['--remote-file', { artifactUrl: options.remoteFile }]);
-  if (options.artifactUrl !== undefined) given.push(['--artifact-url', { artifactUrl: options.artifactUrl }]);
-  if (options.scanUrl !== undefined) given.push(['--scan-url', { urlArtifact: options.scanUrl }]);
-  if (options.urlArtifact !== undefined) given.push(['--url-artifact', { urlArtifact: options.urlArtifact }]);
+  if (options.remoteFile !== undefined) given.push(['--remote-file', { artifactUrl: options.remoteFile }, options.remoteFile]);
+  if (options.artifactUrl !== undefined) given.push(['--artifact-url', { artifactUrl: options.artifactUrl }, options.artifactUrl]);
+  if (options.scanUrl !== undefined) given.push(['--scan-url', { urlArtifact: options.scanUrl }, options.scanUrl]);
+  if (options.urlArtifact !== undefined) given.push(['--url-artifact', { urlArtifact: options.urlArtifact }, options.urlArtifact]);
   if (given.length > 1) {
     throw new UsageError(`choose one artifact, not ${given.map(([flag]) => flag).join(' and ')}`, {
       hint: 'One of --eicar (the default), --benign, --file PATH, --remote-file URL, --scan-url URL.',
@@ -124,14 +125,8 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
   if (given.length === 1 && options.payload !== undefined) {
     throw new UsageError(`--payload sends its own artifact; drop ${given[0][0]}`);
   }
-  for (const [flagName, picked] of given) {
-    const url =
-      typeof picked === 'object' && 'artifactUrl' in picked
-        ? picked.artifactUrl
-        : typeof picked === 'object' && 'urlArtifact' in picked
-          ? picked.urlArtifact
-          : null;
-    if (url !== null && !/^https?:\/\/[^/]+/i.test(url))
+  for (const [flagName, , url] of given) {
+    if (url !== undefined && !/^https?:\/\/[^/]+/i.test(url))
       throw new UsageError(`${flagName} ${JSON.stringify(url)}: expected an http(s) URL`);
   }
   return given[0]?.[1];

@@ -7,6 +7,7 @@
  * receiver's identity). Any other (301/302/303 would turn the POST into a GET; another origin would hand the answer
  * to someone else) fails the delivery, not retried, with the redirect and its target as the reason.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request as httpRequest, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
 import { redactUrl } from '../util/logger.js';
@@ -53,18 +54,6 @@ export type AnswerPoster = (request: AnswerPost, options?: DeliverOptions) => Pr
 
 /** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
 const LAST_ATTEMPT_MS = 100;
-
-/** Waits `ms`, or less if `signal` fires first. */
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 const POST_HEADERS = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
 
@@ -178,6 +167,7 @@ export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
     // Otherwise a long backoff is cut short so that one last attempt still lands before the expiration.
     const latest = expiresAt - Date.now() - LAST_ATTEMPT_MS;
     if (latest <= 0) return { ok: false, status, attempts, error };
-    await sleep(Math.min(delay, latest), request.signal);
+    // Cut short (not thrown) by the shutdown's signal: the loop's next turn says so.
+    await sleep(Math.min(delay, latest), undefined, { signal: request.signal }).catch(() => {});
   }
 };

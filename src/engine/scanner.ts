@@ -39,9 +39,8 @@ export interface ScannerOptions {
   cutJobs?: CutJobs;
   /** Scan deadline = expiration − this (default DEFAULTS.deliveryMarginMs), leaving time to post the answer. */
   deliveryMarginMs?: number;
-  /** Default DEFAULTS.maxArtifactBytes. */
+  /** Default DEFAULTS.maxArtifactBytes. Downloads and answer posts connect where `egress` allows (default `any`). */
   maxArtifactBytes?: number;
-  /** Where downloads and answer posts may connect (default: `any`; egress.ts). */
   egress?: EgressPolicy;
   /** Default: silent. */
   logger?: Logger;
@@ -70,7 +69,7 @@ export interface Scanner extends JobRunner {
   close(): Promise<void>;
 }
 
-/** What every step of one bounty reads: the options, resolved once. */
+/** What every step of one bounty reads: the options, resolved once; `shutdown` fires when the grace is over. */
 interface Core {
   module: () => ScanModule;
   post: AnswerPoster;
@@ -80,7 +79,6 @@ interface Core {
   outbound: Outbound;
   logger: Logger;
   observer: EngineObserver | undefined;
-  /** Fires when the shutdown grace is over: running scans are cut short. */
   shutdown: AbortController;
   counts: Omit<ScannerStats, 'busy'>;
 }
