@@ -1,8 +1,6 @@
 /**
- * The commander program, built from the commands' own declarations (`commands/<name>.ts`, typed by
- * `commands/define.ts`). Before a command runs, its options are resolved once by `runtime/config.ts`: command line,
- * environment, the project's `.env`, default. This is also the one place that turns errors into exit codes (see
- * `util/errors.ts` and the README's table).
+ * The commander program, built from the commands' declarations (`commands/<name>.ts`); their options are resolved
+ * once by `runtime/config.ts` before they run. The one place that turns errors into exit codes (README's table).
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';

@@ -75,11 +75,9 @@ export interface Engine {
   /** A node:http server with the internet-facing timeouts of docs/protocol.md §12, on 127.0.0.1:3000 by default. */
   listen(options?: Omit<ListenOptions, 'logger'>): Promise<Listener>;
   /**
-   * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
-   * 25 s). With a journal, what is queued, and what is still running at the end of the grace, stays in it for the
-   * next start; in memory, queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; on Redis they
-   * stay for the workers. Listeners opened with `listen()` are closed at the end. `quiet`: no shutting-down and
-   * stopped lines (an engine that never served, e.g. its port was taken).
+   * Graceful stop: new requests get 503, running scans finish within graceMs (default 25 s). What is left stays in the
+   * journal for the next start, or on Redis for the workers; in memory it is answered SKIPPED:SHUTDOWN. Listeners
+   * from `listen()` close at the end. `quiet`: no shutting-down and stopped lines (an engine that never served).
    */
   close(options?: { graceMs?: number; quiet?: boolean }): Promise<void>;
   /** Resolves when nothing is queued or running here (tests and bench use it). */

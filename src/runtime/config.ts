@@ -1,8 +1,7 @@
 /**
- * The one configuration resolver. Every command's flags are resolved here, once, before the command runs, by the
- * same precedence: the command line, then the environment, then the project's `.env`, then the default. Nothing
- * else reads `process.env` for a setting that has a flag: commander does not (its `.env()` would read the
- * environment before the project's `.env` is known), and neither do the layers below.
+ * The one configuration resolver: every flag, once, before the command runs: the command line, the environment, the
+ * project's `.env`, the default. Nothing else reads `process.env` for a setting that has a flag (commander's `.env()`
+ * would read it before the project's `.env` is known).
  */
 import { join } from 'node:path';
 import { readDotEnv } from '../util/env.js';

@@ -49,10 +49,7 @@ export interface OpenProject {
   egressText: string;
 }
 
-/**
- * Finds the project and sets up what every engine process has. `.env` is loaded into `env` now unless
- * `followEnv` (serve keeps it in step with the file itself, runtime/dotenv-watch.ts).
- */
+/** Finds the project and sets up what every engine process has; `.env` is loaded now unless `followEnv` (serve's watcher). */
 export function openProject(config: ProjectProcessConfig, options: { followEnv: boolean; egress: EgressMode }): OpenProject {
   const out = config.stdout ?? process.stdout;
   const project = findProject(config.cwd);
@@ -81,8 +78,8 @@ export interface ProjectParts {
 }
 
 /**
- * Inside the process host: sweeps what a killed run left in the temp folder (malware samples), loads the scan module
- * (`fresh`: serve, which reloads), starts metrics and opens the recorder. On a failure, closes what it opened.
+ * Inside the process host: sweeps the artifacts a killed run left, loads the scan module (`fresh`: serve), starts
+ * metrics and opens the recorder; on a failure, closes what it opened.
  */
 export async function startProject(
   open: OpenProject,

@@ -1,7 +1,6 @@
 /**
- * The vocabulary of a flag: its declaration (`OptionSpec`) and the typed builders commands declare flags with. It lives
- * in the runtime layer because the resolver (config.ts) reads it; commands/define.ts re-exports it beside
- * `defineCommand`. Nothing here is heavy: it is loaded for every `--help`.
+ * A flag's declaration (`OptionSpec`) and the typed builders commands declare flags with; here because the resolver
+ * (config.ts) reads them, re-exported by commands/define.ts. Loaded for every `--help`: nothing heavy.
  */
 /** Where a resolved value came from, for messages (`secret from WEBHOOK_SECRET in /x/.env`). */
 export type ValueSource = 'flag' | 'env' | 'dotenv' | 'default';

@@ -1,7 +1,6 @@
 /**
  * `worker` as a process: open the project (open-project.ts), take jobs from the Redis queue until SIGTERM, and hand
- * the rest (signals, ready line, graceful stop, exit codes) to the process host, exactly as `serve` and `start` do.
- * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
+ * signals, the ready line and the graceful stop to the process host (host.ts), as `serve` and `start` do.
  */
 import { combineObservers } from '../engine/observer.js';
 import { createRedisWorker } from '../engine/worker.js';
