@@ -1,8 +1,6 @@
 /**
- * A queue driven by the scan core: the one composition every engine process shares. `createEngine` (the embedded
- * queue, or Redis with a web process that also scans) and `createRedisWorker` both build their queue, then call
- * `startScanning(queue, …)`, so a behaviour (counting, the answer to a job a queue gives up on, the shutdown) cannot
- * differ between them.
+ * A queue driven by the scan core: `createEngine` and `createRedisWorker` both build their queue, then call
+ * `startScanning(queue, …)`, so counting, the answer to a job a queue gives up on and the shutdown cannot differ.
  */
 import type { Logger } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';

@@ -1,12 +1,10 @@
 /**
  * The scan core: what happens to one bounty a queue hands over, the same in every composition (the embedded engine,
  * a web process on Redis that also scans, a Redis worker). Whatever the author's code does (throws, hangs, ignores
- * its abort signal, returns junk), every accepted, unexpired bounty gets exactly one answer, posted before its
- * expiration (docs/protocol.md §13).
+ * its signal, returns junk), every accepted, unexpired bounty gets one answer before its expiration (docs/protocol.md §13).
  *
- * One bounty, top to bottom: `scanJob` (deadline, artifact access, the author's `scan`, `computeBid`) →
- * `postAnswer` (build, serialize, POST, log, observe). A job that will not be scanned (its scan deadline came while
- * it waited, the shutdown, a queue that gave up on it) goes straight to `postAnswer` through `answerUnscanned`.
+ * One bounty: `scanJob` (deadline, artifact, `scan`, `computeBid`) → `postAnswer` (build, POST, log, observe). A job
+ * that will not be scanned (deadline reached in the queue, shutdown, given up) goes there through `answerUnscanned`.
  */
 import { buildAnswer, errorComment, normalizeScanResult, serializeAnswer, SKIP, unknownResult } from '../protocol/answer.js';
 import { defaultBid, finalBid } from '../protocol/bid.js';

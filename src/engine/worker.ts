@@ -1,7 +1,6 @@
 /**
- * A scan worker on the Redis queue (`polyswarm-engine worker`): takes bounties that web processes stored and runs
- * them through the same scan core as the embedded engine (scan-service.ts). Run as many as you like, on as many
- * machines; no webhook secret is needed here, the web process checked the signatures.
+ * A scan worker on the Redis queue (`polyswarm-engine worker`): runs the bounties web processes stored through the
+ * same scan core as the embedded engine (scan-service.ts). No secret here: the web process checked the signatures.
  */
 import { createLogger } from '../util/logger.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';

@@ -29,8 +29,6 @@ function hintFor(error: EngineError): string | undefined {
       return 'Is Redis running at the --queue URL (POLYSWARM_QUEUE_URL)?';
     case 'SCAN_MODULE_INVALID':
       return (error as EngineError & { hint?: string }).hint;
-    case 'INVALID_OPTION':
-      return undefined;
     default:
       return undefined;
   }

@@ -46,10 +46,7 @@ function safeJson(value: unknown): string {
   });
 }
 
-/**
- * Query strings of http(s) URLs: pre-signed artifact URLs carry their credentials there (`X-Amz-Signature=…`), so
- * no log line shows one. The query is replaced, its presence kept (`?…`).
- */
+/** Query strings of http(s) URLs: pre-signed artifact URLs carry credentials there (`X-Amz-Signature=…`). */
 const URL_QUERY = /(\bhttps?:\/\/[^\s?#"'<>\\]*)\?[^\s#"'<>\\]*/gi;
 
 /** `text` with the query string of every http(s) URL in it replaced by `…`. */
@@ -111,10 +108,9 @@ function jsonValue(value: unknown): string {
 }
 
 /**
- * Lines for the process's own stdout/stderr are batched per event-loop turn: on Linux a write to a pipe is a
- * synchronous syscall, and one per log line cost a server about a quarter of its CPU under load (npm run bench,
- * figure 3). Pending lines are flushed on the next turn, before `flushLogs()` returns, and on process exit, so
- * nothing is lost or reordered. Other streams (tests pass their own) are written to directly.
+ * Lines for the process's own stdout/stderr are batched per event-loop turn: a write to a pipe is a synchronous
+ * syscall, and one per line cost a server a quarter of its CPU (npm run bench, figure 3). Flushed on the next turn,
+ * by `flushLogs()` and on exit. Other streams (tests pass their own) are written to directly.
  */
 class LineBuffer {
   private pending: string[] = [];

@@ -1,7 +1,6 @@
 /**
- * Interactive questions, and what replaces them when nobody can answer. This is the only file that imports
- * `@inquirer/prompts`: every question has a flag, and with no terminal (or `CI` set) a missing answer is a
- * UsageError naming the flags to pass, never a prompt that waits forever on a pipe.
+ * Interactive questions (the only importer of `@inquirer/prompts`). Every question has a flag: with no terminal (or
+ * `CI` set) a missing answer is a UsageError naming the flags, never a prompt waiting forever on a pipe.
  */
 import { Writable } from 'node:stream';
 import { confirm, input, select } from '@inquirer/prompts';
@@ -19,10 +18,7 @@ export interface Prompter {
   confirm(question: { message: string; default?: boolean }): Promise<boolean>;
 }
 
-/**
- * Whether questions can be asked: standard input and output are terminals and `CI` is not set
- * (CI runners sometimes attach a pseudo-terminal, and a prompt there would hang the job).
- */
+/** Whether questions can be asked: stdin and stdout are terminals and `CI` is unset (CI may attach a pseudo-terminal). */
 export function isInteractive(
   env: NodeJS.ProcessEnv = process.env,
   stdin: { isTTY?: boolean } = process.stdin,
@@ -35,8 +31,7 @@ export function isInteractive(
 
 /** A Prompter over @inquirer/prompts; `streams` (tests inject their own) default to the process's stdin/stdout. */
 export function createPrompter(streams: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {}): Prompter {
-  // Each prompt ends its output stream when it closes; an injected stream must survive for the next
-  // question, so every prompt writes through a throwaway forwarder (process.stdout is never ended).
+  // A prompt ends its output stream when it closes: an injected one writes through a throwaway forwarder.
   const context = () => {
     const target = streams.output;
     const output = target
@@ -62,10 +57,7 @@ export interface MissingValue {
   description: string;
 }
 
-/**
- * The error for values nobody can be asked for: lists every missing flag at once, so a script author fixes
- * the command line in one go. `yesFlag` names the flag that accepts defaults instead, when the command has one.
- */
+/** The error for values nobody can be asked for, every missing flag at once; `yesFlag` accepts the defaults instead. */
 export function missingValuesError(command: string, missing: readonly MissingValue[], yesFlag?: string): UsageError {
   const list = missing.map((m) => `  ${m.flag}  ${m.description}`).join('\n');
   const hint = yesFlag
