@@ -1,7 +1,6 @@
 /**
- * The flags `serve`, `start` and `worker` share, declared once. Each takes its value from the command line, the
- * environment or the project's `.env`, in that order (runtime/config.ts), so a compose file that puts
- * `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and the workers alike.
+ * The flags `serve`, `start` and `worker` share, declared once; each also read from the environment and the
+ * project's `.env` (runtime/config.ts), so `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and workers alike.
  */
 import { DEFAULTS } from '../engine/defaults.js';
 import { EGRESS_MODES, parseAllowList, type EgressMode } from '../engine/egress.js';
@@ -72,9 +71,8 @@ export const previousSecretOption = () =>
   });
 
 /**
- * Where artifact downloads and answer posts may connect (engine/egress.ts). `start` and `worker` default to
- * `public`: in production artifacts and answers travel between the engine and PolySwarm's public endpoints.
- * `serve` defaults to `any`, so a local artifact host and answer receiver (`polyswarm-engine test`) just work.
+ * Where downloads and answers may connect (engine/egress.ts): `public` for `start` and `worker` (PolySwarm's endpoints
+ * are public), `any` for `serve`, so a local artifact host and answer receiver (`polyswarm-engine test`) just work.
  */
 export function egressOptions(defaultMode: EgressMode) {
   return {
@@ -93,10 +91,7 @@ export function egressOptions(defaultMode: EgressMode) {
   };
 }
 
-/**
- * Metrics (runtime/metrics.ts): Prometheus on a listener of its own, loopback unless said otherwise, and DogStatsD
- * with the reference engine's metric names. Both off by default.
- */
+/** Metrics (runtime/metrics.ts): Prometheus on a listener of its own, and DogStatsD; both off by default. */
 export function metricsOptions() {
   return {
     metricsPort: integer(
@@ -211,10 +206,7 @@ export function webhookOptions(defaultHost: string) {
   };
 }
 
-/**
- * The production server's connection caps (engine/connections.ts): one client address cannot hold every connection.
- * Behind a reverse proxy every connection comes from the proxy: raise the per-address cap to the global one there.
- */
+/** The production server's connection caps (engine/connections.ts; DEFAULTS.maxConnectionsPerAddress says why). */
 export function connectionOptions() {
   return {
     maxConnections: integer(
@@ -232,10 +224,7 @@ export function connectionOptions() {
   };
 }
 
-/**
- * `--record FILE` and its companions (inspector/recorder.ts): `start` records each delivery it received, `worker`
- * each bounty it took from the queue, in the same JSON-lines format, so `test replay` can read them together.
- */
+/** `--record` (inspector/recorder.ts): deliveries (`start`) or jobs (`worker`) in one format, for `test replay`. */
 export function recordOptions(what: string) {
   return {
     record: text('--record <file>', `append one JSON line per ${what}`, {

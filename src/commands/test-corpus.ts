@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine test corpus DIR`: accuracy over labelled files (simulator/corpus.ts), reusing the simulator's
- * artifact host and answer receiver.
- */
+/** `polyswarm-engine test corpus DIR`: accuracy over labelled files (simulator/corpus.ts). */
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { defineCommand, integer, text, type OptionValues } from './define.js';

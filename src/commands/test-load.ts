@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine test load`: capacity, a stream of bounties for a while (simulator/load.ts), reusing the
- * simulator's artifact host and answer receiver.
- */
+/** `polyswarm-engine test load`: capacity, a stream of bounties for a while (simulator/load.ts). */
 import { resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { defineCommand, duration, integer, text, type OptionValues } from './define.js';

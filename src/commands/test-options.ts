@@ -1,7 +1,6 @@
 /**
- * The flags every `test` subcommand shares (test.ts, test-load.ts, test-corpus.ts), in `--help` order: the engine
- * and its secret first, then the subcommand's own flags, then output, then the callback address (for an engine in
- * a container), each under its heading.
+ * The flags every `test` subcommand shares, in `--help` order: the engine and its secret, the subcommand's own flags,
+ * output, then the callback address (for an engine in a container).
  */
 import { duration, flag, inGroup, integer, text, type OptionSpecs } from './define.js';
 import { cwdOption } from './engine-options.js';
@@ -87,10 +86,7 @@ export function commonOptions() {
   return testOptions({});
 }
 
-/**
- * The options of `load` and `corpus` around their own: no --verbose (hundreds of bounties), and --json prints one
- * JSON document.
- */
+/** The options of `load` and `corpus` around their own: no --verbose (hundreds of bounties), --json prints one document. */
 export function streamOptions<O extends OptionSpecs>(own: O) {
   return {
     ...engineOptions(),

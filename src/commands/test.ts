@@ -1,7 +1,6 @@
 /**
- * `polyswarm-engine test ping|bounty|analyze|all|load|corpus`: sends simulated, signed PolySwarm events to an engine
- * and checks its answers (`load`: under a stream of bounties; `corpus`: over a folder of labelled files).
- * Exit 0 all passed, 1 a check failed, 2 usage, 3 engine unreachable.
+ * `polyswarm-engine test ping|bounty|analyze|all` (and `load`, `corpus`, `replay`, in their own files): sends signed,
+ * simulated PolySwarm events to an engine and checks its answers.
  */
 import { resolve } from 'node:path';
 import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/run.js';

@@ -33,18 +33,16 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig 
   origins?: SecretConfig['origins'] & { port?: string };
   concurrency?: number;
   queue?: string;
-  /** `--queue-name`: the Redis queue's name (default: the project's package name). */
   queueName?: string;
   stateDir?: string;
   maxQueued?: number;
   maxQueuedBytes?: number;
   withWorker?: boolean;
-  /** start only: the production server's connection caps (engine/connections.ts). */
+  /** start only. */
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
-  /** serve only; default true. */
+  /** serve only (default true), and the inspector page, its port and history bound (inspector/attach.ts). */
   watch?: boolean;
-  /** serve only: the inspector page (default on), its port and history bound (inspector/attach.ts). */
   inspector?: boolean;
   inspectorPort?: number;
   inspectorHistory?: number;

@@ -1,7 +1,6 @@
 /**
- * Opening an engine project, once for every command that runs one (`serve`, `start`, `worker`): the project folder,
- * its `.env`, the loggers, the egress policy, then (inside the process host) the temp-folder sweep, the scan module,
- * metrics and the recorder. The commands differ only in what they build on top.
+ * Opening an engine project, once for `serve`, `start` and `worker`: the folder, its `.env`, the loggers, the egress
+ * policy, then (inside the process host) the temp sweep, the scan module, metrics and the recorder.
  */
 import { resolve } from 'node:path';
 import type { EgressMode, EgressPolicy } from '../engine/egress.js';
@@ -22,10 +21,8 @@ export interface ProjectProcessConfig extends MetricsConfig {
   cwd: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
-  /** Where downloads and answers may connect (`--egress`), and the exceptions (`--egress-allow`). */
   egress?: EgressMode;
   egressAllow?: string[];
-  /** `--record FILE` (`start`, `worker`): one JSON line per delivery or job; its rotation size and artifacts folder. */
   record?: string;
   recordMaxBytes?: number;
   recordArtifacts?: string;

@@ -1,7 +1,4 @@
-/**
- * The webhook secret of `serve` and `start`: from `--secret`/WEBHOOK_SECRET or from the file
- * `--secret-file`/WEBHOOK_SECRET_FILE names, with where each came from, resolved once.
- */
+/** The webhook secret of `serve` and `start`, from `--secret` or `--secret-file` (or their variables). */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errorMessage, UsageError } from '../util/errors.js';
@@ -16,9 +13,8 @@ export interface SecretConfig {
   secret?: string;
   secretFile?: string;
   previousSecret?: string;
-  /** Where each value came from: flag, env, dotenv or default (absent: not resolved through the CLI). */
+  /** Where each value came from (runtime/config.ts; absent: not resolved through the CLI). */
   sources?: { secret?: ValueSource; secretFile?: ValueSource; previousSecret?: ValueSource };
-  /** Where each value came from, in words (`WEBHOOK_SECRET in /x/.env`). */
   origins?: { secret?: string };
 }
 

@@ -10,9 +10,8 @@ import { openProject, startProject, type ProjectProcessConfig } from './open-pro
 import { sharedQueueName } from './queue-name.js';
 
 export interface WorkerProcessConfig extends ProjectProcessConfig {
-  /** `--queue` / POLYSWARM_QUEUE_URL; required. */
+  /** Required. */
   queue?: string;
-  /** `--queue-name` / POLYSWARM_QUEUE_NAME (default: the project's package name, as for `start`). */
   queueName?: string;
   concurrency?: number;
   grace: number;
