@@ -5,7 +5,8 @@
 import { duration, flag, inGroup, integer, text, type OptionSpecs } from './define.js';
 import { cwdOption } from './engine-options.js';
 
-const OUTPUT = 'Output:';
+/** The `--help` heading of the flags that choose what a command prints or writes. */
+export const OUTPUT_GROUP = 'Output:';
 const CALLBACKS = 'Callbacks (an engine in a container or on another host):';
 
 function engineOptions() {
@@ -46,7 +47,7 @@ export function streamSettings(options: {
 }
 
 function outputOptions() {
-  return inGroup(OUTPUT, {
+  return inGroup(OUTPUT_GROUP, {
     json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
     verbose: flag('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)'),
     junit: text('--junit <file>', 'also write a JUnit XML report'),
@@ -91,10 +92,7 @@ export function streamOptions<O extends OptionSpecs>(own: O) {
   return {
     ...engineOptions(),
     ...own,
-    json: flag('--json', 'print the report as one JSON document, nothing else', { group: OUTPUT }),
+    json: flag('--json', 'print the report as one JSON document, nothing else', { group: OUTPUT_GROUP }),
     ...callbackOptions(),
   };
 }
-
-/** The `--help` heading of the flags that choose what a command prints or writes. */
-export const OUTPUT_GROUP = OUTPUT;

@@ -185,6 +185,12 @@ export interface EgressGuard {
   check(host: string, address: string): EgressRefused | null;
 }
 
+/** The refusal of a URL host (brackets allowed) that is an IP literal, known without a lookup; null otherwise. */
+export function literalCheck(guard: EgressGuard, hostname: string): EgressRefused | null {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) ? guard.check(host, host) : null;
+}
+
 /** Compiles a policy (throws on an allow entry that does not parse). */
 export function createEgressGuard(policy: EgressPolicy): EgressGuard {
   const allow: ParsedAllow = { hosts: [], suffixes: [], cidrs: new BlockList() };

@@ -5,11 +5,10 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { isIP } from 'node:net';
 import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
 import { DEFAULTS } from './defaults.js';
-import { checkedLookup, checkUrlNow, createEgressGuard, type EgressGuard, type EgressPolicy } from './egress.js';
+import { checkedLookup, checkUrlNow, createEgressGuard, literalCheck, type EgressGuard, type EgressPolicy } from './egress.js';
 
 /** Sent as User-Agent (fetch sent `node`; undici.request sends none, and some hosts refuse requests without one). */
 export const USER_AGENT = 'polyswarm-engine';
@@ -29,15 +28,9 @@ function checkedConnector(guard: EgressGuard): buildConnector.connector {
     lookup: checkedLookup(guard),
   } as buildConnector.BuildOptions);
   return (options, callback) => {
-    const host = options.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host)) {
-      const refused = guard.check(host, host);
-      if (refused) {
-        callback(refused, null);
-        return;
-      }
-    }
-    connect(options, callback);
+    const refused = literalCheck(guard, options.hostname);
+    if (refused) callback(refused, null);
+    else connect(options, callback);
   };
 }
 
