@@ -17,7 +17,7 @@ import type { Journal } from './journal.js';
 import { toNodeDeliveryHandler } from './node-handler.js';
 import { EmbeddedQueue } from './embedded-queue.js';
 import type { BountyQueue, RecoveryReport } from './queue.js';
-import { startScanning, stoppedFields } from './scan-service.js';
+import { startScanning } from './scan-service.js';
 import { listenWithTimeouts, type Listener, type ListenOptions } from './server.js';
 import type { ScannerOptions } from './scanner.js';
 
@@ -163,11 +163,10 @@ export function createEngine(options: EngineOptions): Engine {
       return listener;
     },
     close(closeOptions = {}) {
-      closing ??= (async () => {
-        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs, { quiet: closeOptions.quiet });
-        await Promise.all([...listeners].map((l) => l.close()));
-        if (!closeOptions.quiet) logger.info('stopped', stoppedFields(service.stats()));
-      })();
+      closing ??= service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs, {
+        quiet: closeOptions.quiet,
+        beforeStopped: () => Promise.all([...listeners].map((l) => l.close())),
+      });
       return closing;
     },
     async idle() {

@@ -203,9 +203,8 @@ function pickScanModule(namespace: Record<string, unknown>, entry: string, root:
       },
     );
   }
-  return computeBid === undefined
-    ? { scan: source.scan as ScanModule['scan'] }
-    : { scan: source.scan as ScanModule['scan'], computeBid: computeBid as ScanModule['computeBid'] };
+  const scan = source.scan as ScanModule['scan'];
+  return computeBid === undefined ? { scan } : { scan, computeBid: computeBid as ScanModule['computeBid'] };
 }
 
 interface ErrorContext {

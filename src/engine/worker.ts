@@ -7,7 +7,7 @@ import { DEFAULTS, defaultConcurrency } from './defaults.js';
 import { integerOption } from './errors.js';
 import { RedisQueue } from './redis/queue.js';
 import type { RedisTarget } from './redis/target.js';
-import { startScanning, stoppedFields } from './scan-service.js';
+import { startScanning } from './scan-service.js';
 import type { ScannerOptions, ScannerStats } from './scanner.js';
 
 /** The scan core's options (scanner.ts) and the Redis queue's. */
@@ -64,19 +64,13 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     logger,
     observer: options.observer,
   });
-  let closing: Promise<void> | undefined;
   return {
     queue: queue.display,
     concurrency,
     // Waits for Redis however long it takes: a worker started before its Redis simply begins when Redis is up.
     ready: () => queue.ready(),
-    close(closeOptions = {}) {
-      closing ??= (async () => {
-        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs);
-        logger.info('stopped', stoppedFields(service.stats()));
-      })();
-      return closing;
-    },
+    // The service closes once: a second call returns the first one's promise.
+    close: (closeOptions = {}) => service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs),
     stats: () => service.stats(),
   };
 }
