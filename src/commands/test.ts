@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/run.js';
-import { UsageError } from '../util/errors.js';
+import { ExitCode, UsageError } from '../util/errors.js';
 import { choice, defineCommand, duration, flag, inGroup, list, text, type OptionValues } from './define.js';
 import { testCorpus } from './test-corpus.js';
 import { testLoad } from './test-load.js';
@@ -164,7 +164,6 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
     '../simulator/report.js'
   );
   const { resolveTarget } = await import('../simulator/target.js');
-  const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
   const timeoutMs = options.timeout;
   if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');
