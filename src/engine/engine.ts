@@ -1,9 +1,7 @@
 /**
- * `createEngine`: the webhook app in front of a queue driven by the scan core. `serve`, `start` and engine authors'
- * own servers build on it; the Redis worker shares its scan core (scan-service.ts) without the app.
- *
- * One bounty: node-handler.ts (or the h3 app) → app.ts (signature, parse, `queue.enqueue`, 202) → the queue
- * (queue.ts, or redis/) → scanner.ts (`scanJob`, `postAnswer`) → deliver.ts (the POST).
+ * `createEngine`: the webhook app in front of a queue driven by the scan core (scan-service.ts). One bounty:
+ * node-handler.ts (or the h3 app) → app.ts (signature, parse, `queue.enqueue`, 202) → the queue (queue.ts, or
+ * redis/) → scanner.ts (`scanJob`, `postAnswer`) → deliver.ts (the POST).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { H3 } from 'h3';
