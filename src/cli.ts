@@ -1,8 +1,6 @@
 /**
- * The commander program, built from the commands' own declarations (`commands/<name>.ts`, typed by
- * `commands/define.ts`). Before a command runs, its options are resolved once by `runtime/config.ts`: command line,
- * environment, the project's `.env`, default. This is also the one place that turns errors into exit codes (see
- * `util/errors.ts` and the README's table).
+ * The commander program, built from the commands' declarations (`commands/<name>.ts`); their options are resolved
+ * once by `runtime/config.ts` before they run. The one place that turns errors into exit codes (README's table).
  */
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -99,6 +97,8 @@ export function buildProgram(): Command {
     .description('Build, run and test PolySwarm webhook microengines.')
     .version(packageInfo().version, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
+    // Errors come back to main() (one exit owner), for the program and every command, which inherit it.
+    .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
@@ -149,14 +149,8 @@ export function reportError(thrown: unknown, stderr: NodeJS.WritableStream = pro
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram();
-  program.exitOverride();
-  for (const cmd of program.commands) {
-    cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
   try {
-    await program.parseAsync(argv);
+    await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.OK;
   } catch (error) {
     return reportError(error);

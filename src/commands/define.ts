@@ -1,16 +1,14 @@
 /**
- * How a command declares itself: its flags, typed from the declaration, beside the code that uses them. `cli.ts`
- * turns a declaration into a commander command; `runtime/config.ts` resolves each flag's value from the command
- * line, the environment, the project's `.env` and the default, in that order, once, before the command runs.
- *
- * This module is loaded for every invocation (`--help` included), so it and the declarations import nothing heavy:
- * a command's `run` imports the layer it calls when it runs.
+ * How a command declares itself: its flags, typed from the declaration (`cli.ts` makes it a commander command,
+ * `runtime/config.ts` resolves the values). Loaded for every `--help`, so declarations import nothing heavy: a
+ * command's `run` imports the layer it calls when it runs.
  */
 import type { OptionSpecs, OptionValues, ValueSource } from '../runtime/options.js';
 import { asTyped } from '../util/invocation.js';
 
 export {
   choice,
+  custom,
   duration,
   flag,
   inGroup,

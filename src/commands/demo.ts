@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine demo`: scaffolds a throwaway engine, runs `test all` against it (which boots it on a
- * free loopback port and stops it), explains what happened, removes the folder, exits with the suite's code.
- */
+/** `polyswarm-engine demo`: a throwaway engine, `test all` against it, what happened, the folder removed. */
 import { defineCommand } from './define.js';
 
 export const demo = defineCommand({

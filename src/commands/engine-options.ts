@@ -1,16 +1,23 @@
 /**
- * The flags `serve`, `start` and `worker` share, declared once. Each takes its value from the command line, the
- * environment or the project's `.env`, in that order (runtime/config.ts), so a compose file that puts
- * `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and the workers alike.
+ * The flags `serve`, `start` and `worker` share, declared once; each also read from the environment and the
+ * project's `.env` (runtime/config.ts), so `POLYSWARM_QUEUE_URL` in `.env` reaches the web process and workers alike.
  */
 import { DEFAULTS } from '../engine/defaults.js';
 import { EGRESS_MODES, parseAllowList, type EgressMode } from '../engine/egress.js';
-import { parseStatsdUrl, type StatsdTarget } from '../engine/metrics/statsd-url.js';
+import { parseStatsdUrl } from '../engine/metrics/statsd-url.js';
 import { queueNameProblem } from '../engine/redis/options.js';
 import { DEFAULT_RECORD_MAX_BYTES } from '../inspector/defaults.js';
-import { choice, duration, integer, size, text, type OptionSpec } from './define.js';
+import { choice, custom, duration, integer, size, text, type OptionSpec } from './define.js';
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+/** A log level; also `warning`, what Python's logging calls it (engine authors coming from the reference type it). */
+function parseLogLevel(value: string): (typeof LOG_LEVELS)[number] {
+  const v = value.trim().toLowerCase() === 'warning' ? 'warn' : value.trim().toLowerCase();
+  const found = LOG_LEVELS.find((l) => l === v);
+  if (!found) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`);
+  return found;
+}
 
 /** `--help` headings: the everyday flags come first, without one; what production and scaling need, after. */
 const QUEUE = 'Queue and limits:';
@@ -75,9 +82,8 @@ export const previousSecretOption = () =>
   });
 
 /**
- * Where artifact downloads and answer posts may connect (engine/egress.ts). `start` and `worker` default to
- * `public`: in production artifacts and answers travel between the engine and PolySwarm's public endpoints.
- * `serve` defaults to `any`, so a local artifact host and answer receiver (`polyswarm-engine test`) just work.
+ * Where downloads and answers may connect (engine/egress.ts): `public` for `start` and `worker` (PolySwarm's endpoints
+ * are public), `any` for `serve`, so a local artifact host and answer receiver (`polyswarm-engine test`) just work.
  */
 export function egressOptions(defaultMode: EgressMode) {
   return {
@@ -87,54 +93,35 @@ export function egressOptions(defaultMode: EgressMode) {
       EGRESS_MODES,
       { env: 'POLYSWARM_EGRESS', defaultValue: defaultMode, group: PRODUCTION },
     ),
-    egressAllow: {
-      ...text(
-        '--egress-allow <list>',
-        'comma-separated hosts (.example.com for subdomains too) and CIDR blocks allowed whatever --egress says',
-        {
-          env: 'POLYSWARM_EGRESS_ALLOW',
-          defaultLabel: 'none',
-          group: PRODUCTION,
-        },
-      ),
-      parse: parseAllowList,
-    } as OptionSpec<string[], false>,
+    egressAllow: custom(
+      '--egress-allow <list>',
+      'comma-separated hosts (.example.com for subdomains too) and CIDR blocks allowed whatever --egress says',
+      parseAllowList,
+      { env: 'POLYSWARM_EGRESS_ALLOW', defaultLabel: 'none', group: PRODUCTION },
+    ),
   };
 }
 
-/**
- * Metrics (runtime/metrics.ts): Prometheus on a listener of its own, loopback unless said otherwise, and DogStatsD
- * with the reference engine's metric names. Both off by default.
- */
+/** Metrics (runtime/metrics.ts): Prometheus on a listener of its own, and DogStatsD; both off by default. */
 export function metricsOptions() {
   return {
     metricsPort: integer(
       '--metrics-port <port>',
       'serve Prometheus metrics at /metrics on this port (its own listener, never the webhook port; 0 picks one)',
       { min: 0, max: 65_535 },
-      {
-        env: 'POLYSWARM_METRICS_PORT',
-        defaultLabel: 'off',
-        group: PRODUCTION,
-      },
+      { env: 'POLYSWARM_METRICS_PORT', defaultLabel: 'off', group: PRODUCTION },
     ),
     metricsHost: text('--metrics-host <host>', 'interface the metrics listener binds', {
       env: 'POLYSWARM_METRICS_HOST',
       defaultValue: '127.0.0.1',
       group: PRODUCTION,
     }),
-    statsd: {
-      ...text(
-        '--statsd <url>',
-        "send DogStatsD metrics (the reference engine's names) to udp://HOST:PORT; tags engine_name and poly_work from ENGINE_NAME and POLY_WORK",
-        {
-          env: 'POLYSWARM_STATSD',
-          defaultLabel: 'off',
-          group: PRODUCTION,
-        },
-      ),
-      parse: parseStatsdUrl,
-    } as OptionSpec<StatsdTarget, false>,
+    statsd: custom(
+      '--statsd <url>',
+      "send DogStatsD metrics (the reference engine's names) to udp://HOST:PORT; tags engine_name and poly_work from ENGINE_NAME and POLY_WORK",
+      parseStatsdUrl,
+      { env: 'POLYSWARM_STATSD', defaultLabel: 'off', group: PRODUCTION },
+    ),
   };
 }
 
@@ -147,16 +134,14 @@ export function processOptions() {
       env: 'LOG_FORMAT',
       defaultValue: 'text',
     }),
-    logLevel: {
-      ...choice('--log-level <level>', 'lowest level logged', LOG_LEVELS, { env: 'LOG_LEVEL', defaultValue: 'info' }),
-      // `warning` is what Python's logging calls it; engine authors coming from the reference type it.
-      parse: (value: string) => {
-        const v = value.trim().toLowerCase() === 'warning' ? 'warn' : value.trim().toLowerCase();
-        const found = LOG_LEVELS.find((l) => l === v);
-        if (!found) throw new Error(`must be one of ${LOG_LEVELS.join(', ')}`);
-        return found;
-      },
-    } as OptionSpec<(typeof LOG_LEVELS)[number], true>,
+    logLevel: custom(
+      '--log-level <level>',
+      'lowest level logged',
+      parseLogLevel,
+      { env: 'LOG_LEVEL', defaultValue: 'info' as const },
+      'value',
+      LOG_LEVELS,
+    ),
     grace: duration('--grace <duration>', 'on SIGTERM, how long running scans may finish before the process stops', {
       env: 'POLYSWARM_SHUTDOWN_GRACE',
       defaultValue: DEFAULTS.shutdownGraceMs,
@@ -239,10 +224,7 @@ export function webhookOptions(defaultHost: string) {
   };
 }
 
-/**
- * The production server's connection caps (engine/connections.ts): one client address cannot hold every connection.
- * Behind a reverse proxy every connection comes from the proxy: raise the per-address cap to the global one there.
- */
+/** The production server's connection caps (engine/connections.ts; DEFAULTS.maxConnectionsPerAddress says why). */
 export function connectionOptions() {
   return {
     maxConnections: integer(
@@ -260,10 +242,7 @@ export function connectionOptions() {
   };
 }
 
-/**
- * `--record FILE` and its companions (inspector/recorder.ts): `start` records each delivery it received, `worker`
- * each bounty it took from the queue, in the same JSON-lines format, so `test replay` can read them together.
- */
+/** `--record` (inspector/recorder.ts): deliveries (`start`) or jobs (`worker`) in one format, for `test replay`. */
 export function recordOptions(what: string) {
   return {
     record: text('--record <file>', `append one JSON line per ${what}`, {

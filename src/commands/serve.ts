@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine serve`: run the project's engine for development, reloading `src/` on save.
- * Thin: the process is hosted by `runtime/engine-process.ts`.
- */
+/** `polyswarm-engine serve`: the project's engine for development (runtime/engine-process.ts). */
 import { DEFAULT_HISTORY_BYTES, DEFAULT_INSPECTOR_PORT } from '../inspector/defaults.js';
 import { defineCommand, integer, negated, size } from './define.js';
 import { egressOptions, webhookOptions } from './engine-options.js';

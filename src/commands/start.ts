@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine start`: run the project's engine in production (strict server timeouts, JSON logs with
- * LOG_FORMAT=json). Thin: the process is hosted by `runtime/engine-process.ts`.
- */
+/** `polyswarm-engine start`: the project's engine in production (runtime/engine-process.ts). */
 import { defineCommand, flag } from './define.js';
 import { connectionOptions, egressOptions, recordOptions, webhookOptions } from './engine-options.js';
 

@@ -1,9 +1,6 @@
-/**
- * `polyswarm-engine test corpus DIR`: accuracy over labelled files (simulator/corpus.ts), reusing the simulator's
- * artifact host and answer receiver.
- */
+/** `polyswarm-engine test corpus DIR`: accuracy over labelled files (simulator/corpus.ts). */
 import { resolve } from 'node:path';
-import { UsageError } from '../util/errors.js';
+import { ExitCode, UsageError } from '../util/errors.js';
 import { defineCommand, integer, text, type OptionValues } from './define.js';
 import { expirationOption, streamSettings, OUTPUT_GROUP, streamOptions } from './test-options.js';
 
@@ -50,7 +47,6 @@ async function runCorpusCommand(dir: string | undefined, options: OptionValues<R
   const { corpusJson, corpusJunit, formatCorpusReport, percent, progressBar } = await import('../simulator/corpus-report.js');
   const { corpusHtml } = await import('../simulator/corpus-html.js');
   const { resolveTarget } = await import('../simulator/target.js');
-  const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
   if (dir === undefined)
     throw new UsageError('test corpus needs a folder', {

@@ -1,9 +1,6 @@
-/**
- * `polyswarm-engine test load`: capacity, a stream of bounties for a while (simulator/load.ts), reusing the
- * simulator's artifact host and answer receiver.
- */
+/** `polyswarm-engine test load`: capacity, a stream of bounties for a while (simulator/load.ts). */
 import { resolve } from 'node:path';
-import { UsageError } from '../util/errors.js';
+import { ExitCode, UsageError } from '../util/errors.js';
 import { defineCommand, duration, integer, text, type OptionValues } from './define.js';
 import { expirationOption, streamSettings, streamOptions } from './test-options.js';
 
@@ -42,7 +39,6 @@ async function runLoadCommand(options: OptionValues<ReturnType<typeof loadFlags>
   const { runLoad } = await import('../simulator/load.js');
   const { formatLoadReport, loadJson, progressLine } = await import('../simulator/load-report.js');
   const { resolveTarget } = await import('../simulator/target.js');
-  const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
   if (options.rate !== undefined && options.concurrency !== undefined) throw new UsageError('choose --rate or --concurrency, not both');
   // Neither given: a closed loop of DEFAULT_CONCURRENCY, as autocannon's 10 connections, which one machine sustains.

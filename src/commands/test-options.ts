@@ -1,12 +1,12 @@
 /**
- * The flags every `test` subcommand shares (test.ts, test-load.ts, test-corpus.ts), in `--help` order: the engine
- * and its secret first, then the subcommand's own flags, then output, then the callback address (for an engine in
- * a container), each under its heading.
+ * The flags every `test` subcommand shares, in `--help` order: the engine and its secret, the subcommand's own flags,
+ * output, then the callback address (for an engine in a container).
  */
 import { duration, flag, inGroup, integer, text, type OptionSpecs } from './define.js';
 import { cwdOption } from './engine-options.js';
 
-const OUTPUT = 'Output:';
+/** The `--help` heading of the flags that choose what a command prints or writes. */
+export const OUTPUT_GROUP = 'Output:';
 const CALLBACKS = 'Callbacks (an engine in a container or on another host):';
 
 function engineOptions() {
@@ -47,7 +47,7 @@ export function streamSettings(options: {
 }
 
 function outputOptions() {
-  return inGroup(OUTPUT, {
+  return inGroup(OUTPUT_GROUP, {
     json: flag('--json', 'print one JSON object per case and a summary, nothing else'),
     verbose: flag('-v, --verbose', 'show the signed bytes, requests and answers (never the secret)'),
     junit: text('--junit <file>', 'also write a JUnit XML report'),
@@ -87,18 +87,12 @@ export function commonOptions() {
   return testOptions({});
 }
 
-/**
- * The options of `load` and `corpus` around their own: no --verbose (hundreds of bounties), and --json prints one
- * JSON document.
- */
+/** The options of `load` and `corpus` around their own: no --verbose (hundreds of bounties), --json prints one document. */
 export function streamOptions<O extends OptionSpecs>(own: O) {
   return {
     ...engineOptions(),
     ...own,
-    json: flag('--json', 'print the report as one JSON document, nothing else', { group: OUTPUT }),
+    json: flag('--json', 'print the report as one JSON document, nothing else', { group: OUTPUT_GROUP }),
     ...callbackOptions(),
   };
 }
-
-/** The `--help` heading of the flags that choose what a command prints or writes. */
-export const OUTPUT_GROUP = OUTPUT;

@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine test replay FILE`: sends a recording (`start --record`) or an inspector export to an engine and
- * prints a verdict diff against what was recorded. The work is in simulator/replay.ts.
- */
+/** `polyswarm-engine test replay FILE`: a recording sent again, its verdicts diffed (simulator/replay.ts). */
 import { resolve } from 'node:path';
 import { defineCommand, duration, flag, integer, text } from './define.js';
 import { cwdOption } from './engine-options.js';

@@ -1,11 +1,10 @@
 /**
- * `polyswarm-engine test ping|bounty|analyze|all|load|corpus`: sends simulated, signed PolySwarm events to an engine
- * and checks its answers (`load`: under a stream of bounties; `corpus`: over a folder of labelled files).
- * Exit 0 all passed, 1 a check failed, 2 usage, 3 engine unreachable.
+ * `polyswarm-engine test ping|bounty|analyze|all` (and `load`, `corpus`, `replay`, in their own files): sends signed,
+ * simulated PolySwarm events to an engine and checks its answers.
  */
 import { resolve } from 'node:path';
 import type { ArtifactChoice, BountyOptions, Suite } from '../simulator/run.js';
-import { UsageError } from '../util/errors.js';
+import { ExitCode, UsageError } from '../util/errors.js';
 import { choice, defineCommand, duration, flag, inGroup, list, text, type OptionValues } from './define.js';
 import { testCorpus } from './test-corpus.js';
 import { testLoad } from './test-load.js';
@@ -108,14 +107,15 @@ export const test = defineCommand({
 
 /** The artifact flags of `test bounty`: at most one, and none together with --payload. */
 function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
-  const given: [string, ArtifactChoice][] = [];
+  // The flag, the artifact, and the URL it names (checked once the choice is known to be one).
+  const given: [string, ArtifactChoice, string?][] = [];
   if (options.eicar) given.push(['--eicar', 'eicar']);
   if (options.benign) given.push(['--benign', 'benign']);
   if (options.file !== undefined) given.push(['--file', { file: resolve(options.cwd, options.file) }]);
-  if (options.remoteFile !== undefined) given.push(['--remote-file', { artifactUrl: options.remoteFile }]);
-  if (options.artifactUrl !== undefined) given.push(['--artifact-url', { artifactUrl: options.artifactUrl }]);
-  if (options.scanUrl !== undefined) given.push(['--scan-url', { urlArtifact: options.scanUrl }]);
-  if (options.urlArtifact !== undefined) given.push(['--url-artifact', { urlArtifact: options.urlArtifact }]);
+  if (options.remoteFile !== undefined) given.push(['--remote-file', { artifactUrl: options.remoteFile }, options.remoteFile]);
+  if (options.artifactUrl !== undefined) given.push(['--artifact-url', { artifactUrl: options.artifactUrl }, options.artifactUrl]);
+  if (options.scanUrl !== undefined) given.push(['--scan-url', { urlArtifact: options.scanUrl }, options.scanUrl]);
+  if (options.urlArtifact !== undefined) given.push(['--url-artifact', { urlArtifact: options.urlArtifact }, options.urlArtifact]);
   if (given.length > 1) {
     throw new UsageError(`choose one artifact, not ${given.map(([flag]) => flag).join(' and ')}`, {
       hint: 'One of --eicar (the default), --benign, --file PATH, --remote-file URL, --scan-url URL.',
@@ -124,14 +124,8 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
   if (given.length === 1 && options.payload !== undefined) {
     throw new UsageError(`--payload sends its own artifact; drop ${given[0][0]}`);
   }
-  for (const [flagName, picked] of given) {
-    const url =
-      typeof picked === 'object' && 'artifactUrl' in picked
-        ? picked.artifactUrl
-        : typeof picked === 'object' && 'urlArtifact' in picked
-          ? picked.urlArtifact
-          : null;
-    if (url !== null && !/^https?:\/\/[^/]+/i.test(url))
+  for (const [flagName, , url] of given) {
+    if (url !== undefined && !/^https?:\/\/[^/]+/i.test(url))
       throw new UsageError(`${flagName} ${JSON.stringify(url)}: expected an http(s) URL`);
   }
   return given[0]?.[1];
@@ -170,7 +164,6 @@ async function runTest(suite: Suite, options: TestOptions): Promise<number> {
     '../simulator/report.js'
   );
   const { resolveTarget } = await import('../simulator/target.js');
-  const { ExitCode } = await import('../util/errors.js');
   const { theme } = await import('../util/logger.js');
   const timeoutMs = options.timeout;
   if (timeoutMs <= 0) throw new UsageError('--timeout must be more than 0');

@@ -1,7 +1,4 @@
-/**
- * `polyswarm-engine worker --queue redis://…`: scans bounties that `start --queue` stored in Redis.
- * Thin: the process is hosted by `runtime/worker-process.ts`.
- */
+/** `polyswarm-engine worker --queue redis://…`: scans what `start --queue` stored (runtime/worker-process.ts). */
 import { defineCommand, text } from './define.js';
 import { egressOptions, processOptions, queueNameOption, queueTlsOptions, recordOptions } from './engine-options.js';
 

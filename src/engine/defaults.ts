@@ -15,57 +15,34 @@ export const DEFAULTS = {
   /** Bounties allowed to wait in the queue; one more is answered 503 with Retry-After. */
   queueCapacity: 10_000,
   /**
-   * Signed body bytes allowed queued or scanning (the embedded queue); one more is answered 503 with Retry-After.
-   * Parsed bodies take about their own size in heap, so this bounds the queue's memory: 256 MiB fits the default
-   * heap of a 512 MiB container with room for scans.
+   * Signed body bytes allowed queued or scanning (embedded queue; one more is answered 503). A parsed body takes about
+   * its size in heap: 256 MiB fits the default heap of a 512 MiB container with room for scans.
    */
   maxQueuedBytes: 256 * 1024 * 1024,
-  /**
-   * How long a stopping process lets running scans finish. Shorter than the stop timeout the templates give their
-   * containers (40 s), so the process ends on its own before the container runtime's SIGKILL.
-   */
+  /** How long a stopping process lets scans finish: under the templates' container stop timeout (40 s), before SIGKILL. */
   shutdownGraceMs: 25_000,
-  /**
-   * Outbound connect timeout (artifact hosts and answer receivers): a host that does not complete the TCP (and TLS)
-   * handshake within this is given up on, well inside any scan deadline, instead of holding a socket for undici's
-   * default 10 s.
-   */
+  /** Outbound connect timeout (TCP and TLS handshake): well inside any scan deadline, not undici's default 10 s. */
   outboundConnectTimeoutMs: 5_000,
-  /**
-   * Artifact download idle timeout: the longest wait for the response head or between two body chunks. A host that
-   * trickles or stalls fails with `cannot-fetch` now, not at the scan deadline (which may be minutes away).
-   */
+  /** Download idle timeout (head, or between chunks): a stalled host fails `cannot-fetch` now, not at the scan deadline. */
   downloadIdleTimeoutMs: 10_000,
-  /**
-   * Connections the production server (`start`) holds at once, lowered to fit the open-file limit (`ulimit -n`).
-   * Past it a new connection takes the place of an idle or slow one, from the address holding the most.
-   */
+  /** Connections `start` holds at once (lowered to fit `ulimit -n`); past it a new one replaces an idle or slow one. */
   maxConnections: 1024,
   /**
-   * Connections the production server holds from one client address (an IPv6 client's /64): a quarter of the global
-   * cap, so one client cannot hold it all, and far more than PolySwarm needs (a 202 takes milliseconds). Behind a
-   * reverse proxy every client has the proxy's address: raise it to maxConnections there (docs/protocol.md §12).
+   * Connections from one client address (an IPv6 /64): a quarter of the cap, far more than PolySwarm needs. Behind a
+   * reverse proxy every client has its address: raise it to maxConnections there (docs/protocol.md §12).
    */
   maxConnectionsPerAddress: 256,
-  /**
-   * Webhook body bytes held in memory across every request at once. A body is admitted only if its size (its
-   * Content-Length, or the body cap when chunked) fits; otherwise it is answered 503 with Retry-After.
-   */
+  /** Webhook body bytes held across all requests; a body (its Content-Length, else the cap) that does not fit gets 503. */
   maxBodyBytesInFlight: 64 * 1024 * 1024,
   /** Redis job lock: a dead worker's job goes to another one within about 1.5× this. */
   lockDurationMs: 10_000,
   /**
-   * An answer POST attempt may take half the time left before the expiration, at least the first and at most the
-   * second of these (docs/protocol.md §11). A timed-out attempt may still have reached the receiver, so its retry can
-   * be a second answer: a slow receiver must not be taken for a lost one too soon, and a hung one must still leave
-   * time for a retry.
+   * An answer POST attempt may take half the time left, between these (docs/protocol.md §11): a timed-out attempt may
+   * have arrived, so a slow receiver must not be taken for a lost one too soon, yet a hung one must leave time to retry.
    */
   answerAttemptMinMs: 5_000,
   answerAttemptMaxMs: 30_000,
-  /**
-   * Answer posts in flight at once, and to one receiver origin (deliverer.ts): a finished scan frees its scan slot
-   * and its answer waits for these instead, so a receiver that hangs holds at most its own few.
-   */
+  /** Answer posts in flight, overall and to one origin (deliverer.ts): a receiver that hangs holds at most its few. */
   answerPostsInFlight: 256,
   answerPostsPerOrigin: 8,
 } as const;
@@ -76,9 +53,8 @@ export function defaultConcurrency(): number {
 }
 
 /**
- * Temp folders holding downloaded artifacts are named `<prefix><pid>.<run>-<random>`, so a start can remove the
- * ones a killed process left (runtime/sweep.ts). The run part tells this process from an earlier one with the same
- * pid (in a container every run is pid 1).
+ * Artifact temp folders are `<prefix><pid>.<run>-<random>`, so a start can remove those a killed process left
+ * (runtime/sweep.ts); the run tells this process from an earlier one with the same pid (pid 1 in a container).
  */
 export const ARTIFACT_DIR_PREFIX = 'polyswarm-artifact-';
 export const ARTIFACT_RUN = `${process.pid}.${randomBytes(4).toString('hex')}`;

@@ -1,16 +1,13 @@
 /**
- * Answer delivery: POST the serialised Assertion/Vote to the bounty's `response_url`. The reference posted once,
- * with no timeout and no retry; PolySwarm counts a missing answer as a failure, so network errors, 5xx and 429 are
- * retried (exponential backoff with jitter) until the expiration, and nothing is ever posted after it. Posts go
- * through undici's `request()` and the shared keep-alive Agent (http-agent.ts), not the costlier global fetch.
+ * Answer delivery: POST the serialised Assertion/Vote to the bounty's `response_url` through the outbound Agent
+ * (http-agent.ts). The reference posted once, with no timeout; PolySwarm counts a missing answer as a failure, so
+ * network errors, 5xx and 429 are retried (backoff with jitter) until the expiration, never after it.
  *
- * Every connection is checked against the egress policy (egress.ts); a refused receiver is not retried (the policy
- * will not change before the expiration). Redirect policy (docs/protocol.md): an answer is re-posted only by a 307
- * or 308 to the same origin (scheme, host and port), which keeps the method and body and the receiver's identity.
- * Any other redirect (301/302/303, which would turn the POST into a GET, or any redirect to another origin, which
- * would hand the answer to someone else) is not followed and not retried: the delivery fails with the redirect,
- * its target included, as the reason, which the pipeline logs with the bounty id. Nothing is lost silently.
+ * Redirects (docs/protocol.md): only a 307/308 to the same origin is followed (it keeps the method, the body and the
+ * receiver's identity). Any other (301/302/303 would turn the POST into a GET; another origin would hand the answer
+ * to someone else) fails the delivery, not retried, with the redirect and its target as the reason.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request as httpRequest, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
 import { redactUrl } from '../util/logger.js';
@@ -18,10 +15,7 @@ import { DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
 import { defaultOutbound, discardBody, headerValue, type Outbound, USER_AGENT } from './http-agent.js';
 
-/**
- * One answer going out: POSTed to a bounty's `response_url`. (What comes in is a webhook *delivery*, `DeliveryRequest` in
- * app.ts, named after the `X-POLYSWARM-DELIVERY` header.)
- */
+/** One answer going out to a bounty's `response_url` (what comes in is a webhook *delivery*, app.ts). */
 export interface AnswerPost {
   url: string;
   /** The exact bytes to post (serializeAnswer's output). */
@@ -44,17 +38,14 @@ export interface AnswerPostResult {
 }
 
 export interface DeliverOptions {
-  /**
-   * Per-attempt timeout, never beyond the expiration. Default: half the time left when the attempt starts, between
-   * DEFAULTS.answerAttemptMinMs (5 s) and answerAttemptMaxMs (30 s).
-   */
+  /** Per-attempt timeout, never beyond the expiration. Default: see `attemptTimeout`. */
   attemptTimeoutMs?: number;
   /** First backoff delay (default 250 ms); doubles each retry, with jitter, up to `maxDelayMs` (default 5 s). */
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** Same-origin 307/308 redirects (the only ones followed) followed at most (default 5). */
+  /** Same-origin 307/308 redirects followed at most (default 5). */
   maxRedirects?: number;
-  /** The Agent and egress policy to post through (default: egress `any`); an engine passes its own. */
+  /** The Agent and egress policy (default: egress `any`); an engine passes its own. */
   outbound?: Outbound;
 }
 
@@ -63,18 +54,6 @@ export type AnswerPoster = (request: AnswerPost, options?: DeliverOptions) => Pr
 
 /** Time kept for the last attempt before the expiration (loopback and nearby receivers answer within this). */
 const LAST_ATTEMPT_MS = 100;
-
-/** Waits `ms`, or less if `signal` fires first. */
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 const POST_HEADERS = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
 
@@ -188,6 +167,7 @@ export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
     // Otherwise a long backoff is cut short so that one last attempt still lands before the expiration.
     const latest = expiresAt - Date.now() - LAST_ATTEMPT_MS;
     if (latest <= 0) return { ok: false, status, attempts, error };
-    await sleep(Math.min(delay, latest), request.signal);
+    // Cut short (not thrown) by the shutdown's signal: the loop's next turn says so.
+    await sleep(Math.min(delay, latest), undefined, { signal: request.signal }).catch(() => {});
   }
 };

@@ -1,26 +1,23 @@
 /**
  * Artifact download. Node's fetch has no size limit, 300 s timeouts and follows 20 redirects (docs/protocol.md §10), so
- * this uses undici's `request()` (through the shared keep-alive Agent, without fetch's WHATWG layers), follows
- * redirects by hand (at most 5), counts bytes while streaming, and takes the scan deadline's signal as the
- * overall timeout, inside which a connect timeout and an idle timeout (defaults.ts) cut a host that stalls. Every
- * hop, redirects included, is a connection the egress policy checks (egress.ts, http-agent.ts): a refused one is
- * `egress-refused`, answered `SKIPPED:EGRESS-REFUSED`. URLs in messages lose their query string (pre-signed URLs
- * carry credentials there).
+ * this uses undici's `request()` through the outbound Agent (http-agent.ts), follows at most 5 redirects by hand,
+ * counts bytes while streaming, and takes the scan deadline's signal as the overall timeout, inside which a connect
+ * and an idle timeout (defaults.ts) cut a host that stalls. URLs in messages lose their query (pre-signed URLs carry
+ * credentials there).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN } from './defaults.js';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
 import { redactUrl } from '../util/logger.js';
-import { DEFAULTS } from './defaults.js';
+import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN, DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
 import { defaultOutbound, destroyBody, discardBody, headerValue, networkMessage, type Outbound, USER_AGENT } from './http-agent.js';
-import type { EngineObserver } from './observer.js';
+import { notify, type EngineObserver } from './observer.js';
 import { ArtifactError } from './types.js';
 
 export interface DownloadOptions {
@@ -28,13 +25,12 @@ export interface DownloadOptions {
   maxBytes: number;
   /** The scan deadline: aborting it fails the download with `timeout`. */
   signal: AbortSignal;
-  /** 64 lowercase hex digits to check the bytes against (`hash-mismatch`), or null. */
+  /** 64 hex digits to check the bytes against (`hash-mismatch`), or null. */
   sha256?: string | null;
-  /** Redirect hops allowed (default 5). */
+  /** Defaults 5 and DEFAULTS.downloadIdleTimeoutMs (the longest wait for the head or between body chunks). */
   maxRedirects?: number;
-  /** Longest wait for the response head or between body chunks (default DEFAULTS.downloadIdleTimeoutMs). */
   idleTimeoutMs?: number;
-  /** The Agent and egress policy to download through (default: egress `any`); an engine passes its own. */
+  /** The Agent and egress policy (default: egress `any`); an engine passes its own. */
   outbound?: Outbound;
 }
 
@@ -239,35 +235,26 @@ function observed(
   const base = { bounty: bounty.id, url: redactUrl(bounty.artifact_uri), sha256: bounty.sha256 ?? null };
   const ms = () => Math.round(performance.now() - started);
   download.then(
-    (data) => {
-      try {
-        observer.onDownload!({
-          ...base,
-          ok: true,
-          bytes: data.byteLength,
-          ms: ms(),
-          sha256Ok: bounty.sha256 ? true : null,
-          ...(observer.wantsBodies ? { data } : {}),
-        });
-      } catch {
-        // Watching never changes what the engine does.
-      }
-    },
+    (data) =>
+      notify(observer, 'onDownload', {
+        ...base,
+        ok: true,
+        bytes: data.byteLength,
+        ms: ms(),
+        sha256Ok: bounty.sha256 ? true : null,
+        ...(observer.wantsBodies ? { data } : {}),
+      }),
     (error: unknown) => {
       const reason = error instanceof ArtifactError ? error.reason : undefined;
-      try {
-        observer.onDownload!({
-          ...base,
-          ok: false,
-          bytes: 0,
-          ms: ms(),
-          sha256Ok: reason === 'hash-mismatch' ? false : null,
-          reason,
-          error: (error as Error)?.message ?? String(error),
-        });
-      } catch {
-        // Watching never changes what the engine does.
-      }
+      notify(observer, 'onDownload', {
+        ...base,
+        ok: false,
+        bytes: 0,
+        ms: ms(),
+        sha256Ok: reason === 'hash-mismatch' ? false : null,
+        reason,
+        error: (error as Error)?.message ?? String(error),
+      });
     },
   );
   return download;

@@ -1,17 +1,12 @@
 /**
- * The egress policy: where artifact downloads and answer posts may connect. URLs arrive in requests (the bounty's
- * `artifact_uri` and `response_url`), so without a policy anyone holding the secret, or a hostile artifact host
- * answering with a redirect, could make the engine reach its own network (server-side request forgery).
- *
- * The check runs on the address actually connected to, at connect time (the outbound Agent's connector and its DNS
- * `lookup`, http-agent.ts), so a name that resolves to loopback, a numeric spelling (`2130706433`), an IPv4-mapped
- * IPv6 address (`[::ffff:127.0.0.1]`) or a DNS answer that changes between checks (rebinding) cannot slip through;
- * every redirect hop is a new connection and is checked the same way.
+ * The egress policy: where artifact downloads and answer posts may connect. Their URLs arrive in requests, so without
+ * it anyone holding the secret, or an artifact host's redirect, could make the engine reach its own network (SSRF).
+ * The check runs on the address actually connected to, at connect time (http-agent.ts), so a name resolving to
+ * loopback, `2130706433`, `[::ffff:127.0.0.1]` or DNS rebinding cannot slip through; each redirect hop is checked.
  *
  * - `public`: only publicly routable addresses (`start` and `worker` default: PolySwarm's endpoints are public).
  * - `any`: everything except link-local and cloud-metadata addresses (`serve` default, and the library's).
- * - exceptions (the policy's `allow` list): host names (`.example.com` for its subdomains too) and CIDR blocks, allowed
- *   whatever the mode, metadata addresses included (an operator who names one means it).
+ * - `allow`: host names (`.example.com` for subdomains too) and CIDR blocks allowed whatever the mode, metadata included.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
@@ -188,6 +183,12 @@ export function parseAllowList(value: string): string[] {
 export interface EgressGuard {
   readonly policy: EgressPolicy;
   check(host: string, address: string): EgressRefused | null;
+}
+
+/** The refusal of a URL host (brackets allowed) that is an IP literal, known without a lookup; null otherwise. */
+export function literalCheck(guard: EgressGuard, hostname: string): EgressRefused | null {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) ? guard.check(host, host) : null;
 }
 
 /** Compiles a policy (throws on an allow entry that does not parse). */

@@ -1,35 +1,31 @@
 /**
- * `createEngine`: the webhook app in front of a queue driven by the scan core. `serve`, `start` and engine authors'
- * own servers build on it; the Redis worker shares its scan core (scan-service.ts) without the app.
- *
- * One bounty: node-handler.ts (or the h3 app) → app.ts (signature, parse, `queue.enqueue`, 202) → the queue
- * (queue.ts, or redis/) → scanner.ts (`scanJob`, `postAnswer`) → deliver.ts (the POST).
+ * `createEngine`: the webhook app in front of a queue driven by the scan core (scan-service.ts). One bounty:
+ * node-handler.ts (or the h3 app) → app.ts (signature, parse, `queue.enqueue`, 202) → the queue (queue.ts, or
+ * redis/) → scanner.ts (`scanJob`, `postAnswer`) → deliver.ts (the POST).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { H3 } from 'h3';
-import { createLogger, type Logger } from '../util/logger.js';
+import { createLogger } from '../util/logger.js';
 import { createDeliveryHandler, createWebhookApp, type AppCounters } from './app.js';
 import type { AnswerPoster } from './deliver.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
-import { createEgressGuard, type EgressPolicy } from './egress.js';
+import { createEgressGuard } from './egress.js';
 import { EngineError, integerOption } from './errors.js';
 import type { Journal } from './journal.js';
 import { toNodeDeliveryHandler } from './node-handler.js';
-import type { EngineObserver } from './observer.js';
 import { EmbeddedQueue } from './embedded-queue.js';
 import type { BountyQueue, RecoveryReport } from './queue.js';
-import { startScanning, stoppedFields } from './scan-service.js';
+import { startScanning } from './scan-service.js';
 import { listenWithTimeouts, type Listener, type ListenOptions } from './server.js';
-import type { ScanModule } from './types.js';
+import type { ScannerOptions } from './scanner.js';
 
 export type { RecoveryReport } from './queue.js';
 
-export interface EngineOptions {
+/** The scan core's options (scanner.ts), the webhook's and the default queue's. */
+export interface EngineOptions extends Omit<ScannerOptions, 'cutJobs' | 'post'> {
   secret: string;
   /** During a secret rotation: the previous secret, still accepted; requests signed with it are logged. */
   previousSecret?: string;
-  /** The scan module, or a getter that is called for every bounty (so hot reload can swap it). */
-  module: ScanModule | (() => ScanModule);
   /**
    * Where bounties wait: built first and handed in (a `RedisQueue` from engine/redis/, or an `EmbeddedQueue` of your
    * own). Default: an embedded queue from `concurrency`, `capacity`, `maxQueuedBytes` and `journal`.
@@ -46,24 +42,12 @@ export interface EngineOptions {
    * what a crash left; call `recover()` before serving. Without it, queued bounties live in memory only.
    */
   journal?: Journal;
-  /** Default 2000: scan deadline = expiration − margin, leaving time to post the answer. */
-  deliveryMarginMs?: number;
   /** Default 1 MiB. */
   maxBodyBytes?: number;
-  /** Default 64 MiB. */
-  maxArtifactBytes?: number;
-  /**
-   * Where artifact downloads and answer posts may connect (default `any`: everything but link-local and metadata).
-   * A bounty whose response_url the policy refuses outright is answered 422; `egressHint` is added to that answer.
-   */
-  egress?: EgressPolicy;
+  /** Added to the 422 that refuses a bounty whose response_url `egress` refuses outright. */
   egressHint?: string;
   /** How answers are posted (default: the queue's own, else a plain POST with retries). */
   post?: AnswerPoster;
-  /** Default: silent. */
-  logger?: Logger;
-  /** Told about every request, answer and failed scan (engine/observer.ts); combine several with combineObservers. */
-  observer?: EngineObserver;
 }
 
 export interface EngineStats {
@@ -89,11 +73,9 @@ export interface Engine {
   /** A node:http server with the internet-facing timeouts of docs/protocol.md §12, on 127.0.0.1:3000 by default. */
   listen(options?: Omit<ListenOptions, 'logger'>): Promise<Listener>;
   /**
-   * Graceful stop: new requests get 503, running scans finish until their deadlines (bounded by graceMs, default
-   * 25 s). With a journal, what is queued, and what is still running at the end of the grace, stays in it for the
-   * next start; in memory, queued bounties are answered unknown (SKIPPED:SHUTDOWN) if still unexpired; on Redis they
-   * stay for the workers. Listeners opened with `listen()` are closed at the end. `quiet`: no shutting-down and
-   * stopped lines (an engine that never served, e.g. its port was taken).
+   * Graceful stop: new requests get 503, running scans finish within graceMs (default 25 s). What is left stays in the
+   * journal for the next start, or on Redis for the workers; in memory it is answered SKIPPED:SHUTDOWN. Listeners
+   * from `listen()` close at the end. `quiet`: no shutting-down and stopped lines (an engine that never served).
    */
   close(options?: { graceMs?: number; quiet?: boolean }): Promise<void>;
   /** Resolves when nothing is queued or running here (tests and bench use it). */
@@ -179,11 +161,10 @@ export function createEngine(options: EngineOptions): Engine {
       return listener;
     },
     close(closeOptions = {}) {
-      closing ??= (async () => {
-        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs, { quiet: closeOptions.quiet });
-        await Promise.all([...listeners].map((l) => l.close()));
-        if (!closeOptions.quiet) logger.info('stopped', stoppedFields(service.stats()));
-      })();
+      closing ??= service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs, {
+        quiet: closeOptions.quiet,
+        beforeStopped: () => Promise.all([...listeners].map((l) => l.close())),
+      });
       return closing;
     },
     async idle() {

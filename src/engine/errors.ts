@@ -1,7 +1,6 @@
 /**
- * The library's errors carry a code and the facts, never a flag name or an exit code (as h3's `HTTPError` carries a
- * status and @octokit/webhooks' errors a `status`). The runtime layer (runtime/engine-errors.ts) is the one place
- * that turns a code into the words a user of the CLI needs: which flag, which variable, which exit code.
+ * The library's errors carry a code and the facts, never a flag name or an exit code (as h3's `HTTPError` a status);
+ * runtime/engine-errors.ts turns a code into the flag, variable and exit code a user of the CLI needs.
  */
 
 /** Every code the engine library throws. */

@@ -1,25 +1,19 @@
 /**
- * Outbound HTTP: the undici Agent that an engine's artifact downloads (download.ts) and answer POSTs (deliver.ts) share,
- * and the few helpers both need around undici's responses. The global `fetch` cost a fifth of the engine's CPU
- * per bounty (WHATWG Request/Response/Headers and web streams around undici); `undici.request()` through a
- * keep-alive Agent is the same HTTP client without those layers.
+ * Outbound HTTP: the undici Agent that artifact downloads (download.ts) and answer POSTs (deliver.ts) share, behind
+ * the egress policy (egress.ts), and helpers around undici's responses. The global `fetch` cost a fifth of the
+ * engine's CPU per bounty (its WHATWG layers around undici); `undici.request()` is the same client without them.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { isIP } from 'node:net';
 import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { errorMessage } from '../util/errors.js';
 import { DEFAULTS } from './defaults.js';
-import { checkedLookup, checkUrlNow, createEgressGuard, type EgressGuard, type EgressPolicy } from './egress.js';
+import { checkedLookup, checkUrlNow, createEgressGuard, literalCheck, type EgressGuard, type EgressPolicy } from './egress.js';
 
 /** Sent as User-Agent (fetch sent `node`; undici.request sends none, and some hosts refuse requests without one). */
 export const USER_AGENT = 'polyswarm-engine';
 
-/**
- * HTTP_PROXY / HTTPS_PROXY (either case), as undici's EnvHttpProxyAgent reads them; NO_PROXY is honoured by it.
- * Read from the environment directly: these are the conventional variables every HTTP client honours, not settings
- * with a flag of their own.
- */
+/** HTTP_PROXY / HTTPS_PROXY (either case), read as every HTTP client does: settings without a flag of their own. */
 function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(env.http_proxy || env.HTTP_PROXY || env.https_proxy || env.HTTPS_PROXY);
 }
@@ -34,15 +28,9 @@ function checkedConnector(guard: EgressGuard): buildConnector.connector {
     lookup: checkedLookup(guard),
   } as buildConnector.BuildOptions);
   return (options, callback) => {
-    const host = options.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host)) {
-      const refused = guard.check(host, host);
-      if (refused) {
-        callback(refused, null);
-        return;
-      }
-    }
-    connect(options, callback);
+    const refused = literalCheck(guard, options.hostname);
+    if (refused) callback(refused, null);
+    else connect(options, callback);
   };
 }
 
@@ -60,13 +48,10 @@ export interface Outbound {
 }
 
 /**
- * An outbound Agent under `policy` (default `any`). Keep-alive per origin (the bounty's artifact host and answer
- * receiver are usually one or two origins, hit once per bounty); no pipelining, so a receiver that hangs on one
- * request never holds up the answers queued behind it. undici's own header/body timeouts are off here: downloads
- * set their idle timeout per request (download.ts), and the callers' AbortSignals (the scan deadline, the
- * per-attempt timeout) bound the whole. Idle sockets are unref'd by undici, so the Agent never keeps the process
- * alive. Every connection goes through the egress policy (egress.ts). With HTTP_PROXY/HTTPS_PROXY set, requests
- * go through the proxy (NO_PROXY honoured) and `check` checks each URL before it is sent.
+ * An outbound Agent under `policy` (default `any`): keep-alive per origin, no pipelining (a receiver that hangs on
+ * one request never holds up the answers behind it). undici's header/body timeouts are off: downloads set their idle
+ * timeout per request and the callers' AbortSignals bound the whole. With HTTP_PROXY/HTTPS_PROXY set, requests go
+ * through the proxy (NO_PROXY honoured) and `check` checks each URL before it is sent.
  */
 export function createOutbound(policy: EgressPolicy = { mode: 'any', allow: [] }): Outbound {
   const guard = createEgressGuard(policy);
@@ -129,10 +114,8 @@ export function destroyBody(body: Readable): void {
 }
 
 /**
- * Drains a response body we do not want (a redirect's, an error page, the receiver's reply), so that undici can
- * reuse the socket for the next request; undici leaks the socket if a body is left unread. A body over undici's
- * dump limit (128 KiB), or one that has not fully arrived within DISCARD_WAIT_MS, is destroyed instead, so a
- * stalling server never holds the caller up.
+ * Drains a body we do not want (a redirect's, an error page, the receiver's reply) so undici can reuse the socket (an
+ * unread body leaks it); one over undici's dump limit (128 KiB) or not in within DISCARD_WAIT_MS is destroyed.
  */
 export function discardBody(body: Dispatcher.ResponseData['body']): Promise<void> {
   body.on('error', ignore);

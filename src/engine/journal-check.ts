@@ -1,9 +1,8 @@
 /**
- * Checks an existing journal file before this process maps it. LMDB reads its file through mmap, so a damaged file
- * does not fail, it kills: truncated, a read past its end is SIGBUS; garbage over its pages, SIGSEGV or an assertion
- * (SIGABRT). So the whole file is read once in a short-lived child process, and its death is the diagnosis. The
- * child also compares the records it read with the count LMDB's header keeps, which tells a lost page from a
- * short journal. Record checksums are checked later, by `recover`, record by record.
+ * Checks an existing journal file before this process maps it. LMDB reads through mmap, so a damaged file does not
+ * fail, it kills (SIGBUS past a truncated end, SIGSEGV or SIGABRT on garbage): the whole file is read once in a
+ * short-lived child process, whose death is the diagnosis; it also compares the records read with the header's
+ * count (a lost page). Record checksums are checked later, by `recover`.
  */
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';

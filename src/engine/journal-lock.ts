@@ -1,19 +1,13 @@
 /**
  * The lock that keeps two engines from replaying each other's bounties: a unix socket, `journal.sock`, listening in
- * the journal's folder. The kernel closes it when its process dies, however it dies, so the lock never outlives its
- * holder: a restart right after `kill -9` takes it, also when the dead engine is not yet reaped or its pid is reused
- * (a container's engine is pid 1 every time), which a pid file cannot tell apart.
+ * the journal's folder. The kernel closes it when its process dies, however it dies, so a restart right after
+ * `kill -9` takes it, also when the dead pid is reused (a container's engine is pid 1), which a pid file cannot tell.
  *
- * Why a socket, not flock(2): Node has no flock, and the npm packages that add it compile at install or ship a
- * fork's prebuilt binaries; LMDB's own locks let several processes share a journal by design. A socket needs
- * nothing: `listen` either binds (the lock is ours) or finds the file there; then a connect tells a live holder (it
- * answers with its pid) from a file left by a dead one (refused), which is removed. Connecting works across
- * containers sharing the volume, as the file lock would.
- *
- * The connect runs in a short child process, so that `openJournal` stays synchronous; it is needed only when the
- * file is there (after a crash, or with another engine running). Left window: two engines starting on one folder
- * in the same millisecond after a crash could both remove the dead file and one of them the other's fresh one;
- * the removal checks the file is still the one found dead, which narrows that to microseconds.
+ * Not flock(2): Node has none, the npm packages that add it compile at install, and LMDB's own locks let processes
+ * share a journal by design. `listen` binds (the lock is ours) or finds the file; then a connect tells a live holder
+ * (it answers its pid) from a dead one's file (refused), which is removed. It works across containers sharing the
+ * volume. The connect runs in a short child process, so `openJournal` stays synchronous. Left window: two engines
+ * starting on one folder in the same microseconds after a crash (the removal checks the file is the one found dead).
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, lstatSync, openSync, unlinkSync } from 'node:fs';
@@ -28,12 +22,6 @@ export const LOCK_FILE = 'journal.sock';
 export class JournalLockedError extends EngineError<{ dir: string; pid?: number }> {
   constructor(dir: string, pid?: number) {
     super('JOURNAL_LOCKED', `another engine${pid ? ` (pid ${pid})` : ''} is using the journal in ${dir}`, pid ? { dir, pid } : { dir });
-  }
-  get dir(): string {
-    return this.data.dir;
-  }
-  get pid(): number | undefined {
-    return this.data.pid;
   }
 }
 

@@ -2,11 +2,9 @@
  * Loading the author's scan module (`src/scan.ts`, `.mts`, `.js` or `.mjs`) without a build step, fresh on every
  * reload, with errors a person can act on: `src/scan.ts:12:5: SyntaxError: …`, never a stack into node_modules.
  *
- * TypeScript goes through jiti (a new instance with its module cache off for each fresh load, so the edited file and
- * the project files it imports are read again). Plain ES modules are imported natively, because jiti hands them
- * to Node whose module cache cannot be cleared: a fresh load imports them under a new URL (`?pse-gen=N`), and a
- * small resolve hook passes that query on to every project file they import, so helpers are fresh too. Packages
- * (node_modules, and `polyswarm-engine` itself) are always the process's single copy.
+ * TypeScript goes through jiti (a fresh load: a new instance, its module cache off). Plain ES modules are imported
+ * natively (Node's module cache cannot be cleared): a fresh load imports them as `?pse-gen=N`, and a resolve hook
+ * passes that on to the project files they import. Packages are always the process's single copy.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
@@ -37,34 +35,21 @@ export interface SourceLocation {
 export class ScanModuleError extends EngineError {
   /** What to change in the module, in words (no flags). */
   readonly hint?: string;
-  /** The scan module (absolute path). */
-  readonly file: string;
-  /** Where the problem is, as precisely as known. */
-  readonly location: SourceLocation;
-  /** `src/scan.ts:12:5` (relative to the project), for log lines. */
-  readonly where: string;
-  /** The error text without the location, e.g. `SyntaxError: Unexpected token`. */
-  readonly reason: string;
   /** The line at `location`, its column marked, when known: for a terminal. */
   readonly frame: string | undefined;
   constructor(
-    file: string,
-    location: SourceLocation,
-    where: string,
-    reason: string,
+    /** The scan module (absolute path). */
+    readonly file: string,
+    /** Where the problem is, as precisely as known. */
+    readonly location: SourceLocation,
+    /** `src/scan.ts:12:5` (relative to the project), for log lines. */
+    readonly where: string,
+    /** The error text without the location, e.g. `SyntaxError: Unexpected token`. */
+    readonly reason: string,
     options: { hint?: string; frame?: string; cause?: unknown },
   ) {
-    super(
-      'SCAN_MODULE_INVALID',
-      `${where}: ${reason}${options.frame ? `\n${options.frame}` : ''}`,
-      { file, where, reason },
-      { cause: options.cause },
-    );
+    super('SCAN_MODULE_INVALID', `${where}: ${reason}${options.frame ? `\n${options.frame}` : ''}`, { file, where, reason }, options);
     this.hint = options.hint;
-    this.file = file;
-    this.location = location;
-    this.where = where;
-    this.reason = reason;
     this.frame = options.frame;
   }
 }
@@ -152,11 +137,9 @@ async function importModule(file: string, root: string, fresh: boolean): Promise
 
 /**
  * Loads an engine project's scan module: named exports `scan` (and optionally `computeBid`), or a default export
- * object `{ scan, computeBid }`. TypeScript needs no build step. With `fresh`, edits of the module and of the
- * project files it imports are picked up (hot reload).
- *
- * Throws a {@link ScanModuleError} (code SCAN_MODULE_INVALID) naming the file, line and column of a syntax or import error,
- * listing what the module exports when `scan` is missing, or saying that `computeBid` is not a function.
+ * `{ scan, computeBid }`. With `fresh`, edits of the module and the project files it imports are picked up.
+ * Throws a {@link ScanModuleError} naming the file, line and column of a syntax or import error, listing what the
+ * module exports when `scan` is missing, or saying that `computeBid` is not a function.
  */
 export async function loadScanModule(file: string, options: LoadScanModuleOptions = {}): Promise<ScanModule> {
   const entry = resolve(file);
@@ -220,9 +203,8 @@ function pickScanModule(namespace: Record<string, unknown>, entry: string, root:
       },
     );
   }
-  return computeBid === undefined
-    ? { scan: source.scan as ScanModule['scan'] }
-    : { scan: source.scan as ScanModule['scan'], computeBid: computeBid as ScanModule['computeBid'] };
+  const scan = source.scan as ScanModule['scan'];
+  return computeBid === undefined ? { scan } : { scan, computeBid: computeBid as ScanModule['computeBid'] };
 }
 
 interface ErrorContext {

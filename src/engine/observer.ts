@@ -108,27 +108,23 @@ export interface EngineObserver {
   onDownload?(event: DownloadEvent): void;
 }
 
+const HOOKS = ['onDelivery', 'onJob', 'onAnswer', 'onScanError', 'onDownload'] as const;
+type Hook = (typeof HOOKS)[number];
+
 /** Several observers as one; a throwing observer is ignored, never the engine's problem. */
 export function combineObservers(observers: readonly (EngineObserver | undefined)[]): EngineObserver {
   const list = observers.filter((o): o is EngineObserver => o !== undefined);
-  const call = <K extends 'onDelivery' | 'onJob' | 'onAnswer' | 'onScanError' | 'onDownload'>(
-    name: K,
-    event: Parameters<NonNullable<EngineObserver[K]>>[0],
-  ) => {
-    for (const o of list) notify(o, name, event);
-  };
-  return {
-    wantsBodies: list.some((o) => o.wantsBodies),
-    onDelivery: (e) => call('onDelivery', e),
-    onJob: (e) => call('onJob', e),
-    onAnswer: (e) => call('onAnswer', e),
-    onScanError: (e) => call('onScanError', e),
-    onDownload: (e) => call('onDownload', e),
-  };
+  const hooks = HOOKS.map((hook) => [
+    hook,
+    (event: never) => {
+      for (const o of list) notify(o, hook, event);
+    },
+  ]);
+  return { wantsBodies: list.some((o) => o.wantsBodies), ...Object.fromEntries(hooks) };
 }
 
 /** Calls one observer hook; a throw is ignored: watching never changes what the engine answers. */
-export function notify<K extends 'onDelivery' | 'onJob' | 'onAnswer' | 'onScanError' | 'onDownload'>(
+export function notify<K extends Hook>(
   observer: EngineObserver | undefined,
   hook: K,
   event: Parameters<NonNullable<EngineObserver[K]>>[0],

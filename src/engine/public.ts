@@ -1,6 +1,4 @@
-/**
- * What engine projects import from the engine runtime (re-exported by `src/index.ts`).
- */
+/** What engine projects import from the engine runtime (re-exported by `src/index.ts`). */
 export type { Bounty, ScanContext, ScanFunction, ComputeBidFunction, ScanModule, ArtifactErrorReason } from './types.js';
 export { ArtifactError } from './types.js';
 export { createEngine } from './engine.js';

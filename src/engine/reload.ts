@@ -1,9 +1,7 @@
 /**
- * Hot reload for `serve`: watch the project's `src/` (and the folders its package.json lists under
- * `polyswarm.watch`, such as a YARA template's `rules/`), load the scan module fresh on save, and swap it in without
- * restarting the server. Queued and running bounties are untouched: the engine asks for the current module once
- * per bounty, so the next bounty uses the new code. A module that fails to load is reported (with a code frame of
- * the line at fault, in text logs) and the last good one keeps answering.
+ * Hot reload for `serve`: watch `src/` (and what package.json lists under `polyswarm.watch`, e.g. a YARA template's
+ * `rules/`), load the scan module fresh on save and swap it in; the engine asks for the module once per bounty, so
+ * the next bounty uses the new code. A module that fails to load is reported and the last good one keeps answering.
  */
 import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -36,9 +34,8 @@ export interface ScanModuleWatcher {
 }
 
 /**
- * What `serve` watches: `src/`, then what the project's package.json lists under `polyswarm.watch` (folders or
- * files relative to the project, e.g. `{ "polyswarm": { "watch": ["rules"] } }`) for files the scan module reads
- * when it loads. Throws a TypeError saying what is wrong when `polyswarm.watch` is not a list of relative paths.
+ * What `serve` watches: `src/`, then package.json's `polyswarm.watch` (paths relative to the project, e.g.
+ * `["rules"]`, for files the module reads as it loads). A TypeError when that is not a list of relative paths.
  */
 export function watchedPaths(project: EngineProject): string[] {
   let pkg: { polyswarm?: { watch?: unknown } };
@@ -66,9 +63,8 @@ function isIgnored(path: string, roots: string[]): boolean {
 }
 
 /**
- * Watches `project.srcDir` and the other {@link watchedPaths}, and reloads the scan module (debounced) on every
- * change. Resolves once the watcher is ready, so a save right after this resolves is seen. Logs `reloaded` with
- * the milliseconds it took, or `reload failed` with the file and line, keeping the last good module.
+ * Watches the {@link watchedPaths} and reloads the scan module (debounced) on every change; resolves once the watcher
+ * is ready, so a save right after is seen. Logs `reloaded` (with its ms) or `reload failed` (with the file and line).
  */
 export async function watchScanModule(options: ScanModuleWatcherOptions): Promise<ScanModuleWatcher> {
   const { project, logger } = options;

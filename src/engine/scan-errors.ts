@@ -47,68 +47,36 @@ export class ScanError extends Error {
   }
 }
 
+/** The base of the classes below, one per kind: their name is the subclass's own (`EncryptedFileScanError`). */
+function ofKind(kind: ScanErrorKind): new (message?: string, options?: { cause?: unknown }) => ScanError {
+  return class extends ScanError {
+    constructor(message = '', options?: { cause?: unknown }) {
+      super(kind, message, options);
+      this.name = new.target.name;
+    }
+  };
+}
+
 /** The scanner could not make sense of the file (the catch-all; any other throw counts as this too). */
-export class UnprocessableScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('unprocessable', message, options);
-    this.name = 'UnprocessableScanError';
-  }
-}
-
+export class UnprocessableScanError extends ofKind('unprocessable') {}
 /** The scanner's command line tool failed (exit status, crash). */
-export class CalledProcessScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('calledprocess', message, options);
-    this.name = 'CalledProcessScanError';
-  }
-}
-
+export class CalledProcessScanError extends ofKind('calledprocess') {}
 /** The scanner chose not to scan this file. */
-export class FileSkippedScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('fileskipped', message, options);
-    this.name = 'FileSkippedScanError';
-  }
-}
+export class FileSkippedScanError extends ofKind('fileskipped') {}
+/** The file is encrypted (a password-protected archive or document). */
+export class EncryptedFileScanError extends ofKind('encryptedfile') {}
+/** The file is damaged or truncated. */
+export class CorruptFileScanError extends ofKind('corruptfile') {}
+/** The file decompresses to too much (a zip bomb). */
+export class HighCompressionScanError extends ofKind('highcompression') {}
+/** The scanner's backend is not ready yet (signatures loading, daemon starting). */
+export class ServerNotReadyScanError extends ofKind('servernotready') {}
 
 /** The scanner does not take this type of file (a kind of skip, as in the reference). */
 export class IllegalFileTypeScanError extends FileSkippedScanError {
   constructor(message = '', options?: { cause?: unknown }) {
     super(message, options);
     Object.defineProperty(this, 'kind', { value: 'illegalfiletype' });
-    this.name = 'IllegalFileTypeScanError';
-  }
-}
-
-/** The file is encrypted (a password-protected archive or document). */
-export class EncryptedFileScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('encryptedfile', message, options);
-    this.name = 'EncryptedFileScanError';
-  }
-}
-
-/** The file is damaged or truncated. */
-export class CorruptFileScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('corruptfile', message, options);
-    this.name = 'CorruptFileScanError';
-  }
-}
-
-/** The file decompresses to too much (a zip bomb). */
-export class HighCompressionScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('highcompression', message, options);
-    this.name = 'HighCompressionScanError';
-  }
-}
-
-/** The scanner's backend is not ready yet (signatures loading, daemon starting). */
-export class ServerNotReadyScanError extends ScanError {
-  constructor(message = '', options?: { cause?: unknown }) {
-    super('servernotready', message, options);
-    this.name = 'ServerNotReadyScanError';
   }
 }
 

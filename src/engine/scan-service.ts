@@ -1,24 +1,22 @@
 /**
- * A queue driven by the scan core: the one composition every engine process shares. `createEngine` (the embedded
- * queue, or Redis with a web process that also scans) and `createRedisWorker` both build their queue, then call
- * `startScanning(queue, …)`, so a behaviour (counting, the answer to a job a queue gives up on, the shutdown) cannot
- * differ between them.
+ * A queue driven by the scan core: `createEngine` and `createRedisWorker` both build their queue, then call
+ * `startScanning(queue, …)`, so counting, the answer to a job a queue gives up on and the shutdown cannot differ.
  */
 import type { Logger } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';
 import { deliverAnswer } from './deliver.js';
 import { boundedPoster } from './deliverer.js';
 import type { BountyQueue } from './queue.js';
-import { createScanner, type Scanner, type ScannerOptions, type ScannerStats } from './scanner.js';
+import { createScanner, type ScannerOptions, type ScannerStats } from './scanner.js';
 
 export interface ScanService {
-  readonly scanner: Scanner;
   stats(): ScannerStats;
   /**
    * Graceful stop: the queue takes no new jobs and lets running ones finish for at most `graceMs`, then cuts them
-   * short (kept, handed back or answered, as the queue's `cutJobs` says). Resolves when this process holds no job.
+   * short (kept, handed back or answered, as the queue's `cutJobs` says). Then `beforeStopped` (the engine closes its
+   * listeners) and the `stopped` line with the counts, the same for every process that scans; `quiet`: no lines.
    */
-  close(graceMs: number, options?: { quiet?: boolean }): Promise<void>;
+  close(graceMs: number, options?: { quiet?: boolean; beforeStopped?: () => Promise<unknown> }): Promise<void>;
 }
 
 /** Creates the scan core for `queue` (its answer poster and shutdown rule) and starts the queue on it. */
@@ -33,7 +31,6 @@ export function startScanning(queue: BountyQueue, options: ScannerOptions & { lo
   queue.start(scanner);
   let closing: Promise<void> | undefined;
   return {
-    scanner,
     stats: () => scanner.stats(),
     close(graceMs, closeOptions = {}) {
       closing ??= (async () => {
@@ -49,13 +46,11 @@ export function startScanning(queue: BountyQueue, options: ScannerOptions & { lo
         await scanner.idle();
         await queue.release?.();
         await scanner.close();
+        await closeOptions.beforeStopped?.();
+        const { answered, answerFailed, expired, retained } = scanner.stats();
+        if (!closeOptions.quiet) options.logger.info('stopped', { answered, answer_failed: answerFailed, expired, retained });
       })();
       return closing;
     },
   };
-}
-
-/** The closing line's counts, the same for every process that scans. */
-export function stoppedFields(stats: ScannerStats): Record<string, number> {
-  return { answered: stats.answered, answer_failed: stats.answerFailed, expired: stats.expired, retained: stats.retained };
 }

@@ -1,12 +1,10 @@
 /**
  * The scan core: what happens to one bounty a queue hands over, the same in every composition (the embedded engine,
  * a web process on Redis that also scans, a Redis worker). Whatever the author's code does (throws, hangs, ignores
- * its abort signal, returns junk), every accepted, unexpired bounty gets exactly one answer, posted before its
- * expiration (docs/protocol.md §13).
+ * its signal, returns junk), every accepted, unexpired bounty gets one answer before its expiration (docs/protocol.md §13).
  *
- * One bounty, top to bottom: `scanJob` (deadline, artifact access, the author's `scan`, `computeBid`) →
- * `postAnswer` (build, serialize, POST, log, observe). A job that will not be scanned (its scan deadline came while
- * it waited, the shutdown, a queue that gave up on it) goes straight to `postAnswer` through `answerUnscanned`.
+ * One bounty: `scanJob` (deadline, artifact, `scan`, `computeBid`) → `postAnswer` (build, POST, log, observe). A job
+ * that will not be scanned (deadline reached in the queue, shutdown, given up) goes there through `answerUnscanned`.
  */
 import { buildAnswer, errorComment, normalizeScanResult, serializeAnswer, SKIP, unknownResult } from '../protocol/answer.js';
 import { defaultBid, finalBid } from '../protocol/bid.js';
@@ -18,7 +16,7 @@ import { errorMessage } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { authorFrame } from '../util/stack.js';
 import { setDeadline } from '../util/timers.js';
-import { ABORTED, whenAborted } from '../util/abort.js';
+import { ABORTED, raceSignal } from '../util/abort.js';
 import { DEFAULTS } from './defaults.js';
 import { deliverAnswer, type AnswerPoster, type AnswerPostResult } from './deliver.js';
 import { createArtifactAccess } from './download.js';
@@ -39,9 +37,8 @@ export interface ScannerOptions {
   cutJobs?: CutJobs;
   /** Scan deadline = expiration − this (default DEFAULTS.deliveryMarginMs), leaving time to post the answer. */
   deliveryMarginMs?: number;
-  /** Default DEFAULTS.maxArtifactBytes. */
+  /** Default DEFAULTS.maxArtifactBytes. Downloads and answer posts connect where `egress` allows (default `any`). */
   maxArtifactBytes?: number;
-  /** Where downloads and answer posts may connect (default: `any`; egress.ts). */
   egress?: EgressPolicy;
   /** Default: silent. */
   logger?: Logger;
@@ -70,7 +67,7 @@ export interface Scanner extends JobRunner {
   close(): Promise<void>;
 }
 
-/** What every step of one bounty reads: the options, resolved once. */
+/** What every step of one bounty reads: the options, resolved once; `shutdown` fires when the grace is over. */
 interface Core {
   module: () => ScanModule;
   post: AnswerPoster;
@@ -80,7 +77,6 @@ interface Core {
   outbound: Outbound;
   logger: Logger;
   observer: EngineObserver | undefined;
-  /** Fires when the shutdown grace is over: running scans are cut short. */
   shutdown: AbortController;
   counts: Omit<ScannerStats, 'busy'>;
 }
@@ -183,9 +179,8 @@ async function scanJob(core: Core, job: BountyJob, { taken, scanned }: { taken?:
   const deadline = bounty.expiration.getTime() - core.margin;
   const started = Date.now();
   if (started >= deadline) {
-    log.warn('bounty reached its scan deadline in the queue', { waited_ms: started - job.receivedAt });
     scanned?.();
-    return postAnswer(core, job, unknownResult(SKIP.TIMEOUT), 0n, null, log);
+    return answerUnscanned(core, job, SKIP.TIMEOUT);
   }
 
   const controller = new AbortController();
@@ -239,25 +234,20 @@ async function runScan(
   abortComment: () => string,
   log: Logger,
 ): Promise<ScanResult> {
-  const aborted = whenAborted(ctx.signal);
-  try {
-    const outcome = await Promise.race([Promise.resolve().then(() => module.scan(view, ctx)), aborted.promise]);
-    if (outcome === ABORTED) {
-      log.warn('scan did not finish before the deadline', { comment: abortComment() });
-      return unknownResult(abortComment());
-    }
-    const normalized = normalizeScanResult(outcome);
-    if (normalized.ok) {
-      for (const warning of normalized.warnings) log.warn('scan result', { warning });
-      return normalized.value;
-    }
-    const detail = normalized.errors.map((e) => `${e.path || 'result'} ${e.message}`).join('; ');
-    log.error('scan returned an invalid result', { error: detail });
-    observeScanError(core, job, 'unprocessable', `invalid scan result: ${detail}`);
-    return unknownResult(errorComment(`invalid scan result: ${detail}`));
-  } finally {
-    aborted.dispose();
+  const outcome = await raceSignal(ctx.signal, () => module.scan(view, ctx));
+  if (outcome === ABORTED) {
+    log.warn('scan did not finish before the deadline', { comment: abortComment() });
+    return unknownResult(abortComment());
   }
+  const normalized = normalizeScanResult(outcome);
+  if (normalized.ok) {
+    for (const warning of normalized.warnings) log.warn('scan result', { warning });
+    return normalized.value;
+  }
+  const detail = normalized.errors.map((e) => `${e.path || 'result'} ${e.message}`).join('; ');
+  log.error('scan returned an invalid result', { error: detail });
+  observeScanError(core, job, 'unprocessable', `invalid scan result: ${detail}`);
+  return unknownResult(errorComment(`invalid scan result: ${detail}`));
 }
 
 /** An ArtifactError, also one thrown by another copy of this package (an engine project's own node_modules). */
@@ -296,9 +286,8 @@ function scanFailure(core: Core, job: BountyJob, error: unknown, aborted: boolea
 async function chooseBid(bounty: Bounty, result: ScanResult, module: ScanModule, signal: AbortSignal, log: Logger): Promise<bigint> {
   let chosen: bigint | number = defaultBid(bounty.rules, result.confidence ?? 1);
   if (result.verdict !== 'unknown' && result.verdict !== 'suspicious' && module.computeBid) {
-    const aborted = whenAborted(signal);
     try {
-      const value = await Promise.race([Promise.resolve().then(() => module.computeBid!(bounty, result)), aborted.promise]);
+      const value = await raceSignal(signal, () => module.computeBid!(bounty, result));
       if (value === ABORTED)
         log.warn('computeBid did not finish before the scan deadline; using the default bid', { bounty: idForLog(bounty.id) });
       else if (typeof value === 'bigint' || (typeof value === 'number' && !Number.isNaN(value))) chosen = value;
@@ -309,8 +298,6 @@ async function chooseBid(bounty: Bounty, result: ScanResult, module: ScanModule,
         });
     } catch (error) {
       log.warn('computeBid threw; using the default bid', { bounty: idForLog(bounty.id), error: errorMessage(error) });
-    } finally {
-      aborted.dispose();
     }
   }
   const final = finalBid(result.verdict, chosen, bounty.rules);

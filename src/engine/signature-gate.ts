@@ -1,8 +1,7 @@
 /**
- * The signature gate of the webhook (app.ts calls it). Two steps, so that nothing is read from a client that cannot
- * be PolySwarm: the header's presence and shape are checked before the body is read (a missing or malformed header
- * is refused at once and the connection closed, so a flood of unsigned bodies costs no memory), then the HMAC over
- * the raw body, against the current secret and, during a rotation, the previous one (docs/protocol.md).
+ * The webhook's signature gate (app.ts), in two steps so nothing is read from a client that cannot be PolySwarm: the
+ * header's presence and shape before the body (refused at once, connection closed: unsigned floods cost no memory),
+ * then the HMAC over the raw body, with the current secret and, during a rotation, the previous one (docs/protocol.md).
  */
 import { RESPONSES } from '../protocol/events.js';
 import { verify } from '../protocol/signature.js';

@@ -1,46 +1,28 @@
 /**
- * A scan worker on the Redis queue (`polyswarm-engine worker`): takes bounties that web processes stored and runs
- * them through the same scan core as the embedded engine (scan-service.ts). Run as many as you like, on as many
- * machines; no webhook secret is needed here, the web process checked the signatures.
+ * A scan worker on the Redis queue (`polyswarm-engine worker`): runs the bounties web processes stored through the
+ * same scan core as the embedded engine (scan-service.ts). No secret here: the web process checked the signatures.
  */
-import { createLogger, type Logger } from '../util/logger.js';
-import type { AnswerPoster } from './deliver.js';
+import { createLogger } from '../util/logger.js';
 import { DEFAULTS, defaultConcurrency } from './defaults.js';
-import type { EgressPolicy } from './egress.js';
 import { integerOption } from './errors.js';
-import type { EngineObserver } from './observer.js';
 import { RedisQueue } from './redis/queue.js';
 import type { RedisTarget } from './redis/target.js';
-import { startScanning, stoppedFields } from './scan-service.js';
-import type { ScannerStats } from './scanner.js';
-import type { ScanModule } from './types.js';
+import { startScanning } from './scan-service.js';
+import type { ScannerOptions, ScannerStats } from './scanner.js';
 
-export interface RedisWorkerOptions {
+/** The scan core's options (scanner.ts) and the Redis queue's. */
+export interface RedisWorkerOptions extends Omit<ScannerOptions, 'cutJobs'> {
   /** `redis://host:port[/db]` (or a parsed target). */
   queue: string | RedisTarget;
-  /** The scan module, or a getter called for every bounty. */
-  module: ScanModule | (() => ScanModule);
   /** Scans at a time in this process (default os.availableParallelism()). */
   concurrency?: number;
-  /** Default 2000: scan deadline = expiration − margin, leaving time to post the answer. */
-  deliveryMarginMs?: number;
-  /** Default 64 MiB. */
-  maxArtifactBytes?: number;
   /** Job lock; a killed worker's jobs go to others after about 1.5× this (default 10 s). */
   lockDurationMs?: number;
   /** Default DEFAULT_QUEUE_NAME; the CLI names it after the engine project's package (redis/options.ts). */
   queueName?: string;
-  /** Where artifact downloads and answer posts may connect (default `any`). */
-  egress?: EgressPolicy;
-  /** Default: silent. */
-  logger?: Logger;
-  /** The underlying POST (default deliverAnswer); the post-once guard goes in front of it. */
-  post?: AnswerPoster;
   /** Finished jobs kept in Redis, for jobs whose web process did not set it (defaults 1000 / 5000). */
   keepCompleted?: number;
   keepFailed?: number;
-  /** Told about every job, answer and failed scan of this worker (metrics, the recorder); engine/observer.ts. */
-  observer?: EngineObserver;
 }
 
 export interface RedisWorker {
@@ -82,19 +64,13 @@ export function createRedisWorker(options: RedisWorkerOptions): RedisWorker {
     logger,
     observer: options.observer,
   });
-  let closing: Promise<void> | undefined;
   return {
     queue: queue.display,
     concurrency,
     // Waits for Redis however long it takes: a worker started before its Redis simply begins when Redis is up.
     ready: () => queue.ready(),
-    close(closeOptions = {}) {
-      closing ??= (async () => {
-        await service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs);
-        logger.info('stopped', stoppedFields(service.stats()));
-      })();
-      return closing;
-    },
+    // The service closes once: a second call returns the first one's promise.
+    close: (closeOptions = {}) => service.close(closeOptions.graceMs ?? DEFAULTS.shutdownGraceMs),
     stats: () => service.stats(),
   };
 }

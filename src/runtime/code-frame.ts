@@ -1,7 +1,6 @@
 /**
- * `serve` shows the author the line of their scan code that threw, under the `scan failed` log line: a developer at a
- * terminal reads a code frame faster than a stack. Production logs keep one line per event (the `at` and `stack`
- * fields of that line).
+ * `serve` shows the line of scan code that threw under the `scan failed` log line: at a terminal a code frame reads
+ * faster than a stack. Production logs keep one line per event (its `at` and `stack` fields).
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';

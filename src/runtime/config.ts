@@ -1,8 +1,7 @@
 /**
- * The one configuration resolver. Every command's flags are resolved here, once, before the command runs, by the
- * same precedence: the command line, then the environment, then the project's `.env`, then the default. Nothing
- * else reads `process.env` for a setting that has a flag: commander does not (its `.env()` would read the
- * environment before the project's `.env` is known), and neither do the layers below.
+ * The one configuration resolver: every flag, once, before the command runs: the command line, the environment, the
+ * project's `.env`, the default. Nothing else reads `process.env` for a setting that has a flag (commander's `.env()`
+ * would read it before the project's `.env` is known).
  */
 import { join } from 'node:path';
 import { readDotEnv } from '../util/env.js';
@@ -90,13 +89,11 @@ export function resolveOptions<O extends OptionSpecs>(specs: O, layers: ConfigLa
 }
 
 function lookup(spec: OptionSpec, layers: ConfigLayers): { text: string; source: 'env' | 'dotenv'; name: string } | undefined {
-  for (const name of spec.env ?? []) {
-    const value = layers.env[name];
-    if (value !== undefined && value !== '') return { text: value, source: 'env', name };
-  }
-  for (const name of spec.env ?? []) {
-    const value = layers.dotenv[name];
-    if (value !== undefined && value !== '') return { text: value, source: 'dotenv', name };
+  for (const source of ['env', 'dotenv'] as const) {
+    for (const name of spec.env ?? []) {
+      const value = layers[source][name];
+      if (value !== undefined && value !== '') return { text: value, source, name };
+    }
   }
   return undefined;
 }

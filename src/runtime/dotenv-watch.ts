@@ -1,7 +1,6 @@
 /**
- * `serve` keeps the project's `.env` and the scan code's environment in step: an edit to `.env` (e.g.
- * CLAMAV_DATABASE) is seen by the next bounty, like an edit to `src/`. serve's own settings (port, secret,
- * concurrency) were resolved at start: changing those takes a restart, and the log says so.
+ * `serve` keeps the scan code's environment in step with `.env`: an edit (e.g. CLAMAV_DATABASE) is seen by the next
+ * bounty. serve's own settings (port, secret…) were resolved at start: those take a restart, and the log says so.
  */
 import { basename, join } from 'node:path';
 import { watch } from 'chokidar';

@@ -1,7 +1,4 @@
-/**
- * The one place that turns the engine library's coded errors (engine/errors.ts) into what a user of the CLI needs:
- * the message, a hint naming the flag or variable that fixes it, and the exit code (src/cli.ts prints them).
- */
+/** The one place that turns the engine's coded errors into a CLI error: a hint naming the flag, and the exit code. */
 import { isEngineError, type EngineError } from '../engine/errors.js';
 import { CliError, ExitCode, UsageError, UnreachableError } from '../util/errors.js';
 
@@ -31,8 +28,6 @@ function hintFor(error: EngineError): string | undefined {
       return 'Is Redis running at the --queue URL (POLYSWARM_QUEUE_URL)?';
     case 'SCAN_MODULE_INVALID':
       return (error as EngineError & { hint?: string }).hint;
-    case 'INVALID_OPTION':
-      return undefined;
     default:
       return undefined;
   }

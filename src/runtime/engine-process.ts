@@ -1,7 +1,6 @@
 /**
- * `serve` and `start` as processes: open the project (open-project.ts), build the queue (queue.ts) and the engine
- * on it, listen, and hand the rest (signals, ready line, graceful stop) to the process host.
- * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
+ * `serve` and `start` as processes: open the project (open-project.ts), build the queue (queue.ts) and the engine on
+ * it, listen, and hand signals, the ready line and the graceful stop to the process host (host.ts).
  */
 import { relative, resolve } from 'node:path';
 import { createEngine } from '../engine/engine.js';
@@ -35,18 +34,16 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig,
   origins?: SecretConfig['origins'] & { port?: string };
   concurrency?: number;
   queue?: string;
-  /** `--queue-name`: the Redis queue's name (default: the project's package name). */
   queueName?: string;
   stateDir?: string;
   maxQueued?: number;
   maxQueuedBytes?: number;
   withWorker?: boolean;
-  /** start only: the production server's connection caps (engine/connections.ts). */
+  /** start only. */
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
-  /** serve only; default true. */
+  /** serve only (default true), and the inspector page, its port and history bound (inspector/attach.ts). */
   watch?: boolean;
-  /** serve only: the inspector page (default on), its port and history bound (inspector/attach.ts). */
   inspector?: boolean;
   inspectorPort?: number;
   inspectorHistory?: number;
@@ -54,11 +51,7 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig,
   lockDuration: number;
 }
 
-/**
- * Runs the engine project in `config.cwd` until SIGINT/SIGTERM (see runtime/host.ts for the exit codes). Throws
- * UsageError (exit 2) for a missing project, secret or scan export, a module that does not load, or a port that
- * cannot be used.
- */
+/** Runs the engine project in `config.cwd` until SIGINT/SIGTERM; a UsageError for what keeps it from starting. */
 export async function runEngineProcess(config: EngineProcessConfig): Promise<number> {
   const serve = config.mode === 'serve';
   const followEnv = serve && config.watch !== false;

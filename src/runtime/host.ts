@@ -1,13 +1,9 @@
 /**
  * The process host for `serve`, `start` and `worker`: one policy for signals, shutdown, the `ready` line and errors
- * that escape the author's code, so the three commands cannot drift apart.
- *
- * - The first SIGINT/SIGTERM starts a graceful stop; a second one stops at once (exit 130).
- * - A graceful stop that does not end within the grace period (plus a short slack for answers already on the way)
- *   is cut: the process exits 1 and says what it left.
- * - A stop that fails is exit 1, never 0: a process manager must see it.
- * - An error thrown in a timer or a promise nobody awaits in the scan code is logged with where it came from; it
- *   never takes the process, and the bounties it holds, down with it.
+ * that escape the author's code. A second SIGINT/SIGTERM stops at once (exit 130); a stop past the grace (plus a
+ * slack for answers on their way) is cut, exit 1, as is a stop that fails: a process manager must see it. An error
+ * thrown in a timer or an unawaited promise of the scan code is logged; it never takes the process (and its
+ * bounties) down.
  */
 import { errorMessage, ExitCode } from '../util/errors.js';
 import { flushLogs, type LogFields, type Logger } from '../util/logger.js';
@@ -49,9 +45,8 @@ export function firstFrame(error: unknown): string | undefined {
 }
 
 /**
- * Hosts a service until SIGINT/SIGTERM: builds it, waits until it is ready, prints `ready`, then stops it gracefully
- * on the first signal. Resolves to the exit code: 0 after a graceful stop, 1 when the stop failed or was cut at the
- * grace period, 130 after a second signal. Errors thrown while building the service propagate (usage errors).
+ * Hosts a service until SIGINT/SIGTERM: builds it, prints `ready` once it is, stops it gracefully on the first
+ * signal; resolves to the exit code. Errors thrown while building it propagate (usage errors).
  */
 export async function hostProcess(build: () => Promise<HostedService>, options: HostOptions): Promise<number> {
   const proc = options.signals ?? process;

@@ -1,7 +1,4 @@
-/**
- * Listening for `serve` and `start`: the development listener (listhen, friendly port fallback), the errors a port
- * can give, the URL a client can use, and the `serve` banner.
- */
+/** Listening for `serve` and `start`: listhen for serve, the errors a port can give, a connectable URL, the banner. */
 import type { Server } from 'node:http';
 import { UsageError } from '../util/errors.js';
 import { flushLogs, theme, type Logger } from '../util/logger.js';

@@ -29,11 +29,7 @@ export interface ProcessMetrics {
 /** Default 127.0.0.1: the metrics tell how the engine is doing; expose them on purpose (`--metrics-host 0.0.0.0`). */
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
-/**
- * Starts what `config` asks for. `engine_name` and `poly_work` (the reference's constant tags) come from
- * `ENGINE_NAME` and `POLY_WORK` in `env` (the project's `.env` is already merged in), defaulting to the project
- * folder's name and `local`.
- */
+/** Starts what `config` asks for; the StatsD tags from ENGINE_NAME and POLY_WORK (default: the folder's name, `local`). */
 export async function startMetrics(
   config: MetricsConfig,
   context: { logger: Logger; env: NodeJS.ProcessEnv; projectDir: string; webhook?: { host: string; port: number } },
@@ -59,12 +55,10 @@ export async function startMetrics(
       closers.push(() => listener.close());
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new UsageError(
-        `cannot serve metrics on ${host}:${config.metricsPort}: ${code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(error)}`,
-        {
-          hint: 'Pick another --metrics-port (POLYSWARM_METRICS_PORT), or 0 for a free one.',
-        },
-      );
+      const why = code === 'EADDRINUSE' ? 'the port is in use' : errorMessage(error);
+      throw new UsageError(`cannot serve metrics on ${host}:${config.metricsPort}: ${why}`, {
+        hint: 'Pick another --metrics-port (POLYSWARM_METRICS_PORT), or 0 for a free one.',
+      });
     }
     observers.push(metrics.observer);
     setGauges = metrics.setGauges;

@@ -1,7 +1,6 @@
 /**
- * Opening an engine project, once for every command that runs one (`serve`, `start`, `worker`): the project folder,
- * its `.env`, the loggers, the egress policy, then (inside the process host) the temp-folder sweep, the scan module,
- * metrics and the recorder. The commands differ only in what they build on top.
+ * Opening an engine project, once for `serve`, `start` and `worker`: the folder, its `.env`, the loggers, the egress
+ * policy, then (inside the process host) the temp sweep, the scan module, metrics and the recorder.
  */
 import { resolve } from 'node:path';
 import type { EgressMode, EgressPolicy } from '../engine/egress.js';
@@ -22,10 +21,8 @@ export interface ProjectProcessConfig extends MetricsConfig {
   cwd: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
-  /** Where downloads and answers may connect (`--egress`), and the exceptions (`--egress-allow`). */
   egress?: EgressMode;
   egressAllow?: string[];
-  /** `--record FILE` (`start`, `worker`): one JSON line per delivery or job; its rotation size and artifacts folder. */
   record?: string;
   recordMaxBytes?: number;
   recordArtifacts?: string;
@@ -49,10 +46,7 @@ export interface OpenProject {
   egressText: string;
 }
 
-/**
- * Finds the project and sets up what every engine process has. `.env` is loaded into `env` now unless
- * `followEnv` (serve keeps it in step with the file itself, runtime/dotenv-watch.ts).
- */
+/** Finds the project and sets up what every engine process has; `.env` is loaded now unless `followEnv` (serve's watcher). */
 export function openProject(config: ProjectProcessConfig, options: { followEnv: boolean; egress: EgressMode }): OpenProject {
   const out = config.stdout ?? process.stdout;
   const project = findProject(config.cwd);
@@ -81,8 +75,8 @@ export interface ProjectParts {
 }
 
 /**
- * Inside the process host: sweeps what a killed run left in the temp folder (malware samples), loads the scan module
- * (`fresh`: serve, which reloads), starts metrics and opens the recorder. On a failure, closes what it opened.
+ * Inside the process host: sweeps the artifacts a killed run left, loads the scan module (`fresh`: serve), starts
+ * metrics and opens the recorder; on a failure, closes what it opened.
  */
 export async function startProject(
   open: OpenProject,

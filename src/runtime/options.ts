@@ -1,7 +1,6 @@
 /**
- * The vocabulary of a flag: its declaration (`OptionSpec`) and the typed builders commands declare flags with. It lives
- * in the runtime layer because the resolver (config.ts) reads it; commands/define.ts re-exports it beside
- * `defineCommand`. Nothing here is heavy: it is loaded for every `--help`.
+ * A flag's declaration (`OptionSpec`) and the typed builders commands declare flags with; here because the resolver
+ * (config.ts) reads them, re-exported by commands/define.ts. Loaded for every `--help`: nothing heavy.
  */
 /** Where a resolved value came from, for messages (`secret from WEBHOOK_SECRET in /x/.env`). */
 export type ValueSource = 'flag' | 'env' | 'dotenv' | 'default';
@@ -40,7 +39,7 @@ export type OptionValues<O extends OptionSpecs> = {
 };
 
 /** What `--help` shows of a flag beyond its description: its group heading, or nothing (hidden). */
-export interface HelpPlacement {
+interface HelpPlacement {
   group?: string;
   hidden?: boolean;
 }
@@ -51,101 +50,62 @@ interface Extra<T> extends HelpPlacement {
   defaultValue?: T;
 }
 
-function envList(env: string | readonly string[] | undefined): readonly string[] | undefined {
-  return env === undefined ? undefined : typeof env === 'string' ? [env] : env;
-}
+/** A declaration's spec: its value is always present (`Required`) exactly when it has a default. */
+type Declared<T, E> = OptionSpec<T, E extends { defaultValue: T } ? true : false>;
 
-function spec<T, R extends boolean>(
+/** A value turned into `T` by `parse` (which throws an Error saying what is wrong). */
+export function custom<T, E extends Extra<T> = Extra<T>>(
   flags: string,
   description: string,
   parse: (text: string) => T,
-  extra: Extra<T>,
+  extra: E = {} as E,
   kind: OptionSpec['kind'] = 'value',
   choices?: readonly string[],
-): OptionSpec<T, R> {
-  return {
-    flags,
-    description,
-    parse,
-    kind,
-    choices,
-    env: envList(extra.env),
-    defaultValue: extra.defaultValue,
-    defaultLabel: extra.defaultLabel,
-    group: extra.group,
-    hidden: extra.hidden,
-  };
+): Declared<T, E> {
+  const env = typeof extra.env === 'string' ? [extra.env] : extra.env;
+  const { defaultValue, defaultLabel, group, hidden } = extra;
+  return { flags, description, parse, kind, choices, env, defaultValue, defaultLabel, group, hidden } as Declared<T, E>;
 }
 
 /** A text value. */
-export function text(flags: string, description: string, extra?: Extra<string> & { defaultValue?: undefined }): OptionSpec<string, false>;
-export function text(flags: string, description: string, extra: Extra<string> & { defaultValue: string }): OptionSpec<string, true>;
-export function text(flags: string, description: string, extra: Extra<string> = {}): OptionSpec<string> {
-  return spec(flags, description, (value) => value, extra);
+export function text<E extends Extra<string>>(flags: string, description: string, extra?: E): Declared<string, E> {
+  return custom(flags, description, (value) => value, extra);
 }
 
 /** A whole number between `min` and `max`. */
-export function integer(
+export function integer<E extends Extra<number>>(
   flags: string,
   description: string,
   range: { min: number; max?: number },
-  extra?: Extra<number> & { defaultValue?: undefined },
-): OptionSpec<number, false>;
-export function integer(
-  flags: string,
-  description: string,
-  range: { min: number; max?: number },
-  extra: Extra<number> & { defaultValue: number },
-): OptionSpec<number, true>;
-export function integer(
-  flags: string,
-  description: string,
-  range: { min: number; max?: number },
-  extra: Extra<number> = {},
-): OptionSpec<number> {
+  extra?: E,
+): Declared<number, E> {
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
-  return spec(
-    flags,
-    description,
-    (value) => {
-      if (!/^\d+$/.test(value.trim())) throw new Error('must be a whole number');
-      const n = Number(value);
-      if (n < range.min || n > max) throw new Error(`must be between ${range.min} and ${max}`);
-      return n;
-    },
-    extra,
-  );
-}
-
-/** A duration (`500ms`, `30s`, `2m`, a bare number of seconds), in milliseconds, at least `min` (default 0). */
-export function duration(
-  flags: string,
-  description: string,
-  extra?: DurationExtra & { defaultValue?: undefined },
-): OptionSpec<number, false>;
-export function duration(flags: string, description: string, extra: DurationExtra & { defaultValue: number }): OptionSpec<number, true>;
-export function duration(flags: string, description: string, extra: DurationExtra = {}): OptionSpec<number> {
-  const min = extra.min ?? 0;
-  return spec(
-    flags,
-    description,
-    (value) => {
-      const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-      if (!match) throw new Error('is not a duration (use e.g. 500ms, 30s, 2m; a bare number is seconds)');
-      const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']);
-      if (!Number.isSafeInteger(ms)) throw new Error('is too large');
-      if (ms < min) throw new Error(`must be at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`}`);
-      return ms;
-    },
-    extra,
-  );
-}
-
-interface DurationExtra extends Extra<number> {
-  min?: number;
+  const parse = (value: string) => {
+    if (!/^\d+$/.test(value.trim())) throw new Error('must be a whole number');
+    const n = Number(value);
+    if (n < range.min || n > max) throw new Error(`must be between ${range.min} and ${max}`);
+    return n;
+  };
+  return custom(flags, description, parse, extra);
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration (`500ms`, `30s`, `2m`, a bare number of seconds), in milliseconds, at least `min` (default 0). */
+export function duration<E extends Extra<number> & { min?: number }>(flags: string, description: string, extra?: E): Declared<number, E> {
+  const min = extra?.min ?? 0;
+  const parse = (value: string) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
+    if (!match) throw new Error('is not a duration (use e.g. 500ms, 30s, 2m; a bare number is seconds)');
+    const ms = Math.round(Number(match[1]) * DURATION_UNITS[match[2] ?? 's']!);
+    if (!Number.isSafeInteger(ms)) throw new Error('is too large');
+    if (ms < min) throw new Error(`must be at least ${min >= 1000 ? `${min / 1000}s` : `${min}ms`}`);
+    return ms;
+  };
+  return custom(flags, description, parse, extra);
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /** A size in bytes (`256MiB`, `512mb`, `1g`, `4096`), between `min` and `max`. */
 export function size(
@@ -155,47 +115,29 @@ export function size(
   extra: Extra<number> & { defaultValue: number },
 ): OptionSpec<number, true> {
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
-  return spec(
-    flags,
-    description,
-    (value) => {
-      const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
-      if (!match) throw new Error('is not a size (use e.g. 512MiB, 1GiB or a number of bytes)');
-      const unit = (match[2] ?? 'b').toLowerCase()[0]!;
-      const bytes = Math.round(Number(match[1]) * ({ b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[unit]!);
-      if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
-      return bytes;
-    },
-    extra,
-  );
+  const parse = (value: string) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$/i.exec(value);
+    if (!match) throw new Error('is not a size (use e.g. 512MiB, 1GiB or a number of bytes)');
+    const bytes = Math.round(Number(match[1]) * SIZE_UNITS[(match[2] ?? 'b').toLowerCase()[0]!]!);
+    if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
+    return bytes;
+  };
+  return custom(flags, description, parse, extra);
 }
 
 /** One of a fixed list of words. */
-export function choice<C extends string>(
+export function choice<C extends string, E extends Extra<C> = Extra<C>>(
   flags: string,
   description: string,
   choices: readonly C[],
-  extra?: Extra<C> & { defaultValue?: undefined },
-): OptionSpec<C, false>;
-export function choice<C extends string>(
-  flags: string,
-  description: string,
-  choices: readonly C[],
-  extra: Extra<C> & { defaultValue: C },
-): OptionSpec<C, true>;
-export function choice<C extends string>(flags: string, description: string, choices: readonly C[], extra: Extra<C> = {}): OptionSpec<C> {
-  return spec(
-    flags,
-    description,
-    (value) => {
-      const found = choices.find((c) => c === value.trim().toLowerCase());
-      if (found === undefined) throw new Error(`must be one of ${choices.join(', ')}`);
-      return found;
-    },
-    extra,
-    'value',
-    choices,
-  );
+  extra?: E,
+): Declared<C, E> {
+  const parse = (value: string) => {
+    const found = choices.find((c) => c === value.trim().toLowerCase());
+    if (found === undefined) throw new Error(`must be one of ${choices.join(', ')}`);
+    return found;
+  };
+  return custom(flags, description, parse, extra, 'value', choices);
 }
 
 /** A switch: true when given (or set to 1/true/yes in the environment), else false. */
@@ -204,17 +146,17 @@ export function flag(
   description: string,
   extra: HelpPlacement & { env?: string | readonly string[] } = {},
 ): OptionSpec<boolean, true> {
-  return spec(flags, description, parseBoolean, { ...extra, defaultValue: false }, 'boolean');
+  return custom(flags, description, parseBoolean, { ...extra, defaultValue: false }, 'boolean');
 }
 
 /** A `--no-…` switch: true unless given. */
 export function negated(flags: string, description: string, extra: HelpPlacement = {}): OptionSpec<boolean, true> {
-  return spec(flags, description, parseBoolean, { ...extra, defaultValue: true }, 'negated');
+  return custom(flags, description, parseBoolean, { ...extra, defaultValue: true }, 'negated');
 }
 
 /** A repeatable value (`--set a=1 --set b=2`). */
 export function list(flags: string, description: string, extra: HelpPlacement = {}): OptionSpec<string[], true> {
-  return spec(flags, description, (value) => [value], { ...extra, defaultValue: [] }, 'list');
+  return custom(flags, description, (value) => [value], { ...extra, defaultValue: [] as string[] }, 'list');
 }
 
 /** `specs` listed under the `--help` heading `group` (a heading ends with a colon: `Production:`). */

@@ -1,7 +1,3 @@
-/**
- * Which Redis queue an engine project uses (`start --queue`, `serve --queue`, `worker`): its own, named after its
- * package, unless `--queue-name` says otherwise.
- */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { queueNameFor } from '../engine/redis/options.js';

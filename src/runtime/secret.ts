@@ -1,11 +1,9 @@
-/**
- * The webhook secret of `serve` and `start`: from `--secret`/WEBHOOK_SECRET or from the file
- * `--secret-file`/WEBHOOK_SECRET_FILE names, with where each came from, resolved once.
- */
+/** The webhook secret of `serve` and `start`, from `--secret` or `--secret-file` (or their variables). */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errorMessage, UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import type { ResolvedSecret } from '../util/env.js';
 import type { EngineProject } from '../util/project.js';
 import type { ValueSource } from './options.js';
 
@@ -15,16 +13,9 @@ export interface SecretConfig {
   secret?: string;
   secretFile?: string;
   previousSecret?: string;
-  /** Where each value came from: flag, env, dotenv or default (absent: not resolved through the CLI). */
+  /** Where each value came from (runtime/config.ts; absent: not resolved through the CLI). */
   sources?: { secret?: ValueSource; secretFile?: ValueSource; previousSecret?: ValueSource };
-  /** Where each value came from, in words (`WEBHOOK_SECRET in /x/.env`). */
   origins?: { secret?: string };
-}
-
-export interface EngineSecret {
-  secret: string;
-  /** Where it came from, for the banner: a variable, a file, the command line; never the secret. */
-  source: string;
 }
 
 const RANK: Record<ValueSource, number> = { flag: 3, env: 2, dotenv: 1, default: 0 };
@@ -34,7 +25,7 @@ const RANK: Record<ValueSource, number> = { flag: 3, env: 2, dotenv: 1, default:
  * comes from the higher layer (the command line, then the environment, then the project's .env); both from the same
  * layer are ambiguous, so refused. Throws a UsageError when none is set (`start` runs nothing it cannot verify).
  */
-export function resolveSecret(config: SecretConfig, mode: 'serve' | 'start', project: EngineProject): EngineSecret {
+export function resolveSecret(config: SecretConfig, mode: 'serve' | 'start', project: EngineProject): ResolvedSecret {
   const { secret, secretFile } = config;
   const from = config.sources?.secret ?? 'flag';
   const source = config.origins?.secret ?? 'the caller';
@@ -86,7 +77,7 @@ function missingSecret(mode: 'serve' | 'start', project: EngineProject): UsageEr
 }
 
 /** Every long-running process says so when a secret is on its command line, visible in `ps` for as long as it runs. */
-export function warnSecretFlags(config: SecretConfig, resolved: EngineSecret, logger: Logger): void {
+export function warnSecretFlags(config: SecretConfig, resolved: ResolvedSecret, logger: Logger): void {
   const onCommandLine: [boolean, string][] = [
     [config.sources?.secret === 'flag' && resolved.source === config.origins?.secret, '--secret'],
     [config.sources?.previousSecret === 'flag', '--previous-secret'],

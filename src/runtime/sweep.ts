@@ -1,7 +1,6 @@
 /**
- * The temp sweep: downloaded artifacts are malware samples, kept in `<tmp>/polyswarm-artifact-<pid>-*` while a scan
- * runs and removed after it. A process killed with SIGKILL (or by the out-of-memory killer) cannot remove them, so
- * every start removes the folders whose process is gone.
+ * The temp sweep: downloaded artifacts (malware samples) live in `<tmp>/polyswarm-artifact-*` during a scan; a
+ * process killed with SIGKILL cannot remove them, so every start removes the folders whose process is gone.
  */
 import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

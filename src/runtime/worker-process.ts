@@ -1,7 +1,6 @@
 /**
  * `worker` as a process: open the project (open-project.ts), take jobs from the Redis queue until SIGTERM, and hand
- * the rest (signals, ready line, graceful stop, exit codes) to the process host, exactly as `serve` and `start` do.
- * The configuration arrives resolved (runtime/config.ts); nothing here reads the environment for a setting.
+ * signals, the ready line and the graceful stop to the process host (host.ts), as `serve` and `start` do.
  */
 import { combineObservers } from '../engine/observer.js';
 import { createRedisWorker } from '../engine/worker.js';
@@ -11,9 +10,8 @@ import { openProject, startProject, type ProjectProcessConfig } from './open-pro
 import { connectionOf, sharedQueueName, type QueueConnectionConfig } from './queue-name.js';
 
 export interface WorkerProcessConfig extends ProjectProcessConfig, QueueConnectionConfig {
-  /** `--queue` / POLYSWARM_QUEUE_URL; required. */
+  /** Required. */
   queue?: string;
-  /** `--queue-name` / POLYSWARM_QUEUE_NAME (default: the project's package name, as for `start`). */
   queueName?: string;
   concurrency?: number;
   grace: number;

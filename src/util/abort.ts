@@ -2,14 +2,20 @@
 
 export const ABORTED = Symbol('aborted');
 
-/** Resolves ABORTED when the signal fires; the work raced against it is not awaited after that (it may ignore its signal). */
-export function whenAborted(signal: AbortSignal): { promise: Promise<typeof ABORTED>; dispose(): void } {
-  let dispose = () => {};
-  const promise = new Promise<typeof ABORTED>((resolve) => {
-    if (signal.aborted) return resolve(ABORTED);
-    const onAbort = () => resolve(ABORTED);
-    signal.addEventListener('abort', onAbort, { once: true });
-    dispose = () => signal.removeEventListener('abort', onAbort);
+/**
+ * `work()`'s result, or ABORTED as soon as `signal` fires (at once if it already has); the work is not awaited
+ * after that (it may ignore its signal). What `work` throws is thrown.
+ */
+export async function raceSignal<T>(signal: AbortSignal, work: () => T | Promise<T>): Promise<T | typeof ABORTED> {
+  let onAbort = () => {};
+  const aborted = new Promise<typeof ABORTED>((resolve) => {
+    onAbort = () => resolve(ABORTED);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
-  return { promise, dispose: () => dispose() };
+  try {
+    return await Promise.race([Promise.resolve().then(work), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

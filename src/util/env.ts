@@ -17,10 +17,7 @@ export function readDotEnv(dir: string): Record<string, string> {
   return parseEnv(text) as Record<string, string>;
 }
 
-/**
- * Loads `<dir>/.env` into `env` without overriding variables that are already set
- * (the real environment wins, as with dotenv). Returns the names it set.
- */
+/** Loads `<dir>/.env` into `env`, the real environment winning (as with dotenv); returns the names it set. */
 export function loadDotEnv(dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const loaded: string[] = [];
   for (const [key, value] of Object.entries(readDotEnv(dir))) {
@@ -69,9 +66,8 @@ export interface ResolvedSecret {
 }
 
 /**
- * The secret `test` signs with, looked up by precedence: the `--secret` flag, `WEBHOOK_SECRET`,
- * `PSENGINE_WEBHOOK_SECRET`, then the same two names in `<cwd>/.env`. Returns undefined when none is set (an empty
- * value counts as unset). (An engine's own secret, with its file and its sources, is runtime/secret.ts.)
+ * The secret `test` signs with: `--secret`, WEBHOOK_SECRET, PSENGINE_WEBHOOK_SECRET, then those in `<cwd>/.env`;
+ * undefined when none is set (empty counts as unset). An engine's own secret is runtime/secret.ts.
  */
 export function lookupSecret(
   flag: string | undefined,

@@ -1,7 +1,4 @@
-/**
- * Exit codes, owned by `src/cli.ts` (the only place that sets `process.exitCode`).
- * Layers and commands throw the typed errors below; they never exit themselves.
- */
+/** Exit codes, owned by `src/cli.ts`; layers and commands throw the typed errors below, never exit themselves. */
 export const ExitCode = {
   OK: 0,
   /** A check failed: an invalid document, a failing conformance case. */

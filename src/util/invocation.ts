@@ -1,8 +1,7 @@
 /**
- * How the user can type this CLI where they stand, for the examples in `--help` and the "next steps" `init` and
- * `demo` print: a bare `polyswarm-engine` is `command not found` inside a project, and `npx polyswarm-engine` asks
- * the registry for a package a clone has not published. As create-vite does, the package manager comes from
- * `npm_config_user_agent`.
+ * How the user can type this CLI where they stand, for `--help` examples and the "next steps" of `init` and `demo`:
+ * a bare `polyswarm-engine` is not found inside a project, and `npx polyswarm-engine` asks the registry for a package
+ * a clone has not published. The package manager comes from `npm_config_user_agent`, as in create-vite.
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative } from 'node:path';
@@ -25,12 +24,9 @@ const RUN_PACKAGE: Record<PackageRunner, string> = {
 };
 
 /**
- * The command that runs this CLI for a user in `cwd`, decided from the script node was given (`argv1`):
- * - under `node_modules` (a project's dependency, or npx's cache once published): `npx polyswarm-engine` (or the
- *   package manager's equivalent);
- * - `bin/polyswarm-engine.js` of a checkout (a clone): `node bin/polyswarm-engine.js`, the path as typed from `cwd`
- *   (relative when that is shorter);
- * - anything else (a global install, `npm link`): `polyswarm-engine`.
+ * The command that runs this CLI for a user in `cwd`, from the script node was given (`argv1`): under `node_modules`,
+ * `npx polyswarm-engine` (or its package manager's); a checkout's `bin/polyswarm-engine.js`, `node <its path from
+ * cwd>`; anything else (a global install, `npm link`), `polyswarm-engine`.
  */
 export function cliCommand(argv1: string | undefined = process.argv[1], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   if (!argv1) return 'polyswarm-engine';

@@ -46,10 +46,7 @@ function safeJson(value: unknown): string {
   });
 }
 
-/**
- * Query strings of http(s) URLs: pre-signed artifact URLs carry their credentials there (`X-Amz-Signature=…`), so
- * no log line shows one. The query is replaced, its presence kept (`?…`).
- */
+/** Query strings of http(s) URLs: pre-signed artifact URLs carry credentials there (`X-Amz-Signature=…`). */
 const URL_QUERY = /(\bhttps?:\/\/[^\s?#"'<>\\]*)\?[^\s#"'<>\\]*/gi;
 
 /** `text` with the query string of every http(s) URL in it replaced by `…`. */
@@ -61,24 +58,20 @@ export function redactUrl(text: string): string {
  * Characters that must not reach a log raw: C0 and C1 controls and DEL (terminal escape sequences, forged line
  * breaks), and the Unicode format characters that reorder or hide text (bidi overrides and isolates, U+2028/2029).
  */
-// eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-// eslint-disable-next-line no-control-regex
-const HAS_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** The same class without the global flag, whose `test` keeps no `lastIndex` between calls. */
+const HAS_UNSAFE = new RegExp(UNSAFE.source);
 
-const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+/** `text` with unsafe characters escaped as `\uXXXX`. */
+function escapeUnsafe(text: string): string {
+  return HAS_UNSAFE.test(text) ? text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : text;
+}
 
 /** JSON.stringify, then the characters JSON leaves raw (DEL, C1, bidi) escaped too, and URL queries redacted. */
-function quote(value: string): string {
-  const text = JSON.stringify(redactUrl(value));
-  return HAS_UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text;
-}
+const quote = (value: string) => escapeUnsafe(JSON.stringify(redactUrl(value)));
 
-/** A message in text mode: unsafe characters escaped as `\uXXXX`, URL queries redacted, no quotes added. */
-function safeText(value: string): string {
-  const text = redactUrl(value);
-  return HAS_UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text;
-}
+/** A message in text mode: unsafe characters escaped, URL queries redacted, no quotes added. */
+const safeText = (value: string) => escapeUnsafe(redactUrl(value));
 
 const NEEDS_QUOTES = /[\s"=\\]/;
 
@@ -115,10 +108,9 @@ function jsonValue(value: unknown): string {
 }
 
 /**
- * Lines for the process's own stdout/stderr are batched per event-loop turn: on Linux a write to a pipe is a
- * synchronous syscall, and one per log line cost a server about a quarter of its CPU under load (npm run bench,
- * figure 3). Pending lines are flushed on the next turn, before `flushLogs()` returns, and on process exit, so
- * nothing is lost or reordered. Other streams (tests pass their own) are written to directly.
+ * Lines for the process's own stdout/stderr are batched per event-loop turn: a write to a pipe is a synchronous
+ * syscall, and one per line cost a server a quarter of its CPU (npm run bench, figure 3). Flushed on the next turn,
+ * by `flushLogs()` and on exit. Other streams (tests pass their own) are written to directly.
  */
 class LineBuffer {
   private pending: string[] = [];

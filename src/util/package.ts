@@ -1,7 +1,4 @@
-/**
- * This package's own root folder and package.json, read once. The CLI's `--version`, the `serve` banner and `init`
- * (which points a new project's dependency at this copy) all ask here.
- */
+/** This package's root folder and package.json, read once (`--version`, the `serve` banner, `init`). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

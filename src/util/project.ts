@@ -1,7 +1,4 @@
-/**
- * The engine project a command runs on (a folder whose `src/` holds the author's scan module), and the state
- * file a running `serve` leaves in it. Shared by the engine (which writes the state) and `test` (which reads it).
- */
+/** The engine project a command runs on (its `src/` holds the scan module), and the state file a running `serve` leaves. */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from './errors.js';
@@ -50,10 +47,7 @@ export function detectProject(cwd: string): EngineProject | null {
   return null;
 }
 
-/**
- * The engine project in `cwd` (the `--cwd` flag). Throws a UsageError (exit 2) saying what was looked for when
- * the folder does not exist, is not an engine project, or has no `src/scan.*`.
- */
+/** The engine project in `cwd` (`--cwd`); a UsageError saying what was looked for when there is none. */
 export function findProject(cwd: string): EngineProject {
   const dir = resolve(cwd);
   if (!existsSync(dir)) {

@@ -1,53 +1,24 @@
 /**
- * Interactive questions, and what replaces them when nobody can answer. This is the only file that imports
- * `@inquirer/prompts`: every question has a flag, and with no terminal (or `CI` set) a missing answer is a
- * UsageError naming the flags to pass, never a prompt that waits forever on a pipe.
+ * Interactive questions (the only importer of `@inquirer/prompts`). Every question has a flag: with no terminal (or
+ * `CI` set) a missing answer is a UsageError naming the flags, never a prompt waiting forever on a pipe.
  */
 import { Writable } from 'node:stream';
 import { confirm, input, select } from '@inquirer/prompts';
 import { UsageError } from './errors.js';
 
-/** Streams to ask on; tests inject their own instead of a pseudo-terminal. */
-export interface PromptStreams {
-  input?: NodeJS.ReadableStream;
-  output?: NodeJS.WritableStream;
-}
-
-export interface TextQuestion {
-  message: string;
-  default?: string;
-  /** `true` when the answer is acceptable, else the message shown under the prompt. */
-  validate?: (value: string) => true | string;
-}
-
-export interface Choice<T extends string> {
-  value: T;
-  name?: string;
-  description?: string;
-}
-
-export interface SelectQuestion<T extends string> {
-  message: string;
-  choices: readonly Choice<T>[];
-  default?: T;
-}
-
-export interface ConfirmQuestion {
-  message: string;
-  default?: boolean;
-}
-
 /** Asks questions on a terminal (or injected streams). Only create one when `isInteractive()` says so. */
 export interface Prompter {
-  text(question: TextQuestion): Promise<string>;
-  select<T extends string>(question: SelectQuestion<T>): Promise<T>;
-  confirm(question: ConfirmQuestion): Promise<boolean>;
+  /** `validate`: `true` when the answer is acceptable, else the message shown under the prompt. */
+  text(question: { message: string; default?: string; validate?: (value: string) => true | string }): Promise<string>;
+  select<T extends string>(question: {
+    message: string;
+    choices: readonly { value: T; name?: string; description?: string }[];
+    default?: T;
+  }): Promise<T>;
+  confirm(question: { message: string; default?: boolean }): Promise<boolean>;
 }
 
-/**
- * Whether questions can be asked: standard input and output are terminals and `CI` is not set
- * (CI runners sometimes attach a pseudo-terminal, and a prompt there would hang the job).
- */
+/** Whether questions can be asked: stdin and stdout are terminals and `CI` is unset (CI may attach a pseudo-terminal). */
 export function isInteractive(
   env: NodeJS.ProcessEnv = process.env,
   stdin: { isTTY?: boolean } = process.stdin,
@@ -58,10 +29,9 @@ export function isInteractive(
   return Boolean(stdin.isTTY && stdout.isTTY);
 }
 
-/** A Prompter over @inquirer/prompts; `streams` default to the process's stdin/stdout. */
-export function createPrompter(streams: PromptStreams = {}): Prompter {
-  // Each prompt ends its output stream when it closes; an injected stream must survive for the next
-  // question, so every prompt writes through a throwaway forwarder (process.stdout is never ended).
+/** A Prompter over @inquirer/prompts; `streams` (tests inject their own) default to the process's stdin/stdout. */
+export function createPrompter(streams: { input?: NodeJS.ReadableStream; output?: NodeJS.WritableStream } = {}): Prompter {
+  // A prompt ends its output stream when it closes: an injected one writes through a throwaway forwarder.
   const context = () => {
     const target = streams.output;
     const output = target
@@ -75,8 +45,7 @@ export function createPrompter(streams: PromptStreams = {}): Prompter {
   };
   return {
     text: (q) => input({ message: q.message, default: q.default, validate: q.validate }, context()),
-    select: <T extends string>(q: SelectQuestion<T>) =>
-      select<T>({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context()),
+    select: (q) => select({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context()),
     confirm: (q) => confirm({ message: q.message, default: q.default }, context()),
   };
 }
@@ -88,10 +57,7 @@ export interface MissingValue {
   description: string;
 }
 
-/**
- * The error for values nobody can be asked for: lists every missing flag at once, so a script author fixes
- * the command line in one go. `yesFlag` names the flag that accepts defaults instead, when the command has one.
- */
+/** The error for values nobody can be asked for, every missing flag at once; `yesFlag` accepts the defaults instead. */
 export function missingValuesError(command: string, missing: readonly MissingValue[], yesFlag?: string): UsageError {
   const list = missing.map((m) => `  ${m.flag}  ${m.description}`).join('\n');
   const hint = yesFlag

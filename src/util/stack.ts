@@ -1,7 +1,6 @@
 /**
- * Where an author's code threw, from an Error's stack: the first frame that is neither node's nor this package's nor
- * a dependency's, as `file:line:col` with file URLs turned into paths. Logs of a failed scan carry it, so the line
- * to fix is named without reading a stack through the engine's own frames.
+ * Where an author's code threw: the first stack frame that is not node's, this package's or a dependency's, as
+ * `file:line:col`. Logs of a failed scan carry it, so the line to fix is named without reading the engine's frames.
  */
 import { fileURLToPath } from 'node:url';
 

@@ -1,7 +1,6 @@
 /**
- * Timers that hold for any deadline. `setTimeout` takes at most 2^31−1 ms (24.8 days): a longer delay fires at
- * once (Node warns and uses 1 ms). PolySwarm bounties can expire decades ahead (the reference's own fixture uses
- * 2121), so every deadline timer goes through here.
+ * Timers that hold for any deadline: `setTimeout` fires a delay over 2^31−1 ms (24.8 days) at once, and bounties can
+ * expire decades ahead (the reference's own fixture uses 2121).
  */
 
 /** The longest delay `setTimeout` honours. */
@@ -11,10 +10,7 @@ export interface DeadlineTimer {
   cancel(): void;
 }
 
-/**
- * Calls `fn` at `at` (ms since the epoch), or on the next turn if that is past; re-arms in steps of at most
- * MAX_TIMER_MS. `unref`: does not keep the process alive on its own.
- */
+/** Calls `fn` at `at` (ms since the epoch), or next turn if past, re-arming in steps of MAX_TIMER_MS. */
 export function setDeadline(at: number, fn: () => void, options: { unref?: boolean } = {}): DeadlineTimer {
   let timer: NodeJS.Timeout | undefined;
   let cancelled = false;

@@ -1,7 +1,6 @@
 /**
- * Label values both exporters use. Every value is from a small fixed set: a label taken raw from a request (the
- * `X-POLYSWARM-EVENT` header is the sender's to choose) would let anyone on the internet grow the metrics without
- * bound.
+ * Label values both exporters use, each from a small fixed set: a label taken raw from a request (the event header
+ * is the sender's to choose) would let anyone on the internet grow the metrics without bound.
  */
 import type { AnswerEvent, DeliveryEvent } from '../observer.js';
 
@@ -25,12 +24,7 @@ export function statusLabel(status: number): string {
   return (STATUS_TEXT[status] ??= String(status));
 }
 
-/**
- * Why an answer was not delivered, as one word: `http_<status>` (the receiver refused it), `redirect`,
- * `egress_refused`, `expired` (no attempt left before the expiration), `shutdown`, `duplicate` (Redis: another
- * process posts or posted it), or the network error's code in lowercase (`econnrefused`, `und_err_socket`…),
- * else `network`.
- */
+/** Why an answer was not delivered, as one word (the `reason` label of docs/metrics.md). */
 export function failureReason(event: Pick<AnswerEvent, 'error' | 'status'>): string {
   const error = event.error ?? '';
   if (/\bredirects?\b/.test(error)) return 'redirect';

@@ -1,11 +1,7 @@
 /**
- * Prometheus metrics (prom-client) built on the engine's observer (engine/observer.ts): what the webhook was sent
- * and answered, the answers posted, the scans that failed, how long scans and the queue took, and how much waits.
- * `serveMetrics` exposes them on a listener of their own, never on the webhook's port: the webhook faces the
- * internet, the metrics are for the operator's scraper.
- *
- * Each process counts what it did itself; in Redis mode the web process counts deliveries, each worker its answers
- * and scans, and Prometheus adds them up across instances.
+ * Prometheus metrics (prom-client, names in docs/metrics.md) on the engine's observer. `serveMetrics` exposes them on
+ * a listener of their own, never the webhook's port (which faces the internet). Each process counts what it did
+ * itself (with Redis: the web process its deliveries, each worker its answers); Prometheus adds them up.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,16 +1,6 @@
 /**
- * DogStatsD / StatsD (hot-shots) on the engine's observer, with the reference engine's metric names and tags, so a
- * Datadog dashboard built for the Python reference keeps working (docs/protocol.md §7):
- *
- * - `polyswarm.microengine.scan.time` (timer, ms; tags `type`, `verdict`): each scan's own time;
- * - `polyswarm.microengine.scan.success` (tag `type`): a scan that returned a verdict;
- * - `polyswarm.microengine.scan.verdict` (tags `type`, `verdict`): the same, by verdict;
- * - `polyswarm.microengine.scan.fail` (tags `type`, `scan_error`): a scan that threw or could not run
- *   (`encryptedfile`, `unprocessable`… and this engine's own `timeout`, `cannot-fetch`…);
- *
- * plus this engine's own `polyswarm.microengine.webhook.delivery` (tags `event`, `status`) and
- * `polyswarm.microengine.answer.sent` / `.answer.fail` (tags `kind`, `verdict` / `reason`). Every metric carries the
- * constant tags `engine_name` and `poly_work`.
+ * DogStatsD / StatsD (hot-shots) on the engine's observer, with the reference engine's metric names and tags (listed
+ * in docs/metrics.md), so a Datadog dashboard built for the Python reference keeps working (docs/protocol.md §7).
  */
 import { StatsD } from 'hot-shots';
 import type { EngineObserver } from '../observer.js';
