@@ -4,15 +4,13 @@
  * is committed, so after `kill -9` every 202 is answered, even one sent while settles were waiting; and a clean
  * stop writes the waiting settles, so none is answered twice after the restart.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { open as lmdbOpen } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { sign } from '../../src/protocol/signature.js';
 import { holds, until } from '../helpers/poll.js';
-import { type Child, makeProject, READY, SECRET, spawnBin, useCleanup } from './serve-helpers.js';
+import { type Child, makeProject, postSignedBounty, READY, SECRET, spawnBin, useCleanup } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 
@@ -57,19 +55,7 @@ async function post(engineUrl: string, host: string, id: string): Promise<number
     rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
     phase: 'assertion',
   });
-  const res = await fetch(engineUrl, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-polyswarm-event': 'bounty',
-      'x-polyswarm-delivery': randomUUID(),
-      'x-polyswarm-signature': sign(SECRET, body),
-    },
-    body,
-    signal: AbortSignal.timeout(10_000),
-  });
-  await res.arrayBuffer();
-  return res.status;
+  return postSignedBounty(engineUrl, body);
 }
 
 async function start(dir: string, holdMs = 0): Promise<{ child: Child; url: string }> {
