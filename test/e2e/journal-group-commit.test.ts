@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { open as lmdbOpen } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { holds, until } from '../helpers/poll.js';
-import { type Child, makeProject, postSignedBounty, READY, SECRET, spawnBin, useCleanup } from './serve-helpers.js';
+import { type Child, makeProject, READY, SECRET, sendBounty, spawnBin, useCleanup } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 
@@ -45,18 +45,8 @@ async function startHost(onAnswer: (id: string, count: number) => void) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, answers };
 }
 
-async function post(engineUrl: string, host: string, id: string): Promise<number> {
-  const body = JSON.stringify({
-    id,
-    artifact_type: 'file',
-    artifact_uri: `${host}artifact`,
-    expiration: new Date(Date.now() + 120_000).toISOString(),
-    response_url: `${host}answer/${encodeURIComponent(id)}`,
-    rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
-    phase: 'assertion',
-  });
-  return postSignedBounty(engineUrl, body);
-}
+/** A signed bounty two minutes from expiry, its artifact and answer on `host`. */
+const post = (engineUrl: string, host: string, id: string) => sendBounty(engineUrl, host, id, 120_000);
 
 async function start(dir: string, holdMs = 0): Promise<{ child: Child; url: string }> {
   const child = track(

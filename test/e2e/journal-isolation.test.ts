@@ -4,12 +4,10 @@
  * refused with exit 2 naming the file, or recovered with a line that counts what was lost; never a signal, never a
  * silent empty start.
  */
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sign } from '../../src/protocol/signature.js';
-import { makeProject, READY, SECRET, spawnBin, startLoopback, useCleanup } from './serve-helpers.js';
+import { makeProject, READY, SECRET, sendBounty, spawnBin, startLoopback, useCleanup } from './serve-helpers.js';
 
 const { cleanup, track } = useCleanup();
 
@@ -33,31 +31,8 @@ function start(dir: string, sleepMs: number) {
   );
 }
 
-async function postBounty(url: string, host: string, id: string): Promise<number> {
-  const body = JSON.stringify({
-    id,
-    artifact_type: 'file',
-    artifact_uri: `${host}artifact`,
-    expiration: new Date(Date.now() + 120_000).toISOString(),
-    response_url: `${host}answer/${encodeURIComponent(id)}`,
-    rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
-    phase: 'assertion',
-    metadata: { pad: id.repeat(100) },
-  });
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-polyswarm-event': 'bounty',
-      'x-polyswarm-delivery': randomUUID(),
-      'x-polyswarm-signature': sign(SECRET, body),
-    },
-    body,
-    signal: AbortSignal.timeout(10_000),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
+/** A signed bounty two minutes from expiry, padded so the journal holds a body of some size. */
+const postBounty = (url: string, host: string, id: string) => sendBounty(url, host, id, 120_000, { metadata: { pad: id.repeat(100) } });
 
 describe('the journal across kill -9 and damage (start)', () => {
   it('10 immediate restarts after kill -9, the old pid record naming a live process: 10 starts, every bounty answered', async () => {

@@ -171,8 +171,14 @@ export async function startLoopback(): Promise<{
   };
 }
 
-/** POSTs a signed bounty whose artifact and answer go to `loopback`; returns the HTTP status. */
-export async function sendBounty(engineUrl: string, loopbackUrl: string, id: string, expiresInMs = 8000): Promise<number> {
+/** POSTs a signed bounty whose artifact and answer go to `loopback` (`extra` fields added); returns the HTTP status. */
+export async function sendBounty(
+  engineUrl: string,
+  loopbackUrl: string,
+  id: string,
+  expiresInMs = 8000,
+  extra: Record<string, unknown> = {},
+): Promise<number> {
   const body = JSON.stringify({
     id,
     artifact_type: 'file',
@@ -181,6 +187,7 @@ export async function sendBounty(engineUrl: string, loopbackUrl: string, id: str
     response_url: `${loopbackUrl}answer/${encodeURIComponent(id)}`,
     rules: { min_allowed_bid: 62500000000000000, max_allowed_bid: 1000000000000000000 },
     phase: 'assertion',
+    ...extra,
   });
   return postSignedBounty(engineUrl, body);
 }

@@ -23,13 +23,8 @@ let count = 0;
 const scanSource = (verdict: string) =>
   `import { suffix } from './suffix.js';\nexport const scan = () => ({ verdict: '${verdict}' + suffix });\n`;
 
-async function start() {
-  const dir = join(base, `p${++count}`);
-  mkdirSync(join(dir, 'src'), { recursive: true });
-  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
-  writeFileSync(join(dir, 'src', 'scan.ts'), scanSource('benign'));
-  writeFileSync(join(dir, 'src', 'suffix.ts'), "export const suffix = '';\n");
-  const project = findProject(dir);
+/** A stream for the logger and the lines written to it. */
+function logLines(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -37,6 +32,17 @@ async function start() {
       done();
     },
   });
+  return { lines, stream };
+}
+
+async function start() {
+  const dir = join(base, `p${++count}`);
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  writeFileSync(join(dir, 'src', 'scan.ts'), scanSource('benign'));
+  writeFileSync(join(dir, 'src', 'suffix.ts'), "export const suffix = '';\n");
+  const project = findProject(dir);
+  const { lines, stream } = logLines();
   const outcomes: ReloadOutcome[] = [];
   const initial = await loadScanModule(project.scanFile, { fresh: true });
   watcher = await watchScanModule({
@@ -139,13 +145,7 @@ describe('watchScanModule and the paths package.json adds (polyswarm.watch)', ()
     writeFileSync(join(dir, 'src', 'scan.ts'), RULES_SCAN);
     writeFileSync(join(dir, 'rules', 'verdict.txt'), 'benign\n');
     const project = findProject(dir);
-    const lines: string[] = [];
-    const stream = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(...String(chunk).trimEnd().split('\n'));
-        done();
-      },
-    });
+    const { lines, stream } = logLines();
     const outcomes: ReloadOutcome[] = [];
     const initial = await loadScanModule(project.scanFile, { fresh: true });
     watcher = await watchScanModule({ project, initial, logger: createLogger({ stream }), onReload: (o) => outcomes.push(o) });
