@@ -95,13 +95,37 @@ function nativeImport(url: string): Promise<Record<string, unknown>> {
   return importer.then((load) => load(url));
 }
 
-/** jiti is imported on first use: `import 'polyswarm-engine'` in an engine project should not pay for it. */
-async function jitiFor(fresh: boolean): Promise<Jiti> {
+/**
+ * jiti is imported on first use: `import 'polyswarm-engine'` in an engine project should not pay for it. Its
+ * transpiled output is cached in the project's `node_modules/.cache/polyswarm-engine` (where build tools keep
+ * theirs; never committed), keyed by the source's hash, so a start does not load Babel for an unchanged file
+ * (about half a second of CPU). No node_modules, or one jiti cannot write (a read-only image): no cache.
+ */
+async function jitiFor(fresh: boolean, cache: string | false = false): Promise<Jiti> {
   const { createJiti } = await import('jiti');
-  // fsCache off: nothing is written into the user's project; transpiling a scan module takes milliseconds.
-  if (fresh) return createJiti(import.meta.url, { moduleCache: false, fsCache: false, interopDefault: true });
-  sharedJiti ??= createJiti(import.meta.url, { moduleCache: true, fsCache: false, interopDefault: true });
+  if (fresh) return createJiti(import.meta.url, { moduleCache: false, fsCache: cache, interopDefault: true });
+  sharedJiti ??= createJiti(import.meta.url, { moduleCache: true, fsCache: cache, interopDefault: true });
   return sharedJiti;
+}
+
+/** Caches that failed (a full disk, a damaged entry): this process transpiles without them from then on. */
+const failedCaches = new Set<string>();
+const CACHE_FAULTS = new Set(['EISDIR', 'ENOTDIR', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO']);
+
+async function importTypeScript(file: string, root: string, fresh: boolean): Promise<Record<string, unknown>> {
+  const modules = join(root, 'node_modules');
+  const dir = join(modules, '.cache', 'polyswarm-engine');
+  const cache = existsSync(modules) && !failedCaches.has(dir) && dir;
+  try {
+    return (await (await jitiFor(fresh, cache)).import(file)) as Record<string, unknown>;
+  } catch (error) {
+    // The cache is a speed-up, never a reason to fail a load: after a file-system fault, load again without it (jiti's
+    // errors do not name the path; a fault of the module's own code recurs and is thrown from the second load).
+    if (!cache || !CACHE_FAULTS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    failedCaches.add(cache);
+    sharedJiti = undefined;
+    return (await (await jitiFor(fresh)).import(file)) as Record<string, unknown>;
+  }
 }
 
 /** Drops the project's CommonJS and JSON files from Node's require cache (jiti and `import` of CJS share it). */
@@ -121,7 +145,7 @@ function defaultRoot(file: string): string {
 async function importModule(file: string, root: string, fresh: boolean): Promise<Record<string, unknown>> {
   if (fresh) forgetRequireCache(root);
   if (TS_EXTENSIONS.has(extname(file))) {
-    return (await (await jitiFor(fresh)).import(file)) as Record<string, unknown>;
+    return importTypeScript(file, root, fresh);
   }
   const url = pathToFileURL(file);
   if (fresh) {

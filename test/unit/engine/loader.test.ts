@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -250,6 +250,45 @@ describe('loadScanModule: fresh loads', () => {
     expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'benign' });
     write(dir, 'src/verdict.js', "exports.verdict = 'malicious';\n");
     expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'malicious' });
+  });
+});
+
+describe('loadScanModule: the transpile cache', () => {
+  it("keeps TypeScript's output in node_modules/.cache/polyswarm-engine, keyed by the source: read back, never stale", async () => {
+    const dir = project({ 'src/scan.ts': "export const scan = (): { verdict: string } => ({ verdict: 'benign' });\n" });
+    mkdirSync(join(dir, 'node_modules'));
+    const file = join(dir, 'src/scan.ts');
+    const cacheDir = join(dir, 'node_modules', '.cache', 'polyswarm-engine');
+    expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'benign' });
+    const [entry, ...more] = readdirSync(cacheDir);
+    expect(more).toEqual([]);
+    // Read back: an entry changed behind the loader's back (its source-hash trailer kept) is what the next load runs.
+    const cached = readFileSync(join(cacheDir, entry!), 'utf8');
+    expect(cached).toContain("'benign'");
+    writeFileSync(join(cacheDir, entry!), cached.replace("'benign'", "'from-cache'"));
+    expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'from-cache' });
+    // An edit changes the hash: transpiled afresh, never the old entry.
+    write(dir, 'src/scan.ts', "export const scan = (): { verdict: string } => ({ verdict: 'malicious' });\n");
+    expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'malicious' });
+  });
+
+  it('a cache that fails (an entry that cannot be read or written) costs the speed-up, never the load', async () => {
+    const dir = project({ 'src/scan.ts': "export const scan = () => ({ verdict: 'benign' as const });\n" });
+    mkdirSync(join(dir, 'node_modules'));
+    const file = join(dir, 'src/scan.ts');
+    const cacheDir = join(dir, 'node_modules', '.cache', 'polyswarm-engine');
+    await loadScanModule(file, { fresh: true });
+    const [entry] = readdirSync(cacheDir);
+    rmSync(join(cacheDir, entry!));
+    mkdirSync(join(cacheDir, entry!));
+    write(dir, 'src/scan.ts', "export const scan = () => ({ verdict: 'malicious' as const });\n");
+    expect(await (await loadScanModule(file, { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'malicious' });
+  });
+
+  it('writes nothing into a project without node_modules', async () => {
+    const dir = project({ 'src/scan.ts': "export const scan = () => ({ verdict: 'benign' as const });\n" });
+    expect(await (await loadScanModule(join(dir, 'src/scan.ts'), { fresh: true })).scan(bounty, ctx)).toEqual({ verdict: 'benign' });
+    expect(readdirSync(dir).sort()).toEqual(['package.json', 'src']);
   });
 });
 
