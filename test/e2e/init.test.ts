@@ -284,32 +284,3 @@ describe('init (built bin, no install)', () => {
     expect(listFiles(join(cwd, 'pty-engine'))).toEqual([...templateFiles('javascript'), '.env'].sort());
   });
 });
-
-describe('init from an installed tarball (not a checkout)', () => {
-  it('points the new project at that very tarball', async () => {
-    const dir = workdir();
-    // Pack this checkout as it is built (no prepare), install the tarball into a throwaway project, run its bin.
-    const pack = await execa('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: ROOT, reject: false });
-    expect(pack.exitCode, pack.stderr).toBe(0);
-    const tarball = join(dir, pack.stdout.trim().split('\n').pop()!);
-    const host = join(dir, 'host');
-    mkdirSync(host);
-    writeFileSync(join(host, 'package.json'), '{"private":true}');
-    const install = await execa('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], {
-      cwd: host,
-      reject: false,
-      timeout: 120_000,
-    });
-    expect(install.exitCode, install.stderr).toBe(0);
-    const installedBin = join(host, 'node_modules', 'polyswarm-engine', 'bin', 'polyswarm-engine.js');
-    const r = await execa('node', [installedBin, 'init', 'e', '--yes', '--no-install', '--no-git'], {
-      cwd: dir,
-      reject: false,
-      extendEnv: false,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', CI: '1' },
-    });
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`polyswarm-engine dependency: file:${tarball} (the local package this CLI was installed from)`);
-    expect(JSON.parse(readFileSync(join(dir, 'e', 'package.json'), 'utf8')).dependencies['polyswarm-engine']).toBe(`file:${tarball}`);
-  }, 150_000);
-});

@@ -102,7 +102,7 @@ describe('the packed package', () => {
   });
 
   it(
-    'installs from the tarball without npm listing it among packages with install scripts',
+    'installs from the tarball without npm listing it among packages with install scripts; its init points a new project at that very tarball',
     async () => {
       const host = join(tmp, 'host');
       mkdirSync(host);
@@ -110,6 +110,13 @@ describe('the packed package', () => {
       const r = await run('npm', ['install', tarball], host);
       expect(r.exitCode, r.all).toBe(0);
       expect(r.all).not.toMatch(/polyswarm-engine@[^\s]+ \((prepare|install|postinstall|preinstall)/);
+      // Installed, not a checkout: the bin knows where it came from, and a new project depends on that tarball.
+      const installedBin = join(host, 'node_modules', 'polyswarm-engine', 'bin', 'polyswarm-engine.js');
+      const init = await run('node', [installedBin, 'init', 'e', '--yes', '--no-install', '--no-git'], tmp);
+      expect(init.exitCode, init.all).toBe(0);
+      expect(init.all).toContain(`polyswarm-engine dependency: file:${tarball} (the local package this CLI was installed from)`);
+      const manifest = JSON.parse(readFileSync(join(tmp, 'e', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      expect(manifest.dependencies['polyswarm-engine']).toBe(`file:${tarball}`);
     },
     SLOW,
   );
