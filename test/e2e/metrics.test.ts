@@ -69,7 +69,7 @@ describe('metrics (built bin)', () => {
     expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(new URL(metricsUrl!).port).not.toBe(new URL(url!).port);
 
-    const run = await runBin(['test', 'all', '--url', url!, '--secret', SECRET, '--expiration', '5s'], { cwd: project.dir });
+    const run = await runBin(['test', 'all', '--url', url!, '--secret', SECRET, '--expiration', '8s'], { cwd: project.dir });
     // Counts below are lower bounds: the suite's cases (and their number) are test all's business, not this test's.
     expect(run.stdout).toMatch(/\b\d+ passed, 0 failed/);
 
