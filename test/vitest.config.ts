@@ -45,9 +45,12 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     sequence: { sequencer: SlowFirstSequencer },
+    // unit and integration files run in the library's process and clean up after themselves, so a worker carries on
+    // to its next file without a new fork and a fresh import of src/ (measured: half the CPU of those two projects,
+    // 72 s to 38 s). e2e files keep a process each: they spawn children and register process-wide cleanups.
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], isolate: false } },
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
     ],
   },
