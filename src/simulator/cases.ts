@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseJson } from '../protocol/json.js';
 import { sign } from '../protocol/signature.js';
 import type { Verdict } from '../protocol/types.js';
 import { formatDuration } from '../util/duration.js';
 import { UsageError } from '../util/errors.js';
+import { readBytes } from '../util/input.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
 import { checkAnswers } from './checks.js';
@@ -82,18 +82,6 @@ interface ResolvedArtifact {
   expect: Verdict | 'any';
 }
 
-/** The bytes of `--file <path>` (or `flag`); a UsageError (exit 2) that names the problem when it cannot be read. */
-export async function readArtifactFile(path: string, flag = '--file'): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(
-      `${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
-    );
-  }
-}
-
 /** A bounty's artifact fields for `artifact`, served by the simulator's host. */
 export function hostedSpec(ctx: RunContext, artifact: Artifact): ResolvedArtifact['spec'] {
   return { artifactType: 'file', artifactUri: ctx.host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype };
@@ -111,7 +99,7 @@ async function resolveArtifact(ctx: RunContext, choice: ArtifactChoice): Promise
   if (choice === 'eicar') return hosted(eicarArtifact(), 'malicious');
   if (choice === 'benign') return hosted(benignArtifact(), 'benign');
   if ('file' in choice) {
-    const bytes = await readArtifactFile(choice.file);
+    const bytes = await readBytes(choice.file, `--file ${choice.file}`);
     return hosted(artifactOf(bytes, guessMimetype(bytes, basename(choice.file))), 'any');
   }
   if ('bytes' in choice) return hosted(artifactOf(choice.bytes, choice.mimetype ?? guessMimetype(choice.bytes)), 'any');

@@ -5,17 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { weiToNct } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
+import { readBytes } from '../util/input.js';
 import { mapLimit } from '../util/map-limit.js';
 import { setDeadline, type DeadlineTimer } from '../util/timers.js';
 import { guessMimetype } from './artifacts.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
 import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
-import { sleep, type ReceivedAnswer } from './host.js';
+import type { ReceivedAnswer } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
 
@@ -119,15 +121,8 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
     }
     return entries;
   }
-  let text: string;
-  try {
-    text = await readFile(labels, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `--labels ${labels}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
-    );
-  }
-  const rows = text
+  const rows = (await readBytes(labels, `--labels ${labels}`))
+    .toString('utf8')
     .split(/\r?\n/)
     .map((line, i) => ({ line: i + 1, cells: line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1')) }));
   let byHash: Map<string, string> | null = null;

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { UsageError } from '../util/errors.js';
 
@@ -40,11 +41,7 @@ export interface CallbackAddress {
 }
 
 /** A CallbackAddress checked and with its defaults filled in. */
-export interface ResolvedCallbackAddress {
-  listenHost: string;
-  advertiseHost: string;
-  port: number;
-}
+export type ResolvedCallbackAddress = Required<CallbackAddress>;
 
 // A DNS name (docker-compose service names may carry underscores, which URLs accept).
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
@@ -283,15 +280,12 @@ function serveArtifact(file: HostedFile | { fault: ArtifactFault }, socket: Sock
     // 'hang': never answered; close() drops the connection.
     return;
   }
-  if ('bytes' in file) {
-    res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.bytes.byteLength) });
-    res.end(file.bytes);
-    return;
-  }
-  res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.size) });
-  createReadStream(file.path)
-    .on('error', () => res.destroy())
-    .pipe(res);
+  res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String('bytes' in file ? file.bytes.byteLength : file.size) });
+  if ('bytes' in file) res.end(file.bytes);
+  else
+    createReadStream(file.path)
+      .on('error', () => res.destroy())
+      .pipe(res);
 }
 
 /** Why the host could not bind, in terms of the flags that chose the address. */
@@ -316,8 +310,4 @@ function bindError(error: NodeJS.ErrnoException, host: string, port: number): Er
     default:
       return error;
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,13 +5,13 @@
  * twice, or after their expiration. Nothing is kept per bounty once it has expired, so a long run stays flat.
  */
 import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../util/errors.js';
+import { readBytes } from '../util/input.js';
 import { setDeadline } from '../util/timers.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
-import { readArtifactFile } from './cases.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
 import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
-import { sleep } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
 
@@ -74,7 +74,7 @@ export interface LoadReport {
 async function loadArtifact(choice: LoadArtifact): Promise<Artifact> {
   if (choice === 'eicar') return eicarArtifact();
   if (choice === 'benign') return benignArtifact();
-  const bytes = await readArtifactFile(choice.file, '--artifact');
+  const bytes = await readBytes(choice.file, `--artifact ${choice.file}`);
   return artifactOf(bytes, guessMimetype(bytes, basename(choice.file)));
 }
 
