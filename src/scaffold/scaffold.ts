@@ -146,14 +146,7 @@ async function retitleReadme(dir: string, name: string): Promise<void> {
   if (text?.startsWith('# my-engine\n')) await writeFile(file, `# ${name}\n${text.slice('# my-engine\n'.length)}`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (path: string) => lstat(path).then(Boolean, () => false);
 
 interface MergeRecord {
   /** Absolute paths this run created (undone on failure). */
