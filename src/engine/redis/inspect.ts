@@ -98,7 +98,8 @@ export interface RedisFacts {
   replicas: number;
 }
 
-function field(info: string, name: string): string | null {
+/** A field of an INFO reply, or null. */
+export function infoField(info: string, name: string): string | null {
   const match = new RegExp(`^${name}:(.*)$`, 'm').exec(info);
   return match ? match[1]!.trim() : null;
 }
@@ -122,15 +123,15 @@ export async function readFacts(redis: RedisClient): Promise<RedisFacts> {
   } catch {
     rdb = null;
   }
-  const aof = field(info, 'aof_enabled');
+  const aof = infoField(info, 'aof_enabled');
   return {
-    policy: field(info, 'maxmemory_policy'),
-    maxmemory: Number(field(info, 'maxmemory') ?? 0),
-    usedMemory: Number(field(info, 'used_memory') ?? 0),
+    policy: infoField(info, 'maxmemory_policy'),
+    maxmemory: Number(infoField(info, 'maxmemory') ?? 0),
+    usedMemory: Number(infoField(info, 'used_memory') ?? 0),
     aof: aof === null ? null : aof === '1',
     rdb,
-    cluster: field(info, 'cluster_enabled') === '1',
-    replicas: Number(field(info, 'connected_slaves') ?? 0),
+    cluster: infoField(info, 'cluster_enabled') === '1',
+    replicas: Number(infoField(info, 'connected_slaves') ?? 0),
   };
 }
 

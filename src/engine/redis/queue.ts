@@ -40,17 +40,8 @@ import { Consumer } from './consumer.js';
 import { evictionRefusal, readFacts } from './inspect.js';
 import { encodeJob, jobIdFor } from './job.js';
 import { MemoryGauge } from './memory.js';
-import {
-  DEFAULT_LOCK_DURATION_MS,
-  DEFAULT_QUEUE_NAME,
-  keep,
-  KEEP_COMPLETED,
-  KEEP_COMPLETED_S,
-  KEEP_FAILED,
-  KEEP_FAILED_S,
-  type RedisQueueOptions,
-} from './options.js';
-import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
+import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, trimming, type RedisQueueOptions } from './options.js';
+import { guardTtl, PostOnceGuard } from './post-once.js';
 import { INSPECT_EVERY_MS, markSeen, REPLICA_WAIT_MS } from './replication.js';
 import { keyspace, parseRedisUrl, type RedisTarget } from './target.js';
 import { OverdueWatchdog } from './watchdog.js';
@@ -309,14 +300,12 @@ export class RedisQueue implements BountyQueue {
           jobId: id,
           attempts: 3,
           backoff: { type: 'fixed', delay: 1000 },
-          removeOnComplete: keep(this.#options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
-          removeOnFail: keep(this.#options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
+          ...trimming(this.#options),
         });
       }
       // Recorded only once the job is stored, so "seen" never stands for a bounty Redis does not hold. Of two racing
       // deliveries, the one that sets it is 'accepted'. A duplicate too waits for a replica (its first copy got a 503?).
-      const ttl = Math.max(1, expiresAt - Date.now()) + GUARD_SLACK_MS;
-      const first = await this.#acknowledged(seen, job.deliveryId ?? '1', ttl);
+      const first = await this.#acknowledged(seen, job.deliveryId ?? '1', guardTtl(expiresAt));
       this.#lastLogged = null;
       this.#oomAt = 0;
       return room !== 'seen' && first ? 'accepted' : 'duplicate';
