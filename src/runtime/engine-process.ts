@@ -2,7 +2,7 @@
  * `serve` and `start` as processes: open the project (open-project.ts), build the queue (queue.ts) and the engine on
  * it, listen, and hand signals, the ready line and the graceful stop to the process host (host.ts).
  */
-import { relative, resolve } from 'node:path';
+import { relative } from 'node:path';
 import { createEngine } from '../engine/engine.js';
 import { ScanModuleError } from '../engine/loader.js';
 import { combineObservers } from '../engine/observer.js';
@@ -70,20 +70,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       let queue: Awaited<ReturnType<typeof openQueue>>;
       let parts: Awaited<ReturnType<typeof startProject>>;
       try {
-        queue = await openQueue({
-          command: config.mode,
-          url: config.queue,
-          queueName: config.queueName,
-          connection: config,
-          maxQueued: config.maxQueued,
-          maxQueuedBytes: config.maxQueuedBytes,
-          projectDir: project.dir,
-          stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
-          withWorker: config.withWorker,
-          concurrency: config.concurrency,
-          lockDurationMs: config.lockDuration,
-          logger,
-        });
+        queue = await openQueue(config, project.dir, logger);
         parts = await startProject(open, config, { fresh: serve, webhook: config }).catch(async (error: unknown) => {
           await queue.queue.release?.();
           throw error;
