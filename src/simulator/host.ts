@@ -280,12 +280,15 @@ function serveArtifact(file: HostedFile | { fault: ArtifactFault }, socket: Sock
     // 'hang': never answered; close() drops the connection.
     return;
   }
-  res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String('bytes' in file ? file.bytes.byteLength : file.size) });
-  if ('bytes' in file) res.end(file.bytes);
-  else
-    createReadStream(file.path)
-      .on('error', () => res.destroy())
-      .pipe(res);
+  if ('bytes' in file) {
+    res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.bytes.byteLength) });
+    res.end(file.bytes);
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': file.mimetype, 'Content-Length': String(file.size) });
+  createReadStream(file.path)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }
 
 /** Why the host could not bind, in terms of the flags that chose the address. */
