@@ -12,7 +12,8 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { CliError, UsageError } from '../util/errors.js';
 import { checkPackageName } from './package-name.js';
-import { isTemplateName, renamed, TEMPLATE_NAMES, templateDir, templateFiles, type TemplateName } from './templates.js';
+import { TEMPLATES_ROOT } from './package-root.js';
+import { renamed, TEMPLATE_NAMES, templateFiles, type TemplateName } from './templates.js';
 
 export interface ScaffoldOptions {
   template: TemplateName | string;
@@ -231,10 +232,10 @@ function completedPackageJson(before: string, ours: string, file: string): strin
 
 /** The template named `value`; a UsageError listing the templates otherwise. */
 export function validTemplate(value: string): TemplateName {
-  if (!isTemplateName(value)) {
+  if (!(TEMPLATE_NAMES as readonly string[]).includes(value)) {
     throw new UsageError(`unknown template "${value}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
   }
-  return value;
+  return value as TemplateName;
 }
 
 /** A UsageError saying which of npm's rules `name` breaks, with a name that works, unless it is valid. */
@@ -256,7 +257,7 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
   const template = validTemplate(options.template);
   assertValidName(options.packageName);
   const target = resolve(options.targetDir);
-  const source = templateDir(template, options.templatesRoot);
+  const source = join(options.templatesRoot ?? TEMPLATES_ROOT, template);
   try {
     await access(source, constants.R_OK);
   } catch {
