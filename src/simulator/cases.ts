@@ -305,7 +305,7 @@ function withAbout(out: CaseOutcome, about: string | undefined): CaseOutcome {
 export type SignatureMangler = (ctx: RunContext, body: Buffer) => { body: Buffer; signature: string | null };
 
 /** A request the engine must refuse on its signature alone: judged on the status (and a JSON body). */
-export function securityCase(name: string, expected: 400 | 401, mangle: SignatureMangler, what: string): CaseDefinition {
+export function securityCase(name: string, expected: 400 | 401, what: string, mangle: SignatureMangler): CaseDefinition {
   return {
     name,
     async run(ctx) {

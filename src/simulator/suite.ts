@@ -42,40 +42,31 @@ export function conformanceSuite(): CaseDefinition[] {
     bounty('bounty: bid rules beyond 2^64', { artifact: 'eicar', rules: BIG_RULES }),
     bounty('bounty: already expired → 2xx, no answer', { artifact: 'eicar', expirationMs: -60_000 }),
     analyzeCase,
-    securityCase(
-      'security: missing signature → 400',
-      400,
-      (_ctx, body) => ({ body, signature: null }),
-      'a bounty without X-POLYSWARM-SIGNATURE',
-    ),
-    securityCase(
-      'security: wrong secret → 401',
-      401,
-      (ctx, body) => ({ body, signature: wrongSignature(ctx, body) }),
-      'a bounty signed with the wrong secret',
-    ),
-    securityCase(
-      'security: tampered body → 401',
-      401,
-      (ctx, body) => {
-        const signature = sign(ctx.secret, body);
-        // Same length, one byte changed after signing, as a proxy or an attacker might.
-        const tampered = Buffer.from(body.toString('utf8').replace('"phase":"assertion"', '"phase":"assertiom"'), 'utf8');
-        return { body: tampered, signature };
-      },
-      'a body changed after it was signed',
-    ),
+    securityCase('security: missing signature → 400', 400, 'a bounty without X-POLYSWARM-SIGNATURE', (_ctx, body) => ({
+      body,
+      signature: null,
+    })),
+    securityCase('security: wrong secret → 401', 401, 'a bounty signed with the wrong secret', (ctx, body) => ({
+      body,
+      signature: wrongSignature(ctx, body),
+    })),
+    securityCase('security: tampered body → 401', 401, 'a body changed after it was signed', (ctx, body) => {
+      const signature = sign(ctx.secret, body);
+      // Same length, one byte changed after signing, as a proxy or an attacker might.
+      const tampered = Buffer.from(body.toString('utf8').replace('"phase":"assertion"', '"phase":"assertiom"'), 'utf8');
+      return { body: tampered, signature };
+    }),
     securityCase(
       'security: uppercase-hex nonsense signature → 401',
       401,
-      (ctx, body) => ({ body, signature: wrongSignature(ctx, body).toUpperCase() }),
       'an uppercase-hex signature that does not match',
+      (ctx, body) => ({ body, signature: wrongSignature(ctx, body).toUpperCase() }),
     ),
     securityCase(
       'security: sha256=-prefixed nonsense signature → 401',
       401,
-      (ctx, body) => ({ body, signature: `sha256=${wrongSignature(ctx, body)}` }),
       'a `sha256=`-prefixed signature that does not match',
+      (ctx, body) => ({ body, signature: `sha256=${wrongSignature(ctx, body)}` }),
     ),
     malformedJsonCase,
     bounty('repeated delivery id → one answer', {
