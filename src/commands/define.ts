@@ -6,23 +6,7 @@
 import type { OptionSpecs, OptionValues, ValueSource } from '../runtime/options.js';
 import { asTyped } from '../util/invocation.js';
 
-export {
-  choice,
-  custom,
-  duration,
-  flag,
-  inGroup,
-  integer,
-  list,
-  negated,
-  parseBoolean,
-  size,
-  text,
-  type OptionSpec,
-  type OptionSpecs,
-  type OptionValues,
-  type ValueSource,
-} from '../runtime/options.js';
+export * from '../runtime/options.js';
 
 export interface CommandContext<O extends OptionSpecs> {
   /** Positional arguments, as given. */
