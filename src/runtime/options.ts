@@ -73,7 +73,6 @@ export function custom<T, E extends Extra<T> = Extra<T>>(
   return { flags, description, parse, kind, choices, env, defaultValue, defaultLabel, group, hidden } as Declared<T, E>;
 }
 
-/** A text value. */
 export function text<E extends Extra<string>>(flags: string, description: string, extra?: E): Declared<string, E> {
   return custom(flags, description, (value) => value, extra);
 }
@@ -125,7 +124,6 @@ export function size(
   return custom(flags, description, parse, range);
 }
 
-/** One of a fixed list of words. */
 export function choice<C extends string, E extends Extra<C> = Extra<C>>(
   flags: string,
   description: string,

@@ -221,7 +221,6 @@ async function runFile(d: Dispatcher, entry: CorpusEntry, expirationMs: number):
   return result;
 }
 
-/** Runs the corpus and resolves with its report. */
 export async function runCorpus(options: CorpusOptions): Promise<{ report: CorpusReport; results: FileResult[] }> {
   const url = parseEngineUrl(options.url);
   const entries = await collectCorpus(options.dir, options.labels);
@@ -239,7 +238,6 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
 
 const ratio = (n: number, of: number) => (of === 0 ? null : n / of);
 
-/** The tallies of a corpus run. */
 export function summarize(results: FileResult[]): CorpusReport {
   const row = () => Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const matrix: Record<Truth, Record<Outcome, number>> = { malicious: row(), benign: row() };

@@ -190,7 +190,6 @@ export class SimulatorHost {
     return listenHost === DEFAULT_LISTEN_HOST && advertiseHost === DEFAULT_LISTEN_HOST && port === 0;
   }
 
-  /** Serves `file` and returns its URL. */
   host(file: HostedFile | { fault: ArtifactFault }, suffix = ''): string {
     const token = randomUUID();
     this.files.set(token, file);
@@ -209,7 +208,6 @@ export class SimulatorHost {
     this.downloads.delete(token);
   }
 
-  /** Whether `url` is one of the artifacts this host serves. */
   isHosted(url: string): boolean {
     try {
       const parsed = new URL(url);
@@ -219,7 +217,6 @@ export class SimulatorHost {
     }
   }
 
-  /** How many times the artifact at `url` was downloaded. */
   downloadCount(url: string): number {
     return this.downloads.get(tokenOf(url)) ?? 0;
   }

@@ -18,7 +18,6 @@ import { sign } from '../protocol/signature.js';
 /** 2^64 + 1 and 2^70: beyond what a double (or a 64-bit integer) holds exactly. */
 const BIG_RULES = { min_allowed_bid: (1n << 64n) + 1n, max_allowed_bid: 1n << 70n };
 
-/** The conformance suite of `test all`, in order. */
 export function conformanceSuite(): CaseDefinition[] {
   const bounty = (name: string, options: BountyCaseOptions): CaseDefinition => ({ name, run: (ctx) => runBountyCase(ctx, options) });
   return [

@@ -33,7 +33,6 @@ export const ALIVE_TTL_MS = 30_000;
 /** Sets the key at OOM too (a PEXPIRE, which cannot grow memory, before the SET: see budget.ts). KEYS alive; ARGV ttl. */
 export const KEEP_ALIVE = "redis.call('PEXPIRE', KEYS[1], ARGV[1]); return redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])";
 
-/** Marks `queueName` as in use for ALIVE_TTL_MS. */
 export async function keepAlive(redis: RedisClient, queueName: string): Promise<void> {
   await redis.eval(KEEP_ALIVE, 1, aliveKey(queueName), String(ALIVE_TTL_MS));
 }

@@ -25,7 +25,6 @@ export interface StoredJob {
   expiresAt: number;
 }
 
-/** Serialises a job for Redis. */
 export function encodeJob(job: BountyJob): StoredJob {
   return {
     v: 1,

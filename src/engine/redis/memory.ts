@@ -67,7 +67,6 @@ export class MemoryGauge {
     clearInterval(this.#timer);
   }
 
-  /** The last reading (null before the first). */
   get reading(): MemoryReading | null {
     return this.#reading;
   }

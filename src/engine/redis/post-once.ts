@@ -82,7 +82,6 @@ export class PostOnceGuard {
     await this.#redis.del(this.#keptKey(jobIdFor(jobKey))).catch(() => 0);
   }
 
-  /** The answer kept for this job id, if any. */
   async kept(jobId: string): Promise<AnswerPost | null> {
     const text = await this.#redis.get(this.#keptKey(jobId));
     if (text === null) return null;
