@@ -29,6 +29,7 @@
 import { Queue } from 'bullmq';
 import { SKIP } from '../../protocol/answer.js';
 import { idForLog } from '../../protocol/bounty.js';
+import { ABORTED, raceSignal } from '../../util/abort.js';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import { DEFAULTS } from '../defaults.js';
@@ -238,29 +239,16 @@ export class RedisQueue implements BountyQueue {
 
   /** Resolves once Redis answered (and the consumer, if any, is taking jobs); rejects after `timeoutMs` (default: never). */
   async ready(timeoutMs?: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     const web = this.#web;
-    const deadline = new Promise<never>((_, reject) => {
-      if (timeoutMs === undefined) return;
-      timer = setTimeout(
-        () =>
-          reject(
-            new QueueUnavailableError(
-              `Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${web?.state.lastError() ?? 'no connection yet'}`,
-            ),
-          ),
-        timeoutMs,
-      );
-    });
     const connected = new Promise<void>((resolve) => {
       if (!web || web.redis.status === 'ready') resolve();
       else web.redis.once('ready', () => resolve());
     });
-    try {
-      await Promise.race([Promise.all([connected, this.#consumer?.ready()]), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const both = Promise.all([connected, this.#consumer?.ready()]);
+    const signal = timeoutMs === undefined ? new AbortController().signal : AbortSignal.timeout(timeoutMs);
+    if ((await raceSignal(signal, () => both)) !== ABORTED) return;
+    const why = web?.state.lastError() ?? 'no connection yet';
+    throw new QueueUnavailableError(`Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${why}`);
   }
 
   async enqueue(job: BountyJob): Promise<EnqueueOutcome> {
