@@ -18,13 +18,12 @@ import { connectableUrl, listenError, listenForDevelopment, printBanner, type Li
 import { openProject, startProject, type ProjectProcessConfig } from './open-project.js';
 import type { ValueSource } from './options.js';
 import { openQueue } from './queue.js';
-import type { QueueConnectionConfig } from './queue-name.js';
 import { resolveSecret, warnSecretFlags, type SecretConfig } from './secret.js';
 
 export { connectableUrl } from './listen.js';
 
 /** The resolved configuration of `serve` / `start`. */
-export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig, QueueConnectionConfig {
+export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig {
   /** `serve`: listhen, hot reload, banner, state file, inspector. `start`: strict server timeouts, no watcher. */
   mode: 'serve' | 'start';
   port: number;
@@ -32,9 +31,6 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig,
   /** Where each flag's value came from (runtime/config.ts): the port's, to say which setting chose a busy port. */
   sources?: SecretConfig['sources'] & { port?: ValueSource };
   origins?: SecretConfig['origins'] & { port?: string };
-  concurrency?: number;
-  queue?: string;
-  queueName?: string;
   stateDir?: string;
   maxQueued?: number;
   maxQueuedBytes?: number;
@@ -47,8 +43,6 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig,
   inspector?: boolean;
   inspectorPort?: number;
   inspectorHistory?: number;
-  grace: number;
-  lockDuration: number;
 }
 
 /** Runs the engine project in `config.cwd` until SIGINT/SIGTERM; a UsageError for what keeps it from starting. */
