@@ -1,6 +1,4 @@
-/**
- * A bounty job as Redis stores it, and its BullMQ id.
- */
+/** A bounty job as Redis stores it, and its BullMQ id. */
 import { createHash } from 'node:crypto';
 import { bountyToWire, parseBounty } from '../../protocol/bounty.js';
 import { parseJson, stringifyJson } from '../../protocol/json.js';
