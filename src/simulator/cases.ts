@@ -8,18 +8,14 @@ import { UsageError } from '../util/errors.js';
 import { readBytes } from '../util/input.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
-import { checkAnswers } from './checks.js';
+import { checkAnswers, type CheckOutcome } from './checks.js';
 import type { HttpResponse } from './http.js';
 import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext, type SentResponse } from './context.js';
 import { WATCH_GRACE_MS } from './dispatch.js';
 import type { ArtifactChoice, BountyOptions } from './types.js';
 
-/** What a case found; the runner adds the name and the timing. */
-export interface CaseOutcome {
-  messages: string[];
-  warnings: string[];
-  answer?: unknown;
-}
+/** What a case found (as checkAnswers reports an answer); the runner adds the name and the timing. */
+export type CaseOutcome = CheckOutcome;
 
 export interface CaseDefinition {
   name: string;

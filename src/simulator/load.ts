@@ -34,12 +34,8 @@ export interface LoadOptions extends DispatchOptions {
   progressEveryMs?: number;
 }
 
-export interface LoadProgress {
+export interface LoadProgress extends Pick<LoadReport, 'sent' | 'acknowledged' | 'answered' | 'lost'> {
   elapsedMs: number;
-  sent: number;
-  acknowledged: number;
-  answered: number;
-  lost: number;
   /** p99 answer latency over the last interval, ms (0 when nothing was answered in it). */
   currentP99: number;
 }
