@@ -251,12 +251,8 @@ export class Consumer {
       }
       clearTimeout(timer);
       if (how === 'timeout') {
-        this.#logger.warn(
-          'gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire',
-          {
-            held: this.#running.size,
-          },
-        );
+        const why = 'gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire';
+        this.#logger.warn(why, { held: this.#running.size });
         this.#gaveUpClosing = true;
       }
     })();

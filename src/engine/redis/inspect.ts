@@ -151,12 +151,10 @@ export function warnIfVolatile(facts: RedisFacts, display: string, logger: Logge
     logger.warn('Redis has AOF off and would not say whether it takes snapshots: a restart may lose queued bounties', { queue: display });
     return;
   }
+  const hint = 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)';
   logger.warn(
     'Redis does not persist (no AOF, no RDB snapshots): a Redis restart loses every queued bounty, and redeliveries are scanned again',
-    {
-      queue: display,
-      hint: 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)',
-    },
+    { queue: display, hint },
   );
 }
 
@@ -190,11 +188,10 @@ async function warnIfLegacyBacklog(redis: RedisClient, queueName: string, logger
   if (queueName === DEFAULT_QUEUE_NAME) return;
   const waiting = await redis.llen(`bull:${DEFAULT_QUEUE_NAME}:wait`);
   if (waiting === 0) return;
+  const hint = `if they are this engine's, drain them with a worker on the queue name ${DEFAULT_QUEUE_NAME} (or run web and workers on it until you switch)`;
   logger.warn(
     `${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`,
-    {
-      hint: `if they are this engine's, drain them with a worker on the queue name ${DEFAULT_QUEUE_NAME} (or run web and workers on it until you switch)`,
-    },
+    { hint },
   );
 }
 
