@@ -31,7 +31,6 @@ export interface LoadOptions extends DispatchOptions {
   settleMs?: number;
   /** Called about once a second while bounties are sent and awaited. */
   onProgress?: (progress: LoadProgress) => void;
-  progressEveryMs?: number;
 }
 
 export interface LoadProgress extends Pick<LoadReport, 'sent' | 'acknowledged' | 'answered' | 'lost'> {
@@ -170,7 +169,7 @@ async function sendLoad(d: Dispatcher, artifact: Artifact, options: LoadOptions)
     sweep(Date.now());
     progress();
     window.reset();
-  }, options.progressEveryMs ?? 1000);
+  }, 1000);
 
   const inFlight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {

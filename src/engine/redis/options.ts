@@ -53,8 +53,6 @@ export interface RedisQueueOptions {
    * whose event loop is blocked by a CPU-bound scan loses its jobs to others (which then do not post twice).
    */
   lockDurationMs?: number;
-  /** The web's fail-fast budget for one Redis command (default 2000 ms). */
-  commandTimeoutMs?: number;
   /** The underlying POST (default deliverAnswer); the queue puts the post-once guard in front of it. */
   post?: AnswerPoster;
   /** Completed jobs kept in Redis (default 1000, and none older than an hour). */

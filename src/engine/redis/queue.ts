@@ -107,7 +107,8 @@ export class RedisQueue implements BountyQueue {
     this.description = `redis ${this.#target.display} (${this.#target.cluster ? 'cluster, ' : ''}${roleText}; queue ${options.queueName ?? DEFAULT_QUEUE_NAME})`;
     this.postsElsewhere = options.role === 'web';
     if (options.role === 'worker') return;
-    const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
+    // The web's fail-fast budget for one Redis command.
+    const redis = producerConnection(this.#target, 2000);
     const budget = new Budget(redis, this.#queueName);
     this.#web = {
       redis,
