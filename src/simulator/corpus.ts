@@ -80,8 +80,6 @@ export interface CorpusOptions extends DispatchOptions {
   expirationMs?: number;
   /** Called after each file with how many are done. */
   onProgress?: (done: number, total: number) => void;
-  /** Called with each file's result as soon as it is known (streamed, e.g. to a JUnit file). */
-  onFile?: (result: FileResult) => void;
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -229,7 +227,6 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
   await withDispatcher(url, options, (d) =>
     mapLimit([...entries.keys()], options.concurrency ?? 4, async (index) => {
       results[index] = await runFile(d, entries[index], options.expirationMs ?? 30_000);
-      options.onFile?.(results[index]);
       options.onProgress?.(++done, entries.length);
     }),
   );
