@@ -6,29 +6,11 @@
 import type { OptionSpecs, OptionValues, ValueSource } from '../runtime/options.js';
 import { asTyped } from '../util/invocation.js';
 
-export {
-  choice,
-  custom,
-  duration,
-  flag,
-  inGroup,
-  integer,
-  list,
-  negated,
-  parseBoolean,
-  size,
-  text,
-  type OptionSpec,
-  type OptionSpecs,
-  type OptionValues,
-  type ValueSource,
-} from '../runtime/options.js';
+export * from '../runtime/options.js';
 
 export interface CommandContext<O extends OptionSpecs> {
-  /** Positional arguments, as given. */
   args: string[];
   options: OptionValues<O>;
-  /** Where each value came from. */
   sources: { [K in keyof O]: ValueSource | undefined };
   /** Where each value came from, as people read it: `--secret`, `$WEBHOOK_SECRET`, `WEBHOOK_SECRET in /x/.env`. */
   origins: { [K in keyof O]: string };

@@ -68,12 +68,12 @@ export function queueTlsOptions() {
 }
 
 export const concurrencyOption = () =>
-  integer(
-    '-c, --concurrency <n>',
-    'scans running at once',
-    { min: 1, max: 10_000 },
-    { env: 'POLYSWARM_CONCURRENCY', defaultLabel: 'number of CPUs' },
-  );
+  integer('-c, --concurrency <n>', 'scans running at once', {
+    min: 1,
+    max: 10_000,
+    env: 'POLYSWARM_CONCURRENCY',
+    defaultLabel: 'number of CPUs',
+  });
 
 export const previousSecretOption = () =>
   text('--previous-secret <secret>', 'during a secret rotation: the old webhook secret, still accepted (and logged when used)', {
@@ -108,8 +108,7 @@ export function metricsOptions() {
     metricsPort: integer(
       '--metrics-port <port>',
       'serve Prometheus metrics at /metrics on this port (its own listener, never the webhook port; 0 picks one)',
-      { min: 0, max: 65_535 },
-      { env: 'POLYSWARM_METRICS_PORT', defaultLabel: 'off', group: PRODUCTION },
+      { min: 0, max: 65_535, env: 'POLYSWARM_METRICS_PORT', defaultLabel: 'off', group: PRODUCTION },
     ),
     metricsHost: text('--metrics-host <host>', 'interface the metrics listener binds', {
       env: 'POLYSWARM_METRICS_HOST',
@@ -167,12 +166,7 @@ export function processOptions() {
 /** The options of the commands that serve the webhook (`serve`, `start`). */
 export function webhookOptions(defaultHost: string) {
   return {
-    port: integer(
-      '-p, --port <port>',
-      'port to listen on (0 picks a free one)',
-      { min: 0, max: 65_535 },
-      { env: 'PORT', defaultValue: 3000 },
-    ),
+    port: integer('-p, --port <port>', 'port to listen on (0 picks a free one)', { min: 0, max: 65_535, env: 'PORT', defaultValue: 3000 }),
     host: text('--host <host>', 'interface to bind', { env: 'HOST', defaultValue: defaultHost }),
     secret: secretOption(),
     secretFile: secretFileOption(),
@@ -191,29 +185,25 @@ export function webhookOptions(defaultHost: string) {
     queueReplicas: integer(
       '--queue-replicas <n>',
       'with --queue: Redis replicas that must hold each bounty before its 202 (WAIT, 100 ms; else 503)',
-      { min: 0, max: 100 },
-      { env: 'POLYSWARM_QUEUE_REPLICAS', defaultLabel: '1 when the master has a replica, else 0', group: QUEUE },
+      { min: 0, max: 100, env: 'POLYSWARM_QUEUE_REPLICAS', defaultLabel: '1 when the master has a replica, else 0', group: QUEUE },
     ),
     stateDir: text('--state-dir <dir>', 'folder of the embedded queue’s journal (mount a volume here in a container)', {
       env: 'POLYSWARM_STATE_DIR',
       defaultLabel: '<project>/.polyswarm',
       group: QUEUE,
     }),
-    maxQueued: integer(
-      '--max-queued <n>',
-      'bounties allowed to wait; one more is answered 503 with Retry-After',
-      { min: 1, max: 10_000_000 },
-      {
-        env: 'POLYSWARM_MAX_QUEUED',
-        defaultValue: DEFAULTS.queueCapacity,
-        group: QUEUE,
-      },
-    ),
+    maxQueued: integer('--max-queued <n>', 'bounties allowed to wait; one more is answered 503 with Retry-After', {
+      min: 1,
+      max: 10_000_000,
+      env: 'POLYSWARM_MAX_QUEUED',
+      defaultValue: DEFAULTS.queueCapacity,
+      group: QUEUE,
+    }),
     maxQueuedBytes: size(
       '--max-queued-bytes <size>',
       'signed body bytes allowed queued or scanning (bounds memory); one more is answered 503',
-      { min: 1024 * 1024 },
       {
+        min: 1024 * 1024,
         env: 'POLYSWARM_MAX_QUEUED_BYTES',
         defaultValue: DEFAULTS.maxQueuedBytes,
         defaultLabel: `${DEFAULTS.maxQueuedBytes / 1024 ** 2}MiB`,
@@ -230,14 +220,18 @@ export function connectionOptions() {
     maxConnections: integer(
       '--max-connections <n>',
       'connections held at once; past it an idle or slow one of the busiest client makes room (lowered to fit the open-file limit)',
-      { min: 1, max: 1_000_000 },
-      { env: 'POLYSWARM_MAX_CONNECTIONS', defaultValue: DEFAULTS.maxConnections, group: PRODUCTION },
+      { min: 1, max: 1_000_000, env: 'POLYSWARM_MAX_CONNECTIONS', defaultValue: DEFAULTS.maxConnections, group: PRODUCTION },
     ),
     maxConnectionsPerAddress: integer(
       '--max-connections-per-address <n>',
       'connections held at once from one client address (an IPv6 /64); behind a reverse proxy, raise it to --max-connections',
-      { min: 1, max: 1_000_000 },
-      { env: 'POLYSWARM_MAX_CONNECTIONS_PER_ADDRESS', defaultValue: DEFAULTS.maxConnectionsPerAddress, group: PRODUCTION },
+      {
+        min: 1,
+        max: 1_000_000,
+        env: 'POLYSWARM_MAX_CONNECTIONS_PER_ADDRESS',
+        defaultValue: DEFAULTS.maxConnectionsPerAddress,
+        group: PRODUCTION,
+      },
     ),
   };
 }
@@ -249,17 +243,13 @@ export function recordOptions(what: string) {
       env: 'POLYSWARM_RECORD',
       group: RECORDING,
     }),
-    recordMaxBytes: size(
-      '--record-max-bytes <size>',
-      'rotate the recording to FILE.1 past this size',
-      { min: 64 * 1024 },
-      {
-        env: 'POLYSWARM_RECORD_MAX_BYTES',
-        defaultValue: DEFAULT_RECORD_MAX_BYTES,
-        defaultLabel: `${DEFAULT_RECORD_MAX_BYTES / 1024 ** 2}MiB`,
-        group: RECORDING,
-      },
-    ),
+    recordMaxBytes: size('--record-max-bytes <size>', 'rotate the recording to FILE.1 past this size', {
+      min: 64 * 1024,
+      env: 'POLYSWARM_RECORD_MAX_BYTES',
+      defaultValue: DEFAULT_RECORD_MAX_BYTES,
+      defaultLabel: `${DEFAULT_RECORD_MAX_BYTES / 1024 ** 2}MiB`,
+      group: RECORDING,
+    }),
     recordArtifacts: text(
       '--record-artifacts <dir>',
       'with --record: also keep each downloaded artifact as DIR/<sha256>, mode 0600 (they may be malware)',

@@ -1,6 +1,4 @@
-/**
- * `polyswarm-engine init [dir]`: scaffolds a project (scaffold/init.ts), then prints the next three commands.
- */
+/** `polyswarm-engine init [dir]`: scaffolds a project (scaffold/init.ts), then prints the next three commands. */
 import { PACKAGE_MANAGERS, TEMPLATE_NAMES } from '../scaffold/names.js';
 import { choice, defineCommand, flag, negated, text } from './define.js';
 

@@ -1,6 +1,4 @@
-/**
- * `polyswarm-engine secret`: a fresh webhook secret, printed, or written to the project's `.env` (--write).
- */
+/** `polyswarm-engine secret`: a fresh webhook secret, printed, or written to the project's `.env` (--write). */
 import { defineCommand, flag } from './define.js';
 import { cwdOption } from './engine-options.js';
 

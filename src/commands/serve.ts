@@ -11,25 +11,18 @@ export const serve = defineCommand({
     ...egressOptions('any'),
     watch: negated('--no-watch', 'do not reload on file changes'),
     inspector: negated('--no-inspector', 'do not serve the inspector page (every bounty, its answer, replay)'),
-    inspectorPort: integer(
-      '--inspector-port <port>',
-      'port of the inspector page, on 127.0.0.1 (a free one if taken)',
-      { min: 0, max: 65_535 },
-      {
-        env: 'POLYSWARM_INSPECTOR_PORT',
-        defaultValue: DEFAULT_INSPECTOR_PORT,
-      },
-    ),
-    inspectorHistory: size(
-      '--inspector-history <size>',
-      'memory the inspector’s history may hold; the oldest go first',
-      { min: 64 * 1024 },
-      {
-        env: 'POLYSWARM_INSPECTOR_HISTORY',
-        defaultValue: DEFAULT_HISTORY_BYTES,
-        defaultLabel: `${DEFAULT_HISTORY_BYTES / 1024 ** 2}MiB`,
-      },
-    ),
+    inspectorPort: integer('--inspector-port <port>', 'port of the inspector page, on 127.0.0.1 (a free one if taken)', {
+      min: 0,
+      max: 65_535,
+      env: 'POLYSWARM_INSPECTOR_PORT',
+      defaultValue: DEFAULT_INSPECTOR_PORT,
+    }),
+    inspectorHistory: size('--inspector-history <size>', 'memory the inspector’s history may hold; the oldest go first', {
+      min: 64 * 1024,
+      env: 'POLYSWARM_INSPECTOR_HISTORY',
+      defaultValue: DEFAULT_HISTORY_BYTES,
+      defaultLabel: `${DEFAULT_HISTORY_BYTES / 1024 ** 2}MiB`,
+    }),
   },
   examples: [
     'polyswarm-engine serve',

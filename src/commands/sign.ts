@@ -1,6 +1,4 @@
-/**
- * `polyswarm-engine sign [file|-]`: prints the X-POLYSWARM-SIGNATURE of exactly those bytes.
- */
+/** `polyswarm-engine sign [file|-]`: prints the X-POLYSWARM-SIGNATURE of exactly those bytes. */
 import { defineCommand } from './define.js';
 import { secretOption } from './engine-options.js';
 

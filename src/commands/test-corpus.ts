@@ -6,7 +6,7 @@ import { expirationOption, streamSettings, OUTPUT_GROUP, streamOptions } from '.
 
 function corpusFlags() {
   return streamOptions({
-    concurrency: integer('--concurrency <n>', 'files in flight at once', { min: 1, max: 1000 }, { defaultValue: 4 }),
+    concurrency: integer('--concurrency <n>', 'files in flight at once', { min: 1, max: 1000, defaultValue: 4 }),
     labels: text(
       '--labels <file.csv>',
       'label the files with a CSV of "path or sha256,malicious|benign" instead of malicious/ and benign/ subfolders',

@@ -10,12 +10,11 @@ const DEFAULT_CONCURRENCY = 10;
 function loadFlags() {
   return streamOptions({
     rate: integer('--rate <n>', 'bounties per second (open loop)', { min: 1, max: 100_000 }),
-    concurrency: integer(
-      '--concurrency <n>',
-      'bounties in flight at once (closed loop: the next is sent when one is answered)',
-      { min: 1, max: 10_000 },
-      { defaultLabel: `${DEFAULT_CONCURRENCY} when --rate is not given` },
-    ),
+    concurrency: integer('--concurrency <n>', 'bounties in flight at once (closed loop: the next is sent when one is answered)', {
+      min: 1,
+      max: 10_000,
+      defaultLabel: `${DEFAULT_CONCURRENCY} when --rate is not given`,
+    }),
     duration: duration('--duration <duration>', 'how long to send bounties', { defaultValue: 30_000, defaultLabel: '30s', min: 1 }),
     artifact: text('--artifact <eicar|benign|file>', 'the artifact every bounty carries', { defaultValue: 'eicar' }),
     expiration: expirationOption(),

@@ -68,12 +68,11 @@ function callbackOptions() {
         defaultLabel: 'the listen host, 127.0.0.1 for 0.0.0.0/::',
       },
     ),
-    callbackPort: integer(
-      '--callback-port <port>',
-      'port they bind, for a firewall rule or port mapping',
-      { min: 0, max: 65_535 },
-      { defaultLabel: '0, a free one' },
-    ),
+    callbackPort: integer('--callback-port <port>', 'port they bind, for a firewall rule or port mapping', {
+      min: 0,
+      max: 65_535,
+      defaultLabel: '0, a free one',
+    }),
   });
 }
 

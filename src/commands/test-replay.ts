@@ -22,7 +22,7 @@ export const testReplay = defineCommand({
     }),
     exact: flag('--exact', 'send the recorded bytes and signature unchanged (no rewriting; the answer goes to the recorded response_url)'),
     artifacts: text('--artifacts <dir>', 'folder of recorded artifacts (start --record-artifacts); bounties without theirs are skipped'),
-    concurrency: integer('-c, --concurrency <n>', 'bounties in flight at once', { min: 1, max: 1000 }, { defaultValue: 8 }),
+    concurrency: integer('-c, --concurrency <n>', 'bounties in flight at once', { min: 1, max: 1000, defaultValue: 8 }),
     rate: integer('--rate <n>', 'bounties started per second', { min: 1, max: 100_000 }),
     timeout: duration('--timeout <duration>', 'how long to wait for the engine to acknowledge each bounty', {
       defaultValue: 10_000,

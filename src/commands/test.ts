@@ -133,10 +133,10 @@ function artifactChoice(options: TestOptions): ArtifactChoice | undefined {
 
 async function bountyOptions(options: TestOptions): Promise<BountyOptions> {
   const { parseSetArgument } = await import('../simulator/bounty.js');
-  const { readInput } = await import('../util/input.js');
+  const { readBytes, readInput } = await import('../util/input.js');
   const artifact = artifactChoice(options);
   // Before any engine is booted: a file that cannot be read is a usage error now, not after a cold start.
-  if (typeof artifact === 'object' && 'file' in artifact) await (await import('../simulator/cases.js')).readArtifactFile(artifact.file);
+  if (typeof artifact === 'object' && 'file' in artifact) await readBytes(artifact.file, `--file ${artifact.file}`);
   const bounty: BountyOptions = {
     artifact,
     phase: options.phase,

@@ -105,7 +105,6 @@ const BODY = `
 </main>
 `;
 
-/** The whole page. */
 export function inspectorPage(): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>polyswarm-engine inspector</title>

@@ -66,15 +66,15 @@ async function readObject(event: H3Event): Promise<Record<string, unknown>> {
   throw new HTTPError({ status: 400, message: 'expected a JSON object' });
 }
 
-/** The inspector's API as an h3 app; `allowedHosts()` is read per request (the port is known only once bound). */
-function inspectorApp(inspector: Inspector, allowedHosts: () => string[], url: () => string): H3 {
+/** The inspector's API as an h3 app; `bound` is read per request (the port is known only once bound). */
+function inspectorApp(inspector: Inspector, bound: { hosts: string[]; url: string }): H3 {
   const app = new H3({
     onError: (error) => refuse(error.status ?? 500, error.message),
   });
   app.use((event, next) => {
     const host = (event.req.headers.get('host') ?? '').toLowerCase();
-    if (!allowedHosts().includes(host))
-      return refuse(403, `Host ${JSON.stringify(event.req.headers.get('host') ?? '')} is not this inspector; open ${url()}`);
+    if (!bound.hosts.includes(host))
+      return refuse(403, `Host ${JSON.stringify(event.req.headers.get('host') ?? '')} is not this inspector; open ${bound.url}`);
     const origin = event.req.headers.get('origin');
     if (origin !== null && origin !== `http://${host}`) {
       return refuse(403, `requests from ${origin} are refused: only the inspector's own page may use its API`);
@@ -91,13 +91,7 @@ function inspectorApp(inspector: Inspector, allowedHosts: () => string[], url: (
   app.get('/', () => text(inspectorPage(), 'text/html; charset=utf-8', { 'content-security-policy': PAGE_POLICY }));
   app.get('/api/events', (event) => stream(inspector, event));
   app.get('/api/transactions', (event) => {
-    const query = event.url.searchParams;
-    const filter = {
-      event: query.get('event') ?? undefined,
-      status: query.get('status') ?? undefined,
-      verdict: query.get('verdict') ?? undefined,
-      q: query.get('q') ?? undefined,
-    };
+    const filter = Object.fromEntries(['event', 'status', 'verdict', 'q'].map((k) => [k, event.url.searchParams.get(k) ?? undefined]));
     return {
       engine: inspector.engineUrl,
       bytes: inspector.history.bytes,
@@ -184,26 +178,17 @@ function stream(inspector: Inspector, event: H3Event) {
 
 /** Starts the inspector on 127.0.0.1:`port` (0: a free one). */
 export async function startInspectorServer(inspector: Inspector, port: number): Promise<InspectorServer> {
-  let allowedHosts: string[] = [];
-  let url = '';
-  const server = createServer(
-    toNodeHandler(
-      inspectorApp(
-        inspector,
-        () => allowedHosts,
-        () => url,
-      ),
-    ),
-  );
+  const bound = { hosts: [] as string[], url: '' };
+  const server = createServer(toNodeHandler(inspectorApp(inspector, bound)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
-  const bound = (server.address() as AddressInfo).port;
-  allowedHosts = LOOPBACK_NAMES.map((name) => `${name}:${bound}`);
-  url = `http://127.0.0.1:${bound}/`;
+  const { port: boundPort } = server.address() as AddressInfo;
+  bound.hosts = LOOPBACK_NAMES.map((name) => `${name}:${boundPort}`);
+  bound.url = `http://127.0.0.1:${boundPort}/`;
   return {
-    url,
+    url: bound.url,
     server,
     async close() {
       server.closeAllConnections();

@@ -278,11 +278,6 @@ export interface BountyToWireOptions {
   legacy?: boolean;
 }
 
-/** Python's isoformat() without an offset, for a bounty whose expiration came naive. */
-function naiveIso(date: Date): string {
-  return date.toISOString().slice(0, -1);
-}
-
 /**
  * The wire body of a bounty, for senders (the `test` simulator): serialise it with `stringifyJson` so bigints
  * stay exact. An id of canonical digits (`0` or no leading zero) is written as a JSON integer, as the
@@ -293,7 +288,9 @@ function naiveIso(date: Date): string {
 export function bountyToWire(bounty: BountyData, options: BountyToWireOptions = {}): Record<string, unknown> {
   const legacy = options.legacy ?? bounty.version === 'v0';
   const id = /^(0|[1-9]\d*)$/.test(bounty.id) ? BigInt(bounty.id) : bounty.id;
-  const expiration = bounty.expiration_was_naive ? naiveIso(bounty.expiration) : bounty.expiration.toISOString();
+  // Python's isoformat() without an offset, for a bounty whose expiration came naive.
+  const iso = bounty.expiration.toISOString();
+  const expiration = bounty.expiration_was_naive ? iso.slice(0, -1) : iso;
   const rules: Record<string, bigint> = {};
   for (const [key, rule] of Object.entries(bounty.rules)) if (rule !== undefined) rules[key] = rule;
   if (legacy) {

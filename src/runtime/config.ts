@@ -11,7 +11,6 @@ import type { OptionSpec, OptionSpecs, OptionValues, ValueSource } from './optio
 export interface ConfigLayers {
   /** Values commander parsed from the command line (only the flags actually given). */
   flags: Record<string, unknown>;
-  /** The process environment. */
   env: NodeJS.ProcessEnv;
   /** The project's `.env`, already parsed (see `readDotEnv`). */
   dotenv: Record<string, string>;

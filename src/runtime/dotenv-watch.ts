@@ -25,12 +25,7 @@ export interface DotEnvWatcher {
 }
 
 /** Watches `<dir>/.env` and applies its edits to `env`, logging what changed. Resolves once the watcher is ready. */
-export async function watchDotEnv(
-  dir: string,
-  env: NodeJS.ProcessEnv,
-  logger: Logger,
-  onReload?: (changed: string[]) => void,
-): Promise<DotEnvWatcher> {
+export async function watchDotEnv(dir: string, env: NodeJS.ProcessEnv, logger: Logger): Promise<DotEnvWatcher> {
   const file = join(dir, '.env');
   const tracked = trackDotEnv(dir, env);
   let timer: NodeJS.Timeout | undefined;
@@ -42,7 +37,6 @@ export async function watchDotEnv(
         logger.info(`.env reloaded: ${changed.join(', ')} changed (the next bounty sees it)`);
         if (restart.length > 0) logger.warn(`${restart.join(', ')} changed in .env: serve read it at start, restart serve to use it`);
       }
-      onReload?.(changed);
     } catch (error) {
       logger.warn('.env could not be read again; the previous values stay', { error: errorMessage(error) });
     }

@@ -2,7 +2,7 @@
  * `serve` and `start` as processes: open the project (open-project.ts), build the queue (queue.ts) and the engine on
  * it, listen, and hand signals, the ready line and the graceful stop to the process host (host.ts).
  */
-import { relative, resolve } from 'node:path';
+import { relative } from 'node:path';
 import { createEngine } from '../engine/engine.js';
 import { ScanModuleError } from '../engine/loader.js';
 import { combineObservers } from '../engine/observer.js';
@@ -18,13 +18,12 @@ import { connectableUrl, listenError, listenForDevelopment, printBanner, type Li
 import { openProject, startProject, type ProjectProcessConfig } from './open-project.js';
 import type { ValueSource } from './options.js';
 import { openQueue } from './queue.js';
-import type { QueueConnectionConfig } from './queue-name.js';
 import { resolveSecret, warnSecretFlags, type SecretConfig } from './secret.js';
 
 export { connectableUrl } from './listen.js';
 
 /** The resolved configuration of `serve` / `start`. */
-export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig, QueueConnectionConfig {
+export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig {
   /** `serve`: listhen, hot reload, banner, state file, inspector. `start`: strict server timeouts, no watcher. */
   mode: 'serve' | 'start';
   port: number;
@@ -32,9 +31,6 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig,
   /** Where each flag's value came from (runtime/config.ts): the port's, to say which setting chose a busy port. */
   sources?: SecretConfig['sources'] & { port?: ValueSource };
   origins?: SecretConfig['origins'] & { port?: string };
-  concurrency?: number;
-  queue?: string;
-  queueName?: string;
   stateDir?: string;
   maxQueued?: number;
   maxQueuedBytes?: number;
@@ -47,8 +43,6 @@ export interface EngineProcessConfig extends ProjectProcessConfig, SecretConfig,
   inspector?: boolean;
   inspectorPort?: number;
   inspectorHistory?: number;
-  grace: number;
-  lockDuration: number;
 }
 
 /** Runs the engine project in `config.cwd` until SIGINT/SIGTERM; a UsageError for what keeps it from starting. */
@@ -70,20 +64,7 @@ export async function runEngineProcess(config: EngineProcessConfig): Promise<num
       let queue: Awaited<ReturnType<typeof openQueue>>;
       let parts: Awaited<ReturnType<typeof startProject>>;
       try {
-        queue = await openQueue({
-          command: config.mode,
-          url: config.queue,
-          queueName: config.queueName,
-          connection: config,
-          maxQueued: config.maxQueued,
-          maxQueuedBytes: config.maxQueuedBytes,
-          projectDir: project.dir,
-          stateDir: config.stateDir === undefined ? undefined : resolve(config.cwd, config.stateDir),
-          withWorker: config.withWorker,
-          concurrency: config.concurrency,
-          lockDurationMs: config.lockDuration,
-          logger,
-        });
+        queue = await openQueue(config, project.dir, logger);
         parts = await startProject(open, config, { fresh: serve, webhook: config }).catch(async (error: unknown) => {
           await queue.queue.release?.();
           throw error;

@@ -14,13 +14,20 @@ import { errorMessage, UsageError } from '../util/errors.js';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../util/logger.js';
 import { findProject, type EngineProject } from '../util/project.js';
 import { startMetrics, type MetricsConfig, type ProcessMetrics } from './metrics.js';
+import type { QueueConnectionConfig } from './queue-name.js';
 import { sweepArtifacts } from './sweep.js';
 
 /** What every engine process is configured with (runtime/config.ts resolved it). */
-export interface ProjectProcessConfig extends MetricsConfig {
+export interface ProjectProcessConfig extends MetricsConfig, QueueConnectionConfig {
   cwd: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
+  /** `--queue`: a Redis URL (`worker` requires one), `memory`, or absent (the embedded, journaled queue). */
+  queue?: string;
+  queueName?: string;
+  concurrency?: number;
+  grace: number;
+  lockDuration: number;
   egress?: EgressMode;
   egressAllow?: string[];
   record?: string;

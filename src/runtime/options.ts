@@ -50,6 +50,12 @@ interface Extra<T> extends HelpPlacement {
   defaultValue?: T;
 }
 
+/** The bounds of a number (`max` default: the largest safe integer), given with its other settings. */
+interface Range {
+  min: number;
+  max?: number;
+}
+
 /** A declaration's spec: its value is always present (`Required`) exactly when it has a default. */
 type Declared<T, E> = OptionSpec<T, E extends { defaultValue: T } ? true : false>;
 
@@ -67,18 +73,12 @@ export function custom<T, E extends Extra<T> = Extra<T>>(
   return { flags, description, parse, kind, choices, env, defaultValue, defaultLabel, group, hidden } as Declared<T, E>;
 }
 
-/** A text value. */
 export function text<E extends Extra<string>>(flags: string, description: string, extra?: E): Declared<string, E> {
   return custom(flags, description, (value) => value, extra);
 }
 
 /** A whole number between `min` and `max`. */
-export function integer<E extends Extra<number>>(
-  flags: string,
-  description: string,
-  range: { min: number; max?: number },
-  extra?: E,
-): Declared<number, E> {
+export function integer<E extends Extra<number> & Range>(flags: string, description: string, range: E): Declared<number, E> {
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
   const parse = (value: string) => {
     if (!/^\d+$/.test(value.trim())) throw new Error('must be a whole number');
@@ -86,7 +86,7 @@ export function integer<E extends Extra<number>>(
     if (n < range.min || n > max) throw new Error(`must be between ${range.min} and ${max}`);
     return n;
   };
-  return custom(flags, description, parse, extra);
+  return custom(flags, description, parse, range);
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -111,8 +111,7 @@ const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 102
 export function size(
   flags: string,
   description: string,
-  range: { min: number; max?: number },
-  extra: Extra<number> & { defaultValue: number },
+  range: Extra<number> & Range & { defaultValue: number },
 ): OptionSpec<number, true> {
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
   const parse = (value: string) => {
@@ -122,10 +121,9 @@ export function size(
     if (bytes < range.min || bytes > max) throw new Error(`must be between ${range.min} and ${max} bytes`);
     return bytes;
   };
-  return custom(flags, description, parse, extra);
+  return custom(flags, description, parse, range);
 }
 
-/** One of a fixed list of words. */
 export function choice<C extends string, E extends Extra<C> = Extra<C>>(
   flags: string,
   description: string,

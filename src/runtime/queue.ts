@@ -4,7 +4,7 @@
  * - `memory`: the embedded queue without a journal (a crash loses what is queued; the user chose it);
  * - `redis://…`: Redis (BullMQ), shared with `polyswarm-engine worker` processes.
  */
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { DEFAULTS, defaultConcurrency } from '../engine/defaults.js';
 import { isEngineError } from '../engine/errors.js';
 import { openJournal } from '../engine/journal.js';
@@ -12,29 +12,15 @@ import { EmbeddedQueue } from '../engine/embedded-queue.js';
 import type { BountyQueue } from '../engine/queue.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import type { EngineProcessConfig } from './engine-process.js';
 import { connectionOf, sharedQueueName, type QueueConnectionConfig } from './queue-name.js';
 
-export interface QueueChoice {
-  command: 'serve' | 'start';
-  /** `--queue` / `POLYSWARM_QUEUE_URL`: a Redis URL, `memory`, or absent (journaled). */
-  url?: string;
-  /** `--queue-name`: the Redis queue's name (default: the project's package name). */
-  queueName?: string;
-  /** TLS files and replicas for a Redis queue. */
-  connection?: QueueConnectionConfig;
-  /** `--max-queued`, `--max-queued-bytes`: the queue's limits, embedded or shared. */
-  maxQueued?: number;
-  maxQueuedBytes?: number;
-  /** The project folder, and the state folder the journal lives in (`--state-dir`, default <project>/.polyswarm). */
-  projectDir: string;
-  stateDir?: string;
-  /** `start --with-worker`: also scan in this process. */
-  withWorker?: boolean;
-  concurrency?: number;
-  /** The Redis job lock (`--lock-duration`). */
-  lockDurationMs: number;
-  logger: Logger;
-}
+/** The flags of `serve`/`start` the queue is built from (`stateDir` defaults to <project>/.polyswarm). */
+export type QueueChoice = QueueConnectionConfig &
+  Pick<
+    EngineProcessConfig,
+    'mode' | 'cwd' | 'queue' | 'queueName' | 'maxQueued' | 'maxQueuedBytes' | 'stateDir' | 'withWorker' | 'concurrency' | 'lockDuration'
+  >;
 
 export interface QueueSetup {
   queue: BountyQueue;
@@ -51,8 +37,8 @@ export interface QueueSetup {
 const READY_WAIT_MS = 3000;
 
 /** Builds the engine's queue from the command's flags. Throws a UsageError for flags that do not go together. */
-export async function openQueue(choice: QueueChoice): Promise<QueueSetup> {
-  if (choice.withWorker && !choice.url?.startsWith('redis')) {
+export async function openQueue(choice: QueueChoice, projectDir: string, logger: Logger): Promise<QueueSetup> {
+  if (choice.withWorker && !choice.queue?.startsWith('redis')) {
     throw new UsageError('--with-worker needs --queue redis://…', {
       hint: 'Without --queue the engine already scans in this process; pass --queue redis://… to share a Redis queue.',
     });
@@ -62,26 +48,26 @@ export async function openQueue(choice: QueueChoice): Promise<QueueSetup> {
     capacity: choice.maxQueued ?? DEFAULTS.queueCapacity,
     maxBytes: choice.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
     deadlineMarginMs: DEFAULTS.deliveryMarginMs,
-    logger: choice.logger,
+    logger,
   };
   const ready = async () => {};
-  if (!choice.url || choice.url.trim().toLowerCase() === 'memory') {
+  if (!choice.queue || choice.queue.trim().toLowerCase() === 'memory') {
     const memory = () => new EmbeddedQueue(limits);
-    if (choice.url) return { queue: memory(), description: 'embedded, in memory (a crash loses queued bounties)', ready };
-    const dir = choice.stateDir ?? join(choice.projectDir, '.polyswarm');
+    if (choice.queue) return { queue: memory(), description: 'embedded, in memory (a crash loses queued bounties)', ready };
+    const dir = choice.stateDir === undefined ? join(projectDir, '.polyswarm') : resolve(choice.cwd, choice.stateDir);
     let journal: ReturnType<typeof openJournal>;
     try {
       journal = openJournal(dir);
     } catch (error) {
       // A second `serve` of one project (development): it runs, in memory, and says so. `start` never falls back.
-      if (choice.command === 'serve' && choice.stateDir === undefined && isEngineError(error, 'JOURNAL_LOCKED')) {
+      if (choice.mode === 'serve' && choice.stateDir === undefined && isEngineError(error, 'JOURNAL_LOCKED')) {
         const pid = error.data.pid;
-        choice.logger.warn('another engine of this project holds its journal; this serve keeps its queue in memory', { pid });
+        logger.warn('another engine of this project holds its journal; this serve keeps its queue in memory', { pid });
         return { queue: memory(), description: `embedded, in memory (pid ${pid} holds the journal)`, ready };
       }
       throw error;
     }
-    const shown = relative(choice.projectDir, journal.path) || journal.path;
+    const shown = relative(projectDir, journal.path) || journal.path;
     return {
       queue: new EmbeddedQueue({ ...limits, journal }),
       description: `embedded, journaled in ${shown.startsWith('..') ? journal.path : shown}`,
@@ -90,23 +76,23 @@ export async function openQueue(choice: QueueChoice): Promise<QueueSetup> {
   }
   // Loaded only when asked for: BullMQ and ioredis add about a quarter of a second to every start-up.
   const { parseRedisUrl, preflight, RedisQueue } = await import('../engine/redis/index.js');
-  const target = parseRedisUrl(choice.url, connectionOf(choice.connection ?? {}));
-  const { queueName, engine } = sharedQueueName(choice.projectDir, choice.queueName);
+  const target = parseRedisUrl(choice.queue, connectionOf(choice));
+  const { queueName, engine } = sharedQueueName(projectDir, choice.queueName);
   // Exit 2 now for a Redis that would evict bounties, a queue that belongs to another engine or a certificate that
   // fails; it finds a cluster too. If Redis is down, the queue checks the policy when it connects (and refuses
   // bounties meanwhile).
-  await preflight(target, { queueName, engine, role: 'web', logger: choice.logger, timeoutMs: READY_WAIT_MS });
+  await preflight(target, { queueName, engine, role: 'web', logger, timeoutMs: READY_WAIT_MS });
   // `serve` is for development: it scans too, so one process shows answers without a separate worker.
-  const scans = choice.command === 'serve' || Boolean(choice.withWorker);
+  const scans = choice.mode === 'serve' || Boolean(choice.withWorker);
   const queue = new RedisQueue({
     role: scans ? 'web+worker' : 'web',
     url: target,
     queueName,
     concurrency: limits.concurrency,
-    lockDurationMs: choice.lockDurationMs,
+    lockDurationMs: choice.lockDuration,
     maxQueued: limits.capacity,
     maxQueuedBytes: limits.maxBytes,
-    logger: choice.logger,
+    logger,
   });
   return {
     queue,

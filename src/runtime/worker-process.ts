@@ -7,22 +7,13 @@ import { createRedisWorker } from '../engine/worker.js';
 import { UsageError } from '../util/errors.js';
 import { hostProcess } from './host.js';
 import { openProject, startProject, type ProjectProcessConfig } from './open-project.js';
-import { connectionOf, sharedQueueName, type QueueConnectionConfig } from './queue-name.js';
-
-export interface WorkerProcessConfig extends ProjectProcessConfig, QueueConnectionConfig {
-  /** Required. */
-  queue?: string;
-  queueName?: string;
-  concurrency?: number;
-  grace: number;
-  lockDuration: number;
-}
+import { connectionOf, sharedQueueName } from './queue-name.js';
 
 /** How long the worker waits for Redis before saying so (it keeps waiting). */
 const WAITING_LOG_MS = 2000;
 
 /** Runs scan workers against the Redis queue until SIGINT/SIGTERM (exit codes: runtime/host.ts). */
-export async function runWorkerProcess(config: WorkerProcessConfig): Promise<number> {
+export async function runWorkerProcess(config: ProjectProcessConfig): Promise<number> {
   if (!config.queue) {
     throw new UsageError('worker needs a Redis queue to take bounties from', {
       hint: 'Pass --queue redis://host:port[/db], or set POLYSWARM_QUEUE_URL (also read from the project’s .env).',

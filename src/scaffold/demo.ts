@@ -13,7 +13,6 @@ export interface DemoProject {
   dir: string;
   /** The temporary folder holding it. */
   root: string;
-  /** Removes everything the demo created. */
   cleanup(): Promise<void>;
 }
 

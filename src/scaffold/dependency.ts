@@ -1,6 +1,4 @@
-/**
- * The npm spec a new project uses for its `polyswarm-engine` dependency.
- */
+/** The npm spec a new project uses for its `polyswarm-engine` dependency. */
 import { isAbsolute, resolve } from 'node:path';
 import { installedFromLocalFile, isSourceCheckout, packageInfo, PACKAGE_ROOT } from './package-root.js';
 

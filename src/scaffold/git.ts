@@ -9,9 +9,7 @@ export type GitOutcome =
   | { status: 'skipped'; reason: 'git-missing' | 'inside-repository' }
   | { status: 'failed'; message: string };
 
-async function git(args: string[], cwd: string) {
-  return execa('git', args, { cwd, reject: false, stdin: 'ignore', env: { GIT_TERMINAL_PROMPT: '0' } });
-}
+const git = (args: string[], cwd: string) => execa('git', args, { cwd, reject: false, stdin: 'ignore', env: { GIT_TERMINAL_PROMPT: '0' } });
 
 /**
  * Creates the repository and commits everything not ignored (so `.env` stays out). The author identity

@@ -1,6 +1,4 @@
-/**
- * Installing a new project's dependencies with the user's package manager, with visible progress.
- */
+/** Installing a new project's dependencies with the user's package manager, with visible progress. */
 import { execa } from 'execa';
 import { CliError } from '../util/errors.js';
 

@@ -12,7 +12,8 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { CliError, UsageError } from '../util/errors.js';
 import { checkPackageName } from './package-name.js';
-import { isTemplateName, renamed, TEMPLATE_NAMES, templateDir, templateFiles, type TemplateName } from './templates.js';
+import { TEMPLATES_ROOT } from './package-root.js';
+import { renamed, TEMPLATE_NAMES, templateFiles, type TemplateName } from './templates.js';
 
 export interface ScaffoldOptions {
   template: TemplateName | string;
@@ -146,14 +147,7 @@ async function retitleReadme(dir: string, name: string): Promise<void> {
   if (text?.startsWith('# my-engine\n')) await writeFile(file, `# ${name}\n${text.slice('# my-engine\n'.length)}`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (path: string) => lstat(path).then(Boolean, () => false);
 
 interface MergeRecord {
   /** Absolute paths this run created (undone on failure). */
@@ -238,10 +232,10 @@ function completedPackageJson(before: string, ours: string, file: string): strin
 
 /** The template named `value`; a UsageError listing the templates otherwise. */
 export function validTemplate(value: string): TemplateName {
-  if (!isTemplateName(value)) {
+  if (!(TEMPLATE_NAMES as readonly string[]).includes(value)) {
     throw new UsageError(`unknown template "${value}"`, { hint: `Choose one of: ${TEMPLATE_NAMES.join(', ')}.` });
   }
-  return value;
+  return value as TemplateName;
 }
 
 /** A UsageError saying which of npm's rules `name` breaks, with a name that works, unless it is valid. */
@@ -263,7 +257,7 @@ export async function scaffoldProject(options: ScaffoldOptions): Promise<Scaffol
   const template = validTemplate(options.template);
   assertValidName(options.packageName);
   const target = resolve(options.targetDir);
-  const source = templateDir(template, options.templatesRoot);
+  const source = join(options.templatesRoot ?? TEMPLATES_ROOT, template);
   try {
     await access(source, constants.R_OK);
   } catch {

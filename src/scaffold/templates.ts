@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { TEMPLATES_ROOT } from './package-root.js';
 
 export { DEFAULT_TEMPLATE, TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from './names.js';
-import { TEMPLATE_NAMES, type TemplateName } from './names.js';
+import type { TemplateName } from './names.js';
 
 /** Stored name → name in the new project. */
 export const RENAMES: Readonly<Record<string, string>> = {
@@ -15,16 +15,6 @@ export const RENAMES: Readonly<Record<string, string>> = {
   '_env.example': '.env.example',
   _dockerignore: '.dockerignore',
 };
-
-/** Narrows a string to a template name. */
-export function isTemplateName(value: string): value is TemplateName {
-  return (TEMPLATE_NAMES as readonly string[]).includes(value);
-}
-
-/** The folder holding a template. */
-export function templateDir(name: TemplateName, root: string = TEMPLATES_ROOT): string {
-  return join(root, name);
-}
 
 /** A file's name once copied (`_gitignore` → `.gitignore`). */
 export function renamed(name: string): string {
@@ -44,6 +34,6 @@ export function templateFiles(name: TemplateName, root: string = TEMPLATES_ROOT)
       else out.push(target);
     }
   };
-  walk(templateDir(name, root), '');
+  walk(join(root, name), '');
   return out.sort();
 }

@@ -21,13 +21,9 @@ const PAGE = Buffer.from(
   'utf8',
 );
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 export function artifactOf(bytes: Uint8Array, mimetype: string): Artifact {
   const buffer = Buffer.from(bytes);
-  return { bytes: buffer, mimetype, sha256: sha256Hex(buffer) };
+  return { bytes: buffer, mimetype, sha256: createHash('sha256').update(buffer).digest('hex') };
 }
 
 export const eicarArtifact = (): Artifact => artifactOf(EICAR, 'text/plain');

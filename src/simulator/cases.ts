@@ -1,25 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseJson } from '../protocol/json.js';
 import { sign } from '../protocol/signature.js';
 import type { Verdict } from '../protocol/types.js';
 import { formatDuration } from '../util/duration.js';
 import { UsageError } from '../util/errors.js';
+import { readBytes } from '../util/input.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
 import { applySet, buildBountyWire, prepareBounty, type BountySpec } from './bounty.js';
-import { checkAnswers } from './checks.js';
+import { checkAnswers, type CheckOutcome } from './checks.js';
 import type { HttpResponse } from './http.js';
 import { bodyQuote, explain401, isJsonBody, sendEvent, type RunContext, type SentResponse } from './context.js';
 import { WATCH_GRACE_MS } from './dispatch.js';
 import type { ArtifactChoice, BountyOptions } from './types.js';
 
-/** What a case found; the runner adds the name and the timing. */
-export interface CaseOutcome {
-  messages: string[];
-  warnings: string[];
-  answer?: unknown;
-}
+/** What a case found (as checkAnswers reports an answer); the runner adds the name and the timing. */
+export type CaseOutcome = CheckOutcome;
 
 export interface CaseDefinition {
   name: string;
@@ -82,18 +78,6 @@ interface ResolvedArtifact {
   expect: Verdict | 'any';
 }
 
-/** The bytes of `--file <path>` (or `flag`); a UsageError (exit 2) that names the problem when it cannot be read. */
-export async function readArtifactFile(path: string, flag = '--file'): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(
-      `${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : (error as Error).message}`,
-    );
-  }
-}
-
 /** A bounty's artifact fields for `artifact`, served by the simulator's host. */
 export function hostedSpec(ctx: RunContext, artifact: Artifact): ResolvedArtifact['spec'] {
   return { artifactType: 'file', artifactUri: ctx.host.host(artifact), sha256: artifact.sha256, mimetype: artifact.mimetype };
@@ -111,7 +95,7 @@ async function resolveArtifact(ctx: RunContext, choice: ArtifactChoice): Promise
   if (choice === 'eicar') return hosted(eicarArtifact(), 'malicious');
   if (choice === 'benign') return hosted(benignArtifact(), 'benign');
   if ('file' in choice) {
-    const bytes = await readArtifactFile(choice.file);
+    const bytes = await readBytes(choice.file, `--file ${choice.file}`);
     return hosted(artifactOf(bytes, guessMimetype(bytes, basename(choice.file))), 'any');
   }
   if ('bytes' in choice) return hosted(artifactOf(choice.bytes, choice.mimetype ?? guessMimetype(choice.bytes)), 'any');
@@ -317,7 +301,7 @@ function withAbout(out: CaseOutcome, about: string | undefined): CaseOutcome {
 export type SignatureMangler = (ctx: RunContext, body: Buffer) => { body: Buffer; signature: string | null };
 
 /** A request the engine must refuse on its signature alone: judged on the status (and a JSON body). */
-export function securityCase(name: string, expected: 400 | 401, mangle: SignatureMangler, what: string): CaseDefinition {
+export function securityCase(name: string, expected: 400 | 401, what: string, mangle: SignatureMangler): CaseDefinition {
   return {
     name,
     async run(ctx) {

@@ -49,9 +49,7 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
     return { messages, warnings };
   }
   if (answers.length > 1) {
-    messages.push(
-      `expected exactly one answer, got ${answers.length} (the ${ordinal(2)} ${answers[1].at - answers[0].at} ms after the first)`,
-    );
+    messages.push(`expected exactly one answer, got ${answers.length} (the second ${answers[1].at - answers[0].at} ms after the first)`);
   }
   const first = answers[0];
   if (first.at > expect.expiration) {
@@ -113,8 +111,4 @@ export function checkAnswers(answers: ReceivedAnswer[], expect: AnswerExpectatio
     }
   }
   return { messages, warnings, answer };
-}
-
-function ordinal(n: number): string {
-  return n === 2 ? 'second' : `${n}th`;
 }

@@ -37,7 +37,6 @@ function latencyChart(bins: CorpusReport['latencyBins']): string {
   );
 }
 
-/** The whole page. */
 export function corpusHtml(r: CorpusReport, meta: { engine: string; corpus: string; generatedAt?: Date }): string {
   const cells = (truth: 'malicious' | 'benign') =>
     OUTCOMES.map((o) => {

@@ -5,17 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { weiToNct } from '../protocol/bid.js';
 import { parseJson } from '../protocol/json.js';
 import { UsageError } from '../util/errors.js';
+import { readBytes } from '../util/input.js';
 import { mapLimit } from '../util/map-limit.js';
 import { setDeadline, type DeadlineTimer } from '../util/timers.js';
 import { guessMimetype } from './artifacts.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
 import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
-import { sleep, type ReceivedAnswer } from './host.js';
+import type { ReceivedAnswer } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
 
@@ -78,8 +80,6 @@ export interface CorpusOptions extends DispatchOptions {
   expirationMs?: number;
   /** Called after each file with how many are done. */
   onProgress?: (done: number, total: number) => void;
-  /** Called with each file's result as soon as it is known (streamed, e.g. to a JUnit file). */
-  onFile?: (result: FileResult) => void;
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -119,15 +119,8 @@ export async function collectCorpus(dir: string, labels?: string): Promise<Corpu
     }
     return entries;
   }
-  let text: string;
-  try {
-    text = await readFile(labels, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `--labels ${labels}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
-    );
-  }
-  const rows = text
+  const rows = (await readBytes(labels, `--labels ${labels}`))
+    .toString('utf8')
     .split(/\r?\n/)
     .map((line, i) => ({ line: i + 1, cells: line.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1')) }));
   let byHash: Map<string, string> | null = null;
@@ -226,7 +219,6 @@ async function runFile(d: Dispatcher, entry: CorpusEntry, expirationMs: number):
   return result;
 }
 
-/** Runs the corpus and resolves with its report. */
 export async function runCorpus(options: CorpusOptions): Promise<{ report: CorpusReport; results: FileResult[] }> {
   const url = parseEngineUrl(options.url);
   const entries = await collectCorpus(options.dir, options.labels);
@@ -235,7 +227,6 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
   await withDispatcher(url, options, (d) =>
     mapLimit([...entries.keys()], options.concurrency ?? 4, async (index) => {
       results[index] = await runFile(d, entries[index], options.expirationMs ?? 30_000);
-      options.onFile?.(results[index]);
       options.onProgress?.(++done, entries.length);
     }),
   );
@@ -244,7 +235,6 @@ export async function runCorpus(options: CorpusOptions): Promise<{ report: Corpu
 
 const ratio = (n: number, of: number) => (of === 0 ? null : n / of);
 
-/** The tallies of a corpus run. */
 export function summarize(results: FileResult[]): CorpusReport {
   const row = () => Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   const matrix: Record<Truth, Record<Outcome, number>> = { malicious: row(), benign: row() };

@@ -46,7 +46,6 @@ export async function withDispatcher<T>(url: URL, options: DispatchOptions, fn: 
   }
 }
 
-/** One bounty as sent and answered. */
 export interface TrackedBounty {
   responseUrl: string;
   /** Epoch ms. */

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { UsageError } from '../util/errors.js';
 
@@ -40,11 +41,7 @@ export interface CallbackAddress {
 }
 
 /** A CallbackAddress checked and with its defaults filled in. */
-export interface ResolvedCallbackAddress {
-  listenHost: string;
-  advertiseHost: string;
-  port: number;
-}
+export type ResolvedCallbackAddress = Required<CallbackAddress>;
 
 // A DNS name (docker-compose service names may carry underscores, which URLs accept).
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
@@ -193,7 +190,6 @@ export class SimulatorHost {
     return listenHost === DEFAULT_LISTEN_HOST && advertiseHost === DEFAULT_LISTEN_HOST && port === 0;
   }
 
-  /** Serves `file` and returns its URL. */
   host(file: HostedFile | { fault: ArtifactFault }, suffix = ''): string {
     const token = randomUUID();
     this.files.set(token, file);
@@ -212,7 +208,6 @@ export class SimulatorHost {
     this.downloads.delete(token);
   }
 
-  /** Whether `url` is one of the artifacts this host serves. */
   isHosted(url: string): boolean {
     try {
       const parsed = new URL(url);
@@ -222,7 +217,6 @@ export class SimulatorHost {
     }
   }
 
-  /** How many times the artifact at `url` was downloaded. */
   downloadCount(url: string): number {
     return this.downloads.get(tokenOf(url)) ?? 0;
   }
@@ -316,8 +310,4 @@ function bindError(error: NodeJS.ErrnoException, host: string, port: number): Er
     default:
       return error;
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,13 +5,13 @@
  * twice, or after their expiration. Nothing is kept per bounty once it has expired, so a long run stays flat.
  */
 import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../util/errors.js';
+import { readBytes } from '../util/input.js';
 import { setDeadline } from '../util/timers.js';
 import { artifactOf, benignArtifact, eicarArtifact, guessMimetype, type Artifact } from './artifacts.js';
-import { readArtifactFile } from './cases.js';
 import { accepted, dispatchBounty, WATCH_GRACE_MS, withDispatcher } from './dispatch.js';
 import type { Dispatcher, DispatchOptions, TrackedBounty } from './dispatch.js';
-import { sleep } from './host.js';
 import { LatencyHistogram, type LatencySummary } from './stats.js';
 import { parseEngineUrl } from './target.js';
 
@@ -31,15 +31,10 @@ export interface LoadOptions extends DispatchOptions {
   settleMs?: number;
   /** Called about once a second while bounties are sent and awaited. */
   onProgress?: (progress: LoadProgress) => void;
-  progressEveryMs?: number;
 }
 
-export interface LoadProgress {
+export interface LoadProgress extends Pick<LoadReport, 'sent' | 'acknowledged' | 'answered' | 'lost'> {
   elapsedMs: number;
-  sent: number;
-  acknowledged: number;
-  answered: number;
-  lost: number;
   /** p99 answer latency over the last interval, ms (0 when nothing was answered in it). */
   currentP99: number;
 }
@@ -74,7 +69,7 @@ export interface LoadReport {
 async function loadArtifact(choice: LoadArtifact): Promise<Artifact> {
   if (choice === 'eicar') return eicarArtifact();
   if (choice === 'benign') return benignArtifact();
-  const bytes = await readArtifactFile(choice.file, '--artifact');
+  const bytes = await readBytes(choice.file, `--artifact ${choice.file}`);
   return artifactOf(bytes, guessMimetype(bytes, basename(choice.file)));
 }
 
@@ -174,7 +169,7 @@ async function sendLoad(d: Dispatcher, artifact: Artifact, options: LoadOptions)
     sweep(Date.now());
     progress();
     window.reset();
-  }, options.progressEveryMs ?? 1000);
+  }, 1000);
 
   const inFlight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {

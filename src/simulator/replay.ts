@@ -16,7 +16,8 @@ import { UsageError } from '../util/errors.js';
 import { mapLimit } from '../util/map-limit.js';
 import { guessMimetype } from './artifacts.js';
 import { reaimBounty } from './bounty.js';
-import { SimulatorHost, sleep } from './host.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SimulatorHost } from './host.js';
 import { send } from './http.js';
 import { decodeBody, type Transaction } from './recording.js';
 

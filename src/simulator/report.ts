@@ -6,12 +6,8 @@ import type { CaseResult, TestReport } from './types.js';
 
 /** The reason an answer gives (`metadata.comments`, e.g. `ERROR:…`, `SKIPPED:TIMEOUT`), or null. */
 function answerReason(metadata: Record<string, unknown> | undefined): string | null {
-  const comments = metadata?.comments;
-  const list = Array.isArray(comments)
-    ? comments.filter((c): c is string => typeof c === 'string')
-    : typeof comments === 'string'
-      ? [comments]
-      : [];
+  // One comment may come as a bare string.
+  const list = [metadata?.comments].flat().filter((c): c is string => typeof c === 'string');
   return list.length > 0 ? list.join('; ') : null;
 }
 

@@ -18,7 +18,6 @@ import { sign } from '../protocol/signature.js';
 /** 2^64 + 1 and 2^70: beyond what a double (or a 64-bit integer) holds exactly. */
 const BIG_RULES = { min_allowed_bid: (1n << 64n) + 1n, max_allowed_bid: 1n << 70n };
 
-/** The conformance suite of `test all`, in order. */
 export function conformanceSuite(): CaseDefinition[] {
   const bounty = (name: string, options: BountyCaseOptions): CaseDefinition => ({ name, run: (ctx) => runBountyCase(ctx, options) });
   return [
@@ -42,40 +41,31 @@ export function conformanceSuite(): CaseDefinition[] {
     bounty('bounty: bid rules beyond 2^64', { artifact: 'eicar', rules: BIG_RULES }),
     bounty('bounty: already expired → 2xx, no answer', { artifact: 'eicar', expirationMs: -60_000 }),
     analyzeCase,
-    securityCase(
-      'security: missing signature → 400',
-      400,
-      (_ctx, body) => ({ body, signature: null }),
-      'a bounty without X-POLYSWARM-SIGNATURE',
-    ),
-    securityCase(
-      'security: wrong secret → 401',
-      401,
-      (ctx, body) => ({ body, signature: wrongSignature(ctx, body) }),
-      'a bounty signed with the wrong secret',
-    ),
-    securityCase(
-      'security: tampered body → 401',
-      401,
-      (ctx, body) => {
-        const signature = sign(ctx.secret, body);
-        // Same length, one byte changed after signing, as a proxy or an attacker might.
-        const tampered = Buffer.from(body.toString('utf8').replace('"phase":"assertion"', '"phase":"assertiom"'), 'utf8');
-        return { body: tampered, signature };
-      },
-      'a body changed after it was signed',
-    ),
+    securityCase('security: missing signature → 400', 400, 'a bounty without X-POLYSWARM-SIGNATURE', (_ctx, body) => ({
+      body,
+      signature: null,
+    })),
+    securityCase('security: wrong secret → 401', 401, 'a bounty signed with the wrong secret', (ctx, body) => ({
+      body,
+      signature: wrongSignature(ctx, body),
+    })),
+    securityCase('security: tampered body → 401', 401, 'a body changed after it was signed', (ctx, body) => {
+      const signature = sign(ctx.secret, body);
+      // Same length, one byte changed after signing, as a proxy or an attacker might.
+      const tampered = Buffer.from(body.toString('utf8').replace('"phase":"assertion"', '"phase":"assertiom"'), 'utf8');
+      return { body: tampered, signature };
+    }),
     securityCase(
       'security: uppercase-hex nonsense signature → 401',
       401,
-      (ctx, body) => ({ body, signature: wrongSignature(ctx, body).toUpperCase() }),
       'an uppercase-hex signature that does not match',
+      (ctx, body) => ({ body, signature: wrongSignature(ctx, body).toUpperCase() }),
     ),
     securityCase(
       'security: sha256=-prefixed nonsense signature → 401',
       401,
-      (ctx, body) => ({ body, signature: `sha256=${wrongSignature(ctx, body)}` }),
       'a `sha256=`-prefixed signature that does not match',
+      (ctx, body) => ({ body, signature: `sha256=${wrongSignature(ctx, body)}` }),
     ),
     malformedJsonCase,
     bounty('repeated delivery id → one answer', {

@@ -22,13 +22,18 @@ export async function readInput(file: string | undefined, stdin: NodeJS.ReadStre
     for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
     return { bytes: Buffer.concat(chunks), name: 'stdin' };
   }
+  return { bytes: await readBytes(file), name: file };
+}
+
+/** A file's bytes; a UsageError (exit 2) saying what is wrong with it, its message starting with `name`. */
+export async function readBytes(file: string, name = file): Promise<Buffer> {
   try {
-    return { bytes: await readFile(file), name: file };
+    return await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`${file}: no such file`);
-    if (code === 'EISDIR') throw new UsageError(`${file}: is a folder, not a file`);
-    if (code === 'EACCES') throw new UsageError(`${file}: permission denied`);
-    throw new UsageError(`${file}: cannot read it (${(error as Error).message})`);
+    if (code === 'ENOENT') throw new UsageError(`${name}: no such file`);
+    if (code === 'EISDIR') throw new UsageError(`${name}: is a folder, not a file`);
+    if (code === 'EACCES') throw new UsageError(`${name}: permission denied`);
+    throw new UsageError(`${name}: cannot read it (${(error as Error).message})`);
   }
 }

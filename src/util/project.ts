@@ -83,7 +83,6 @@ export interface ServeState {
   stale?: string;
 }
 
-/** The state file of the project in `dir`. */
 export function serveStatePath(dir: string): string {
   return join(dir, '.polyswarm', 'serve.json');
 }

@@ -3,7 +3,7 @@
  * `CI` set) a missing answer is a UsageError naming the flags, never a prompt waiting forever on a pipe.
  */
 import { Writable } from 'node:stream';
-import { confirm, input, select } from '@inquirer/prompts';
+import { input, select } from '@inquirer/prompts';
 import { UsageError } from './errors.js';
 
 /** Asks questions on a terminal (or injected streams). Only create one when `isInteractive()` says so. */
@@ -15,7 +15,6 @@ export interface Prompter {
     choices: readonly { value: T; name?: string; description?: string }[];
     default?: T;
   }): Promise<T>;
-  confirm(question: { message: string; default?: boolean }): Promise<boolean>;
 }
 
 /** Whether questions can be asked: stdin and stdout are terminals and `CI` is unset (CI may attach a pseudo-terminal). */
@@ -46,7 +45,6 @@ export function createPrompter(streams: { input?: NodeJS.ReadableStream; output?
   return {
     text: (q) => input({ message: q.message, default: q.default, validate: q.validate }, context()),
     select: (q) => select({ message: q.message, choices: q.choices.map((c) => ({ ...c })), default: q.default }, context()),
-    confirm: (q) => confirm({ message: q.message, default: q.default }, context()),
   };
 }
 

@@ -137,7 +137,6 @@ export interface MemoryRoom {
   room: number;
   /** The `admitted` counter at the reading. */
   admittedThen: number;
-  /** What this job costs in Redis. */
   cost: number;
   /** What each stored, unfinished job may still need (its lock, guard keys, BullMQ's moves and events). */
   perHeld: number;

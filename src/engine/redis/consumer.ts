@@ -13,7 +13,7 @@ import type { BountyJob, JobRunner } from '../queue.js';
 import { Budget } from './budget.js';
 import { closeConnection, consumerConnection, type RedisClient, watchConnection } from './connection.js';
 import { decodeJob, jobIdFor } from './job.js';
-import { keep, KEEP_COMPLETED, KEEP_COMPLETED_S, KEEP_FAILED, KEEP_FAILED_S } from './options.js';
+import { trimming } from './options.js';
 import { PostOnceGuard } from './post-once.js';
 import { throttleWorkerErrors } from './worker-errors.js';
 import type { RedisTarget } from './target.js';
@@ -48,14 +48,11 @@ export interface ConsumerOptions {
 export class Consumer {
   /** Its own connection (BullMQ's blocking commands need one); the post-once guard and a worker's watchdog use it too. */
   readonly redis: RedisClient;
-  readonly #redis: RedisClient;
   readonly #worker: Worker;
   readonly #logger: Logger;
   /** The post-once guard on this connection (the watchdog of a worker posts kept answers through it). */
   readonly guard: PostOnceGuard;
-  readonly #guard: PostOnceGuard;
   readonly #running = new Map<string, RunningJob>();
-  /** Keys of jobs handed back at shutdown (only filled then), so their refused answers are not counted as failures. */
   readonly #runner: JobRunner;
   /** Set at the end of the shutdown grace: jobs taken after it are handed back at once. */
   #handingBack = false;
@@ -66,11 +63,10 @@ export class Consumer {
 
   constructor(target: RedisTarget, options: ConsumerOptions) {
     this.#logger = options.logger;
-    this.#redis = consumerConnection(target);
-    this.redis = this.#redis;
-    watchConnection(this.#redis, target, this.#logger, 'worker');
-    this.#budget = new Budget(this.#redis, options.queueName);
-    this.guard = this.#guard = new PostOnceGuard(this.#redis, {
+    this.redis = consumerConnection(target);
+    watchConnection(this.redis, target, this.#logger, 'worker');
+    this.#budget = new Budget(this.redis, options.queueName);
+    this.guard = new PostOnceGuard(this.redis, {
       namespace: options.queueName,
       leaseMs: options.lockDurationMs,
       post: options.post,
@@ -78,15 +74,14 @@ export class Consumer {
     });
     this.#runner = options.runner;
     this.#worker = new Worker(options.queueName, (job, token) => this.#process(job, token, options.taken), {
-      connection: this.#redis,
+      connection: this.redis,
       concurrency: options.concurrency,
       lockDuration: options.lockDurationMs,
       // A stalled job is found by the check after its lock expired: check often enough to recover within ~1.5× the lock.
       stalledInterval: Math.max(500, Math.floor(options.lockDurationMs / 2)),
       // A job whose worker died twice is probably what kills workers; give up on it rather than loop.
       maxStalledCount: 2,
-      removeOnComplete: keep(options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
-      removeOnFail: keep(options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
+      ...trimming(options),
       name: `${hostname()}:${process.pid}`,
     });
     // Logged once per change with a count, and the worker paused a little after each: no line and no spin per retry.
@@ -139,15 +134,15 @@ export class Consumer {
     if (running?.handedBack) {
       return { ok: false, status: null, attempts: 0, error: 'handed back to the queue at shutdown; another worker answers' };
     }
-    if (!running) return this.#guard.post(request, options);
+    if (!running) return this.guard.post(request, options);
     running.phase = 'delivering';
-    const kept = await this.#guard.keep(request);
+    const kept = await this.guard.keep(request);
     if (kept) running.kept();
     try {
-      return await this.#guard.post(request, options);
+      return await this.guard.post(request, options);
     } finally {
       if (kept) {
-        await this.#guard.forget(request.key);
+        await this.guard.forget(request.key);
         await this.#finish(request.key);
       }
     }
@@ -173,7 +168,7 @@ export class Consumer {
       this.#logger.info('answered by the deadline watchdog; not scanning', { bounty: idForLog(bountyJob.bounty.id), job: job.id });
       return 'overdue';
     }
-    if (await this.#guard.posted(bountyJob.key)) {
+    if (await this.guard.posted(bountyJob.key)) {
       this.#logger.info('already answered; not scanning again', {
         bounty: idForLog(bountyJob.bounty.id),
         job: job.id,
@@ -256,12 +251,8 @@ export class Consumer {
       }
       clearTimeout(timer);
       if (how === 'timeout') {
-        this.#logger.warn(
-          'gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire',
-          {
-            held: this.#running.size,
-          },
-        );
+        const why = 'gave up waiting for the queue to close (is Redis down?); jobs still held go back to it when their locks expire';
+        this.#logger.warn(why, { held: this.#running.size });
         this.#gaveUpClosing = true;
       }
     })();
@@ -270,7 +261,7 @@ export class Consumer {
 
   /** Closes the connection once the scan core is idle: the answers still being posted use it (the guard). */
   async release(): Promise<void> {
-    if (this.#gaveUpClosing) this.#redis.disconnect();
-    else await closeConnection(this.#redis);
+    if (this.#gaveUpClosing) this.redis.disconnect();
+    else await closeConnection(this.redis);
   }
 }

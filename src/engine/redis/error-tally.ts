@@ -64,13 +64,9 @@ export class ErrorTally {
   succeeded(): void {
     if (this.#message === null) return;
     const unlogged = this.#count - this.#loggedCount;
-    this.#logger.info(
-      `${this.#what}: working again after ${this.#count.toLocaleString('en-US')} failed attempts since ${clock(this.#since)}`,
-      {
-        ...this.#fields,
-        ...(unlogged > 0 ? { not_logged: unlogged } : {}),
-      },
-    );
+    const fields = unlogged > 0 ? { ...this.#fields, not_logged: unlogged } : this.#fields;
+    const count = this.#count.toLocaleString('en-US');
+    this.#logger.info(`${this.#what}: working again after ${count} failed attempts since ${clock(this.#since)}`, fields);
     this.#message = null;
     this.#count = 0;
   }

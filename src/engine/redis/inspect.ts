@@ -33,7 +33,6 @@ export const ALIVE_TTL_MS = 30_000;
 /** Sets the key at OOM too (a PEXPIRE, which cannot grow memory, before the SET: see budget.ts). KEYS alive; ARGV ttl. */
 export const KEEP_ALIVE = "redis.call('PEXPIRE', KEYS[1], ARGV[1]); return redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])";
 
-/** Marks `queueName` as in use for ALIVE_TTL_MS. */
 export async function keepAlive(redis: RedisClient, queueName: string): Promise<void> {
   await redis.eval(KEEP_ALIVE, 1, aliveKey(queueName), String(ALIVE_TTL_MS));
 }
@@ -98,7 +97,8 @@ export interface RedisFacts {
   replicas: number;
 }
 
-function field(info: string, name: string): string | null {
+/** A field of an INFO reply, or null. */
+export function infoField(info: string, name: string): string | null {
   const match = new RegExp(`^${name}:(.*)$`, 'm').exec(info);
   return match ? match[1]!.trim() : null;
 }
@@ -122,15 +122,15 @@ export async function readFacts(redis: RedisClient): Promise<RedisFacts> {
   } catch {
     rdb = null;
   }
-  const aof = field(info, 'aof_enabled');
+  const aof = infoField(info, 'aof_enabled');
   return {
-    policy: field(info, 'maxmemory_policy'),
-    maxmemory: Number(field(info, 'maxmemory') ?? 0),
-    usedMemory: Number(field(info, 'used_memory') ?? 0),
+    policy: infoField(info, 'maxmemory_policy'),
+    maxmemory: Number(infoField(info, 'maxmemory') ?? 0),
+    usedMemory: Number(infoField(info, 'used_memory') ?? 0),
     aof: aof === null ? null : aof === '1',
     rdb,
-    cluster: field(info, 'cluster_enabled') === '1',
-    replicas: Number(field(info, 'connected_slaves') ?? 0),
+    cluster: infoField(info, 'cluster_enabled') === '1',
+    replicas: Number(infoField(info, 'connected_slaves') ?? 0),
   };
 }
 
@@ -151,12 +151,10 @@ export function warnIfVolatile(facts: RedisFacts, display: string, logger: Logge
     logger.warn('Redis has AOF off and would not say whether it takes snapshots: a restart may lose queued bounties', { queue: display });
     return;
   }
+  const hint = 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)';
   logger.warn(
     'Redis does not persist (no AOF, no RDB snapshots): a Redis restart loses every queued bounty, and redeliveries are scanned again',
-    {
-      queue: display,
-      hint: 'turn on AOF: appendonly yes (appendfsync everysec loses at most a second of writes)',
-    },
+    { queue: display, hint },
   );
 }
 
@@ -190,11 +188,10 @@ async function warnIfLegacyBacklog(redis: RedisClient, queueName: string, logger
   if (queueName === DEFAULT_QUEUE_NAME) return;
   const waiting = await redis.llen(`bull:${DEFAULT_QUEUE_NAME}:wait`);
   if (waiting === 0) return;
+  const hint = `if they are this engine's, drain them with a worker on the queue name ${DEFAULT_QUEUE_NAME} (or run web and workers on it until you switch)`;
   logger.warn(
     `${waiting} bounties wait in the queue ${DEFAULT_QUEUE_NAME}, which engines no longer share by default; this process uses ${queueName}`,
-    {
-      hint: `if they are this engine's, drain them with a worker on the queue name ${DEFAULT_QUEUE_NAME} (or run web and workers on it until you switch)`,
-    },
+    { hint },
   );
 }
 

@@ -1,9 +1,7 @@
-/**
- * A bounty job as Redis stores it, and its BullMQ id.
- */
+/** A bounty job as Redis stores it, and its BullMQ id. */
 import { createHash } from 'node:crypto';
-import { bountyToWire, parseBounty } from '../../protocol/bounty.js';
-import { parseJson, stringifyJson } from '../../protocol/json.js';
+import { bountyToWire, parseBountyBody } from '../../protocol/bounty.js';
+import { stringifyJson } from '../../protocol/json.js';
 import type { BountyJob } from '../queue.js';
 
 /**
@@ -25,7 +23,6 @@ export interface StoredJob {
   expiresAt: number;
 }
 
-/** Serialises a job for Redis. */
 export function encodeJob(job: BountyJob): StoredJob {
   return {
     v: 1,
@@ -44,9 +41,7 @@ export function decodeJob(data: unknown): BountyJob {
   if (typeof stored.key !== 'string' || typeof stored.bounty !== 'string' || typeof stored.receivedAt !== 'number') {
     throw new Error('job data lacks key, bounty or receivedAt');
   }
-  const json = parseJson(stored.bounty);
-  if (!json.ok) throw new Error(`job bounty is not JSON: ${json.error}`);
-  const parsed = parseBounty(json.value);
+  const parsed = parseBountyBody(stored.bounty);
   if (!parsed.ok) throw new Error(`job bounty is invalid: ${parsed.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
   return { key: stored.key, deliveryId: stored.deliveryId ?? null, bounty: parsed.value, receivedAt: stored.receivedAt };
 }

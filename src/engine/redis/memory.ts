@@ -17,6 +17,7 @@
  */
 import type { RedisClient } from './connection.js';
 import type { MemoryRoom } from './budget.js';
+import { infoField } from './inspect.js';
 
 /** How often `used_memory` is read while the connection is up. */
 export const REFRESH_MS = 250;
@@ -38,11 +39,6 @@ export interface MemoryReading {
   usedMemory: number;
   admitted: number;
   at: number;
-}
-
-function field(info: string, name: string): number {
-  const match = new RegExp(`^${name}:(\\d+)`, 'm').exec(info);
-  return match ? Number(match[1]) : 0;
 }
 
 /** A cached reading of Redis memory, refreshed on a short interval and on demand. */
@@ -71,7 +67,6 @@ export class MemoryGauge {
     clearInterval(this.#timer);
   }
 
-  /** The last reading (null before the first). */
   get reading(): MemoryReading | null {
     return this.#reading;
   }
@@ -85,8 +80,8 @@ export class MemoryGauge {
         for (const [error] of replies) if (error) throw error;
         const info = String(replies[0]![1]);
         this.#reading = {
-          maxmemory: field(info, 'maxmemory'),
-          usedMemory: field(info, 'used_memory'),
+          maxmemory: Number(infoField(info, 'maxmemory') ?? 0),
+          usedMemory: Number(infoField(info, 'used_memory') ?? 0),
           admitted: Number(replies[1]![1] ?? 0),
           at: Date.now(),
         };

@@ -1,6 +1,4 @@
-/**
- * The settings shared by the Redis queue's halves (the web process's producer, the workers' consumer).
- */
+/** The settings shared by the Redis queue's halves (the web process's producer, the workers' consumer). */
 import { DEFAULTS } from '../defaults.js';
 import type { AnswerPoster } from '../deliver.js';
 import type { Logger } from '../../util/logger.js';
@@ -30,16 +28,15 @@ export function queueNameProblem(name: string): string | null {
 /** Default job lock: a dead worker's job is handed to another one within about 1.5× this. */
 export const DEFAULT_LOCK_DURATION_MS = DEFAULTS.lockDurationMs;
 
-/** Completed jobs carry nothing we need (the answer went out; the log has the rest): keep few, for an hour. */
-export const KEEP_COMPLETED = 1000;
-export const KEEP_COMPLETED_S = 3600;
-/** Failed jobs are worth a look: keep more, for a week, still bounded. */
-export const KEEP_FAILED = 5000;
-export const KEEP_FAILED_S = 7 * 24 * 3600;
-
-/** BullMQ's trimming options: at most `count` finished jobs, none older than `age` seconds. */
-export function keep(count: number, age: number): { count: number; age: number } {
-  return { count, age };
+/**
+ * BullMQ's trimming options: at most `count` finished jobs, none older than `age` seconds. Completed jobs carry nothing
+ * we need (the answer went out; the log has the rest): few, for an hour. Failed ones are worth a look: more, for a week.
+ */
+export function trimming(options: Pick<RedisQueueOptions, 'keepCompleted' | 'keepFailed'>) {
+  return {
+    removeOnComplete: { count: options.keepCompleted ?? 1000, age: 3600 },
+    removeOnFail: { count: options.keepFailed ?? 5000, age: 7 * 24 * 3600 },
+  };
 }
 
 export interface RedisQueueOptions {
@@ -56,8 +53,6 @@ export interface RedisQueueOptions {
    * whose event loop is blocked by a CPU-bound scan loses its jobs to others (which then do not post twice).
    */
   lockDurationMs?: number;
-  /** The web's fail-fast budget for one Redis command (default 2000 ms). */
-  commandTimeoutMs?: number;
   /** The underlying POST (default deliverAnswer); the queue puts the post-once guard in front of it. */
   post?: AnswerPoster;
   /** Completed jobs kept in Redis (default 1000, and none older than an hour). */

@@ -1,6 +1,4 @@
-/**
- * The post-once guard: an answer is POSTed once per job, across re-runs and workers.
- */
+/** The post-once guard: an answer is POSTed once per job, across re-runs and workers. */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { RedisClient } from './connection.js';
@@ -11,6 +9,8 @@ import { jobIdFor } from './job.js';
 
 /** Guard keys outlive the expiration a little, so a late duplicate still finds them. */
 export const GUARD_SLACK_MS = 60_000;
+/** How long a guard key for a bounty expiring at `expiration` (epoch ms) lives. */
+export const guardTtl = (expiration: number) => Math.max(1, expiration - Date.now()) + GUARD_SLACK_MS;
 const POSTED = 'posted';
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
@@ -72,22 +72,16 @@ export class PostOnceGuard {
    * when Redis would not take it (full): the caller then posts with the job still held, as before.
    */
   async keep(request: AnswerPost): Promise<boolean> {
-    const ttl = Math.max(1, request.expiration.getTime() - Date.now()) + GUARD_SLACK_MS;
-    const kept = {
-      url: request.url,
-      body: request.body,
-      expiration: request.expiration.getTime(),
-      bountyId: request.bountyId,
-      key: request.key,
-    };
-    return (await this.#redis.set(this.#keptKey(jobIdFor(request.key)), JSON.stringify(kept), 'PX', ttl).catch(() => null)) === 'OK';
+    const { url, body, bountyId, key } = request;
+    const kept = JSON.stringify({ url, body, expiration: request.expiration.getTime(), bountyId, key });
+    const ttl = guardTtl(request.expiration.getTime());
+    return (await this.#redis.set(this.#keptKey(jobIdFor(key)), kept, 'PX', ttl).catch(() => null)) === 'OK';
   }
 
   async forget(jobKey: string): Promise<void> {
     await this.#redis.del(this.#keptKey(jobIdFor(jobKey))).catch(() => 0);
   }
 
-  /** The answer kept for this job id, if any. */
   async kept(jobId: string): Promise<AnswerPost | null> {
     const text = await this.#redis.get(this.#keptKey(jobId));
     if (text === null) return null;
@@ -115,12 +109,11 @@ export class PostOnceGuard {
     const token = `${hostname()}:${process.pid}:${randomUUID()}`;
     const claimed = await this.#redis.eval(CLAIM, 1, key, token, String(this.#leaseMs));
     if (claimed !== 'OK') {
-      const holder = claimed;
       return {
         ok: false,
         status: null,
         attempts: 0,
-        error: holder === POSTED ? 'already answered by an earlier run; not posted again' : 'another worker is posting this answer',
+        error: claimed === POSTED ? 'already answered by an earlier run; not posted again' : 'another worker is posting this answer',
       };
     }
     const renew = setInterval(
@@ -137,8 +130,7 @@ export class PostOnceGuard {
       clearInterval(renew);
     }
     if (result.ok) {
-      const ttl = Math.max(1, request.expiration.getTime() - Date.now()) + GUARD_SLACK_MS;
-      await this.#redis.eval(RECORD, 1, key, String(ttl)).catch((error: unknown) => {
+      await this.#redis.eval(RECORD, 1, key, String(guardTtl(request.expiration.getTime()))).catch((error: unknown) => {
         this.#logger.warn('could not record the answer as posted; a re-run of this job could post again', {
           bounty: request.bountyId,
           error: errorMessage(error),

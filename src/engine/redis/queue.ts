@@ -29,6 +29,7 @@
 import { Queue } from 'bullmq';
 import { SKIP } from '../../protocol/answer.js';
 import { idForLog } from '../../protocol/bounty.js';
+import { ABORTED, raceSignal } from '../../util/abort.js';
 import { errorMessage } from '../../util/errors.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import { DEFAULTS } from '../defaults.js';
@@ -40,17 +41,8 @@ import { Consumer } from './consumer.js';
 import { evictionRefusal, readFacts } from './inspect.js';
 import { encodeJob, jobIdFor } from './job.js';
 import { MemoryGauge } from './memory.js';
-import {
-  DEFAULT_LOCK_DURATION_MS,
-  DEFAULT_QUEUE_NAME,
-  keep,
-  KEEP_COMPLETED,
-  KEEP_COMPLETED_S,
-  KEEP_FAILED,
-  KEEP_FAILED_S,
-  type RedisQueueOptions,
-} from './options.js';
-import { GUARD_SLACK_MS, PostOnceGuard } from './post-once.js';
+import { DEFAULT_LOCK_DURATION_MS, DEFAULT_QUEUE_NAME, trimming, type RedisQueueOptions } from './options.js';
+import { guardTtl, PostOnceGuard } from './post-once.js';
 import { INSPECT_EVERY_MS, markSeen, REPLICA_WAIT_MS } from './replication.js';
 import { keyspace, parseRedisUrl, type RedisTarget } from './target.js';
 import { OverdueWatchdog } from './watchdog.js';
@@ -115,7 +107,8 @@ export class RedisQueue implements BountyQueue {
     this.description = `redis ${this.#target.display} (${this.#target.cluster ? 'cluster, ' : ''}${roleText}; queue ${options.queueName ?? DEFAULT_QUEUE_NAME})`;
     this.postsElsewhere = options.role === 'web';
     if (options.role === 'worker') return;
-    const redis = producerConnection(this.#target, options.commandTimeoutMs ?? 2000);
+    // The web's fail-fast budget for one Redis command.
+    const redis = producerConnection(this.#target, 2000);
     const budget = new Budget(redis, this.#queueName);
     this.#web = {
       redis,
@@ -247,29 +240,16 @@ export class RedisQueue implements BountyQueue {
 
   /** Resolves once Redis answered (and the consumer, if any, is taking jobs); rejects after `timeoutMs` (default: never). */
   async ready(timeoutMs?: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     const web = this.#web;
-    const deadline = new Promise<never>((_, reject) => {
-      if (timeoutMs === undefined) return;
-      timer = setTimeout(
-        () =>
-          reject(
-            new QueueUnavailableError(
-              `Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${web?.state.lastError() ?? 'no connection yet'}`,
-            ),
-          ),
-        timeoutMs,
-      );
-    });
     const connected = new Promise<void>((resolve) => {
       if (!web || web.redis.status === 'ready') resolve();
       else web.redis.once('ready', () => resolve());
     });
-    try {
-      await Promise.race([Promise.all([connected, this.#consumer?.ready()]), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const both = Promise.all([connected, this.#consumer?.ready()]);
+    const signal = timeoutMs === undefined ? new AbortController().signal : AbortSignal.timeout(timeoutMs);
+    if ((await raceSignal(signal, () => both)) !== ABORTED) return;
+    const why = web?.state.lastError() ?? 'no connection yet';
+    throw new QueueUnavailableError(`Redis at ${this.#target.display} did not answer within ${timeoutMs} ms: ${why}`);
   }
 
   async enqueue(job: BountyJob): Promise<EnqueueOutcome> {
@@ -309,14 +289,12 @@ export class RedisQueue implements BountyQueue {
           jobId: id,
           attempts: 3,
           backoff: { type: 'fixed', delay: 1000 },
-          removeOnComplete: keep(this.#options.keepCompleted ?? KEEP_COMPLETED, KEEP_COMPLETED_S),
-          removeOnFail: keep(this.#options.keepFailed ?? KEEP_FAILED, KEEP_FAILED_S),
+          ...trimming(this.#options),
         });
       }
       // Recorded only once the job is stored, so "seen" never stands for a bounty Redis does not hold. Of two racing
       // deliveries, the one that sets it is 'accepted'. A duplicate too waits for a replica (its first copy got a 503?).
-      const ttl = Math.max(1, expiresAt - Date.now()) + GUARD_SLACK_MS;
-      const first = await this.#acknowledged(seen, job.deliveryId ?? '1', ttl);
+      const first = await this.#acknowledged(seen, job.deliveryId ?? '1', guardTtl(expiresAt));
       this.#lastLogged = null;
       this.#oomAt = 0;
       return room !== 'seen' && first ? 'accepted' : 'duplicate';

@@ -7,7 +7,7 @@ import { describeSource, layersFor, resolveOptions } from '../../../src/runtime/
 import { UsageError } from '../../../src/util/errors.js';
 
 const specs = {
-  port: integer('-p, --port <port>', 'port', { min: 0, max: 65_535 }, { env: 'PORT', defaultValue: 3000 }),
+  port: integer('-p, --port <port>', 'port', { min: 0, max: 65_535, env: 'PORT', defaultValue: 3000 }),
   secret: text('--secret <secret>', 'secret', { env: ['WEBHOOK_SECRET', 'PSENGINE_WEBHOOK_SECRET'] }),
   grace: duration('--grace <duration>', 'grace', { env: 'GRACE', defaultValue: 25_000, min: 1000 }),
   json: flag('--json', 'json', { env: 'JSON_OUT' }),
