@@ -90,4 +90,21 @@ describe('logger', () => {
     const lines = r.stdout.split('\n').map((l) => JSON.parse(l) as { i: number });
     expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
+
+  it('lines still waiting for their turn are written when the process dies of an uncaught error', async () => {
+    // The crash comes in the same turn as the lines, before the batch's flush: the exit hook writes them.
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(LOGGER)});
+      const log = createLogger({ stream: process.stderr, format: 'json' });
+      setTimeout(() => {
+        for (let i = 0; i < 3; i++) log.info('line', { i });
+        throw new Error('crash');
+      }, 1);
+    `;
+    const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' }, reject: false });
+    expect(r.exitCode).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{"level"'));
+    expect(lines.map((l) => (JSON.parse(l) as { i: number }).i)).toEqual([0, 1, 2]);
+    expect(r.stderr).toContain('Error: crash');
+  });
 });
