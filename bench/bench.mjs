@@ -916,11 +916,19 @@ async function figureInspector() {
     await pingRate(on.url, 3);
     await pingRate(off.url, 3);
     const rounds = { on: [], off: [] };
+    const cpuPerPing = { on: [], off: [] };
     const paired = [];
     // Five rounds, each measuring the two back to back in alternating order (whichever goes second in a round is not
     // always the same one), keeping each round's ratio: a burst of someone else's load hits both sides of a pair alike.
+    // Also the CPU each spent per ping (from /proc), which others' load disturbs far less than throughput.
     for (let r = 0; r < 5; r++) {
-      for (const side of r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) rounds[side].push(await pingRate((side === 'on' ? on : off).url, 2));
+      for (const side of r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
+        const engine = side === 'on' ? on : off;
+        const cpu0 = cpuSeconds(engine.pid);
+        const rate = await pingRate(engine.url, 2);
+        if (cpu0 !== null) cpuPerPing[side].push(((cpuSeconds(engine.pid) - cpu0) / (rate * 2)) * 1e6);
+        rounds[side].push(rate);
+      }
       paired.push(rounds.on.at(-1) / rounds.off.at(-1));
       progress(`10 inspector: round ${r + 1}: on ${rounds.on.at(-1).toFixed(0)}/s, off ${rounds.off.at(-1).toFixed(0)}/s`);
     }
@@ -954,6 +962,8 @@ async function figureInspector() {
           off_rounds: rounds.off.map((v) => round(v, 0)),
           paired_ratios: paired.map((v) => round(v, 3)),
           ratio_of_medians: round(median(rounds.on) / median(rounds.off), 3),
+          cpu_us_per_ping: { on: cpuPerPing.on.map((v) => round(v, 1)), off: cpuPerPing.off.map((v) => round(v, 1)) },
+          cpu_per_ping_off_over_on: cpuPerPing.on.length ? round(median(cpuPerPing.off) / median(cpuPerPing.on), 3) : null,
           connections: 10,
           seconds_per_round: 2,
         },

@@ -195,7 +195,7 @@ export function createDeliveryHandler(options: WebhookAppOptions): DeliveryHandl
   const signedWith = createSignatureCheck(options.secret, options.previousSecret);
   // The delivery line is built only when it will be written (LOG_LEVEL=warn skips it and its timing altogether).
   const infoEnabled = levelEnabled(logger, 'info');
-  const observer = options.observer;
+  const observer = options.observer?.onDelivery ? options.observer : undefined;
   const timed = infoEnabled || observer !== undefined;
 
   async function liveness(request: DeliveryRequest): Promise<DeliveryReply> {

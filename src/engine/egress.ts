@@ -199,18 +199,28 @@ export function createEgressGuard(policy: EgressPolicy): EgressGuard {
     const h = host.toLowerCase().replace(/\.$/, '');
     return allow.hosts.includes(h) || allow.suffixes.some((s) => h.endsWith(s) || h === s.slice(1));
   };
+  const refusal = (host: string, address: string): EgressRefused | null => {
+    const bareHost = host.replace(/^\[|\]$/g, '');
+    if (hostAllowed(bareHost)) return null;
+    const n = normalise(address);
+    // Not an address at all: nothing to connect to that the policy could vouch for.
+    if (!n) return new EgressRefused(bareHost, address, policy.mode);
+    if (allow.cidrs.check(n.address, n.family)) return null;
+    if (METADATA.check(n.address, n.family)) return new EgressRefused(bareHost, address, policy.mode);
+    if (policy.mode === 'public' && NON_PUBLIC.check(n.address, n.family)) return new EgressRefused(bareHost, address, policy.mode);
+    return null;
+  };
+  // Pairs found allowed, remembered (the policy never changes): every bounty's answer goes to the same few receivers,
+  // and each BlockList check of a string builds a SocketAddress. Bounded; refusals are built anew each time.
+  const allowed = new Set<string>();
   return {
     policy,
     check(host, address) {
-      const bareHost = host.replace(/^\[|\]$/g, '');
-      if (hostAllowed(bareHost)) return null;
-      const n = normalise(address);
-      // Not an address at all: nothing to connect to that the policy could vouch for.
-      if (!n) return new EgressRefused(bareHost, address, policy.mode);
-      if (allow.cidrs.check(n.address, n.family)) return null;
-      if (METADATA.check(n.address, n.family)) return new EgressRefused(bareHost, address, policy.mode);
-      if (policy.mode === 'public' && NON_PUBLIC.check(n.address, n.family)) return new EgressRefused(bareHost, address, policy.mode);
-      return null;
+      const pair = `${host} ${address}`;
+      if (allowed.has(pair)) return null;
+      const refused = refusal(host, address);
+      if (refused === null && allowed.add(pair).size > 1024) allowed.clear();
+      return refused;
     },
   };
 }

@@ -39,10 +39,10 @@ export interface Outbound {
   readonly policy: EgressPolicy;
   readonly dispatcher: Dispatcher;
   /**
-   * Checks a URL against the egress policy before it is requested, when a proxy will connect in our place (the
-   * connect-time check covers direct connections and costs nothing here).
+   * Checks a URL against the egress policy before it is requested; only there when a proxy will connect in our place
+   * (the connect-time check covers direct connections, so they skip a URL parse and an await per request).
    */
-  check(url: URL): Promise<void>;
+  check?(url: URL): Promise<void>;
   /** Closes the Agent's sockets (waiting for requests in flight). */
   close(): Promise<void>;
 }
@@ -70,7 +70,7 @@ export function createOutbound(policy: EgressPolicy = { mode: 'any', allow: [] }
   return {
     policy,
     dispatcher,
-    check: proxied ? (url) => checkUrlNow(url, guard) : async () => {},
+    check: proxied ? (url) => checkUrlNow(url, guard) : undefined,
     close: () => dispatcher.close(),
   };
 }

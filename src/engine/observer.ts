@@ -111,15 +111,20 @@ export interface EngineObserver {
 const HOOKS = ['onDelivery', 'onJob', 'onAnswer', 'onScanError', 'onDownload'] as const;
 type Hook = (typeof HOOKS)[number];
 
-/** Several observers as one; a throwing observer is ignored, never the engine's problem. */
+/**
+ * Several observers as one; a throwing observer is ignored, never the engine's problem. Only the hooks some observer
+ * has: the engine builds an event (and times it) only for a hook that is there, so nobody watching costs nothing.
+ */
 export function combineObservers(observers: readonly (EngineObserver | undefined)[]): EngineObserver {
   const list = observers.filter((o): o is EngineObserver => o !== undefined);
-  const hooks = HOOKS.map((hook) => [
-    hook,
-    (event: never) => {
-      for (const o of list) notify(o, hook, event);
-    },
-  ]);
+  const hooks = HOOKS.map((hook) => [hook, list.filter((o) => o[hook])] as const)
+    .filter(([, takers]) => takers.length > 0)
+    .map(([hook, takers]) => [
+      hook,
+      (event: never) => {
+        for (const o of takers) notify(o, hook, event);
+      },
+    ]);
   return { wantsBodies: list.some((o) => o.wantsBodies), ...Object.fromEntries(hooks) };
 }
 

@@ -350,22 +350,23 @@ async function postAnswer(
     return 'retained';
   }
   if (!posted.ok) log.warn('answer not delivered', { bounty: idForLog(bounty.id), error: posted.error, attempts: posted.attempts });
-  notify(core.observer, 'onAnswer', {
-    bounty: bounty.id,
-    key: job.key,
-    kind: bounty.answer_kind,
-    verdict: result.verdict,
-    bid: bounty.answer_kind === 'vote' ? 0n : bid,
-    artifactType: bounty.artifact_type,
-    comments,
-    scanMs,
-    queueWaitMs: Math.max(0, scanStartedAt - job.receivedAt),
-    delivered: posted.ok,
-    status: posted.status,
-    attempts: posted.attempts,
-    error: posted.error,
-    body,
-  });
+  if (core.observer?.onAnswer)
+    notify(core.observer, 'onAnswer', {
+      bounty: bounty.id,
+      key: job.key,
+      kind: bounty.answer_kind,
+      verdict: result.verdict,
+      bid: bounty.answer_kind === 'vote' ? 0n : bid,
+      artifactType: bounty.artifact_type,
+      comments,
+      scanMs,
+      queueWaitMs: Math.max(0, scanStartedAt - job.receivedAt),
+      delivered: posted.ok,
+      status: posted.status,
+      attempts: posted.attempts,
+      error: posted.error,
+      body,
+    });
   return posted.ok ? 'answered' : 'answer-failed';
 }
 

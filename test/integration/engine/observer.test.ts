@@ -129,4 +129,14 @@ describe('engine observer', () => {
     expect(rec.deliveries[0]!.body).toBeUndefined();
     expect(rec.deliveries[0]!.headers).toBeUndefined();
   });
+
+  it('combineObservers has only the hooks its observers have (an engine builds no event nobody takes)', () => {
+    const onAnswer = () => {};
+    expect(Object.keys(combineObservers([]))).toEqual(['wantsBodies']);
+    expect(Object.keys(combineObservers([undefined, { onAnswer }, { wantsBodies: true, onAnswer }])).sort()).toEqual([
+      'onAnswer',
+      'wantsBodies',
+    ]);
+    expect(combineObservers([{ wantsBodies: true, onDelivery: () => {} }]).wantsBodies).toBe(true);
+  });
 });

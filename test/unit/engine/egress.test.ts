@@ -72,6 +72,19 @@ describe('egress policy', () => {
     expect(verdict('any', '169.254.169.254', ['169.254.169.254'])).toBe('allowed');
   });
 
+  it('an address allowed once for a host never makes another allowed: each pair is judged, remembered or not', () => {
+    const guard = createEgressGuard({ mode: 'any', allow: [] });
+    for (let round = 0; round < 3; round++) {
+      expect(guard.check('receiver', '127.0.0.1')).toBeNull();
+      expect(guard.check('receiver', '169.254.169.254')).not.toBeNull();
+      expect(guard.check('169.254.169.254', '169.254.169.254')).not.toBeNull();
+    }
+    // Past the bound of remembered pairs (1,024), the answers stay the same.
+    for (let i = 0; i < 1500; i++) expect(guard.check(`h${i}`, `10.0.${i >> 8}.${i & 255}`)).toBeNull();
+    expect(guard.check('receiver', '169.254.169.254')).not.toBeNull();
+    expect(guard.check('receiver', '127.0.0.1')).toBeNull();
+  });
+
   it('embeddedIPv4 finds IPv4 in mapped, compatible, NAT64 and 6to4 addresses only', () => {
     expect(embeddedIPv4('::ffff:127.0.0.1')).toBe('127.0.0.1');
     expect(embeddedIPv4('::ffff:7f00:1')).toBe('127.0.0.1');

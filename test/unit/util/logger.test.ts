@@ -18,6 +18,27 @@ describe('logger', () => {
     expect(JSON.parse(json)).toMatchObject({ level: 'warn', msg: 'x', bid: '1000000000000000000000000000000' });
   });
 
+  it('stamps JSON lines with the ISO time, and text lines with its time of day, to the millisecond', () => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const before = Date.now();
+    for (let i = 0; i < 50; i++) createLogger({ stream: out, format: 'json' }).info('x');
+    createLogger({ stream: out, format: 'text', timestamps: true }).info('y');
+    const after = Date.now();
+    const lines = chunks.join('').trimEnd().split('\n');
+    for (const line of lines.slice(0, 50)) {
+      const { time } = JSON.parse(line) as { time: string };
+      expect(new Date(time).toISOString()).toBe(time);
+      expect(Date.parse(time)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(time)).toBeLessThanOrEqual(after);
+    }
+    const day = new Date(before).toISOString().slice(0, 11);
+    const clock = /^(\d\d:\d\d:\d\d\.\d{3}) INFO {2}y$/.exec(lines[50]!)?.[1];
+    expect(Date.parse(`${day}${clock}Z`)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(`${day}${clock}Z`)).toBeLessThanOrEqual(after);
+  });
+
   it('child fields come first, call fields override them, undefined is left out; JSON keeps its own keys', () => {
     const out = new PassThrough();
     const chunks: string[] = [];
@@ -89,5 +110,22 @@ describe('logger', () => {
     const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' } });
     const lines = r.stdout.split('\n').map((l) => JSON.parse(l) as { i: number });
     expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  it('lines still waiting for their turn are written when the process dies of an uncaught error', async () => {
+    // The crash comes in the same turn as the lines, before the batch's flush: the exit hook writes them.
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(LOGGER)});
+      const log = createLogger({ stream: process.stderr, format: 'json' });
+      setTimeout(() => {
+        for (let i = 0; i < 3; i++) log.info('line', { i });
+        throw new Error('crash');
+      }, 1);
+    `;
+    const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' }, reject: false });
+    expect(r.exitCode).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{"level"'));
+    expect(lines.map((l) => (JSON.parse(l) as { i: number }).i)).toEqual([0, 1, 2]);
+    expect(r.stderr).toContain('Error: crash');
   });
 });
