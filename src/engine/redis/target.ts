@@ -126,7 +126,10 @@ export function parseRedisUrl(value: string, extra: TlsFiles & { replicas?: numb
         throw invalid(shown, `: the Sentinel ${JSON.stringify(host)} is not host:port`);
       return { host: node.hostname.replace(/^\[(.*)\]$/, '$1'), port: node.port === '' ? 26379 : Number(node.port) };
     });
-    Object.assign(options, { sentinels: hosts, name, failoverDetector: true });
+    // No `failoverDetector` (ioredis' default): its +switch-master handler can disconnect a connection that is already
+    // reconnecting, and ioredis then ends it for good ("Connection is closed" from then on). The old master's sockets
+    // close at a failover anyway: killed, or demoted by the Sentinels (Redis drops its clients on a role change).
+    Object.assign(options, { sentinels: hosts, name });
     if (secure) Object.assign(options, { enableTLSForSentinelMode: true, sentinelTLS: options.tls });
     where = `${sentinel[1]!.toLowerCase()}+sentinel://${auth}${sentinel[3]}/${name}/${db}`;
   } else {
