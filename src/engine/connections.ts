@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Logger } from '../util/logger.js';
+import { expandIPv6 } from './egress.js';
 
 /** What a connection is doing: `idle` and `receiving` ones can be cut to make room, `answering` ones cannot. */
 export type ConnectionState = 'idle' | 'receiving' | 'answering';
@@ -82,15 +83,10 @@ export function capsForFileLimit(requested: number, fileLimit: number | undefine
 export function addressKey(address: string): string {
   if (!address.includes(':')) return address;
   if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address.slice(7);
-  const bare = address.split('%')[0]!.toLowerCase();
-  const [head, tail] = bare.split('::') as [string, string | undefined];
-  const first = head === '' ? [] : head.split(':');
-  const last = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? first : [...first, ...Array<string>(Math.max(0, 8 - first.length - last.length)).fill('0'), ...last];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+  const groups = expandIPv6(address);
+  if (!groups) return address;
+  const prefix = groups.slice(0, 4).map((g) => g.toString(16));
+  return `${prefix.join(':')}::/64`;
 }
 
 /**
