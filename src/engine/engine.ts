@@ -115,15 +115,8 @@ export function createEngine(options: EngineOptions): Engine {
       deadlineMarginMs: deliveryMarginMs,
       logger,
     });
-  const service = startScanning(queue, {
-    module: options.module,
-    post: options.post,
-    deliveryMarginMs,
-    maxArtifactBytes: options.maxArtifactBytes,
-    egress: options.egress,
-    logger,
-    observer: options.observer,
-  });
+  // EngineOptions extends the scan core's options: they go through as given, the margin as checked above.
+  const service = startScanning(queue, { ...options, deliveryMarginMs, logger });
 
   const counters: AppCounters = { received: 0, accepted: 0, duplicates: 0, rejected: 0, expired: 0 };
   let closing: Promise<void> | undefined;
