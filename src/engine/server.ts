@@ -2,6 +2,7 @@
  * The production listener. Node's defaults are too lax for an internet-facing webhook receiver (headers 60 s,
  * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (docs/protocol.md §12).
  */
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -174,14 +175,8 @@ export async function listenWithTimeouts(
     if ((owing[OWED] ?? 0) > 0 && owing[LAST]?.complete) owing[THEN] = answer;
     else answer();
   });
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  server.listen(port, host);
+  await once(server, 'listening');
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
