@@ -50,16 +50,12 @@ export interface EngineOptions extends Omit<ScannerOptions, 'cutJobs' | 'post'> 
   post?: AnswerPoster;
 }
 
-export interface EngineStats {
-  received: number;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
+/** The webhook's counters (`expired` adds the scan core's to the app's) and the queue's and scan core's. */
+export interface EngineStats extends AppCounters {
   queued: number;
   running: number;
   answered: number;
   answerFailed: number;
-  expired: number;
 }
 
 export interface Engine {
