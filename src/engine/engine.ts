@@ -90,14 +90,8 @@ export function createEngine(options: EngineOptions): Engine {
     });
   }
   if (options.queue && (options.journal || options.capacity !== undefined || options.concurrency !== undefined)) {
-    throw new EngineError(
-      'INVALID_OPTION',
-      'createEngine: journal, capacity and concurrency configure the default queue; set them on the queue you pass',
-      {
-        option: 'queue',
-        expected: 'either a queue, or the default queue’s options',
-      },
-    );
+    const message = 'createEngine: journal, capacity and concurrency configure the default queue; set them on the queue you pass';
+    throw new EngineError('INVALID_OPTION', message, { option: 'queue', expected: 'either a queue, or the default queue’s options' });
   }
   const logger = options.logger ?? createLogger({ level: 'silent' });
   const deliveryMarginMs = integerOption('createEngine', 'deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0);
