@@ -105,16 +105,10 @@ export class ConnectionGuard {
   private readonly held = new Set<Socket>();
   readonly maxConnections: number;
   readonly maxConnectionsPerAddress: number;
-  private readonly maxHeld: number;
-  private readonly stateOf: (socket: Socket) => ConnectionState;
-  private readonly logger?: Logger;
 
-  constructor(options: GuardOptions) {
+  constructor(private readonly options: GuardOptions) {
     this.maxConnections = options.maxConnections;
     this.maxConnectionsPerAddress = Math.min(options.maxConnectionsPerAddress, options.maxConnections);
-    this.maxHeld = options.maxRefusedHeld;
-    this.stateOf = options.stateOf;
-    this.logger = options.logger;
   }
 
   /** Holds `socket`, making room for it past the global cap; refuses it (and returns false) when it finds none. */
@@ -164,7 +158,7 @@ export class ConnectionGuard {
     this.refused++;
     // Never given to node:http, so nothing else listens for its errors (a reset while it is held or closed).
     socket.on('error', ignore);
-    if (this.held.size >= this.maxHeld) {
+    if (this.held.size >= this.options.maxRefusedHeld) {
       socket.destroy();
       return;
     }
@@ -190,7 +184,7 @@ export class ConnectionGuard {
       refused: this.refused,
       evicted: this.evicted,
       refusedHeld: this.held.size,
-      maxRefusedHeld: this.maxHeld,
+      maxRefusedHeld: this.options.maxRefusedHeld,
     };
   }
 
@@ -236,7 +230,7 @@ export class ConnectionGuard {
   private cuttable(set: Set<Socket>): Socket | undefined {
     let receiving: Socket | undefined;
     for (const socket of set) {
-      const state = this.stateOf(socket);
+      const state = this.options.stateOf(socket);
       if (state === 'idle') return socket;
       if (state === 'receiving') receiving ??= socket;
     }
@@ -252,7 +246,7 @@ export class ConnectionGuard {
     if (refused === 0 && evicted === 0) return;
     this.reported = { at: now, refused: this.refused, evicted: this.evicted };
     const { busiest, open } = this.stats();
-    this.logger?.warn('connection caps reached: idle or slow connections cut to make room, or new ones refused', {
+    this.options.logger?.warn('connection caps reached: idle or slow connections cut to make room, or new ones refused', {
       refused,
       evicted,
       open,
