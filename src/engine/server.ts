@@ -118,7 +118,6 @@ export async function listenWithTimeouts(
 ): Promise<Listener> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 3000;
-  // connectionsCheckingInterval only works as a constructor option: it is read once, before listen().
   // Each socket counts the responses it still owes, so that the parser's own refusal of a later pipelined request
   // is written after them, in order, and not ahead of a 202 still being computed.
   const tracked = (req: IncomingMessage, res: ServerResponse) => {
@@ -131,6 +130,7 @@ export async function listenWithTimeouts(
     });
     handler(req, res);
   };
+  // Constructor options (Node ≥ 18), as connectionsCheckingInterval must be: it is read once, before listen().
   const server = createServer({ ...SERVER_TIMEOUTS }, tracked);
   // Not server.maxConnections: node drops every connection past it at accept, a fresh client's as well as a hog's.
   // The guard decides before node:http sets a connection up (its one 'connection' listener), so a refused one
@@ -141,9 +141,6 @@ export async function listenWithTimeouts(
   server.on('connection', (socket: Socket) => {
     if (guard.admit(socket)) setUp.call(server, socket);
   });
-  server.headersTimeout = SERVER_TIMEOUTS.headersTimeout;
-  server.requestTimeout = SERVER_TIMEOUTS.requestTimeout;
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
   const answered = new WeakSet<Duplex>();
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // A malformed request or a client too slow to send its headers: answer if the socket still can, never crash.
