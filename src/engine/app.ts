@@ -347,25 +347,6 @@ function observe(observer: EngineObserver, request: DeliveryRequest, line: Deliv
   observer.onDelivery?.(event);
 }
 
-/** Reads a web Request's raw body bytes, stopping as soon as they pass `max` (a chunked body has no length to trust). */
-async function readCapped(request: Request, max: number): Promise<Uint8Array> {
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw new BodyTooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
-}
-
 /** A web Request seen through the core's interface. */
 class WebDeliveryRequest implements DeliveryRequest {
   constructor(private readonly request: Request) {}
@@ -378,8 +359,23 @@ class WebDeliveryRequest implements DeliveryRequest {
   header(name: string): string | null {
     return this.request.headers.get(name);
   }
-  readBody(max: number): Promise<Uint8Array> {
-    return readCapped(this.request, max);
+  /** Stops reading as soon as the bytes pass `max` (a chunked body has no length to trust). */
+  async readBody(max: number): Promise<Uint8Array> {
+    if (!this.request.body) return NO_BODY;
+    const reader = this.request.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > max) {
+        await reader.cancel().catch(() => {});
+        throw new BodyTooLarge();
+      }
+      chunks.push(value);
+    }
+    return Buffer.concat(chunks, total);
   }
 }
 

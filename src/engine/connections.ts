@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Logger } from '../util/logger.js';
+import { expandIPv6 } from './egress.js';
 
 /** What a connection is doing: `idle` and `receiving` ones can be cut to make room, `answering` ones cannot. */
 export type ConnectionState = 'idle' | 'receiving' | 'answering';
@@ -82,15 +83,10 @@ export function capsForFileLimit(requested: number, fileLimit: number | undefine
 export function addressKey(address: string): string {
   if (!address.includes(':')) return address;
   if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address.slice(7);
-  const bare = address.split('%')[0]!.toLowerCase();
-  const [head, tail] = bare.split('::') as [string, string | undefined];
-  const first = head === '' ? [] : head.split(':');
-  const last = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? first : [...first, ...Array<string>(Math.max(0, 8 - first.length - last.length)).fill('0'), ...last];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+  const groups = expandIPv6(address);
+  if (!groups) return address;
+  const prefix = groups.slice(0, 4).map((g) => g.toString(16));
+  return `${prefix.join(':')}::/64`;
 }
 
 /**
@@ -109,16 +105,10 @@ export class ConnectionGuard {
   private readonly held = new Set<Socket>();
   readonly maxConnections: number;
   readonly maxConnectionsPerAddress: number;
-  private readonly maxHeld: number;
-  private readonly stateOf: (socket: Socket) => ConnectionState;
-  private readonly logger?: Logger;
 
-  constructor(options: GuardOptions) {
+  constructor(private readonly options: GuardOptions) {
     this.maxConnections = options.maxConnections;
     this.maxConnectionsPerAddress = Math.min(options.maxConnectionsPerAddress, options.maxConnections);
-    this.maxHeld = options.maxRefusedHeld;
-    this.stateOf = options.stateOf;
-    this.logger = options.logger;
   }
 
   /** Holds `socket`, making room for it past the global cap; refuses it (and returns false) when it finds none. */
@@ -168,7 +158,7 @@ export class ConnectionGuard {
     this.refused++;
     // Never given to node:http, so nothing else listens for its errors (a reset while it is held or closed).
     socket.on('error', ignore);
-    if (this.held.size >= this.maxHeld) {
+    if (this.held.size >= this.options.maxRefusedHeld) {
       socket.destroy();
       return;
     }
@@ -194,7 +184,7 @@ export class ConnectionGuard {
       refused: this.refused,
       evicted: this.evicted,
       refusedHeld: this.held.size,
-      maxRefusedHeld: this.maxHeld,
+      maxRefusedHeld: this.options.maxRefusedHeld,
     };
   }
 
@@ -240,7 +230,7 @@ export class ConnectionGuard {
   private cuttable(set: Set<Socket>): Socket | undefined {
     let receiving: Socket | undefined;
     for (const socket of set) {
-      const state = this.stateOf(socket);
+      const state = this.options.stateOf(socket);
       if (state === 'idle') return socket;
       if (state === 'receiving') receiving ??= socket;
     }
@@ -256,7 +246,7 @@ export class ConnectionGuard {
     if (refused === 0 && evicted === 0) return;
     this.reported = { at: now, refused: this.refused, evicted: this.evicted };
     const { busiest, open } = this.stats();
-    this.logger?.warn('connection caps reached: idle or slow connections cut to make room, or new ones refused', {
+    this.options.logger?.warn('connection caps reached: idle or slow connections cut to make room, or new ones refused', {
       refused,
       evicted,
       open,

@@ -95,7 +95,7 @@ export function embeddedIPv4(address: string): string | null {
 }
 
 /** The eight 16-bit groups of an IPv6 address (dotted IPv4 tail and `::` handled), or null. */
-function expandIPv6(address: string): number[] | null {
+export function expandIPv6(address: string): number[] | null {
   let text = address.toLowerCase().split('%')[0]!;
   if (isIP(text) !== 6) return null;
   const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
@@ -253,14 +253,11 @@ export function checkedLookup(guard: EgressGuard): (hostname: string, options: L
  */
 export async function checkUrlNow(url: URL, guard: EgressGuard): Promise<void> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host)) {
-    const refused = guard.check(host, host);
-    if (refused) throw refused;
-    return;
-  }
-  const addresses = await new Promise<LookupAddress[]>((resolve, reject) =>
-    dnsLookup(host, { all: true }, (error, found) => (error ? reject(error) : resolve(found))),
-  );
+  const addresses = isIP(host)
+    ? [{ address: host }]
+    : await new Promise<LookupAddress[]>((resolve, reject) =>
+        dnsLookup(host, { all: true }, (error, found) => (error ? reject(error) : resolve(found))),
+      );
   for (const { address } of addresses) {
     const refused = guard.check(host, address);
     if (refused) throw refused;

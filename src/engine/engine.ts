@@ -50,16 +50,12 @@ export interface EngineOptions extends Omit<ScannerOptions, 'cutJobs' | 'post'> 
   post?: AnswerPoster;
 }
 
-export interface EngineStats {
-  received: number;
-  accepted: number;
-  duplicates: number;
-  rejected: number;
+/** The webhook's counters (`expired` adds the scan core's to the app's) and the queue's and scan core's. */
+export interface EngineStats extends AppCounters {
   queued: number;
   running: number;
   answered: number;
   answerFailed: number;
-  expired: number;
 }
 
 export interface Engine {
@@ -94,14 +90,8 @@ export function createEngine(options: EngineOptions): Engine {
     });
   }
   if (options.queue && (options.journal || options.capacity !== undefined || options.concurrency !== undefined)) {
-    throw new EngineError(
-      'INVALID_OPTION',
-      'createEngine: journal, capacity and concurrency configure the default queue; set them on the queue you pass',
-      {
-        option: 'queue',
-        expected: 'either a queue, or the default queue’s options',
-      },
-    );
+    const message = 'createEngine: journal, capacity and concurrency configure the default queue; set them on the queue you pass';
+    throw new EngineError('INVALID_OPTION', message, { option: 'queue', expected: 'either a queue, or the default queue’s options' });
   }
   const logger = options.logger ?? createLogger({ level: 'silent' });
   const deliveryMarginMs = integerOption('createEngine', 'deliveryMarginMs', options.deliveryMarginMs, DEFAULTS.deliveryMarginMs, 0);
@@ -115,15 +105,8 @@ export function createEngine(options: EngineOptions): Engine {
       deadlineMarginMs: deliveryMarginMs,
       logger,
     });
-  const service = startScanning(queue, {
-    module: options.module,
-    post: options.post,
-    deliveryMarginMs,
-    maxArtifactBytes: options.maxArtifactBytes,
-    egress: options.egress,
-    logger,
-    observer: options.observer,
-  });
+  // EngineOptions extends the scan core's options: they go through as given, the margin as checked above.
+  const service = startScanning(queue, { ...options, deliveryMarginMs, logger });
 
   const counters: AppCounters = { received: 0, accepted: 0, duplicates: 0, rejected: 0, expired: 0 };
   let closing: Promise<void> | undefined;

@@ -13,11 +13,6 @@ import { checkedLookup, checkUrlNow, createEgressGuard, literalCheck, type Egres
 /** Sent as User-Agent (fetch sent `node`; undici.request sends none, and some hosts refuse requests without one). */
 export const USER_AGENT = 'polyswarm-engine';
 
-/** HTTP_PROXY / HTTPS_PROXY (either case), read as every HTTP client does: settings without a flag of their own. */
-function proxyConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.http_proxy || env.HTTP_PROXY || env.https_proxy || env.HTTPS_PROXY);
-}
-
 /**
  * undici's own connector with the egress policy in front of it (egress.ts): an IP literal is checked here (net
  * skips `lookup` for those), a name by the checking `lookup` after it resolves, right before the socket connects.
@@ -65,7 +60,9 @@ export function createOutbound(policy: EgressPolicy = { mode: 'any', allow: [] }
     bodyTimeout: 0,
     connect: checkedConnector(guard),
   };
-  const proxied = proxyConfigured();
+  // HTTP_PROXY / HTTPS_PROXY (either case), read as every HTTP client does: settings without a flag of their own.
+  const env = process.env;
+  const proxied = Boolean(env.http_proxy || env.HTTP_PROXY || env.https_proxy || env.HTTPS_PROXY);
   const dispatcher = proxied ? new EnvHttpProxyAgent(options) : new Agent(options);
   return {
     policy,

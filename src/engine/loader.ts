@@ -217,15 +217,10 @@ function pickScanModule(namespace: Record<string, unknown>, entry: string, root:
   }
   const computeBid = source.computeBid;
   if (computeBid !== undefined && typeof computeBid !== 'function') {
-    throw new ScanModuleError(
-      entry,
-      location,
-      where,
-      `\`computeBid\` is exported but is ${computeBid === null ? 'null' : typeof computeBid}, not a function`,
-      {
-        hint: 'Export `function computeBid(bounty, result)` returning the bid in wei, or remove it to use the default bid.',
-      },
-    );
+    const what = computeBid === null ? 'null' : typeof computeBid;
+    throw new ScanModuleError(entry, location, where, `\`computeBid\` is exported but is ${what}, not a function`, {
+      hint: 'Export `function computeBid(bounty, result)` returning the bid in wei, or remove it to use the default bid.',
+    });
   }
   const scan = source.scan as ScanModule['scan'];
   return computeBid === undefined ? { scan } : { scan, computeBid: computeBid as ScanModule['computeBid'] };

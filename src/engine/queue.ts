@@ -58,11 +58,7 @@ export interface RecoveryReport {
   unreadable: number;
 }
 
-/**
- * Where accepted bounties wait for a scan: the webhook app stores them with `enqueue`, and once `start` is called
- * the queue hands them to the scan core. The embedded queue below and the Redis queue (engine/redis/) are
- * interchangeable: build one and hand it to `createEngine({ queue })`.
- */
+/** The webhook app stores bounties with `enqueue`; once `start` is called, the queue hands them to the scan core. */
 export interface BountyQueue {
   /** For the banner and the log, e.g. `embedded, in memory`; never a password. */
   readonly description: string;

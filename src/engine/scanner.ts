@@ -166,10 +166,7 @@ async function answerUnscanned(core: Core, job: BountyJob, comment: string = SKI
   return postAnswer(core, job, unknownResult(comment), 0n, null, log);
 }
 
-/**
- * Scans one job and answers it (or says why not). `taken`: it came from a shared queue, with no delivery seen here;
- * `scanned`: called when the scan is over, before the answer is posted (the queue frees the scan slot then).
- */
+/** Scans one job and answers it, or says why not: `JobRunner.process` (queue.ts says what `taken` and `scanned` are). */
 async function scanJob(core: Core, job: BountyJob, { taken, scanned }: { taken?: boolean; scanned?: () => void }): Promise<JobOutcome> {
   if (taken) observeJob(core.observer, job);
   const { bounty } = job;

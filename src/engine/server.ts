@@ -2,6 +2,7 @@
  * The production listener. Node's defaults are too lax for an internet-facing webhook receiver (headers 60 s,
  * request 300 s, timeouts checked every 30 s), so slow clients are cut within seconds (docs/protocol.md §12).
  */
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -117,7 +118,6 @@ export async function listenWithTimeouts(
 ): Promise<Listener> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 3000;
-  // connectionsCheckingInterval only works as a constructor option: it is read once, before listen().
   // Each socket counts the responses it still owes, so that the parser's own refusal of a later pipelined request
   // is written after them, in order, and not ahead of a 202 still being computed.
   const tracked = (req: IncomingMessage, res: ServerResponse) => {
@@ -130,6 +130,7 @@ export async function listenWithTimeouts(
     });
     handler(req, res);
   };
+  // Constructor options (Node ≥ 18), as connectionsCheckingInterval must be: it is read once, before listen().
   const server = createServer({ ...SERVER_TIMEOUTS }, tracked);
   // Not server.maxConnections: node drops every connection past it at accept, a fresh client's as well as a hog's.
   // The guard decides before node:http sets a connection up (its one 'connection' listener), so a refused one
@@ -140,9 +141,6 @@ export async function listenWithTimeouts(
   server.on('connection', (socket: Socket) => {
     if (guard.admit(socket)) setUp.call(server, socket);
   });
-  server.headersTimeout = SERVER_TIMEOUTS.headersTimeout;
-  server.requestTimeout = SERVER_TIMEOUTS.requestTimeout;
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
   const answered = new WeakSet<Duplex>();
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // A malformed request or a client too slow to send its headers: answer if the socket still can, never crash.
@@ -174,14 +172,8 @@ export async function listenWithTimeouts(
     if ((owing[OWED] ?? 0) > 0 && owing[LAST]?.complete) owing[THEN] = answer;
     else answer();
   });
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  server.listen(port, host);
+  await once(server, 'listening');
   const address = server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
