@@ -81,6 +81,7 @@ function httpUrl(value: string, base?: URL): URL {
  * anyway is decoded here, and the size cap then counts decoded bytes, which stops a decompression bomb.
  */
 function decoded(body: Readable, contentEncoding: string | undefined, url: URL): Readable {
+  if (contentEncoding === undefined || contentEncoding === '' || contentEncoding === 'identity') return body;
   const codings = (contentEncoding ?? '')
     .split(',')
     .map((c) => c.trim().toLowerCase())
@@ -95,6 +96,33 @@ function decoded(body: Readable, contentEncoding: string | undefined, url: URL):
   });
   // pipeline destroys every stage when one fails or the reader stops early, the socket included.
   return pipeline([body, ...decoders], () => {}) as unknown as Readable;
+}
+
+/**
+ * A body read to its end, as one Buffer; past `maxBytes` the stream is destroyed (the socket with it) and `too-large`
+ * thrown. Events rather than `for await`, whose iterator machinery cost a download about as much as reading it.
+ */
+function readAll(source: Readable, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const settle = (error: unknown, data?: Buffer) => {
+      source.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      if (error === undefined) return resolve(data!);
+      // A stream cut short may still emit an error ("Request aborted"); unheard, it would crash the process.
+      destroyBody(source);
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total <= maxBytes) return void chunks.push(chunk);
+      settle(new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`));
+    };
+    const onEnd = () => settle(undefined, Buffer.concat(chunks, total));
+    // Closed before its end without an error of its own (a decoder's source cut short): what `for await` reported.
+    const onClose = () => settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    source.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
+  });
 }
 
 /**
@@ -143,24 +171,14 @@ export async function downloadArtifact(uri: string, options: DownloadOptions): P
     destroyBody(body);
     throw new ArtifactError('too-large', `artifact is ${declared} bytes, over the ${maxBytes}-byte limit`);
   }
-  const source = decoded(body, headerValue(headers, 'content-encoding'), url);
-  const chunks: Buffer[] = [];
-  let total = 0;
+  let data: Buffer;
   try {
-    // Leaving this loop early (throw) destroys the stream, and with it the socket: nothing is left to leak.
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > maxBytes) {
-        throw new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`);
-      }
-      chunks.push(chunk);
-    }
+    data = await readAll(decoded(body, headerValue(headers, 'content-encoding'), url), maxBytes);
   } catch (error) {
     if (error instanceof ArtifactError) throw error;
     if (signal.aborted) throw timeout();
     throw failure(error, url, 'broke off', idleMs);
   }
-  const data = Buffer.concat(chunks, total);
   // Only hashed when there is something to check it against; in one call (a Hash object per artifact cost 3× more).
   const actual = options.sha256 ? hash('sha256', data) : undefined;
   if (actual !== undefined && actual !== options.sha256!.toLowerCase()) {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { parse, stringify } from 'lossless-json';
+import { parse } from 'lossless-json';
 import { pointer } from './describe.js';
 
 /**
@@ -65,7 +65,8 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
     }
   }
   if (text.trim() === '') return { ok: false, error: 'empty body, expected a JSON document' };
-  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+  // Nesting deeper than the limit takes more brackets than a shorter text has.
+  if (text.length > MAX_JSON_DEPTH && nestedDeeperThan(text, MAX_JSON_DEPTH)) {
     return { ok: false, error: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
   }
   // Fast path: JSON.parse (native, ~100× faster than a JS tokenizer on a 1 MiB body and without the rope strings
@@ -89,9 +90,11 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
   if (markers.count === 0) return { ok: true, value: raw, nonIntegerLiterals };
   // The path is built only for a marker found (a JSON Pointer per value would cost more than the parse).
   const path: string[] = [];
+  let left = markers.count;
   const restore = (value: unknown): unknown => {
     if (typeof value === 'string') {
       if (!value.startsWith(MARKER)) return value;
+      left--;
       const literal = value.slice(MARKER.length);
       const integral = /^-?\d+$/.test(literal);
       if (integral && literal.length <= MAX_EXACT_DIGITS) return BigInt(literal);
@@ -102,6 +105,8 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
     if (value !== null && typeof value === 'object') {
       const record = value as Record<string, unknown>;
       for (const key of Object.keys(record)) {
+        // Every marker restored: nothing further down can hold one.
+        if (left === 0) break;
         const item = record[key];
         // Plain strings (no NUL first, so no marker) and scalars are skipped without touching the path.
         if (typeof item === 'string' ? item.charCodeAt(0) !== 0 : typeof item !== 'object' || item === null) continue;
@@ -184,11 +189,25 @@ function markNumbers(text: string, markers: { count: number }): string {
   return parts.join('');
 }
 
-/** JSON.stringify that writes bigints as integer digits (never a float, never an exponent). */
+/** The JSON text of a bigint swapped in by stringifyJson's replacer: the marker string, quoted and escaped. */
+const BIGINT_MARKED = new RegExp(`"${MARKER_JSON.replace(/\\/g, '\\\\')}(-?\\d+)"`, 'g');
+
+/**
+ * JSON.stringify that writes bigints as integer digits (never a float, never an exponent). Native JSON.stringify
+ * (4-5× faster than a JS serializer on an answer) with each bigint swapped for a marker string, whose quoted text
+ * is then replaced by the digits; a body without bigints is not searched.
+ */
 export function stringifyJson(value: unknown, indent?: number): string {
-  const out = stringify(value, undefined, indent, [
-    { test: (v: unknown) => typeof v === 'bigint', stringify: (v: unknown) => (v as bigint).toString() },
-  ]);
+  let bigints = false;
+  const out = JSON.stringify(
+    value,
+    (_key, item: unknown) => {
+      if (typeof item !== 'bigint') return item;
+      bigints = true;
+      return `${MARKER}${item}`;
+    },
+    indent,
+  ) as string | undefined;
   if (out === undefined) throw new TypeError('value cannot be serialised as JSON');
-  return out;
+  return bigints ? out.replace(BIGINT_MARKED, '$1') : out;
 }
