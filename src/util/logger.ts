@@ -173,51 +173,86 @@ const LEVEL_TAG: Record<Exclude<LogLevel, 'silent'>, string> = {
   error: red('ERROR'),
 };
 
+/** What every logger of one `createLogger` tree shares; a child adds only its fields. */
+interface Output {
+  level: LogLevel;
+  format: LogFormat;
+  threshold: number;
+  timestamps: boolean;
+  sink: (line: string) => void;
+}
+
+/** ` key=` as a text line shows it, per key (keys are few and repeat on every line: formatted once each). */
+const keyPrefixes = new Map<string, string>();
+function keyPrefix(key: string): string {
+  let prefix = keyPrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = ` ${dim(safeText(key) + '=')}`;
+    if (keyPrefixes.size < 1000) keyPrefixes.set(key, prefix);
+  }
+  return prefix;
+}
+
+/**
+ * A logger. Its methods are own, bound properties (a scan may pass `ctx.log.warn` around, or spread the logger), and
+ * a child (one per bounty) shares its parent's output: it builds one small object, not a new logger.
+ */
+class LineLogger implements Logger {
+  readonly level: LogLevel;
+  readonly format: LogFormat;
+  readonly #out: Output;
+  readonly #base: LogFields;
+  readonly #baseKeys: string[];
+  constructor(out: Output, base: LogFields) {
+    this.level = out.level;
+    this.format = out.format;
+    this.#out = out;
+    this.#base = base;
+    this.#baseKeys = Object.keys(base);
+  }
+  readonly debug = (message: string, fields?: LogFields): void => {
+    if (LEVELS.debug >= this.#out.threshold) this.#write('debug', message, fields);
+  };
+  readonly info = (message: string, fields?: LogFields): void => {
+    if (LEVELS.info >= this.#out.threshold) this.#write('info', message, fields);
+  };
+  readonly warn = (message: string, fields?: LogFields): void => {
+    if (LEVELS.warn >= this.#out.threshold) this.#write('warn', message, fields);
+  };
+  readonly error = (message: string, fields?: LogFields): void => {
+    if (LEVELS.error >= this.#out.threshold) this.#write('error', message, fields);
+  };
+  readonly child = (fields: LogFields): Logger => new LineLogger(this.#out, { ...this.#base, ...fields });
+
+  #write(lvl: Exclude<LogLevel, 'silent'>, message: string, fields: LogFields | undefined): void {
+    const json = this.#out.format === 'json';
+    let line = json
+      ? `{"level":"${lvl}","time":"${isoNow()}","msg":${quote(message)}`
+      : this.#out.timestamps
+        ? `${dim(isoNow().slice(11, 23))} ${LEVEL_TAG[lvl]} ${safeText(message)}`
+        : `${LEVEL_TAG[lvl]} ${safeText(message)}`;
+    // Fields are appended in place, base first, then the call's own; undefined values are left out.
+    const pair = (key: string, value: unknown) => {
+      if (!json) line += keyPrefix(key) + textValue(value);
+      else if (key !== 'level' && key !== 'time' && key !== 'msg') line += `,${quote(key)}:${jsonValue(value)}`;
+    };
+    for (const key of this.#baseKeys) if (!(fields && key in fields) && this.#base[key] !== undefined) pair(key, this.#base[key]);
+    if (fields) for (const key in fields) if (fields[key] !== undefined) pair(key, fields[key]);
+    this.#out.sink(json ? `${line}}\n` : `${line}\n`);
+  }
+}
+
 /** One logger for the whole tool: text for people, one JSON object a line for machines (`LOG_FORMAT=json`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
-  const format = options.format ?? 'text';
-  const stream = options.stream ?? process.stderr;
-  const base = options.fields ?? {};
-  const threshold = LEVELS[level];
-  const sink = sinkFor(stream);
-
-  const baseKeys = Object.keys(base);
-  // Fields are appended in place, base first, then the call's own; undefined values are left out.
-  const appendFields = (fields: LogFields | undefined, pair: (key: string, value: unknown) => void) => {
-    for (const key of baseKeys) if (!(fields && key in fields) && base[key] !== undefined) pair(key, base[key]);
-    if (fields) for (const key in fields) if (fields[key] !== undefined) pair(key, fields[key]);
-  };
-
-  const write = (lvl: Exclude<LogLevel, 'silent'>, message: string, fields?: LogFields) => {
-    if (LEVELS[lvl] < threshold) return;
-    let line: string;
-    if (format === 'json') {
-      line = `{"level":"${lvl}","time":"${isoNow()}","msg":${quote(message)}`;
-      appendFields(fields, (key, value) => {
-        if (key === 'level' || key === 'time' || key === 'msg') return;
-        line += `,${quote(key)}:${jsonValue(value)}`;
-      });
-      line += '}';
-    } else {
-      const text = safeText(message);
-      line = options.timestamps ? `${dim(isoNow().slice(11, 23))} ${LEVEL_TAG[lvl]} ${text}` : `${LEVEL_TAG[lvl]} ${text}`;
-      appendFields(fields, (key, value) => {
-        line += ` ${dim(safeText(key) + '=')}${textValue(value)}`;
-      });
-    }
-    sink(line + '\n');
-  };
-
-  return {
+  const out: Output = {
     level,
-    format,
-    debug: (m, f) => write('debug', m, f),
-    info: (m, f) => write('info', m, f),
-    warn: (m, f) => write('warn', m, f),
-    error: (m, f) => write('error', m, f),
-    child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
+    format: options.format ?? 'text',
+    threshold: LEVELS[level],
+    timestamps: options.timestamps ?? false,
+    sink: sinkFor(options.stream ?? process.stderr),
   };
+  return new LineLogger(out, options.fields ?? {});
 }
 
 /** Theme helpers for human output (kleur honours NO_COLOR and non-TTY FORCE_COLOR rules). */

@@ -39,6 +39,25 @@ describe('logger', () => {
     expect(Date.parse(`${day}${clock}Z`)).toBeLessThanOrEqual(after);
   });
 
+  it("a logger's methods work detached and on a spread copy, at the child's level and with its fields", () => {
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString()));
+    const child = createLogger({ stream: out, level: 'warn' }).child({ bounty: 'b1' });
+    const { warn, info, child: grandchildOf } = child;
+    warn('detached', { n: 1 });
+    info('below the level');
+    ({ ...child }).error('spread');
+    grandchildOf({ phase: 'p' }).warn('grandchild');
+    expect(child.level).toBe('warn');
+    expect(({ ...child }).level).toBe('warn');
+    expect(chunks.join('').trimEnd().split('\n')).toEqual([
+      'WARN  detached bounty=b1 n=1',
+      'ERROR spread bounty=b1',
+      'WARN  grandchild bounty=b1 phase=p',
+    ]);
+  });
+
   it('child fields come first, call fields override them, undefined is left out; JSON keeps its own keys', () => {
     const out = new PassThrough();
     const chunks: string[] = [];
