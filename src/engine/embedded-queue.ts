@@ -284,7 +284,8 @@ export class EmbeddedQueue implements BountyQueue {
         scanning = false;
         this.#active--;
         this.#posting++;
-        setImmediate(() => this.#pump());
+        // A job waiting for this slot starts on the next turn (none waiting: no turn for nothing).
+        if (this.#heap.size > 0) setImmediate(() => this.#pump());
       };
       void this.#run(
         job,
