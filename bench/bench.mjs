@@ -317,8 +317,8 @@ async function figurePing() {
         baseline: round(baseline, 0),
         unit: 'req/s',
         ratio: round(value / baseline, 3),
-        target: '≥ 0.85',
-        met: value / baseline >= 0.85,
+        target: '≥ 0.9',
+        met: value / baseline >= 0.9,
         raw: {
           engine_rounds: rounds.engine.map((v) => round(v, 0)),
           bare_rounds: rounds.bare.map((v) => round(v, 0)),
@@ -744,8 +744,8 @@ async function figureJournal() {
         baseline: round(baseline, 0),
         unit: '/s',
         ratio: round(value / baseline, 3),
-        target: '≥ 0.8',
-        met: value / baseline >= 0.8,
+        target: '≥ 0.9',
+        met: value / baseline >= 0.9,
         raw: {
           bounties_per_round: BOUNTIES,
           journaled_rounds: rates.journaled.map((v) => round(v, 0)),
