@@ -50,7 +50,7 @@ describe('logger', () => {
     ({ ...child }).error('spread');
     grandchildOf({ phase: 'p' }).warn('grandchild');
     expect(child.level).toBe('warn');
-    expect(({ ...child }).level).toBe('warn');
+    expect({ ...child }.level).toBe('warn');
     expect(chunks.join('').trimEnd().split('\n')).toEqual([
       'WARN  detached bounty=b1 n=1',
       'ERROR spread bounty=b1',
