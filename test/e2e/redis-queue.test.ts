@@ -17,7 +17,16 @@ import { createPrometheusMetrics } from '../../src/engine/metrics/prometheus.js'
 import { combineObservers } from '../../src/engine/observer.js';
 import { Inspector } from '../../src/inspector/inspector.js';
 import { createRecorder } from '../../src/inspector/recorder.js';
-import { DEFAULT_QUEUE_NAME, decodeJob, encodeJob, jobIdFor, parseRedisUrl, RedisQueue } from '../../src/engine/redis/index.js';
+import {
+  DEFAULT_QUEUE_NAME,
+  decodeJob,
+  encodeJob,
+  jobIdFor,
+  parseRedisUrl,
+  PostOnceGuard,
+  RedisQueue,
+} from '../../src/engine/redis/index.js';
+import type { RedisClient } from '../../src/engine/redis/connection.js';
 import { jobKey } from '../../src/protocol/job.js';
 import { createRedisWorker, type RedisWorker } from '../../src/engine/worker.js';
 import type { ScanModule } from '../../src/engine/types.js';
@@ -94,6 +103,46 @@ async function post(url: string, overrides: Record<string, unknown>, delivery?: 
 }
 
 describe('Redis queue (library, real redis-server)', () => {
+  it("an answer's claim that Redis ran twice (reply lost, sent again on reconnecting) is still this worker's: posted once", async () => {
+    lb = await startLoopback();
+    lb.receiver('/answer');
+    // What a Redis restart did to a worker: the claim ran, the connection dropped before its reply, ioredis sent it
+    // again; the worker read its own claim as another's, and nobody posted. Here the first script call runs twice.
+    const client = new Redis(redis.port, '127.0.0.1');
+    cleanups.push(async () => client.disconnect());
+    let replayed = false;
+    const replaying = new Proxy(client, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target) as unknown;
+        if (name !== 'eval' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          if (!replayed) {
+            replayed = true;
+            await value.apply(target, args);
+          }
+          return value.apply(target, args);
+        };
+      },
+    });
+    const guard = new PostOnceGuard(replaying as unknown as RedisClient, {
+      namespace: 'replay',
+      leaseMs: 2000,
+      logger: createLogger({ level: 'silent' }),
+    });
+    const answer = {
+      url: `${lb.origin}/answer`,
+      body: '{"verdict":"benign"}',
+      expiration: new Date(Date.now() + 10_000),
+      bountyId: '7',
+      key: '7:assertion',
+    };
+    expect(await guard.post(answer)).toMatchObject({ ok: true, status: 200, attempts: 1 });
+    expect(replayed).toBe(true);
+    // A re-run of the job (BullMQ retried it) finds the answer posted and does not post it again.
+    expect(await guard.post(answer)).toMatchObject({ ok: false, error: 'already answered by an earlier run; not posted again' });
+    expect(lb.answers).toHaveLength(1);
+  });
+
   it('web enqueues and answers 202; a worker scans and posts the answer once', async () => {
     lb = await startLoopback();
     lb.receiver('/answer');

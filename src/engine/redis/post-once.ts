@@ -20,9 +20,12 @@ const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
  * can grow memory (SET); a PEXPIRE cannot (it only changes a TTL, here of a key that does not exist yet, or of the
  * claim about to be overwritten), so the SET after it goes through. The key is a few dozen bytes over the limit.
  */
-// KEYS posted; ARGV token leaseMs → 'OK' when claimed, else the holder's value.
+// KEYS posted; ARGV token leaseMs → 'OK' when claimed, else the holder's value. Holding our own token is claimed too:
+// Redis ran this script, the connection dropped before its reply, and ioredis sent it again on reconnecting (a Redis
+// restart did exactly that): without this the worker took its own claim for another's and nobody posted the answer.
 const CLAIM = `
 local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return 'OK' end
 if holder then return holder end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
