@@ -100,13 +100,19 @@ describe('Redis at maxmemory 4mb', () => {
     const expiration = new Date(Date.now() + 25_000).toISOString();
     const accepted: number[] = [];
     const refused: number[] = [];
+    // GET / right after the first refusal, when Redis is known to be at the limit: a later bounty may fit again (Redis'
+    // own memory use moves), and a stored bounty rightly clears the report.
+    let health: Response | undefined;
+    let healthBody: { detail?: string } | undefined;
     for (let id = 1; id <= 50; id++) {
       const status = await send(url, 'a', id, expiration);
       if (status === 202) accepted.push(id);
       else refused.push(id);
+      if (status !== 202 && health === undefined) {
+        health = await fetch(url);
+        healthBody = (await health.json()) as { detail?: string };
+      }
     }
-    const health = await fetch(url);
-    const healthBody = (await health.json()) as { detail?: string };
     const worker = spawnBin(['worker', '--queue', redis.url, '--concurrency', '4', '--cwd', dir]);
     await worker.waitFor(/\bready\b/);
     const workerReady = Date.now();
@@ -128,14 +134,14 @@ describe('Redis at maxmemory 4mb', () => {
     const lines = web.lines.length + worker.lines.length;
     console.log(
       `maxmemory 4mb, 50 bounties of 100 KB: ${accepted.length} × 202, ${refused.length} × 503; ${lb.answers.length} answers; ` +
-        `${lines} log lines in ${(minutes * 60).toFixed(1)} s; GET / at the limit: ${health.status} ${JSON.stringify(healthBody)}`,
+        `${lines} log lines in ${(minutes * 60).toFixed(1)} s; GET / at the limit: ${health?.status} ${JSON.stringify(healthBody)}`,
     );
     expect(accepted.length).toBeGreaterThan(0);
     expect(refused.length).toBeGreaterThan(0);
     for (const id of accepted) expect(counts.get(`/answer/a/${id}`), `bounty ${id}`).toBe(1);
     for (const id of refused) expect(counts.get(`/answer/a/${id}`), `refused bounty ${id}`).toBeUndefined();
-    expect(health.status).toBe(503);
-    expect(healthBody.detail).toMatch(/out of memory|full/);
+    expect(health?.status).toBe(503);
+    expect(healthBody?.detail).toMatch(/out of memory|full/);
     // From the worker's start on (start-up lines excluded), lines about one bounty (its answer) come with its
     // traffic; the rest must not grow with retries.
     const since = [...web.lines.slice(webLinesBefore), ...worker.lines.slice(worker.lines.findIndex((l) => /\bready\b/.test(l)) + 1)];
