@@ -18,6 +18,7 @@ import { combineObservers } from '../../src/engine/observer.js';
 import { Inspector } from '../../src/inspector/inspector.js';
 import { createRecorder } from '../../src/inspector/recorder.js';
 import {
+  Budget,
   DEFAULT_QUEUE_NAME,
   decodeJob,
   encodeJob,
@@ -70,6 +71,29 @@ function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   return { logger: createLogger({ format: 'json', level: 'debug', stream }), lines };
 }
 
+/**
+ * A client whose first call of `method` runs twice in Redis, the first reply dropped: what ioredis does when a reply is
+ * lost with the connection and it sends the command again on reconnecting.
+ */
+function replayingFirst(method: string): { redis: RedisClient; replayed: () => boolean } {
+  const client = new Redis(redis.port, '127.0.0.1');
+  cleanups.push(async () => client.disconnect());
+  let replayed = false;
+  const proxy = new Proxy(client, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target) as unknown;
+      if (typeof value !== 'function') return value;
+      if (name !== method || replayed) return value.bind(target);
+      return async (...args: unknown[]) => {
+        replayed = true;
+        await value.apply(target, args);
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { redis: proxy as unknown as RedisClient, replayed: () => replayed };
+}
+
 /** An async condition, polled by the suite's one helper. */
 const eventually = (condition: () => Promise<boolean>, what: string, timeoutMs = 5000) => until(condition, what, timeoutMs);
 
@@ -107,28 +131,9 @@ describe('Redis queue (library, real redis-server)', () => {
     lb = await startLoopback();
     lb.receiver('/answer');
     // What a Redis restart did to a worker: the claim ran, the connection dropped before its reply, ioredis sent it
-    // again; the worker read its own claim as another's, and nobody posted. Here the first script call runs twice.
-    const client = new Redis(redis.port, '127.0.0.1');
-    cleanups.push(async () => client.disconnect());
-    let replayed = false;
-    const replaying = new Proxy(client, {
-      get(target, name) {
-        const value = Reflect.get(target, name, target) as unknown;
-        if (name !== 'eval' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
-        return async (...args: unknown[]) => {
-          if (!replayed) {
-            replayed = true;
-            await value.apply(target, args);
-          }
-          return value.apply(target, args);
-        };
-      },
-    });
-    const guard = new PostOnceGuard(replaying as unknown as RedisClient, {
-      namespace: 'replay',
-      leaseMs: 2000,
-      logger: createLogger({ level: 'silent' }),
-    });
+    // again; the worker read its own claim as another's, and nobody posted.
+    const client = replayingFirst('eval');
+    const guard = new PostOnceGuard(client.redis, { namespace: 'replay', leaseMs: 2000, logger: createLogger({ level: 'silent' }) });
     const answer = {
       url: `${lb.origin}/answer`,
       body: '{"verdict":"benign"}',
@@ -137,10 +142,19 @@ describe('Redis queue (library, real redis-server)', () => {
       key: '7:assertion',
     };
     expect(await guard.post(answer)).toMatchObject({ ok: true, status: 200, attempts: 1 });
-    expect(replayed).toBe(true);
+    expect(client.replayed()).toBe(true);
     // A re-run of the job (BullMQ retried it) finds the answer posted and does not post it again.
     expect(await guard.post(answer)).toMatchObject({ ok: false, error: 'already answered by an earlier run; not posted again' });
     expect(lb.answers).toHaveLength(1);
+  });
+
+  it('an overdue claim that Redis ran twice is still this process’s; a second claimant still loses', async () => {
+    const client = replayingFirst('pseBudgetClaimOverdue');
+    const budget = new Budget(client.redis, 'replay-overdue');
+    expect(await budget.claimOverdue('job-1', 10_000)).toBe(true);
+    expect(client.replayed()).toBe(true);
+    // Another process (another call, another token) finds it claimed: one answer for the job.
+    expect(await new Budget(admin, 'replay-overdue').claimOverdue('job-1', 10_000)).toBe(false);
   });
 
   it('web enqueues and answers 202; a worker scans and posts the answer once', async () => {

@@ -20,6 +20,7 @@
  * Entries are removed when a job finishes; an entry whose job vanished without finishing (a process killed at the
  * wrong moment) is pruned a minute after its bounty's expiration, so the budget can only be over-counted until then.
  */
+import { randomUUID } from 'node:crypto';
 import type { RedisClient } from './connection.js';
 
 /** How BullMQ names its keys (its default prefix): a job is the hash `bull:<queue>:<id>`, its lock `…:<id>:lock`. */
@@ -116,15 +117,17 @@ return 1
 `;
 
 /**
- * KEYS overdue-key lock-key waiting; ARGV id ttlMs → 1 when this process now owns the job's overdue answer: no
- * worker holds its lock (a worker holding it answers by the deadline itself) and nobody claimed it before. The ZREM
+ * KEYS overdue-key lock-key waiting; ARGV id ttlMs token → 1 when this process now owns the job's overdue answer: no
+ * worker holds its lock (a worker holding it answers by the deadline itself) and nobody claimed it before, or the
+ * claim holds this call's token (Redis ran it, the reply was lost, ioredis sent it again: see post-once.ts). The ZREM
  * comes before the SET so that the claim runs at OOM (see the top of this file).
  */
 const CLAIM_OVERDUE = `
+if redis.call('GET', KEYS[1]) == ARGV[3] then return 1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('SET', KEYS[1], 'claimed', 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
 return 1
 `;
 
@@ -213,6 +216,7 @@ export class Budget {
   /** Claims the overdue answer of a job no worker holds; true when this process must answer it. */
   async claimOverdue(id: string, ttlMs: number): Promise<boolean> {
     const keys = [this.keys.overduePrefix + id, `${this.keys.jobPrefix}${id}:lock`, this.keys.waiting];
-    return (await this.#scripts.pseBudgetClaimOverdue(...keys, id, String(Math.max(1, Math.ceil(ttlMs))))) === 1;
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    return (await this.#scripts.pseBudgetClaimOverdue(...keys, id, ttl, randomUUID())) === 1;
   }
 }
