@@ -98,12 +98,17 @@ function decoded(body: Readable, contentEncoding: string | undefined, url: URL):
   return pipeline([body, ...decoders], () => {}) as unknown as Readable;
 }
 
+/** What `for await` reported for a stream closed before its end without an error of its own. */
+const prematureClose = () => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+
 /**
  * A body read to its end, as one Buffer; past `maxBytes` the stream is destroyed (the socket with it) and `too-large`
  * thrown. Events rather than `for await`, whose iterator machinery cost a download about as much as reading it.
  */
-function readAll(source: Readable, maxBytes: number): Promise<Buffer> {
+export function readAll(source: Readable, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // Destroyed before we listened (its 'error' and 'close' already emitted): nothing more will come.
+    if (source.destroyed) return reject(source.errored ?? prematureClose());
     const chunks: Buffer[] = [];
     let total = 0;
     const settle = (error: unknown, data?: Buffer) => {
@@ -119,8 +124,8 @@ function readAll(source: Readable, maxBytes: number): Promise<Buffer> {
       settle(new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`));
     };
     const onEnd = () => settle(undefined, Buffer.concat(chunks, total));
-    // Closed before its end without an error of its own (a decoder's source cut short): what `for await` reported.
-    const onClose = () => settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    // Closed before its end without an error of its own (a decoder's source cut short).
+    const onClose = () => settle(prematureClose());
     source.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
   });
 }
