@@ -14,6 +14,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
 import { redactUrl } from '../util/logger.js';
+import { readToEnd } from '../util/read-stream.js';
 import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN, DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
 import { defaultOutbound, destroyBody, discardBody, headerValue, networkMessage, type Outbound, USER_AGENT } from './http-agent.js';
@@ -101,32 +102,15 @@ function decoded(body: Readable, contentEncoding: string | undefined, url: URL):
 /** What `for await` reported for a stream closed before its end without an error of its own. */
 const prematureClose = () => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
-/**
- * A body read to its end, as one Buffer; past `maxBytes` the stream is destroyed (the socket with it) and `too-large`
- * thrown. Events rather than `for await`, whose iterator machinery cost a download about as much as reading it.
- */
+/** An artifact's body read to its end (util/read-stream.ts); on any failure the stream is destroyed, the socket with it. */
 export function readAll(source: Readable, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    // Destroyed before we listened (its 'error' and 'close' already emitted): nothing more will come.
-    if (source.destroyed) return reject(source.errored ?? prematureClose());
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const settle = (error: unknown, data?: Buffer) => {
-      source.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
-      if (error === undefined) return resolve(data!);
-      // A stream cut short may still emit an error ("Request aborted"); unheard, it would crash the process.
-      destroyBody(source);
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total <= maxBytes) return void chunks.push(chunk);
-      settle(new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`));
-    };
-    const onEnd = () => settle(undefined, Buffer.concat(chunks, total));
-    // Closed before its end without an error of its own (a decoder's source cut short).
-    const onClose = () => settle(prematureClose());
-    source.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
+  return readToEnd(source, maxBytes, {
+    tooLarge: (total) => new ArtifactError('too-large', `artifact is over the ${maxBytes}-byte limit (stopped reading at ${total} bytes)`),
+    closed: prematureClose,
+  }).catch((error: unknown) => {
+    // A stream cut short may still emit an error ("Request aborted"); unheard, it would crash the process.
+    destroyBody(source);
+    throw error;
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyBudgetExhausted, BodyTooLarge, type DeliveryHandler, type DeliveryReply, type DeliveryRequest } from './app.js';
+import { readToEnd } from '../util/read-stream.js';
 import { DEFAULTS } from './defaults.js';
 
 /**
@@ -87,45 +88,9 @@ class NodeDeliveryRequest implements DeliveryRequest {
     const declared = Number(req.headers['content-length']);
     const share = Number.isSafeInteger(declared) && declared >= 0 && declared <= max ? declared : max;
     if (!this.budget.take(share)) return Promise.reject(new BodyBudgetExhausted());
-    const budget = this.budget;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      const cleanup = () => {
-        budget.give(share);
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onError);
-        req.off('close', onClose);
-      };
-      const onData = (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > max) {
-          cleanup();
-          chunks.length = 0;
-          reject(new BodyTooLarge());
-          return;
-        }
-        chunks.push(chunk);
-      };
-      const onEnd = () => {
-        cleanup();
-        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
-      };
-      const onError = (error: Error) => {
-        cleanup();
-        reject(error);
-      };
-      // 'close' before 'end': the client went away, or node's request timeout cut it (it answered 408 itself).
-      const onClose = () => {
-        cleanup();
-        reject(new Error('aborted'));
-      };
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('close', onClose);
-    });
+    const release = () => this.budget.give(share);
+    // 'close' before 'end': the client went away, or node's request timeout cut it (it answered 408 itself).
+    return readToEnd(req, max, { tooLarge: () => new BodyTooLarge(), closed: () => new Error('aborted') }).finally(release);
   }
 }
 
