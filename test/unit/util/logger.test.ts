@@ -118,7 +118,7 @@ describe('logger', () => {
     expect(written).toContain('shown');
   });
 
-  it('batches stdout lines per turn, in order, and flushes them when the process exits at once', async () => {
+  it('batches stdout lines, in order, and flushes them when the process exits at once', async () => {
     // process.exit right after logging: the exit hook must still write every line, in order (built logger).
     const script = `
       const { createLogger } = await import(${JSON.stringify(LOGGER)});
@@ -131,7 +131,24 @@ describe('logger', () => {
     expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
-  it('lines still waiting for their turn are written when the process dies of an uncaught error', async () => {
+  it('lines from different turns share one write, made within the window while the process keeps running', async () => {
+    // Two lines a few ms apart (two event-loop turns): one write, by the window's timer, long before the exit.
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(LOGGER)});
+      let writes = 0;
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = (...args) => (writes++, write(...args));
+      const log = createLogger({ stream: process.stdout, format: 'json' });
+      log.info('first');
+      setTimeout(() => log.info('second'), 2);
+      setTimeout(() => process.stderr.write('writes=' + writes), 500);
+    `;
+    const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' } });
+    expect(r.stderr).toBe('writes=1');
+    expect(r.stdout.split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['first', 'second']);
+  });
+
+  it('lines still waiting for their write are written when the process dies of an uncaught error', async () => {
     // The crash comes in the same turn as the lines, before the batch's flush: the exit hook writes them.
     const script = `
       const { createLogger } = await import(${JSON.stringify(LOGGER)});
