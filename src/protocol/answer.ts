@@ -1,5 +1,5 @@
 import { describe, isObject, own, pointer } from './describe.js';
-import { stringifyJson } from './json.js';
+import { markBigint, stringifyJson, unmarkBigint } from './json.js';
 import { buildScanMetadata, type BuildScanMetadataOptions } from './metadata.js';
 import { VERDICTS } from './types.js';
 import type { Answer, Assertion, BountyData, FieldError, ParseResult, ScanResult, Vote } from './types.js';
@@ -139,5 +139,5 @@ export function serializeAnswer(answer: Answer): string {
   if (bid === undefined) return stringifyJson({ verdict: answer.verdict, metadata: answer.metadata });
   const wei = typeof bid === 'number' && Number.isSafeInteger(bid) ? BigInt(bid) : bid;
   if (typeof wei !== 'bigint') throw new TypeError(`bid must be an integer (bigint wei), got ${describe(bid)}`);
-  return stringifyJson({ verdict: answer.verdict, bid: wei, metadata: answer.metadata });
+  return unmarkBigint(stringifyJson({ verdict: answer.verdict, bid: markBigint(wei), metadata: answer.metadata }), wei);
 }

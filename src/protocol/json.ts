@@ -130,61 +130,79 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
 const MARKER = `\u0000${randomBytes(8).toString('hex')}:`;
 const MARKER_JSON = `\\u0000${MARKER.slice(1)}`;
 
-/**
- * Number literals JSON.parse would not keep exactly: with a fraction or exponent, or 16 digits and more. A literal
- * never starts right after a digit, `.`, `e`, `+` or `-` (the lookbehind), so a run of digits (in a string too) is
- * tried once, at its start, not at each of its digits: 3-4 times faster on bodies of many strings or numbers.
- */
-const SPECIAL_NUMBER = /(?<![\d.eE+-])(?:-?\d+(?:\.\d+)?[eE][+-]?\d+|-?\d+\.\d+|-?\d{16,})/g;
 const VALID_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
+/** Where the run of digits starting at `i` ends. */
+function digitsEnd(text: string, i: number): number {
+  while (i < text.length && isDigit(text.charCodeAt(i))) i++;
+  return i;
+}
+
 /**
- * `text` with every number literal that JSON.parse would not keep exactly turned into a marker string. Strings are
- * skipped with indexOf and the text between them searched by one native regex. Linear in the length of `text`: the
- * regex's next match is kept and reused while the strings before it are skipped (a search from every stretch to the
- * next match, often at the end of the text, made 20,000 strings cost 20 s), and a search starts only past the last.
+ * `text` with every number literal that JSON.parse would not keep exactly (with a fraction or exponent, or of 16
+ * digits and more, and not a safe integer) turned into a marker string. One pass: strings are skipped with indexOf,
+ * the text between them read a character at a time (a regex search per stretch cost 4× more on a bounty). A literal
+ * starts at `-` or a digit not right after a digit, `.`, `e`, `+` or `-`; one JSON does not allow (a leading zero)
+ * is left for JSON.parse to refuse.
  */
 function markNumbers(text: string, markers: { count: number }): string {
-  // Most bodies have a few: bids and limits in wei. Bodies without a long digit run or a fraction skip the scan.
-  if (!/\d{16}|\d[.eE]/.test(text)) return text;
-  const parts: string[] = [];
+  let parts: string[] | undefined;
   let copied = 0;
-  let at = 0;
-  // The next match at or after `at` (null: none left); searched for again only once `at` has passed it.
-  SPECIAL_NUMBER.lastIndex = 0;
-  let next = SPECIAL_NUMBER.exec(text);
-  while (at < text.length && next !== null) {
-    const quote = text.indexOf('"', at);
-    const stretchEnd = quote === -1 ? text.length : quote;
-    while (next !== null && next.index < stretchEnd) {
-      const token = next[0];
-      const integral = !/[.eE]/.test(token);
-      // A literal JSON does not allow (a leading zero) is left for JSON.parse to refuse; a safe integer is exact.
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: its closing quote is the next one not escaped by an odd run of backslashes.
+      let close = text.indexOf('"', i + 1);
+      while (close !== -1) {
+        let slashes = 0;
+        while (text.charCodeAt(close - 1 - slashes) === 0x5c) slashes++;
+        if (slashes % 2 === 0) break;
+        close = text.indexOf('"', close + 1);
+      }
+      if (close === -1) break;
+      i = close + 1;
+      continue;
+    }
+    const before = i === 0 ? 0 : text.charCodeAt(i - 1);
+    // Not after a digit, `.`, `e`/`E`, `+` or `-`: the middle of another literal (or of junk JSON.parse refuses).
+    const starts = !(isDigit(before) || before === 0x2e || before === 0x65 || before === 0x45 || before === 0x2b || before === 0x2d);
+    const digitsAt = c === 0x2d ? i + 1 : i;
+    if (!starts || (c !== 0x2d && !isDigit(c)) || !isDigit(text.charCodeAt(digitsAt))) {
+      i++;
+      continue;
+    }
+    let end = digitsEnd(text, digitsAt);
+    const integerDigits = end - digitsAt;
+    let special = integerDigits >= 16;
+    if (text.charCodeAt(end) === 0x2e && isDigit(text.charCodeAt(end + 1))) {
+      end = digitsEnd(text, end + 1);
+      special = true;
+    }
+    const e = text.charCodeAt(end);
+    if (e === 0x65 || e === 0x45) {
+      const sign = text.charCodeAt(end + 1);
+      const at = sign === 0x2b || sign === 0x2d ? end + 2 : end + 1;
+      if (isDigit(text.charCodeAt(at))) {
+        end = digitsEnd(text, at);
+        special = true;
+      }
+    }
+    if (special) {
+      const token = text.slice(i, end);
+      const integral = end - digitsAt === integerDigits;
       if (VALID_NUMBER.test(token) && !(integral && Number.isSafeInteger(Number(token)))) {
-        parts.push(text.slice(copied, next.index), `"${MARKER_JSON}${token}"`);
-        copied = next.index + token.length;
+        parts ??= [];
+        parts.push(text.slice(copied, i), `"${MARKER_JSON}${token}"`);
+        copied = end;
         markers.count++;
       }
-      next = SPECIAL_NUMBER.exec(text);
     }
-    if (quote === -1) break;
-    // Skip the string: its closing quote is the next one not escaped by an odd run of backslashes.
-    let close = text.indexOf('"', quote + 1);
-    while (close !== -1) {
-      let slashes = 0;
-      while (text.charCodeAt(close - 1 - slashes) === 0x5c) slashes++;
-      if (slashes % 2 === 0) break;
-      close = text.indexOf('"', close + 1);
-    }
-    if (close === -1) break;
-    at = close + 1;
-    // A match inside the skipped string is not a number: search again from the end of the string.
-    if (next !== null && next.index < at) {
-      SPECIAL_NUMBER.lastIndex = at;
-      next = SPECIAL_NUMBER.exec(text);
-    }
+    i = end;
   }
-  if (markers.count === 0) return text;
+  if (parts === undefined) return text;
   parts.push(text.slice(copied));
   return parts.join('');
 }
@@ -194,20 +212,34 @@ const BIGINT_MARKED = new RegExp(`"${MARKER_JSON.replace(/\\/g, '\\\\')}(-?\\d+)
 
 /**
  * JSON.stringify that writes bigints as integer digits (never a float, never an exponent). Native JSON.stringify
- * (4-5× faster than a JS serializer on an answer) with each bigint swapped for a marker string, whose quoted text
- * is then replaced by the digits; a body without bigints is not searched.
+ * without a replacer first (a replacer call per value tripled the cost of an answer); only a value it refuses (a
+ * bigint, which throws a TypeError) is written again with each bigint swapped for a marker string, whose quoted text
+ * is then replaced by the digits. (A `toJSON` or getter of such a value runs twice; a cycle throws from the second.)
  */
 export function stringifyJson(value: unknown, indent?: number): string {
-  let bigints = false;
-  const out = JSON.stringify(
-    value,
-    (_key, item: unknown) => {
-      if (typeof item !== 'bigint') return item;
-      bigints = true;
-      return `${MARKER}${item}`;
-    },
-    indent,
-  ) as string | undefined;
+  let out: string | undefined;
+  try {
+    out = JSON.stringify(value, undefined, indent);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    out = JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? `${MARKER}${item}` : item), indent).replace(
+      BIGINT_MARKED,
+      '$1',
+    );
+  }
   if (out === undefined) throw new TypeError('value cannot be serialised as JSON');
-  return bigints ? out.replace(BIGINT_MARKED, '$1') : out;
+  return out;
+}
+
+/**
+ * A bigint as a string stringifyJson writes without its slow path; `unmarkBigint` then puts the digits back. For a
+ * value whose one bigint is known (an answer's bid), so that the common case never throws.
+ */
+export function markBigint(value: bigint): string {
+  return `${MARKER}${value}`;
+}
+
+/** `json` (stringifyJson's output) with the marked `value` written as its digits. */
+export function unmarkBigint(json: string, value: bigint): string {
+  return json.replace(`"${MARKER_JSON}${value}"`, `${value}`);
 }

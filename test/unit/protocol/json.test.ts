@@ -1,11 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_EXACT_DIGITS, parseJson, stringifyJson } from '../../../src/protocol/json.js';
+import { MAX_EXACT_DIGITS, markBigint, parseJson, stringifyJson, unmarkBigint } from '../../../src/protocol/json.js';
 
 describe('parseJson', () => {
   it('keeps integers beyond 2^53 exact as bigints and safe ones as numbers', () => {
     const result = parseJson('{"a":18446744073709551616,"b":9007199254740991,"c":[1000000000000000000000000000000]}');
     expect(result).toMatchObject({ ok: true, value: { a: 2n ** 64n, b: 9007199254740991, c: [10n ** 30n] } });
+    // 16 digits: the shortest integers past 2^53 (and the largest safe ones, which stay numbers).
+    expect(parseJson('[9007199254740993,-9007199254740993,1000000000000000,-9007199254740991]')).toMatchObject({
+      ok: true,
+      value: [9007199254740993n, -9007199254740993n, 1000000000000000, -9007199254740991],
+    });
   });
 
   it('reports non-integer literals by JSON Pointer with their text', () => {
@@ -88,6 +93,66 @@ describe('stringifyJson', () => {
 
   it('throws a TypeError for a value that is not JSON', () => {
     expect(() => stringifyJson(undefined)).toThrow(TypeError);
+  });
+
+  it('writes a bigint anywhere (nested, in arrays, from toJSON) as the replacer-free path writes the rest', () => {
+    const value = { verdict: 'benign', n: [1n, { deep: -(2n ** 70n) }, null], at: new Date(0), t: { toJSON: () => 5n }, s: 'x1.5' };
+    expect(stringifyJson(value)).toBe(
+      '{"verdict":"benign","n":[1,{"deep":-1180591620717411303424},null],"at":"1970-01-01T00:00:00.000Z","t":5,"s":"x1.5"}',
+    );
+    expect(stringifyJson({ a: [1n] }, 2)).toBe('{\n  "a": [\n    1\n  ]\n}');
+    const cycle: Record<string, unknown> = { big: 1n };
+    cycle.self = cycle;
+    expect(() => stringifyJson(cycle)).toThrow(/circular/);
+  });
+
+  it('markBigint and unmarkBigint write a known bigint without the slow path, alone or beside others', () => {
+    const bid = 10n ** 18n;
+    expect(unmarkBigint(stringifyJson({ verdict: 'benign', bid: markBigint(bid), m: { x: 'y' } }), bid)).toBe(
+      '{"verdict":"benign","bid":1000000000000000000,"m":{"x":"y"}}',
+    );
+    expect(unmarkBigint(stringifyJson({ bid: markBigint(-5n), m: { n: 2n ** 64n } }), -5n)).toBe(
+      '{"bid":-5,"m":{"n":18446744073709551616}}',
+    );
+  });
+
+  it('round-trips any JSON with big integers, fractions and digits in strings through parseJson', () => {
+    // Every number kind parseJson marks or leaves to JSON.parse, among strings full of digits, dots and quotes.
+    const leaf = fc.oneof(
+      fc.bigInt({ min: -(2n ** 100n), max: 2n ** 100n }),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.stringMatching(/^[0-9.eE+\-"\\ a]{0,12}$/),
+      fc.boolean(),
+      fc.constant(null),
+    );
+    const { tree } = fc.letrec((tie) => ({
+      tree: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('tree')), fc.dictionary(fc.string(), tie('tree'))),
+    }));
+    fc.assert(
+      fc.property(tree, (value) => {
+        const result = parseJson(stringifyJson(value));
+        if (!result.ok) throw new Error(result.error);
+        // A safe bigint comes back as a number, a big one as a bigint; a double past 2^53 written as digits (under
+        // 1e21) is read as the integer those digits spell; -0 is written 0.
+        const normal = (v: unknown): unknown =>
+          typeof v === 'bigint'
+            ? Number.isSafeInteger(Number(v))
+              ? Number(v)
+              : v
+            : typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v) && Math.abs(v) < 1e21
+              ? BigInt(String(v))
+              : Object.is(v, -0)
+                ? 0
+                : Array.isArray(v)
+                  ? v.map(normal)
+                  : v !== null && typeof v === 'object'
+                    ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normal(x)]))
+                    : v;
+        expect(normal(result.value)).toEqual(normal(value));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('round-trips big integers through parseJson', () => {
