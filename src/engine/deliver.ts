@@ -9,6 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request as httpRequest, type Dispatcher } from 'undici';
+import { Cancellation } from '../util/abort.js';
 import { errorMessage } from '../util/errors.js';
 import { redactUrl } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';
@@ -98,15 +99,15 @@ export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
     if (request.signal?.aborted) return { ok: false, status, attempts, error: 'cut by the shutdown' };
     attempts++;
     let retryAfter: number | null = null;
-    // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration. A plain
-    // controller and timer, cleared when the attempt ends, that the shutdown's signal also aborts: AbortSignal.timeout
-    // and AbortSignal.any cost measurably more per answer (and `any` ties every attempt to the long-lived signal).
-    const controller = new AbortController();
+    // One timeout for the whole attempt, redirects included, so an attempt never runs past the expiration. A
+    // Cancellation (util/abort.ts) and a timer, cleared when the attempt ends, that the shutdown's signal also
+    // aborts: AbortSignal.timeout and AbortSignal.any cost measurably more per answer, and so did an AbortController.
+    const cancel = new Cancellation();
     const timer = setTimeout(
-      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      () => cancel.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
       Math.max(1, Math.min(options.attemptTimeoutMs ?? attemptTimeout(remaining), remaining)),
     );
-    const cut = () => controller.abort(request.signal?.reason);
+    const cut = () => cancel.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', cut, { once: true });
     try {
       let url = request.url;
@@ -117,7 +118,7 @@ export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
           method: 'POST',
           headers: POST_HEADERS,
           body: request.body,
-          signal: controller.signal,
+          signal: cancel,
           dispatcher: outbound.dispatcher,
         });
         const location = headerValue(response.headers, 'location');

@@ -13,6 +13,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
+import type { Abortable } from '../util/abort.js';
 import { redactUrl } from '../util/logger.js';
 import { readToEnd } from '../util/read-stream.js';
 import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN, DEFAULTS } from './defaults.js';
@@ -25,7 +26,7 @@ export interface DownloadOptions {
   /** Bytes allowed (decoded); one more fails with `too-large`. */
   maxBytes: number;
   /** The scan deadline: aborting it fails the download with `timeout`. */
-  signal: AbortSignal;
+  signal: Abortable;
   /** 64 hex digits to check the bytes against (`hash-mismatch`), or null. */
   sha256?: string | null;
   /** Defaults 5 and DEFAULTS.downloadIdleTimeoutMs (the longest wait for the head or between body chunks). */
@@ -192,7 +193,7 @@ export function createArtifactAccess(
   bounty: Pick<BountyData, 'artifact_type' | 'artifact_uri' | 'sha256' | 'id'>,
   options: Omit<DownloadOptions, 'sha256'> & { observer?: EngineObserver },
 ): ArtifactAccess {
-  const { observer, ...download } = options;
+  const observer = options.observer;
   let bytes: Promise<Buffer> | undefined;
   let dir: Promise<string> | undefined;
   let file: Promise<string> | undefined;
@@ -200,7 +201,7 @@ export function createArtifactAccess(
   const getBytes = () => {
     bytes ??=
       bounty.artifact_type === 'file'
-        ? observed(downloadArtifact(bounty.artifact_uri, { ...download, sha256: bounty.sha256 }), bounty, observer)
+        ? observed(downloadArtifact(bounty.artifact_uri, Object.assign({}, options, { sha256: bounty.sha256 })), bounty, observer)
         : Promise.reject(new ArtifactError('unsupported', 'a URL artifact has no file to download; scan bounty.artifact_uri instead'));
     return bytes;
   };

@@ -14,6 +14,7 @@ import { attemptTimeout, deliverAnswer } from '../../../src/engine/deliver.js';
 import { downloadArtifact } from '../../../src/engine/download.js';
 import { closeOutboundAgent, createOutbound } from '../../../src/engine/http-agent.js';
 import { ArtifactError } from '../../../src/engine/types.js';
+import { Cancellation } from '../../../src/util/abort.js';
 
 /** A loopback server that counts TCP connections and records each request, with one handler per path. */
 interface Host {
@@ -183,6 +184,21 @@ describe('downloadArtifact over undici', () => {
     const error = await failure(downloadArtifact(`${host.origin}/silent`, { maxBytes: 10, signal: AbortSignal.timeout(200) }));
     expect(error.reason).toBe('timeout');
     await until(() => host.open.size === 0, 'the engine to close the timed-out socket');
+  });
+
+  it("the scan's Cancellation cuts a hung download too (undici takes it as its signal), and no listener stays on it", async () => {
+    host.route('/silent', () => {});
+    host.route('/a', (_req, res) => res.end('abc'));
+    const cancel = new Cancellation();
+    const hung = failure(downloadArtifact(`${host.origin}/silent`, { maxBytes: 10, signal: cancel }));
+    await until(() => host.requests.length === 1, 'the request to arrive');
+    cancel.abort(new Error('scan deadline reached'));
+    expect((await hung).reason).toBe('timeout');
+    await until(() => host.open.size === 0, 'the engine to close the cut socket');
+    expect(cancel.listenerCount('abort')).toBe(0);
+    const live = new Cancellation();
+    expect((await downloadArtifact(`${host.origin}/a`, { maxBytes: 10, signal: live })).toString()).toBe('abc');
+    expect(live.listenerCount('abort')).toBe(0);
   });
 
   it('an already aborted signal sends nothing', async () => {
