@@ -8,13 +8,13 @@
  * to someone else) fails the delivery, not retried, with the redirect and its target as the reason.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request as httpRequest, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { Cancellation } from '../util/abort.js';
 import { errorMessage } from '../util/errors.js';
 import { redactUrl } from '../util/logger.js';
 import { DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
-import { defaultOutbound, discardBody, headerValue, type Outbound, USER_AGENT } from './http-agent.js';
+import { defaultOutbound, discardBody, headerValue, type Outbound, requestPath, USER_AGENT } from './http-agent.js';
 
 /** One answer going out to a bounty's `response_url` (what comes in is a webhook *delivery*, app.ts). */
 export interface AnswerPost {
@@ -113,13 +113,15 @@ export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
       let url = request.url;
       let response: Dispatcher.ResponseData;
       for (let hops = 0; ; hops++) {
-        if (outbound.check) await outbound.check(new URL(url));
-        response = await httpRequest(url, {
+        const target = new URL(url);
+        if (outbound.check) await outbound.check(target);
+        response = await outbound.dispatcher.request({
+          origin: target.origin,
+          path: requestPath(target),
           method: 'POST',
           headers: POST_HEADERS,
           body: request.body,
           signal: cancel,
-          dispatcher: outbound.dispatcher,
         });
         const location = headerValue(response.headers, 'location');
         const code = response.statusCode;
@@ -131,7 +133,7 @@ export const deliverAnswer: AnswerPoster = async (request, options = {}) => {
         if (next === null || (next.protocol !== 'http:' && next.protocol !== 'https:')) {
           return { ok: false, status: code, attempts, error: `HTTP ${code} redirect to ${to}, not an http(s) URL; not followed` };
         }
-        if ((code !== 307 && code !== 308) || next.origin !== new URL(url).origin) {
+        if ((code !== 307 && code !== 308) || next.origin !== target.origin) {
           return {
             ok: false,
             status: code,

@@ -11,14 +11,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { BountyData } from '../protocol/types.js';
 import type { Abortable } from '../util/abort.js';
 import { redactUrl } from '../util/logger.js';
 import { readToEnd } from '../util/read-stream.js';
 import { ARTIFACT_DIR_PREFIX, ARTIFACT_RUN, DEFAULTS } from './defaults.js';
 import { isEgressRefused } from './egress.js';
-import { defaultOutbound, destroyBody, discardBody, headerValue, networkMessage, type Outbound, USER_AGENT } from './http-agent.js';
+import {
+  defaultOutbound,
+  destroyBody,
+  discardBody,
+  headerValue,
+  networkMessage,
+  type Outbound,
+  requestPath,
+  USER_AGENT,
+} from './http-agent.js';
 import { notify, type EngineObserver } from './observer.js';
 import { ArtifactError } from './types.js';
 
@@ -131,11 +140,12 @@ export async function downloadArtifact(uri: string, options: DownloadOptions): P
     if (signal.aborted) throw timeout();
     try {
       if (outbound.check) await outbound.check(url);
-      response = await request(url, {
+      response = await outbound.dispatcher.request({
+        origin: url.origin,
+        path: requestPath(url),
         method: 'GET',
         headers: REQUEST_HEADERS,
         signal,
-        dispatcher: outbound.dispatcher,
         headersTimeout: idleMs,
         bodyTimeout: idleMs,
       });

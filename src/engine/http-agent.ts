@@ -90,6 +90,15 @@ export async function closeOutboundAgent(): Promise<void> {
   await current?.close();
 }
 
+/**
+ * The `path` of a request to `url` (pathname and query), for `dispatcher.request({ origin, path, … })`: the
+ * engine calls its dispatcher directly, not `undici.request(url, options)`, whose `{ ...options, origin, path }`
+ * takes V8's slow path for properties added after a spread (~1 % of the CPU of a bounty, which makes two).
+ */
+export function requestPath(url: URL): string {
+  return url.search ? `${url.pathname}${url.search}` : url.pathname;
+}
+
 /** The first value of a response header (undici gives an array when a header is repeated). */
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];

@@ -26,7 +26,7 @@ import { createOutbound, type Outbound } from './http-agent.js';
 import { notify, type EngineObserver } from './observer.js';
 import type { BountyJob, CutJobs, JobOutcome, JobRunner } from './queue.js';
 import { scanErrorComments, scanErrorKind } from './scan-errors.js';
-import { ArtifactError, type ArtifactErrorReason, type Bounty, type ScanContext, type ScanModule } from './types.js';
+import { ArtifactError, type ArtifactErrorReason, type Bounty, LazySignalContext, type ScanContext, type ScanModule } from './types.js';
 
 export interface ScannerOptions {
   /** The scan module, or a getter called once per bounty (so a hot reload takes effect from the next bounty on). */
@@ -202,13 +202,7 @@ async function scanJob(core: Core, job: BountyJob, { taken, scanned }: { taken?:
   });
   // Object.assign, not `{ ...bounty, fetchArtifact, … }`: V8 adds properties after a spread on a slow path (~4 µs).
   const view: Bounty = Object.assign({}, bounty, { fetchArtifact: artifact.bytes, artifactPath: artifact.path });
-  const ctx: ScanContext = {
-    get signal() {
-      return cancel.signal;
-    },
-    deadline: new Date(deadline),
-    log,
-  };
+  const ctx = new LazySignalContext(cancel, new Date(deadline), log);
   const abortComment = () => (shutdown.aborted ? SKIP.SHUTDOWN : SKIP.TIMEOUT);
 
   let result: ScanResult;

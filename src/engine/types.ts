@@ -3,6 +3,7 @@
  * Re-exported from the package (`import type { ScanFunction } from 'polyswarm-engine'`).
  */
 import type { BountyData, ScanResult } from '../protocol/types.js';
+import type { Cancellation } from '../util/abort.js';
 import type { Logger } from '../util/logger.js';
 
 /** A bounty as `scan` sees it: the validated wire fields plus lazy access to the artifact. */
@@ -15,11 +16,33 @@ export interface Bounty extends BountyData {
 
 /** What a scan gets besides the bounty: its deadline (expiration minus the delivery margin) as a signal and a date. */
 export interface ScanContext {
-  /** Fires at the scan deadline (or at shutdown); pass it to child processes and fetches. */
+  /**
+   * Fires at the scan deadline (or at shutdown); pass it to child processes and fetches. A getter, made on first
+   * read: read it from the context (`ctx.signal`, `{ signal }`), not from a spread copy of it.
+   */
   signal: AbortSignal;
   deadline: Date;
   /** A logger whose lines carry the bounty id. */
   log: Logger;
+}
+
+/**
+ * The ScanContext the scan core hands `scan`. `signal` is a getter, so the AbortSignal (~5 µs) is made only for a scan
+ * that reads it; a class, because an object literal with a getter is built on V8's slow path (~1 µs).
+ */
+export class LazySignalContext implements ScanContext {
+  readonly #cancel: Cancellation;
+  constructor(
+    cancel: Cancellation,
+    readonly deadline: Date,
+    readonly log: Logger,
+  ) {
+    this.#cancel = cancel;
+  }
+
+  get signal(): AbortSignal {
+    return this.#cancel.signal;
+  }
 }
 
 export type ScanFunction = (bounty: Bounty, ctx: ScanContext) => ScanResult | Promise<ScanResult>;

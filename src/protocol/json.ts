@@ -241,5 +241,8 @@ export function markBigint(value: bigint): string {
 
 /** `json` (stringifyJson's output) with the marked `value` written as its digits. */
 export function unmarkBigint(json: string, value: bigint): string {
-  return json.replace(`"${MARKER_JSON}${value}"`, `${value}`);
+  // indexOf and slices: String.replace parses its replacement for `$` patterns on every call.
+  const marked = `"${MARKER_JSON}${value}"`;
+  const at = json.indexOf(marked);
+  return at === -1 ? json : `${json.slice(0, at)}${value}${json.slice(at + marked.length)}`;
 }
