@@ -255,8 +255,21 @@ export class EmbeddedQueue implements BountyQueue {
     const seq = this.#seq++;
     this.#heap.push({ job, deadline, rank: this.#options.order === 'arrival' ? seq : deadline, seq });
     // Start scans on a later turn: the 202 must not wait for (or share a tick with) a scan's synchronous work.
-    if (this.#runner) setImmediate(() => this.#pump());
+    if (this.#runner) this.#schedulePump();
   }
+
+  /** A pump on the next turn; one per turn serves every bounty of a burst and every slot freed in it. */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(this.#scheduledPump);
+  }
+
+  #pumpScheduled = false;
+  readonly #scheduledPump = () => {
+    this.#pumpScheduled = false;
+    this.#pump();
+  };
 
   #remember(key: string, expiresAt: number, now: number): void {
     this.#seen.delete(key);
@@ -285,7 +298,7 @@ export class EmbeddedQueue implements BountyQueue {
         this.#active--;
         this.#posting++;
         // A job waiting for this slot starts on the next turn (none waiting: no turn for nothing).
-        if (this.#heap.size > 0) setImmediate(() => this.#pump());
+        if (this.#heap.size > 0) this.#schedulePump();
       };
       void this.#run(
         job,

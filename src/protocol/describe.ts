@@ -45,5 +45,8 @@ export function own(object: Record<string, unknown>, key: string): unknown {
 
 /** Escapes one JSON Pointer segment (RFC 6901). */
 export function pointer(...segments: string[]): string {
-  return segments.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+  let path = '';
+  // Most segments (every key a bounty names) need no escape: no regex for them (a bounty builds several paths).
+  for (const s of segments) path += s.includes('~') || s.includes('/') ? `/${s.replace(/~/g, '~0').replace(/\//g, '~1')}` : `/${s}`;
+  return path;
 }

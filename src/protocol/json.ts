@@ -113,9 +113,11 @@ export function parseJson(input: string | Uint8Array): JsonParseResult {
         path.push(key);
         const restored = restore(item);
         path.pop();
-        // defineProperty, not assignment: a "__proto__" key must stay data, never become the prototype.
-        if (restored !== item)
+        // A "__proto__" key must stay data, never become the prototype: defineProperty for it, assignment else.
+        if (restored === item) continue;
+        if (key === '__proto__')
           Object.defineProperty(record, key, { value: restored, enumerable: true, writable: true, configurable: true });
+        else record[key] = restored;
       }
     }
     return value;

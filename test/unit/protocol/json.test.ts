@@ -24,6 +24,16 @@ describe('parseJson', () => {
     expect(result.value).toMatchObject({ rules: { max: 1e21, min: 1 } });
   });
 
+  it('a big number under a "__proto__" key stays an own data property; the prototype is untouched', () => {
+    const result = parseJson('{"__proto__":18446744073709551616,"a":{"__proto__":[1.5]},"b":12345678901234567}');
+    if (!result.ok) throw new Error(result.error);
+    const value = result.value as Record<string, unknown>;
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(value, '__proto__')?.value).toBe(2n ** 64n);
+    expect(Object.getOwnPropertyDescriptor(value.a, '__proto__')?.value).toEqual([1.5]);
+    expect(value.b).toBe(12345678901234567n);
+  });
+
   it('reads UTF-8 bytes and rejects invalid UTF-8, empty bodies and bad JSON without throwing', () => {
     expect(parseJson(new TextEncoder().encode('{"é":1}'))).toMatchObject({ ok: true, value: { é: 1 } });
     expect(parseJson(Uint8Array.from([0x7b, 0xff, 0x7d]))).toEqual({ ok: false, error: 'not valid UTF-8' });
