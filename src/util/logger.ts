@@ -110,12 +110,12 @@ function jsonValue(value: unknown): string {
 /**
  * Lines for the process's own stdout/stderr are batched: a write to a pipe is a synchronous syscall that also wakes
  * its reader, and one per line cost a server a quarter of its CPU (npm run bench, figure 3); one per event-loop turn
- * still cost a busy engine a write per bounty. A line waits at most FLUSH_MS (or until FLUSH_BYTES are waiting) for
+ * still cost a busy engine a write per bounty. A line waits at most FLUSH_MS (or until FLUSH_CHARS are waiting) for
  * others to share its write; `flushLogs()` and the exit hook write out the rest. Other streams (tests pass their
  * own) are written to directly.
  */
 const FLUSH_MS = 20;
-const FLUSH_BYTES = 64 * 1024;
+const FLUSH_CHARS = 64 * 1024;
 
 class LineBuffer {
   private pending: string[] = [];
@@ -126,7 +126,7 @@ class LineBuffer {
   write(line: string): void {
     this.pending.push(line);
     this.length += line.length;
-    if (this.length >= FLUSH_BYTES) this.flush();
+    if (this.length >= FLUSH_CHARS) this.flush();
     else if (this.timer === undefined) {
       // Unref'd: waiting lines never keep the process up; the exit hook writes them.
       this.timer = setTimeout(this.flushLater, FLUSH_MS);

@@ -148,6 +148,22 @@ describe('logger', () => {
     expect(r.stdout.split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['first', 'second']);
   });
 
+  it('64 Ki characters waiting are written at once, without waiting for the window', async () => {
+    // 1,000 lines of about 100 characters in one turn: the first 64 Ki go out as they fill, before the turn ends.
+    const script = `
+      const { createLogger } = await import(${JSON.stringify(LOGGER)});
+      let writes = 0;
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = (...args) => (writes++, write(...args));
+      const log = createLogger({ stream: process.stdout, format: 'json' });
+      for (let i = 0; i < 1000; i++) log.info('line', { i, pad: 'x'.repeat(40) });
+      process.stderr.write('writes=' + writes);
+    `;
+    const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' } });
+    expect(r.stderr).toBe('writes=1');
+    expect(r.stdout.split('\n').map((l) => (JSON.parse(l) as { i: number }).i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
   it('lines still waiting for their write are written when the process dies of an uncaught error', async () => {
     // The crash comes in the same turn as the lines, before the batch's flush: the exit hook writes them.
     const script = `
