@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEngine } from '../../../src/engine/engine.js';
 import { curlCommand, harLog } from '../../../src/inspector/exports.js';
 import { History } from '../../../src/inspector/history.js';
@@ -110,11 +110,30 @@ describe('inspector history', () => {
     expect(history.get('t-1')).toEqual(open);
     expect(history.get('t-9')).toBeUndefined();
     history.put(open);
-    // Written on the next turn of the event loop, off the request path; still listed where it arrived.
-    await new Promise((resolve) => setImmediate(resolve));
+    // Written within WRITE_MS, off the request path; still listed where it arrived.
+    await vi.waitFor(() => expect(history.waiting).toBe(0));
     expect(history.list().map((tx) => tx.id)).toEqual(['t-0', 't-1', 't-2']);
     expect(history.get('t-1')).toEqual(open);
     expect(history.size).toBe(3);
+  });
+
+  it('writes finished transactions into the ring in batches: after a short wait, or at once when many wait', async () => {
+    const history = new History(1024 * 1024);
+    history.put(ping(0));
+    // Not a turn of the event loop per transaction (that cost a lone ping an extra pass of the loop): a timer.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(history.waiting).toBe(1);
+    await vi.waitFor(() => expect(history.waiting).toBe(0));
+    expect(history.bytes).toBe(Buffer.byteLength(JSON.stringify(ping(0))));
+    // Many at once are written without waiting, so the objects waiting stay few.
+    for (let i = 1; i <= 511; i++) history.put(ping(i));
+    expect(history.waiting).toBe(511);
+    history.put(ping(512));
+    expect(history.waiting).toBe(0);
+    // A read writes out what waits first.
+    history.put(ping(513));
+    expect(history.size).toBe(514);
+    expect(history.waiting).toBe(0);
   });
 
   it('streams the changes of one turn to a watching page at once, in the order they were made', async () => {
