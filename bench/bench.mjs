@@ -198,6 +198,32 @@ async function pingRate(url, seconds, connections = 10) {
 }
 
 /**
+ * CPU time per ping (µs, user + system from /proc) of each of `servers`, all taking the same fixed-rate ping load at
+ * the same time: others' load on the machine hits every one of them alike, so their ratio moves far less between
+ * runs than throughput measured in turns. Below saturation, so each ping also pays its own pass of the event loop.
+ * Returns one array of rounds per server.
+ */
+async function cpuPerPingSameLoad(servers, { rate = 2000, seconds = 2, rounds = 3 } = {}) {
+  const names = Object.keys(servers);
+  const cpu = Object.fromEntries(names.map((name) => [name, []]));
+  for (let r = 0; r < rounds; r++) {
+    const cpu0 = names.map((name) => cpuSeconds(servers[name].pid));
+    const runs = await Promise.all(
+      names.map((name) =>
+        cannon({ url: servers[name].url, duration: seconds, connections: 10, overallRate: rate, requests: [pingRequest()] }),
+      ),
+    );
+    for (const [i, name] of names.entries()) {
+      const run = runs[i];
+      if (run.non2xx > 0 || run.errors > 0 || run.timeouts > 0 || cpu0[i] === null)
+        throw new Error(`same-load ping run against ${name} failed`);
+      cpu[name].push(((cpuSeconds(servers[name].pid) - cpu0[i]) / run.requests.total) * 1e6);
+    }
+  }
+  return cpu;
+}
+
+/**
  * Sends `amount` signed bounties and records each acknowledgement's round trip (ms, float); `overallRate` (per second)
  * makes it a fixed-rate load instead of a closed loop, the other options go to the bodies.
  */
@@ -311,6 +337,7 @@ async function figurePing() {
     const withMetrics = median(rounds.metrics);
     const engineOverBare = median(paired.bare);
     const pairedRatio = median(paired.metrics);
+    const sameLoad = await cpuPerPingSameLoad({ bare: servers.bare, engine: servers.engine });
     const observerNs = await observerCost(statsd);
     if (counted === 0) throw new Error('the engine with metrics on counted no ping: the metrics figure would measure nothing');
     return [
@@ -333,6 +360,9 @@ async function figurePing() {
           // CPU time per ping (from /proc), which someone else's load on the machine disturbs far less than req/s.
           cpu_us_per_ping: { engine: cpuPerPing.engine.map((v) => round(v, 1)), bare: cpuPerPing.bare.map((v) => round(v, 1)) },
           cpu_per_ping_bare_over_engine: cpuPerPing.bare.length ? round(median(cpuPerPing.bare) / median(cpuPerPing.engine), 3) : null,
+          // Both at 2,000 pings/s at the same time (cpuPerPingSameLoad): the engine's cost per ping, under far less noise.
+          same_load_cpu_us_per_ping: { engine: sameLoad.engine.map((v) => round(v, 1)), bare: sameLoad.bare.map((v) => round(v, 1)) },
+          same_load_bare_over_engine: round(median(sameLoad.bare.map((v, i) => v / sameLoad.engine[i])), 3),
           bare_h3_over_bare: round(h3 / baseline, 3),
           engine_over_bare_h3: round(value / h3, 3),
           connections: 10,
@@ -950,6 +980,7 @@ async function figureInspector() {
       paired.push(rounds.on.at(-1) / rounds.off.at(-1));
       progress(`10 inspector: round ${r + 1}: on ${rounds.on.at(-1).toFixed(0)}/s, off ${rounds.off.at(-1).toFixed(0)}/s`);
     }
+    const sameLoad = await cpuPerPingSameLoad({ on, off });
     const idle = await gcAndMeasure(on.child);
     progress(`10 inspector: ${DELIVERIES} bounties through serve with a ${BOUND / MB} MiB history`);
     const before = host.total;
@@ -982,6 +1013,9 @@ async function figureInspector() {
           ratio_of_medians: round(median(rounds.on) / median(rounds.off), 3),
           cpu_us_per_ping: { on: cpuPerPing.on.map((v) => round(v, 1)), off: cpuPerPing.off.map((v) => round(v, 1)) },
           cpu_per_ping_off_over_on: cpuPerPing.on.length ? round(median(cpuPerPing.off) / median(cpuPerPing.on), 3) : null,
+          // Both at 2,000 pings/s at the same time (cpuPerPingSameLoad).
+          same_load_cpu_us_per_ping: { on: sameLoad.on.map((v) => round(v, 1)), off: sameLoad.off.map((v) => round(v, 1)) },
+          same_load_off_over_on: round(median(sameLoad.off.map((v, i) => v / sameLoad.on[i])), 3),
           connections: 10,
           seconds_per_round: 1,
         },
