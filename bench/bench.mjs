@@ -175,6 +175,21 @@ function cpuSeconds(pid) {
   }
 }
 
+/**
+ * CPU seconds of a process's threads from /proc/<pid>/task/<tid>/schedstat, in nanoseconds (clock ticks, 10 ms, are
+ * too coarse for a one-second round), or null when it is gone.
+ */
+function schedSeconds(pid) {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`))
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e9;
+  } catch {
+    return null;
+  }
+}
+
 /** CPU seconds of a process and every descendant still running (their threads included), from /proc. */
 function treeCpuSeconds(pid) {
   let total = cpuSeconds(pid) ?? 0;
@@ -203,11 +218,11 @@ async function pingRate(url, seconds, connections = 10) {
  * runs than throughput measured in turns. Below saturation, so each ping also pays its own pass of the event loop.
  * Returns one array of rounds per server.
  */
-async function cpuPerPingSameLoad(servers, { rate = 2000, seconds = 2, rounds = 3 } = {}) {
+async function cpuPerPingSameLoad(servers, { rate = 2000, seconds = 1, rounds = 3 } = {}) {
   const names = Object.keys(servers);
   const cpu = Object.fromEntries(names.map((name) => [name, []]));
   for (let r = 0; r < rounds; r++) {
-    const cpu0 = names.map((name) => cpuSeconds(servers[name].pid));
+    const cpu0 = names.map((name) => schedSeconds(servers[name].pid));
     const runs = await Promise.all(
       names.map((name) =>
         cannon({ url: servers[name].url, duration: seconds, connections: 10, overallRate: rate, requests: [pingRequest()] }),
@@ -217,7 +232,7 @@ async function cpuPerPingSameLoad(servers, { rate = 2000, seconds = 2, rounds = 
       const run = runs[i];
       if (run.non2xx > 0 || run.errors > 0 || run.timeouts > 0 || cpu0[i] === null)
         throw new Error(`same-load ping run against ${name} failed`);
-      cpu[name].push(((cpuSeconds(servers[name].pid) - cpu0[i]) / run.requests.total) * 1e6);
+      cpu[name].push(((schedSeconds(servers[name].pid) - cpu0[i]) / run.requests.total) * 1e6);
     }
   }
   return cpu;
@@ -360,7 +375,7 @@ async function figurePing() {
           // CPU time per ping (from /proc), which someone else's load on the machine disturbs far less than req/s.
           cpu_us_per_ping: { engine: cpuPerPing.engine.map((v) => round(v, 1)), bare: cpuPerPing.bare.map((v) => round(v, 1)) },
           cpu_per_ping_bare_over_engine: cpuPerPing.bare.length ? round(median(cpuPerPing.bare) / median(cpuPerPing.engine), 3) : null,
-          // Both at 2,000 pings/s at the same time (cpuPerPingSameLoad): the engine's cost per ping, under far less noise.
+          // Both at 2,000 pings/s at the same time, three 1-second rounds (cpuPerPingSameLoad): the cost per ping, under far less noise.
           same_load_cpu_us_per_ping: { engine: sameLoad.engine.map((v) => round(v, 1)), bare: sameLoad.bare.map((v) => round(v, 1)) },
           same_load_bare_over_engine: round(median(sameLoad.bare.map((v, i) => v / sameLoad.engine[i])), 3),
           bare_h3_over_bare: round(h3 / baseline, 3),
