@@ -81,11 +81,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     process.exit(130);
   });
 }
-setTimeout(() => {
-  progress(`over the ${BUDGET_MS / 1000} s budget: stopping`);
-  killChildren();
-  process.exit(1);
-}, BUDGET_MS).unref();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Scan modules of the throwaway projects
@@ -1170,8 +1165,22 @@ const FIGURES = [
 
 const rows = [];
 const errors = [];
-for (const [id, figure] of FIGURES) {
-  if (only && !only.has(id)) continue;
+const selected = FIGURES.filter(([id]) => !only || only.has(id));
+const finished = new Set();
+let running = null;
+// Past the budget, the figures measured so far are still reported; the one cut short and those not started say so.
+setTimeout(() => {
+  progress(`over the ${BUDGET_MS / 1000} s budget: stopping`);
+  killChildren();
+  for (const [id] of selected) {
+    if (!finished.has(id)) errors.push({ id, error: id === running ? 'cut short: over the time budget' : 'not run: over the time budget' });
+  }
+  emit();
+  process.exit(1);
+}, BUDGET_MS).unref();
+
+for (const [id, figure] of selected) {
+  running = id;
   try {
     const result = await figure();
     rows.push(...(Array.isArray(result) ? result : [result]));
@@ -1179,22 +1188,25 @@ for (const [id, figure] of FIGURES) {
     progress(`figure ${id} failed: ${error.stack ?? error}`);
     errors.push({ id, error: String(error.message ?? error) });
   }
+  finished.add(id);
 }
 
-const report = {
-  date: new Date().toISOString(),
-  machine: {
-    node: process.version,
-    cpus: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    platform: `${process.platform} ${process.arch}`,
-  },
-  seconds: round((Date.now() - started) / 1000, 1),
-  figures: rows,
-  errors,
-};
+function buildReport() {
+  return {
+    date: new Date().toISOString(),
+    machine: {
+      node: process.version,
+      cpus: availableParallelism(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      platform: `${process.platform} ${process.arch}`,
+    },
+    seconds: round((Date.now() - started) / 1000, 1),
+    figures: rows,
+    errors,
+  };
+}
 
-function table() {
+function table(report) {
   const header = ['#', 'figure', 'value', 'baseline', 'ratio', 'target', 'met'];
   const lines = rows.map((r) => [
     String(r.id),
@@ -1231,9 +1243,15 @@ function table() {
   ].join('\n');
 }
 
-if (jsonMode === '-') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-else {
-  process.stdout.write(table());
-  if (jsonMode) writeFileSync(jsonMode, `${JSON.stringify(report, null, 2)}\n`);
+/** The table on stdout (or the JSON), and the JSON file when asked for. */
+function emit() {
+  const report = buildReport();
+  if (jsonMode === '-') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    process.stdout.write(table(report));
+    if (jsonMode) writeFileSync(jsonMode, `${JSON.stringify(report, null, 2)}\n`);
+  }
 }
+
+emit();
 process.exitCode = errors.length > 0 ? 1 : 0;
