@@ -131,35 +131,42 @@ describe('logger', () => {
     expect(lines.map((l) => l.i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
-  it('lines from different turns share one write, made within the window while the process keeps running', async () => {
-    // Two lines a few ms apart (two event-loop turns): one write, by the window's timer, long before the exit.
-    const script = `
+  /** Runs `body` in a node process with `log` (the built logger, JSON lines to stdout) and `writes`, its stdout writes so far. */
+  const countingWrites = (body: string) =>
+    execa(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        `
       const { createLogger } = await import(${JSON.stringify(LOGGER)});
       let writes = 0;
       const write = process.stdout.write.bind(process.stdout);
       process.stdout.write = (...args) => (writes++, write(...args));
       const log = createLogger({ stream: process.stdout, format: 'json' });
+      ${body}
+    `,
+      ],
+      { env: { NO_COLOR: '1' } },
+    );
+
+  it('lines from different turns share one write, made within the window while the process keeps running', async () => {
+    // Two lines a few ms apart (two event-loop turns): one write, by the window's timer, long before the exit.
+    const r = await countingWrites(`
       log.info('first');
       setTimeout(() => log.info('second'), 2);
       setTimeout(() => process.stderr.write('writes=' + writes), 500);
-    `;
-    const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' } });
+    `);
     expect(r.stderr).toBe('writes=1');
     expect(r.stdout.split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['first', 'second']);
   });
 
   it('64 Ki characters waiting are written at once, without waiting for the window', async () => {
     // 1,000 lines of about 100 characters in one turn: the first 64 Ki go out as they fill, before the turn ends.
-    const script = `
-      const { createLogger } = await import(${JSON.stringify(LOGGER)});
-      let writes = 0;
-      const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = (...args) => (writes++, write(...args));
-      const log = createLogger({ stream: process.stdout, format: 'json' });
+    const r = await countingWrites(`
       for (let i = 0; i < 1000; i++) log.info('line', { i, pad: 'x'.repeat(40) });
       process.stderr.write('writes=' + writes);
-    `;
-    const r = await execa('node', ['--input-type=module', '-e', script], { env: { NO_COLOR: '1' } });
+    `);
     expect(r.stderr).toBe('writes=1');
     expect(r.stdout.split('\n').map((l) => (JSON.parse(l) as { i: number }).i)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
