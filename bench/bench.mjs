@@ -325,9 +325,9 @@ async function figurePing() {
     const cpuPerPing = { bare: [], engine: [], metrics: [] };
     const measure = async (name) => {
       const server = servers[name];
-      const cpu0 = cpuSeconds(server.pid);
+      const cpu0 = schedSeconds(server.pid);
       const rate = await pingRate(server.url, 1);
-      if (cpu0 !== null && cpuPerPing[name]) cpuPerPing[name].push(((cpuSeconds(server.pid) - cpu0) / rate) * 1e6);
+      if (cpu0 !== null && cpuPerPing[name]) cpuPerPing[name].push(((schedSeconds(server.pid) - cpu0) / rate) * 1e6);
       rounds[name].push(rate);
     };
     let counted = 0;
@@ -982,9 +982,9 @@ async function figureInspector() {
     for (let r = 0; r < 10; r++) {
       for (const side of r % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
         const engine = side === 'on' ? on : off;
-        const cpu0 = cpuSeconds(engine.pid);
+        const cpu0 = schedSeconds(engine.pid);
         const rate = await pingRate(engine.url, 1);
-        if (cpu0 !== null) cpuPerPing[side].push(((cpuSeconds(engine.pid) - cpu0) / rate) * 1e6);
+        if (cpu0 !== null) cpuPerPing[side].push(((schedSeconds(engine.pid) - cpu0) / rate) * 1e6);
         rounds[side].push(rate);
       }
       paired.push(rounds.on.at(-1) / rounds.off.at(-1));
